@@ -1,0 +1,309 @@
+//! The contract between sipwatch's kernel programs and user space.
+//!
+//! Everything here is plain `#[repr(C)]` data or a constant, so that both the
+//! `no_std` eBPF crate and the user-space crate agree on layouts and numbers
+//! without sharing any code that runs. Changing a layout here changes both
+//! sides at once; that is the point of keeping it in one place.
+#![no_std]
+
+/// Ports that the kernel programs select by default: the two common
+/// plain-text SIP ports. 5061 is [`DEFAULT_TLS_PORTS`].
+pub const DEFAULT_SIP_PORTS: [u16; 2] = [5060, 5080];
+/// SIP over TLS: counted, not copied, since its payload cannot be read.
+pub const DEFAULT_TLS_PORTS: [u16; 1] = [5061];
+
+/// Entries in the [`PORT_MAP`] array: one per UDP/TCP port.
+pub const PORT_COUNT: u32 = 65_536;
+/// Value in [`PORT_MAP`] of a port that is not selected.
+pub const PORT_NONE: u8 = 0;
+/// Value in [`PORT_MAP`] of a plain-text SIP port: packets are copied.
+pub const PORT_SIP: u8 = 1;
+/// Value in [`PORT_MAP`] of a SIP-over-TLS port: packets are only counted.
+pub const PORT_TLS: u8 = 2;
+
+/// Largest number of packet bytes one record can carry. A TC egress program
+/// sees GSO super-packets of up to 64 KiB before the NIC splits them, so the
+/// bound is a little above that (two VLAN tags and an Ethernet header).
+pub const SNAP_LEN_MAX: u32 = 65_536 + 64;
+/// Default snap length: every frame whole, GSO super-packets included (like
+/// tcpdump's default, which is larger still).
+pub const SNAP_LEN_DEFAULT: u32 = SNAP_LEN_MAX;
+/// Smallest snap length user space accepts: enough for the headers of a
+/// double-tagged IPv6 packet with a few extension headers plus a start line.
+pub const SNAP_LEN_MIN: u32 = 256;
+
+/// Most VLAN tags (802.1Q / 802.1ad) the parser steps over.
+pub const MAX_VLAN_TAGS: usize = 2;
+/// Most IPv6 extension headers the parser steps over before giving up.
+pub const MAX_IPV6_EXT_HEADERS: usize = 4;
+/// Entries in the fragment table that lets non-first fragments of a selected
+/// datagram be captured (they carry no UDP header). An LRU map: under a flood
+/// of fragmented datagrams the oldest entries go first; user space reports
+/// datagrams whose fragments never all arrived.
+pub const FRAG_TABLE_ENTRIES: u32 = 8_192;
+
+/// Name of the ring buffer map that carries [`FrameHeader`] records.
+pub const RING_MAP: &str = "FRAMES";
+/// Name of the per-CPU counters array, indexed by [`counter_index`].
+pub const COUNTER_MAP: &str = "COUNTERS";
+/// Name of the port selection array ([`PORT_COUNT`] entries of `u8`).
+pub const PORT_MAP: &str = "PORTS";
+/// Name of the scratch array (one [`SNAP_LEN_MAX`] slot per CPU and hook).
+pub const SCRATCH_MAP: &str = "SCRATCH";
+/// Name of the global that holds the snap length, set at load time.
+pub const SNAP_LEN_GLOBAL: &str = "SNAP_LEN";
+/// Name of the global that enables payload sniffing of UDP on other ports.
+pub const SNIFF_GLOBAL: &str = "SNIFF_UDP";
+/// Default ring buffer size: 32 MiB holds a quarter of a second of a
+/// 300k packets/s flood of 400-byte messages.
+pub const RING_BYTES_DEFAULT: u32 = 32 << 20;
+
+/// The kernel programs, by name as they appear in the object file.
+pub const XDP_PROGRAM: &str = "sipwatch_xdp";
+pub const TC_PROGRAM: &str = "sipwatch_tc";
+
+/// Wire constants the kernel parser needs, named once.
+pub mod wire {
+    pub const ETH_HEADER_LEN: u32 = 14;
+    /// Offset of the EtherType in an Ethernet header.
+    pub const ETH_TYPE_OFFSET: u32 = 12;
+    pub const VLAN_TAG_LEN: u32 = 4;
+    pub const ETH_P_IPV4: u16 = 0x0800;
+    pub const ETH_P_IPV6: u16 = 0x86dd;
+    pub const ETH_P_8021Q: u16 = 0x8100;
+    pub const ETH_P_8021AD: u16 = 0x88a8;
+    pub const IPV4_MIN_HEADER_LEN: u32 = 20;
+    pub const IPV4_MORE_FRAGMENTS: u16 = 0x2000;
+    pub const IPV4_FRAGMENT_OFFSET_MASK: u16 = 0x1fff;
+    pub const IPV6_HEADER_LEN: u32 = 40;
+    pub const IPV6_FRAGMENT_HEADER_LEN: u32 = 8;
+    pub const IPPROTO_HOPOPTS: u8 = 0;
+    pub const IPPROTO_TCP: u8 = 6;
+    pub const IPPROTO_UDP: u8 = 17;
+    pub const IPPROTO_ROUTING: u8 = 43;
+    pub const IPPROTO_FRAGMENT: u8 = 44;
+    pub const IPPROTO_DSTOPTS: u8 = 60;
+    pub const UDP_HEADER_LEN: u32 = 8;
+    /// IPv6 extension header lengths count 8-byte units, not counting the first.
+    pub const IPV6_EXT_LEN_UNIT: u32 = 8;
+}
+
+/// Which way a packet was going when it was captured.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Arriving at the interface (XDP).
+    Ingress = 0,
+    /// Leaving through the interface (TC egress).
+    Egress = 1,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 2] = [Direction::Ingress, Direction::Egress];
+
+    pub const fn from_u8(v: u8) -> Option<Direction> {
+        match v {
+            0 => Some(Direction::Ingress),
+            1 => Some(Direction::Egress),
+            _ => None,
+        }
+    }
+}
+
+/// `FrameHeader::flags`: the frame's outer VLAN tag was held in packet
+/// metadata (hardware VLAN offload) rather than in the bytes; user space
+/// puts it back from `vlan_tci` / `vlan_proto`.
+pub const FLAG_VLAN_IN_METADATA: u8 = 1;
+/// `FrameHeader::flags`: fewer bytes were copied than the frame had.
+pub const FLAG_TRUNCATED: u8 = 2;
+
+/// The metadata in front of every packet in the ring buffer. The packet's
+/// first `cap_len` bytes follow it directly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, converted to wall time by user space.
+    pub ts_ns: u64,
+    /// Interface the packet was seen on.
+    pub ifindex: u32,
+    /// Length of the whole packet as the hook saw it.
+    pub wire_len: u32,
+    /// Bytes of the packet that follow this header.
+    pub cap_len: u32,
+    /// A [`Direction`] as `u8`.
+    pub direction: u8,
+    /// `FLAG_*` bits.
+    pub flags: u8,
+    /// VLAN TCI taken from metadata when `FLAG_VLAN_IN_METADATA` is set (host order).
+    pub vlan_tci: u16,
+    /// VLAN protocol (0x8100 / 0x88a8) with `vlan_tci` (host order).
+    pub vlan_proto: u16,
+    pub _reserved: [u8; 6],
+}
+
+/// Size of [`FrameHeader`] in the ring buffer.
+pub const FRAME_HEADER_LEN: usize = core::mem::size_of::<FrameHeader>();
+
+/// One capture slot: what the kernel program assembles before handing it to
+/// the ring buffer in one copy of exactly `FRAME_HEADER_LEN + cap_len` bytes.
+#[repr(C)]
+pub struct ScratchRecord {
+    pub header: FrameHeader,
+    pub data: [u8; SNAP_LEN_MAX as usize],
+}
+
+/// Scratch slots per CPU: one per hook, so that XDP and TC never share one.
+pub const SCRATCH_SLOTS_PER_CPU: u32 = 2;
+
+/// What the kernel counts, per direction and per CPU. Nothing the programs
+/// decide not to deliver goes uncounted.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// Every packet the hook ran for.
+    Seen = 0,
+    /// Packets that matched the SIP selection (port, payload or fragment).
+    Selected = 1,
+    /// Selected packets handed to the ring buffer.
+    Copied = 2,
+    /// Copied packets whose bytes were cut at the snap length.
+    Truncated = 3,
+    /// Selected packets lost because the ring buffer was full.
+    RingFull = 4,
+    /// Packets on a TLS port: counted only.
+    Tls = 5,
+    /// Selected packets whose bytes could not be read (a kernel helper failed).
+    ReadError = 6,
+    /// Non-first fragments captured because their first fragment was selected.
+    Fragments = 7,
+    /// First fragments of selected datagrams that could not be remembered
+    /// (fragment table update failed): their later fragments are missed.
+    FragTableFull = 8,
+}
+
+/// Number of [`Counter`] kinds.
+pub const COUNTER_KINDS: u32 = 9;
+/// Entries in the counters array: every counter once per direction.
+pub const COUNTER_ENTRIES: u32 = COUNTER_KINDS * 2;
+
+/// Index into the counters array of `counter` for `direction`.
+pub const fn counter_index(direction: Direction, counter: Counter) -> u32 {
+    direction as u32 * COUNTER_KINDS + counter as u32
+}
+
+/// Key of the fragment table: the IP identity of a fragmented datagram.
+/// IPv4 addresses sit in the first word of each address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragKey {
+    pub src: [u32; 4],
+    pub dst: [u32; 4],
+    pub id: u32,
+    pub proto: u8,
+    pub ip_version: u8,
+    pub _pad: [u8; 2],
+}
+
+/// A SIP start line begins with one of these (8 bytes or fewer, compared
+/// against the first 8 bytes of a UDP payload on a port that is not selected).
+pub const SIP_START_PREFIXES: [&[u8]; 14] = [
+    b"SIP/2.0 ",
+    b"REGISTER",
+    b"INVITE ",
+    b"ACK ",
+    b"BYE ",
+    b"CANCEL ",
+    b"OPTIONS ",
+    b"INFO ",
+    b"PRACK ",
+    b"UPDATE ",
+    b"SUBSCRIB",
+    b"NOTIFY ",
+    b"PUBLISH ",
+    b"MESSAGE ",
+];
+
+/// [`SIP_START_PREFIXES`] as (value, mask) pairs over a little-endian `u64`
+/// read of the first 8 payload bytes, so the kernel compares with two ALU ops.
+pub const SIP_START_MASKS: [(u64, u64); 14] = {
+    let mut out = [(0u64, 0u64); 14];
+    let mut i = 0;
+    while i < SIP_START_PREFIXES.len() {
+        let p = SIP_START_PREFIXES[i];
+        let mut value = 0u64;
+        let mut mask = 0u64;
+        let mut j = 0;
+        while j < p.len() {
+            value |= (p[j] as u64) << (8 * j);
+            mask |= 0xffu64 << (8 * j);
+            j += 1;
+        }
+        out[i] = (value, mask);
+        i += 1;
+    }
+    out
+};
+
+/// Whether the first bytes of a payload start like a SIP message. The same
+/// test the kernel runs; user space uses it to tell SIP from other traffic.
+pub fn looks_like_sip_start(payload: &[u8]) -> bool {
+    if payload.len() < 8 {
+        return false;
+    }
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&payload[..8]);
+    let word = u64::from_le_bytes(first);
+    let mut i = 0;
+    while i < SIP_START_MASKS.len() {
+        let (value, mask) = SIP_START_MASKS[i];
+        if word & mask == value {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain #[repr(C)] data with no padding holes that matter and no
+    // invalid bit patterns.
+    unsafe impl aya::Pod for super::FrameHeader {}
+    unsafe impl aya::Pod for super::FragKey {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_header_has_a_stable_size() {
+        assert_eq!(FRAME_HEADER_LEN, 32);
+        assert_eq!(FRAME_HEADER_LEN % 8, 0);
+    }
+
+    #[test]
+    fn sip_start_lines_are_recognised_and_others_are_not() {
+        assert!(looks_like_sip_start(
+            b"REGISTER sip:example.com SIP/2.0\r\n"
+        ));
+        assert!(looks_like_sip_start(b"SIP/2.0 401 Unauthorized\r\n"));
+        assert!(looks_like_sip_start(b"ACK sip:a@b SIP/2.0\r\n"));
+        assert!(looks_like_sip_start(b"SUBSCRIBE sip:a@b SIP/2.0\r\n"));
+        assert!(!looks_like_sip_start(b"GET / HTTP/1.1\r\n"));
+        assert!(!looks_like_sip_start(b"SIP/2.1 200 OK\r\n"));
+        assert!(!looks_like_sip_start(b"INVITE"));
+        assert!(!looks_like_sip_start(b"\x16\x03\x01\x02\x00\x01\x00\x01"));
+    }
+
+    #[test]
+    fn counter_indices_do_not_overlap_between_directions() {
+        let last_ingress = counter_index(Direction::Ingress, Counter::FragTableFull);
+        let first_egress = counter_index(Direction::Egress, Counter::Seen);
+        assert_eq!(last_ingress + 1, first_egress);
+        assert_eq!(
+            counter_index(Direction::Egress, Counter::FragTableFull) + 1,
+            COUNTER_ENTRIES
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! Copying a selected packet into the ring buffer, and the counters.
+use aya_ebpf::helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns};
+use sipwatch_common::{
+    Counter, Direction, FLAG_TRUNCATED, FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
+    SCRATCH_SLOTS_PER_CPU, SNAP_LEN_MAX, counter_index,
+};
+
+use crate::{
+    maps::{COUNTERS, FRAMES, SCRATCH, SNAP_LEN, global},
+    packet::Packet,
+};
+
+#[inline(always)]
+pub fn count(direction: Direction, counter: Counter) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(counter_index(direction, counter)) {
+        // SAFETY: a per-CPU slot; these programs do not nest on one CPU.
+        unsafe { *slot += 1 };
+    }
+}
+
+/// Copies the packet (up to the snap length) with its metadata into the ring
+/// buffer: first into this CPU's scratch slot, then one `bpf_ringbuf_output`
+/// of exactly the bytes used, so small SIP packets take little ring space.
+#[inline(always)]
+pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
+    let wire_len = p.len();
+    let mut cap_len = wire_len;
+    let snap = global(&SNAP_LEN);
+    if cap_len > snap {
+        cap_len = snap;
+    }
+    if cap_len > SNAP_LEN_MAX {
+        cap_len = SNAP_LEN_MAX;
+    }
+    if cap_len == 0 {
+        count(direction, Counter::ReadError);
+        return;
+    }
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(record) = SCRATCH.get_ptr_mut(cpu * SCRATCH_SLOTS_PER_CPU + hook_slot) else {
+        count(direction, Counter::ReadError);
+        return;
+    };
+    let truncated = cap_len < wire_len;
+    let mut flags = if truncated { FLAG_TRUNCATED } else { 0 };
+    let (vlan_tci, vlan_proto) = match p.vlan_metadata() {
+        Some(tag) => {
+            flags |= FLAG_VLAN_IN_METADATA;
+            tag
+        }
+        None => (0, 0),
+    };
+    // SAFETY: `record` points at this CPU's and hook's own scratch slot.
+    let record = unsafe { &mut *record };
+    record.header = FrameHeader {
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        ifindex: p.ifindex(),
+        wire_len,
+        cap_len,
+        direction: direction as u8,
+        flags,
+        vlan_tci,
+        vlan_proto,
+        _reserved: [0; 6],
+    };
+    // Re-read the length through a volatile load and bound it right here: the
+    // verifier needs the checks on the very register passed to the helpers,
+    // and LLVM would otherwise fold them into earlier tests on `wire_len`.
+    let cap_len = unsafe { core::ptr::read_volatile(&record.header.cap_len) };
+    if cap_len == 0 || cap_len > SNAP_LEN_MAX {
+        count(direction, Counter::ReadError);
+        return;
+    }
+    if !p.load(0, record.data.as_mut_ptr(), cap_len) {
+        count(direction, Counter::ReadError);
+        return;
+    }
+    // SAFETY: header and the first `cap_len` data bytes are initialised and
+    // lie inside the record (cap_len <= SNAP_LEN_MAX).
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            (record as *const sipwatch_common::ScratchRecord).cast::<u8>(),
+            FRAME_HEADER_LEN + cap_len as usize,
+        )
+    };
+    match FRAMES.output::<[u8]>(bytes, 0) {
+        Ok(()) => {
+            count(direction, Counter::Copied);
+            if truncated {
+                count(direction, Counter::Truncated);
+            }
+        }
+        Err(_) => count(direction, Counter::RingFull),
+    }
+}

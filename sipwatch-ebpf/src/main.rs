@@ -1,0 +1,85 @@
+//! sipwatch's kernel programs.
+//!
+//! `sipwatch_xdp` sees frames arriving at the interface, `sipwatch_tc` frames
+//! leaving it (TC egress). Both pass every packet on untouched: they only
+//! decide whether a packet is SIP ([`select`]) and, if so, copy it into the
+//! ring buffer ([`emit`]). Every decision that could lose a packet is counted.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod emit;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod packet;
+#[cfg(target_arch = "bpf")]
+mod select;
+
+#[cfg(target_arch = "bpf")]
+mod programs {
+    use aya_ebpf::{
+        bindings::{TC_ACT_OK, xdp_action},
+        macros::{classifier, xdp},
+        programs::{TcContext, XdpContext},
+    };
+    use sipwatch_common::{Counter, Direction};
+
+    use crate::{
+        emit::{count, emit},
+        packet::{SkbPacket, XdpPacket},
+        select::{Selection, select},
+    };
+
+    /// Scratch slot of each hook (see `SCRATCH_SLOTS_PER_CPU`).
+    const XDP_SLOT: u32 = 0;
+    const TC_SLOT: u32 = 1;
+
+    #[xdp]
+    pub fn sipwatch_xdp(ctx: XdpContext) -> u32 {
+        let packet = XdpPacket::new(&ctx);
+        handle(&packet, Direction::Ingress, XDP_SLOT);
+        xdp_action::XDP_PASS
+    }
+
+    #[classifier]
+    pub fn sipwatch_tc(ctx: TcContext) -> i32 {
+        let packet = SkbPacket::new(&ctx);
+        handle(&packet, Direction::Egress, TC_SLOT);
+        TC_ACT_OK
+    }
+
+    #[inline(always)]
+    fn handle<P: crate::packet::Packet>(packet: &P, direction: Direction, slot: u32) {
+        count(direction, Counter::Seen);
+        match select(packet, direction) {
+            Selection::Skip => {}
+            Selection::Tls => count(direction, Counter::Tls),
+            Selection::Sip => {
+                count(direction, Counter::Selected);
+                emit(packet, direction, slot);
+            }
+            Selection::Fragment => {
+                count(direction, Counter::Selected);
+                count(direction, Counter::Fragments);
+                emit(packet, direction, slot);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "bpf")]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[cfg(target_arch = "bpf")]
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+/// The crate builds for the host too (so `cargo` metadata and tooling work);
+/// there it is an empty program.
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}

@@ -1,0 +1,49 @@
+//! The maps and load-time globals shared with user space (names and layouts
+//! in `sipwatch-common`).
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+};
+use sipwatch_common::{
+    COUNTER_ENTRIES, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT, RING_BYTES_DEFAULT, SNAP_LEN_DEFAULT,
+    ScratchRecord,
+};
+
+/// Captured frames for user space. Its size is set by user space at load time.
+#[map]
+pub static FRAMES: RingBuf = RingBuf::with_byte_size(RING_BYTES_DEFAULT, 0);
+
+/// Per-CPU counters, indexed by `sipwatch_common::counter_index`.
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTER_ENTRIES, 0);
+
+/// Which ports are SIP (`PORT_SIP`) or SIP over TLS (`PORT_TLS`).
+#[map]
+pub static PORTS: Array<u8> = Array::with_max_entries(PORT_COUNT, 0);
+
+/// Fragmented datagrams whose first fragment was selected; their later
+/// fragments carry no UDP header and are matched here instead.
+#[map]
+pub static FRAGS: LruHashMap<FragKey, u8> = LruHashMap::with_max_entries(FRAG_TABLE_ENTRIES, 0);
+
+/// Where a frame is assembled before its one copy into `FRAMES`: per-CPU maps
+/// cannot hold 64 KiB values, so this is a plain array with one slot per CPU
+/// and hook; user space sizes it to the number of possible CPUs at load time.
+#[map]
+pub static SCRATCH: Array<ScratchRecord> = Array::with_max_entries(1, 0);
+
+/// Bytes of each packet to copy at most (set by user space at load time).
+#[unsafe(no_mangle)]
+pub static SNAP_LEN: u32 = SNAP_LEN_DEFAULT;
+
+/// Non-zero: UDP on ports that are not selected is still captured when its
+/// payload starts like a SIP message.
+#[unsafe(no_mangle)]
+pub static SNIFF_UDP: u8 = 1;
+
+/// Reads a load-time global; volatile so the compiler keeps the load from
+/// `.rodata` (patched by user space) instead of folding in the default.
+#[inline(always)]
+pub fn global<T: Copy>(value: &'static T) -> T {
+    unsafe { core::ptr::read_volatile(value) }
+}

@@ -1,0 +1,212 @@
+//! Is this packet SIP? One helper per header, bounded loops, early returns.
+//!
+//! Selection, in order: a non-first fragment of a datagram whose first
+//! fragment was selected; a UDP or TCP packet to or from a port in `PORTS`;
+//! a UDP payload (on any other port) that starts like a SIP message.
+
+use aya_log_ebpf::debug;
+use sipwatch_common::{
+    Direction, FragKey, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, PORT_SIP, PORT_TLS, SIP_START_MASKS,
+    wire::*,
+};
+
+use crate::{
+    emit::count,
+    maps::{FRAGS, PORTS, SNIFF_UDP, global},
+    packet::Packet,
+};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    Skip,
+    /// On a SIP-over-TLS port: counted, not copied.
+    Tls,
+    Sip,
+    /// A later fragment of a selected datagram.
+    Fragment,
+}
+
+#[inline(always)]
+fn be16(b: [u8; 2]) -> u16 {
+    u16::from_be_bytes(b)
+}
+
+#[inline(always)]
+pub fn select<P: Packet>(p: &P, direction: Direction) -> Selection {
+    let Some(mut ethertype) = p.read::<2>(ETH_TYPE_OFFSET).map(be16) else {
+        return Selection::Skip;
+    };
+    let mut offset = ETH_HEADER_LEN;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
+            break;
+        }
+        let Some(inner) = p.read::<2>(offset + 2).map(be16) else {
+            return Selection::Skip;
+        };
+        ethertype = inner;
+        offset += VLAN_TAG_LEN;
+    }
+    match ethertype {
+        ETH_P_IPV4 => ipv4(p, offset, direction),
+        ETH_P_IPV6 => ipv6(p, offset, direction),
+        _ => Selection::Skip,
+    }
+}
+
+#[inline(always)]
+fn ipv4<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
+    let Some(h) = p.read::<20>(offset) else {
+        return Selection::Skip;
+    };
+    let header_len = (h[0] & 0x0f) as u32 * 4;
+    if header_len < IPV4_MIN_HEADER_LEN {
+        return Selection::Skip;
+    }
+    let proto = h[9];
+    let frag = be16([h[6], h[7]]);
+    let more = frag & IPV4_MORE_FRAGMENTS != 0;
+    let key = FragKey {
+        src: [u32::from_ne_bytes([h[12], h[13], h[14], h[15]]), 0, 0, 0],
+        dst: [u32::from_ne_bytes([h[16], h[17], h[18], h[19]]), 0, 0, 0],
+        id: be16([h[4], h[5]]) as u32,
+        proto,
+        ip_version: 4,
+        _pad: [0; 2],
+    };
+    if frag & IPV4_FRAGMENT_OFFSET_MASK != 0 {
+        return later_fragment(&key, more);
+    }
+    let selection = transport(p, offset + header_len, proto);
+    if more && selection == Selection::Sip {
+        remember_fragmented(p, &key, direction);
+    }
+    selection
+}
+
+#[inline(always)]
+fn ipv6<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
+    let Some(h) = p.read::<40>(offset) else {
+        return Selection::Skip;
+    };
+    let mut next = h[6];
+    let mut key = FragKey {
+        src: words(&h, 8),
+        dst: words(&h, 24),
+        id: 0,
+        proto: 0,
+        ip_version: 6,
+        _pad: [0; 2],
+    };
+    let mut first_fragment_more = false;
+    let mut offset = offset + IPV6_HEADER_LEN;
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                let Some(e) = p.read::<2>(offset) else {
+                    return Selection::Skip;
+                };
+                next = e[0];
+                offset += (e[1] as u32 + 1) * IPV6_EXT_LEN_UNIT;
+            }
+            IPPROTO_FRAGMENT => {
+                let Some(f) = p.read::<8>(offset) else {
+                    return Selection::Skip;
+                };
+                next = f[0];
+                let field = be16([f[2], f[3]]);
+                let more = field & 1 != 0;
+                key.id = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
+                key.proto = next;
+                if field >> 3 != 0 {
+                    return later_fragment(&key, more);
+                }
+                first_fragment_more = more;
+                offset += IPV6_FRAGMENT_HEADER_LEN;
+            }
+            _ => break,
+        }
+    }
+    let selection = transport(p, offset, next);
+    if first_fragment_more && selection == Selection::Sip {
+        remember_fragmented(p, &key, direction);
+    }
+    selection
+}
+
+#[inline(always)]
+fn words(h: &[u8; 40], at: usize) -> [u32; 4] {
+    let mut out = [0u32; 4];
+    for (i, word) in out.iter_mut().enumerate() {
+        let b = at + i * 4;
+        *word = u32::from_ne_bytes([h[b], h[b + 1], h[b + 2], h[b + 3]]);
+    }
+    out
+}
+
+#[inline(always)]
+fn transport<P: Packet>(p: &P, offset: u32, proto: u8) -> Selection {
+    if proto != IPPROTO_UDP && proto != IPPROTO_TCP {
+        return Selection::Skip;
+    }
+    let Some(ports) = p.read::<4>(offset) else {
+        return Selection::Skip;
+    };
+    let class = port_class(be16([ports[0], ports[1]])) | port_class(be16([ports[2], ports[3]]));
+    if class & PORT_SIP != 0 {
+        return Selection::Sip;
+    }
+    if class & PORT_TLS != 0 {
+        return Selection::Tls;
+    }
+    if proto == IPPROTO_UDP
+        && global(&SNIFF_UDP) != 0
+        && starts_like_sip(p, offset + UDP_HEADER_LEN)
+    {
+        return Selection::Sip;
+    }
+    Selection::Skip
+}
+
+#[inline(always)]
+fn port_class(port: u16) -> u8 {
+    PORTS.get(port as u32).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn starts_like_sip<P: Packet>(p: &P, offset: u32) -> bool {
+    let Some(first) = p.read::<8>(offset) else {
+        return false;
+    };
+    let word = u64::from_le_bytes(first);
+    for (value, mask) in SIP_START_MASKS {
+        if word & mask == value {
+            return true;
+        }
+    }
+    false
+}
+
+#[inline(always)]
+fn later_fragment(key: &FragKey, more: bool) -> Selection {
+    // SAFETY: the value is only tested for presence.
+    if unsafe { FRAGS.get(key) }.is_none() {
+        return Selection::Skip;
+    }
+    if !more {
+        // The last fragment: the datagram is complete, free the slot.
+        let _ = FRAGS.remove(key);
+    }
+    Selection::Fragment
+}
+
+#[inline(always)]
+fn remember_fragmented<P: Packet>(p: &P, key: &FragKey, direction: Direction) {
+    if FRAGS.insert(key, 1u8, 0).is_err() {
+        count(direction, sipwatch_common::Counter::FragTableFull);
+        debug!(
+            p.context(),
+            "fragment table update failed: later fragments will be missed"
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! Loading the kernel programs and attaching them to an interface.
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, PerCpuArray, RingBuf},
+    programs::{
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        tc::{SchedClassifierLinkId, TcError, qdisc_add_clsact},
+        xdp::XdpLinkId,
+    },
+    util::KernelVersion,
+};
+use aya_log::EbpfLogger;
+use sipwatch_common::{
+    COUNTER_MAP, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP, SCRATCH_SLOTS_PER_CPU,
+    SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_PROGRAM, XDP_PROGRAM,
+};
+
+use super::{
+    CaptureConfig, CaptureError, Counters, FrameReader, Hook, XdpModeChoice,
+    privileges::require_capabilities,
+};
+
+/// The kernel programs, built by build.rs from `sipwatch-ebpf`.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwatch"));
+
+/// A hook as it was attached, for telling the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachedHook {
+    pub hook: Hook,
+    /// How: "driver mode", "generic mode", "tcx link", "clsact filter".
+    pub how: &'static str,
+}
+
+/// Loaded and attached kernel programs. Dropping it detaches them (the links
+/// are file descriptors, so a crashed sipwatch leaves nothing attached either).
+pub struct Capture {
+    ebpf: Ebpf,
+    interface: String,
+    hooks: Vec<AttachedHook>,
+    xdp_link: Option<XdpLinkId>,
+    tc_link: Option<SchedClassifierLinkId>,
+    logger: Option<EbpfLogger<&'static dyn log::Log>>,
+}
+
+impl Capture {
+    /// Loads the programs with `config` and attaches the chosen hooks to the
+    /// interface (looked up in the calling thread's network namespace).
+    pub fn attach(config: &CaptureConfig) -> Result<Capture, CaptureError> {
+        config.validate()?;
+        require_ring_buffer()?;
+        require_capabilities()?;
+        check_interface(&config.interface)?;
+        raise_memlock_limit();
+
+        let cpus =
+            aya::util::nr_cpus().map_err(|(what, e)| CaptureError::Cpus(format!("{what}: {e}")))?;
+        let scratch_slots = u32::try_from(cpus).unwrap_or(u32::MAX / 4) * SCRATCH_SLOTS_PER_CPU;
+        let sniff = u8::from(config.sniff_udp);
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries(RING_MAP, config.ring_bytes)
+            .map_max_entries(SCRATCH_MAP, scratch_slots)
+            .override_global(SNAP_LEN_GLOBAL, &config.snap_len, true)
+            .override_global(SNIFF_GLOBAL, &sniff, true)
+            .load(EBPF_OBJECT)
+            .map_err(CaptureError::Load)?;
+        // The programs log only rare events; without the log map there is
+        // simply nothing to read.
+        let logger = EbpfLogger::init(&mut ebpf).ok();
+        write_ports(&mut ebpf, config)?;
+
+        let mut capture = Capture {
+            ebpf,
+            interface: config.interface.clone(),
+            hooks: Vec::new(),
+            xdp_link: None,
+            tc_link: None,
+            logger,
+        };
+        for hook in &config.hooks {
+            match hook {
+                Hook::Xdp if capture.xdp_link.is_none() => capture.attach_xdp(config.xdp_mode)?,
+                Hook::Tc if capture.tc_link.is_none() => capture.attach_tc()?,
+                _ => {}
+            }
+        }
+        Ok(capture)
+    }
+
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    pub fn hooks(&self) -> &[AttachedHook] {
+        &self.hooks
+    }
+
+    /// The reader of captured frames. Only one may exist; call inside tokio.
+    pub fn frames(&mut self) -> Result<FrameReader, CaptureError> {
+        let map = self
+            .ebpf
+            .take_map(RING_MAP)
+            .ok_or(CaptureError::MissingPart("ring buffer"))?;
+        let ring = RingBuf::try_from(map).map_err(|source| CaptureError::Map {
+            map: RING_MAP,
+            source,
+        })?;
+        FrameReader::new(ring)
+    }
+
+    /// The kernel's counters so far.
+    pub fn counters(&self) -> Result<Counters, CaptureError> {
+        let map = self
+            .ebpf
+            .map(COUNTER_MAP)
+            .ok_or(CaptureError::MissingPart("counters map"))?;
+        let counters: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(|source| CaptureError::Map {
+                map: COUNTER_MAP,
+                source,
+            })?;
+        Counters::read(&counters)
+    }
+
+    /// Passes the kernel programs' log records (aya-log) to the `log` crate.
+    pub fn flush_logs(&mut self) {
+        if let Some(logger) = &mut self.logger {
+            logger.flush();
+        }
+    }
+
+    /// Detaches every hook now, so that nothing more is captured; the frames
+    /// already in the ring can still be drained and the counters read.
+    pub fn detach(&mut self) -> Result<(), CaptureError> {
+        if let Some(link) = self.xdp_link.take() {
+            self.program::<Xdp>(XDP_PROGRAM)?
+                .detach(link)
+                .map_err(|source| self.detach_error(Hook::Xdp, source))?;
+        }
+        if let Some(link) = self.tc_link.take() {
+            self.program::<SchedClassifier>(TC_PROGRAM)?
+                .detach(link)
+                .map_err(|source| self.detach_error(Hook::Tc, source))?;
+        }
+        self.hooks.clear();
+        Ok(())
+    }
+
+    fn detach_error(&self, hook: Hook, source: ProgramError) -> CaptureError {
+        CaptureError::Detach {
+            hook,
+            interface: self.interface.clone(),
+            source,
+        }
+    }
+
+    fn program<P>(&mut self, name: &'static str) -> Result<&mut P, CaptureError>
+    where
+        for<'a> &'a mut P: TryFrom<&'a mut aya::programs::Program>,
+    {
+        self.ebpf
+            .program_mut(name)
+            .and_then(|p| p.try_into().ok())
+            .ok_or(CaptureError::MissingPart(name))
+    }
+
+    fn attach_xdp(&mut self, choice: XdpModeChoice) -> Result<(), CaptureError> {
+        let interface = self.interface.clone();
+        let program = self.program::<Xdp>(XDP_PROGRAM)?;
+        program.load().map_err(|source| CaptureError::Verify {
+            program: XDP_PROGRAM,
+            source,
+        })?;
+        let attempts: &[(XdpMode, &'static str)] = match choice {
+            XdpModeChoice::Auto => &[
+                (XdpMode::Driver, "driver mode"),
+                (XdpMode::Skb, "generic mode"),
+            ],
+            XdpModeChoice::Driver => &[(XdpMode::Driver, "driver mode")],
+            XdpModeChoice::Generic => &[(XdpMode::Skb, "generic mode")],
+        };
+        let mut last_error = None;
+        for &(mode, how) in attempts {
+            match program.attach(&interface, mode) {
+                Ok(link) => {
+                    self.xdp_link = Some(link);
+                    self.hooks.push(AttachedHook {
+                        hook: Hook::Xdp,
+                        how,
+                    });
+                    return Ok(());
+                }
+                Err(e) if is_busy(&e) => {
+                    return Err(CaptureError::XdpBusy {
+                        interface,
+                        detail: e.to_string(),
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(CaptureError::Attach {
+            hook: Hook::Xdp,
+            interface,
+            source: last_error.unwrap_or(ProgramError::NotAttached),
+        })
+    }
+
+    fn attach_tc(&mut self) -> Result<(), CaptureError> {
+        let interface = self.interface.clone();
+        // Kernels from 6.6 on attach through a TCX link, which coexists with
+        // other tc programs and needs no qdisc; older ones need clsact.
+        let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+        if !tcx {
+            match qdisc_add_clsact(&interface) {
+                Ok(()) | Err(TcError::AlreadyAttached) => {}
+                Err(TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(e) => {
+                    return Err(CaptureError::Attach {
+                        hook: Hook::Tc,
+                        interface,
+                        source: ProgramError::from(e),
+                    });
+                }
+            }
+        }
+        let program = self.program::<SchedClassifier>(TC_PROGRAM)?;
+        program.load().map_err(|source| CaptureError::Verify {
+            program: TC_PROGRAM,
+            source,
+        })?;
+        let link = program
+            .attach(&interface, TcAttachType::Egress)
+            .map_err(|source| CaptureError::Attach {
+                hook: Hook::Tc,
+                interface: interface.clone(),
+                source,
+            })?;
+        self.tc_link = Some(link);
+        self.hooks.push(AttachedHook {
+            hook: Hook::Tc,
+            how: if tcx { "tcx link" } else { "clsact filter" },
+        });
+        Ok(())
+    }
+}
+
+fn is_busy(e: &ProgramError) -> bool {
+    let os_error = match e {
+        ProgramError::SyscallError(s) => s.io_error.raw_os_error(),
+        _ => None,
+    };
+    matches!(os_error, Some(libc::EBUSY) | Some(libc::EEXIST))
+        || e.to_string().contains("Device or resource busy")
+}
+
+fn require_ring_buffer() -> Result<(), CaptureError> {
+    match KernelVersion::current() {
+        Ok(v) if v < KernelVersion::new(5, 8, 0) => Err(CaptureError::NoRingBuffer {
+            kernel: v.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// ARPHRD_ETHER, as /sys/class/net/*/type shows it.
+const LINK_TYPE_ETHER: &str = "1";
+
+fn check_interface(interface: &str) -> Result<(), CaptureError> {
+    let name = std::ffi::CString::new(interface)
+        .map_err(|_| CaptureError::UnknownInterface(interface.to_owned()))?;
+    // SAFETY: a valid NUL-terminated string.
+    if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
+        return Err(CaptureError::UnknownInterface(interface.to_owned()));
+    }
+    // /sys shows the interfaces of the namespace it was mounted in, which may
+    // not be ours (e.g. under `ip netns exec` it is remounted; under setns it
+    // is not): only a type we can read and that differs is an error.
+    if let Ok(link_type) = std::fs::read_to_string(format!("/sys/class/net/{interface}/type")) {
+        let link_type = link_type.trim();
+        if link_type != LINK_TYPE_ETHER {
+            return Err(CaptureError::NotEthernet {
+                interface: interface.to_owned(),
+                link_type: link_type.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Kernels before 5.11 charge BPF maps against RLIMIT_MEMLOCK.
+fn raise_memlock_limit() {
+    let limit = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: a valid rlimit; failure only matters on old kernels, where the
+    // map creation error that follows says so.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
+}
+
+fn write_ports(ebpf: &mut Ebpf, config: &CaptureConfig) -> Result<(), CaptureError> {
+    let map_error = |source| CaptureError::Map {
+        map: PORT_MAP,
+        source,
+    };
+    let mut ports: Array<&mut MapData, u8> = ebpf
+        .map_mut(PORT_MAP)
+        .ok_or(CaptureError::MissingPart("port map"))?
+        .try_into()
+        .map_err(map_error)?;
+    for &port in &config.tls_ports {
+        ports.set(u32::from(port), PORT_TLS, 0).map_err(map_error)?;
+    }
+    // Written last: a port given as both is plain SIP.
+    for &port in &config.sip_ports {
+        ports.set(u32::from(port), PORT_SIP, 0).map_err(map_error)?;
+    }
+    Ok(())
+}

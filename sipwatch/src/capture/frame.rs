@@ -1,0 +1,165 @@
+//! A captured frame and how it is decoded from a ring buffer record.
+use std::time::{Duration, SystemTime};
+
+use sipwatch_common::{
+    Direction, FLAG_TRUNCATED, FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
+    wire::{ETH_TYPE_OFFSET, VLAN_TAG_LEN},
+};
+
+/// One packet as it was on the wire at the hook, in link-layer bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub timestamp: SystemTime,
+    pub ifindex: u32,
+    pub direction: Direction,
+    /// Length of the whole frame (larger than `data` when truncated).
+    pub wire_len: u32,
+    /// The frame's first bytes (all of them unless truncated).
+    pub data: Vec<u8>,
+    pub truncated: bool,
+}
+
+/// Why a ring buffer record could not be turned into a frame. The kernel side
+/// writes only well-formed records, so any of these means a bug; they are
+/// still counted, never a panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("record shorter than its header")]
+    Short,
+    #[error("record length does not match its header")]
+    LengthMismatch,
+    #[error("unknown direction")]
+    Direction,
+}
+
+/// Converts the kernel's CLOCK_MONOTONIC timestamps to wall-clock time.
+#[derive(Clone, Copy, Debug)]
+pub struct MonotonicClock {
+    /// Wall-clock time at monotonic zero.
+    epoch: SystemTime,
+}
+
+impl MonotonicClock {
+    pub fn now() -> Self {
+        let mono = clock_ns(libc::CLOCK_MONOTONIC);
+        let real = clock_ns(libc::CLOCK_REALTIME);
+        let epoch = SystemTime::UNIX_EPOCH + Duration::from_nanos(real.saturating_sub(mono));
+        Self { epoch }
+    }
+
+    pub fn wall_time(&self, monotonic_ns: u64) -> SystemTime {
+        self.epoch + Duration::from_nanos(monotonic_ns)
+    }
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write to.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Frame {
+    /// Decodes one ring buffer record: a [`FrameHeader`] and the bytes after
+    /// it. A VLAN tag the kernel held in metadata is put back into the bytes,
+    /// so the frame reads as it was on the wire.
+    pub fn from_record(record: &[u8], clock: &MonotonicClock) -> Result<Frame, RecordError> {
+        let header_bytes = record.get(..FRAME_HEADER_LEN).ok_or(RecordError::Short)?;
+        // SAFETY: FrameHeader is plain data of exactly FRAME_HEADER_LEN bytes;
+        // read_unaligned copes with any alignment of the ring's bytes.
+        let header: FrameHeader =
+            unsafe { std::ptr::read_unaligned(header_bytes.as_ptr().cast::<FrameHeader>()) };
+        let bytes = &record[FRAME_HEADER_LEN..];
+        let cap_len = header.cap_len as usize;
+        // The ring rounds records up to 8 bytes: trailing padding is fine.
+        let data = bytes.get(..cap_len).ok_or(RecordError::LengthMismatch)?;
+        let direction = Direction::from_u8(header.direction).ok_or(RecordError::Direction)?;
+        let mut data = data.to_vec();
+        let mut wire_len = header.wire_len;
+        if header.flags & FLAG_VLAN_IN_METADATA != 0 && data.len() >= ETH_TYPE_OFFSET as usize {
+            let at = ETH_TYPE_OFFSET as usize;
+            let mut tag = [0u8; VLAN_TAG_LEN as usize];
+            tag[..2].copy_from_slice(&header.vlan_proto.to_be_bytes());
+            tag[2..].copy_from_slice(&header.vlan_tci.to_be_bytes());
+            data.splice(at..at, tag);
+            wire_len += VLAN_TAG_LEN;
+        }
+        Ok(Frame {
+            timestamp: clock.wall_time(header.ts_ns),
+            ifindex: header.ifindex,
+            direction,
+            wire_len,
+            data,
+            truncated: header.flags & FLAG_TRUNCATED != 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(header: FrameHeader, data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; FRAME_HEADER_LEN];
+        // SAFETY: writing plain data into a buffer of its size.
+        unsafe { std::ptr::write_unaligned(out.as_mut_ptr().cast::<FrameHeader>(), header) };
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn header(cap_len: u32, flags: u8) -> FrameHeader {
+        FrameHeader {
+            ts_ns: 1_000,
+            ifindex: 7,
+            wire_len: cap_len,
+            cap_len,
+            direction: Direction::Egress as u8,
+            flags,
+            vlan_tci: 100,
+            vlan_proto: 0x8100,
+            _reserved: [0; 6],
+        }
+    }
+
+    #[test]
+    fn a_record_becomes_a_frame_with_its_bytes() {
+        let clock = MonotonicClock::now();
+        let bytes: Vec<u8> = (0..60).collect();
+        let frame = Frame::from_record(&record(header(60, 0), &bytes), &clock).unwrap();
+        assert_eq!(frame.data, bytes);
+        assert_eq!(frame.direction, Direction::Egress);
+        assert_eq!(frame.ifindex, 7);
+        assert!(!frame.truncated);
+    }
+
+    #[test]
+    fn a_vlan_tag_from_metadata_is_put_back_after_the_mac_addresses() {
+        let clock = MonotonicClock::now();
+        let mut bytes = vec![0xaa; 12];
+        bytes.extend_from_slice(&[0x08, 0x00, 0x45]);
+        let frame =
+            Frame::from_record(&record(header(15, FLAG_VLAN_IN_METADATA), &bytes), &clock).unwrap();
+        assert_eq!(&frame.data[12..18], &[0x81, 0x00, 0x00, 100, 0x08, 0x00]);
+        assert_eq!(frame.wire_len, 19);
+    }
+
+    #[test]
+    fn short_or_inconsistent_records_are_errors_not_panics() {
+        let clock = MonotonicClock::now();
+        assert_eq!(Frame::from_record(&[0; 5], &clock), Err(RecordError::Short));
+        let r = record(header(100, 0), &[0; 10]);
+        assert_eq!(
+            Frame::from_record(&r, &clock),
+            Err(RecordError::LengthMismatch)
+        );
+        let mut h = header(0, 0);
+        h.direction = 9;
+        assert_eq!(
+            Frame::from_record(&record(h, &[]), &clock),
+            Err(RecordError::Direction)
+        );
+    }
+}

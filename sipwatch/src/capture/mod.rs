@@ -1,0 +1,31 @@
+//! Getting packets off the interface: loading and attaching the eBPF
+//! programs ([`Capture`]), reading their ring buffer ([`FrameReader`]) and
+//! their counters ([`Counters`]).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), sipwatch::capture::CaptureError> {
+//! use sipwatch::capture::{Capture, CaptureConfig};
+//! let mut capture = Capture::attach(&CaptureConfig::new("eth0"))?;
+//! let mut frames = capture.frames()?;
+//! let mut batch = Vec::new();
+//! frames.next_batch(&mut batch).await?;
+//! capture.detach()?;
+//! frames.drain(&mut batch);
+//! let counters = capture.counters()?;
+//! # Ok(()) }
+//! ```
+mod attach;
+mod config;
+mod counters;
+mod error;
+mod frame;
+mod privileges;
+mod ring;
+
+pub use attach::{AttachedHook, Capture};
+pub use config::{CaptureConfig, Hook, XdpModeChoice, parse_size};
+pub use counters::{Counters, DirectionCounters};
+pub use error::CaptureError;
+pub use frame::Frame;
+pub use ring::FrameReader;
+pub use sipwatch_common::Direction;

@@ -1,0 +1,97 @@
+//! Reading captured frames from the kernel's ring buffer, with tokio.
+use aya::maps::{MapData, RingBuf};
+use tokio::io::{Interest, unix::AsyncFd};
+
+use super::{
+    CaptureError, Frame,
+    frame::{MonotonicClock, RecordError},
+};
+
+/// The user-space end of the ring buffer.
+pub struct FrameReader {
+    ring: AsyncFd<RingBuf<MapData>>,
+    clock: MonotonicClock,
+    malformed: u64,
+}
+
+/// At most this many frames per [`FrameReader::next_batch`], so a flood
+/// cannot starve the rest of the program of the event loop.
+const MAX_BATCH: usize = 4096;
+
+impl FrameReader {
+    /// Must be called inside a tokio runtime.
+    pub(super) fn new(ring: RingBuf<MapData>) -> Result<Self, CaptureError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(CaptureError::Ring(std::io::Error::other(
+                "the frame reader needs a tokio runtime",
+            )));
+        }
+        // SAFETY: the ring buffer owns its map's file descriptor, which stays
+        // open and unchanged for as long as the RingBuf (inside the AsyncFd) lives.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| CaptureError::Ring(std::io::Error::other(e.to_string())))?;
+        Ok(Self {
+            ring,
+            clock: MonotonicClock::now(),
+            malformed: 0,
+        })
+    }
+
+    /// Waits until frames are available, then appends up to a batch of them
+    /// to `out`. Returns how many were appended.
+    pub async fn next_batch(&mut self, out: &mut Vec<Frame>) -> Result<usize, CaptureError> {
+        loop {
+            let mut guard = self.ring.readable_mut().await.map_err(CaptureError::Ring)?;
+            let n = drain_into(
+                guard.get_inner_mut(),
+                &self.clock,
+                &mut self.malformed,
+                out,
+                MAX_BATCH,
+            );
+            if n > 0 {
+                return Ok(n);
+            }
+            guard.clear_ready();
+        }
+    }
+
+    /// Appends every frame available now to `out`, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<Frame>) -> usize {
+        drain_into(
+            self.ring.get_mut(),
+            &self.clock,
+            &mut self.malformed,
+            out,
+            usize::MAX,
+        )
+    }
+
+    /// Records that could not be decoded (a bug if ever non-zero; reported).
+    pub fn malformed(&self) -> u64 {
+        self.malformed
+    }
+}
+
+fn drain_into(
+    ring: &mut RingBuf<MapData>,
+    clock: &MonotonicClock,
+    malformed: &mut u64,
+    out: &mut Vec<Frame>,
+    limit: usize,
+) -> usize {
+    let mut n = 0;
+    while n < limit {
+        let Some(item) = ring.next() else { break };
+        match Frame::from_record(&item, clock) {
+            Ok(frame) => {
+                out.push(frame);
+                n += 1;
+            }
+            Err(RecordError::Short | RecordError::LengthMismatch | RecordError::Direction) => {
+                *malformed += 1;
+            }
+        }
+    }
+    n
+}

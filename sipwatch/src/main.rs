@@ -1,0 +1,153 @@
+//! The sipwatch command line. Parsing only; the work is in the library.
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use sipwatch::{
+    capture::{CaptureConfig, Hook, XdpModeChoice, parse_size},
+    live,
+    report::LogView,
+};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Finds out, from the wire, why SIP registrations fail"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Capture SIP on an interface (eBPF XDP ingress + TC egress) and print
+    /// each message as it passes; Ctrl-C detaches and prints the counters.
+    Attach(AttachArgs),
+}
+
+#[derive(clap::Args)]
+struct AttachArgs {
+    /// The interface to capture on, e.g. eth0.
+    interface: String,
+    /// SIP ports (UDP and TCP); repeat or separate with commas.
+    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080])]
+    ports: Vec<u16>,
+    /// SIP-over-TLS ports: packets are counted, not copied.
+    #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16])]
+    tls_ports: Vec<u16>,
+    /// Do not capture UDP on other ports even when it starts like SIP.
+    #[arg(long)]
+    no_sniff: bool,
+    /// Bytes of each packet to capture at most (256 to 65600).
+    #[arg(long, value_parser = parse_size, default_value = "65600")]
+    snap_len: u32,
+    /// Ring buffer size, a power of two (e.g. 8M, 32M, 64M).
+    #[arg(long, value_parser = parse_size, default_value = "32M")]
+    ring_size: u32,
+    /// Hooks to attach: xdp (ingress), tc (egress), or both.
+    #[arg(long = "hook", value_delimiter = ',', default_values = ["xdp", "tc"])]
+    hooks: Vec<HookArg>,
+    /// XDP attach mode: driver with fallback to generic (auto), or one of them.
+    #[arg(long, default_value = "auto")]
+    xdp_mode: XdpModeArg,
+    /// Print whole messages, not just their first line.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print no messages, only the counters at the end.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HookArg {
+    Xdp,
+    Tc,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum XdpModeArg {
+    Auto,
+    Driver,
+    Generic,
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Attach(args) => attach(args),
+    };
+    if let Err(e) = result {
+        eprintln!("sipwatch: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn attach(args: AttachArgs) -> anyhow::Result<()> {
+    let config = CaptureConfig {
+        hooks: args
+            .hooks
+            .iter()
+            .map(|h| match h {
+                HookArg::Xdp => Hook::Xdp,
+                HookArg::Tc => Hook::Tc,
+            })
+            .collect(),
+        xdp_mode: match args.xdp_mode {
+            XdpModeArg::Auto => XdpModeChoice::Auto,
+            XdpModeArg::Driver => XdpModeChoice::Driver,
+            XdpModeArg::Generic => XdpModeChoice::Generic,
+        },
+        sip_ports: args.ports,
+        tls_ports: args.tls_ports,
+        sniff_udp: !args.no_sniff,
+        snap_len: args.snap_len,
+        ring_bytes: args.ring_size,
+        ..CaptureConfig::new(&args.interface)
+    };
+    let view = if args.quiet {
+        LogView::Quiet
+    } else if args.verbose {
+        LogView::Full
+    } else {
+        LogView::FirstLine
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let stop = stop_signal(args.duration.map(Duration::from_secs_f64))?;
+        let stdout = std::io::stdout().lock();
+        live::run(&config, view, stdout, stop)
+            .await
+            .with_context(|| format!("capture on {}", args.interface))?;
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C, SIGTERM, or after `duration`.
+fn stop_signal(
+    duration: Option<Duration>,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        let timer = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            () = timer => {}
+        }
+    })
+}

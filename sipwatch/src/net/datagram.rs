@@ -1,0 +1,44 @@
+//! A transport payload with where it came from and went to.
+use std::{net::SocketAddr, time::SystemTime};
+
+use sipwatch_common::Direction;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        })
+    }
+}
+
+/// The TCP header fields that stream reassembly needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpSegmentInfo {
+    pub seq: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// One UDP datagram (reassembled if it was fragmented) or one TCP segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    pub timestamp: SystemTime,
+    pub direction: Direction,
+    pub transport: Transport,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// VLAN ids, outer first.
+    pub vlans: Vec<u16>,
+    /// Reassembled from IP fragments.
+    pub reassembled: bool,
+    pub tcp: Option<TcpSegmentInfo>,
+    pub payload: Vec<u8>,
+}

@@ -1,0 +1,173 @@
+//! The message log, like `pjsip set logger on`: one line per SIP message
+//! (time, direction, addresses, transport, first line), or the whole message
+//! with `-v`.
+use std::{
+    io::{self, Write},
+    time::SystemTime,
+};
+
+use sipwatch_common::{Direction, looks_like_sip_start};
+
+use crate::net::{Datagram, Transport};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogView {
+    /// Nothing per message (counters only, at the end).
+    Quiet,
+    /// One line per message.
+    FirstLine,
+    /// The whole message after its line.
+    Full,
+}
+
+pub struct MessageLog<W: Write> {
+    out: W,
+    view: LogView,
+}
+
+impl<W: Write> MessageLog<W> {
+    pub fn new(out: W, view: LogView) -> Self {
+        Self { out, view }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Writes one datagram. TCP segments without payload (handshakes, ACKs)
+    /// are not shown; a TCP payload that does not start a SIP message is
+    /// shown as a continuation (issue-free framing comes with stream
+    /// reassembly).
+    pub fn write(&mut self, d: &Datagram) -> io::Result<()> {
+        if self.view == LogView::Quiet || d.payload.is_empty() {
+            return Ok(());
+        }
+        let arrow = match d.direction {
+            Direction::Ingress => "IN ",
+            Direction::Egress => "OUT",
+        };
+        let vlan = match d.vlans.as_slice() {
+            [] => String::new(),
+            ids => format!(
+                " vlan {}",
+                ids.iter().map(u16::to_string).collect::<Vec<_>>().join(".")
+            ),
+        };
+        let first_line = if looks_like_sip_start(&d.payload) {
+            first_line(&d.payload)
+        } else if d.transport == Transport::Tcp {
+            format!("(TCP continuation, {} bytes)", d.payload.len())
+        } else {
+            format!("(not a SIP start line, {} bytes)", d.payload.len())
+        };
+        writeln!(
+            self.out,
+            "{} {arrow} {} {} -> {}{vlan}{} {first_line}",
+            clock_time(d.timestamp),
+            d.transport,
+            d.src,
+            d.dst,
+            if d.reassembled { " (reassembled)" } else { "" },
+        )?;
+        if self.view == LogView::Full {
+            let text = String::from_utf8_lossy(&d.payload);
+            for line in text.split("\r\n") {
+                writeln!(self.out, "    {line}")?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The start line, without its CRLF, lossily decoded and cut at 200 bytes.
+fn first_line(payload: &[u8]) -> String {
+    let end = payload
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(payload.len())
+        .min(200);
+    String::from_utf8_lossy(&payload[..end]).into_owned()
+}
+
+/// UTC time of day with microseconds, as packet tools print it.
+fn clock_time(t: SystemTime) -> String {
+    let since_epoch = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn datagram(payload: &[u8], transport: Transport) -> Datagram {
+        Datagram {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(3_723_000_042),
+            direction: Direction::Egress,
+            transport,
+            src: "192.168.77.10:5060".parse().unwrap(),
+            dst: "203.0.113.2:5060".parse().unwrap(),
+            vlans: vec![100],
+            reassembled: false,
+            tcp: None,
+            payload: payload.to_vec(),
+        }
+    }
+
+    fn render(view: LogView, d: &Datagram) -> String {
+        let mut log = MessageLog::new(Vec::new(), view);
+        log.write(d).unwrap();
+        String::from_utf8(log.into_inner()).unwrap()
+    }
+
+    #[test]
+    fn a_request_is_one_line_with_time_direction_addresses_and_start_line() {
+        let d = datagram(
+            b"REGISTER sip:example.com SIP/2.0\r\nVia: x\r\n\r\n",
+            Transport::Udp,
+        );
+        assert_eq!(
+            render(LogView::FirstLine, &d),
+            "01:02:03.000042 OUT UDP 192.168.77.10:5060 -> 203.0.113.2:5060 vlan 100 \
+             REGISTER sip:example.com SIP/2.0\n"
+        );
+    }
+
+    #[test]
+    fn verbose_view_prints_every_header_line() {
+        let d = datagram(
+            b"SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\n\r\n",
+            Transport::Udp,
+        );
+        let out = render(LogView::Full, &d);
+        assert!(out.contains("SIP/2.0 200 OK\n    SIP/2.0 200 OK\n    CSeq: 1 REGISTER\n"));
+    }
+
+    #[test]
+    fn a_tcp_segment_mid_message_is_a_continuation_and_empty_segments_are_silent() {
+        let d = datagram(b"a=rtpmap:0 PCMU/8000\r\n", Transport::Tcp);
+        assert!(render(LogView::FirstLine, &d).ends_with("(TCP continuation, 22 bytes)\n"));
+        assert_eq!(
+            render(LogView::FirstLine, &datagram(b"", Transport::Tcp)),
+            ""
+        );
+    }
+
+    #[test]
+    fn quiet_view_prints_nothing() {
+        let d = datagram(b"OPTIONS sip:a SIP/2.0\r\n\r\n", Transport::Udp);
+        assert_eq!(render(LogView::Quiet, &d), "");
+    }
+}

@@ -1,0 +1,6 @@
+//! What the user sees: the message log and the capture summary.
+mod log;
+mod summary;
+
+pub use log::{LogView, MessageLog};
+pub use summary::{CaptureSummary, write_summary};

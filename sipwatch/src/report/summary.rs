@@ -1,0 +1,119 @@
+//! The end-of-capture summary: what the kernel counted, what user space
+//! decoded, and in plain words anything that was lost.
+use std::io::{self, Write};
+
+use crate::{
+    capture::{Counters, DirectionCounters},
+    net::DecodeStats,
+};
+
+/// Everything a capture run counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureSummary {
+    pub kernel: Counters,
+    /// Frames read from the ring buffer.
+    pub frames_read: u64,
+    /// Ring records that could not be decoded.
+    pub malformed_records: u64,
+    pub decode: DecodeStats,
+}
+
+impl CaptureSummary {
+    /// Packets that were selected as SIP but never reached the user.
+    pub fn lost(&self) -> u64 {
+        self.kernel.ingress.lost() + self.kernel.egress.lost() + self.malformed_records
+    }
+}
+
+pub fn write_summary(out: &mut impl Write, s: &CaptureSummary) -> io::Result<()> {
+    writeln!(out, "--- capture summary ---")?;
+    direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
+    direction_line(out, "egress (TC) ", &s.kernel.egress)?;
+    let d = &s.decode;
+    writeln!(
+        out,
+        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments)",
+        s.frames_read, d.datagrams, d.reassembled
+    )?;
+    let ring_full = s.kernel.ingress.ring_full + s.kernel.egress.ring_full;
+    let mut warnings = Vec::new();
+    if ring_full > 0 {
+        warnings.push(format!(
+            "{ring_full} packets not captured: ring buffer full (raise --ring-size)"
+        ));
+    }
+    let read_errors = s.kernel.ingress.read_errors + s.kernel.egress.read_errors;
+    if read_errors > 0 {
+        warnings.push(format!(
+            "{read_errors} packets not captured: kernel read error"
+        ));
+    }
+    let truncated = s.kernel.ingress.truncated + s.kernel.egress.truncated;
+    if truncated > 0 {
+        warnings.push(format!(
+            "{truncated} packets truncated at the snap length (raise --snap-len)"
+        ));
+    }
+    let frag_table_full = s.kernel.ingress.frag_table_full + s.kernel.egress.frag_table_full;
+    if frag_table_full > 0 {
+        warnings.push(format!(
+            "{frag_table_full} fragmented datagrams not tracked in the kernel: their later fragments were missed"
+        ));
+    }
+    if d.fragments_timed_out > 0 {
+        warnings.push(format!(
+            "{} datagrams incomplete: not all their IP fragments were seen",
+            d.fragments_timed_out
+        ));
+    }
+    if d.fragment_errors > 0 {
+        warnings.push(format!(
+            "{} IP fragments inconsistent and dropped",
+            d.fragment_errors
+        ));
+    }
+    if d.malformed > 0 {
+        warnings.push(format!("{} frames malformed", d.malformed));
+    }
+    if s.malformed_records > 0 {
+        warnings.push(format!("{} ring records malformed", s.malformed_records));
+    }
+    for w in warnings {
+        writeln!(out, "WARNING: {w}")?;
+    }
+    Ok(())
+}
+
+fn direction_line(out: &mut impl Write, name: &str, c: &DirectionCounters) -> io::Result<()> {
+    writeln!(
+        out,
+        "{name}: {} packets seen, {} SIP selected, {} copied, {} truncated, {} lost to a full ring, {} TLS (counted only)",
+        c.seen, c.selected, c.copied, c.truncated, c.ring_full, c.tls
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_ring_is_reported_in_words() {
+        let mut s = CaptureSummary::default();
+        s.kernel.egress.ring_full = 7;
+        let mut out = Vec::new();
+        write_summary(&mut out, &s).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("7 packets not captured: ring buffer full"),
+            "{text}"
+        );
+        assert_eq!(s.lost(), 7);
+    }
+
+    #[test]
+    fn a_clean_run_has_no_warning() {
+        let mut out = Vec::new();
+        write_summary(&mut out, &CaptureSummary::default()).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("WARNING"));
+    }
+}

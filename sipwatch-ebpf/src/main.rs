@@ -35,7 +35,9 @@ mod programs {
     const XDP_SLOT: u32 = 0;
     const TC_SLOT: u32 = 1;
 
-    #[xdp]
+    // frags: the program reads whole multi-buffer frames (jumbo, GRO), and veth
+    // keeps GSO and large MTUs on its peer.
+    #[xdp(frags)]
     pub fn sipwatch_xdp(ctx: XdpContext) -> u32 {
         let packet = XdpPacket::new(&ctx);
         handle(&packet, Direction::Ingress, XDP_SLOT);

@@ -238,11 +238,11 @@ impl Base<'_> {
 }
 
 fn vlan_ids(slice: &SlicedPacket<'_>) -> Vec<u16> {
-    match &slice.vlan {
+    match slice.vlan() {
         Some(VlanSlice::SingleVlan(v)) => vec![v.vlan_identifier().value()],
         Some(VlanSlice::DoubleVlan(d)) => vec![
-            d.outer().vlan_identifier().value(),
-            d.inner().vlan_identifier().value(),
+            d.outer.vlan_identifier().value(),
+            d.inner.vlan_identifier().value(),
         ],
         None => Vec::new(),
     }

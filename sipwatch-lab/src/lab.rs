@@ -1,0 +1,251 @@
+//! Building and tearing down the lab.
+use std::{
+    process::Command,
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use crate::{LabError, Netns, Personality, addresses::*, netns::run_command};
+
+/// Namespaces of every lab start with this, then the owning process id.
+const PREFIX: &str = "swlab-";
+
+static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
+
+/// A running lab. Dropping it removes its namespaces (and with them the veth
+/// pairs) after killing every process still inside.
+#[derive(Debug)]
+pub struct Lab {
+    pub pbx: Netns,
+    pub router: Netns,
+    pub provider: Netns,
+    pub personality: Personality,
+}
+
+/// Fails with the missing tool and its package when the lab cannot run here.
+pub fn require_tools() -> Result<(), LabError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(LabError::NotRoot);
+    }
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+        ("sysctl", "procps"),
+        ("ping", "iputils-ping"),
+    ] {
+        if !on_path(tool) {
+            return Err(LabError::MissingTool { tool, package });
+        }
+    }
+    Ok(())
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(tool).is_file())
+}
+
+impl Lab {
+    /// Builds a lab with the router in `personality`.
+    pub fn new(personality: Personality) -> Result<Lab, LabError> {
+        require_tools()?;
+        sweep_stale_labs();
+        let id = format!(
+            "{PREFIX}{}-{}",
+            std::process::id(),
+            NEXT_LAB.fetch_add(1, Ordering::Relaxed)
+        );
+        let lab = Lab {
+            pbx: Netns::new(format!("{id}-pbx")),
+            router: Netns::new(format!("{id}-router")),
+            provider: Netns::new(format!("{id}-provider")),
+            personality,
+        };
+        // From here on, an error drops `lab`, which removes what was made.
+        for ns in lab.namespaces() {
+            ip(&["netns", "add", ns.name()])?;
+            ns.run(&["ip", "link", "set", "lo", "up"])?;
+        }
+        lab.wire()?;
+        lab.address()?;
+        lab.route()?;
+        lab.router
+            .run_with_stdin(&["nft", "-f", "-"], Some(&personality.ruleset()))?;
+        lab.wait_until_reachable()?;
+        Ok(lab)
+    }
+
+    pub fn namespaces(&self) -> [&Netns; 3] {
+        [&self.pbx, &self.router, &self.provider]
+    }
+
+    fn wire(&self) -> Result<(), LabError> {
+        let (pbx, router, provider) = (self.pbx.name(), self.router.name(), self.provider.name());
+        ip(&[
+            "-n",
+            pbx,
+            "link",
+            "add",
+            PBX_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ROUTER_LAN_IF,
+            "netns",
+            router,
+        ])?;
+        ip(&[
+            "-n",
+            router,
+            "link",
+            "add",
+            ROUTER_WAN_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            PROVIDER_IF,
+            "netns",
+            provider,
+        ])?;
+        for (ns, ifs) in [
+            (pbx, &[PBX_IF][..]),
+            (router, &[ROUTER_LAN_IF, ROUTER_WAN_IF][..]),
+            (provider, &[PROVIDER_IF][..]),
+        ] {
+            for interface in ifs {
+                ip(&["-n", ns, "link", "set", interface, "up"])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn address(&self) -> Result<(), LabError> {
+        let assignments: [(&Netns, &str, String); 8] = [
+            (&self.pbx, PBX_IF, format!("{PBX_V4}/24")),
+            (&self.pbx, PBX_IF, format!("{PBX_V6}/64")),
+            (&self.router, ROUTER_LAN_IF, format!("{ROUTER_LAN_V4}/24")),
+            (&self.router, ROUTER_LAN_IF, format!("{ROUTER_LAN_V6}/64")),
+            (&self.router, ROUTER_WAN_IF, format!("{ROUTER_WAN_V4}/24")),
+            (&self.router, ROUTER_WAN_IF, format!("{ROUTER_WAN_V6}/64")),
+            (&self.provider, PROVIDER_IF, format!("{PROVIDER_V4}/24")),
+            (&self.provider, PROVIDER_IF, format!("{PROVIDER_V6}/64")),
+        ];
+        for (ns, interface, addr) in assignments {
+            let mut args = vec!["-n", ns.name(), "addr", "add", &addr, "dev", interface];
+            if addr.contains(':') {
+                // Usable at once: no duplicate address detection delay.
+                args.push("nodad");
+            }
+            ip(&args)?;
+        }
+        Ok(())
+    }
+
+    fn route(&self) -> Result<(), LabError> {
+        let pbx = self.pbx.name();
+        ip(&[
+            "-n",
+            pbx,
+            "route",
+            "add",
+            "default",
+            "via",
+            &ROUTER_LAN_V4.to_string(),
+        ])?;
+        ip(&[
+            "-n",
+            pbx,
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &ROUTER_LAN_V6.to_string(),
+        ])?;
+        self.router.run(&[
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ])?;
+        Ok(())
+    }
+
+    /// The first packets of a fresh namespace wait on neighbour discovery;
+    /// wait until the provider answers from the PBX on every path.
+    fn wait_until_reachable(&self) -> Result<(), LabError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for target in [PROVIDER_V4.to_string(), PROVIDER_V6.to_string()] {
+            while self
+                .pbx
+                .run(&["ping", "-c1", "-W1", "-q", &target])
+                .is_err()
+            {
+                if Instant::now() > deadline {
+                    return Err(LabError::Timeout(format!(
+                        "lab {}: {target} not reachable from the PBX within 10 s",
+                        self.pbx.name()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.namespaces() {
+            remove_namespace(ns.name());
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Result<String, LabError> {
+    run_command(
+        Command::new("ip").args(args),
+        None,
+        &format!("ip {}", args.join(" ")),
+    )
+}
+
+/// Kills what runs in a namespace and deletes it; best effort, for teardown.
+fn remove_namespace(name: &str) {
+    if let Ok(pids) = ip(&["netns", "pids", name]) {
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    let _ = ip(&["netns", "del", name]);
+}
+
+/// Removes labs whose owning process is gone (killed before it could clean
+/// up), so that they do not pile up across runs.
+fn sweep_stale_labs() {
+    let Ok(list) = ip(&["netns", "list"]) else {
+        return;
+    };
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let owner_alive = rest
+            .split('-')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !owner_alive {
+            remove_namespace(name);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Shared by the lab tests: building a lab (failing loudly, never skipping,
+//! when this machine cannot), capturing on the PBX while traffic runs, and
+//! SIP peers in the lab's namespaces.
+#![allow(dead_code)]
+
+pub mod inject;
+pub mod peers;
+
+use std::{sync::mpsc, thread, time::Duration};
+
+use sipwatch::capture::{Capture, CaptureConfig, Counters, Frame};
+use sipwatch_lab::{Lab, PBX_IF, Personality};
+
+/// A lab, or a panic that says why this machine cannot run lab tests.
+pub fn lab(personality: Personality) -> Lab {
+    Lab::new(personality).unwrap_or_else(|e| {
+        panic!(
+            "lab tests need root, iproute2 and nftables (`cargo xtask setup` installs them) \
+             and a kernel with network namespaces: {e}"
+        )
+    })
+}
+
+/// What a capture on the PBX's interface delivered.
+#[derive(Debug)]
+pub struct CaptureRun {
+    pub frames: Vec<Frame>,
+    pub counters: Counters,
+    pub malformed_records: u64,
+}
+
+/// Attaches sipwatch to the PBX's `eth0` (from a thread inside the PBX
+/// namespace), runs `traffic`, then detaches, drains the ring and reads the
+/// counters, exactly as `sipwatch attach` does on Ctrl-C.
+pub fn capture_during<R>(
+    lab: &Lab,
+    config: impl FnOnce(&mut CaptureConfig),
+    traffic: impl FnOnce() -> R,
+) -> (CaptureRun, R) {
+    let mut cfg = CaptureConfig::new(PBX_IF);
+    config(&mut cfg);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let pbx_ns = lab.pbx.name().to_owned();
+    let capture_thread = thread::spawn(move || -> Result<CaptureRun, String> {
+        let ns = sipwatch_lab::Netns::from_name(pbx_ns);
+        ns.enter_current_thread().map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let mut capture = match Capture::attach(&cfg) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("{e:#?}")));
+                    return Err("attach failed".into());
+                }
+            };
+            let mut reader = capture.frames().map_err(|e| e.to_string())?;
+            let _ = ready_tx.send(Ok(()));
+            let mut frames = Vec::new();
+            tokio::pin!(stop_rx);
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    r = reader.next_batch(&mut frames) => { r.map_err(|e| e.to_string())?; }
+                }
+            }
+            capture.detach().map_err(|e| e.to_string())?;
+            reader.drain(&mut frames);
+            Ok(CaptureRun {
+                frames,
+                counters: capture.counters().map_err(|e| e.to_string())?,
+                malformed_records: reader.malformed(),
+            })
+        })
+    });
+    match ready_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("sipwatch could not attach to the lab's PBX interface: {e}"),
+        Err(_) => panic!(
+            "sipwatch did not attach within 30 s: {:?}",
+            capture_thread.join()
+        ),
+    }
+    let result = traffic();
+    // Let the last packets cross the hooks before detaching.
+    thread::sleep(Duration::from_millis(300));
+    let _ = stop_tx.send(());
+    let run = capture_thread
+        .join()
+        .expect("capture thread panicked")
+        .expect("capture failed");
+    (run, result)
+}

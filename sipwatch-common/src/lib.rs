@@ -54,6 +54,13 @@ pub const SCRATCH_MAP: &str = "SCRATCH";
 pub const SNAP_LEN_GLOBAL: &str = "SNAP_LEN";
 /// Name of the global that enables payload sniffing of UDP on other ports.
 pub const SNIFF_GLOBAL: &str = "SNIFF_UDP";
+/// Name of the global that holds the wake-up threshold, set at load time.
+pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
+/// The kernel programs wake the reader only once this many bytes wait in the
+/// ring (waking it for every record costs more than the capture itself under
+/// load); the reader also drains on a short timer, so a lone message is not
+/// held back. User space lowers it to an eighth of a small ring.
+pub const WAKEUP_BYTES_MAX: u32 = 256 << 10;
 /// Default ring buffer size: 32 MiB holds a quarter of a second of a
 /// 300k packets/s flood of 400-byte messages.
 pub const RING_BYTES_DEFAULT: u32 = 32 << 20;

@@ -1,12 +1,15 @@
 //! Copying a selected packet into the ring buffer, and the counters.
-use aya_ebpf::helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns};
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+};
 use sipwatch_common::{
     Counter, Direction, FLAG_TRUNCATED, FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
     SCRATCH_SLOTS_PER_CPU, SNAP_LEN_MAX, counter_index,
 };
 
 use crate::{
-    maps::{COUNTERS, FRAMES, SCRATCH, SNAP_LEN, global},
+    maps::{COUNTERS, FRAMES, SCRATCH, SNAP_LEN, WAKEUP_BYTES, global},
     packet::Packet,
 };
 
@@ -21,6 +24,7 @@ pub fn count(direction: Direction, counter: Counter) {
 /// Copies the packet (up to the snap length) with its metadata into the ring
 /// buffer: first into this CPU's scratch slot, then one `bpf_ringbuf_output`
 /// of exactly the bytes used, so small SIP packets take little ring space.
+/// The reader is woken only when `WAKEUP_BYTES` wait (see sipwatch-common).
 #[inline(always)]
 pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
     let wire_len = p.len();
@@ -83,7 +87,13 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
             FRAME_HEADER_LEN + cap_len as usize,
         )
     };
-    match FRAMES.output::<[u8]>(bytes, 0) {
+    let waiting = FRAMES.query(BPF_RB_AVAIL_DATA as u64);
+    let wakeup = if waiting >= u64::from(global(&WAKEUP_BYTES)) {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    match FRAMES.output::<[u8]>(bytes, wakeup as u64) {
         Ok(()) => {
             count(direction, Counter::Copied);
             if truncated {

@@ -6,7 +6,7 @@ use aya_ebpf::{
 };
 use sipwatch_common::{
     COUNTER_ENTRIES, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT, RING_BYTES_DEFAULT, SNAP_LEN_DEFAULT,
-    ScratchRecord,
+    ScratchRecord, WAKEUP_BYTES_MAX,
 };
 
 /// Captured frames for user space. Its size is set by user space at load time.
@@ -35,6 +35,10 @@ pub static SCRATCH: Array<ScratchRecord> = Array::with_max_entries(1, 0);
 /// Bytes of each packet to copy at most (set by user space at load time).
 #[unsafe(no_mangle)]
 pub static SNAP_LEN: u32 = SNAP_LEN_DEFAULT;
+
+/// Bytes waiting in `FRAMES` before the reader is woken (set at load time).
+#[unsafe(no_mangle)]
+pub static WAKEUP_BYTES: u32 = WAKEUP_BYTES_MAX;
 
 /// Non-zero: UDP on ports that are not selected is still captured when its
 /// payload starts like a SIP message.

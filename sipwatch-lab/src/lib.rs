@@ -22,6 +22,7 @@
 //! ```
 mod addresses;
 mod error;
+pub mod flood;
 mod lab;
 mod netns;
 mod personality;

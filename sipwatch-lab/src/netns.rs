@@ -53,11 +53,22 @@ impl Netns {
     /// Starts a long-running command inside the namespace; it is killed
     /// when the returned handle is dropped.
     pub fn spawn(&self, argv: &[&str]) -> Result<NetnsChild, LabError> {
+        self.spawn_with(argv, Stdio::piped(), Stdio::piped())
+    }
+
+    /// [`Netns::spawn`] with the output going where the caller says (e.g.
+    /// inherited, for a demo the user watches live).
+    pub fn spawn_with(
+        &self,
+        argv: &[&str],
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<NetnsChild, LabError> {
         let child = self
             .command(argv)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .map_err(LabError::io(format!("starting {}", argv.join(" "))))?;
         Ok(NetnsChild {

@@ -1,1 +1,55 @@
-fn main() {}
+//! `cargo xtask …`: sipwatch's chores, one module each.
+//!
+//! * `setup` installs what building and testing need (idempotent);
+//! * `demo` runs sipwatch in the lab against a real SIP ALG router;
+//! * `test` runs set-up, formatting and lint checks and every test;
+//! * `bench capture` compares sipwatch's capture with tcpdump under a flood.
+//!
+//! xtask does not depend on the sipwatch crate: it must build before
+//! `setup` has installed the eBPF toolchain that sipwatch's build needs.
+mod bench;
+mod demo;
+mod run;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "sipwatch's chores: set-up, demo, tests, benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what building and testing need: Debian packages, rust-src
+    /// for the nightly toolchain, bpf-linker. Fast when all is present.
+    Setup,
+    /// Set up, build, and watch sipwatch capture a REGISTER and an INVITE
+    /// crossing a router with the kernel's SIP ALG, in a throwaway lab.
+    Demo,
+    /// Set up, then check formatting and lints and run every test
+    /// (the lab tests need root).
+    Test,
+    /// Benchmarks, each printing sipwatch's figures beside the usual tool's.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Bench,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => setup::run(),
+        Command::Demo => demo::run(),
+        Command::Test => test::run(),
+        Command::Bench { which } => bench::run(which),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}

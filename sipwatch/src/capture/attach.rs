@@ -12,7 +12,7 @@ use aya::{
 use aya_log::EbpfLogger;
 use sipwatch_common::{
     COUNTER_MAP, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP, SCRATCH_SLOTS_PER_CPU,
-    SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_PROGRAM, XDP_PROGRAM,
+    SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_PROGRAM, WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
 };
 
 use super::{
@@ -56,11 +56,13 @@ impl Capture {
             aya::util::nr_cpus().map_err(|(what, e)| CaptureError::Cpus(format!("{what}: {e}")))?;
         let scratch_slots = u32::try_from(cpus).unwrap_or(u32::MAX / 4) * SCRATCH_SLOTS_PER_CPU;
         let sniff = u8::from(config.sniff_udp);
+        let wakeup_bytes = WAKEUP_BYTES_MAX.min(config.ring_bytes / 8);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(RING_MAP, config.ring_bytes)
             .map_max_entries(SCRATCH_MAP, scratch_slots)
             .override_global(SNAP_LEN_GLOBAL, &config.snap_len, true)
             .override_global(SNIFF_GLOBAL, &sniff, true)
+            .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
             .load(EBPF_OBJECT)
             .map_err(CaptureError::Load)?;
         // The programs log only rare events; without the log map there is

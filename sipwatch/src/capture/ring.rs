@@ -18,6 +18,9 @@ pub struct FrameReader {
 /// cannot starve the rest of the program of the event loop.
 const MAX_BATCH: usize = 4096;
 
+/// How often the ring is drained when the kernel has not woken the reader.
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl FrameReader {
     /// Must be called inside a tokio runtime.
     pub(super) fn new(ring: RingBuf<MapData>) -> Result<Self, CaptureError> {
@@ -39,20 +42,40 @@ impl FrameReader {
 
     /// Waits until frames are available, then appends up to a batch of them
     /// to `out`. Returns how many were appended.
+    ///
+    /// The kernel wakes the reader only once enough bytes wait (see
+    /// `sipwatch_common::WAKEUP_BYTES_MAX`), so the ring is also looked at
+    /// every [`POLL_INTERVAL`]: a lone message waits at most that long.
     pub async fn next_batch(&mut self, out: &mut Vec<Frame>) -> Result<usize, CaptureError> {
         loop {
-            let mut guard = self.ring.readable_mut().await.map_err(CaptureError::Ring)?;
-            let n = drain_into(
-                guard.get_inner_mut(),
-                &self.clock,
-                &mut self.malformed,
-                out,
-                MAX_BATCH,
-            );
-            if n > 0 {
-                return Ok(n);
+            match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
+                Ok(guard) => {
+                    let mut guard = guard.map_err(CaptureError::Ring)?;
+                    let n = drain_into(
+                        guard.get_inner_mut(),
+                        &self.clock,
+                        &mut self.malformed,
+                        out,
+                        MAX_BATCH,
+                    );
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                    guard.clear_ready();
+                }
+                Err(_elapsed) => {
+                    let n = drain_into(
+                        self.ring.get_mut(),
+                        &self.clock,
+                        &mut self.malformed,
+                        out,
+                        MAX_BATCH,
+                    );
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                }
             }
-            guard.clear_ready();
         }
     }
 

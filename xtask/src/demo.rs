@@ -1,0 +1,196 @@
+//! The demo: a PBX behind a router with the kernel's SIP ALG, a Kamailio
+//! registrar at the provider, sipsak registering and calling, and sipwatch
+//! attached to the PBX's interface printing what crosses it.
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use sipwatch_lab::{Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality};
+
+use crate::{run::build_sipwatch, setup};
+
+pub fn run() -> anyhow::Result<()> {
+    setup::run()?;
+    let sipwatch = build_sipwatch()?;
+    println!(
+        "==> building the lab: pbx ({PBX_V4}) -- router (NAT + kernel SIP ALG) -- provider ({PROVIDER_V4})"
+    );
+    let lab = Lab::new(Personality::SipAlg).context("building the lab (needs root)")?;
+    let dir = tempdir()?;
+    let result = demo(&lab, &sipwatch, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(lab);
+    println!("==> lab removed");
+    result
+}
+
+fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
+    std::fs::write(dir.join("kamailio.cfg"), kamailio_config())?;
+    std::fs::write(dir.join("register.sip"), register())?;
+    std::fs::write(dir.join("invite.sip"), invite())?;
+    let path = |name: &str| dir.join(name).display().to_string();
+
+    println!("==> starting Kamailio (registrar) in the provider namespace");
+    let mut kamailio = lab.provider.spawn(&[
+        "kamailio",
+        "-f",
+        &path("kamailio.cfg"),
+        "-DD",
+        "-E",
+        "-Y",
+        &path(""),
+        "-P",
+        &path("kamailio.pid"),
+    ])?;
+    wait_for_udp_listener(&lab.provider, 5060)?;
+    if !kamailio.running() {
+        bail!(
+            "Kamailio exited at start: {:?}",
+            kamailio.stop(libc::SIGKILL, Duration::from_secs(1))?
+        );
+    }
+
+    println!("==> attaching sipwatch to the PBX's {PBX_IF} (XDP ingress + TC egress)\n");
+    let capture = lab.pbx.spawn_with(
+        &[&sipwatch.display().to_string(), "attach", PBX_IF, "-v"],
+        Stdio::inherit(),
+        Stdio::inherit(),
+    )?;
+    wait_for_xdp(&lab.pbx)?;
+
+    let target = format!("sip:alice@{PROVIDER_V4}");
+    for (what, file) in [
+        ("a REGISTER", "register.sip"),
+        ("an INVITE with SDP", "invite.sip"),
+    ] {
+        println!("\n==> sipsak sends {what} from {PBX_V4}:5060 to {PROVIDER_V4}\n");
+        // -S -l 5060: send from and listen on 5060, as a PBX does; the ALG
+        // rewrites only when the source port matches the headers.
+        let _ = lab.pbx.run(&[
+            "sipsak",
+            "-f",
+            &path(file),
+            "-s",
+            &target,
+            "-S",
+            "-l",
+            "5060",
+            "--no-via",
+        ]);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    println!("\n==> stopping sipwatch (SIGINT): it detaches and prints its counters\n");
+    let out = capture.stop(libc::SIGINT, Duration::from_secs(10))?;
+    if !out.status.success() {
+        bail!("sipwatch exited with {}", out.status);
+    }
+    println!(
+        "\n==> What the PBX's NIC saw is what the PBX sent: private addresses in Via,\n    \
+         Contact and SDP. The router's SIP ALG rewrote them on the way out, and the\n    \
+         replies on the way back (see `received=` turned private again): from the PBX\n    \
+         alone the path looks clean. Comparing with what reached the far end shows it."
+    );
+    Ok(())
+}
+
+fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("sipwatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn wait_for_udp_listener(ns: &Netns, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if ns
+            .run(&["ss", "-Hlun", &format!("sport = :{port}")])
+            .is_ok_and(|o| !o.trim().is_empty())
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("nothing listens on UDP {port} in {} after 15 s", ns.name())
+}
+
+fn wait_for_xdp(ns: &Netns) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if ns
+            .run(&["ip", "link", "show", PBX_IF])
+            .is_ok_and(|o| o.contains("xdp"))
+        {
+            // The TC hook attaches right after XDP.
+            std::thread::sleep(Duration::from_millis(200));
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("sipwatch did not attach within 15 s")
+}
+
+fn kamailio_config() -> String {
+    format!(
+        "#!KAMAILIO\n\
+         debug=1\n\
+         log_stderror=yes\n\
+         children=1\n\
+         tcp_children=1\n\
+         listen=udp:{PROVIDER_V4}:5060\n\
+         listen=tcp:{PROVIDER_V4}:5060\n\
+         loadmodule \"sl.so\"\n\
+         loadmodule \"tm.so\"\n\
+         loadmodule \"pv.so\"\n\
+         loadmodule \"textops.so\"\n\
+         loadmodule \"usrloc.so\"\n\
+         loadmodule \"registrar.so\"\n\
+         request_route {{\n\
+         \tif (is_method(\"REGISTER\")) {{ save(\"location\"); exit; }}\n\
+         \tif (is_method(\"ACK\")) {{ exit; }}\n\
+         \tif (is_method(\"INVITE\")) {{ sl_send_reply(\"486\", \"Busy Here\"); exit; }}\n\
+         \tsl_send_reply(\"200\", \"OK\");\n\
+         }}\n"
+    )
+}
+
+/// sipsak adds the CRs itself; files hold LF line ends.
+fn register() -> String {
+    format!(
+        "REGISTER sip:{PROVIDER_V4} SIP/2.0\n\
+         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-demo-reg-1;rport\n\
+         Max-Forwards: 70\n\
+         From: <sip:alice@{PROVIDER_V4}>;tag=demo-reg\n\
+         To: <sip:alice@{PROVIDER_V4}>\n\
+         Call-ID: demo-reg-1@{PBX_V4}\n\
+         CSeq: 1 REGISTER\n\
+         Contact: <sip:alice@{PBX_V4}:5060>\n\
+         Expires: 300\n\
+         User-Agent: sipwatch-demo\n\
+         Content-Length: 0\n\n"
+    )
+}
+
+fn invite() -> String {
+    let sdp = format!(
+        "v=0\r\no=alice 2890844526 2890844526 IN IP4 {PBX_V4}\r\ns=demo call\r\n\
+         c=IN IP4 {PBX_V4}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+    );
+    format!(
+        "INVITE sip:bob@{PROVIDER_V4} SIP/2.0\n\
+         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-demo-inv-1;rport\n\
+         Max-Forwards: 70\n\
+         From: <sip:alice@{PROVIDER_V4}>;tag=demo-inv\n\
+         To: <sip:bob@{PROVIDER_V4}>\n\
+         Call-ID: demo-inv-1@{PBX_V4}\n\
+         CSeq: 1 INVITE\n\
+         Contact: <sip:alice@{PBX_V4}:5060>\n\
+         Content-Type: application/sdp\n\
+         Content-Length: {}\n\n{}",
+        sdp.len(),
+        sdp.replace("\r\n", "\n")
+    )
+}

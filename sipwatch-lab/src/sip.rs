@@ -15,7 +15,11 @@ impl SipMessageFactory {
     /// A REGISTER (even `seq`) or OPTIONS (odd `seq`) with a unique Call-ID,
     /// branch and CSeq.
     pub fn request(&self, seq: u64) -> Vec<u8> {
-        let method = if seq % 2 == 0 { "REGISTER" } else { "OPTIONS" };
+        let method = if seq.is_multiple_of(2) {
+            "REGISTER"
+        } else {
+            "OPTIONS"
+        };
         let host = host(self.remote);
         let me = host_port(self.local);
         format!(

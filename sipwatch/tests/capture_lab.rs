@@ -219,36 +219,46 @@ fn stream(datagrams: &[Datagram], dir: Direction, src: SocketAddr, dst: SocketAd
     out
 }
 
+/// A SIP message in a VLAN-tagged Ethernet frame.
+struct TaggedMessage {
+    tags: Vec<u16>,
+    payload: Vec<u8>,
+    frame: Vec<u8>,
+}
+
 #[test]
 fn vlan_tagged_frames_are_captured_with_their_tags_on_both_hooks() {
     let lab = lab(Personality::PlainNat);
     // Alternate 802.1Q single tags and 802.1ad double tags, IPv4 and IPv6.
-    let build =
-        |seq: u64, from: SocketAddr, to: SocketAddr, payload: &[u8]| -> (Vec<u16>, Vec<u8>) {
-            let mac_a = [2, 0, 0, 0, 0, 1];
-            let mac_b = [2, 0, 0, 0, 0, 2];
-            let eth = etherparse::PacketBuilder::ethernet2(mac_a, mac_b);
-            let (tags, step) = if seq % 2 == 0 {
-                (vec![VLAN_ID], eth.single_vlan(VLAN_ID.try_into().unwrap()))
-            } else {
-                (
-                    vec![OUTER_VLAN_ID, VLAN_ID],
-                    eth.double_vlan(
-                        OUTER_VLAN_ID.try_into().unwrap(),
-                        VLAN_ID.try_into().unwrap(),
-                    ),
-                )
-            };
-            let step = match (from.ip(), to.ip()) {
-                (IpAddr::V4(a), IpAddr::V4(b)) => step.ipv4(a.octets(), b.octets(), 64),
-                (IpAddr::V6(a), IpAddr::V6(b)) => step.ipv6(a.octets(), b.octets(), 64),
-                _ => unreachable!(),
-            };
-            let builder = step.udp(from.port(), to.port());
-            let mut frame = Vec::with_capacity(builder.size(payload.len()));
-            builder.write(&mut frame, payload).unwrap();
-            (tags, frame)
+    let build = |seq: u64, from: SocketAddr, to: SocketAddr, payload: Vec<u8>| -> TaggedMessage {
+        let mac_a = [2, 0, 0, 0, 0, 1];
+        let mac_b = [2, 0, 0, 0, 0, 2];
+        let eth = etherparse::PacketBuilder::ethernet2(mac_a, mac_b);
+        let (tags, step) = if seq.is_multiple_of(2) {
+            (vec![VLAN_ID], eth.single_vlan(VLAN_ID.try_into().unwrap()))
+        } else {
+            (
+                vec![OUTER_VLAN_ID, VLAN_ID],
+                eth.double_vlan(
+                    OUTER_VLAN_ID.try_into().unwrap(),
+                    VLAN_ID.try_into().unwrap(),
+                ),
+            )
         };
+        let step = match (from.ip(), to.ip()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => step.ipv4(a.octets(), b.octets(), 64),
+            (IpAddr::V6(a), IpAddr::V6(b)) => step.ipv6(a.octets(), b.octets(), 64),
+            _ => unreachable!(),
+        };
+        let builder = step.udp(from.port(), to.port());
+        let mut frame = Vec::with_capacity(builder.size(payload.len()));
+        builder.write(&mut frame, &payload).unwrap();
+        TaggedMessage {
+            tags,
+            payload,
+            frame,
+        }
+    };
     let pairs = [
         (sa(PBX_V4, 5060), sa(PROVIDER_V4, 5060)),
         (sa(PBX_V6, 5060), sa(PROVIDER_V6, 5060)),
@@ -263,13 +273,11 @@ fn vlan_tagged_frames_are_captured_with_their_tags_on_both_hooks() {
             transport: "UDP",
         };
         let request = f.request(seq);
-        outgoing.push((request.clone(), build(seq, pbx, provider, &request)));
         let response = response_to(&request, 200, "OK");
-        incoming.push((response.clone(), build(seq, provider, pbx, &response)));
+        outgoing.push(build(seq, pbx, provider, request));
+        incoming.push(build(seq, provider, pbx, response));
     }
-    let frames = |v: &[(Vec<u8>, (Vec<u16>, Vec<u8>))]| {
-        v.iter().map(|(_, (_, f))| f.clone()).collect::<Vec<_>>()
-    };
+    let frames = |v: &[TaggedMessage]| v.iter().map(|m| m.frame.clone()).collect::<Vec<_>>();
     let (run, ()) = capture_during(
         &lab,
         |_| {},
@@ -291,7 +299,7 @@ fn vlan_tagged_frames_are_captured_with_their_tags_on_both_hooks() {
             .collect();
         let mut want: Vec<(Vec<u16>, Vec<u8>)> = expected
             .iter()
-            .map(|(payload, (tags, _))| (tags.clone(), payload.clone()))
+            .map(|m| (m.tags.clone(), m.payload.clone()))
             .collect();
         got.sort();
         want.sort();

@@ -16,27 +16,50 @@ pub enum LiveError {
     Output(#[from] std::io::Error),
 }
 
-/// Runs a capture until `stop` completes. Hooks are detached before the
-/// ring is drained for the last time, so the summary's counters and the
-/// frames printed describe the same packets.
-pub async fn run(
-    config: &CaptureConfig,
+/// A capture attached and ready to run.
+pub struct LiveCapture {
+    capture: Capture,
+}
+
+impl LiveCapture {
+    pub fn attach(config: &CaptureConfig) -> Result<LiveCapture, LiveError> {
+        Ok(LiveCapture {
+            capture: Capture::attach(config)?,
+        })
+    }
+
+    /// What is attached where, for telling the user: "XDP (ingress) in
+    /// driver mode, TC (egress) via a TCX link".
+    pub fn describe(&self) -> String {
+        let hooks: Vec<String> = self
+            .capture
+            .hooks()
+            .iter()
+            .map(|h| format!("{} {}", h.hook, h.how))
+            .collect();
+        format!("{}: {}", self.capture.interface(), hooks.join(", "))
+    }
+
+    /// Runs until `stop` completes. Hooks are detached before the ring is
+    /// drained for the last time, so the summary's counters and the frames
+    /// printed describe the same packets.
+    pub async fn run(
+        self,
+        view: LogView,
+        out: impl Write,
+        stop: impl Future<Output = ()>,
+    ) -> Result<CaptureSummary, LiveError> {
+        run(self.capture, view, out, stop).await
+    }
+}
+
+async fn run(
+    mut capture: Capture,
     view: LogView,
     out: impl Write,
     stop: impl Future<Output = ()>,
 ) -> Result<CaptureSummary, LiveError> {
-    let mut capture = Capture::attach(config)?;
     let mut log = MessageLog::new(out, view);
-    let hooks: Vec<String> = capture
-        .hooks()
-        .iter()
-        .map(|h| format!("{} as {}", h.hook, h.how))
-        .collect();
-    eprintln!(
-        "sipwatch: capturing SIP on {}: {}; Ctrl-C to stop",
-        capture.interface(),
-        hooks.join(", ")
-    );
     let mut frames = capture.frames()?;
     let mut decoder = Decoder::new();
     let mut batch = Vec::new();

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sipwatch::{
     capture::{CaptureConfig, Hook, XdpModeChoice, parse_size},
-    live,
+    live::LiveCapture,
     report::LogView,
 };
 
@@ -122,8 +122,15 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let stop = stop_signal(args.duration.map(Duration::from_secs_f64))?;
+        let capture = LiveCapture::attach(&config)
+            .with_context(|| format!("capture on {}", args.interface))?;
+        eprintln!(
+            "sipwatch: capturing SIP on {}; Ctrl-C to stop",
+            capture.describe()
+        );
         let stdout = std::io::stdout().lock();
-        live::run(&config, view, stdout, stop)
+        capture
+            .run(view, stdout, stop)
             .await
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(())

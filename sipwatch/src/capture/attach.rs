@@ -27,7 +27,8 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachedHook {
     pub hook: Hook,
-    /// How: "driver mode", "generic mode", "tcx link", "clsact filter".
+    /// How: "in driver mode", "in generic mode", "via a TCX link",
+    /// "via a clsact filter".
     pub how: &'static str,
 }
 
@@ -174,11 +175,11 @@ impl Capture {
         })?;
         let attempts: &[(XdpMode, &'static str)] = match choice {
             XdpModeChoice::Auto => &[
-                (XdpMode::Driver, "driver mode"),
-                (XdpMode::Skb, "generic mode"),
+                (XdpMode::Driver, "in driver mode"),
+                (XdpMode::Skb, "in generic mode"),
             ],
-            XdpModeChoice::Driver => &[(XdpMode::Driver, "driver mode")],
-            XdpModeChoice::Generic => &[(XdpMode::Skb, "generic mode")],
+            XdpModeChoice::Driver => &[(XdpMode::Driver, "in driver mode")],
+            XdpModeChoice::Generic => &[(XdpMode::Skb, "in generic mode")],
         };
         let mut last_error = None;
         for &(mode, how) in attempts {
@@ -240,7 +241,11 @@ impl Capture {
         self.tc_link = Some(link);
         self.hooks.push(AttachedHook {
             hook: Hook::Tc,
-            how: if tcx { "tcx link" } else { "clsact filter" },
+            how: if tcx {
+                "via a TCX link"
+            } else {
+                "via a clsact filter"
+            },
         });
         Ok(())
     }

@@ -36,10 +36,6 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
     if cap_len > SNAP_LEN_MAX {
         cap_len = SNAP_LEN_MAX;
     }
-    if cap_len == 0 {
-        count(direction, Counter::ReadError);
-        return;
-    }
     let cpu = unsafe { bpf_get_smp_processor_id() };
     let Some(record) = SCRATCH.get_ptr_mut(cpu * SCRATCH_SLOTS_PER_CPU + hook_slot) else {
         count(direction, Counter::ReadError);

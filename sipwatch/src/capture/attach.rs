@@ -257,7 +257,6 @@ fn is_busy(e: &ProgramError) -> bool {
         _ => None,
     };
     matches!(os_error, Some(libc::EBUSY) | Some(libc::EEXIST))
-        || e.to_string().contains("Device or resource busy")
 }
 
 fn require_ring_buffer() -> Result<(), CaptureError> {

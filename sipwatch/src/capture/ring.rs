@@ -48,33 +48,23 @@ impl FrameReader {
     /// every [`POLL_INTERVAL`]: a lone message waits at most that long.
     pub async fn next_batch(&mut self, out: &mut Vec<Frame>) -> Result<usize, CaptureError> {
         loop {
-            match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
+            let n = match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
                 Ok(guard) => {
                     let mut guard = guard.map_err(CaptureError::Ring)?;
-                    let n = drain_into(
-                        guard.get_inner_mut(),
-                        &self.clock,
-                        &mut self.malformed,
-                        out,
-                        MAX_BATCH,
-                    );
-                    if n > 0 {
-                        return Ok(n);
+                    let ring = guard.get_inner_mut();
+                    let n = drain_into(ring, &self.clock, &mut self.malformed, out, MAX_BATCH);
+                    if n == 0 {
+                        guard.clear_ready();
                     }
-                    guard.clear_ready();
+                    n
                 }
                 Err(_elapsed) => {
-                    let n = drain_into(
-                        self.ring.get_mut(),
-                        &self.clock,
-                        &mut self.malformed,
-                        out,
-                        MAX_BATCH,
-                    );
-                    if n > 0 {
-                        return Ok(n);
-                    }
+                    let ring = self.ring.get_mut();
+                    drain_into(ring, &self.clock, &mut self.malformed, out, MAX_BATCH)
                 }
+            };
+            if n > 0 {
+                return Ok(n);
             }
         }
     }

@@ -35,49 +35,36 @@ pub fn write_summary(out: &mut impl Write, s: &CaptureSummary) -> io::Result<()>
         "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments)",
         s.frames_read, d.datagrams, d.reassembled
     )?;
-    let ring_full = s.kernel.ingress.ring_full + s.kernel.egress.ring_full;
-    let mut warnings = Vec::new();
-    if ring_full > 0 {
-        warnings.push(format!(
-            "{ring_full} packets not captured: ring buffer full (raise --ring-size)"
-        ));
-    }
-    let read_errors = s.kernel.ingress.read_errors + s.kernel.egress.read_errors;
-    if read_errors > 0 {
-        warnings.push(format!(
-            "{read_errors} packets not captured: kernel read error"
-        ));
-    }
-    let truncated = s.kernel.ingress.truncated + s.kernel.egress.truncated;
-    if truncated > 0 {
-        warnings.push(format!(
-            "{truncated} packets truncated at the snap length (raise --snap-len)"
-        ));
-    }
-    let frag_table_full = s.kernel.ingress.frag_table_full + s.kernel.egress.frag_table_full;
-    if frag_table_full > 0 {
-        warnings.push(format!(
-            "{frag_table_full} fragmented datagrams not tracked in the kernel: their later fragments were missed"
-        ));
-    }
-    if d.fragments_timed_out > 0 {
-        warnings.push(format!(
-            "{} datagrams incomplete: not all their IP fragments were seen",
-            d.fragments_timed_out
-        ));
-    }
-    if d.fragment_errors > 0 {
-        warnings.push(format!(
-            "{} IP fragments inconsistent and dropped",
-            d.fragment_errors
-        ));
-    }
-    if d.malformed > 0 {
-        warnings.push(format!("{} frames malformed", d.malformed));
-    }
-    if s.malformed_records > 0 {
-        warnings.push(format!("{} ring records malformed", s.malformed_records));
-    }
+    let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
+    let losses: [(u64, &str); 8] = [
+        (
+            i.ring_full + e.ring_full,
+            "packets not captured: ring buffer full (raise --ring-size)",
+        ),
+        (
+            i.read_errors + e.read_errors,
+            "packets not captured: kernel read error",
+        ),
+        (
+            i.truncated + e.truncated,
+            "packets truncated at the snap length (raise --snap-len)",
+        ),
+        (
+            i.frag_table_full + e.frag_table_full,
+            "fragmented datagrams not tracked in the kernel: their later fragments were missed",
+        ),
+        (
+            d.fragments_timed_out,
+            "datagrams incomplete: not all their IP fragments were seen",
+        ),
+        (d.fragment_errors, "IP fragments inconsistent and dropped"),
+        (d.malformed, "frames malformed"),
+        (s.malformed_records, "ring records malformed"),
+    ];
+    let warnings = losses
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"));
     for w in warnings {
         writeln!(out, "WARNING: {w}")?;
     }

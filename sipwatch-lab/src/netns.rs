@@ -1,9 +1,10 @@
 //! One network namespace: running commands and code inside it.
 use std::{
     fs::File,
-    io::Write,
+    io::{Read, Write},
     os::fd::AsRawFd,
     process::{Child, Command, Output, Stdio},
+    thread::JoinHandle,
     time::{Duration, Instant},
 };
 
@@ -64,16 +65,22 @@ impl Netns {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<NetnsChild, LabError> {
-        let child = self
+        let mut child = self
             .command(argv)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .map_err(LabError::io(format!("starting {}", argv.join(" "))))?;
+        // Drain piped output while the process runs: a full pipe would block
+        // it before it ever sees the signal that should stop it.
+        let stdout = child.stdout.take().map(drain);
+        let stderr = child.stderr.take().map(drain);
         Ok(NetnsChild {
             child: Some(child),
             what: argv.join(" "),
+            stdout,
+            stderr,
         })
     }
 
@@ -117,6 +124,16 @@ impl Netns {
 pub struct NetnsChild {
     child: Option<Child>,
     what: String,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out);
+        out
+    })
 }
 
 impl NetnsChild {
@@ -144,9 +161,16 @@ impl NetnsChild {
                 }
             }
         }
-        child
-            .wait_with_output()
-            .map_err(LabError::io(format!("waiting for {}", self.what)))
+        let status = child
+            .wait()
+            .map_err(LabError::io(format!("waiting for {}", self.what)))?;
+        let collect =
+            |h: Option<JoinHandle<Vec<u8>>>| h.and_then(|h| h.join().ok()).unwrap_or_default();
+        Ok(Output {
+            status,
+            stdout: collect(self.stdout.take()),
+            stderr: collect(self.stderr.take()),
+        })
     }
 
     /// Whether the process is still running.

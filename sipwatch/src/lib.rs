@@ -1,9 +1,12 @@
 //! sipwatch: finds out, from the wire, why SIP registrations fail.
 //!
-//! Data flows one way: [`capture`] (kernel programs, ring buffer) → [`net`]
-//! (frames to datagrams) → [`report`] (what the user sees). The `attach`
-//! command in [`live`] wires them together.
+//! Data flows one way: [`capture`] (kernel programs, ring buffer, capture
+//! files) → [`net`] (frames to datagrams) → [`report`] (what the user sees).
+//! [`pipeline`] is that path for one frame; [`live`] (`attach`) and
+//! [`analyze`] feed it from the NIC and from a file.
+pub mod analyze;
 pub mod capture;
 pub mod live;
 pub mod net;
+pub mod pipeline;
 pub mod report;

@@ -3,9 +3,12 @@
 use std::{future::Future, io::Write};
 
 use crate::{
-    capture::{Capture, CaptureConfig, CaptureError, Frame},
-    net::Decoder,
-    report::{CaptureSummary, LogView, MessageLog, write_summary},
+    capture::{
+        Capture, CaptureConfig, CaptureError, Frame,
+        file::{FileError, PcapNgWriter},
+    },
+    pipeline::Pipeline,
+    report::{CaptureSummary, LogView, write_summary},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +17,8 @@ pub enum LiveError {
     Capture(#[from] CaptureError),
     #[error("writing the output failed")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// A capture attached and ready to run.
@@ -40,69 +45,75 @@ impl LiveCapture {
         format!("{}: {}", self.capture.interface(), hooks.join(", "))
     }
 
-    /// Runs until `stop` completes. Hooks are detached before the ring is
-    /// drained for the last time, so the summary's counters and the frames
-    /// printed describe the same packets.
+    /// Runs until `stop` completes, writing every frame to `file` if given.
+    /// Hooks are detached before the ring is drained for the last time, so
+    /// the summary's counters, the frames printed and the frames written
+    /// describe the same packets.
     pub async fn run(
         self,
         view: LogView,
         out: impl Write,
+        mut file: Option<PcapNgWriter>,
         stop: impl Future<Output = ()>,
-    ) -> Result<CaptureSummary, LiveError> {
-        run(self.capture, view, out, stop).await
-    }
-}
-
-async fn run(
-    mut capture: Capture,
-    view: LogView,
-    out: impl Write,
-    stop: impl Future<Output = ()>,
-) -> Result<CaptureSummary, LiveError> {
-    let mut log = MessageLog::new(out, view);
-    let mut frames = capture.frames()?;
-    let mut decoder = Decoder::new();
-    let mut batch = Vec::new();
-    let mut frames_read = 0u64;
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => break,
-            n = frames.next_batch(&mut batch) => {
-                n?;
-                frames_read += print_batch(&mut batch, &mut decoder, &mut log)?;
-                capture.flush_logs();
+    ) -> Result<LiveSummary, LiveError> {
+        let mut capture = self.capture;
+        let mut pipeline = Pipeline::new(out, view);
+        let mut frames = capture.frames()?;
+        let mut batch = Vec::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                n = frames.next_batch(&mut batch) => {
+                    n?;
+                    process(&mut batch, &mut pipeline, file.as_mut())?;
+                    capture.flush_logs();
+                }
             }
         }
+        capture.detach()?;
+        frames.drain(&mut batch);
+        process(&mut batch, &mut pipeline, file.as_mut())?;
+        capture.flush_logs();
+        let frames_written = file.map(PcapNgWriter::finish).transpose()?;
+        let (mut out, frames_read, decode) = pipeline.finish();
+        let summary = CaptureSummary {
+            kernel: capture.counters()?,
+            frames_read,
+            malformed_records: frames.malformed(),
+            decode,
+        };
+        write_summary(&mut out, &summary, true)?;
+        if let Some(n) = frames_written {
+            writeln!(out, "written: {n} frames")?;
+        }
+        out.flush()?;
+        Ok(LiveSummary {
+            capture: summary,
+            frames_written,
+        })
     }
-    capture.detach()?;
-    frames.drain(&mut batch);
-    frames_read += print_batch(&mut batch, &mut decoder, &mut log)?;
-    capture.flush_logs();
-    decoder.finish();
-    let summary = CaptureSummary {
-        kernel: capture.counters()?,
-        frames_read,
-        malformed_records: frames.malformed(),
-        decode: decoder.stats(),
-    };
-    let mut out = log.into_inner();
-    write_summary(&mut out, &summary)?;
-    out.flush()?;
-    Ok(summary)
 }
 
-fn print_batch(
+/// What a live run counted.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveSummary {
+    pub capture: CaptureSummary,
+    /// Frames written to the capture file, when one was given.
+    pub frames_written: Option<u64>,
+}
+
+fn process(
     batch: &mut Vec<Frame>,
-    decoder: &mut Decoder,
-    log: &mut MessageLog<impl Write>,
-) -> std::io::Result<u64> {
-    let n = batch.len() as u64;
+    pipeline: &mut Pipeline<impl Write>,
+    mut file: Option<&mut PcapNgWriter>,
+) -> Result<(), LiveError> {
     for frame in batch.drain(..) {
-        if let Some(datagram) = decoder.push(&frame) {
-            log.write(&datagram)?;
+        if let Some(file) = file.as_deref_mut() {
+            file.write(&frame)?;
         }
+        pipeline.push(&frame)?;
     }
-    log.flush()?;
-    Ok(n)
+    pipeline.flush()?;
+    Ok(())
 }

@@ -1,10 +1,14 @@
 //! The sipwatch command line. Parsing only; the work is in the library.
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use sipwatch::{
-    capture::{CaptureConfig, Hook, XdpModeChoice, parse_size},
+    capture::{
+        CaptureConfig, Hook, XdpModeChoice,
+        file::{PcapNgWriter, Rotation},
+        parse_size,
+    },
     live::LiveCapture,
     report::LogView,
 };
@@ -24,6 +28,18 @@ enum Command {
     /// Capture SIP on an interface (eBPF XDP ingress + TC egress) and print
     /// each message as it passes; Ctrl-C detaches and prints the counters.
     Attach(AttachArgs),
+    /// Run the same analysis on a capture file (pcap or pcapng, from
+    /// tcpdump, Wireshark or `attach --write`).
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(clap::Args)]
+struct AnalyzeArgs {
+    /// The capture file.
+    file: PathBuf,
+    /// Print whole messages, not just their first line.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +76,17 @@ struct AttachArgs {
     /// Stop by itself after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
+    /// Also write every captured frame to this pcapng file (with its
+    /// interface and direction), for Wireshark or `sipwatch analyze`.
+    #[arg(short, long, value_name = "FILE.pcapng")]
+    write: Option<PathBuf>,
+    /// With --write: start a new file when the current one reaches this size
+    /// (FILE.1.pcapng, FILE.2.pcapng, …).
+    #[arg(long, value_parser = parse_size, requires = "write", value_name = "SIZE")]
+    rotate: Option<u32>,
+    /// With --rotate: keep at most this many files, deleting the oldest.
+    #[arg(long, default_value_t = 10, requires = "rotate")]
+    keep: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -80,6 +107,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Attach(args) => attach(args),
+        Command::Analyze(args) => analyze(args),
     };
     if let Err(e) = result {
         eprintln!("sipwatch: {e:#}");
@@ -128,13 +156,45 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()
         );
+        let file = match &args.write {
+            Some(path) => Some(
+                PcapNgWriter::create(
+                    path,
+                    args.rotate.map(|max| Rotation {
+                        max_bytes: u64::from(max),
+                        max_files: args.keep,
+                    }),
+                )
+                .context("opening the capture file")?,
+            ),
+            None => None,
+        };
         let stdout = std::io::stdout().lock();
         capture
-            .run(view, stdout, stop)
+            .run(view, stdout, file, stop)
             .await
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(())
     })
+}
+
+fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let view = if args.verbose {
+        LogView::Full
+    } else {
+        LogView::FirstLine
+    };
+    let stdout = std::io::stdout().lock();
+    let analysis = sipwatch::analyze::run(&args.file, view, stdout)
+        .with_context(|| format!("analysing {}", args.file.display()))?;
+    if let Some(stopped) = analysis.stopped {
+        anyhow::bail!(
+            "{}: analysed {} frames, then stopped: {stopped}",
+            args.file.display(),
+            analysis.summary.frames_read
+        );
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C, SIGTERM, or after `duration`.

@@ -109,7 +109,12 @@ fn attach_captures_every_sip_message_both_ways_exactly_once_with_its_bytes() {
         assert_eq!(d.selected, d.copied, "{name}: selected but not copied");
         assert!(d.seen >= d.selected, "{name}: seen < selected");
     }
-    let read = |dir| run.frames.iter().filter(|f| f.direction == dir).count() as u64;
+    let read = |dir| {
+        run.frames
+            .iter()
+            .filter(|f| f.direction == Some(dir))
+            .count() as u64
+    };
     assert_eq!(read(Direction::Egress), c.egress.copied);
     assert_eq!(read(Direction::Ingress), c.ingress.copied);
     assert_eq!(run.malformed_records, 0);
@@ -133,7 +138,7 @@ fn attach_captures_every_sip_message_both_ways_exactly_once_with_its_bytes() {
     let payloads = |dir, transport| -> Vec<Vec<u8>> {
         datagrams
             .iter()
-            .filter(|d| d.direction == dir && d.transport == transport)
+            .filter(|d| d.direction == Some(dir) && d.transport == transport)
             .map(|d| d.payload.clone())
             .collect()
     };
@@ -192,7 +197,10 @@ fn stream(datagrams: &[Datagram], dir: Direction, src: SocketAddr, dst: SocketAd
     let segments: Vec<&Datagram> = datagrams
         .iter()
         .filter(|d| {
-            d.direction == dir && d.transport == Transport::Tcp && d.src == src && d.dst == dst
+            d.direction == Some(dir)
+                && d.transport == Transport::Tcp
+                && d.src == src
+                && d.dst == dst
         })
         .collect();
     let syn = segments
@@ -294,7 +302,7 @@ fn vlan_tagged_frames_are_captured_with_their_tags_on_both_hooks() {
     ] {
         let mut got: Vec<(Vec<u16>, Vec<u8>)> = captured
             .iter()
-            .filter(|d| d.direction == dir && !d.vlans.is_empty())
+            .filter(|d| d.direction == Some(dir) && !d.vlans.is_empty())
             .map(|d| (d.vlans.clone(), d.payload.clone()))
             .collect();
         let mut want: Vec<(Vec<u16>, Vec<u8>)> = expected

@@ -6,12 +6,29 @@ use sipwatch_common::{
     wire::{ETH_TYPE_OFFSET, VLAN_TAG_LEN},
 };
 
+/// How a frame's bytes begin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinkType {
+    /// An Ethernet header (live capture, `tcpdump -i eth0`).
+    Ethernet,
+    /// Linux "cooked" capture v1 (`tcpdump -i any`, older libpcap).
+    LinuxSll,
+    /// Linux "cooked" capture v2 (`tcpdump -i any`, libpcap 1.10+).
+    LinuxSll2,
+    /// An IP header directly (tunnels, `LINKTYPE_RAW`).
+    RawIp,
+}
+
 /// One packet as it was on the wire at the hook, in link-layer bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
     pub timestamp: SystemTime,
+    /// The interface it was seen on: the kernel's ifindex live, the
+    /// interface's number in the file for captures read from disk.
     pub ifindex: u32,
-    pub direction: Direction,
+    /// Unknown for files that do not record it (classic pcap of one interface).
+    pub direction: Option<Direction>,
+    pub link: LinkType,
     /// Length of the whole frame (larger than `data` when truncated).
     pub wire_len: u32,
     /// The frame's first bytes (all of them unless truncated).
@@ -90,7 +107,8 @@ impl Frame {
         Ok(Frame {
             timestamp: clock.wall_time(header.ts_ns),
             ifindex: header.ifindex,
-            direction,
+            direction: Some(direction),
+            link: LinkType::Ethernet,
             wire_len,
             data,
             truncated: header.flags & FLAG_TRUNCATED != 0,
@@ -130,7 +148,7 @@ mod tests {
         let bytes: Vec<u8> = (0..60).collect();
         let frame = Frame::from_record(&record(header(60, 0), &bytes), &clock).unwrap();
         assert_eq!(frame.data, bytes);
-        assert_eq!(frame.direction, Direction::Egress);
+        assert_eq!(frame.direction, Some(Direction::Egress));
         assert_eq!(frame.ifindex, 7);
         assert!(!frame.truncated);
     }

@@ -31,7 +31,8 @@ pub struct TcpSegmentInfo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Datagram {
     pub timestamp: SystemTime,
-    pub direction: Direction,
+    /// Unknown for capture files that do not record it.
+    pub direction: Option<Direction>,
     pub transport: Transport,
     pub src: SocketAddr,
     pub dst: SocketAddr,

@@ -5,13 +5,13 @@ use std::{
 };
 
 use etherparse::{
-    IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
+    EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
     defrag::IpDefragPool,
 };
 use sipwatch_common::Direction;
 
 use super::{Datagram, TcpSegmentInfo, Transport};
-use crate::capture::Frame;
+use crate::capture::{Frame, LinkType};
 
 /// A fragmented datagram whose fragments have not all arrived by then is
 /// dropped and counted (Linux's own default `ipfrag_time` is 30 s).
@@ -48,7 +48,7 @@ pub struct DecodeStats {
 type FragmentStamp = (SystemTime, u64);
 
 pub struct Decoder {
-    defrag: IpDefragPool<FragmentStamp, Direction>,
+    defrag: IpDefragPool<FragmentStamp, Option<Direction>>,
     stats: DecodeStats,
     fragments_seen: u64,
 }
@@ -78,7 +78,7 @@ impl Decoder {
         if frame.truncated {
             self.stats.truncated += 1;
         }
-        let Ok(slice) = SlicedPacket::from_ethernet(&frame.data) else {
+        let Some(slice) = slice(frame) else {
             self.stats.malformed += 1;
             return None;
         };
@@ -244,6 +244,22 @@ impl Base<'_> {
     }
 }
 
+/// Slices a frame by its link type. Linux cooked v2 headers are stepped
+/// over here (20 bytes, EtherType first), as etherparse reads only v1.
+fn slice(frame: &Frame) -> Option<SlicedPacket<'_>> {
+    const SLL2_HEADER_LEN: usize = 20;
+    match frame.link {
+        LinkType::Ethernet => SlicedPacket::from_ethernet(&frame.data).ok(),
+        LinkType::LinuxSll => SlicedPacket::from_linux_sll(&frame.data).ok(),
+        LinkType::RawIp => SlicedPacket::from_ip(&frame.data).ok(),
+        LinkType::LinuxSll2 => {
+            let ether_type = u16::from_be_bytes([*frame.data.first()?, *frame.data.get(1)?]);
+            let rest = frame.data.get(SLL2_HEADER_LEN..)?;
+            SlicedPacket::from_ether_type(EtherType(ether_type), rest).ok()
+        }
+    }
+}
+
 fn vlan_ids(slice: &SlicedPacket<'_>) -> Vec<u16> {
     match slice.vlan() {
         Some(VlanSlice::SingleVlan(v)) => vec![v.vlan_identifier().value()],
@@ -289,7 +305,8 @@ mod tests {
         Frame {
             timestamp: SystemTime::now(),
             ifindex: 1,
-            direction: Direction::Egress,
+            direction: Some(Direction::Egress),
+            link: LinkType::Ethernet,
             wire_len: data.len() as u32,
             data,
             truncated: false,

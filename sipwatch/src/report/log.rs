@@ -43,8 +43,9 @@ impl<W: Write> MessageLog<W> {
             return Ok(());
         }
         let arrow = match d.direction {
-            Direction::Ingress => "IN ",
-            Direction::Egress => "OUT",
+            Some(Direction::Ingress) => "IN ",
+            Some(Direction::Egress) => "OUT",
+            None => "   ",
         };
         let vlan = match d.vlans.as_slice() {
             [] => String::new(),
@@ -115,7 +116,7 @@ mod tests {
     fn datagram(payload: &[u8], transport: Transport) -> Datagram {
         Datagram {
             timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(3_723_000_042),
-            direction: Direction::Egress,
+            direction: Some(Direction::Egress),
             transport,
             src: "192.168.77.10:5060".parse().unwrap(),
             dst: "203.0.113.2:5060".parse().unwrap(),

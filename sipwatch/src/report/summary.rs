@@ -25,10 +25,14 @@ impl CaptureSummary {
     }
 }
 
-pub fn write_summary(out: &mut impl Write, s: &CaptureSummary) -> io::Result<()> {
-    writeln!(out, "--- capture summary ---")?;
-    direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
-    direction_line(out, "egress (TC) ", &s.kernel.egress)?;
+/// Writes the summary; `kernel` says whether the kernel's counters apply
+/// (a live capture) or not (a file).
+pub fn write_summary(out: &mut impl Write, s: &CaptureSummary, kernel: bool) -> io::Result<()> {
+    if kernel {
+        writeln!(out, "--- capture summary ---")?;
+        direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
+        direction_line(out, "egress (TC) ", &s.kernel.egress)?;
+    }
     let d = &s.decode;
     writeln!(
         out,
@@ -88,7 +92,7 @@ mod tests {
         let mut s = CaptureSummary::default();
         s.kernel.egress.ring_full = 7;
         let mut out = Vec::new();
-        write_summary(&mut out, &s).unwrap();
+        write_summary(&mut out, &s, true).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("7 packets not captured: ring buffer full"),
@@ -100,7 +104,7 @@ mod tests {
     #[test]
     fn a_clean_run_has_no_warning() {
         let mut out = Vec::new();
-        write_summary(&mut out, &CaptureSummary::default()).unwrap();
+        write_summary(&mut out, &CaptureSummary::default(), true).unwrap();
         assert!(!String::from_utf8(out).unwrap().contains("WARNING"));
     }
 }

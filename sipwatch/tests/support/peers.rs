@@ -214,6 +214,31 @@ pub fn tcp_exchange(
     (local, transcript)
 }
 
+/// Fails, readably, unless `got` and `want` hold the same messages the same
+/// number of times.
+pub fn assert_same_messages(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
+    let (g, w) = (multiset(got), multiset(want));
+    if g == w {
+        return;
+    }
+    let missing: Vec<&&[u8]> = w.keys().filter(|k| g.get(*k) != w.get(*k)).collect();
+    let extra: Vec<&&[u8]> = g.keys().filter(|k| !w.contains_key(*k)).collect();
+    let first = |v: &[&&[u8]]| {
+        v.first()
+            .map(|m| String::from_utf8_lossy(&m[..m.len().min(300)]).into_owned())
+            .unwrap_or_default()
+    };
+    panic!(
+        "{what}: got {} messages, wanted {}; {} wanted ones missing or miscounted, e.g.\n{}\n{} unexpected, e.g.\n{}",
+        got.len(),
+        want.len(),
+        missing.len(),
+        first(&missing),
+        extra.len(),
+        first(&extra)
+    );
+}
+
 /// Counts of each distinct byte string.
 pub fn multiset<'a>(items: impl IntoIterator<Item = &'a Vec<u8>>) -> HashMap<&'a [u8], usize> {
     let mut m = HashMap::new();

@@ -1,0 +1,271 @@
+//! pcapng: sections of either byte order, several interfaces with their own
+//! link types and timestamp resolutions, enhanced / simple / obsolete packet
+//! blocks, and the inbound/outbound flags.
+use std::{
+    io::Read,
+    time::{Duration, SystemTime},
+};
+
+use super::{Cursor, FileError, cursor::Endian, pcap};
+use crate::capture::{Direction, Frame, LinkType};
+
+pub const SHB: u32 = 0x0a0d_0d0a;
+pub const SHB_MAGIC_BYTES: [u8; 4] = SHB.to_le_bytes();
+pub const IDB: u32 = 1;
+const OBSOLETE_PACKET: u32 = 2;
+const SPB: u32 = 3;
+pub const EPB: u32 = 6;
+pub const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+/// Option codes.
+pub const OPT_END: u16 = 0;
+pub const IF_NAME: u16 = 2;
+pub const IF_TSRESOL: u16 = 9;
+pub const EPB_FLAGS: u16 = 2;
+/// epb_flags direction bits.
+pub const FLAG_INBOUND: u32 = 1;
+pub const FLAG_OUTBOUND: u32 = 2;
+/// Largest block we believe.
+const MAX_BLOCK: u32 = pcap::MAX_RECORD + 4096;
+
+struct Interface {
+    link: Option<LinkType>,
+    /// Nanoseconds per timestamp tick, as numerator / denominator.
+    tick_num: u128,
+    tick_den: u128,
+    snaplen: u32,
+}
+
+pub struct PcapNgReader {
+    endian: Endian,
+    interfaces: Vec<Interface>,
+}
+
+impl PcapNgReader {
+    pub fn new() -> Self {
+        Self {
+            endian: Endian::Little,
+            interfaces: Vec::new(),
+        }
+    }
+
+    pub fn next_frame<R: Read>(&mut self, c: &mut Cursor<R>) -> Result<Option<Frame>, FileError> {
+        loop {
+            if c.at_end()? {
+                return Ok(None);
+            }
+            let start = c.offset();
+            let mut h = [0u8; 8];
+            c.read_exact(&mut h, "pcapng block header")?;
+            let raw_type = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+            if raw_type == SHB {
+                // The byte order is only known from inside the section header.
+                let mut magic = [0u8; 4];
+                c.read_exact(&mut magic, "section header")?;
+                self.endian = if u32::from_le_bytes(magic) == BYTE_ORDER_MAGIC {
+                    Endian::Little
+                } else if u32::from_be_bytes(magic) == BYTE_ORDER_MAGIC {
+                    Endian::Big
+                } else {
+                    return Err(c.corrupt("section header", "bad byte-order magic".into()));
+                };
+                self.interfaces.clear();
+                let total = self.endian.u32(&h[4..8]);
+                check_len(c, total, 28, "section header")?;
+                c.read_vec(total as usize - 12, "section header")?;
+                continue;
+            }
+            let e = self.endian;
+            let block_type = e.u32(&h[0..4]);
+            let total = e.u32(&h[4..8]);
+            check_len(c, total, 12, "pcapng block")?;
+            let body = c.read_vec(total as usize - 8, "pcapng block")?;
+            let body = &body[..body.len() - 4];
+            let frame =
+                match block_type {
+                    IDB => {
+                        self.interfaces.push(interface(e, body).ok_or_else(|| {
+                            corrupt_at(start, "interface description", "too short")
+                        })?);
+                        None
+                    }
+                    EPB => Some(self.enhanced(body, start)?),
+                    SPB => Some(self.simple(body, start)?),
+                    OBSOLETE_PACKET => Some(self.obsolete(body, start)?),
+                    _ => None,
+                };
+            if let Some(frame) = frame {
+                return Ok(Some(frame));
+            }
+        }
+    }
+
+    fn enhanced(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {
+        let e = self.endian;
+        if b.len() < 20 {
+            return Err(corrupt_at(at, "enhanced packet", "too short"));
+        }
+        let (ifid, hi, lo, caplen, origlen) = (
+            e.u32(&b[0..]),
+            e.u32(&b[4..]),
+            e.u32(&b[8..]),
+            e.u32(&b[12..]),
+            e.u32(&b[16..]),
+        );
+        let data = b
+            .get(20..20 + caplen as usize)
+            .ok_or_else(|| corrupt_at(at, "enhanced packet", "captured length beyond the block"))?;
+        let options = b.get(20 + padded(caplen as usize)..).unwrap_or(&[]);
+        let flags = find_option(e, options, EPB_FLAGS)
+            .filter(|v| v.len() >= 4)
+            .map(|v| e.u32(v));
+        let ts = (u64::from(hi) << 32) | u64::from(lo);
+        self.frame(ifid, ts, data, origlen, flags, at)
+    }
+
+    fn simple(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {
+        if b.len() < 4 {
+            return Err(corrupt_at(at, "simple packet", "too short"));
+        }
+        let origlen = self.endian.u32(b);
+        let snap = self.interfaces.first().map_or(u32::MAX, |i| i.snaplen);
+        let caplen = origlen
+            .min(if snap == 0 { u32::MAX } else { snap })
+            .min((b.len() - 4) as u32);
+        self.frame(0, 0, &b[4..4 + caplen as usize], origlen, None, at)
+    }
+
+    fn obsolete(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {
+        let e = self.endian;
+        if b.len() < 20 {
+            return Err(corrupt_at(at, "packet block", "too short"));
+        }
+        let ifid = u32::from(e.u16(&b[0..]));
+        let (hi, lo, caplen, origlen) = (
+            e.u32(&b[4..]),
+            e.u32(&b[8..]),
+            e.u32(&b[12..]),
+            e.u32(&b[16..]),
+        );
+        let data = b
+            .get(20..20 + caplen as usize)
+            .ok_or_else(|| corrupt_at(at, "packet block", "captured length beyond the block"))?;
+        let options = b.get(20 + padded(caplen as usize)..).unwrap_or(&[]);
+        let flags = find_option(e, options, EPB_FLAGS)
+            .filter(|v| v.len() >= 4)
+            .map(|v| e.u32(v));
+        self.frame(
+            ifid,
+            (u64::from(hi) << 32) | u64::from(lo),
+            data,
+            origlen,
+            flags,
+            at,
+        )
+    }
+
+    fn frame(
+        &self,
+        ifid: u32,
+        ticks: u64,
+        data: &[u8],
+        origlen: u32,
+        flags: Option<u32>,
+        at: u64,
+    ) -> Result<Frame, FileError> {
+        let interface = self.interfaces.get(ifid as usize).ok_or_else(|| {
+            corrupt_at(
+                at,
+                "packet",
+                &format!("interface {ifid} was never described"),
+            )
+        })?;
+        let link = interface.link.ok_or_else(|| {
+            corrupt_at(
+                at,
+                "packet",
+                "its interface has a link type sipwatch does not decode",
+            )
+        })?;
+        let nanos = u128::from(ticks) * interface.tick_num / interface.tick_den;
+        let direction = match flags.map(|f| f & 3) {
+            Some(FLAG_INBOUND) => Some(Direction::Ingress),
+            Some(FLAG_OUTBOUND) => Some(Direction::Egress),
+            _ => pcap::direction_of(link, data),
+        };
+        Ok(Frame {
+            timestamp: SystemTime::UNIX_EPOCH
+                + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)),
+            ifindex: ifid,
+            direction,
+            link,
+            wire_len: origlen.max(data.len() as u32),
+            truncated: (data.len() as u32) < origlen,
+            data: data.to_vec(),
+        })
+    }
+}
+
+fn check_len<R: Read>(
+    c: &Cursor<R>,
+    total: u32,
+    min: u32,
+    what: &'static str,
+) -> Result<(), FileError> {
+    if total < min || !total.is_multiple_of(4) || total > MAX_BLOCK {
+        return Err(c.corrupt(what, format!("block length {total} is not believable")));
+    }
+    Ok(())
+}
+
+fn corrupt_at(offset: u64, what: &'static str, reason: &str) -> FileError {
+    FileError::Corrupt {
+        what,
+        offset,
+        reason: reason.to_owned(),
+    }
+}
+
+pub fn padded(len: usize) -> usize {
+    len.div_ceil(4) * 4
+}
+
+fn interface(e: Endian, b: &[u8]) -> Option<Interface> {
+    if b.len() < 8 {
+        return None;
+    }
+    let link = pcap::link_type(u32::from(e.u16(b)));
+    let snaplen = e.u32(&b[4..]);
+    let (mut tick_num, mut tick_den) = (1000u128, 1u128);
+    if let Some(&res) = find_option(e, &b[8..], IF_TSRESOL).and_then(|v| v.first()) {
+        let exp = u32::from(res & 0x7f);
+        let per_second: u128 = if res & 0x80 == 0 {
+            10u128.checked_pow(exp)?
+        } else {
+            1u128.checked_shl(exp)?
+        };
+        tick_num = 1_000_000_000;
+        tick_den = per_second.max(1);
+    }
+    Some(Interface {
+        link,
+        tick_num,
+        tick_den,
+        snaplen,
+    })
+}
+
+/// The value of the first option with `code` in an options area.
+fn find_option(e: Endian, mut options: &[u8], code: u16) -> Option<&[u8]> {
+    while options.len() >= 4 {
+        let (c, len) = (e.u16(options), e.u16(&options[2..]) as usize);
+        if c == OPT_END {
+            return None;
+        }
+        let value = options.get(4..4 + len)?;
+        if c == code {
+            return Some(value);
+        }
+        options = options.get(4 + padded(len)..)?;
+    }
+    None
+}

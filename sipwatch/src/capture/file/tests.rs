@@ -1,0 +1,180 @@
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::capture::{Direction, LinkType};
+
+fn frame(i: u8, direction: Option<Direction>) -> Frame {
+    let data: Vec<u8> = (0..60 + i).collect();
+    Frame {
+        timestamp: SystemTime::UNIX_EPOCH
+            + Duration::from_nanos(1_700_000_000_123_456_789 + u64::from(i)),
+        ifindex: 0,
+        direction,
+        link: LinkType::Ethernet,
+        wire_len: data.len() as u32,
+        data,
+        truncated: false,
+    }
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sipwatch-file-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn pcapng_round_trip_keeps_bytes_nanoseconds_and_direction() {
+    let path = temp("round.pcapng");
+    let frames = vec![
+        frame(1, Some(Direction::Egress)),
+        frame(2, Some(Direction::Ingress)),
+        frame(3, None),
+    ];
+    let mut w = PcapNgWriter::create(&path, None).unwrap();
+    for f in &frames {
+        w.write(f).unwrap();
+    }
+    assert_eq!(w.finish().unwrap(), 3);
+    let back: Vec<Frame> = CaptureFileReader::open(&path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(back, frames);
+}
+
+#[test]
+fn a_truncated_file_yields_what_is_readable_then_says_where_it_stopped() {
+    let path = temp("cut.pcapng");
+    let mut w = PcapNgWriter::create(&path, None).unwrap();
+    for i in 0..3 {
+        w.write(&frame(i, None)).unwrap();
+    }
+    w.finish().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let results: Vec<_> = CaptureFileReader::open(&path).unwrap().collect();
+    assert_eq!(results.len(), 3);
+    assert!(results[..2].iter().all(Result::is_ok));
+    match &results[2] {
+        Err(FileError::Truncated { offset, .. }) => assert_eq!(*offset, bytes.len() as u64 - 10),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+}
+
+#[test]
+fn classic_pcap_in_both_byte_orders_and_resolutions() {
+    for (magic, big, nanos) in [
+        (0xa1b2c3d4u32, false, false),
+        (0xa1b2c3d4, true, false),
+        (0xa1b23c4d, false, true),
+        (0xa1b23c4d, true, true),
+    ] {
+        let u32b = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u16b = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut file = Vec::new();
+        file.extend_from_slice(&u32b(magic));
+        file.extend_from_slice(&u16b(2));
+        file.extend_from_slice(&u16b(4));
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(&u32b(65535));
+        file.extend_from_slice(&u32b(1));
+        file.extend_from_slice(&u32b(1_700_000_000));
+        file.extend_from_slice(&u32b(if nanos { 5_000 } else { 5 }));
+        file.extend_from_slice(&u32b(4));
+        file.extend_from_slice(&u32b(100));
+        file.extend_from_slice(&[1, 2, 3, 4]);
+        let path = temp(&format!("classic-{big}-{nanos}.pcap"));
+        std::fs::write(&path, &file).unwrap();
+        let frames: Vec<Frame> = CaptureFileReader::open(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].data, [1, 2, 3, 4]);
+        assert!(frames[0].truncated);
+        assert_eq!(frames[0].wire_len, 100);
+        let since = frames[0]
+            .timestamp
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(since, Duration::new(1_700_000_000, 5_000), "{big} {nanos}");
+    }
+}
+
+#[test]
+fn rotation_starts_new_files_and_keeps_only_the_newest() {
+    let path = temp("rot.pcapng");
+    let rotation = Rotation {
+        max_bytes: 400,
+        max_files: 3,
+    };
+    let mut w = PcapNgWriter::create(&path, Some(rotation)).unwrap();
+    for i in 0..40 {
+        w.write(&frame(i, None)).unwrap();
+    }
+    w.finish().unwrap();
+    let existing: Vec<u32> = (0..40)
+        .filter(|&i| writer::numbered(&path, i).exists())
+        .collect();
+    assert_eq!(existing.len(), 3, "{existing:?}");
+    let total: usize = existing
+        .iter()
+        .map(|&i| {
+            CaptureFileReader::open(&writer::numbered(&path, i))
+                .unwrap()
+                .count()
+        })
+        .sum();
+    assert!(total > 0 && total < 40);
+}
+
+#[test]
+fn garbage_is_not_a_capture_file() {
+    let path = temp("garbage.pcap");
+    std::fs::write(&path, b"REGISTER sip:x SIP/2.0\r\n").unwrap();
+    assert!(matches!(
+        CaptureFileReader::open(&path),
+        Err(FileError::UnknownFormat(_))
+    ));
+    std::fs::write(&path, b"\x0a\x0d").unwrap();
+    assert!(matches!(
+        CaptureFileReader::open(&path),
+        Err(FileError::Truncated { .. })
+    ));
+}
+
+#[test]
+fn corrupt_block_lengths_stop_reading_with_the_offset() {
+    let path = temp("corrupt.pcapng");
+    let mut w = PcapNgWriter::create(&path, None).unwrap();
+    w.write(&frame(0, None)).unwrap();
+    w.write(&frame(1, None)).unwrap();
+    w.finish().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Second EPB's length field: SHB (28) + IDB + first EPB.
+    let shb = 28;
+    let idb = u32::from_le_bytes(bytes[shb + 4..shb + 8].try_into().unwrap()) as usize;
+    let epb = u32::from_le_bytes(bytes[shb + idb + 4..shb + idb + 8].try_into().unwrap()) as usize;
+    let second = shb + idb + epb;
+    bytes[second + 4..second + 8].copy_from_slice(&7u32.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let results: Vec<_> = CaptureFileReader::open(&path).unwrap().collect();
+    assert!(results[0].is_ok());
+    match &results[1] {
+        Err(FileError::Corrupt { offset, .. }) => assert_eq!(*offset, second as u64 + 8),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}

@@ -37,10 +37,9 @@ pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, Anal
             }
         }
     }
-    let (mut out, frames_read, decode) = pipeline.finish();
+    let (mut out, pipeline) = pipeline.finish()?;
     let summary = CaptureSummary {
-        frames_read,
-        decode,
+        pipeline,
         ..CaptureSummary::default()
     };
     writeln!(out, "--- {} ({format}) ---", path.display())?;

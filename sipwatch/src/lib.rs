@@ -1,7 +1,8 @@
 //! sipwatch: finds out, from the wire, why SIP registrations fail.
 //!
 //! Data flows one way: [`capture`] (kernel programs, ring buffer, capture
-//! files) → [`net`] (frames to datagrams) → [`report`] (what the user sees).
+//! files) → [`net`] (frames to datagrams, TCP streams) → [`sip`] (whole
+//! messages) → [`report`] (what the user sees).
 //! [`pipeline`] is that path for one frame; [`live`] (`attach`) and
 //! [`analyze`] feed it from the NIC and from a file.
 pub mod analyze;
@@ -10,3 +11,4 @@ pub mod live;
 pub mod net;
 pub mod pipeline;
 pub mod report;
+pub mod sip;

@@ -76,12 +76,11 @@ impl LiveCapture {
         process(&mut batch, &mut pipeline, file.as_mut())?;
         capture.flush_logs();
         let frames_written = file.map(PcapNgWriter::finish).transpose()?;
-        let (mut out, frames_read, decode) = pipeline.finish();
+        let (mut out, stats) = pipeline.finish()?;
         let summary = CaptureSummary {
             kernel: capture.counters()?,
-            frames_read,
             malformed_records: frames.malformed(),
-            decode,
+            pipeline: stats,
         };
         write_summary(&mut out, &summary, true)?;
         if let Some(n) = frames_written {

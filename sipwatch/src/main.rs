@@ -191,7 +191,7 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         anyhow::bail!(
             "{}: analysed {} frames, then stopped: {stopped}",
             args.file.display(),
-            analysis.summary.frames_read
+            analysis.summary.pipeline.frames
         );
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! From captured frames to transport payloads: link and IP decoding (VLANs,
-//! IPv4, IPv6), IP defragmentation, UDP and TCP.
+//! IPv4, IPv6), IP defragmentation, UDP, and TCP stream reassembly ([`tcp`]).
 //!
 //! ```
 //! use sipwatch::net::Decoder;
@@ -9,6 +9,7 @@
 //! ```
 mod datagram;
 mod decoder;
+pub mod tcp;
 
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
 pub use decoder::{DecodeStats, Decoder, FRAGMENT_TIMEOUT};

@@ -8,7 +8,7 @@ use std::{
 
 use sipwatch_common::{Direction, looks_like_sip_start};
 
-use crate::net::{Datagram, Transport};
+use crate::sip::Message;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogView {
@@ -34,12 +34,10 @@ impl<W: Write> MessageLog<W> {
         self.out
     }
 
-    /// Writes one datagram. TCP segments without payload (handshakes, ACKs)
-    /// are not shown; a TCP payload that does not start a SIP message is
-    /// shown as a continuation (issue-free framing comes with stream
-    /// reassembly).
-    pub fn write(&mut self, d: &Datagram) -> io::Result<()> {
-        if self.view == LogView::Quiet || d.payload.is_empty() {
+    /// Writes one message. A UDP datagram that is not SIP (on a SIP port)
+    /// is shown as what it is, never dropped silently.
+    pub fn write(&mut self, d: &Message) -> io::Result<()> {
+        if self.view == LogView::Quiet {
             return Ok(());
         }
         let arrow = match d.direction {
@@ -54,12 +52,12 @@ impl<W: Write> MessageLog<W> {
                 ids.iter().map(u16::to_string).collect::<Vec<_>>().join(".")
             ),
         };
-        let first_line = if looks_like_sip_start(&d.payload) {
-            first_line(&d.payload)
-        } else if d.transport == Transport::Tcp {
-            format!("(TCP continuation, {} bytes)", d.payload.len())
+        let first_line = if looks_like_sip_start(&d.bytes) {
+            first_line(&d.bytes)
+        } else if d.bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
+            format!("(keep-alive, {} bytes)", d.bytes.len())
         } else {
-            format!("(not a SIP start line, {} bytes)", d.payload.len())
+            format!("(not a SIP start line, {} bytes)", d.bytes.len())
         };
         writeln!(
             self.out,
@@ -71,7 +69,7 @@ impl<W: Write> MessageLog<W> {
             if d.reassembled { " (reassembled)" } else { "" },
         )?;
         if self.view == LogView::Full {
-            let text = String::from_utf8_lossy(&d.payload);
+            let text = String::from_utf8_lossy(&d.bytes);
             for line in text.split("\r\n") {
                 writeln!(self.out, "    {line}")?;
             }
@@ -112,9 +110,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::net::Transport;
 
-    fn datagram(payload: &[u8], transport: Transport) -> Datagram {
-        Datagram {
+    fn datagram(payload: &[u8], transport: Transport) -> Message {
+        Message {
             timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(3_723_000_042),
             direction: Some(Direction::Egress),
             transport,
@@ -122,12 +121,11 @@ mod tests {
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: vec![100],
             reassembled: false,
-            tcp: None,
-            payload: payload.to_vec(),
+            bytes: payload.to_vec(),
         }
     }
 
-    fn render(view: LogView, d: &Datagram) -> String {
+    fn render(view: LogView, d: &Message) -> String {
         let mut log = MessageLog::new(Vec::new(), view);
         log.write(d).unwrap();
         String::from_utf8(log.into_inner()).unwrap()

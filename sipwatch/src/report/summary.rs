@@ -4,18 +4,17 @@ use std::io::{self, Write};
 
 use crate::{
     capture::{Counters, DirectionCounters},
-    net::DecodeStats,
+    pipeline::PipelineStats,
 };
 
 /// Everything a capture run counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureSummary {
     pub kernel: Counters,
-    /// Frames read from the ring buffer.
-    pub frames_read: u64,
     /// Ring records that could not be decoded.
     pub malformed_records: u64,
-    pub decode: DecodeStats,
+    /// Frames read, datagrams decoded, messages assembled, and their losses.
+    pub pipeline: PipelineStats,
 }
 
 impl CaptureSummary {
@@ -33,14 +32,15 @@ pub fn write_summary(out: &mut impl Write, s: &CaptureSummary, kernel: bool) -> 
         direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
         direction_line(out, "egress (TC) ", &s.kernel.egress)?;
     }
-    let d = &s.decode;
+    let d = &s.pipeline.decode;
+    let a = &s.pipeline.assembly;
     writeln!(
         out,
-        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments)",
-        s.frames_read, d.datagrams, d.reassembled
+        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} SIP messages over TCP",
+        s.pipeline.frames, d.datagrams, d.reassembled, a.framing.messages
     )?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 8] = [
+    let losses: [(u64, &str); 11] = [
         (
             i.ring_full + e.ring_full,
             "packets not captured: ring buffer full (raise --ring-size)",
@@ -64,6 +64,18 @@ pub fn write_summary(out: &mut impl Write, s: &CaptureSummary, kernel: bool) -> 
         (d.fragment_errors, "IP fragments inconsistent and dropped"),
         (d.malformed, "frames malformed"),
         (s.malformed_records, "ring records malformed"),
+        (
+            a.tcp.lost_bytes,
+            "TCP bytes never seen (gaps in a stream; its SIP framing resynchronised)",
+        ),
+        (
+            a.framing.skipped_bytes,
+            "TCP bytes skipped while finding the next SIP message",
+        ),
+        (
+            a.tcp.flows_evicted,
+            "TCP connections dropped from tracking (too many at once)",
+        ),
     ];
     let warnings = losses
         .iter()

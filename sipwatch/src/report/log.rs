@@ -155,13 +155,11 @@ mod tests {
     }
 
     #[test]
-    fn a_tcp_segment_mid_message_is_a_continuation_and_empty_segments_are_silent() {
-        let d = datagram(b"a=rtpmap:0 PCMU/8000\r\n", Transport::Tcp);
-        assert!(render(LogView::FirstLine, &d).ends_with("(TCP continuation, 22 bytes)\n"));
-        assert_eq!(
-            render(LogView::FirstLine, &datagram(b"", Transport::Tcp)),
-            ""
-        );
+    fn non_sip_and_keep_alive_datagrams_are_shown_for_what_they_are() {
+        let d = datagram(b"a=rtpmap:0 PCMU/8000\r\n", Transport::Udp);
+        assert!(render(LogView::FirstLine, &d).ends_with("(not a SIP start line, 22 bytes)\n"));
+        let ka = datagram(b"\r\n\r\n", Transport::Udp);
+        assert!(render(LogView::FirstLine, &ka).ends_with("(keep-alive, 4 bytes)\n"));
     }
 
     #[test]

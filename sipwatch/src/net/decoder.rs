@@ -1,5 +1,6 @@
 //! Frames to [`Datagram`]s, counting everything that is not one.
 use std::{
+    collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
     time::{Duration, SystemTime},
 };
@@ -18,6 +19,10 @@ use crate::capture::{Frame, LinkType};
 pub const FRAGMENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often, in fragments, the pool is swept for timed-out datagrams.
 const SWEEP_EVERY: u64 = 1024;
+/// Fragmented datagrams reassembled at once at most; beyond it the one whose
+/// last fragment is oldest is dropped and counted (a flood of never-ending
+/// fragments cannot grow memory).
+pub const MAX_FRAGMENTED_IN_FLIGHT: usize = 4096;
 
 /// What the decoder saw. Every frame lands in exactly one of `datagrams`,
 /// `fragments_pending` (a fragment whose datagram is not complete yet),
@@ -32,6 +37,8 @@ pub struct DecodeStats {
     pub reassembled: u64,
     /// Incomplete datagrams dropped after [`FRAGMENT_TIMEOUT`].
     pub fragments_timed_out: u64,
+    /// Incomplete datagrams dropped to stay within [`MAX_FRAGMENTED_IN_FLIGHT`].
+    pub fragments_evicted: u64,
     /// Fragments that could not be placed (overlapping, conflicting ends).
     pub fragment_errors: u64,
     pub not_ip: u64,
@@ -51,6 +58,17 @@ pub struct Decoder {
     defrag: IpDefragPool<FragmentStamp, Option<Direction>>,
     stats: DecodeStats,
     fragments_seen: u64,
+    /// The datagrams in the pool, with the serial of their latest fragment.
+    in_flight: HashMap<FragmentKey, u64>,
+}
+
+/// Identifies a fragmented datagram (as the pool does, less the VLANs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FragmentKey {
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    direction: Option<Direction>,
 }
 
 impl Default for Decoder {
@@ -65,6 +83,7 @@ impl Decoder {
             defrag: IpDefragPool::new(),
             stats: DecodeStats::default(),
             fragments_seen: 0,
+            in_flight: HashMap::new(),
         }
     }
 
@@ -123,6 +142,12 @@ impl Decoder {
         if self.fragments_seen.is_multiple_of(SWEEP_EVERY) {
             self.sweep(frame.timestamp);
         }
+        let key = FragmentKey {
+            src: src_ip,
+            dst: dst_ip,
+            id: fragment_id(slice),
+            direction: frame.direction,
+        };
         // The direction is part of the key: the same datagram seen leaving and
         // (looped back) arriving is two datagrams.
         let whole = match self.defrag.process_sliced_packet(
@@ -130,9 +155,16 @@ impl Decoder {
             (frame.timestamp, self.fragments_seen),
             frame.direction,
         ) {
-            Ok(Some(whole)) => whole,
+            Ok(Some(whole)) => {
+                self.in_flight.remove(&key);
+                whole
+            }
             Ok(None) => {
                 self.stats.fragments_pending += 1;
+                self.in_flight.insert(key, self.fragments_seen);
+                if self.in_flight.len() > MAX_FRAGMENTED_IN_FLIGHT {
+                    self.evict_oldest();
+                }
                 return None;
             }
             Err(_) => {
@@ -175,7 +207,7 @@ impl Decoder {
     /// Drops incomplete datagrams older than [`FRAGMENT_TIMEOUT`] before `now`.
     pub fn sweep(&mut self, now: SystemTime) {
         // The pool may ask about an entry more than once: count distinct ones.
-        let timed_out = std::cell::RefCell::new(std::collections::HashSet::new());
+        let timed_out = std::cell::RefCell::new(HashSet::new());
         self.defrag.retain(|&(last_fragment, serial)| {
             let keep = now.duration_since(last_fragment).unwrap_or_default() < FRAGMENT_TIMEOUT;
             if !keep {
@@ -183,7 +215,19 @@ impl Decoder {
             }
             keep
         });
-        self.stats.fragments_timed_out += timed_out.into_inner().len() as u64;
+        let timed_out = timed_out.into_inner();
+        self.stats.fragments_timed_out += timed_out.len() as u64;
+        self.in_flight
+            .retain(|_, serial| !timed_out.contains(serial));
+    }
+
+    fn evict_oldest(&mut self) {
+        let Some((&key, &oldest)) = self.in_flight.iter().min_by_key(|(_, s)| **s) else {
+            return;
+        };
+        self.in_flight.remove(&key);
+        self.defrag.retain(|&(_, serial)| serial != oldest);
+        self.stats.fragments_evicted += 1;
     }
 
     /// At the end of a capture: whatever is still incomplete never will be.
@@ -285,6 +329,23 @@ fn addresses(slice: &SlicedPacket<'_>) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
+/// The IP identification of a fragment (IPv4 header or IPv6 fragment header).
+fn fragment_id(slice: &SlicedPacket<'_>) -> u32 {
+    match &slice.net {
+        Some(NetSlice::Ipv4(ip)) => u32::from(ip.header().identification()),
+        Some(NetSlice::Ipv6(ip)) => ip
+            .extensions()
+            .clone()
+            .into_iter()
+            .find_map(|e| match e {
+                etherparse::Ipv6ExtensionSlice::Fragment(f) => Some(f.identification()),
+                _ => None,
+            })
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn is_fragment(slice: &SlicedPacket<'_>) -> bool {
     match &slice.net {
         Some(NetSlice::Ipv4(ip)) => ip.header().is_fragmenting_payload(),
@@ -379,6 +440,24 @@ mod tests {
         d.push(&frame(pieces[2].clone()));
         d.finish();
         assert_eq!(d.stats().fragments_timed_out, 1);
+    }
+
+    #[test]
+    fn datagrams_in_flight_are_bounded_and_the_evicted_counted() {
+        let mut d = Decoder::new();
+        for id in 0..(MAX_FRAGMENTED_IN_FLIGHT as u16 + 10) {
+            let pieces = fragments(&udp_frame(&[b'c'; 3000]), 1480);
+            // Only the first fragment of each: none ever completes.
+            let mut first = pieces[0].clone();
+            first[14 + 4..14 + 6].copy_from_slice(&id.to_be_bytes());
+            d.push(&frame(first));
+        }
+        assert_eq!(d.stats().fragments_evicted, 10);
+        d.finish();
+        assert_eq!(
+            d.stats().fragments_timed_out,
+            MAX_FRAGMENTED_IN_FLIGHT as u64
+        );
     }
 
     #[test]

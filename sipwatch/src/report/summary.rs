@@ -40,7 +40,7 @@ pub fn write_summary(out: &mut impl Write, s: &CaptureSummary, kernel: bool) -> 
         s.pipeline.frames, d.datagrams, d.reassembled, a.framing.messages
     )?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 11] = [
+    let losses: [(u64, &str); 12] = [
         (
             i.ring_full + e.ring_full,
             "packets not captured: ring buffer full (raise --ring-size)",
@@ -62,6 +62,10 @@ pub fn write_summary(out: &mut impl Write, s: &CaptureSummary, kernel: bool) -> 
             "datagrams incomplete: not all their IP fragments were seen",
         ),
         (d.fragment_errors, "IP fragments inconsistent and dropped"),
+        (
+            d.fragments_evicted,
+            "fragmented datagrams dropped unfinished (too many at once)",
+        ),
         (d.malformed, "frames malformed"),
         (s.malformed_records, "ring records malformed"),
         (

@@ -42,8 +42,10 @@ pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, Anal
         pipeline,
         ..CaptureSummary::default()
     };
-    writeln!(out, "--- {} ({format}) ---", path.display())?;
-    write_summary(&mut out, &summary, false)?;
+    if view != LogView::Json {
+        writeln!(out, "--- {} ({format}) ---", path.display())?;
+    }
+    write_summary(&mut out, &summary, false, view)?;
     out.flush()?;
     Ok(Analysis {
         summary,

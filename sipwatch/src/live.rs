@@ -82,8 +82,10 @@ impl LiveCapture {
             malformed_records: frames.malformed(),
             pipeline: stats,
         };
-        write_summary(&mut out, &summary, true)?;
-        if let Some(n) = frames_written {
+        write_summary(&mut out, &summary, true, view)?;
+        if let Some(n) = frames_written
+            && view != LogView::Json
+        {
             writeln!(out, "written: {n} frames")?;
         }
         out.flush()?;

@@ -40,6 +40,9 @@ struct AnalyzeArgs {
     /// Print whole messages, not just their first line.
     #[arg(short, long)]
     verbose: bool,
+    /// One JSON object per message (JSON Lines), then a summary object.
+    #[arg(long, conflicts_with = "verbose")]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -73,6 +76,9 @@ struct AttachArgs {
     /// Print no messages, only the counters at the end.
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
+    /// One JSON object per message (JSON Lines), then a summary object.
+    #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
+    json: bool,
     /// Stop by itself after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
@@ -137,7 +143,9 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
         ring_bytes: args.ring_size,
         ..CaptureConfig::new(&args.interface)
     };
-    let view = if args.quiet {
+    let view = if args.json {
+        LogView::Json
+    } else if args.quiet {
         LogView::Quiet
     } else if args.verbose {
         LogView::Full
@@ -179,7 +187,9 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
 }
 
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let view = if args.verbose {
+    let view = if args.json {
+        LogView::Json
+    } else if args.verbose {
         LogView::Full
     } else {
         LogView::FirstLine

@@ -19,7 +19,7 @@ pub struct Pipeline<W: Write> {
 }
 
 /// What the pipeline counted over a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipelineStats {
     pub frames: u64,
     pub decode: DecodeStats,

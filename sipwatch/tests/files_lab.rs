@@ -315,6 +315,42 @@ fn captures_written_by_tcpdump_and_tshark_are_analysed_with_every_message() {
             .count();
         assert_eq!(lines, 2 * 2 * 220, "{name}");
     }
+    // JSON Lines: every message an object with its fields, then the summary.
+    let path = dir.join("tshark-eth0.pcapng");
+    let out = std::process::Command::new(sipwatch_bin())
+        .args(["analyze", "--json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let records: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {e}: {l}")))
+        .collect();
+    let (summary, messages) = records.split_last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["lost"], 0);
+    assert_eq!(messages.len(), 2 * 2 * 220 + 2 * 2 * 200);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["type"] == "message" && m["call_id"].is_string())
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["problems"].as_array().unwrap().is_empty())
+    );
+    let invites = messages
+        .iter()
+        .filter(|m| m["start_line"]["method"] == "INVITE")
+        .count();
+    assert_eq!(invites, 2 * 20);
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m["start_line"]["method"] == "INVITE")
+            .all(|m| m["sdp"]["media"][0].is_string())
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -6,7 +6,7 @@ use super::CaptureError;
 
 /// What one hook counted. `selected = copied + ring_full + read_errors`:
 /// every selected packet is either delivered or counted as lost.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DirectionCounters {
     pub seen: u64,
     pub selected: u64,
@@ -26,7 +26,7 @@ impl DirectionCounters {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
     pub ingress: DirectionCounters,
     pub egress: DirectionCounters,

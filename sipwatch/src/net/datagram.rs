@@ -3,7 +3,7 @@ use std::{net::SocketAddr, time::SystemTime};
 
 use sipwatch_common::Direction;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Transport {
     Udp,
     Tcp,

@@ -27,7 +27,7 @@ pub const MAX_FRAGMENTED_IN_FLIGHT: usize = 4096;
 /// What the decoder saw. Every frame lands in exactly one of `datagrams`,
 /// `fragments_pending` (a fragment whose datagram is not complete yet),
 /// `not_ip`, `not_udp_tcp`, `malformed` or `fragment_errors`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {
     pub frames: u64,
     pub datagrams: u64,

@@ -49,7 +49,7 @@ impl Default for TcpLimits {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TcpStats {
     pub segments: u64,
     /// Bytes delivered in order.

@@ -8,7 +8,7 @@ use std::{
 
 use sipwatch_common::{Direction, looks_like_sip_start};
 
-use crate::sip::Message;
+use crate::sip::{Message, MessageIndex, Problem, fields::redact};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogView {
@@ -16,8 +16,10 @@ pub enum LogView {
     Quiet,
     /// One line per message.
     FirstLine,
-    /// The whole message after its line.
+    /// The whole message after its line (digest responses masked).
     Full,
+    /// One JSON object per message (JSON Lines), then one for the summary.
+    Json,
 }
 
 pub struct MessageLog<W: Write> {
@@ -37,8 +39,10 @@ impl<W: Write> MessageLog<W> {
     /// Writes one message. A UDP datagram that is not SIP (on a SIP port)
     /// is shown as what it is, never dropped silently.
     pub fn write(&mut self, d: &Message) -> io::Result<()> {
-        if self.view == LogView::Quiet {
-            return Ok(());
+        match self.view {
+            LogView::Quiet => return Ok(()),
+            LogView::Json => return super::json::write_message(&mut self.out, d),
+            LogView::FirstLine | LogView::Full => {}
         }
         let arrow = match d.direction {
             Some(Direction::Ingress) => "IN ",
@@ -53,7 +57,12 @@ impl<W: Write> MessageLog<W> {
             ),
         };
         let first_line = if looks_like_sip_start(&d.bytes) {
-            first_line(&d.bytes)
+            let problems = MessageIndex::parse(&d.bytes).problems;
+            let mut line = first_line(&d.bytes);
+            if !problems.is_empty() {
+                line.push_str(&format!("  [malformed: {}]", describe(&problems)));
+            }
+            line
         } else if d.bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
             format!("(keep-alive, {} bytes)", d.bytes.len())
         } else {
@@ -69,7 +78,7 @@ impl<W: Write> MessageLog<W> {
             if d.reassembled { " (reassembled)" } else { "" },
         )?;
         if self.view == LogView::Full {
-            let text = String::from_utf8_lossy(&d.bytes);
+            let text = redact(&String::from_utf8_lossy(&d.bytes));
             for line in text.split("\r\n") {
                 writeln!(self.out, "    {line}")?;
             }
@@ -80,6 +89,23 @@ impl<W: Write> MessageLog<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// Problems in words, for the log line.
+fn describe(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| match p {
+            Problem::BadStartLine => "bad start line".to_owned(),
+            Problem::BadHeaderLine(n) => format!("line {n} is not a header"),
+            Problem::NoEndOfHeaders => "no end of headers".to_owned(),
+            Problem::ContentLengthMismatch { declared, actual } => {
+                format!("Content-Length {declared} but {actual} body bytes")
+            }
+            Problem::NotUtf8 => "not UTF-8".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The start line, without its CRLF, lossily decoded and cut at 200 bytes.

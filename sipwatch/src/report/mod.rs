@@ -1,4 +1,5 @@
 //! What the user sees: the message log and the capture summary.
+pub mod json;
 mod log;
 mod summary;
 

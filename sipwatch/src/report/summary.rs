@@ -2,13 +2,14 @@
 //! decoded, and in plain words anything that was lost.
 use std::io::{self, Write};
 
+use super::LogView;
 use crate::{
     capture::{Counters, DirectionCounters},
     pipeline::PipelineStats,
 };
 
 /// Everything a capture run counted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CaptureSummary {
     pub kernel: Counters,
     /// Ring records that could not be decoded.
@@ -25,8 +26,31 @@ impl CaptureSummary {
 }
 
 /// Writes the summary; `kernel` says whether the kernel's counters apply
-/// (a live capture) or not (a file).
-pub fn write_summary(out: &mut impl Write, s: &CaptureSummary, kernel: bool) -> io::Result<()> {
+/// (a live capture) or not (a file). In JSON mode it is one last object,
+/// `{"type":"summary",…}`, so that the output stays pure JSON Lines.
+pub fn write_summary(
+    out: &mut impl Write,
+    s: &CaptureSummary,
+    kernel: bool,
+    view: LogView,
+) -> io::Result<()> {
+    if view == LogView::Json {
+        #[derive(serde::Serialize)]
+        struct Record<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(flatten)]
+            summary: &'a CaptureSummary,
+            lost: u64,
+        }
+        let record = Record {
+            kind: "summary",
+            summary: s,
+            lost: s.lost(),
+        };
+        serde_json::to_writer(&mut *out, &record)?;
+        return out.write_all(b"\n");
+    }
     if kernel {
         writeln!(out, "--- capture summary ---")?;
         direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
@@ -108,7 +132,7 @@ mod tests {
         let mut s = CaptureSummary::default();
         s.kernel.egress.ring_full = 7;
         let mut out = Vec::new();
-        write_summary(&mut out, &s, true).unwrap();
+        write_summary(&mut out, &s, true, LogView::FirstLine).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("7 packets not captured: ring buffer full"),
@@ -120,7 +144,13 @@ mod tests {
     #[test]
     fn a_clean_run_has_no_warning() {
         let mut out = Vec::new();
-        write_summary(&mut out, &CaptureSummary::default(), true).unwrap();
+        write_summary(
+            &mut out,
+            &CaptureSummary::default(),
+            true,
+            LogView::FirstLine,
+        )
+        .unwrap();
         assert!(!String::from_utf8(out).unwrap().contains("WARNING"));
     }
 }

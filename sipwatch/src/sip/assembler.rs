@@ -8,7 +8,7 @@ use crate::net::{
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
 };
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AssemblyStats {
     pub tcp: TcpStats,
     pub framing: FramingStats,

@@ -10,7 +10,7 @@ use sipwatch_common::looks_like_sip_start;
 /// Largest header block or body accepted; larger means the stream is lost.
 pub const MAX_MESSAGE: usize = 64 << 10;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FramingStats {
     pub messages: u64,
     /// Bytes dropped while resynchronising.

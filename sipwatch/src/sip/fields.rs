@@ -1,0 +1,329 @@
+//! Typed views of the headers sipwatch reasons about, read from the index.
+//! Lenient by design: a field that cannot be read is `None`, never an error,
+//! since the raw header is always there to show.
+use serde::Serialize;
+
+/// One Via value (a header may carry several).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Via {
+    /// `UDP`, `TCP`, `TLS`, `WS`…
+    pub transport: String,
+    /// `host[:port]` as written.
+    pub sent_by: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub branch: Option<String>,
+    /// What the next hop saw as our address (`received=`).
+    pub received: Option<String>,
+    /// `;rport` was present (asked for, or answered).
+    pub rport_present: bool,
+    /// The port the next hop saw (`rport=N`).
+    pub rport: Option<u16>,
+}
+
+/// A SIP URI's parts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Uri {
+    pub text: String,
+    pub scheme: String,
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+/// `"Display" <uri>;params` (From, To, Contact).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NameAddr {
+    pub display: Option<String>,
+    pub uri: Uri,
+    pub tag: Option<String>,
+    /// `expires=` on a Contact.
+    pub expires: Option<u32>,
+}
+
+/// Authorization / Proxy-Authorization: what the client sent. The response
+/// hash is never kept in full.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Credentials {
+    pub scheme: String,
+    pub username: Option<String>,
+    pub realm: Option<String>,
+    pub nonce: Option<String>,
+    pub uri: Option<String>,
+    pub algorithm: Option<String>,
+    pub qop: Option<String>,
+    /// The first characters of the response hash, then `…`.
+    pub response: Option<String>,
+}
+
+/// WWW-Authenticate / Proxy-Authenticate: what the server asked for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Challenge {
+    pub scheme: String,
+    pub realm: Option<String>,
+    pub nonce: Option<String>,
+    pub algorithm: Option<String>,
+    pub qop: Option<String>,
+    pub stale: bool,
+}
+
+/// The SDP lines that NAT and ALG questions turn on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sdp {
+    /// `o=` (origin, with the sender's address).
+    pub origin: Option<String>,
+    /// Every `c=` (session and media level).
+    pub connections: Vec<String>,
+    /// Every `m=`.
+    pub media: Vec<String>,
+}
+
+/// Splits a header value at commas outside quotes and angle brackets.
+pub fn split_list(value: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut angle, mut start) = (false, false, 0);
+    let bytes = value.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' if i == 0 || bytes[i - 1] != b'\\' => quoted = !quoted,
+            b'<' if !quoted => angle = true,
+            b'>' if !quoted => angle = false,
+            b',' if !quoted && !angle => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `;k=v;flag` parameters, names lower-cased, quotes removed.
+fn params(text: &str) -> Vec<(String, Option<String>)> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (
+                k.trim().to_ascii_lowercase(),
+                Some(unquote(v.trim()).to_owned()),
+            ),
+            None => (p.to_ascii_lowercase(), None),
+        })
+        .collect()
+}
+
+fn param<'a>(
+    ps: &'a [(String, Option<String>)],
+    name: &str,
+) -> Option<&'a (String, Option<String>)> {
+    ps.iter().find(|(k, _)| k == name)
+}
+
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+/// `host[:port]`, with IPv6 references in brackets.
+fn host_port(text: &str) -> (String, Option<u16>) {
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        return (format!("[{host}]"), port);
+    }
+    match text.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => {
+            (h.to_owned(), p.parse().ok())
+        }
+        _ => (text.to_owned(), None),
+    }
+}
+
+pub fn parse_via(value: &str) -> Option<Via> {
+    // SIP/2.0/UDP host:port;params
+    let (proto, rest) = value.split_once(char::is_whitespace)?;
+    let transport = proto.rsplit('/').next()?.trim().to_ascii_uppercase();
+    let rest = rest.trim();
+    let (sent_by, ps) = rest.split_once(';').unwrap_or((rest, ""));
+    let sent_by = sent_by.trim().to_owned();
+    let (host, port) = host_port(&sent_by);
+    let ps = params(ps);
+    let rport = param(&ps, "rport");
+    Some(Via {
+        transport,
+        host,
+        port,
+        branch: param(&ps, "branch").and_then(|(_, v)| v.clone()),
+        received: param(&ps, "received").and_then(|(_, v)| v.clone()),
+        rport_present: rport.is_some(),
+        rport: rport.and_then(|(_, v)| v.as_deref()?.parse().ok()),
+        sent_by,
+    })
+}
+
+pub fn parse_uri(text: &str) -> Uri {
+    let text = text.trim();
+    let (scheme, rest) = text.split_once(':').unwrap_or(("", text));
+    // Drop URI parameters and headers for the host part.
+    let rest = rest.split([';', '?']).next().unwrap_or(rest);
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u.split(':').next().unwrap_or(u).to_owned()), h),
+        None => (None, rest),
+    };
+    let (host, port) = host_port(hostport);
+    Uri {
+        text: text.to_owned(),
+        scheme: scheme.to_ascii_lowercase(),
+        user,
+        host,
+        port,
+    }
+}
+
+pub fn parse_name_addr(value: &str) -> Option<NameAddr> {
+    let value = value.trim();
+    if value == "*" {
+        return Some(NameAddr {
+            uri: Uri {
+                text: "*".into(),
+                ..Uri::default()
+            },
+            ..NameAddr::default()
+        });
+    }
+    let (display, uri, ps) = match value.find('<') {
+        Some(open) => {
+            let close = value[open..].find('>')? + open;
+            let display = unquote(value[..open].trim());
+            let display = (!display.is_empty()).then(|| display.to_owned());
+            (display, &value[open + 1..close], &value[close + 1..])
+        }
+        // addr-spec: parameters after the URI belong to the header.
+        None => {
+            let (uri, ps) = value.split_once(';').unwrap_or((value, ""));
+            (None, uri, ps)
+        }
+    };
+    let ps = params(ps);
+    Some(NameAddr {
+        display,
+        uri: parse_uri(uri),
+        tag: param(&ps, "tag").and_then(|(_, v)| v.clone()),
+        expires: param(&ps, "expires").and_then(|(_, v)| v.as_deref()?.parse().ok()),
+    })
+}
+
+/// `Digest k=v, k="v", …` into its scheme and parameters.
+fn auth_params(value: &str) -> (String, Vec<(String, Option<String>)>) {
+    let (scheme, rest) = value
+        .trim()
+        .split_once(char::is_whitespace)
+        .unwrap_or((value.trim(), ""));
+    let ps = split_list(rest)
+        .into_iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (
+                k.trim().to_ascii_lowercase(),
+                Some(unquote(v.trim()).to_owned()),
+            ),
+            None => (p.to_ascii_lowercase(), None),
+        })
+        .collect();
+    (scheme.to_owned(), ps)
+}
+
+/// Keeps the first 4 characters of a secret-derived value.
+pub fn mask(secret: &str) -> String {
+    let shown: String = secret.chars().take(4).collect();
+    format!("{shown}…")
+}
+
+pub fn parse_credentials(value: &str) -> Credentials {
+    let (scheme, ps) = auth_params(value);
+    let get = |n: &str| param(&ps, n).and_then(|(_, v)| v.clone());
+    Credentials {
+        scheme,
+        username: get("username"),
+        realm: get("realm"),
+        nonce: get("nonce"),
+        uri: get("uri"),
+        algorithm: get("algorithm"),
+        qop: get("qop"),
+        response: get("response").map(|r| mask(&r)),
+    }
+}
+
+pub fn parse_challenge(value: &str) -> Challenge {
+    let (scheme, ps) = auth_params(value);
+    let get = |n: &str| param(&ps, n).and_then(|(_, v)| v.clone());
+    Challenge {
+        scheme,
+        realm: get("realm"),
+        nonce: get("nonce"),
+        algorithm: get("algorithm"),
+        qop: get("qop"),
+        stale: get("stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+    }
+}
+
+pub fn parse_sdp(body: &str) -> Sdp {
+    let mut sdp = Sdp::default();
+    for line in body.lines().map(str::trim_end) {
+        if let Some(v) = line.strip_prefix("o=") {
+            sdp.origin.get_or_insert_with(|| v.to_owned());
+        } else if let Some(v) = line.strip_prefix("c=") {
+            sdp.connections.push(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("m=") {
+            sdp.media.push(v.to_owned());
+        }
+    }
+    sdp
+}
+
+/// The message as text for display, with every digest response hash in
+/// Authorization / Proxy-Authorization masked.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // Folded continuation lines belong to the header above them.
+    let mut in_credentials = false;
+    for (i, line) in text.split("\r\n").enumerate() {
+        if i > 0 {
+            out.push_str("\r\n");
+        }
+        if !line.starts_with([' ', '\t']) {
+            let name = line
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            in_credentials = name == "authorization" || name == "proxy-authorization";
+        }
+        if !in_credentials {
+            out.push_str(line);
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        match lower.find("response=") {
+            Some(at) => {
+                let value_start = at + "response=".len();
+                let rest = &line[value_start..];
+                let quoted = rest.starts_with('"');
+                let body = rest.trim_start_matches('"');
+                let end = body.find(['"', ',', ' ']).unwrap_or(body.len());
+                out.push_str(&line[..value_start]);
+                if quoted {
+                    out.push('"');
+                }
+                out.push_str(&mask(&body[..end]));
+                out.push_str(&body[end..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}

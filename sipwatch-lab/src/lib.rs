@@ -23,6 +23,7 @@
 mod addresses;
 mod error;
 pub mod flood;
+pub mod kamailio;
 mod lab;
 mod netns;
 mod personality;

@@ -8,7 +8,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use sipwatch_lab::{Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality};
+use sipwatch_lab::{Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality, kamailio::Kamailio};
 
 use crate::{run::build_sipwatch, setup};
 
@@ -28,30 +28,12 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
-    std::fs::write(dir.join("kamailio.cfg"), kamailio_config())?;
     std::fs::write(dir.join("register.sip"), register())?;
     std::fs::write(dir.join("invite.sip"), invite())?;
     let path = |name: &str| dir.join(name).display().to_string();
 
     println!("==> starting Kamailio (registrar) in the provider namespace");
-    let mut kamailio = lab.provider.spawn(&[
-        "kamailio",
-        "-f",
-        &path("kamailio.cfg"),
-        "-DD",
-        "-E",
-        "-Y",
-        &path(""),
-        "-P",
-        &path("kamailio.pid"),
-    ])?;
-    wait_for_udp_listener(&lab.provider, 5060)?;
-    if !kamailio.running() {
-        bail!(
-            "Kamailio exited at start: {:?}",
-            kamailio.stop(libc::SIGKILL, Duration::from_secs(1))?
-        );
-    }
+    let _kamailio = Kamailio::start(&lab.provider)?;
 
     println!("==> attaching sipwatch to the PBX's {PBX_IF} (XDP ingress + TC egress)\n");
     let capture = lab.pbx.spawn_with(
@@ -102,20 +84,6 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-fn wait_for_udp_listener(ns: &Netns, port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if ns
-            .run(&["ss", "-Hlun", &format!("sport = :{port}")])
-            .is_ok_and(|o| !o.trim().is_empty())
-        {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("nothing listens on UDP {port} in {} after 15 s", ns.name())
-}
-
 fn wait_for_xdp(ns: &Netns) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
@@ -130,30 +98,6 @@ fn wait_for_xdp(ns: &Netns) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     bail!("sipwatch did not attach within 15 s")
-}
-
-fn kamailio_config() -> String {
-    format!(
-        "#!KAMAILIO\n\
-         debug=1\n\
-         log_stderror=yes\n\
-         children=1\n\
-         tcp_children=1\n\
-         listen=udp:{PROVIDER_V4}:5060\n\
-         listen=tcp:{PROVIDER_V4}:5060\n\
-         loadmodule \"sl.so\"\n\
-         loadmodule \"tm.so\"\n\
-         loadmodule \"pv.so\"\n\
-         loadmodule \"textops.so\"\n\
-         loadmodule \"usrloc.so\"\n\
-         loadmodule \"registrar.so\"\n\
-         request_route {{\n\
-         \tif (is_method(\"REGISTER\")) {{ save(\"location\"); exit; }}\n\
-         \tif (is_method(\"ACK\")) {{ exit; }}\n\
-         \tif (is_method(\"INVITE\")) {{ sl_send_reply(\"486\", \"Busy Here\"); exit; }}\n\
-         \tsl_send_reply(\"200\", \"OK\");\n\
-         }}\n"
-    )
 }
 
 /// sipsak adds the CRs itself; files hold LF line ends.

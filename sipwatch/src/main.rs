@@ -43,6 +43,9 @@ struct AnalyzeArgs {
     /// One JSON object per message (JSON Lines), then a summary object.
     #[arg(long, conflicts_with = "verbose")]
     json: bool,
+    /// Print no messages, only the summary.
+    #[arg(short, long, conflicts_with_all = ["verbose", "json"])]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -177,7 +180,8 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
             ),
             None => None,
         };
-        let stdout = std::io::stdout().lock();
+        // Flushed after every batch by the pipeline: no per-line syscalls.
+        let stdout = std::io::BufWriter::new(std::io::stdout().lock());
         capture
             .run(view, stdout, file, stop)
             .await
@@ -189,12 +193,14 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
     let view = if args.json {
         LogView::Json
+    } else if args.quiet {
+        LogView::Quiet
     } else if args.verbose {
         LogView::Full
     } else {
         LogView::FirstLine
     };
-    let stdout = std::io::stdout().lock();
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let analysis = sipwatch::analyze::run(&args.file, view, stdout)
         .with_context(|| format!("analysing {}", args.file.display()))?;
     if let Some(stopped) = analysis.stopped {

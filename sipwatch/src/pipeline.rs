@@ -14,6 +14,7 @@ pub struct Pipeline<W: Write> {
     assembler: MessageAssembler,
     log: MessageLog<W>,
     frames: u64,
+    messages_logged: u64,
     /// Reused between frames.
     messages: Vec<Message>,
 }
@@ -22,6 +23,8 @@ pub struct Pipeline<W: Write> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipelineStats {
     pub frames: u64,
+    /// SIP messages (and non-SIP datagrams on SIP ports) passed to the log.
+    pub messages: u64,
     pub decode: DecodeStats,
     pub assembly: AssemblyStats,
 }
@@ -33,6 +36,7 @@ impl<W: Write> Pipeline<W> {
             assembler: MessageAssembler::default(),
             log: MessageLog::new(out, view),
             frames: 0,
+            messages_logged: 0,
             messages: Vec::new(),
         }
     }
@@ -48,6 +52,7 @@ impl<W: Write> Pipeline<W> {
 
     fn log_messages(&mut self) -> io::Result<()> {
         for m in self.messages.drain(..) {
+            self.messages_logged += 1;
             self.log.write(&m)?;
         }
         Ok(())
@@ -66,6 +71,7 @@ impl<W: Write> Pipeline<W> {
         self.log.flush()?;
         let stats = PipelineStats {
             frames: self.frames,
+            messages: self.messages_logged,
             decode: self.decoder.stats(),
             assembly: self.assembler.stats(),
         };

@@ -1,6 +1,6 @@
 //! JSON Lines: one object per message with its parsed fields, for `jq` and
 //! log pipelines. Secrets are masked as in the text output.
-use std::{net::SocketAddr, time::SystemTime};
+use std::{borrow::Cow, net::SocketAddr, time::SystemTime};
 
 use serde::Serialize;
 use sipwatch_common::Direction;
@@ -28,7 +28,7 @@ pub struct MessageRecord<'a> {
     pub reassembled: bool,
     pub length: usize,
     pub start_line: Option<StartLine>,
-    pub call_id: Option<&'a str>,
+    pub call_id: Option<Cow<'a, str>>,
     pub cseq: Option<CSeq>,
     pub via: Vec<Via>,
     pub from: Option<NameAddr>,
@@ -41,9 +41,9 @@ pub struct MessageRecord<'a> {
     pub expires: Option<u32>,
     pub min_expires: Option<u32>,
     pub retry_after: Option<u32>,
-    pub user_agent: Option<&'a str>,
-    pub server: Option<&'a str>,
-    pub warning: Option<&'a str>,
+    pub user_agent: Option<Cow<'a, str>>,
+    pub server: Option<Cow<'a, str>>,
+    pub warning: Option<Cow<'a, str>>,
     pub content_length: Option<usize>,
     pub sdp: Option<Sdp>,
     /// What the message does wrong (sipwatch's own reading).

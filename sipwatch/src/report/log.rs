@@ -49,34 +49,31 @@ impl<W: Write> MessageLog<W> {
             Some(Direction::Egress) => "OUT",
             None => "   ",
         };
-        let vlan = match d.vlans.as_slice() {
-            [] => String::new(),
-            ids => format!(
-                " vlan {}",
-                ids.iter().map(u16::to_string).collect::<Vec<_>>().join(".")
-            ),
-        };
-        let first_line = if looks_like_sip_start(&d.bytes) {
+        write_clock_time(&mut self.out, d.timestamp)?;
+        write!(self.out, " {arrow} {} ", d.transport)?;
+        write_addr(&mut self.out, &d.src)?;
+        self.out.write_all(b" -> ")?;
+        write_addr(&mut self.out, &d.dst)?;
+        if !d.vlans.is_empty() {
+            let ids: Vec<String> = d.vlans.iter().map(u16::to_string).collect();
+            write!(self.out, " vlan {}", ids.join("."))?;
+        }
+        if d.reassembled {
+            self.out.write_all(b" (reassembled)")?;
+        }
+        self.out.write_all(b" ")?;
+        if looks_like_sip_start(&d.bytes) {
+            self.out.write_all(first_line(&d.bytes))?;
             let problems = MessageIndex::parse(&d.bytes).problems;
-            let mut line = first_line(&d.bytes);
             if !problems.is_empty() {
-                line.push_str(&format!("  [malformed: {}]", describe(&problems)));
+                write!(self.out, "  [malformed: {}]", describe(&problems))?;
             }
-            line
         } else if d.bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
-            format!("(keep-alive, {} bytes)", d.bytes.len())
+            write!(self.out, "(keep-alive, {} bytes)", d.bytes.len())?;
         } else {
-            format!("(not a SIP start line, {} bytes)", d.bytes.len())
-        };
-        writeln!(
-            self.out,
-            "{} {arrow} {} {} -> {}{vlan}{} {first_line}",
-            clock_time(d.timestamp),
-            d.transport,
-            d.src,
-            d.dst,
-            if d.reassembled { " (reassembled)" } else { "" },
-        )?;
+            write!(self.out, "(not a SIP start line, {} bytes)", d.bytes.len())?;
+        }
+        self.out.write_all(b"\n")?;
         if self.view == LogView::Full {
             let text = redact(&String::from_utf8_lossy(&d.bytes));
             for line in text.split("\r\n") {
@@ -108,27 +105,71 @@ fn describe(problems: &[Problem]) -> String {
         .join(", ")
 }
 
-/// The start line, without its CRLF, lossily decoded and cut at 200 bytes.
-fn first_line(payload: &[u8]) -> String {
-    let end = payload
-        .iter()
-        .position(|&b| b == b'\r' || b == b'\n')
+/// The start line, without its CRLF, cut at 200 bytes.
+fn first_line(payload: &[u8]) -> &[u8] {
+    let end = memchr::memchr2(b'\r', b'\n', payload)
         .unwrap_or(payload.len())
         .min(200);
-    String::from_utf8_lossy(&payload[..end]).into_owned()
+    &payload[..end]
 }
 
-/// UTC time of day with microseconds, as packet tools print it.
-fn clock_time(t: SystemTime) -> String {
+/// An address as `Display` writes it; IPv4 digit by digit, as this runs
+/// twice for every message.
+fn write_addr(out: &mut impl Write, addr: &std::net::SocketAddr) -> io::Result<()> {
+    let std::net::SocketAddr::V4(v4) = addr else {
+        return write!(out, "{addr}");
+    };
+    let mut buf = [0u8; 21];
+    let mut n = 0;
+    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        n = push_decimal(&mut buf, n, u32::from(octet));
+    }
+    buf[n] = b':';
+    n = push_decimal(&mut buf, n + 1, u32::from(v4.port()));
+    out.write_all(&buf[..n])
+}
+
+/// Writes `v` in decimal at `buf[at..]`; returns the end.
+fn push_decimal(buf: &mut [u8], at: usize, v: u32) -> usize {
+    let mut digits = [0u8; 10];
+    let (mut len, mut v) = (0, v);
+    loop {
+        digits[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits[..len].iter().rev().enumerate() {
+        buf[at + i] = *d;
+    }
+    at + len
+}
+
+/// UTC time of day with microseconds, as packet tools print it; written
+/// digit by digit, as this runs for every message.
+fn write_clock_time(out: &mut impl Write, t: SystemTime) -> io::Result<()> {
     let since_epoch = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs() % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:06}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        since_epoch.subsec_micros()
-    )
+    let micros = since_epoch.subsec_micros();
+    let mut buf = *b"00:00:00.000000";
+    let mut put = |at: usize, value: u32, digits: usize| {
+        let mut v = value;
+        for i in (0..digits).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, (secs / 3600) as u32, 2);
+    put(3, (secs / 60 % 60) as u32, 2);
+    put(6, (secs % 60) as u32, 2);
+    put(9, micros, 6);
+    out.write_all(&buf)
 }
 
 #[cfg(test)]
@@ -186,6 +227,21 @@ mod tests {
         assert!(render(LogView::FirstLine, &d).ends_with("(not a SIP start line, 22 bytes)\n"));
         let ka = datagram(b"\r\n\r\n", Transport::Udp);
         assert!(render(LogView::FirstLine, &ka).ends_with("(keep-alive, 4 bytes)\n"));
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.1.20.3:5060",
+            "[2001:db8::1]:5061",
+        ] {
+            let addr: std::net::SocketAddr = a.parse().unwrap();
+            let mut out = Vec::new();
+            write_addr(&mut out, &addr).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
+        }
     }
 
     #[test]

@@ -60,8 +60,8 @@ pub fn write_summary(
     let a = &s.pipeline.assembly;
     writeln!(
         out,
-        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} SIP messages over TCP",
-        s.pipeline.frames, d.datagrams, d.reassembled, a.framing.messages
+        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} messages ({} over TCP)",
+        s.pipeline.frames, d.datagrams, d.reassembled, s.pipeline.messages, a.framing.messages
     )?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
     let losses: [(u64, &str); 12] = [

@@ -175,19 +175,20 @@ fn starts_like_sip(b: &[u8]) -> bool {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
-/// The Content-Length (or compact `l`) header's value, if present.
+/// The Content-Length (or compact `l`) header's value, if present. Bytes,
+/// not text: this runs for every message on every TCP stream.
 fn content_length(head: &[u8]) -> Result<Option<usize>, ()> {
-    let text = std::str::from_utf8(head).map_err(|_| ())?;
-    for line in text.split("\r\n").skip(1) {
-        let Some((name, value)) = line.split_once(':') else {
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
-        let name = name.trim();
-        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
-            return value.trim().parse().map(Some).map_err(|_| ());
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let value = std::str::from_utf8(line[colon + 1..].trim_ascii()).map_err(|_| ())?;
+            return value.parse().map(Some).map_err(|_| ());
         }
     }
     Ok(None)

@@ -15,16 +15,18 @@ pub enum StartLine {
 }
 
 /// One header as it was written, possibly over several (folded) lines.
+/// Ranges point into the message's bytes; nothing is copied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderLine {
     /// The header's bytes in the message, folding and line ends included.
     pub raw: Range<usize>,
     /// The name exactly as written (`v`, `VIA`, `Via`).
-    pub name: String,
-    /// The full lower-case name (`via` for `v`).
-    pub canonical: String,
-    /// The value with folding joined by single spaces, trimmed.
-    pub value: String,
+    pub name: Range<usize>,
+    /// The full lower-case name when sipwatch knows the header (`via` for `v`).
+    pub canonical: Option<&'static str>,
+    /// The value, trimmed; over several lines when `folded`.
+    pub value: Range<usize>,
+    pub folded: bool,
 }
 
 /// Something in the message that does not follow RFC 3261.
@@ -44,7 +46,8 @@ pub enum Problem {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MessageIndex {
+pub struct MessageIndex<'a> {
+    pub bytes: &'a [u8],
     pub start: Option<StartLine>,
     pub headers: Vec<HeaderLine>,
     /// The body's bytes in the message.
@@ -52,32 +55,60 @@ pub struct MessageIndex {
     pub problems: Vec<Problem>,
 }
 
-/// RFC 3261 §7.3.3 compact forms, and a few from later RFCs.
-fn canonical_name(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    let full = match lower.as_str() {
-        "i" => "call-id",
-        "m" => "contact",
-        "f" => "from",
-        "t" => "to",
-        "v" => "via",
-        "l" => "content-length",
-        "c" => "content-type",
-        "e" => "content-encoding",
-        "k" => "supported",
-        "s" => "subject",
-        "o" => "event",
-        "u" => "allow-events",
-        "r" => "refer-to",
-        "b" => "referred-by",
-        "x" => "session-expires",
-        _ => return lower,
-    };
-    full.to_owned()
+/// The full lower-case name of a header sipwatch reads, by every name it
+/// may be written with (RFC 3261 §7.3.3 compact forms and a few from later
+/// RFCs). Per header of every message: a `match`, not a table scan.
+fn canonical_name(name: &[u8]) -> Option<&'static str> {
+    let mut buf = [0u8; 24];
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    Some(match &*lower {
+        b"via" | b"v" => "via",
+        b"from" | b"f" => "from",
+        b"to" | b"t" => "to",
+        b"call-id" | b"i" => "call-id",
+        b"cseq" => "cseq",
+        b"contact" | b"m" => "contact",
+        b"content-length" | b"l" => "content-length",
+        b"content-type" | b"c" => "content-type",
+        b"content-encoding" | b"e" => "content-encoding",
+        b"supported" | b"k" => "supported",
+        b"subject" | b"s" => "subject",
+        b"event" | b"o" => "event",
+        b"allow-events" | b"u" => "allow-events",
+        b"refer-to" | b"r" => "refer-to",
+        b"referred-by" | b"b" => "referred-by",
+        b"session-expires" | b"x" => "session-expires",
+        b"max-forwards" => "max-forwards",
+        b"authorization" => "authorization",
+        b"proxy-authorization" => "proxy-authorization",
+        b"www-authenticate" => "www-authenticate",
+        b"proxy-authenticate" => "proxy-authenticate",
+        b"expires" => "expires",
+        b"min-expires" => "min-expires",
+        b"retry-after" => "retry-after",
+        b"user-agent" => "user-agent",
+        b"server" => "server",
+        b"warning" => "warning",
+        b"record-route" => "record-route",
+        b"route" => "route",
+        _ => return None,
+    })
 }
 
-impl MessageIndex {
-    pub fn parse(bytes: &[u8]) -> MessageIndex {
+fn trim(bytes: &[u8], mut r: Range<usize>) -> Range<usize> {
+    while r.start < r.end && matches!(bytes[r.start], b' ' | b'\t') {
+        r.start += 1;
+    }
+    while r.end > r.start && matches!(bytes[r.end - 1], b' ' | b'\t') {
+        r.end -= 1;
+    }
+    r
+}
+
+impl<'a> MessageIndex<'a> {
+    pub fn parse(bytes: &'a [u8]) -> MessageIndex<'a> {
         let mut problems = Vec::new();
         if std::str::from_utf8(bytes).is_err() {
             problems.push(Problem::NotUtf8);
@@ -90,95 +121,121 @@ impl MessageIndex {
                 (bytes.len(), bytes.len())
             }
         };
-        let head = &bytes[..head_len];
-        // Line starts, by CRLF (a lone LF is tolerated as a line end too).
-        let mut lines: Vec<Range<usize>> = Vec::new();
-        let mut start = 0;
-        for (i, &b) in head.iter().enumerate() {
-            if b == b'\n' {
-                let end = if i > 0 && head[i - 1] == b'\r' {
-                    i - 1
-                } else {
-                    i
-                };
-                lines.push(start..end);
-                start = i + 1;
-            }
-        }
-        lines.push(start..head.len());
-
-        let first = lines
-            .first()
-            .map(|r| lossy(&bytes[r.clone()]))
-            .unwrap_or_default();
-        let first = first.as_ref();
-        let start_line = parse_start_line(first);
-        if start_line.is_none() {
-            problems.push(Problem::BadStartLine);
-        }
-
-        let mut headers: Vec<HeaderLine> = Vec::new();
-        for (n, line) in lines.iter().enumerate().skip(1) {
-            let text = lossy(&bytes[line.clone()]);
-            if text.starts_with(' ') || text.starts_with('\t') {
-                // Folded continuation of the previous header (RFC 3261 §7.3.1).
-                if let Some(h) = headers.last_mut() {
-                    h.raw.end = line.end;
-                    h.value = format!("{} {}", h.value, text.trim()).trim().to_owned();
-                    continue;
+        let mut start_line = None;
+        let mut headers: Vec<HeaderLine> = Vec::with_capacity(16);
+        let mut line_start = 0;
+        let mut line_no = 0;
+        while line_start <= head_len {
+            let nl = memchr::memchr(b'\n', &bytes[line_start..head_len]);
+            let (end, next) = match nl {
+                Some(i) => (line_start + i, line_start + i + 1),
+                None => (head_len, head_len + 1),
+            };
+            let end = if end > line_start && bytes[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
+            let line = line_start..end;
+            line_no += 1;
+            line_start = next;
+            if line_no == 1 {
+                start_line = parse_start_line(&String::from_utf8_lossy(&bytes[line]));
+                if start_line.is_none() {
+                    problems.push(Problem::BadStartLine);
                 }
-            }
-            if text.is_empty() {
                 continue;
             }
-            let Some((name, value)) = text.split_once(':') else {
-                problems.push(Problem::BadHeaderLine(n + 1));
+            if line.is_empty() {
+                continue;
+            }
+            if matches!(bytes[line.start], b' ' | b'\t')
+                && let Some(h) = headers.last_mut()
+            {
+                // Folded continuation of the previous header (RFC 3261 §7.3.1).
+                h.raw.end = line.end;
+                h.value.end = trim(bytes, line).end;
+                h.folded = true;
+                continue;
+            }
+            let Some(colon) = bytes[line.clone()].iter().position(|&b| b == b':') else {
+                problems.push(Problem::BadHeaderLine(line_no));
                 continue;
             };
-            let name = name.trim_end().to_owned();
+            let name = trim(bytes, line.start..line.start + colon);
             headers.push(HeaderLine {
                 raw: line.clone(),
-                canonical: canonical_name(&name),
+                canonical: canonical_name(&bytes[name.clone()]),
                 name,
-                value: value.trim().to_owned(),
+                value: trim(bytes, line.start + colon + 1..line.end),
+                folded: false,
             });
         }
-        let body = body_start..bytes.len();
-        let index = MessageIndex {
+        let mut index = MessageIndex {
+            bytes,
             start: start_line,
             headers,
-            body: body.clone(),
+            body: body_start..bytes.len(),
             problems,
         };
-        let mut index = index;
-        if let Some(declared) = index
-            .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok())
-            && declared != body.len()
-            && header_end.is_some()
+        let actual = index.body.len();
+        if header_end.is_some()
+            && let Some(declared) = index
+                .header("content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+            && declared != actual
         {
-            index.problems.push(Problem::ContentLengthMismatch {
-                declared,
-                actual: body.len(),
-            });
+            index
+                .problems
+                .push(Problem::ContentLengthMismatch { declared, actual });
         }
         index
     }
 
-    /// The value of the first header called `canonical` (full lower-case name).
-    pub fn header(&self, canonical: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|h| h.canonical == canonical)
-            .map(|h| h.value.as_str())
+    /// A header's name as written.
+    pub fn name_of(&self, h: &HeaderLine) -> std::borrow::Cow<'a, str> {
+        String::from_utf8_lossy(&self.bytes[h.name.clone()])
     }
 
-    /// Every value of the headers called `canonical`, in order.
-    pub fn headers_named<'a>(&'a self, canonical: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    /// A header's value, folding joined by single spaces.
+    pub fn value_of(&self, h: &HeaderLine) -> std::borrow::Cow<'a, str> {
+        let raw = String::from_utf8_lossy(&self.bytes[h.value.clone()]);
+        if !h.folded {
+            return raw;
+        }
+        let joined: Vec<&str> = raw
+            .split(['\r', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        std::borrow::Cow::Owned(joined.join(" "))
+    }
+
+    fn matches(&self, h: &HeaderLine, name: &str) -> bool {
+        match h.canonical {
+            Some(c) => c == name,
+            None => self.bytes[h.name.clone()].eq_ignore_ascii_case(name.as_bytes()),
+        }
+    }
+
+    /// The value of the first header called `name` (full lower-case name;
+    /// compact forms are found too).
+    pub fn header(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
         self.headers
             .iter()
-            .filter(move |h| h.canonical == canonical)
-            .map(|h| h.value.as_str())
+            .find(|h| self.matches(h, name))
+            .map(|h| self.value_of(h))
+    }
+
+    /// Every value of the headers called `name`, in order.
+    pub fn headers_named<'s>(
+        &'s self,
+        name: &'s str,
+    ) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 's {
+        self.headers
+            .iter()
+            .filter(move |h| self.matches(h, name))
+            .map(|h| self.value_of(h))
     }
 }
 
@@ -207,10 +264,6 @@ fn parse_start_line(line: &str) -> Option<StartLine> {
     })
 }
 
-fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(b)
-}
-
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }

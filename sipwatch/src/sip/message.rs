@@ -1,5 +1,5 @@
 //! One SIP message as it crossed the wire.
-use std::{net::SocketAddr, time::SystemTime};
+use std::{borrow::Cow, net::SocketAddr, time::SystemTime};
 
 use serde::Serialize;
 use sipwatch_common::Direction;
@@ -49,10 +49,10 @@ pub struct CSeq {
 /// A message with its index: the fields the rest of sipwatch reads.
 pub struct ParsedMessage<'a> {
     pub message: &'a Message,
-    pub index: MessageIndex,
+    pub index: MessageIndex<'a>,
 }
 
-impl ParsedMessage<'_> {
+impl<'a> ParsedMessage<'a> {
     pub fn start_line(&self) -> Option<&StartLine> {
         self.index.start.as_ref()
     }
@@ -73,64 +73,68 @@ impl ParsedMessage<'_> {
         }
     }
 
-    pub fn call_id(&self) -> Option<&str> {
+    pub fn call_id(&self) -> Option<Cow<'a, str>> {
         self.index.header("call-id")
     }
 
     pub fn cseq(&self) -> Option<CSeq> {
-        let (seq, method) = self.index.header("cseq")?.split_once(char::is_whitespace)?;
+        let value = self.index.header("cseq")?;
+        let (seq, method) = value.split_once(char::is_whitespace)?;
         Some(CSeq {
             seq: seq.trim().parse().ok()?,
             method: method.trim().to_owned(),
         })
     }
 
+    /// Every value of a list header, split at its commas.
+    fn list<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<T> {
+        let mut out = Vec::new();
+        for value in self.index.headers_named(name) {
+            out.extend(split_list(&value).into_iter().filter_map(&parse));
+        }
+        out
+    }
+
     /// Every Via value, top (most recent hop) first.
     pub fn vias(&self) -> Vec<Via> {
-        self.index
-            .headers_named("via")
-            .flat_map(split_list)
-            .filter_map(parse_via)
-            .collect()
+        self.list("via", parse_via)
     }
 
     pub fn from(&self) -> Option<NameAddr> {
-        parse_name_addr(self.index.header("from")?)
+        parse_name_addr(&self.index.header("from")?)
     }
 
     pub fn to(&self) -> Option<NameAddr> {
-        parse_name_addr(self.index.header("to")?)
+        parse_name_addr(&self.index.header("to")?)
     }
 
     pub fn contacts(&self) -> Vec<NameAddr> {
-        self.index
-            .headers_named("contact")
-            .flat_map(split_list)
-            .filter_map(parse_name_addr)
-            .collect()
+        self.list("contact", parse_name_addr)
     }
 
     pub fn authorization(&self) -> Option<Credentials> {
-        self.index.header("authorization").map(parse_credentials)
+        self.index
+            .header("authorization")
+            .map(|v| parse_credentials(&v))
     }
 
     pub fn proxy_authorization(&self) -> Option<Credentials> {
         self.index
             .header("proxy-authorization")
-            .map(parse_credentials)
+            .map(|v| parse_credentials(&v))
     }
 
     pub fn www_authenticate(&self) -> Vec<Challenge> {
         self.index
             .headers_named("www-authenticate")
-            .map(parse_challenge)
+            .map(|v| parse_challenge(&v))
             .collect()
     }
 
     pub fn proxy_authenticate(&self) -> Vec<Challenge> {
         self.index
             .headers_named("proxy-authenticate")
-            .map(parse_challenge)
+            .map(|v| parse_challenge(&v))
             .collect()
     }
 
@@ -152,15 +156,15 @@ impl ParsedMessage<'_> {
         self.number("retry-after")
     }
 
-    pub fn user_agent(&self) -> Option<&str> {
+    pub fn user_agent(&self) -> Option<Cow<'a, str>> {
         self.index.header("user-agent")
     }
 
-    pub fn server(&self) -> Option<&str> {
+    pub fn server(&self) -> Option<Cow<'a, str>> {
         self.index.header("server")
     }
 
-    pub fn warning(&self) -> Option<&str> {
+    pub fn warning(&self) -> Option<Cow<'a, str>> {
         self.index.header("warning")
     }
 

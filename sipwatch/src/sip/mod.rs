@@ -6,7 +6,7 @@
 //! ```
 //! use sipwatch::sip::MessageIndex;
 //! let idx = MessageIndex::parse(b"SIP/2.0 200 OK\r\ni: abc\r\nl: 0\r\n\r\n");
-//! assert_eq!(idx.header("call-id"), Some("abc"));
+//! assert_eq!(idx.header("call-id").as_deref(), Some("abc"));
 //! assert!(idx.problems.is_empty());
 //! ```
 mod assembler;

@@ -36,7 +36,7 @@ fn compact_forms_folding_and_lists_are_understood() {
     let p = m.parsed();
     assert!(p.index.problems.is_empty(), "{:?}", p.index.problems);
     assert_eq!(p.method(), Some("REGISTER"));
-    assert_eq!(p.call_id(), Some("call-1@192.168.77.10"));
+    assert_eq!(p.call_id().as_deref(), Some("call-1@192.168.77.10"));
     assert_eq!(
         p.cseq(),
         Some(CSeq {
@@ -63,7 +63,7 @@ fn compact_forms_folding_and_lists_are_understood() {
     assert_eq!(contacts[0].uri.port, Some(5060));
     assert_eq!(contacts[1].uri.host, "[fd77::10]");
     assert_eq!(p.expires(), Some(300));
-    assert_eq!(p.user_agent(), Some("Asterisk PBX 20.5.0"));
+    assert_eq!(p.user_agent().as_deref(), Some("Asterisk PBX 20.5.0"));
     assert_eq!(p.content_length(), Some(0));
 }
 
@@ -92,12 +92,15 @@ fn header_lines_are_kept_verbatim_with_their_case_and_folding() {
         .index
         .headers
         .iter()
-        .find(|h| h.canonical == "authorization")
+        .find(|h| h.canonical == Some("authorization"))
         .unwrap();
     let raw = std::str::from_utf8(&m.bytes[auth.raw.clone()]).unwrap();
     assert!(raw.starts_with("Authorization: Digest") && raw.contains("\r\n uri="));
     let via = &p.index.headers[0];
-    assert_eq!((via.name.as_str(), via.canonical.as_str()), ("v", "via"));
+    assert_eq!(
+        (p.index.name_of(via).as_ref(), via.canonical),
+        ("v", Some("via"))
+    );
 }
 
 #[test]
@@ -115,8 +118,11 @@ fn challenges_and_response_fields_are_read() {
     assert_eq!(ch.qop.as_deref(), Some("auth"));
     assert!(ch.stale);
     assert_eq!(p.retry_after(), Some(120));
-    assert_eq!(p.warning(), Some("399 example.com \"IP not allowed\""));
-    assert_eq!(p.server(), Some("Kamailio"));
+    assert_eq!(
+        p.warning().as_deref(),
+        Some("399 example.com \"IP not allowed\"")
+    );
+    assert_eq!(p.server().as_deref(), Some("Kamailio"));
 }
 
 #[test]

@@ -1,9 +1,8 @@
-//! Benchmarks. Each prints sipwatch's figures beside those of the tool a
-//! user would otherwise reach for, measured in the same run.
+//! The capture benchmark: sipwatch and tcpdump on the same interface under
+//! a bounded UDP flood across the lab.
 use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context as _, bail};
-use clap::Subcommand;
 use sipwatch_lab::{
     Lab, PBX_IF, PBX_V4, PROVIDER_V4, Personality, ROUTER_LAN_IF, SipMessageFactory,
     flood::{flood_socket, udp_flood},
@@ -11,31 +10,11 @@ use sipwatch_lab::{
 
 use crate::{run::build_sipwatch, setup};
 
-#[derive(Subcommand)]
-pub enum Bench {
-    /// Flood SIP over UDP across the lab with sipwatch and tcpdump capturing
-    /// the PBX's interface; compare what each captured and lost.
-    Capture {
-        /// How long to flood, in seconds.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// sipwatch's ring buffer (and tcpdump's kernel buffer) size.
-        #[arg(long, default_value = "64M")]
-        ring_size: String,
-    },
-}
-
-pub fn run(which: Bench) -> anyhow::Result<()> {
-    match which {
-        Bench::Capture { seconds, ring_size } => capture(seconds, &ring_size),
-    }
-}
-
 /// At most this many messages, whatever the rate: the flood is bounded in
 /// time and count.
 const MAX_FLOOD_MESSAGES: u64 = 20_000_000;
 
-fn capture(seconds: f64, ring_size: &str) -> anyhow::Result<()> {
+pub fn run(seconds: f64, ring_size: &str) -> anyhow::Result<()> {
     setup::run()?;
     let sipwatch = build_sipwatch()?;
     let ring_bytes = parse_size(ring_size)?;

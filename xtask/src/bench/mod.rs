@@ -1,0 +1,36 @@
+//! Benchmarks. Each prints sipwatch's figures beside those of the tool a
+//! user would otherwise reach for, measured in the same run.
+mod analyze;
+mod capture;
+mod measure;
+mod sipgen;
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// Flood SIP over UDP across the lab with sipwatch and tcpdump capturing
+    /// the PBX's interface; compare what each captured and lost.
+    Capture {
+        /// How long to flood, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// sipwatch's ring buffer (and tcpdump's kernel buffer) size.
+        #[arg(long, default_value = "64M")]
+        ring_size: String,
+    },
+    /// Generate a capture of SIP traffic and time `sipwatch analyze` against
+    /// `tshark -r FILE -Y sip` on it.
+    Analyze {
+        /// SIP messages in the generated capture.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+    },
+}
+
+pub fn run(which: Bench) -> anyhow::Result<()> {
+    match which {
+        Bench::Capture { seconds, ring_size } => capture::run(seconds, &ring_size),
+        Bench::Analyze { messages } => analyze::run(messages),
+    }
+}

@@ -119,6 +119,15 @@ fn main() {
         Command::Analyze(args) => analyze(args),
     };
     if let Err(e) = result {
+        // `sipwatch analyze … | head`: the reader left; not an error.
+        let reader_left = e.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if reader_left {
+            std::process::exit(0);
+        }
         eprintln!("sipwatch: {e:#}");
         std::process::exit(1);
     }

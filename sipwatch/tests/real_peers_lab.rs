@@ -60,14 +60,25 @@ fn sipsak_to_kamailio_over_udp_and_tcp_is_analysed_byte_for_byte() {
     let _kamailio = Kamailio::start(&lab.provider).unwrap_or_else(|e| panic!("Kamailio: {e}"));
     let dir = std::env::temp_dir().join(format!("sipwatch-real-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let capture = dir.join("real.pcap");
-    let tcpdump = lab
-        .pbx
-        .spawn(&["tcpdump", "-i", PBX_IF, "-w", capture.to_str().unwrap()])
-        .unwrap();
+    let captures = [dir.join("tcpdump.pcap"), dir.join("tshark.pcapng")];
+    let tools = [
+        lab.pbx
+            .spawn(&["tcpdump", "-i", PBX_IF, "-w", captures[0].to_str().unwrap()])
+            .unwrap(),
+        lab.pbx
+            .spawn(&[
+                "tshark",
+                "-i",
+                PBX_IF,
+                "-q",
+                "-w",
+                captures[1].to_str().unwrap(),
+            ])
+            .unwrap(),
+    ];
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !capture.exists() {
-        assert!(Instant::now() < deadline, "tcpdump did not start");
+    while !captures.iter().all(|c| c.exists()) {
+        assert!(Instant::now() < deadline, "tcpdump or tshark did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -122,18 +133,28 @@ fn sipsak_to_kamailio_over_udp_and_tcp_is_analysed_byte_for_byte() {
     }
     // Past libpcap's 1 s block timeout, so the last packets are written.
     std::thread::sleep(Duration::from_millis(2500));
-    tcpdump.stop(libc::SIGINT, Duration::from_secs(10)).unwrap();
+    for tool in tools {
+        tool.stop(libc::SIGINT, Duration::from_secs(10)).unwrap();
+    }
+    for capture in &captures {
+        check_capture(capture, &sent);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
 
+/// Every request sipsak sent is in the capture byte for byte, with
+/// Kamailio's answers, over both transports.
+fn check_capture(capture: &std::path::Path, sent: &[(&str, String)]) {
     let mut decoder = Decoder::new();
     let mut assembler = MessageAssembler::default();
     let mut messages: Vec<Message> = Vec::new();
-    for frame in CaptureFileReader::open(&capture).unwrap() {
+    for frame in CaptureFileReader::open(capture).unwrap() {
         if let Some(d) = decoder.push(&frame.unwrap()) {
             assembler.push(d, &mut messages);
         }
     }
     assembler.finish(&mut messages);
-    for (transport, text) in &sent {
+    for (transport, text) in sent {
         let want = if *transport == "UDP" {
             Transport::Udp
         } else {
@@ -146,7 +167,8 @@ fn sipsak_to_kamailio_over_udp_and_tcp_is_analysed_byte_for_byte() {
         assert_eq!(
             found,
             1,
-            "{transport} message not found byte for byte:\n{}",
+            "{}: {transport} message not found byte for byte:\n{}",
+            capture.display(),
             &text[..200]
         );
     }
@@ -170,5 +192,4 @@ fn sipsak_to_kamailio_over_udp_and_tcp_is_analysed_byte_for_byte() {
         decoder.stats().reassembled >= 1,
         "the UDP INVITE fragmented"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

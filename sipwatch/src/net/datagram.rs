@@ -4,6 +4,7 @@ use std::{net::SocketAddr, time::SystemTime};
 use sipwatch_common::Direction;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Transport {
     Udp,
     Tcp,

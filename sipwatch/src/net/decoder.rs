@@ -443,6 +443,31 @@ mod tests {
     }
 
     #[test]
+    fn conflicting_fragments_are_counted_and_the_next_datagram_is_unharmed() {
+        let pieces = fragments(&udp_frame(&[b'd'; 3000]), 1480);
+        // A second "last" fragment claiming another end for the same datagram.
+        let mut liar = pieces[2].clone();
+        let total = u16::from_be_bytes([liar[14 + 2], liar[14 + 3]]);
+        liar[14 + 2..14 + 4].copy_from_slice(&(total - 8).to_be_bytes());
+        liar.truncate(liar.len() - 8);
+        let mut d = Decoder::new();
+        d.push(&frame(pieces[2].clone()));
+        assert!(d.push(&frame(liar)).is_none());
+        assert_eq!(d.stats().fragment_errors, 1);
+        // Another datagram (new id) still reassembles.
+        let mut other: Vec<Vec<u8>> = fragments(&udp_frame(&[b'e'; 3000]), 1480);
+        for f in &mut other {
+            f[14 + 4..14 + 6].copy_from_slice(&7u16.to_be_bytes());
+        }
+        assert!(d.push(&frame(other[0].clone())).is_none());
+        assert!(d.push(&frame(other[1].clone())).is_none());
+        assert_eq!(
+            d.push(&frame(other[2].clone())).unwrap().payload,
+            vec![b'e'; 3000]
+        );
+    }
+
+    #[test]
     fn datagrams_in_flight_are_bounded_and_the_evicted_counted() {
         let mut d = Decoder::new();
         for id in 0..(MAX_FRAGMENTED_IN_FLIGHT as u16 + 10) {

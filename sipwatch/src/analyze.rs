@@ -37,7 +37,7 @@ pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, Anal
             }
         }
     }
-    let (mut out, pipeline) = pipeline.finish()?;
+    let (mut out, pipeline, tracker) = pipeline.finish()?;
     let summary = CaptureSummary {
         pipeline,
         ..CaptureSummary::default()
@@ -45,7 +45,7 @@ pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, Anal
     if view != LogView::Json {
         writeln!(out, "--- {} ({format}) ---", path.display())?;
     }
-    write_summary(&mut out, &summary, false, view)?;
+    write_summary(&mut out, &summary, &tracker, false, view)?;
     out.flush()?;
     Ok(Analysis {
         summary,

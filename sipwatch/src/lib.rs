@@ -12,3 +12,4 @@ pub mod net;
 pub mod pipeline;
 pub mod report;
 pub mod sip;
+pub mod track;

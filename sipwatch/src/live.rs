@@ -60,6 +60,8 @@ impl LiveCapture {
         let mut pipeline = Pipeline::new(out, view);
         let mut frames = capture.frames()?;
         let mut batch = Vec::new();
+        // Timers (Timer F, expiries) fire even when nothing is captured.
+        let mut timers = tokio::time::interval(std::time::Duration::from_secs(1));
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -69,6 +71,7 @@ impl LiveCapture {
                     process(&mut batch, &mut pipeline, file.as_mut())?;
                     capture.flush_logs();
                 }
+                _ = timers.tick() => pipeline.tick(std::time::SystemTime::now())?,
             }
         }
         capture.detach()?;
@@ -76,13 +79,13 @@ impl LiveCapture {
         process(&mut batch, &mut pipeline, file.as_mut())?;
         capture.flush_logs();
         let frames_written = file.map(PcapNgWriter::finish).transpose()?;
-        let (mut out, stats) = pipeline.finish()?;
+        let (mut out, stats, tracker) = pipeline.finish()?;
         let summary = CaptureSummary {
             kernel: capture.counters()?,
             malformed_records: frames.malformed(),
             pipeline: stats,
         };
-        write_summary(&mut out, &summary, true, view)?;
+        write_summary(&mut out, &summary, &tracker, true, view)?;
         if let Some(n) = frames_written
             && view != LogView::Json
         {

@@ -8,7 +8,7 @@ use sipwatch_common::Direction;
 use crate::{
     net::Transport,
     sip::{
-        CSeq, Message, Problem, StartLine,
+        CSeq, Message, ParsedMessage, Problem, StartLine,
         fields::{Challenge, Credentials, NameAddr, Sdp, Via},
     },
 };
@@ -52,8 +52,19 @@ pub struct MessageRecord<'a> {
     pub parse_error: Option<String>,
 }
 
-pub fn write_message(out: &mut impl std::io::Write, m: &Message) -> std::io::Result<()> {
-    let p = m.parsed();
+pub fn write_message(
+    out: &mut impl std::io::Write,
+    m: &Message,
+    parsed: Option<&ParsedMessage<'_>>,
+) -> std::io::Result<()> {
+    let own;
+    let p = match parsed {
+        Some(p) => p,
+        None => {
+            own = m.parsed();
+            &own
+        }
+    };
     let record = MessageRecord {
         kind: "message",
         time: rfc3339(m.timestamp),
@@ -90,6 +101,23 @@ pub fn write_message(out: &mut impl std::io::Write, m: &Message) -> std::io::Res
         parse_error: p.rsip_error(),
     };
     serde_json::to_writer(&mut *out, &record)?;
+    out.write_all(b"\n")
+}
+
+/// A tracking event as `{"type":"registration",…}` or `{"type":"timeout",…}`.
+pub fn write_event(out: &mut impl std::io::Write, e: &crate::track::Event) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct Record<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        event: &'a crate::track::Event,
+    }
+    let kind = match e {
+        crate::track::Event::Registration(_) => "registration",
+        crate::track::Event::Timeout(_) => "timeout",
+    };
+    serde_json::to_writer(&mut *out, &Record { kind, event: e })?;
     out.write_all(b"\n")
 }
 
@@ -150,7 +178,7 @@ mod tests {
                 .to_vec(),
         };
         let mut out = Vec::new();
-        write_message(&mut out, &m).unwrap();
+        write_message(&mut out, &m, None).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 1);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

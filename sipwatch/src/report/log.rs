@@ -6,9 +6,9 @@ use std::{
     time::SystemTime,
 };
 
-use sipwatch_common::{Direction, looks_like_sip_start};
+use sipwatch_common::Direction;
 
-use crate::sip::{Message, MessageIndex, Problem, fields::redact};
+use crate::sip::{Message, ParsedMessage, Problem, fields::redact};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogView {
@@ -36,12 +36,25 @@ impl<W: Write> MessageLog<W> {
         self.out
     }
 
+    /// The events of tracking (registration changes, timeouts), between
+    /// the messages that caused them.
+    pub fn write_event(&mut self, e: &crate::track::Event) -> io::Result<()> {
+        match self.view {
+            LogView::Quiet => Ok(()),
+            LogView::Json => super::json::write_event(&mut self.out, e),
+            LogView::FirstLine | LogView::Full => {
+                super::registrations::write_event(&mut self.out, e)
+            }
+        }
+    }
+
     /// Writes one message. A UDP datagram that is not SIP (on a SIP port)
     /// is shown as what it is, never dropped silently.
-    pub fn write(&mut self, d: &Message) -> io::Result<()> {
+    /// `parsed` is the message's index when it starts like SIP.
+    pub fn write(&mut self, d: &Message, parsed: Option<&ParsedMessage<'_>>) -> io::Result<()> {
         match self.view {
             LogView::Quiet => return Ok(()),
-            LogView::Json => return super::json::write_message(&mut self.out, d),
+            LogView::Json => return super::json::write_message(&mut self.out, d, parsed),
             LogView::FirstLine | LogView::Full => {}
         }
         let arrow = match d.direction {
@@ -62,11 +75,10 @@ impl<W: Write> MessageLog<W> {
             self.out.write_all(b" (reassembled)")?;
         }
         self.out.write_all(b" ")?;
-        if looks_like_sip_start(&d.bytes) {
+        if let Some(p) = parsed {
             self.out.write_all(first_line(&d.bytes))?;
-            let problems = MessageIndex::parse(&d.bytes).problems;
-            if !problems.is_empty() {
-                write!(self.out, "  [malformed: {}]", describe(&problems))?;
+            if !p.index.problems.is_empty() {
+                write!(self.out, "  [malformed: {}]", describe(&p.index.problems))?;
             }
         } else if d.bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
             write!(self.out, "(keep-alive, {} bytes)", d.bytes.len())?;
@@ -176,6 +188,8 @@ fn write_clock_time(out: &mut impl Write, t: SystemTime) -> io::Result<()> {
 mod tests {
     use std::time::Duration;
 
+    use sipwatch_common::looks_like_sip_start;
+
     use super::*;
     use crate::net::Transport;
 
@@ -194,7 +208,8 @@ mod tests {
 
     fn render(view: LogView, d: &Message) -> String {
         let mut log = MessageLog::new(Vec::new(), view);
-        log.write(d).unwrap();
+        let parsed = looks_like_sip_start(&d.bytes).then(|| d.parsed());
+        log.write(d, parsed.as_ref()).unwrap();
         String::from_utf8(log.into_inner()).unwrap()
     }
 

@@ -2,7 +2,11 @@
 //! decoded, and in plain words anything that was lost.
 use std::io::{self, Write};
 
-use super::LogView;
+use super::{
+    LogView,
+    registrations::{write_table, write_totals},
+};
+use crate::track::Tracker;
 use crate::{
     capture::{Counters, DirectionCounters},
     pipeline::PipelineStats,
@@ -31,9 +35,11 @@ impl CaptureSummary {
 pub fn write_summary(
     out: &mut impl Write,
     s: &CaptureSummary,
+    tracker: &Tracker,
     kernel: bool,
     view: LogView,
 ) -> io::Result<()> {
+    let registrations = tracker.registrations();
     if view == LogView::Json {
         #[derive(serde::Serialize)]
         struct Record<'a> {
@@ -42,15 +48,18 @@ pub fn write_summary(
             #[serde(flatten)]
             summary: &'a CaptureSummary,
             lost: u64,
+            registrations: &'a [&'a crate::track::Registration],
         }
         let record = Record {
             kind: "summary",
             summary: s,
             lost: s.lost(),
+            registrations: &registrations,
         };
         serde_json::to_writer(&mut *out, &record)?;
         return out.write_all(b"\n");
     }
+    write_table(out, &registrations, tracker.now())?;
     if kernel {
         writeln!(out, "--- capture summary ---")?;
         direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
@@ -64,7 +73,7 @@ pub fn write_summary(
         s.pipeline.frames, d.datagrams, d.reassembled, s.pipeline.messages, a.framing.messages
     )?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 12] = [
+    let losses: [(u64, &str); 13] = [
         (
             i.ring_full + e.ring_full,
             "packets not captured: ring buffer full (raise --ring-size)",
@@ -93,6 +102,10 @@ pub fn write_summary(
         (d.malformed, "frames malformed"),
         (s.malformed_records, "ring records malformed"),
         (
+            s.pipeline.tracking.transactions_evicted + s.pipeline.tracking.registrations_evicted,
+            "transactions or registrations dropped from tracking (too many at once)",
+        ),
+        (
             a.tcp.lost_bytes,
             "TCP bytes never seen (gaps in a stream; its SIP framing resynchronised)",
         ),
@@ -109,6 +122,7 @@ pub fn write_summary(
         .iter()
         .filter(|(n, _)| *n > 0)
         .map(|(n, what)| format!("{n} {what}"));
+    write_totals(out, &registrations, &s.pipeline.tracking)?;
     for w in warnings {
         writeln!(out, "WARNING: {w}")?;
     }
@@ -132,7 +146,7 @@ mod tests {
         let mut s = CaptureSummary::default();
         s.kernel.egress.ring_full = 7;
         let mut out = Vec::new();
-        write_summary(&mut out, &s, true, LogView::FirstLine).unwrap();
+        write_summary(&mut out, &s, &Tracker::default(), true, LogView::FirstLine).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("7 packets not captured: ring buffer full"),
@@ -144,9 +158,11 @@ mod tests {
     #[test]
     fn a_clean_run_has_no_warning() {
         let mut out = Vec::new();
+        let summary = CaptureSummary::default();
         write_summary(
             &mut out,
-            &CaptureSummary::default(),
+            &summary,
+            &Tracker::default(),
             true,
             LogView::FirstLine,
         )

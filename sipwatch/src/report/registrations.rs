@@ -1,0 +1,155 @@
+//! The registration view: events as they happen, and the table with each
+//! failure's cause and fix, like `pjsip show registrations` from the wire.
+use std::{
+    io::{self, Write},
+    time::SystemTime,
+};
+
+use crate::track::{Event, Registration, RegistrationState, TrackStats};
+
+/// One line for an event in the message log.
+pub fn write_event(out: &mut impl Write, e: &Event) -> io::Result<()> {
+    match e {
+        Event::Registration(r) => {
+            let why = r
+                .diagnoses
+                .iter()
+                .find(|d| d.is_failure())
+                .map(|d| format!(": {}", d.explain().0))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{} REGISTRATION {} at {} -> {}{why}",
+                clock(r.last_change),
+                r.key.aor,
+                r.key.registrar,
+                r.state.name()
+            )
+        }
+        Event::Timeout(tx) => writeln!(
+            out,
+            "{} TIMEOUT {} {} to {} over {}: no final response in 32 s, sent {} times{}",
+            clock(tx.first_sent + crate::track::TIMER_B),
+            tx.method,
+            tx.call_id,
+            tx.dst,
+            tx.transport,
+            tx.sent,
+            if tx.provisional.is_some() {
+                " (provisional answers only)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// The table, then every failure and NAT hint with its cause and fix.
+pub fn write_table(
+    out: &mut impl Write,
+    regs: &[&Registration],
+    now: Option<SystemTime>,
+) -> io::Result<()> {
+    writeln!(out, "--- registrations ---")?;
+    if regs.is_empty() {
+        writeln!(out, "(no REGISTER seen)")?;
+        return Ok(());
+    }
+    let widths = (
+        regs.iter()
+            .map(|r| r.key.registrar.len())
+            .max()
+            .unwrap_or(9)
+            .max(9),
+        regs.iter()
+            .map(|r| r.key.aor.len())
+            .max()
+            .unwrap_or(3)
+            .max(3),
+    );
+    writeln!(
+        out,
+        "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>10}  {:<15}",
+        "REGISTRAR",
+        "AOR",
+        "STATE",
+        "LAST",
+        "EXPIRES IN",
+        "LAST CHANGE",
+        w0 = widths.0,
+        w1 = widths.1
+    )?;
+    for r in regs {
+        let expires_in = match (r.state, r.expires_at, now) {
+            (RegistrationState::Registered { .. }, Some(at), Some(now)) => {
+                format!("{} s", at.duration_since(now).unwrap_or_default().as_secs())
+            }
+            _ => "-".into(),
+        };
+        writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>10}  {:<15}",
+            r.key.registrar,
+            r.key.aor,
+            r.state.name(),
+            r.last_code.map_or("-".into(), |c| c.to_string()),
+            expires_in,
+            clock(r.last_change),
+            w0 = widths.0,
+            w1 = widths.1
+        )?;
+    }
+    for r in regs.iter().filter(|r| !r.diagnoses.is_empty()) {
+        writeln!(
+            out,
+            "\n{} at {} (contact {}): {}",
+            r.key.aor,
+            r.key.registrar,
+            r.key.contact,
+            r.state.name()
+        )?;
+        for d in &r.diagnoses {
+            let (cause, fix) = d.explain();
+            let label = if d.is_failure() { "cause" } else { "hint " };
+            writeln!(out, "  {label}: {cause}\n  fix  : {fix}")?;
+        }
+    }
+    Ok(())
+}
+
+/// "registrations: 3 OK, 1 failing; 12 transactions, 1 timeout, 4 retransmissions".
+pub fn write_totals(
+    out: &mut impl Write,
+    regs: &[&Registration],
+    s: &TrackStats,
+) -> io::Result<()> {
+    let ok = regs.iter().filter(|r| r.state.is_ok()).count();
+    let failing = regs
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.state,
+                RegistrationState::Rejected { .. }
+                    | RegistrationState::Timeout
+                    | RegistrationState::Expired
+            )
+        })
+        .count();
+    writeln!(
+        out,
+        "registrations: {ok} OK, {failing} failing; {} transactions, {} timeouts, {} retransmissions, {} response retransmissions",
+        s.transactions, s.timeouts, s.retransmissions, s.response_retransmissions
+    )
+}
+
+fn clock(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_millis()
+    )
+}

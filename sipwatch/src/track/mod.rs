@@ -1,0 +1,294 @@
+//! Transactions, registrations and diagnosis: from SIP messages to "why is
+//! this trunk not registered?", live or from a capture.
+//!
+//! Time is the messages' own (capture time), so a file analysed tomorrow
+//! gives the same answers as the live capture did; [`Tracker::tick`] moves it
+//! on when nothing is seen.
+mod diagnosis;
+mod registration;
+mod transaction;
+
+use std::{
+    collections::HashMap,
+    time::{Duration, SystemTime},
+};
+
+pub use diagnosis::{ChallengeKind, Diagnosis};
+pub use registration::{BindingKey, DEFAULT_EXPIRES, Registration, RegistrationState, is_private};
+use serde::Serialize;
+pub use transaction::{FinalResponse, T1, TIMER_B, Transaction, TransactionKey, TransactionState};
+
+use crate::sip::ParsedMessage;
+
+/// Bounds on tracked state, so that a flood cannot grow memory.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackLimits {
+    pub max_transactions: usize,
+    pub max_registrations: usize,
+}
+
+impl Default for TrackLimits {
+    fn default() -> Self {
+        Self {
+            max_transactions: 200_000,
+            max_registrations: 20_000,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TrackStats {
+    pub transactions: u64,
+    pub retransmissions: u64,
+    pub response_retransmissions: u64,
+    pub timeouts: u64,
+    /// Responses that match no transaction seen (its request came before the capture).
+    pub unmatched_responses: u64,
+    pub transactions_evicted: u64,
+    pub registrations_evicted: u64,
+}
+
+/// Something worth telling the user as it happens.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Registration(Box<Registration>),
+    Timeout(Transaction),
+}
+
+/// Completed transactions are kept this long for retransmissions (Timer J / K).
+const KEEP_COMPLETED: Duration = Duration::from_secs(64);
+/// How often, in capture time, the tables are swept for timers.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Default)]
+pub struct Tracker {
+    transactions: HashMap<TransactionKey, (Transaction, Option<BindingKey>)>,
+    registrations: HashMap<BindingKey, Registration>,
+    limits: TrackLimits,
+    stats: TrackStats,
+    now: Option<SystemTime>,
+    last_sweep: Option<SystemTime>,
+}
+
+impl Tracker {
+    pub fn new(limits: TrackLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    pub fn stats(&self) -> TrackStats {
+        self.stats
+    }
+
+    /// The tracker's time: the latest message's, or the last tick.
+    pub fn now(&self) -> Option<SystemTime> {
+        self.now
+    }
+
+    /// Every registration, ordered by registrar, AOR and Contact.
+    pub fn registrations(&self) -> Vec<&Registration> {
+        let mut v: Vec<&Registration> = self.registrations.values().collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    pub fn push(&mut self, p: &ParsedMessage<'_>, events: &mut Vec<Event>) {
+        let at = p.message.timestamp;
+        self.advance(at, events);
+        let Some(key) = TransactionKey::of(p) else {
+            return;
+        };
+        if let Some(method) = p.method() {
+            self.on_request(p, key, method.to_owned(), events);
+        } else if let Some(code) = p.status() {
+            self.on_response(p, &key, code, events);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        p: &ParsedMessage<'_>,
+        key: TransactionKey,
+        method: String,
+        events: &mut Vec<Event>,
+    ) {
+        if method == "ACK" {
+            return; // part of its INVITE transaction, no response of its own
+        }
+        if let Some((tx, _)) = self.transactions.get_mut(&key) {
+            tx.sent += 1;
+            tx.last_sent = p.message.timestamp;
+            self.stats.retransmissions += 1;
+            return;
+        }
+        self.make_room_for_transaction();
+        self.stats.transactions += 1;
+        let cseq = p.cseq().map_or(0, |c| c.seq);
+        let tx = Transaction::new(p, &method, cseq);
+        let binding = (method == "REGISTER").then(|| binding_key(p)).flatten();
+        if let Some(b) = &binding {
+            if !self.registrations.contains_key(b) {
+                self.make_room_for_registration();
+                self.registrations
+                    .insert(b.clone(), Registration::new(b.clone(), p));
+            }
+            let reg = self.registrations.get_mut(b).expect("present");
+            if reg.on_request(p) {
+                events.push(Event::Registration(Box::new(reg.clone())));
+            }
+        }
+        self.transactions.insert(key, (tx, binding));
+    }
+
+    fn on_response(
+        &mut self,
+        p: &ParsedMessage<'_>,
+        key: &TransactionKey,
+        code: u16,
+        events: &mut Vec<Event>,
+    ) {
+        let Some((tx, binding)) = self.transactions.get_mut(key) else {
+            self.stats.unmatched_responses += 1;
+            return;
+        };
+        if code < 200 {
+            tx.provisional = Some(tx.provisional.map_or(code, |c| c.max(code)));
+            return;
+        }
+        if let Some(f) = &mut tx.final_response {
+            f.count += 1;
+            self.stats.response_retransmissions += 1;
+            return;
+        }
+        let reason = match p.start_line() {
+            Some(crate::sip::StartLine::Response { reason, .. }) => reason.clone(),
+            _ => String::new(),
+        };
+        tx.final_response = Some(FinalResponse {
+            code,
+            reason,
+            at: p.message.timestamp,
+            count: 1,
+        });
+        tx.state = TransactionState::Completed;
+        if let Some(b) = binding
+            && let Some(reg) = self.registrations.get_mut(b)
+            && reg.on_final(p)
+        {
+            events.push(Event::Registration(Box::new(reg.clone())));
+        }
+    }
+
+    /// Moves capture time on to `now` (live: the wall clock) and fires timers.
+    pub fn tick(&mut self, now: SystemTime, events: &mut Vec<Event>) {
+        self.advance(now, events);
+    }
+
+    /// At the end of a capture: timers fire as of the last message, and a
+    /// challenge nobody answered counts as never answered.
+    pub fn finish(&mut self, events: &mut Vec<Event>) {
+        let Some(now) = self.now else { return };
+        self.sweep(now, events);
+        for reg in self.registrations.values_mut() {
+            if reg.on_end(now) {
+                events.push(Event::Registration(Box::new(reg.clone())));
+            }
+        }
+    }
+
+    fn advance(&mut self, at: SystemTime, events: &mut Vec<Event>) {
+        let now = self.now.map_or(at, |n| n.max(at));
+        self.now = Some(now);
+        let due = self
+            .last_sweep
+            .is_none_or(|l| now.duration_since(l).unwrap_or_default() >= SWEEP_EVERY);
+        if due {
+            self.last_sweep = Some(now);
+            self.sweep(now, events);
+        }
+    }
+
+    fn sweep(&mut self, now: SystemTime, events: &mut Vec<Event>) {
+        let mut timed_out = Vec::new();
+        self.transactions.retain(|_, (tx, binding)| {
+            if tx.expired(now) {
+                tx.state = TransactionState::TimedOut;
+                timed_out.push((tx.clone(), binding.clone()));
+                return false;
+            }
+            let done_at = tx.final_response.as_ref().map(|f| f.at);
+            done_at.is_none_or(|d| now.duration_since(d).unwrap_or_default() <= KEEP_COMPLETED)
+        });
+        for (tx, binding) in timed_out {
+            self.stats.timeouts += 1;
+            if let Some(b) = binding
+                && let Some(reg) = self.registrations.get_mut(&b)
+                && reg.on_timeout(&tx, now)
+            {
+                events.push(Event::Registration(Box::new(reg.clone())));
+            }
+            events.push(Event::Timeout(tx));
+        }
+        for reg in self.registrations.values_mut() {
+            if reg.on_time(now) {
+                events.push(Event::Registration(Box::new(reg.clone())));
+            }
+        }
+    }
+
+    fn make_room_for_transaction(&mut self) {
+        if self.transactions.len() < self.limits.max_transactions {
+            return;
+        }
+        if let Some(oldest) = self
+            .transactions
+            .iter()
+            .min_by_key(|(_, (t, _))| t.last_sent)
+            .map(|(k, _)| k.clone())
+        {
+            self.transactions.remove(&oldest);
+            self.stats.transactions_evicted += 1;
+        }
+    }
+
+    fn make_room_for_registration(&mut self) {
+        if self.registrations.len() < self.limits.max_registrations {
+            return;
+        }
+        if let Some(oldest) = self
+            .registrations
+            .values()
+            .min_by_key(|r| r.last_change)
+            .map(|r| r.key.clone())
+        {
+            self.registrations.remove(&oldest);
+            self.stats.registrations_evicted += 1;
+        }
+    }
+}
+
+/// The binding a REGISTER is about.
+fn binding_key(p: &ParsedMessage<'_>) -> Option<BindingKey> {
+    let registrar = match p.start_line()? {
+        crate::sip::StartLine::Request { uri, .. } => uri.clone(),
+        _ => return None,
+    };
+    let aor = p.to()?.uri.text;
+    let aor = aor.split(';').next().unwrap_or(&aor).to_owned();
+    let contact = p
+        .contacts()
+        .into_iter()
+        .next()
+        .map_or_else(|| "*".to_owned(), |c| c.uri.text);
+    Some(BindingKey {
+        registrar,
+        aor,
+        contact,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,143 @@
+//! Client transactions (RFC 3261 §17.1): requests matched with their
+//! responses by the top Via branch and the CSeq method, retransmissions
+//! counted, and Timer B / F for requests that get no final response.
+use std::{
+    net::SocketAddr,
+    time::{Duration, SystemTime},
+};
+
+use serde::Serialize;
+use sipwatch_common::Direction;
+
+use crate::{net::Transport, sip::ParsedMessage};
+
+/// T1, the RFC 3261 round-trip estimate.
+pub const T1: Duration = Duration::from_millis(500);
+/// Timer B (INVITE) and F (others): 64 × T1, after which the client gives
+/// up and reports 408 Request Timeout to its user.
+pub const TIMER_B: Duration = Duration::from_secs(32);
+
+/// What identifies a transaction: RFC 3261 §17.1.3, with the RFC 2543
+/// fallback (Call-ID, CSeq and From tag) when the branch has no magic cookie.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TransactionKey {
+    Rfc3261 {
+        branch: String,
+        method: String,
+    },
+    Rfc2543 {
+        call_id: String,
+        cseq: u32,
+        method: String,
+        from_tag: String,
+    },
+}
+
+const MAGIC_COOKIE: &str = "z9hG4bK";
+
+impl TransactionKey {
+    /// The key of a request or response; ACK to a non-2xx and CANCEL share
+    /// the INVITE's branch but are transactions of their own method.
+    pub fn of(p: &ParsedMessage<'_>) -> Option<TransactionKey> {
+        let cseq = p.cseq()?;
+        let top = p.vias().into_iter().next();
+        match top
+            .and_then(|v| v.branch)
+            .filter(|b| b.starts_with(MAGIC_COOKIE))
+        {
+            Some(branch) => Some(TransactionKey::Rfc3261 {
+                branch,
+                method: cseq.method,
+            }),
+            None => Some(TransactionKey::Rfc2543 {
+                call_id: p.call_id()?.into_owned(),
+                cseq: cseq.seq,
+                method: cseq.method,
+                from_tag: p.from().and_then(|f| f.tag).unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+/// A final response as it was seen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FinalResponse {
+    pub code: u16,
+    pub reason: String,
+    pub at: SystemTime,
+    /// Times it was seen (more than once: retransmitted).
+    pub count: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionState {
+    /// Sent, no final response yet.
+    Pending,
+    Completed,
+    /// No final response by Timer B / F: the client reports 408.
+    TimedOut,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Transaction {
+    pub method: String,
+    pub call_id: String,
+    pub cseq: u32,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    /// Whether this host sent it (seen leaving the NIC), when known.
+    #[serde(serialize_with = "direction_name")]
+    pub direction: Option<Direction>,
+    pub first_sent: SystemTime,
+    pub last_sent: SystemTime,
+    /// Times the request was seen: 1 + retransmissions.
+    pub sent: u32,
+    /// The highest provisional status seen (100–199).
+    pub provisional: Option<u16>,
+    pub final_response: Option<FinalResponse>,
+    pub state: TransactionState,
+}
+
+impl Transaction {
+    pub fn new(p: &ParsedMessage<'_>, method: &str, cseq: u32) -> Transaction {
+        let m = p.message;
+        Transaction {
+            method: method.to_owned(),
+            call_id: p.call_id().map(|c| c.into_owned()).unwrap_or_default(),
+            cseq,
+            src: m.src,
+            dst: m.dst,
+            transport: m.transport,
+            direction: m.direction,
+            first_sent: m.timestamp,
+            last_sent: m.timestamp,
+            sent: 1,
+            provisional: None,
+            final_response: None,
+            state: TransactionState::Pending,
+        }
+    }
+
+    /// Response time: first request to first final response.
+    pub fn response_time(&self) -> Option<Duration> {
+        let f = self.final_response.as_ref()?;
+        f.at.duration_since(self.first_sent).ok()
+    }
+
+    /// Whether Timer B / F has fired at `now`.
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.state == TransactionState::Pending
+            && now.duration_since(self.first_sent).unwrap_or_default() >= TIMER_B
+    }
+}
+
+/// "out" (left this host), "in" (arrived), or null.
+fn direction_name<S: serde::Serializer>(d: &Option<Direction>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(Direction::Egress) => s.serialize_some("out"),
+        Some(Direction::Ingress) => s.serialize_some("in"),
+        None => s.serialize_none(),
+    }
+}

@@ -1,7 +1,18 @@
-//! Kamailio as the lab's registrar: a minimal configuration (usrloc in
-//! memory, no database) that answers REGISTER with 200 OK and a binding,
-//! INVITE with 486 Busy Here, and anything else with 200 OK, over UDP and
-//! TCP on the provider's address.
+//! Kamailio as the lab's registrar: usrloc in memory and digest
+//! authentication against a fixed password (no database), over UDP and TCP on
+//! the provider's address. Each user name makes the registrar answer one way,
+//! so tests can produce every failure a real provider gives:
+//!
+//! | user | REGISTER is answered with |
+//! |---|---|
+//! | [`USER`] | 401 challenge; 200 with the right password ([`PASSWORD`]), 401 again with a wrong one |
+//! | `ghost` | 404 Not Found |
+//! | `banned` | 403 Forbidden with a Warning |
+//! | `busy` | 503 Service Unavailable with Retry-After: 30 |
+//! | `alice` | 200 without authentication (the demo) |
+//!
+//! An Expires below [`MIN_EXPIRES`] gets 423 Interval Too Brief; INVITE gets
+//! 486 Busy Here, anything else 200 OK.
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -48,7 +59,16 @@ impl Kamailio {
                 break;
             }
             if !process.running() {
-                return Err(LabError::Timeout("Kamailio exited at start".into()));
+                let out = process.stop(libc::SIGKILL, Duration::from_secs(1))?;
+                let log = String::from_utf8_lossy(&out.stderr);
+                let errors: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("ERROR") || l.contains("CRITICAL"))
+                    .collect();
+                return Err(LabError::Timeout(format!(
+                    "Kamailio exited at start: {}",
+                    errors.join(" | ")
+                )));
             }
             if Instant::now() > deadline {
                 return Err(LabError::Timeout(
@@ -70,6 +90,11 @@ impl Drop for Kamailio {
     }
 }
 
+pub const USER: &str = "1001";
+pub const PASSWORD: &str = "secret";
+pub const REALM: &str = "provider.lab";
+pub const MIN_EXPIRES: u32 = 60;
+
 pub fn config_text() -> String {
     format!(
         "#!KAMAILIO\n\
@@ -85,8 +110,19 @@ pub fn config_text() -> String {
          loadmodule \"textops.so\"\n\
          loadmodule \"usrloc.so\"\n\
          loadmodule \"registrar.so\"\n\
+         loadmodule \"auth.so\"\n\
+         modparam(\"registrar\", \"min_expires\", {MIN_EXPIRES})\n\
+         modparam(\"registrar\", \"min_expires_mode\", 1)\n\
          request_route {{\n\
-         \tif (is_method(\"REGISTER\")) {{ save(\"location\"); exit; }}\n\
+         \tif (is_method(\"REGISTER\")) {{\n\
+         \t\tif ($tU == \"alice\") {{ save(\"location\"); exit; }}\n\
+         \t\tif ($tU == \"ghost\") {{ sl_send_reply(\"404\", \"Not Found\"); exit; }}\n\
+         \t\tif ($tU == \"banned\") {{ append_to_reply(\"Warning: 399 {REALM} \\\"account disabled\\\"\\r\\n\"); sl_send_reply(\"403\", \"Forbidden\"); exit; }}\n\
+         \t\tif ($tU == \"busy\") {{ append_to_reply(\"Retry-After: 30\\r\\n\"); sl_send_reply(\"503\", \"Service Unavailable\"); exit; }}\n\
+         \t\tif (!pv_www_authenticate(\"{REALM}\", \"{PASSWORD}\", \"0\")) {{ www_challenge(\"{REALM}\", \"0\"); exit; }}\n\
+         \t\tsave(\"location\");\n\
+         \t\texit;\n\
+         \t}}\n\
          \tif (is_method(\"ACK\")) {{ exit; }}\n\
          \tif (is_method(\"INVITE\")) {{ sl_send_reply(\"486\", \"Busy Here\"); exit; }}\n\
          \tsl_send_reply(\"200\", \"OK\");\n\

@@ -401,6 +401,22 @@ fn response_retransmissions_and_unmatched_responses_are_counted() {
 }
 
 #[test]
+fn a_new_request_reusing_the_branch_is_still_a_new_transaction() {
+    // Some clients keep the branch for the authenticated retry; the CSeq tells.
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, Some(("1001", "provider.example")), 3600)
+        .replace("branch=z9hG4bK-2", "branch=z9hG4bK-1");
+    let t = run(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "200 OK", ""), 0.03, false),
+    ]);
+    assert!(only(&t).state.is_ok());
+    assert_eq!(t.stats().retransmissions, 0);
+}
+
+#[test]
 fn branches_without_the_magic_cookie_fall_back_to_rfc_2543_matching() {
     let r1 = register(1, None, 3600).replace("branch=z9hG4bK-1", "branch=old-1");
     let t = run(&[

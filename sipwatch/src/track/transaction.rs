@@ -17,13 +17,17 @@ pub const T1: Duration = Duration::from_millis(500);
 /// up and reports 408 Request Timeout to its user.
 pub const TIMER_B: Duration = Duration::from_secs(32);
 
-/// What identifies a transaction: RFC 3261 §17.1.3, with the RFC 2543
-/// fallback (Call-ID, CSeq and From tag) when the branch has no magic cookie.
+/// What identifies a transaction: RFC 3261 §17.1.3 (top Via branch and CSeq
+/// method), with the RFC 2543 fallback (Call-ID, CSeq and From tag) when the
+/// branch has no magic cookie. The CSeq number is part of the key too: a
+/// retransmission keeps it, and clients that wrongly reuse a branch for a new
+/// request (some do, for the authenticated retry) still change it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TransactionKey {
     Rfc3261 {
         branch: String,
         method: String,
+        cseq: u32,
     },
     Rfc2543 {
         call_id: String,
@@ -48,6 +52,7 @@ impl TransactionKey {
             Some(branch) => Some(TransactionKey::Rfc3261 {
                 branch,
                 method: cseq.method,
+                cseq: cseq.seq,
             }),
             None => Some(TransactionKey::Rfc2543 {
                 call_id: p.call_id()?.into_owned(),

@@ -73,6 +73,19 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
     std::thread::sleep(Duration::from_millis(300));
     client();
     std::thread::sleep(linger);
+    // A last packet, so the capture's own clock has passed every timer the
+    // live view fired on wall-clock time (as continuing traffic would).
+    let ping = lab
+        .pbx
+        .enter(|| std::net::UdpSocket::bind((PBX_V4, 5099)))
+        .unwrap()
+        .unwrap();
+    let options = format!(
+        "OPTIONS sip:{PROVIDER_V4} SIP/2.0\r\nVia: SIP/2.0/UDP {PBX_V4}:5099;branch=z9hG4bK-ping-{test}\r\nFrom: <sip:ping@{PBX_V4}>;tag=p\r\nTo: <sip:{PROVIDER_V4}>\r\nCall-ID: ping-{test}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    ping.send_to(options.as_bytes(), (PROVIDER_V4, 5060))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let out = capture
         .stop(libc::SIGTERM, Duration::from_secs(20))
         .unwrap();
@@ -262,4 +275,60 @@ fn an_unknown_user_a_forbidden_one_a_busy_registrar_and_a_short_expiry_are_told_
     );
     assert_eq!(r["diagnoses"][0]["asked"], 10);
     assert_eq!(r["diagnoses"][0]["min_expires"], kamailio::MIN_EXPIRES);
+}
+
+/// A registrar that never answers (outbound drop) or whose answers never
+/// come back (return-path drop): Timer F fires, the PBX would say 408.
+fn timeout_case(personality: Personality, name: &str) {
+    let lab = lab(personality);
+    let _k = registrar(&lab);
+    let dir = std::env::temp_dir().join(format!("sipwatch-timeout-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("register.sip");
+    std::fs::write(&file, register_text(kamailio::USER, 300)).unwrap();
+    let case = observe(&lab, name, Duration::from_secs(34), || {
+        let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
+        // sipsak retransmits on the RFC 3261 schedule until it gives up.
+        let client = lab
+            .pbx
+            .spawn(&[
+                "sipsak",
+                "-f",
+                file.to_str().unwrap(),
+                "-s",
+                &target,
+                "-S",
+                "-l",
+                "5060",
+                "--no-via",
+                "--no-crlf",
+            ])
+            .unwrap();
+        std::mem::forget(client); // ends by itself; the lab kills it at the latest
+    });
+    // Capture time must pass Timer F in the file too: a later ping does it,
+    // as any continuing traffic would.
+    let _ = std::fs::remove_dir_all(dir);
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        assert_eq!(r["state"]["state"], "timeout", "{view}: {r}");
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "timeout", "{view}: {r}");
+        assert!(
+            d["sent"].as_u64().unwrap() >= 5,
+            "{view}: retransmissions counted: {d}"
+        );
+        assert_eq!(d["left_this_host"], true, "{view}: {d}");
+        assert_eq!(d["provisional_seen"], false);
+    }
+}
+
+#[test]
+fn a_registrar_behind_an_outbound_drop_times_out_after_timer_f() {
+    timeout_case(Personality::DropOutbound, "out");
+}
+
+#[test]
+fn answers_dropped_on_the_way_back_time_out_too() {
+    timeout_case(Personality::DropReturn, "back");
 }

@@ -82,6 +82,9 @@ struct AttachArgs {
     /// One JSON object per message (JSON Lines), then a summary object.
     #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
     json: bool,
+    /// No message log: the registration table, redrawn every second.
+    #[arg(long, conflicts_with_all = ["verbose", "quiet", "json"])]
+    table: bool,
     /// Stop by itself after this many seconds.
     #[arg(long)]
     duration: Option<f64>,
@@ -157,6 +160,8 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
     };
     let view = if args.json {
         LogView::Json
+    } else if args.table {
+        LogView::Table
     } else if args.quiet {
         LogView::Quiet
     } else if args.verbose {

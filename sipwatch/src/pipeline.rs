@@ -73,11 +73,15 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    /// Live: time passes without messages (timers fire).
+    /// Live: time passes without messages (timers fire); the table view
+    /// is redrawn.
     pub fn tick(&mut self, now: std::time::SystemTime) -> io::Result<()> {
         self.tracker.tick(now, &mut self.events);
         for e in self.events.drain(..) {
             self.log.write_event(&e)?;
+        }
+        if self.log.view() == LogView::Table {
+            return self.log.redraw_table(&self.tracker);
         }
         self.log.flush()
     }

@@ -332,3 +332,47 @@ fn a_registrar_behind_an_outbound_drop_times_out_after_timer_f() {
 fn answers_dropped_on_the_way_back_time_out_too() {
     timeout_case(Personality::DropReturn, "back");
 }
+
+#[test]
+fn attach_table_redraws_the_registration_table_in_place() {
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    let capture = lab
+        .pbx
+        .spawn(&[sipwatch_bin(), "attach", PBX_IF, "--table"])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !lab
+        .pbx
+        .run(&["ip", "link", "show", PBX_IF])
+        .unwrap()
+        .contains("xdp")
+    {
+        assert!(Instant::now() < deadline, "sipwatch did not attach");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let reply = sipsak(
+        &lab,
+        "table",
+        &register_text(kamailio::USER, 300),
+        Some(kamailio::PASSWORD),
+    );
+    assert!(reply.contains("200 OK"), "{reply}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = capture
+        .stop(libc::SIGTERM, Duration::from_secs(20))
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    // Redrawn at least once after the registration, in place.
+    let last_frame = screen.rsplit("\x1b[H\x1b[2J").next().unwrap();
+    assert!(screen.matches("\x1b[H\x1b[2J").count() >= 2, "{screen}");
+    assert!(
+        last_frame.contains("sip:1001@203.0.113.2") && last_frame.contains("Registered"),
+        "{last_frame}"
+    );
+    assert!(
+        !screen.contains("REGISTER sip:"),
+        "no message log in the table view"
+    );
+}

@@ -20,6 +20,8 @@ pub enum LogView {
     Full,
     /// One JSON object per message (JSON Lines), then one for the summary.
     Json,
+    /// No messages: the registration table, redrawn in place (live).
+    Table,
 }
 
 pub struct MessageLog<W: Write> {
@@ -40,7 +42,7 @@ impl<W: Write> MessageLog<W> {
     /// the messages that caused them.
     pub fn write_event(&mut self, e: &crate::track::Event) -> io::Result<()> {
         match self.view {
-            LogView::Quiet => Ok(()),
+            LogView::Quiet | LogView::Table => Ok(()),
             LogView::Json => super::json::write_event(&mut self.out, e),
             LogView::FirstLine | LogView::Full => {
                 super::registrations::write_event(&mut self.out, e)
@@ -53,7 +55,7 @@ impl<W: Write> MessageLog<W> {
     /// `parsed` is the message's index when it starts like SIP.
     pub fn write(&mut self, d: &Message, parsed: Option<&ParsedMessage<'_>>) -> io::Result<()> {
         match self.view {
-            LogView::Quiet => return Ok(()),
+            LogView::Quiet | LogView::Table => return Ok(()),
             LogView::Json => return super::json::write_message(&mut self.out, d, parsed),
             LogView::FirstLine | LogView::Full => {}
         }
@@ -96,6 +98,19 @@ impl<W: Write> MessageLog<W> {
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn view(&self) -> LogView {
+        self.view
+    }
+
+    /// The live registration table, redrawn in place (cursor home, clear).
+    pub fn redraw_table(&mut self, tracker: &crate::track::Tracker) -> io::Result<()> {
+        self.out.write_all(b"\x1b[H\x1b[2J")?;
+        let regs = tracker.registrations();
+        super::registrations::write_table(&mut self.out, &regs, tracker.now())?;
+        super::registrations::write_totals(&mut self.out, &regs, &tracker.stats())?;
         self.out.flush()
     }
 }

@@ -9,14 +9,17 @@ mod registration;
 mod transaction;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
+    hash::{BuildHasherDefault, RandomState},
     time::{Duration, SystemTime},
 };
 
 pub use diagnosis::{ChallengeKind, Diagnosis};
 pub use registration::{BindingKey, DEFAULT_EXPIRES, Registration, RegistrationState, is_private};
 use serde::Serialize;
-pub use transaction::{FinalResponse, T1, TIMER_B, Transaction, TransactionKey, TransactionState};
+pub use transaction::{
+    FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
+};
 
 use crate::sip::ParsedMessage;
 
@@ -30,7 +33,7 @@ pub struct TrackLimits {
 impl Default for TrackLimits {
     fn default() -> Self {
         Self {
-            max_transactions: 200_000,
+            max_transactions: 50_000,
             max_registrations: 20_000,
         }
     }
@@ -44,6 +47,9 @@ pub struct TrackStats {
     pub timeouts: u64,
     /// Responses that match no transaction seen (its request came before the capture).
     pub unmatched_responses: u64,
+    /// Unanswered transactions dropped to stay within bounds: their
+    /// timeouts cannot be reported. (Answered ones make room silently: only
+    /// their late retransmissions go uncounted.)
     pub transactions_evicted: u64,
     pub registrations_evicted: u64,
 }
@@ -63,8 +69,15 @@ const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub struct Tracker {
-    transactions: HashMap<TransactionKey, (Transaction, Option<BindingKey>)>,
+    transactions:
+        HashMap<TransactionKey, (Transaction, Option<BindingKey>), BuildHasherDefault<KeyHasher>>,
+    /// The per-process random key of transaction keys.
+    keys: RandomState,
     registrations: HashMap<BindingKey, Registration>,
+    /// Insertion order, to evict the oldest in O(1): keys whose entry is
+    /// already gone are skipped, and the queues are pruned when stale.
+    transaction_order: VecDeque<TransactionKey>,
+    registration_order: VecDeque<BindingKey>,
     limits: TrackLimits,
     stats: TrackStats,
     now: Option<SystemTime>,
@@ -98,7 +111,7 @@ impl Tracker {
     pub fn push(&mut self, p: &ParsedMessage<'_>, events: &mut Vec<Event>) {
         let at = p.message.timestamp;
         self.advance(at, events);
-        let Some(key) = TransactionKey::of(p) else {
+        let Some(key) = TransactionKey::of(p, &self.keys) else {
             return;
         };
         if let Some(method) = p.method() {
@@ -128,18 +141,22 @@ impl Tracker {
         self.stats.transactions += 1;
         let cseq = p.cseq().map_or(0, |c| c.seq);
         let tx = Transaction::new(p, &method, cseq);
-        let binding = (method == "REGISTER").then(|| binding_key(p)).flatten();
+        let registering = (method == "REGISTER").then(|| binding_key(p)).flatten();
+        let binding = registering.as_ref().map(|(b, _)| b.clone());
+        let contact_expires = registering.and_then(|(_, e)| e);
         if let Some(b) = &binding {
             if !self.registrations.contains_key(b) {
                 self.make_room_for_registration();
                 self.registrations
                     .insert(b.clone(), Registration::new(b.clone(), p));
+                self.registration_order.push_back(b.clone());
             }
             let reg = self.registrations.get_mut(b).expect("present");
-            if reg.on_request(p) {
+            if reg.on_request(p, contact_expires) {
                 events.push(Event::Registration(Box::new(reg.clone())));
             }
         }
+        self.transaction_order.push_back(key);
         self.transactions.insert(key, (tx, binding));
     }
 
@@ -240,54 +257,57 @@ impl Tracker {
     }
 
     fn make_room_for_transaction(&mut self) {
-        if self.transactions.len() < self.limits.max_transactions {
-            return;
+        if self.transaction_order.len() > 2 * self.limits.max_transactions {
+            let live = &self.transactions;
+            self.transaction_order.retain(|k| live.contains_key(k));
         }
-        if let Some(oldest) = self
-            .transactions
-            .iter()
-            .min_by_key(|(_, (t, _))| t.last_sent)
-            .map(|(k, _)| k.clone())
-        {
-            self.transactions.remove(&oldest);
-            self.stats.transactions_evicted += 1;
+        while self.transactions.len() >= self.limits.max_transactions {
+            let Some(oldest) = self.transaction_order.pop_front() else {
+                break;
+            };
+            if let Some((tx, _)) = self.transactions.remove(&oldest)
+                && tx.state == TransactionState::Pending
+            {
+                self.stats.transactions_evicted += 1;
+            }
         }
     }
 
     fn make_room_for_registration(&mut self) {
-        if self.registrations.len() < self.limits.max_registrations {
-            return;
+        if self.registration_order.len() > 2 * self.limits.max_registrations {
+            let live = &self.registrations;
+            self.registration_order.retain(|k| live.contains_key(k));
         }
-        if let Some(oldest) = self
-            .registrations
-            .values()
-            .min_by_key(|r| r.last_change)
-            .map(|r| r.key.clone())
-        {
-            self.registrations.remove(&oldest);
-            self.stats.registrations_evicted += 1;
+        while self.registrations.len() >= self.limits.max_registrations {
+            let Some(oldest) = self.registration_order.pop_front() else {
+                break;
+            };
+            if self.registrations.remove(&oldest).is_some() {
+                self.stats.registrations_evicted += 1;
+            }
         }
     }
 }
 
-/// The binding a REGISTER is about.
-fn binding_key(p: &ParsedMessage<'_>) -> Option<BindingKey> {
+/// The binding a REGISTER is about, and its Contact's `expires` parameter.
+fn binding_key(p: &ParsedMessage<'_>) -> Option<(BindingKey, Option<u32>)> {
     let registrar = match p.start_line()? {
         crate::sip::StartLine::Request { uri, .. } => uri.clone(),
         _ => return None,
     };
     let aor = p.to()?.uri.text;
     let aor = aor.split(';').next().unwrap_or(&aor).to_owned();
-    let contact = p
-        .contacts()
-        .into_iter()
-        .next()
-        .map_or_else(|| "*".to_owned(), |c| c.uri.text);
-    Some(BindingKey {
-        registrar,
-        aor,
-        contact,
-    })
+    let first = p.contacts().into_iter().next();
+    let expires = first.as_ref().and_then(|c| c.expires);
+    let contact = first.map_or_else(|| "*".to_owned(), |c| c.uri.text);
+    Some((
+        BindingKey {
+            registrar,
+            aor,
+            contact,
+        },
+        expires,
+    ))
 }
 
 #[cfg(test)]

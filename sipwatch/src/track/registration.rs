@@ -121,7 +121,8 @@ impl Registration {
     }
 
     /// A new (not retransmitted) REGISTER for this binding.
-    pub fn on_request(&mut self, p: &ParsedMessage<'_>) -> bool {
+    /// `contact_expires`: the `expires` parameter of the request's Contact.
+    pub fn on_request(&mut self, p: &ParsedMessage<'_>, contact_expires: Option<u32>) -> bool {
         let credentials = p.authorization().or_else(|| p.proxy_authorization());
         if credentials.is_none() {
             // A fresh attempt, not the answer to a challenge.
@@ -129,11 +130,7 @@ impl Registration {
             self.stale = 0;
         }
         self.sent_credentials = credentials;
-        self.asked_expires = p
-            .contacts()
-            .first()
-            .and_then(|c| c.expires)
-            .or_else(|| p.expires());
+        self.asked_expires = contact_expires.or_else(|| p.expires());
         self.from_user = p.from().and_then(|f| f.uri.user);
         self.open_challenge = None;
         self.registrar_address = p.message.dst;

@@ -447,3 +447,36 @@ fn tracked_state_is_bounded_and_evictions_counted() {
     assert_eq!(t.stats().registrations_evicted, 15);
     assert_eq!(t.registrations().len(), 5);
 }
+
+#[test]
+fn a_407_is_proxy_authentication_with_its_own_advice() {
+    let r1 = register(1, None, 3600);
+    let proxy = "Proxy-Authenticate: Digest realm=\"proxy.example\", nonce=\"p\"\r\n";
+    let mut t = run(&[
+        (r1.clone(), 0.0, true),
+        (
+            response(&r1, "407 Proxy Authentication Required", proxy),
+            0.01,
+            false,
+        ),
+    ]);
+    t.finish(&mut Vec::new());
+    let reg = only(&t);
+    assert_eq!(reg.state, RegistrationState::Rejected { code: 407 });
+    match &reg.diagnoses[..] {
+        [
+            d @ Diagnosis::NoCredentials {
+                challenge: ChallengeKind::Proxy,
+                realm,
+            },
+        ] => {
+            assert_eq!(realm.as_deref(), Some("proxy.example"));
+            assert!(
+                d.explain()
+                    .0
+                    .starts_with("407 Proxy Authentication Required")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

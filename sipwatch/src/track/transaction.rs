@@ -2,6 +2,7 @@
 //! responses by the top Via branch and the CSeq method, retransmissions
 //! counted, and Timer B / F for requests that get no final response.
 use std::{
+    hash::{BuildHasher, Hash, Hasher, RandomState},
     net::SocketAddr,
     time::{Duration, SystemTime},
 };
@@ -22,45 +23,78 @@ pub const TIMER_B: Duration = Duration::from_secs(32);
 /// branch has no magic cookie. The CSeq number is part of the key too: a
 /// retransmission keeps it, and clients that wrongly reuse a branch for a new
 /// request (some do, for the authenticated retry) still change it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum TransactionKey {
-    Rfc3261 {
-        branch: String,
-        method: String,
-        cseq: u32,
-    },
-    Rfc2543 {
-        call_id: String,
-        cseq: u32,
-        method: String,
-        from_tag: String,
-    },
-}
+///
+/// Kept as a 64-bit keyed hash of those fields: this runs for every message,
+/// and the hash key is random per process (SipHash), so collisions cannot be
+/// crafted from the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransactionKey(u64);
 
 const MAGIC_COOKIE: &str = "z9hG4bK";
 
 impl TransactionKey {
     /// The key of a request or response; ACK to a non-2xx and CANCEL share
     /// the INVITE's branch but are transactions of their own method.
-    pub fn of(p: &ParsedMessage<'_>) -> Option<TransactionKey> {
-        let cseq = p.cseq()?;
-        let top = p.vias().into_iter().next();
-        match top
-            .and_then(|v| v.branch)
-            .filter(|b| b.starts_with(MAGIC_COOKIE))
-        {
-            Some(branch) => Some(TransactionKey::Rfc3261 {
-                branch,
-                method: cseq.method,
-                cseq: cseq.seq,
-            }),
-            None => Some(TransactionKey::Rfc2543 {
-                call_id: p.call_id()?.into_owned(),
-                cseq: cseq.seq,
-                method: cseq.method,
-                from_tag: p.from().and_then(|f| f.tag).unwrap_or_default(),
-            }),
+    pub fn of(p: &ParsedMessage<'_>, keys: &RandomState) -> Option<TransactionKey> {
+        let cseq = p.index.header("cseq")?;
+        let (number, method) = cseq.trim().split_once(char::is_whitespace)?;
+        let (number, method) = (number.parse::<u32>().ok()?, method.trim());
+        let via = p.index.header("via");
+        let branch = via
+            .as_deref()
+            .and_then(top_branch)
+            .filter(|b| b.starts_with(MAGIC_COOKIE));
+        let mut h = keys.build_hasher();
+        match branch {
+            Some(branch) => {
+                0u8.hash(&mut h);
+                branch.hash(&mut h);
+            }
+            None => {
+                1u8.hash(&mut h);
+                p.index.header("call-id")?.hash(&mut h);
+                p.from()
+                    .and_then(|f| f.tag)
+                    .unwrap_or_default()
+                    .hash(&mut h);
+            }
         }
+        method.hash(&mut h);
+        number.hash(&mut h);
+        Some(TransactionKey(h.finish()))
+    }
+}
+
+/// The branch parameter of the first value of a Via header.
+fn top_branch(via: &str) -> Option<&str> {
+    let first = via.split(',').next()?;
+    let bytes = first.as_bytes();
+    const NEEDLE: &[u8] = b";branch=";
+    let at = bytes
+        .windows(NEEDLE.len())
+        .position(|w| w.eq_ignore_ascii_case(NEEDLE))?
+        + NEEDLE.len();
+    let branch = first[at..].split([';', ' ', '\t']).next()?.trim();
+    (!branch.is_empty()).then_some(branch)
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 

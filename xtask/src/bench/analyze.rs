@@ -1,12 +1,12 @@
 //! The analysis benchmark: `sipwatch analyze` against `tshark -r FILE -Y sip`
 //! on the same generated capture, in the same run.
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 use anyhow::{Context as _, ensure};
 
 use super::{
     measure::{Measured, measure},
-    sipgen::write_capture,
+    sipgen::{Mix, write_capture},
 };
 use crate::{
     run::{build_sipwatch, workspace_root},
@@ -18,21 +18,31 @@ pub fn run(messages: u64) -> anyhow::Result<()> {
     let sipwatch = build_sipwatch()?;
     let dir = workspace_root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
-    let capture = dir.join(format!("sip-{messages}.pcap"));
-    println!(
-        "==> generating {messages} SIP messages (REGISTER/401/200, INVITE with SDP, OPTIONS; UDP and TCP)"
-    );
-    let generated = write_capture(&capture, messages)?;
-    println!(
-        "    {} ({:.0} MiB)",
-        capture.display(),
-        generated.bytes as f64 / (1 << 20) as f64
-    );
+    for (mix, what) in [
+        (
+            Mix::Realistic,
+            "REGISTER/401/200, INVITE with SDP, OPTIONS; UDP and TCP",
+        ),
+        (
+            Mix::UniqueRegisters,
+            "REGISTERs from unique AORs, never answered",
+        ),
+    ] {
+        compare(&sipwatch, &dir, messages, mix, what)?;
+    }
+    Ok(())
+}
 
-    println!("==> sipwatch analyze --quiet (decode, reassemble, frame; summary only)");
+/// Generates one capture and times sipwatch (with tracking) and tshark on it.
+fn compare(sipwatch: &Path, dir: &Path, messages: u64, mix: Mix, what: &str) -> anyhow::Result<()> {
+    let capture = dir.join(format!("sip-{mix:?}-{messages}.pcap").to_lowercase());
+    println!("==> generating {messages} SIP messages ({what})");
+    let generated = write_capture(&capture, messages, mix)?;
+
+    println!("==> sipwatch analyze --quiet, --json and the message log; tshark -r FILE -Y sip");
     let summary_file = dir.join("summary.txt");
     let quiet = measure(
-        Command::new(&sipwatch)
+        Command::new(sipwatch)
             .args(["analyze", "--quiet"])
             .arg(&capture),
         Some(&summary_file),
@@ -45,17 +55,13 @@ pub fn run(messages: u64) -> anyhow::Result<()> {
         "sipwatch found {found} of {} messages:\n{summary}",
         generated.messages
     );
-
-    println!("==> sipwatch analyze (one line per message, to /dev/null)");
-    let text = measure(Command::new(&sipwatch).arg("analyze").arg(&capture), None)?;
-    println!("==> sipwatch analyze --json (every field parsed and validated, to /dev/null)");
+    let text = measure(Command::new(sipwatch).arg("analyze").arg(&capture), None)?;
     let json = measure(
-        Command::new(&sipwatch)
+        Command::new(sipwatch)
             .args(["analyze", "--json"])
             .arg(&capture),
         None,
     )?;
-    println!("==> tshark -r FILE -Y sip (to /dev/null)");
     let tshark = measure(
         Command::new("tshark")
             .arg("-r")
@@ -68,28 +74,38 @@ pub fn run(messages: u64) -> anyhow::Result<()> {
     let rate = |m: &Measured| generated.messages as f64 / m.wall.as_secs_f64();
     println!();
     println!(
-        "analysis benchmark: {} messages, {:.0} MiB capture",
+        "analysis benchmark: {} messages ({what}), {:.0} MiB capture",
         generated.messages,
         generated.bytes as f64 / (1 << 20) as f64
     );
     println!(
-        "{:<46} {:>10} {:>14} {:>10} {:>10}",
+        "{:<50} {:>10} {:>14} {:>10} {:>10}",
         "", "seconds", "messages/s", "vs tshark", "peak MiB"
     );
     for (name, m) in [
-        ("sipwatch analyze --quiet", &quiet),
-        ("sipwatch analyze (message log)", &text),
-        ("sipwatch analyze --json (all fields, rsip)", &json),
+        ("sipwatch analyze --quiet (decode, track)", &quiet),
+        ("sipwatch analyze (message log, track)", &text),
+        ("sipwatch analyze --json (all fields, rsip, track)", &json),
         ("tshark -r FILE -Y sip", &tshark),
     ] {
         println!(
-            "{name:<46} {:>10.2} {:>14.0} {:>9.1}x {:>10.1}",
+            "{name:<50} {:>10.2} {:>14.0} {:>9.1}x {:>10.1}",
             m.wall.as_secs_f64(),
             rate(m),
             rate(m) / rate(&tshark),
             m.max_rss_kib as f64 / 1024.0
         );
     }
+    if let Some(line) = summary.lines().find(|l| l.starts_with("registrations:")) {
+        println!("{line}");
+    }
+    if let Some(line) = summary
+        .lines()
+        .find(|l| l.contains("dropped from tracking"))
+    {
+        println!("{line}");
+    }
+    println!();
     Ok(())
 }
 

@@ -29,7 +29,17 @@ pub struct Generated {
     pub bytes: u64,
 }
 
-pub fn write_capture(path: &Path, messages: u64) -> anyhow::Result<Generated> {
+/// What the generated capture holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// Registrations with challenges, calls, pings; UDP and TCP.
+    Realistic,
+    /// REGISTERs only, each from another AOR, never answered: the flood
+    /// that must not grow the tracker's memory.
+    UniqueRegisters,
+}
+
+pub fn write_capture(path: &Path, messages: u64, mix: Mix) -> anyhow::Result<Generated> {
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     // Classic pcap, microseconds, Ethernet.
@@ -51,8 +61,12 @@ pub fn write_capture(path: &Path, messages: u64) -> anyhow::Result<Generated> {
     let mut usec: u64 = 1_764_000_000_000_000;
     let mut cycle_no = 0u64;
     while written < messages {
-        let tcp = cycle_no % 10 < 3;
-        for (outbound, text) in cycle(cycle_no, tcp) {
+        let tcp = mix == Mix::Realistic && cycle_no % 10 < 3;
+        let messages_of_cycle = match mix {
+            Mix::Realistic => cycle(cycle_no, tcp).to_vec(),
+            Mix::UniqueRegisters => vec![(true, unique_register(cycle_no))],
+        };
+        for (outbound, text) in messages_of_cycle {
             if written == messages {
                 break;
             }
@@ -120,6 +134,16 @@ fn tcp_frame(c: &mut Connection, outbound: bool, payload: &[u8]) -> Vec<u8> {
         c.in_seq = next
     }
     v
+}
+
+/// A REGISTER from AOR number `n`.
+fn unique_register(n: u64) -> String {
+    format!(
+        "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-u{n};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:u{n}@203.0.113.2>;tag=u{n}\r\nTo: <sip:u{n}@203.0.113.2>\r\n\
+         Call-ID: u{n}@192.168.77.10\r\nCSeq: 1 REGISTER\r\nContact: <sip:u{n}@192.168.77.10:5060>\r\n\
+         Expires: 3600\r\nContent-Length: 0\r\n\r\n"
+    )
 }
 
 /// One registration with its challenge, one call attempt with SDP, one ping.

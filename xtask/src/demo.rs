@@ -8,7 +8,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use sipwatch_lab::{Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality, kamailio::Kamailio};
+use sipwatch_lab::{
+    Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality,
+    kamailio::{self, Kamailio},
+};
 
 use crate::{run::build_sipwatch, setup};
 
@@ -28,7 +31,8 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
-    std::fs::write(dir.join("register.sip"), register())?;
+    std::fs::write(dir.join("register.sip"), register("alice"))?;
+    std::fs::write(dir.join("register-1001.sip"), register(kamailio::USER))?;
     std::fs::write(dir.join("invite.sip"), invite())?;
     let path = |name: &str| dir.join(name).display().to_string();
 
@@ -64,7 +68,30 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
         ]);
         std::thread::sleep(Duration::from_millis(700));
     }
-    println!("\n==> stopping sipwatch (SIGINT): it detaches and prints its counters\n");
+    println!(
+        "\n==> sipsak registers {} with a wrong password: the registrar challenges, rejects the credentials\n",
+        kamailio::USER
+    );
+    let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
+    let _ = lab.pbx.run(&[
+        "sipsak",
+        "-f",
+        &path("register-1001.sip"),
+        "-s",
+        &target,
+        "-S",
+        "-l",
+        "5060",
+        "--no-via",
+        "-a",
+        "not-the-password",
+        "-u",
+        kamailio::USER,
+    ]);
+    std::thread::sleep(Duration::from_millis(700));
+    println!(
+        "\n==> stopping sipwatch (SIGINT): it detaches, prints the registrations and its counters\n"
+    );
     let out = capture.stop(libc::SIGINT, Duration::from_secs(10))?;
     if !out.status.success() {
         bail!("sipwatch exited with {}", out.status);
@@ -101,16 +128,16 @@ fn wait_for_xdp(ns: &Netns) -> anyhow::Result<()> {
 }
 
 /// sipsak adds the CRs itself; files hold LF line ends.
-fn register() -> String {
+fn register(user: &str) -> String {
     format!(
         "REGISTER sip:{PROVIDER_V4} SIP/2.0\n\
-         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-demo-reg-1;rport\n\
+         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-demo-reg-{user};rport\n\
          Max-Forwards: 70\n\
-         From: <sip:alice@{PROVIDER_V4}>;tag=demo-reg\n\
-         To: <sip:alice@{PROVIDER_V4}>\n\
-         Call-ID: demo-reg-1@{PBX_V4}\n\
+         From: <sip:{user}@{PROVIDER_V4}>;tag=demo-reg\n\
+         To: <sip:{user}@{PROVIDER_V4}>\n\
+         Call-ID: demo-reg-{user}@{PBX_V4}\n\
          CSeq: 1 REGISTER\n\
-         Contact: <sip:alice@{PBX_V4}:5060>\n\
+         Contact: <sip:{user}@{PBX_V4}:5060>\n\
          Expires: 300\n\
          User-Agent: sipwatch-demo\n\
          Content-Length: 0\n\n"

@@ -158,17 +158,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
         ring_bytes: args.ring_size,
         ..CaptureConfig::new(&args.interface)
     };
-    let view = if args.json {
-        LogView::Json
-    } else if args.table {
-        LogView::Table
-    } else if args.quiet {
-        LogView::Quiet
-    } else if args.verbose {
-        LogView::Full
-    } else {
-        LogView::FirstLine
-    };
+    let view = view(args.json, args.table, args.quiet, args.verbose);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -205,15 +195,7 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
 }
 
 fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let view = if args.json {
-        LogView::Json
-    } else if args.quiet {
-        LogView::Quiet
-    } else if args.verbose {
-        LogView::Full
-    } else {
-        LogView::FirstLine
-    };
+    let view = view(args.json, false, args.quiet, args.verbose);
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let analysis = sipwatch::analyze::run(&args.file, view, stdout)
         .with_context(|| format!("analysing {}", args.file.display()))?;
@@ -225,6 +207,17 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The output the flags ask for (clap keeps them mutually exclusive).
+fn view(json: bool, table: bool, quiet: bool, verbose: bool) -> LogView {
+    match (json, table, quiet, verbose) {
+        (true, ..) => LogView::Json,
+        (_, true, ..) => LogView::Table,
+        (_, _, true, _) => LogView::Quiet,
+        (_, _, _, true) => LogView::Full,
+        _ => LogView::FirstLine,
+    }
 }
 
 /// Completes on Ctrl-C, SIGTERM, or after `duration`.

@@ -18,6 +18,7 @@ use sipwatch_lab::*;
 use support::{
     lab,
     peers::{Responder, Transcript, assert_same_messages, tcp_exchange, udp_exchange},
+    wait_until_attached,
 };
 
 fn sipwatch_bin() -> &'static str {
@@ -151,13 +152,7 @@ fn attach_write_produces_a_pcapng_that_tshark_reads_with_the_messages_sipwatch_p
             file.to_str().unwrap(),
         ])
         .unwrap();
-    wait_for("sipwatch", || {
-        lab.pbx
-            .run(&["ip", "link", "show", PBX_IF])
-            .unwrap()
-            .contains("xdp")
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_attached(&lab);
     let transcripts = traffic(&lab, false);
     std::thread::sleep(Duration::from_millis(300));
     let out = capture

@@ -5,17 +5,14 @@
 //! run. Needs root; fails, saying why, without.
 mod support;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, time::Duration};
 
 use serde_json::Value;
 use sipwatch_lab::{
     kamailio::{self, Kamailio},
     *,
 };
-use support::lab;
+use support::{lab, wait_until_attached};
 
 fn sipwatch_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sipwatch")
@@ -60,17 +57,7 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
             file.to_str().unwrap(),
         ])
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !lab
-        .pbx
-        .run(&["ip", "link", "show", PBX_IF])
-        .unwrap()
-        .contains("xdp")
-    {
-        assert!(Instant::now() < deadline, "sipwatch did not attach");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_attached(lab);
     client();
     std::thread::sleep(linger);
     // A last packet, so the capture's own clock has passed every timer the
@@ -341,17 +328,7 @@ fn attach_table_redraws_the_registration_table_in_place() {
         .pbx
         .spawn(&[sipwatch_bin(), "attach", PBX_IF, "--table"])
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !lab
-        .pbx
-        .run(&["ip", "link", "show", PBX_IF])
-        .unwrap()
-        .contains("xdp")
-    {
-        assert!(Instant::now() < deadline, "sipwatch did not attach");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    wait_until_attached(&lab);
     let reply = sipsak(
         &lab,
         "table",

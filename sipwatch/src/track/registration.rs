@@ -273,18 +273,12 @@ impl Registration {
 
     /// Time passes: unanswered challenges fail, granted bindings lapse.
     pub fn on_time(&mut self, now: SystemTime) -> bool {
-        if let Some((kind, realm, code, since)) = self.open_challenge.clone()
-            && now.duration_since(since).unwrap_or_default() >= TIMER_B
-        {
-            self.open_challenge = None;
-            return self.fail(
-                code,
-                Diagnosis::NoCredentials {
-                    challenge: kind,
-                    realm,
-                },
-                now,
-            );
+        let challenge_expired = self
+            .open_challenge
+            .as_ref()
+            .is_some_and(|c| now.duration_since(c.3).unwrap_or_default() >= TIMER_B);
+        if challenge_expired {
+            return self.challenge_unanswered(now);
         }
         if let (RegistrationState::Registered { .. }, Some(at)) = (self.state, self.expires_at)
             && now >= at
@@ -296,17 +290,14 @@ impl Registration {
 
     /// At the end of a capture, a challenge left unanswered counts as never answered.
     pub fn on_end(&mut self, now: SystemTime) -> bool {
-        if let Some((kind, realm, code, _)) = self.open_challenge.take() {
-            return self.fail(
-                code,
-                Diagnosis::NoCredentials {
-                    challenge: kind,
-                    realm,
-                },
-                now,
-            );
-        }
-        false
+        self.challenge_unanswered(now)
+    }
+
+    fn challenge_unanswered(&mut self, now: SystemTime) -> bool {
+        let Some((challenge, realm, code, _)) = self.open_challenge.take() else {
+            return false;
+        };
+        self.fail(code, Diagnosis::NoCredentials { challenge, realm }, now)
     }
 
     fn granted_expires(&self, p: &ParsedMessage<'_>) -> u32 {

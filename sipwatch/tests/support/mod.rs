@@ -21,6 +21,25 @@ pub fn lab(personality: Personality) -> Lab {
     })
 }
 
+/// Waits until a `sipwatch attach` started on the PBX has attached (its
+/// XDP program shows on the interface; TC follows at once).
+pub fn wait_until_attached(lab: &Lab) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !lab
+        .pbx
+        .run(&["ip", "link", "show", PBX_IF])
+        .unwrap()
+        .contains("xdp")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sipwatch did not attach within 30 s"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    thread::sleep(Duration::from_millis(300));
+}
+
 /// What a capture on the PBX's interface delivered.
 #[derive(Debug)]
 pub struct CaptureRun {

@@ -197,6 +197,7 @@ fn the_right_password_registers_after_the_digest_challenge() {
     let r = both(&case, kamailio::USER, "registered", None);
     assert_eq!(r["state"]["expires"], 300);
     assert_eq!(r["last_code"], 200);
+    assert!(r["response_us"].is_u64(), "response time measured: {r}");
 }
 
 #[test]

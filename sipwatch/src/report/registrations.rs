@@ -69,11 +69,12 @@ pub fn write_table(
     );
     writeln!(
         out,
-        "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>10}  {:<15}",
+        "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>7}  {:>10}  {:<15}",
         "REGISTRAR",
         "AOR",
         "STATE",
         "LAST",
+        "RTT",
         "EXPIRES IN",
         "LAST CHANGE",
         w0 = widths.0,
@@ -88,11 +89,13 @@ pub fn write_table(
         };
         writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>10}  {:<15}",
+            "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>7}  {:>10}  {:<15}",
             r.key.registrar,
             r.key.aor,
             r.state.name(),
             r.last_code.map_or("-".into(), |c| c.to_string()),
+            r.response_us
+                .map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
             expires_in,
             clock(r.last_change),
             w0 = widths.0,

@@ -193,7 +193,7 @@ impl Tracker {
         tx.state = TransactionState::Completed;
         if let Some(b) = binding
             && let Some(reg) = self.registrations.get_mut(b)
-            && reg.on_final(p)
+            && reg.on_final(p, tx)
         {
             events.push(Event::Registration(Box::new(reg.clone())));
         }

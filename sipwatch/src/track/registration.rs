@@ -74,6 +74,8 @@ pub struct Registration {
     pub registrar_address: SocketAddr,
     pub transport: Transport,
     pub last_change: SystemTime,
+    /// The last REGISTER's response time (first send to final response), µs.
+    pub response_us: Option<u64>,
     /// When a granted registration lapses without a refresh.
     pub expires_at: Option<SystemTime>,
     pub diagnoses: Vec<Diagnosis>,
@@ -102,6 +104,7 @@ impl Registration {
             registrar_address: p.message.dst,
             transport: p.message.transport,
             last_change: p.message.timestamp,
+            response_us: None,
             expires_at: None,
             diagnoses: Vec::new(),
             sent_credentials: None,
@@ -148,8 +151,10 @@ impl Registration {
     }
 
     /// The REGISTER transaction's final response.
-    pub fn on_final(&mut self, p: &ParsedMessage<'_>) -> bool {
+    /// `tx` is the REGISTER transaction, its final response just recorded.
+    pub fn on_final(&mut self, p: &ParsedMessage<'_>, tx: &Transaction) -> bool {
         let at = p.message.timestamp;
+        self.response_us = tx.response_time().map(|d| d.as_micros() as u64);
         let code = p.status().unwrap_or(0);
         let reason = match p.start_line() {
             Some(crate::sip::StartLine::Response { reason, .. }) => reason.clone(),

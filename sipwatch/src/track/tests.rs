@@ -101,6 +101,11 @@ fn the_digest_flow_ends_registered_with_the_granted_expiry() {
     ]);
     let reg = only(&t);
     assert_eq!(reg.state, RegistrationState::Registered { expires: 600 });
+    assert_eq!(
+        reg.response_us,
+        Some(10_000),
+        "first send to final response"
+    );
     assert_eq!(reg.expires_at, Some(at(0.03) + Duration::from_secs(600)));
     assert!(
         reg.diagnoses.iter().all(|d| !d.is_failure()),

@@ -98,7 +98,7 @@ impl SipFramer {
                 }
             }
             self.resyncing = false;
-            let Some(header_end) = find(&self.buf, b"\r\n\r\n").map(|i| i + 4) else {
+            let Some(header_end) = find_end_of_headers(&self.buf).map(|i| i + 4) else {
                 if self.buf.len() > MAX_MESSAGE {
                     self.lose_sync();
                     continue;
@@ -174,8 +174,11 @@ fn starts_like_sip(b: &[u8]) -> bool {
     looks_like_sip_start(b)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+/// The blank line that ends a header block; the searcher is built once.
+fn find_end_of_headers(haystack: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(haystack)
 }
 
 /// The Content-Length (or compact `l`) header's value, if present. Bytes,

@@ -48,6 +48,9 @@ pub enum Problem {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageIndex<'a> {
     pub bytes: &'a [u8],
+    /// The message as text, when it is valid UTF-8 (checked once, here):
+    /// ranges end at ASCII delimiters, so they slice it on char boundaries.
+    text: Option<&'a str>,
     pub start: Option<StartLine>,
     pub headers: Vec<HeaderLine>,
     /// The body's bytes in the message.
@@ -110,10 +113,11 @@ fn trim(bytes: &[u8], mut r: Range<usize>) -> Range<usize> {
 impl<'a> MessageIndex<'a> {
     pub fn parse(bytes: &'a [u8]) -> MessageIndex<'a> {
         let mut problems = Vec::new();
-        if std::str::from_utf8(bytes).is_err() {
+        let text = std::str::from_utf8(bytes).ok();
+        if text.is_none() {
             problems.push(Problem::NotUtf8);
         }
-        let header_end = find(bytes, b"\r\n\r\n");
+        let header_end = find_end_of_headers(bytes);
         let (head_len, body_start) = match header_end {
             Some(i) => (i, i + 4),
             None => {
@@ -173,6 +177,7 @@ impl<'a> MessageIndex<'a> {
         }
         let mut index = MessageIndex {
             bytes,
+            text,
             start: start_line,
             headers,
             body: body_start..bytes.len(),
@@ -194,12 +199,19 @@ impl<'a> MessageIndex<'a> {
 
     /// A header's name as written.
     pub fn name_of(&self, h: &HeaderLine) -> std::borrow::Cow<'a, str> {
-        String::from_utf8_lossy(&self.bytes[h.name.clone()])
+        self.slice(h.name.clone())
+    }
+
+    fn slice(&self, r: Range<usize>) -> std::borrow::Cow<'a, str> {
+        match self.text.and_then(|t| t.get(r.clone())) {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => String::from_utf8_lossy(&self.bytes[r]),
+        }
     }
 
     /// A header's value, folding joined by single spaces.
     pub fn value_of(&self, h: &HeaderLine) -> std::borrow::Cow<'a, str> {
-        let raw = String::from_utf8_lossy(&self.bytes[h.value.clone()]);
+        let raw = self.slice(h.value.clone());
         if !h.folded {
             return raw;
         }
@@ -264,6 +276,9 @@ fn parse_start_line(line: &str) -> Option<StartLine> {
     })
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
+/// The blank line that ends the headers; the searcher is built once.
+fn find_end_of_headers(haystack: &[u8]) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(haystack)
 }

@@ -100,26 +100,8 @@ impl PcapNgReader {
     }
 
     fn enhanced(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {
-        let e = self.endian;
-        if b.len() < 20 {
-            return Err(corrupt_at(at, "enhanced packet", "too short"));
-        }
-        let (ifid, hi, lo, caplen, origlen) = (
-            e.u32(&b[0..]),
-            e.u32(&b[4..]),
-            e.u32(&b[8..]),
-            e.u32(&b[12..]),
-            e.u32(&b[16..]),
-        );
-        let data = b
-            .get(20..20 + caplen as usize)
-            .ok_or_else(|| corrupt_at(at, "enhanced packet", "captured length beyond the block"))?;
-        let options = b.get(20 + padded(caplen as usize)..).unwrap_or(&[]);
-        let flags = find_option(e, options, EPB_FLAGS)
-            .filter(|v| v.len() >= 4)
-            .map(|v| e.u32(v));
-        let ts = (u64::from(hi) << 32) | u64::from(lo);
-        self.frame(ifid, ts, data, origlen, flags, at)
+        let ifid = b.get(0..4).map(|x| self.endian.u32(x));
+        self.packet_block(b, at, "enhanced packet", ifid)
     }
 
     fn simple(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {
@@ -134,12 +116,25 @@ impl PcapNgReader {
         self.frame(0, 0, &b[4..4 + caplen as usize], origlen, None, at)
     }
 
+    /// The obsolete Packet Block: a 16-bit interface id (then a drops
+    /// count), otherwise laid out like an Enhanced Packet Block.
     fn obsolete(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {
+        let ifid = b.get(0..2).map(|x| u32::from(self.endian.u16(x)));
+        self.packet_block(b, at, "packet block", ifid)
+    }
+
+    /// Timestamp, lengths, data and the direction flags of a packet block.
+    fn packet_block(
+        &self,
+        b: &[u8],
+        at: u64,
+        what: &'static str,
+        ifid: Option<u32>,
+    ) -> Result<Frame, FileError> {
         let e = self.endian;
-        if b.len() < 20 {
-            return Err(corrupt_at(at, "packet block", "too short"));
-        }
-        let ifid = u32::from(e.u16(&b[0..]));
+        let (Some(ifid), true) = (ifid, b.len() >= 20) else {
+            return Err(corrupt_at(at, what, "too short"));
+        };
         let (hi, lo, caplen, origlen) = (
             e.u32(&b[4..]),
             e.u32(&b[8..]),
@@ -148,19 +143,13 @@ impl PcapNgReader {
         );
         let data = b
             .get(20..20 + caplen as usize)
-            .ok_or_else(|| corrupt_at(at, "packet block", "captured length beyond the block"))?;
+            .ok_or_else(|| corrupt_at(at, what, "captured length beyond the block"))?;
         let options = b.get(20 + padded(caplen as usize)..).unwrap_or(&[]);
         let flags = find_option(e, options, EPB_FLAGS)
             .filter(|v| v.len() >= 4)
             .map(|v| e.u32(v));
-        self.frame(
-            ifid,
-            (u64::from(hi) << 32) | u64::from(lo),
-            data,
-            origlen,
-            flags,
-            at,
-        )
+        let ticks = (u64::from(hi) << 32) | u64::from(lo);
+        self.frame(ifid, ticks, data, origlen, flags, at)
     }
 
     fn frame(

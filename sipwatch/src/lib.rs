@@ -5,6 +5,7 @@
 //! messages) → [`report`] (what the user sees).
 //! [`pipeline`] is that path for one frame; [`live`] (`attach`) and
 //! [`analyze`] feed it from the NIC and from a file.
+pub mod alg;
 pub mod analyze;
 pub mod capture;
 pub mod live;

@@ -8,6 +8,7 @@
 pub mod alg;
 pub mod analyze;
 pub mod capture;
+pub mod echo;
 pub mod live;
 pub mod net;
 pub mod pipeline;

@@ -1,0 +1,7 @@
+//! `sipwatch echo`: the cooperating server on a public host that answers
+//! sipwatch's probes with exactly what it received ([`wire`]), safely
+//! ([`Responder`]: probes only, optional key, rate limits, no amplification).
+mod responder;
+pub mod wire;
+
+pub use responder::{EchoPolicy, EchoStats, MAX_REQUEST, PROBE_LOG_SIZE, Refusal, Responder, Seen};

@@ -1,0 +1,376 @@
+//! The echo's decisions, free of sockets: is this a probe, may it be
+//! answered, and what exactly is the answer.
+use std::{
+    collections::{HashMap, VecDeque},
+    net::{IpAddr, SocketAddr},
+    time::{Duration, SystemTime},
+};
+
+use serde::Serialize;
+
+use super::wire::{self, AUTH_HEADER, CONTENT_TYPE, Mirror, PROBE_HEADER};
+use crate::sip::{MessageIndex, StartLine};
+
+/// Probes remembered for the query side channel.
+pub const PROBE_LOG_SIZE: usize = 10_000;
+/// Sources with a rate-limit bucket at once.
+const MAX_BUCKETS: usize = 10_000;
+/// Largest request answered (bytes).
+pub const MAX_REQUEST: usize = 16 << 10;
+
+#[derive(Clone, Debug)]
+pub struct EchoPolicy {
+    pub key: Option<Vec<u8>>,
+    /// Sustained probes per second per source address.
+    pub rate: f64,
+    pub burst: f64,
+    /// Over UDP an answer is at most this many times the request's size.
+    pub amplification: usize,
+}
+
+impl Default for EchoPolicy {
+    fn default() -> Self {
+        Self {
+            key: None,
+            rate: 10.0,
+            burst: 20.0,
+            amplification: 4,
+        }
+    }
+}
+
+/// Why a datagram or message got no answer. Counted, never a panic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NotSip,
+    NotAProbe,
+    TooLarge,
+    Unauthorized,
+    RateLimited,
+    /// The answer would exceed the amplification bound.
+    AnswerTooLarge,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EchoStats {
+    pub answered: u64,
+    pub not_sip: u64,
+    pub not_probes: u64,
+    pub too_large: u64,
+    pub unauthorized: u64,
+    pub rate_limited: u64,
+    pub answer_too_large: u64,
+}
+
+/// Where and how a probe arrived, for the side channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub transport: &'static str,
+    pub source: SocketAddr,
+    pub received_us: u64,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: SystemTime,
+}
+
+pub struct Responder {
+    policy: EchoPolicy,
+    buckets: HashMap<IpAddr, Bucket>,
+    log: VecDeque<(String, Seen)>,
+    pub stats: EchoStats,
+}
+
+impl Responder {
+    pub fn new(policy: EchoPolicy) -> Self {
+        Self {
+            policy,
+            buckets: HashMap::new(),
+            log: VecDeque::new(),
+            stats: EchoStats::default(),
+        }
+    }
+
+    /// Where the probe `id` arrived from, if it did (newest first).
+    pub fn seen(&self, id: &str) -> Option<&Seen> {
+        self.log.iter().rev().find(|(i, _)| i == id).map(|(_, s)| s)
+    }
+
+    /// The answer to `request`, or why there is none.
+    pub fn answer(
+        &mut self,
+        request: &[u8],
+        transport: &'static str,
+        source: SocketAddr,
+        local: SocketAddr,
+        now: SystemTime,
+    ) -> Result<Vec<u8>, Refusal> {
+        let result = self.decide(request, transport, source, local, now);
+        let counter = match result {
+            Ok(_) => &mut self.stats.answered,
+            Err(Refusal::NotSip) => &mut self.stats.not_sip,
+            Err(Refusal::NotAProbe) => &mut self.stats.not_probes,
+            Err(Refusal::TooLarge) => &mut self.stats.too_large,
+            Err(Refusal::Unauthorized) => &mut self.stats.unauthorized,
+            Err(Refusal::RateLimited) => &mut self.stats.rate_limited,
+            Err(Refusal::AnswerTooLarge) => &mut self.stats.answer_too_large,
+        };
+        *counter += 1;
+        result
+    }
+
+    fn decide(
+        &mut self,
+        request: &[u8],
+        transport: &'static str,
+        source: SocketAddr,
+        local: SocketAddr,
+        now: SystemTime,
+    ) -> Result<Vec<u8>, Refusal> {
+        if request.len() > MAX_REQUEST {
+            return Err(Refusal::TooLarge);
+        }
+        let index = MessageIndex::parse(request);
+        if !matches!(index.start, Some(StartLine::Request { .. })) {
+            return Err(Refusal::NotSip);
+        }
+        let id = index
+            .header(&PROBE_HEADER.to_ascii_lowercase())
+            .map(|v| v.into_owned());
+        let Some(id) = id.filter(|i| wire::valid_id(i)) else {
+            return Err(Refusal::NotAProbe);
+        };
+        let unix = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        if let Some(key) = &self.policy.key {
+            let auth = index.header(&AUTH_HEADER.to_ascii_lowercase());
+            if !auth.is_some_and(|a| wire::probe_auth_ok(key, &id, &a, unix.as_secs())) {
+                return Err(Refusal::Unauthorized);
+            }
+        }
+        if !self.take_token(source.ip(), now) {
+            return Err(Refusal::RateLimited);
+        }
+        let response = self.build(&index, request, &id, transport, source, local, unix);
+        if transport == "UDP" && response.len() > self.policy.amplification * request.len() {
+            return Err(Refusal::AnswerTooLarge);
+        }
+        if self.log.len() == PROBE_LOG_SIZE {
+            self.log.pop_front();
+        }
+        self.log.push_back((
+            id,
+            Seen {
+                transport,
+                source,
+                received_us: unix.as_micros() as u64,
+            },
+        ));
+        Ok(response)
+    }
+
+    /// Token bucket per source address; the table is bounded.
+    fn take_token(&mut self, ip: IpAddr, now: SystemTime) -> bool {
+        if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(&ip) {
+            let stale = Duration::from_secs_f64(self.policy.burst / self.policy.rate.max(0.001));
+            self.buckets
+                .retain(|_, b| now.duration_since(b.at).unwrap_or_default() < stale);
+            if self.buckets.len() >= MAX_BUCKETS {
+                return false;
+            }
+        }
+        let (rate, burst) = (self.policy.rate, self.policy.burst);
+        let b = self.buckets.entry(ip).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.duration_since(b.at).unwrap_or_default().as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        &self,
+        index: &MessageIndex<'_>,
+        request: &[u8],
+        id: &str,
+        transport: &'static str,
+        source: SocketAddr,
+        local: SocketAddr,
+        unix: Duration,
+    ) -> Vec<u8> {
+        let mut head = String::from("SIP/2.0 200 OK\r\n");
+        for h in &index.headers {
+            let raw = String::from_utf8_lossy(&request[h.raw.clone()]);
+            match h.canonical {
+                Some("via" | "from" | "call-id" | "cseq") => {
+                    head.push_str(&raw);
+                    head.push_str("\r\n");
+                }
+                Some("to") => {
+                    head.push_str(&raw);
+                    if !raw.to_ascii_lowercase().contains(";tag=") {
+                        head.push_str(";tag=sipwatch-echo");
+                    }
+                    head.push_str("\r\n");
+                }
+                _ => {}
+            }
+        }
+        head.push_str(&format!(
+            "{PROBE_HEADER}: {id}\r\nServer: sipwatch-echo\r\nContent-Type: {CONTENT_TYPE}\r\n"
+        ));
+        let mirror = Mirror {
+            version: 1,
+            probe: id.to_owned(),
+            transport: transport.to_owned(),
+            source: wire::encode(source.to_string().as_bytes()),
+            local: wire::encode(local.to_string().as_bytes()),
+            received_us: unix.as_micros() as u64,
+            request: wire::encode(request),
+            response_head: wire::encode(head.as_bytes()),
+        };
+        let body = wire::encode_body(&mirror);
+        let mut out = head;
+        if let Some(key) = &self.policy.key {
+            out.push_str(&format!(
+                "{AUTH_HEADER}: {}\r\n",
+                wire::body_auth(key, body.as_bytes())
+            ));
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        out.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(id: &str, auth: Option<&str>) -> Vec<u8> {
+        let auth = auth
+            .map(|a| format!("{AUTH_HEADER}: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "OPTIONS sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{id}\r\n\
+             From: <sip:p@192.168.77.10>;tag=f\r\nTo: <sip:203.0.113.2>\r\nCall-ID: {id}\r\nCSeq: 1 OPTIONS\r\n\
+             Contact: <sip:p@192.168.77.10:5060>\r\nMax-Forwards: 70\r\n\
+             User-Agent: Asterisk PBX 20.5.0\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, NOTIFY, INFO, REFER\r\n\
+             Supported: replaces, timer, path\r\nAccept: application/sdp\r\n{PROBE_HEADER}: {id}\r\n{auth}Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn ask(r: &mut Responder, request: &[u8], at: f64) -> Result<Vec<u8>, Refusal> {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_800_000_000.0 + at);
+        r.answer(
+            request,
+            "UDP",
+            addr("203.0.113.1:40000"),
+            addr("203.0.113.2:5060"),
+            now,
+        )
+    }
+
+    #[test]
+    fn a_probe_is_answered_with_what_arrived_and_where_from() {
+        let mut r = Responder::new(EchoPolicy::default());
+        let request = probe("p1", None);
+        let answer = ask(&mut r, &request, 0.0).unwrap();
+        let index = MessageIndex::parse(&answer);
+        assert!(matches!(
+            index.start,
+            Some(StartLine::Response { code: 200, .. })
+        ));
+        let mirror = wire::decode_body(&answer[index.body.clone()]).unwrap();
+        assert_eq!(mirror.request_bytes().unwrap(), request);
+        assert_eq!(mirror.source_addr(), Some(addr("203.0.113.1:40000")));
+        let head = mirror.response_head_bytes().unwrap();
+        assert!(
+            answer.starts_with(&head),
+            "the mirrored head is the answer's own"
+        );
+        assert!(answer.len() <= 4 * request.len());
+        assert_eq!(r.seen("p1").unwrap().source, addr("203.0.113.1:40000"));
+    }
+
+    #[test]
+    fn anything_but_a_probe_gets_nothing_and_is_counted() {
+        let mut r = Responder::new(EchoPolicy::default());
+        assert_eq!(ask(&mut r, b"\x00\x01garbage", 0.0), Err(Refusal::NotSip));
+        assert_eq!(
+            ask(&mut r, b"SIP/2.0 200 OK\r\n\r\n", 0.0),
+            Err(Refusal::NotSip)
+        );
+        let plain = String::from_utf8(probe("p1", None))
+            .unwrap()
+            .replace("X-Sipwatch-Probe: p1\r\n", "");
+        assert_eq!(ask(&mut r, plain.as_bytes(), 0.0), Err(Refusal::NotAProbe));
+        assert_eq!(
+            ask(&mut r, &vec![b'A'; MAX_REQUEST + 1], 0.0),
+            Err(Refusal::TooLarge)
+        );
+        assert_eq!(
+            (
+                r.stats.not_sip,
+                r.stats.not_probes,
+                r.stats.too_large,
+                r.stats.answered
+            ),
+            (2, 1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn with_a_key_only_signed_probes_are_answered_and_answers_are_signed() {
+        let key = b"shared".to_vec();
+        let mut r = Responder::new(EchoPolicy {
+            key: Some(key.clone()),
+            ..EchoPolicy::default()
+        });
+        assert_eq!(
+            ask(&mut r, &probe("p1", None), 0.0),
+            Err(Refusal::Unauthorized)
+        );
+        let wrong = wire::probe_auth(b"wrong", "p1", 1_800_000_000);
+        assert_eq!(
+            ask(&mut r, &probe("p1", Some(&wrong)), 0.0),
+            Err(Refusal::Unauthorized)
+        );
+        let good = wire::probe_auth(&key, "p1", 1_800_000_000);
+        let answer = ask(&mut r, &probe("p1", Some(&good)), 0.0).unwrap();
+        let index = MessageIndex::parse(&answer);
+        let body = &answer[index.body.clone()];
+        assert_eq!(
+            index.header("x-sipwatch-auth").as_deref(),
+            Some(wire::body_auth(&key, body).as_str())
+        );
+    }
+
+    #[test]
+    fn a_flood_from_one_source_is_limited_then_served_again() {
+        let mut r = Responder::new(EchoPolicy::default());
+        let answered = (0..100)
+            .filter(|i| ask(&mut r, &probe(&format!("f{i}"), None), 0.0).is_ok())
+            .count();
+        assert_eq!(answered, 20, "the burst");
+        assert_eq!(r.stats.rate_limited, 80);
+        assert!(
+            ask(&mut r, &probe("later", None), 1.0).is_ok(),
+            "tokens come back with time"
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! The mirror format that `sipwatch echo` answers probes with, shared with
+//! the probe that reads it.
+//!
+//! A probe is any SIP request with an `X-Sipwatch-Probe: <id>` header; with a
+//! shared key it also carries `X-Sipwatch-Auth: <unix time>:<hmac>`, an
+//! HMAC-SHA256 of `id:time` (fields no ALG rewrites: the request as a whole
+//! cannot be signed, since its rewriting is what we want to see). The echo
+//! answers `200 OK` with the transaction headers copied and a body of type
+//! [`CONTENT_TYPE`]: a JSON [`Mirror`] whose fields that hold addresses are
+//! base64 (so that no ALG recognises an address in it), and with a key,
+//! `X-Sipwatch-Auth: <hmac of the body>`. Over UDP the echo answers only
+//! when the answer is at most 4 times the probe's size: probes that are too
+//! short to be answered safely should be padded.
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+pub const PROBE_HEADER: &str = "X-Sipwatch-Probe";
+pub const AUTH_HEADER: &str = "X-Sipwatch-Auth";
+pub const CONTENT_TYPE: &str = "application/x-sipwatch-mirror";
+/// A probe's id: 1 to 64 of `[A-Za-z0-9._-]`.
+pub const MAX_ID_LEN: usize = 64;
+/// Seconds a keyed probe's timestamp may be off.
+pub const MAX_CLOCK_SKEW: u64 = 300;
+
+/// What the echo saw, sent back to the prober.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mirror {
+    pub version: u32,
+    pub probe: String,
+    /// "UDP" or "TCP".
+    pub transport: String,
+    /// The source address and port the echo saw (the NAT mapping), base64.
+    pub source: String,
+    /// The echo's own address the probe arrived at, base64.
+    pub local: String,
+    /// Receive time, microseconds since the Unix epoch.
+    pub received_us: u64,
+    /// The request exactly as it arrived, base64.
+    pub request: String,
+    /// The start line and headers of this very response as sent (without
+    /// Content-Length), base64: the prober compares them with what it got.
+    pub response_head: String,
+}
+
+impl Mirror {
+    pub fn source_addr(&self) -> Option<std::net::SocketAddr> {
+        String::from_utf8(B64.decode(&self.source).ok()?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        String::from_utf8(B64.decode(&self.local).ok()?)
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    pub fn request_bytes(&self) -> Option<Vec<u8>> {
+        B64.decode(&self.request).ok()
+    }
+
+    pub fn response_head_bytes(&self) -> Option<Vec<u8>> {
+        B64.decode(&self.response_head).ok()
+    }
+}
+
+/// Whether `id` is a well-formed probe id.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn mac(key: &[u8], data: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    m.update(data);
+    hex(&m.finalize().into_bytes())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `X-Sipwatch-Auth` value a keyed probe carries.
+pub fn probe_auth(key: &[u8], id: &str, unix_time: u64) -> String {
+    format!(
+        "{unix_time}:{}",
+        mac(key, format!("{id}:{unix_time}").as_bytes())
+    )
+}
+
+/// Checks a keyed probe's `X-Sipwatch-Auth` value at `now` (Unix seconds).
+pub fn probe_auth_ok(key: &[u8], id: &str, value: &str, now: u64) -> bool {
+    let Some((time, _)) = value.split_once(':') else {
+        return false;
+    };
+    let Ok(time) = time.parse::<u64>() else {
+        return false;
+    };
+    now.abs_diff(time) <= MAX_CLOCK_SKEW
+        && constant_time_eq(probe_auth(key, id, time).as_bytes(), value.as_bytes())
+}
+
+/// The `X-Sipwatch-Auth` value of a keyed response: the body's HMAC.
+pub fn body_auth(key: &[u8], body: &[u8]) -> String {
+    mac(key, body)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The response body for a mirror.
+pub fn encode_body(m: &Mirror) -> String {
+    serde_json::to_string(m).expect("a mirror serialises")
+}
+
+/// The mirror in a response body; `None` when it is not one.
+pub fn decode_body(body: &[u8]) -> Option<Mirror> {
+    serde_json::from_slice(body).ok()
+}
+
+pub fn encode(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mirror_survives_the_round_trip() {
+        let m = Mirror {
+            version: 1,
+            probe: "p-1".into(),
+            transport: "UDP".into(),
+            source: encode(b"203.0.113.1:40000"),
+            local: encode(b"203.0.113.2:5060"),
+            received_us: 1,
+            request: encode(b"REGISTER sip:x SIP/2.0\r\n\r\n"),
+            response_head: encode(b"SIP/2.0 200 OK\r\n"),
+        };
+        let body = encode_body(&m);
+        assert!(
+            !body.contains("203.0.113"),
+            "no address in the clear for an ALG to rewrite"
+        );
+        let back = decode_body(body.as_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(
+            back.request_bytes().unwrap(),
+            b"REGISTER sip:x SIP/2.0\r\n\r\n"
+        );
+        assert_eq!(
+            back.source_addr(),
+            Some("203.0.113.1:40000".parse().unwrap())
+        );
+        assert!(decode_body(b"not base64 !").is_none());
+    }
+
+    #[test]
+    fn keyed_probes_are_accepted_only_with_the_key_and_a_fresh_time() {
+        let auth = probe_auth(b"secret", "p1", 1_000_000);
+        assert!(probe_auth_ok(b"secret", "p1", &auth, 1_000_100));
+        assert!(
+            !probe_auth_ok(b"other", "p1", &auth, 1_000_100),
+            "wrong key"
+        );
+        assert!(
+            !probe_auth_ok(b"secret", "p2", &auth, 1_000_100),
+            "another probe's value"
+        );
+        assert!(
+            !probe_auth_ok(b"secret", "p1", &auth, 1_000_000 + MAX_CLOCK_SKEW + 1),
+            "stale"
+        );
+        assert!(!probe_auth_ok(b"secret", "p1", "garbage", 1_000_000));
+    }
+
+    #[test]
+    fn probe_ids_are_short_tokens() {
+        assert!(valid_id("a1-b.c_d"));
+        assert!(!valid_id(""));
+        assert!(!valid_id("has space"));
+        assert!(!valid_id(&"x".repeat(MAX_ID_LEN + 1)));
+    }
+}

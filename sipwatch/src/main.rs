@@ -31,6 +31,36 @@ enum Command {
     /// Run the same analysis on a capture file (pcap or pcapng, from
     /// tcpdump, Wireshark or `attach --write`).
     Analyze(AnalyzeArgs),
+    /// The cooperating server for a public host: answers sipwatch probes
+    /// with exactly what arrived (UDP and TCP). Safe to expose: probes only,
+    /// rate limited, no amplification, optional shared key.
+    Echo(EchoArgs),
+}
+
+#[derive(clap::Args)]
+struct EchoArgs {
+    /// Address and port to listen on (UDP and TCP); repeat for several.
+    #[arg(long, default_values = ["0.0.0.0:5060"])]
+    listen: Vec<std::net::SocketAddr>,
+    /// Also answer `SEEN? <id>` queries (TCP) here, so a prober whose answers
+    /// never come back can still learn whether its probes arrived.
+    #[arg(long)]
+    query: Option<std::net::SocketAddr>,
+    /// Answer only probes signed with this shared key, and sign the answers.
+    #[arg(long)]
+    key: Option<String>,
+    /// Probes per second answered per source address (sustained).
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Probes answered per source address in a burst.
+    #[arg(long, default_value_t = 20.0)]
+    burst: f64,
+    /// TCP connections served at once.
+    #[arg(long, default_value_t = 256)]
+    max_tcp: usize,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +150,7 @@ fn main() {
     let result = match cli.command {
         Command::Attach(args) => attach(args),
         Command::Analyze(args) => analyze(args),
+        Command::Echo(args) => echo(args),
     };
     if let Err(e) = result {
         // `sipwatch analyze … | head`: the reader left; not an error.
@@ -207,6 +238,38 @@ fn analyze(args: AnalyzeArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+fn echo(args: EchoArgs) -> anyhow::Result<()> {
+    let config = sipwatch::echo::EchoConfig {
+        listen: args.listen,
+        query: args.query,
+        policy: sipwatch::echo::EchoPolicy {
+            key: args.key.map(String::into_bytes),
+            rate: args.rate,
+            burst: args.burst,
+            ..Default::default()
+        },
+        max_tcp_connections: args.max_tcp,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let stop = stop_signal(args.duration.map(Duration::from_secs_f64))?;
+        let listening: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "sipwatch echo: answering probes on {} (UDP and TCP)",
+            listening.join(", ")
+        );
+        let stats = sipwatch::echo::serve(config, stop).await?;
+        println!(
+            "{}",
+            serde_json::to_string(&stats).context("writing the counters")?
+        );
+        Ok(())
+    })
 }
 
 /// The output the flags ask for (clap keeps them mutually exclusive).

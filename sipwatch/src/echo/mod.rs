@@ -2,6 +2,8 @@
 //! sipwatch's probes with exactly what it received ([`wire`]), safely
 //! ([`Responder`]: probes only, optional key, rate limits, no amplification).
 mod responder;
+mod server;
 pub mod wire;
 
 pub use responder::{EchoPolicy, EchoStats, MAX_REQUEST, PROBE_LOG_SIZE, Refusal, Responder, Seen};
+pub use server::{EchoConfig, EchoError, ServerStats, serve};

@@ -1,0 +1,225 @@
+//! The echo's sockets: UDP and TCP on every `--listen` address, and the
+//! query side channel (TCP, one line: `SEEN? <id>`), all over tokio.
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream, UdpSocket},
+    task::JoinSet,
+};
+
+use super::{EchoPolicy, EchoStats, MAX_REQUEST, Responder};
+use crate::sip::SipFramer;
+
+#[derive(Clone, Debug)]
+pub struct EchoConfig {
+    pub listen: Vec<SocketAddr>,
+    /// Where to answer `SEEN? <id>` queries, if anywhere.
+    pub query: Option<SocketAddr>,
+    pub policy: EchoPolicy,
+    pub max_tcp_connections: usize,
+}
+
+/// A TCP connection that says nothing for this long is closed.
+const TCP_IDLE: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum EchoError {
+    #[error(
+        "cannot listen on {addr} ({transport}): {source}; is another SIP server (Asterisk?) using it? Choose another with --listen"
+    )]
+    Bind {
+        addr: SocketAddr,
+        transport: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the echo counted; its TCP figures beside the responder's.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct ServerStats {
+    #[serde(flatten)]
+    pub probes: EchoStats,
+    pub tcp_refused: u64,
+    pub queries: u64,
+}
+
+struct Shared {
+    responder: Mutex<Responder>,
+    tcp_active: AtomicUsize,
+    tcp_refused: AtomicUsize,
+    queries: AtomicUsize,
+    max_tcp: usize,
+}
+
+impl Shared {
+    fn answer(
+        &self,
+        request: &[u8],
+        transport: &'static str,
+        source: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<Vec<u8>> {
+        let mut r = self.responder.lock().unwrap_or_else(|e| e.into_inner());
+        r.answer(request, transport, source, local, SystemTime::now())
+            .ok()
+    }
+}
+
+/// Serves until `stop` completes; returns what was counted.
+pub async fn serve(
+    config: EchoConfig,
+    stop: impl Future<Output = ()>,
+) -> Result<ServerStats, EchoError> {
+    let shared = Arc::new(Shared {
+        responder: Mutex::new(Responder::new(config.policy.clone())),
+        tcp_active: AtomicUsize::new(0),
+        tcp_refused: AtomicUsize::new(0),
+        queries: AtomicUsize::new(0),
+        max_tcp: config.max_tcp_connections,
+    });
+    let mut tasks = JoinSet::new();
+    for &addr in &config.listen {
+        let bind = |transport, source| EchoError::Bind {
+            addr,
+            transport,
+            source,
+        };
+        let udp = UdpSocket::bind(addr).await.map_err(|e| bind("UDP", e))?;
+        let tcp = TcpListener::bind(addr).await.map_err(|e| bind("TCP", e))?;
+        tasks.spawn(serve_udp(udp, shared.clone()));
+        tasks.spawn(serve_tcp(tcp, shared.clone()));
+    }
+    if let Some(addr) = config.query {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| EchoError::Bind {
+                addr,
+                transport: "TCP (query)",
+                source,
+            })?;
+        tasks.spawn(serve_queries(listener, shared.clone()));
+    }
+    stop.await;
+    tasks.abort_all();
+    let probes = shared
+        .responder
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .stats;
+    Ok(ServerStats {
+        probes,
+        tcp_refused: shared.tcp_refused.load(Ordering::Relaxed) as u64,
+        queries: shared.queries.load(Ordering::Relaxed) as u64,
+    })
+}
+
+async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>) {
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let Ok((n, source)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
+        if let Some(answer) = shared.answer(&buf[..n], "UDP", source, local) {
+            let _ = socket.send_to(&answer, source).await;
+        }
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, source)) = listener.accept().await else {
+            continue;
+        };
+        if shared.tcp_active.fetch_add(1, Ordering::SeqCst) >= shared.max_tcp {
+            shared.tcp_active.fetch_sub(1, Ordering::SeqCst);
+            shared.tcp_refused.fetch_add(1, Ordering::Relaxed);
+            continue; // dropping the stream closes it
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = serve_connection(stream, source, &shared).await;
+            shared.tcp_active.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+async fn serve_connection(
+    mut stream: TcpStream,
+    source: SocketAddr,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    let local = stream.local_addr()?;
+    let mut framer = SipFramer::new();
+    let mut buf = vec![0u8; 16_384];
+    let mut messages = Vec::new();
+    loop {
+        let n = match tokio::time::timeout(TCP_IDLE, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => return Ok(()),
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(e),
+        };
+        framer.push(&buf[..n], &mut messages);
+        if framer.pending() > MAX_REQUEST {
+            return Ok(()); // nothing sipwatch sends is this large
+        }
+        for m in messages.drain(..) {
+            if let Some(answer) = shared.answer(&m, "TCP", source, local) {
+                stream.write_all(&answer).await?;
+            }
+        }
+    }
+}
+
+/// One line in, one line out: `SEEN? <id>` → `SEEN <id> <transport>
+/// <source> <received_us>` or `UNSEEN <id>`.
+async fn serve_queries(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = BufReader::new(read.take(256));
+            if tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            shared.queries.fetch_add(1, Ordering::Relaxed);
+            let Some(id) = line
+                .trim()
+                .strip_prefix("SEEN? ")
+                .filter(|i| super::wire::valid_id(i))
+            else {
+                let _ = write.write_all(b"ERROR expected: SEEN? <id>\n").await;
+                return;
+            };
+            let reply = {
+                let r = shared.responder.lock().unwrap_or_else(|e| e.into_inner());
+                match r.seen(id) {
+                    Some(s) => {
+                        format!("SEEN {id} {} {} {}\n", s.transport, s.source, s.received_us)
+                    }
+                    None => format!("UNSEEN {id}\n"),
+                }
+            };
+            let _ = write.write_all(reply.as_bytes()).await;
+        });
+    }
+}

@@ -12,6 +12,7 @@ pub mod echo;
 pub mod live;
 pub mod net;
 pub mod pipeline;
+pub mod probe;
 pub mod report;
 pub mod sip;
 pub mod track;

@@ -1,5 +1,5 @@
 //! The sipwatch command line. Parsing only; the work is in the library.
-use std::{path::PathBuf, time::Duration};
+use std::{io::Write as _, path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -35,6 +35,41 @@ enum Command {
     /// with exactly what arrived (UDP and TCP). Safe to expose: probes only,
     /// rate limited, no amplification, optional shared key.
     Echo(EchoArgs),
+    /// Before go-live: probe a `sipwatch echo` with REGISTER, INVITE (SDP)
+    /// and OPTIONS over UDP and TCP, and tell whether a SIP ALG rewrites
+    /// them, NAT maps them, or a firewall drops them (and on which leg).
+    /// Exit code: 0 clean, 2 ALG found, 3 drops found, 4 could not test.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args)]
+struct ProbeArgs {
+    /// The echo: HOST or HOST:PORT (port 5060 by default).
+    target: String,
+    /// The echo's query channel (default: the same host, port 5099).
+    #[arg(long)]
+    query: Option<String>,
+    /// Transports to probe.
+    #[arg(long = "transport", value_delimiter = ',', default_values = ["udp", "tcp"])]
+    transports: Vec<TransportArg>,
+    /// The shared key the echo was started with.
+    #[arg(long)]
+    key: Option<String>,
+    /// Port to send from, as a PBX does (0: any free port, named in the headers).
+    #[arg(long, default_value_t = 5060)]
+    local_port: u16,
+    /// Seconds to wait for each answer (UDP retransmits on the RFC 3261 schedule meanwhile).
+    #[arg(long, default_value_t = 8.0)]
+    timeout: f64,
+    /// The report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TransportArg {
+    Udp,
+    Tcp,
 }
 
 #[derive(clap::Args)]
@@ -151,6 +186,7 @@ fn main() {
         Command::Attach(args) => attach(args),
         Command::Analyze(args) => analyze(args),
         Command::Echo(args) => echo(args),
+        Command::Probe(args) => probe(args),
     };
     if let Err(e) = result {
         // `sipwatch analyze … | head`: the reader left; not an error.
@@ -270,6 +306,58 @@ fn echo(args: EchoArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+fn probe(args: ProbeArgs) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    let resolve = |text: &str, port: u16| -> anyhow::Result<std::net::SocketAddr> {
+        let with_port = if text.parse::<std::net::SocketAddr>().is_ok()
+            || text
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            text.to_owned()
+        } else {
+            format!("{text}:{port}")
+        };
+        with_port
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {text}"))?
+            .next()
+            .with_context(|| format!("{text} has no address"))
+    };
+    let target = resolve(&args.target, 5060)?;
+    let query = match &args.query {
+        Some(q) => resolve(q, 5099)?,
+        None => std::net::SocketAddr::new(target.ip(), 5099),
+    };
+    let config = sipwatch::probe::ProbeConfig {
+        target,
+        query: Some(query),
+        transports: args
+            .transports
+            .iter()
+            .map(|t| match t {
+                TransportArg::Udp => sipwatch::net::Transport::Udp,
+                TransportArg::Tcp => sipwatch::net::Transport::Tcp,
+            })
+            .collect(),
+        key: args.key.map(String::into_bytes),
+        local_port: args.local_port,
+        timeout: Duration::from_secs_f64(args.timeout),
+    };
+    let outcomes = sipwatch::probe::probe(&config).context("probing")?;
+    let (verdict, code) = sipwatch::probe::verdict(&outcomes);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let report = serde_json::json!({ "verdict": verdict, "probes": outcomes });
+        serde_json::to_writer(&mut out, &report).context("writing the report")?;
+        writeln!(out).context("writing the report")?;
+    } else {
+        sipwatch::probe::write_report(&mut out, &outcomes).context("writing the report")?;
+    }
+    out.flush().ok();
+    std::process::exit(code as i32);
 }
 
 /// The output the flags ask for (clap keeps them mutually exclusive).

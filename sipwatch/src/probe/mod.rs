@@ -1,0 +1,10 @@
+//! `sipwatch probe`: before go-live, is there a SIP ALG, NAT, or a firewall
+//! drop between here and a `sipwatch echo`? Realistic probes go out, the
+//! echo's mirrors are compared with what was sent (and its answers with
+//! what came back), and the echo's query channel tells, for a probe that got
+//! no answer, on which leg it was lost.
+mod report;
+mod run;
+
+pub use report::{ExitCode, Leg, ProbeOutcome, Verdict, verdict, write_report};
+pub use run::{ProbeConfig, ProbeError, probe};

@@ -1,0 +1,145 @@
+//! The probe's findings: per request, what changed and where it was lost;
+//! overall, a verdict and an exit code scripts can use.
+use std::{io::Write, net::SocketAddr};
+
+use serde::Serialize;
+
+use crate::{
+    alg::{Finding, alg_suspected},
+    net::Transport,
+};
+
+/// Where a probe ended up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Leg {
+    /// Answered: it arrived, and the answer came back.
+    Delivered,
+    /// The echo never saw it (its query channel says so): lost on the way out.
+    DroppedOnTheWayOut,
+    /// The echo saw and answered it; the answer never arrived here.
+    LostOnTheWayBack,
+    /// No answer, and no query channel to tell which way it was lost.
+    NoAnswer,
+    /// TCP: the connection never came up (the SYN or its answer was lost);
+    /// nothing was sent, so the query channel cannot tell the way.
+    TcpConnectFailed,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeOutcome {
+    pub kind: String,
+    pub transport: Transport,
+    pub local: SocketAddr,
+    /// Times sent (UDP retransmits).
+    pub sent: u32,
+    pub rtt_ms: Option<f64>,
+    pub leg: Leg,
+    /// The address and port the echo saw: differs from `local` behind NAT.
+    pub nat_source: Option<SocketAddr>,
+    /// What changed between here and the echo.
+    pub out: Vec<Finding>,
+    /// What changed in the echo's answer on its way back.
+    pub back: Vec<Finding>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Everything arrived unchanged both ways (NAT of the addresses in the
+    /// IP header alone is fine, and reported).
+    Clean,
+    /// SIP headers or SDP were rewritten on the path: a SIP ALG.
+    AlgFound,
+    /// Probes were lost.
+    DropsFound,
+    /// Nothing came back and nothing tells why.
+    CouldNotTest,
+}
+
+/// Exit codes, documented for scripts (1 is an error before probing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    Clean = 0,
+    AlgFound = 2,
+    DropsFound = 3,
+    CouldNotTest = 4,
+}
+
+pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
+    if outcomes.iter().all(|o| o.leg == Leg::NoAnswer) {
+        return (Verdict::CouldNotTest, ExitCode::CouldNotTest);
+    }
+    if outcomes
+        .iter()
+        .any(|o| alg_suspected(&o.out) || alg_suspected(&o.back))
+    {
+        return (Verdict::AlgFound, ExitCode::AlgFound);
+    }
+    if outcomes.iter().any(|o| o.leg != Leg::Delivered) {
+        return (Verdict::DropsFound, ExitCode::DropsFound);
+    }
+    (Verdict::Clean, ExitCode::Clean)
+}
+
+pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io::Result<()> {
+    for o in outcomes {
+        let nat = match o.nat_source {
+            Some(s) if s != o.local => format!("; seen from {s} (NAT)"),
+            Some(_) => "; seen from our own address (no NAT)".into(),
+            None => String::new(),
+        };
+        let rtt = o
+            .rtt_ms
+            .map(|r| format!(" in {r:.1} ms"))
+            .unwrap_or_default();
+        let leg = match o.leg {
+            Leg::Delivered => format!("answered{rtt}"),
+            Leg::DroppedOnTheWayOut => format!(
+                "dropped on the way out (the echo never saw it; sent {} times)",
+                o.sent
+            ),
+            Leg::LostOnTheWayBack => {
+                "answered by the echo, but the answer was lost on the way back".into()
+            }
+            Leg::NoAnswer => format!(
+                "no answer (sent {} times); no query channel to tell which way",
+                o.sent
+            ),
+            Leg::TcpConnectFailed => {
+                "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
+            }
+        };
+        writeln!(
+            out,
+            "{} {} from {}: {leg}{nat}",
+            o.transport, o.kind, o.local
+        )?;
+        for (way, findings) in [("out", &o.out), ("back", &o.back)] {
+            for f in findings {
+                writeln!(
+                    out,
+                    "    {way}: {} {:?}: {} -> {}",
+                    f.header,
+                    f.kind,
+                    f.before.as_deref().unwrap_or("(none)"),
+                    f.after.as_deref().unwrap_or("(none)")
+                )?;
+            }
+        }
+    }
+    let (v, _) = verdict(outcomes);
+    let words = match v {
+        Verdict::Clean => "clean: SIP crosses the path unchanged both ways",
+        Verdict::AlgFound => {
+            "SIP ALG found: SIP headers or SDP are rewritten on the path; disable the router's SIP ALG (\"SIP helper\", \"SIP passthrough\")"
+        }
+        Verdict::DropsFound => {
+            "drops found: some probes or their answers were lost; check firewall rules for SIP on the leg named"
+        }
+        Verdict::CouldNotTest => {
+            "could not test: nothing came back; is sipwatch echo running there, and reachable?"
+        }
+    };
+    writeln!(out, "verdict: {words}")
+}

@@ -1,0 +1,323 @@
+//! Sending the probes and collecting what came back.
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
+    time::{Duration, Instant, SystemTime},
+};
+
+use super::report::{Leg, ProbeOutcome};
+use crate::{
+    alg::compare,
+    echo::wire::{self, Mirror},
+    net::Transport,
+    sip::MessageIndex,
+};
+
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    /// The echo (SIP port).
+    pub target: SocketAddr,
+    /// The echo's query channel, to tell where an unanswered probe was lost.
+    pub query: Option<SocketAddr>,
+    pub transports: Vec<Transport>,
+    pub key: Option<Vec<u8>>,
+    /// Local port to send from (a PBX uses 5060; 0 picks a free one).
+    pub local_port: u16,
+    /// How long to wait for an answer (UDP retransmits meanwhile).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("no route to {0}: cannot find this host's address toward it")]
+    NoRoute(SocketAddr, #[source] std::io::Error),
+    #[error(
+        "cannot send from port {port}: {source}; another SIP server (Asterisk?) holds it — use --local-port 0 to send from a free port, with that port in the headers"
+    )]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The address this host uses toward `target` (what a PBX would put in Via).
+fn source_address(target: SocketAddr) -> Result<IpAddr, ProbeError> {
+    let any: SocketAddr = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()
+    .expect("literal");
+    let s = UdpSocket::bind(any).map_err(|e| ProbeError::NoRoute(target, e))?;
+    s.connect(target)
+        .map_err(|e| ProbeError::NoRoute(target, e))?;
+    Ok(s.local_addr()
+        .map_err(|e| ProbeError::NoRoute(target, e))?
+        .ip())
+}
+
+pub fn probe(config: &ProbeConfig) -> Result<Vec<ProbeOutcome>, ProbeError> {
+    let local_ip = source_address(config.target)?;
+    let run = format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros()
+            % 0xffff_ffff
+    );
+    let mut outcomes = Vec::new();
+    for &transport in &config.transports {
+        for kind in ["REGISTER", "INVITE", "OPTIONS"] {
+            let id = format!(
+                "sw-{run}-{}-{}",
+                transport.to_string().to_lowercase(),
+                kind.to_lowercase()
+            );
+            let outcome = match transport {
+                Transport::Udp => probe_udp(config, local_ip, kind, &id)?,
+                Transport::Tcp => probe_tcp(config, local_ip, kind, &id),
+            };
+            outcomes.push(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
+fn probe_udp(
+    config: &ProbeConfig,
+    local_ip: IpAddr,
+    kind: &str,
+    id: &str,
+) -> Result<ProbeOutcome, ProbeError> {
+    let socket =
+        UdpSocket::bind(SocketAddr::new(local_ip, config.local_port)).map_err(|source| {
+            ProbeError::Bind {
+                port: config.local_port,
+                source,
+            }
+        })?;
+    let local = socket.local_addr().map_err(|source| ProbeError::Bind {
+        port: config.local_port,
+        source,
+    })?;
+    let request = request(kind, "UDP", local, config.target, id, config.key.as_deref());
+    let start = Instant::now();
+    let mut next_send = Duration::ZERO;
+    let mut interval = Duration::from_millis(500); // T1, doubling up to T2 (RFC 3261 §17.1.2.2)
+    let mut sent = 0;
+    let mut buf = vec![0u8; 65_536];
+    while start.elapsed() < config.timeout {
+        if start.elapsed() >= next_send {
+            let _ = socket.send_to(&request, config.target);
+            sent += 1;
+            next_send += interval;
+            interval = (interval * 2).min(Duration::from_secs(4));
+        }
+        let wait = next_send
+            .saturating_sub(start.elapsed())
+            .min(config.timeout.saturating_sub(start.elapsed()));
+        socket
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .ok();
+        if let Ok((n, from)) = socket.recv_from(&mut buf)
+            && from.ip() == config.target.ip()
+            && let Some(outcome) = answered(
+                kind,
+                Transport::Udp,
+                &request,
+                &buf[..n],
+                local,
+                sent,
+                start.elapsed(),
+                id,
+            )
+        {
+            return Ok(outcome);
+        }
+    }
+    Ok(unanswered(config, kind, Transport::Udp, local, sent, id))
+}
+
+fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: &str, id: &str) -> ProbeOutcome {
+    let start = Instant::now();
+    let unreachable = |local| unanswered(config, kind, Transport::Tcp, local, 0, id);
+    let Ok(mut stream) = TcpStream::connect_timeout(&config.target, config.timeout) else {
+        // Nothing was sent: the echo's query channel cannot tell the way.
+        return ProbeOutcome {
+            leg: Leg::TcpConnectFailed,
+            ..unreachable(SocketAddr::new(local_ip, 0))
+        };
+    };
+    let local = stream.local_addr().unwrap_or(SocketAddr::new(local_ip, 0));
+    let request = request(kind, "TCP", local, config.target, id, config.key.as_deref());
+    if stream.write_all(&request).is_err() {
+        return unreachable(local);
+    }
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16_384];
+    while start.elapsed() < config.timeout {
+        stream
+            .set_read_timeout(Some(
+                config
+                    .timeout
+                    .saturating_sub(start.elapsed())
+                    .max(Duration::from_millis(1)),
+            ))
+            .ok();
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+        let index = MessageIndex::parse(&got);
+        let complete = index
+            .header("content-length")
+            .and_then(|l| l.parse::<usize>().ok())
+            == Some(index.body.len());
+        if complete
+            && let Some(outcome) = answered(
+                kind,
+                Transport::Tcp,
+                &request,
+                &got,
+                local,
+                1,
+                start.elapsed(),
+                id,
+            )
+        {
+            return outcome;
+        }
+    }
+    unanswered(config, kind, Transport::Tcp, local, 1, id)
+}
+
+/// A realistic request of `kind` with this host's address in Via, Contact and SDP.
+fn request(
+    kind: &str,
+    transport: &str,
+    local: SocketAddr,
+    target: SocketAddr,
+    id: &str,
+    key: Option<&[u8]>,
+) -> Vec<u8> {
+    let host = |a: SocketAddr| match a {
+        SocketAddr::V4(v) => v.ip().to_string(),
+        SocketAddr::V6(v) => format!("[{}]", v.ip()),
+    };
+    let (me, them) = (host(local), host(target));
+    let port = local.port();
+    let auth = key
+        .map(|k| {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            format!(
+                "{}: {}\r\n",
+                wire::AUTH_HEADER,
+                wire::probe_auth(k, id, now)
+            )
+        })
+        .unwrap_or_default();
+    let ip_kind = if local.is_ipv4() { "IP4" } else { "IP6" };
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN {ip_kind} {}\r\ns=sipwatch probe\r\nc=IN {ip_kind} {}\r\nt=0 0\r\nm=audio 40{:03} RTP/AVP 0 8 101\r\n\
+         a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+        local.ip(),
+        local.ip(),
+        port % 1000
+    );
+    let (uri, body, extra) = match kind {
+        "INVITE" => (
+            format!("sip:probe@{them}"),
+            sdp.as_str(),
+            "Content-Type: application/sdp\r\n",
+        ),
+        "REGISTER" => (format!("sip:{them}"), "", "Expires: 300\r\n"),
+        _ => (format!("sip:{them}"), "", ""),
+    };
+    format!(
+        "{kind} {uri} SIP/2.0\r\nVia: SIP/2.0/{transport} {me}:{port};branch=z9hG4bK-{id};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:probe@{them}>;tag={id}\r\nTo: <sip:probe@{them}>\r\nCall-ID: {id}@{me}\r\nCSeq: 1 {kind}\r\n\
+         Contact: <sip:probe@{me}:{port}>\r\nUser-Agent: sipwatch probe\r\nAllow: INVITE, ACK, CANCEL, BYE, OPTIONS\r\n\
+         Supported: replaces, timer\r\n{extra}{}: {id}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        wire::PROBE_HEADER,
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn answered(
+    kind: &str,
+    transport: Transport,
+    request: &[u8],
+    answer: &[u8],
+    local: SocketAddr,
+    sent: u32,
+    rtt: Duration,
+    id: &str,
+) -> Option<ProbeOutcome> {
+    let index = MessageIndex::parse(answer);
+    let mirror: Mirror = wire::decode_body(answer.get(index.body.clone())?)?;
+    if mirror.probe != id {
+        return None;
+    }
+    let head_end = memchr::memmem::find(answer, b"Content-Length:")?;
+    Some(ProbeOutcome {
+        kind: kind.to_owned(),
+        transport,
+        local,
+        sent,
+        rtt_ms: Some(rtt.as_secs_f64() * 1000.0),
+        leg: Leg::Delivered,
+        nat_source: mirror.source_addr(),
+        out: compare(request, &mirror.request_bytes()?),
+        back: compare(&mirror.response_head_bytes()?, &answer[..head_end]),
+    })
+}
+
+fn unanswered(
+    config: &ProbeConfig,
+    kind: &str,
+    transport: Transport,
+    local: SocketAddr,
+    sent: u32,
+    id: &str,
+) -> ProbeOutcome {
+    let leg = match config.query.map(|q| seen(q, id)) {
+        Some(Some(true)) => Leg::LostOnTheWayBack,
+        Some(Some(false)) => Leg::DroppedOnTheWayOut,
+        _ => Leg::NoAnswer,
+    };
+    ProbeOutcome {
+        kind: kind.to_owned(),
+        transport,
+        local,
+        sent,
+        rtt_ms: None,
+        leg,
+        nat_source: None,
+        out: Vec::new(),
+        back: Vec::new(),
+    }
+}
+
+/// Asks the echo's query channel whether probe `id` arrived.
+fn seen(query: SocketAddr, id: &str) -> Option<bool> {
+    let mut s = TcpStream::connect_timeout(&query, Duration::from_secs(3)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    s.write_all(format!("SEEN? {id}\n").as_bytes()).ok()?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).ok()?;
+    if line.starts_with("SEEN ") {
+        Some(true)
+    } else if line.starts_with("UNSEEN ") {
+        Some(false)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,152 @@
+//! `sipwatch probe` from the PBX against `sipwatch echo` at the provider,
+//! through each router personality: the verdict, the findings and the leg.
+//! Needs root; fails, saying why, without.
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sipwatch_lab::*;
+use support::lab;
+
+fn sipwatch_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sipwatch")
+}
+
+/// Runs echo at the provider and probe at the PBX; (exit code, report).
+fn run(personality: Personality) -> (i32, Value) {
+    let lab = lab(personality);
+    let _echo = lab
+        .provider
+        .spawn(&[
+            sipwatch_bin(),
+            "echo",
+            "--listen",
+            "203.0.113.2:5060",
+            "--query",
+            "203.0.113.2:5099",
+        ])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        assert!(Instant::now() < deadline, "sipwatch echo did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = lab
+        .pbx
+        .command(&[
+            sipwatch_bin(),
+            "probe",
+            "203.0.113.2",
+            "--timeout",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn probes(report: &Value) -> &Vec<Value> {
+    report["probes"].as_array().unwrap()
+}
+
+#[test]
+fn plain_nat_is_clean_and_the_nat_mapping_is_reported() {
+    let (code, report) = run(Personality::PlainNat);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (0, Some("clean")),
+        "{report}"
+    );
+    assert_eq!(
+        probes(&report).len(),
+        6,
+        "REGISTER, INVITE, OPTIONS over UDP and TCP"
+    );
+    for p in probes(&report) {
+        assert_eq!(p["leg"], "delivered", "{p}");
+        assert!(
+            p["nat_source"]
+                .as_str()
+                .unwrap()
+                .starts_with("203.0.113.1:"),
+            "{p}"
+        );
+        assert!(
+            p["out"].as_array().unwrap().is_empty() && p["back"].as_array().unwrap().is_empty(),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn the_kernel_alg_is_found_with_its_rewrites() {
+    let (code, report) = run(Personality::SipAlg);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (2, Some("alg_found")),
+        "{report}"
+    );
+    let udp_invite = probes(&report)
+        .iter()
+        .find(|p| p["transport"] == "UDP" && p["kind"] == "INVITE")
+        .unwrap();
+    let rewritten: Vec<&str> = udp_invite["out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "address_rewritten")
+        .filter_map(|f| f["header"].as_str())
+        .collect();
+    for header in ["Via", "Contact", "sdp c=", "sdp o="] {
+        assert!(rewritten.contains(&header), "{header} not in {rewritten:?}");
+    }
+}
+
+#[test]
+fn an_outbound_firewall_is_found_dropping_on_the_way_out() {
+    let (code, report) = run(Personality::DropOutbound);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (3, Some("drops_found")),
+        "{report}"
+    );
+    for p in probes(&report) {
+        let want = if p["transport"] == "UDP" {
+            "dropped_on_the_way_out"
+        } else {
+            "tcp_connect_failed"
+        };
+        assert_eq!(p["leg"], want, "{p}");
+    }
+}
+
+#[test]
+fn a_return_path_firewall_is_found_losing_the_answers() {
+    let (code, report) = run(Personality::DropReturn);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (3, Some("drops_found")),
+        "{report}"
+    );
+    for p in probes(&report) {
+        let want = if p["transport"] == "UDP" {
+            "lost_on_the_way_back"
+        } else {
+            "tcp_connect_failed"
+        };
+        assert_eq!(p["leg"], want, "{p}");
+    }
+}

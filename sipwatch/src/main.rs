@@ -64,6 +64,9 @@ struct ProbeArgs {
     /// The report as JSON.
     #[arg(long)]
     json: bool,
+    /// Do not watch this host's own leg with the eBPF capture (which needs root).
+    #[arg(long)]
+    no_nic: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -345,16 +348,28 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         key: args.key.map(String::into_bytes),
         local_port: args.local_port,
         timeout: Duration::from_secs_f64(args.timeout),
+        watch_nic: !args.no_nic,
     };
-    let outcomes = sipwatch::probe::probe(&config).context("probing")?;
-    let (verdict, code) = sipwatch::probe::verdict(&outcomes);
+    let run = sipwatch::probe::probe(&config).context("probing")?;
+    let outcomes = &run.outcomes;
+    let (verdict, code) = sipwatch::probe::verdict(outcomes);
     let mut out = std::io::stdout().lock();
     if args.json {
-        let report = serde_json::json!({ "verdict": verdict, "probes": outcomes });
+        let report = serde_json::json!({
+            "verdict": verdict,
+            "probes": outcomes,
+            "this_host_observed_on": run.nic.as_ref().ok(),
+            "this_host_not_observed_because": run.nic.as_ref().err(),
+        });
         serde_json::to_writer(&mut out, &report).context("writing the report")?;
         writeln!(out).context("writing the report")?;
     } else {
-        sipwatch::probe::write_report(&mut out, &outcomes).context("writing the report")?;
+        match &run.nic {
+            Ok(interface) => writeln!(out, "this host's own leg observed on {interface} (eBPF)"),
+            Err(why) => writeln!(out, "this host's own leg not observed: {why}"),
+        }
+        .context("writing the report")?;
+        sipwatch::probe::write_report(&mut out, outcomes).context("writing the report")?;
     }
     out.flush().ok();
     std::process::exit(code as i32);

@@ -15,7 +15,17 @@ fn sipwatch_bin() -> &'static str {
 
 /// Runs echo at the provider and probe at the PBX; (exit code, report).
 fn run(personality: Personality) -> (i32, Value) {
+    run_with_local_firewall(personality, None)
+}
+
+/// The same, with an nftables rule set on the PBX itself.
+fn run_with_local_firewall(personality: Personality, pbx_rules: Option<&str>) -> (i32, Value) {
     let lab = lab(personality);
+    if let Some(rules) = pbx_rules {
+        lab.pbx
+            .run_with_stdin(&["nft", "-f", "-"], Some(rules))
+            .unwrap();
+    }
     let _echo = lab
         .provider
         .spawn(&[
@@ -75,8 +85,14 @@ fn plain_nat_is_clean_and_the_nat_mapping_is_reported() {
         6,
         "REGISTER, INVITE, OPTIONS over UDP and TCP"
     );
+    assert_eq!(report["this_host_observed_on"], "eth0", "{report}");
     for p in probes(&report) {
         assert_eq!(p["leg"], "delivered", "{p}");
+        assert_eq!(
+            (p["left_nic"].as_bool(), p["answer_at_nic"].as_bool()),
+            (Some(true), Some(true)),
+            "{p}"
+        );
         assert!(
             p["nat_source"]
                 .as_str()
@@ -148,5 +164,51 @@ fn a_return_path_firewall_is_found_losing_the_answers() {
             "tcp_connect_failed"
         };
         assert_eq!(p["leg"], want, "{p}");
+    }
+}
+
+fn local_rules(hook: &str, rule: &str) -> String {
+    format!(
+        "table inet pbx_local {{\n\tchain {hook} {{\n\t\ttype filter hook {hook} priority filter; policy accept;\n\t\t{rule}\n\t}}\n}}\n"
+    )
+}
+
+#[test]
+fn a_firewall_on_this_host_dropping_sip_out_is_named() {
+    let rules = local_rules("output", "udp dport 5060 drop");
+    let (code, report) = run_with_local_firewall(Personality::PlainNat, Some(&rules));
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (3, Some("drops_found")),
+        "{report}"
+    );
+    for p in probes(&report).iter().filter(|p| p["transport"] == "UDP") {
+        assert_eq!(p["leg"], "dropped_on_this_host", "{p}");
+        assert_eq!(p["left_nic"], false);
+    }
+    assert!(
+        probes(&report)
+            .iter()
+            .filter(|p| p["transport"] == "TCP")
+            .all(|p| p["leg"] == "delivered")
+    );
+}
+
+#[test]
+fn a_firewall_on_this_host_dropping_the_answers_is_named() {
+    let rules = local_rules("input", "udp sport 5060 drop");
+    let (code, report) = run_with_local_firewall(Personality::PlainNat, Some(&rules));
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (3, Some("drops_found")),
+        "{report}"
+    );
+    for p in probes(&report).iter().filter(|p| p["transport"] == "UDP") {
+        assert_eq!(p["leg"], "answer_dropped_on_this_host", "{p}");
+        assert_eq!(
+            (p["left_nic"].as_bool(), p["answer_at_nic"].as_bool()),
+            (Some(true), Some(true)),
+            "{p}"
+        );
     }
 }

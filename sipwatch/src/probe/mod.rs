@@ -3,8 +3,9 @@
 //! echo's mirrors are compared with what was sent (and its answers with
 //! what came back), and the echo's query channel tells, for a probe that got
 //! no answer, on which leg it was lost.
+mod nic;
 mod report;
 mod run;
 
 pub use report::{ExitCode, Leg, ProbeOutcome, Verdict, verdict, write_report};
-pub use run::{ProbeConfig, ProbeError, probe};
+pub use run::{ProbeConfig, ProbeError, ProbeRun, probe};

@@ -24,10 +24,17 @@ pub enum Leg {
     /// TCP: the connection never came up (the SYN or its answer was lost);
     /// nothing was sent, so the query channel cannot tell the way.
     TcpConnectFailed,
+    /// Sent by the socket, never seen leaving the NIC: this host's own
+    /// firewall (OUTPUT) dropped it.
+    DroppedOnThisHost,
+    /// The answer reached the NIC but not the socket: this host's own
+    /// firewall (INPUT) dropped it.
+    AnswerDroppedOnThisHost,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeOutcome {
+    pub id: String,
     pub kind: String,
     pub transport: Transport,
     pub local: SocketAddr,
@@ -41,6 +48,10 @@ pub struct ProbeOutcome {
     pub out: Vec<Finding>,
     /// What changed in the echo's answer on its way back.
     pub back: Vec<Finding>,
+    /// Seen leaving this host's NIC (eBPF), when that leg was observed.
+    pub left_nic: Option<bool>,
+    /// Its answer seen arriving at this host's NIC, when observed.
+    pub answer_at_nic: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -108,6 +119,12 @@ pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io:
             ),
             Leg::TcpConnectFailed => {
                 "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
+            }
+            Leg::DroppedOnThisHost => {
+                "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)".into()
+            }
+            Leg::AnswerDroppedOnThisHost => {
+                "answered, and the answer reached the NIC but not sipwatch (local firewall, INPUT)".into()
             }
         };
         writeln!(

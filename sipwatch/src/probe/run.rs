@@ -5,7 +5,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use super::report::{Leg, ProbeOutcome};
+use super::{
+    nic::{NicView, NicWatch},
+    report::{Leg, ProbeOutcome},
+};
 use crate::{
     alg::compare,
     echo::wire::{self, Mirror},
@@ -25,6 +28,16 @@ pub struct ProbeConfig {
     pub local_port: u16,
     /// How long to wait for an answer (UDP retransmits meanwhile).
     pub timeout: Duration,
+    /// Observe this host's own leg with the eBPF capture (needs root).
+    pub watch_nic: bool,
+}
+
+/// All probes, and whether this host's own leg was observed.
+#[derive(Debug)]
+pub struct ProbeRun {
+    pub outcomes: Vec<ProbeOutcome>,
+    /// The interface watched (eBPF), or why it could not be.
+    pub nic: Result<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +71,13 @@ fn source_address(target: SocketAddr) -> Result<IpAddr, ProbeError> {
         .ip())
 }
 
-pub fn probe(config: &ProbeConfig) -> Result<Vec<ProbeOutcome>, ProbeError> {
+pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
     let local_ip = source_address(config.target)?;
+    let watch = if config.watch_nic {
+        NicWatch::start(local_ip, config.target.port())
+    } else {
+        Err("not asked for (--no-nic)".into())
+    };
     let run = format!(
         "{:x}",
         SystemTime::now()
@@ -83,7 +101,32 @@ pub fn probe(config: &ProbeConfig) -> Result<Vec<ProbeOutcome>, ProbeError> {
             outcomes.push(outcome);
         }
     }
-    Ok(outcomes)
+    let nic = watch.and_then(NicWatch::finish);
+    if let Ok(view) = &nic {
+        for o in &mut outcomes {
+            refine(o, view);
+        }
+    }
+    Ok(ProbeRun {
+        outcomes,
+        nic: nic.map(|v| v.interface),
+    })
+}
+
+/// What the NIC saw turns an unanswered probe's leg into this host's own.
+fn refine(o: &mut ProbeOutcome, view: &NicView) {
+    let left = view.left.contains(&o.id);
+    let answered = view.arrived.contains(&o.id);
+    o.left_nic = Some(left);
+    o.answer_at_nic = Some(answered);
+    if o.leg == Leg::Delivered || o.leg == Leg::TcpConnectFailed {
+        return;
+    }
+    if !left && o.sent > 0 {
+        o.leg = Leg::DroppedOnThisHost;
+    } else if answered {
+        o.leg = Leg::AnswerDroppedOnThisHost;
+    }
 }
 
 fn probe_udp(
@@ -268,6 +311,7 @@ fn answered(
     }
     let head_end = memchr::memmem::find(answer, b"Content-Length:")?;
     Some(ProbeOutcome {
+        id: id.to_owned(),
         kind: kind.to_owned(),
         transport,
         local,
@@ -277,6 +321,8 @@ fn answered(
         nat_source: mirror.source_addr(),
         out: compare(request, &mirror.request_bytes()?),
         back: compare(&mirror.response_head_bytes()?, &answer[..head_end]),
+        left_nic: None,
+        answer_at_nic: None,
     })
 }
 
@@ -294,6 +340,7 @@ fn unanswered(
         _ => Leg::NoAnswer,
     };
     ProbeOutcome {
+        id: id.to_owned(),
         kind: kind.to_owned(),
         transport,
         local,
@@ -303,6 +350,8 @@ fn unanswered(
         nat_source: None,
         out: Vec::new(),
         back: Vec::new(),
+        left_nic: None,
+        answer_at_nic: None,
     }
 }
 

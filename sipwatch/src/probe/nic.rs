@@ -1,0 +1,164 @@
+//! This host's own leg: the eBPF capture on the interface toward the echo,
+//! running while the probes go out, to see which probes left the NIC and
+//! which answers reached it.
+use std::{
+    collections::HashSet,
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use sipwatch_common::Direction;
+
+use crate::{
+    capture::{Capture, CaptureConfig},
+    net::Decoder,
+    sip::{MessageAssembler, MessageIndex},
+};
+
+/// Probe ids seen leaving and arriving at the NIC.
+#[derive(Debug, Default)]
+pub struct NicView {
+    pub interface: String,
+    pub left: HashSet<String>,
+    pub arrived: HashSet<String>,
+}
+
+pub struct NicWatch {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Result<NicView, String>>,
+}
+
+/// The interface that holds `ip`.
+fn interface_of(ip: IpAddr) -> Option<String> {
+    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we free below; we only read it.
+    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = addrs;
+    while !cur.is_null() {
+        // SAFETY: a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points at a sockaddr of the family it says.
+            let addr = unsafe {
+                match i32::from((*ifa.ifa_addr).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                        Some(IpAddr::from(
+                            u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                        ))
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                        Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+                    }
+                    _ => None,
+                }
+            };
+            if addr == Some(ip) {
+                // SAFETY: ifa_name is a NUL-terminated string.
+                found = Some(
+                    unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+                break;
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: the list from getifaddrs, freed once.
+    unsafe { libc::freeifaddrs(addrs) };
+    found
+}
+
+impl NicWatch {
+    /// Attaches the capture to the interface holding `local_ip`, selecting
+    /// `port` besides the defaults. Fails (with the reason) where it cannot:
+    /// the probe then goes on without this host's leg.
+    pub fn start(local_ip: IpAddr, port: u16) -> Result<NicWatch, String> {
+        let interface =
+            interface_of(local_ip).ok_or_else(|| format!("no interface holds {local_ip}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || -> Result<NicView, String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let mut config = CaptureConfig::new(&interface);
+                if !config.sip_ports.contains(&port) {
+                    config.sip_ports.push(port);
+                }
+                let mut capture = match Capture::attach(&config) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let reason = format!("{e:#}");
+                        let _ = ready_tx.send(Err(reason.clone()));
+                        return Err(reason);
+                    }
+                };
+                let mut reader = capture.frames().map_err(|e| e.to_string())?;
+                let _ = ready_tx.send(Ok(()));
+                let mut frames = Vec::new();
+                while !flag.load(Ordering::SeqCst) {
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(50),
+                        reader.next_batch(&mut frames),
+                    )
+                    .await;
+                }
+                capture.detach().map_err(|e| e.to_string())?;
+                reader.drain(&mut frames);
+                let mut view = NicView {
+                    interface,
+                    ..NicView::default()
+                };
+                let (mut decoder, mut assembler, mut messages) =
+                    (Decoder::new(), MessageAssembler::default(), Vec::new());
+                for f in &frames {
+                    if let Some(d) = decoder.push(f) {
+                        assembler.push(d, &mut messages);
+                    }
+                }
+                assembler.finish(&mut messages);
+                for m in messages {
+                    let index = MessageIndex::parse(&m.bytes);
+                    let Some(id) = index.header("x-sipwatch-probe") else {
+                        continue;
+                    };
+                    match m.direction {
+                        Some(Direction::Egress) => view.left.insert(id.into_owned()),
+                        Some(Direction::Ingress) => view.arrived.insert(id.into_owned()),
+                        None => false,
+                    };
+                }
+                Ok(view)
+            })
+        });
+        match ready_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(())) => Ok(NicWatch { stop, thread }),
+            Ok(Err(reason)) => Err(reason),
+            Err(_) => Err("the capture did not start within 30 s".into()),
+        }
+    }
+
+    /// Stops the capture (after the last packets crossed) and returns what it saw.
+    pub fn finish(self) -> Result<NicView, String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .join()
+            .map_err(|_| "the capture thread panicked".to_string())?
+    }
+}

@@ -49,6 +49,9 @@ struct ProbeArgs {
     /// The echo's query channel (default: the same host, port 5099).
     #[arg(long)]
     query: Option<String>,
+    /// The echo's ports to probe, e.g. 5060,5080 (default: the target's).
+    #[arg(long, value_delimiter = ',')]
+    ports: Vec<u16>,
     /// Transports to probe.
     #[arg(long = "transport", value_delimiter = ',', default_values = ["udp", "tcp"])]
     transports: Vec<TransportArg>,
@@ -349,6 +352,7 @@ fn probe(args: ProbeArgs) -> anyhow::Result<()> {
         local_port: args.local_port,
         timeout: Duration::from_secs_f64(args.timeout),
         watch_nic: !args.no_nic,
+        ports: args.ports,
     };
     let run = sipwatch::probe::probe(&config).context("probing")?;
     let outcomes = &run.outcomes;

@@ -212,3 +212,66 @@ fn a_firewall_on_this_host_dropping_the_answers_is_named() {
         );
     }
 }
+
+#[test]
+fn several_ports_and_ipv6_are_probed() {
+    let lab = lab(Personality::PlainNat);
+    let _echo = lab
+        .provider
+        .spawn(&[
+            sipwatch_bin(),
+            "echo",
+            "--listen",
+            "203.0.113.2:5060",
+            "--listen",
+            "203.0.113.2:5080",
+            "--listen",
+            "[2001:db8:113::2]:5060",
+            "--query",
+            "203.0.113.2:5099",
+        ])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        assert!(Instant::now() < deadline, "sipwatch echo did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let probe = |args: &[&str]| -> (i32, Value) {
+        let mut argv = vec![sipwatch_bin(), "probe"];
+        argv.extend_from_slice(args);
+        argv.extend(["--timeout", "2", "--json"]);
+        let out = lab.pbx.command(&argv).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            serde_json::from_slice(&out.stdout).unwrap(),
+        )
+    };
+    let (code, report) = probe(&["203.0.113.2", "--ports", "5060,5080"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(probes(&report).len(), 12);
+    for port in [5060, 5080] {
+        let target = format!("203.0.113.2:{port}");
+        assert_eq!(
+            probes(&report)
+                .iter()
+                .filter(|p| p["target"] == target.as_str() && p["leg"] == "delivered")
+                .count(),
+            6
+        );
+    }
+    let (code, report) = probe(&["[2001:db8:113::2]:5060", "--query", "203.0.113.2:5099"]);
+    assert_eq!(code, 0, "{report}");
+    for p in probes(&report) {
+        assert!(
+            p["nat_source"]
+                .as_str()
+                .unwrap()
+                .starts_with("[2001:db8:113::1]:"),
+            "{p}"
+        );
+    }
+}

@@ -84,7 +84,8 @@ impl NicWatch {
     /// Attaches the capture to the interface holding `local_ip`, selecting
     /// `port` besides the defaults. Fails (with the reason) where it cannot:
     /// the probe then goes on without this host's leg.
-    pub fn start(local_ip: IpAddr, port: u16) -> Result<NicWatch, String> {
+    pub fn start(local_ip: IpAddr, ports: &[u16]) -> Result<NicWatch, String> {
+        let ports = ports.to_vec();
         let interface =
             interface_of(local_ip).ok_or_else(|| format!("no interface holds {local_ip}"))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -97,8 +98,10 @@ impl NicWatch {
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
                 let mut config = CaptureConfig::new(&interface);
-                if !config.sip_ports.contains(&port) {
-                    config.sip_ports.push(port);
+                for port in ports {
+                    if !config.sip_ports.contains(&port) {
+                        config.sip_ports.push(port);
+                    }
                 }
                 let mut capture = match Capture::attach(&config) {
                     Ok(c) => c,

@@ -35,6 +35,8 @@ pub enum Leg {
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeOutcome {
     pub id: String,
+    /// The echo's address and port probed.
+    pub target: SocketAddr,
     pub kind: String,
     pub transport: Transport,
     pub local: SocketAddr,
@@ -93,6 +95,27 @@ pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
     (Verdict::Clean, ExitCode::Clean)
 }
 
+/// Which legs were seen and which are inferred, in words.
+fn legs(o: &ProbeOutcome) -> String {
+    let nic = match (o.left_nic, o.answer_at_nic) {
+        (Some(left), Some(back)) => format!(
+            "NIC observed (left: {}, answer arrived: {})",
+            if left { "yes" } else { "no" },
+            if back { "yes" } else { "no" }
+        ),
+        _ => "NIC not observed".into(),
+    };
+    let echo = match o.leg {
+        Leg::Delivered => "echo observed (its mirror)",
+        Leg::DroppedOnTheWayOut | Leg::LostOnTheWayBack => "echo observed (query channel)",
+        Leg::DroppedOnThisHost | Leg::AnswerDroppedOnThisHost => {
+            "the path beyond inferred from this host's legs"
+        }
+        Leg::NoAnswer | Leg::TcpConnectFailed => "echo not observed",
+    };
+    format!("socket observed; {nic}; {echo}")
+}
+
 pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io::Result<()> {
     for o in outcomes {
         let nat = match o.nat_source {
@@ -129,9 +152,10 @@ pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io:
         };
         writeln!(
             out,
-            "{} {} from {}: {leg}{nat}",
-            o.transport, o.kind, o.local
+            "{} {} from {} to {}: {leg}{nat}",
+            o.transport, o.kind, o.local, o.target
         )?;
+        writeln!(out, "    legs: {}", legs(o))?;
         for (way, findings) in [("out", &o.out), ("back", &o.back)] {
             for f in findings {
                 writeln!(

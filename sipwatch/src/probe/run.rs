@@ -30,6 +30,8 @@ pub struct ProbeConfig {
     pub timeout: Duration,
     /// Observe this host's own leg with the eBPF capture (needs root).
     pub watch_nic: bool,
+    /// The echo's ports to probe (empty: the target's own).
+    pub ports: Vec<u16>,
 }
 
 /// All probes, and whether this host's own leg was observed.
@@ -74,7 +76,7 @@ fn source_address(target: SocketAddr) -> Result<IpAddr, ProbeError> {
 pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
     let local_ip = source_address(config.target)?;
     let watch = if config.watch_nic {
-        NicWatch::start(local_ip, config.target.port())
+        NicWatch::start(local_ip, &ports(config))
     } else {
         Err("not asked for (--no-nic)".into())
     };
@@ -87,18 +89,25 @@ pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
             % 0xffff_ffff
     );
     let mut outcomes = Vec::new();
-    for &transport in &config.transports {
-        for kind in ["REGISTER", "INVITE", "OPTIONS"] {
-            let id = format!(
-                "sw-{run}-{}-{}",
-                transport.to_string().to_lowercase(),
-                kind.to_lowercase()
-            );
-            let outcome = match transport {
-                Transport::Udp => probe_udp(config, local_ip, kind, &id)?,
-                Transport::Tcp => probe_tcp(config, local_ip, kind, &id),
-            };
-            outcomes.push(outcome);
+    for port in ports(config) {
+        let config = &ProbeConfig {
+            target: SocketAddr::new(config.target.ip(), port),
+            ..config.clone()
+        };
+        for &transport in &config.transports {
+            for kind in ["REGISTER", "INVITE", "OPTIONS"] {
+                let id = format!(
+                    "sw-{run}-{port}-{}-{}",
+                    transport.to_string().to_lowercase(),
+                    kind.to_lowercase()
+                );
+                let mut outcome = match transport {
+                    Transport::Udp => probe_udp(config, local_ip, kind, &id)?,
+                    Transport::Tcp => probe_tcp(config, local_ip, kind, &id),
+                };
+                outcome.target = config.target;
+                outcomes.push(outcome);
+            }
         }
     }
     let nic = watch.and_then(NicWatch::finish);
@@ -111,6 +120,14 @@ pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
         outcomes,
         nic: nic.map(|v| v.interface),
     })
+}
+
+fn ports(config: &ProbeConfig) -> Vec<u16> {
+    if config.ports.is_empty() {
+        vec![config.target.port()]
+    } else {
+        config.ports.clone()
+    }
 }
 
 /// What the NIC saw turns an unanswered probe's leg into this host's own.
@@ -312,6 +329,7 @@ fn answered(
     let head_end = memchr::memmem::find(answer, b"Content-Length:")?;
     Some(ProbeOutcome {
         id: id.to_owned(),
+        target: SocketAddr::from(([0, 0, 0, 0], 0)),
         kind: kind.to_owned(),
         transport,
         local,
@@ -341,6 +359,7 @@ fn unanswered(
     };
     ProbeOutcome {
         id: id.to_owned(),
+        target: config.target,
         kind: kind.to_owned(),
         transport,
         local,

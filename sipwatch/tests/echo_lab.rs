@@ -231,3 +231,67 @@ fn the_echo_answers_nothing_but_probes_and_keeps_serving_whatever_arrives() {
     );
     assert_eq!(stats["not_probes"], 1);
 }
+
+#[test]
+fn a_spoofed_source_flood_is_absorbed_and_the_real_prober_still_answered() {
+    use support::inject::inject_frames;
+    let lab = lab(Personality::PlainNat);
+    let echo = start_echo(&lab, &[]);
+    // The provider's MAC, as the router's wan0 would address it.
+    let link = lab
+        .provider
+        .run(&["ip", "-o", "link", "show", PROVIDER_IF])
+        .unwrap();
+    let mac_text = link
+        .split("link/ether ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let mac: Vec<u8> = mac_text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    let mut frames = Vec::new();
+    for i in 0..2000u32 {
+        // 1000 forged sources (198.51.100.0/22, unroutable from the lab), two probes each.
+        let src = [198, 51, 100 + (i / 2 / 250) as u8, (i / 2 % 250) as u8 + 1];
+        let request = probe(&format!("spoof{i}"), "UDP", "");
+        let builder = etherparse::PacketBuilder::ethernet2(
+            [2, 0, 0, 0, 0, 9],
+            mac.clone().try_into().unwrap(),
+        )
+        .ipv4(src, PROVIDER_V4.octets(), 64)
+        .udp(5060, 5060);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, &request).unwrap();
+        frames.push(frame);
+    }
+    inject_frames(&lab.router, ROUTER_WAN_IF, &frames);
+    std::thread::sleep(Duration::from_millis(500));
+    let (answer, mirror) =
+        ask_udp(&lab, &probe("real", "UDP", "")).expect("the real prober is still answered");
+    assert_eq!(mirror.probe, "real");
+    assert!(answer.len() <= 4 * probe("real", "UDP", "").len());
+    let out = echo.stop(libc::SIGTERM, Duration::from_secs(5)).unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Every forged source stayed within its burst: none was limited. Each
+    // probe was answered (into the void) or dropped by the kernel at a full
+    // socket buffer, which it counts (RcvbufErrors): none went missing.
+    let snmp = lab.provider.run(&["cat", "/proc/net/snmp"]).unwrap();
+    let udp: Vec<&str> = snmp.lines().filter(|l| l.starts_with("Udp:")).collect();
+    let (names, values) = (udp[0].split_whitespace(), udp[1].split_whitespace());
+    let rcvbuf_errors: u64 = names
+        .zip(values)
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert_eq!(stats["rate_limited"], 0, "{stats}");
+    assert_eq!(
+        stats["answered"].as_u64().unwrap() + rcvbuf_errors,
+        2001,
+        "{stats}, RcvbufErrors {rcvbuf_errors}"
+    );
+    assert!(stats["answered"].as_u64().unwrap() > 500, "{stats}");
+}

@@ -2,6 +2,7 @@
 //! user would otherwise reach for, measured in the same run.
 mod analyze;
 mod capture;
+mod echo;
 mod measure;
 mod sipgen;
 
@@ -26,11 +27,19 @@ pub enum Bench {
         #[arg(long, default_value_t = 1_000_000)]
         messages: u64,
     },
+    /// `sipwatch echo` under a bounded flood (answers per second, CPU,
+    /// memory), and `sipwatch probe`'s time to a verdict.
+    Echo {
+        /// How long to flood, in seconds.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
 }
 
 pub fn run(which: Bench) -> anyhow::Result<()> {
     match which {
         Bench::Capture { seconds, ring_size } => capture::run(seconds, &ring_size),
         Bench::Analyze { messages } => analyze::run(messages),
+        Bench::Echo { seconds } => echo::run(seconds),
     }
 }

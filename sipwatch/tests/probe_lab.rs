@@ -88,6 +88,10 @@ fn plain_nat_is_clean_and_the_nat_mapping_is_reported() {
     assert_eq!(report["this_host_observed_on"], "eth0", "{report}");
     for p in probes(&report) {
         assert_eq!(p["leg"], "delivered", "{p}");
+        assert!(
+            p["on_this_host"].as_array().unwrap().is_empty(),
+            "nothing changes on this host: {p}"
+        );
         assert_eq!(
             (p["left_nic"].as_bool(), p["answer_at_nic"].as_bool()),
             (Some(true), Some(true)),
@@ -128,6 +132,32 @@ fn the_kernel_alg_is_found_with_its_rewrites() {
         .collect();
     for header in ["Via", "Contact", "sdp c=", "sdp o="] {
         assert!(rewritten.contains(&header), "{header} not in {rewritten:?}");
+    }
+}
+
+#[test]
+fn the_kernel_alg_rewrites_tcp_too_and_not_on_this_host() {
+    let (code, report) = run(Personality::SipAlg);
+    assert_eq!(code, 2, "{report}");
+    let tcp_invite = probes(&report)
+        .iter()
+        .find(|p| p["transport"] == "TCP" && p["kind"] == "INVITE")
+        .unwrap();
+    let contact = tcp_invite["out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["header"] == "Contact");
+    assert_eq!(
+        contact.map(|f| &f["kind"]),
+        Some(&Value::from("address_rewritten")),
+        "{tcp_invite}"
+    );
+    for p in probes(&report) {
+        assert!(
+            p["on_this_host"].as_array().unwrap().is_empty(),
+            "the rewrite is on the path, not here: {p}"
+        );
     }
 }
 

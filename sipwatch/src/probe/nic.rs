@@ -2,7 +2,7 @@
 //! running while the probes go out, to see which probes left the NIC and
 //! which answers reached it.
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     net::IpAddr,
     sync::{
         Arc,
@@ -21,11 +21,12 @@ use crate::{
     sip::{MessageAssembler, MessageIndex},
 };
 
-/// Probe ids seen leaving and arriving at the NIC.
+/// Probes seen leaving (with their bytes as they left) and answers seen
+/// arriving at the NIC, by probe id.
 #[derive(Debug, Default)]
 pub struct NicView {
     pub interface: String,
-    pub left: HashSet<String>,
+    pub left: HashMap<String, Vec<u8>>,
     pub arrived: HashSet<String>,
 }
 
@@ -141,10 +142,14 @@ impl NicWatch {
                         continue;
                     };
                     match m.direction {
-                        Some(Direction::Egress) => view.left.insert(id.into_owned()),
-                        Some(Direction::Ingress) => view.arrived.insert(id.into_owned()),
-                        None => false,
-                    };
+                        Some(Direction::Egress) => {
+                            view.left.insert(id.into_owned(), m.bytes.clone());
+                        }
+                        Some(Direction::Ingress) => {
+                            view.arrived.insert(id.into_owned());
+                        }
+                        None => {}
+                    }
                 }
                 Ok(view)
             })

@@ -46,12 +46,21 @@ pub struct ProbeOutcome {
     pub leg: Leg,
     /// The address and port the echo saw: differs from `local` behind NAT.
     pub nat_source: Option<SocketAddr>,
-    /// What changed between here and the echo.
+    /// What changed on the path out: between the NIC and the echo when this
+    /// host's leg was observed, else between the socket and the echo.
     pub out: Vec<Finding>,
+    /// What changed on this host: between the socket and the NIC (a local
+    /// NAT helper, container networking), when observed.
+    pub on_this_host: Vec<Finding>,
     /// What changed in the echo's answer on its way back.
     pub back: Vec<Finding>,
     /// Seen leaving this host's NIC (eBPF), when that leg was observed.
     pub left_nic: Option<bool>,
+    /// The request as sent and as the echo received it, for the comparisons.
+    #[serde(skip)]
+    pub sent_bytes: Vec<u8>,
+    #[serde(skip)]
+    pub mirrored_bytes: Option<Vec<u8>>,
     /// Its answer seen arriving at this host's NIC, when observed.
     pub answer_at_nic: Option<bool>,
 }
@@ -85,7 +94,7 @@ pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
     }
     if outcomes
         .iter()
-        .any(|o| alg_suspected(&o.out) || alg_suspected(&o.back))
+        .any(|o| alg_suspected(&o.out) || alg_suspected(&o.back) || alg_suspected(&o.on_this_host))
     {
         return (Verdict::AlgFound, ExitCode::AlgFound);
     }
@@ -156,7 +165,11 @@ pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io:
             o.transport, o.kind, o.local, o.target
         )?;
         writeln!(out, "    legs: {}", legs(o))?;
-        for (way, findings) in [("out", &o.out), ("back", &o.back)] {
+        for (way, findings) in [
+            ("on this host", &o.on_this_host),
+            ("out", &o.out),
+            ("back", &o.back),
+        ] {
             for f in findings {
                 writeln!(
                     out,

@@ -132,7 +132,14 @@ fn ports(config: &ProbeConfig) -> Vec<u16> {
 
 /// What the NIC saw turns an unanswered probe's leg into this host's own.
 fn refine(o: &mut ProbeOutcome, view: &NicView) {
-    let left = view.left.contains(&o.id);
+    let left = view.left.contains_key(&o.id);
+    if let Some(at_nic) = view.left.get(&o.id) {
+        // A against B, and B against C: this host's changes apart from the path's.
+        o.on_this_host = compare(&o.sent_bytes, at_nic);
+        if let Some(mirrored) = &o.mirrored_bytes {
+            o.out = compare(at_nic, mirrored);
+        }
+    }
     let answered = view.arrived.contains(&o.id);
     o.left_nic = Some(left);
     o.answer_at_nic = Some(answered);
@@ -338,7 +345,10 @@ fn answered(
         leg: Leg::Delivered,
         nat_source: mirror.source_addr(),
         out: compare(request, &mirror.request_bytes()?),
+        on_this_host: Vec::new(),
         back: compare(&mirror.response_head_bytes()?, &answer[..head_end]),
+        sent_bytes: request.to_vec(),
+        mirrored_bytes: mirror.request_bytes(),
         left_nic: None,
         answer_at_nic: None,
     })
@@ -368,7 +378,10 @@ fn unanswered(
         leg,
         nat_source: None,
         out: Vec::new(),
+        on_this_host: Vec::new(),
         back: Vec::new(),
+        sent_bytes: Vec::new(),
+        mirrored_bytes: None,
         left_nic: None,
         answer_at_nic: None,
     }

@@ -6,7 +6,7 @@ mod support;
 use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream, UdpSocket},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use sipwatch::{
@@ -15,34 +15,11 @@ use sipwatch::{
     sip::MessageIndex,
 };
 use sipwatch_lab::*;
-use support::lab;
+use support::{lab, start_echo};
 
 const ECHO: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(PROVIDER_V4), 5060);
 const QUERY: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(PROVIDER_V4), 5099);
 const PBX: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(PBX_V4), 5060);
-
-fn start_echo(lab: &Lab, extra: &[&str]) -> NetnsChild {
-    let mut argv = vec![
-        env!("CARGO_BIN_EXE_sipwatch"),
-        "echo",
-        "--listen",
-        "203.0.113.2:5060",
-        "--query",
-        "203.0.113.2:5099",
-    ];
-    argv.extend_from_slice(extra);
-    let child = lab.provider.spawn(&argv).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab
-        .provider
-        .run(&["ss", "-Hltn", "sport = :5099"])
-        .is_ok_and(|o| !o.trim().is_empty())
-    {
-        assert!(Instant::now() < deadline, "sipwatch echo did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
 
 /// A probe shaped like a PBX's REGISTER, with our own address in Via and Contact.
 fn probe(id: &str, transport: &str, extra: &str) -> Vec<u8> {

@@ -3,11 +3,9 @@
 //! Needs root; fails, saying why, without.
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 use sipwatch_lab::*;
-use support::lab;
+use support::{lab, start_echo};
 
 fn sipwatch_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sipwatch")
@@ -26,26 +24,7 @@ fn run_with_local_firewall(personality: Personality, pbx_rules: Option<&str>) ->
             .run_with_stdin(&["nft", "-f", "-"], Some(rules))
             .unwrap();
     }
-    let _echo = lab
-        .provider
-        .spawn(&[
-            sipwatch_bin(),
-            "echo",
-            "--listen",
-            "203.0.113.2:5060",
-            "--query",
-            "203.0.113.2:5099",
-        ])
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab
-        .provider
-        .run(&["ss", "-Hltn", "sport = :5099"])
-        .is_ok_and(|o| !o.trim().is_empty())
-    {
-        assert!(Instant::now() < deadline, "sipwatch echo did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _echo = start_echo(&lab, &[]);
     let out = lab
         .pbx
         .command(&[
@@ -246,30 +225,15 @@ fn a_firewall_on_this_host_dropping_the_answers_is_named() {
 #[test]
 fn several_ports_and_ipv6_are_probed() {
     let lab = lab(Personality::PlainNat);
-    let _echo = lab
-        .provider
-        .spawn(&[
-            sipwatch_bin(),
-            "echo",
-            "--listen",
-            "203.0.113.2:5060",
+    let _echo = start_echo(
+        &lab,
+        &[
             "--listen",
             "203.0.113.2:5080",
             "--listen",
             "[2001:db8:113::2]:5060",
-            "--query",
-            "203.0.113.2:5099",
-        ])
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab
-        .provider
-        .run(&["ss", "-Hltn", "sport = :5099"])
-        .is_ok_and(|o| !o.trim().is_empty())
-    {
-        assert!(Instant::now() < deadline, "sipwatch echo did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        ],
+    );
     let probe = |args: &[&str]| -> (i32, Value) {
         let mut argv = vec![sipwatch_bin(), "probe"];
         argv.extend_from_slice(args);

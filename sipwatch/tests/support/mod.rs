@@ -40,6 +40,34 @@ pub fn wait_until_attached(lab: &Lab) {
     thread::sleep(Duration::from_millis(300));
 }
 
+/// Starts `sipwatch echo` at the provider on 203.0.113.2:5060 with its query
+/// channel on :5099, plus `extra` arguments, and waits until it serves.
+pub fn start_echo(lab: &Lab, extra: &[&str]) -> sipwatch_lab::NetnsChild {
+    let mut argv = vec![
+        env!("CARGO_BIN_EXE_sipwatch"),
+        "echo",
+        "--listen",
+        "203.0.113.2:5060",
+        "--query",
+        "203.0.113.2:5099",
+    ];
+    argv.extend_from_slice(extra);
+    let child = lab.provider.spawn(&argv).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sipwatch echo did not start"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 /// What a capture on the PBX's interface delivered.
 #[derive(Debug)]
 pub struct CaptureRun {

@@ -185,6 +185,11 @@ enum XdpModeArg {
     Generic,
 }
 
+/// The per-message path allocates many small, short-lived values (header
+/// views, tracking keys); mimalloc serves them markedly faster than glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();

@@ -182,44 +182,48 @@ fn local_rules(hook: &str, rule: &str) -> String {
     )
 }
 
-#[test]
-fn a_firewall_on_this_host_dropping_sip_out_is_named() {
-    let rules = local_rules("output", "udp dport 5060 drop");
-    let (code, report) = run_with_local_firewall(Personality::PlainNat, Some(&rules));
+/// With `rule` on the PBX's own `hook`, UDP probes end on `leg`, with what
+/// the NIC saw (left, answer arrived); TCP (not matched) goes through.
+fn local_firewall_case(hook: &str, rule: &str, leg: &str, nic: (bool, bool)) {
+    let (code, report) =
+        run_with_local_firewall(Personality::PlainNat, Some(&local_rules(hook, rule)));
     assert_eq!(
         (code, report["verdict"].as_str()),
         (3, Some("drops_found")),
         "{report}"
     );
-    for p in probes(&report).iter().filter(|p| p["transport"] == "UDP") {
-        assert_eq!(p["leg"], "dropped_on_this_host", "{p}");
-        assert_eq!(p["left_nic"], false);
+    for p in probes(&report) {
+        if p["transport"] == "UDP" {
+            assert_eq!(p["leg"], leg, "{p}");
+            assert_eq!(
+                (p["left_nic"].as_bool(), p["answer_at_nic"].as_bool()),
+                (Some(nic.0), Some(nic.1)),
+                "{p}"
+            );
+        } else {
+            assert_eq!(p["leg"], "delivered", "{p}");
+        }
     }
-    assert!(
-        probes(&report)
-            .iter()
-            .filter(|p| p["transport"] == "TCP")
-            .all(|p| p["leg"] == "delivered")
+}
+
+#[test]
+fn a_firewall_on_this_host_dropping_sip_out_is_named() {
+    local_firewall_case(
+        "output",
+        "udp dport 5060 drop",
+        "dropped_on_this_host",
+        (false, false),
     );
 }
 
 #[test]
 fn a_firewall_on_this_host_dropping_the_answers_is_named() {
-    let rules = local_rules("input", "udp sport 5060 drop");
-    let (code, report) = run_with_local_firewall(Personality::PlainNat, Some(&rules));
-    assert_eq!(
-        (code, report["verdict"].as_str()),
-        (3, Some("drops_found")),
-        "{report}"
+    local_firewall_case(
+        "input",
+        "udp sport 5060 drop",
+        "answer_dropped_on_this_host",
+        (true, true),
     );
-    for p in probes(&report).iter().filter(|p| p["transport"] == "UDP") {
-        assert_eq!(p["leg"], "answer_dropped_on_this_host", "{p}");
-        assert_eq!(
-            (p["left_nic"].as_bool(), p["answer_at_nic"].as_bool()),
-            (Some(true), Some(true)),
-            "{p}"
-        );
-    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! What changed on the way: a message as it was sent compared with the same
 //! message as it arrived, header by header and SDP line by line, as typed
-//! [`Finding`]s. The echo server and the router probe (to come) feed it; it
+//! [`Finding`]s. `sipwatch probe` feeds it with the echo's mirrors; it
 //! only needs the two byte strings.
 //!
 //! ```

@@ -101,11 +101,10 @@ pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
                     transport.to_string().to_lowercase(),
                     kind.to_lowercase()
                 );
-                let mut outcome = match transport {
+                let outcome = match transport {
                     Transport::Udp => probe_udp(config, local_ip, kind, &id)?,
                     Transport::Tcp => probe_tcp(config, local_ip, kind, &id),
                 };
-                outcome.target = config.target;
                 outcomes.push(outcome);
             }
         }
@@ -192,6 +191,7 @@ fn probe_udp(
         if let Ok((n, from)) = socket.recv_from(&mut buf)
             && from.ip() == config.target.ip()
             && let Some(outcome) = answered(
+                config.target,
                 kind,
                 Transport::Udp,
                 &request,
@@ -245,6 +245,7 @@ fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: &str, id: &str) -> Pr
             == Some(index.body.len());
         if complete
             && let Some(outcome) = answered(
+                config.target,
                 kind,
                 Transport::Tcp,
                 &request,
@@ -319,6 +320,7 @@ fn request(
 
 #[allow(clippy::too_many_arguments)]
 fn answered(
+    target: SocketAddr,
     kind: &str,
     transport: Transport,
     request: &[u8],
@@ -336,7 +338,7 @@ fn answered(
     let head_end = memchr::memmem::find(answer, b"Content-Length:")?;
     Some(ProbeOutcome {
         id: id.to_owned(),
-        target: SocketAddr::from(([0, 0, 0, 0], 0)),
+        target,
         kind: kind.to_owned(),
         transport,
         local,

@@ -15,4 +15,5 @@ pub mod pipeline;
 pub mod probe;
 pub mod report;
 pub mod sip;
+pub mod time;
 pub mod track;

@@ -195,7 +195,7 @@ fn the_right_password_registers_after_the_digest_challenge() {
         assert!(reply.contains("200 OK"), "{reply}");
     });
     let r = both(&case, kamailio::USER, "registered", None);
-    assert_eq!(r["state"]["expires"], 300);
+    assert_eq!(r["state"]["expires_s"], 300);
     assert_eq!(r["last_code"], 200);
     assert!(r["response_us"].is_u64(), "response time measured: {r}");
 }
@@ -254,7 +254,7 @@ fn an_unknown_user_a_forbidden_one_a_busy_registrar_and_a_short_expiry_are_told_
     );
     assert_eq!(r["diagnoses"][0]["after_challenge"], false);
     let r = both(&case, "busy", "rejected", Some("unavailable"));
-    assert_eq!(r["diagnoses"][0]["retry_after"], 30);
+    assert_eq!(r["diagnoses"][0]["retry_after_s"], 30);
     let r = both(
         &case,
         kamailio::USER,
@@ -262,7 +262,7 @@ fn an_unknown_user_a_forbidden_one_a_busy_registrar_and_a_short_expiry_are_told_
         Some("interval_too_brief"),
     );
     assert_eq!(r["diagnoses"][0]["asked"], 10);
-    assert_eq!(r["diagnoses"][0]["min_expires"], kamailio::MIN_EXPIRES);
+    assert_eq!(r["diagnoses"][0]["min_expires_s"], kamailio::MIN_EXPIRES);
 }
 
 /// A registrar that never answers (outbound drop) or whose answers never

@@ -1,5 +1,5 @@
 //! The comparison itself.
-use std::{collections::HashMap, net::IpAddr};
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -12,14 +12,21 @@ pub enum FindingKind {
     AddressRewritten,
     /// Only a port changed.
     PortRewritten,
+    /// A header the path added among ours.
     HeaderAdded,
+    /// A header the path added above every one of that name we sent: a
+    /// proxy's (or a proxying ALG's) own Via or Record-Route.
+    HeaderAddedOnTop,
+    /// A header we sent that did not arrive.
     HeaderRemoved,
-    /// The same headers, in another order.
+    /// The same headers, in another order (`before` and `after` list the
+    /// names whose order changed).
     HeadersReordered,
     /// The name changed spelling: case, or compact vs full form.
     HeaderRenamed,
     /// The same value with other whitespace or folding.
     WhitespaceChanged,
+    /// Max-Forwards one lower: a proxy on the path (RFC 3261 §16.6).
     MaxForwardsDecremented,
     /// Content-Length changed (following a body rewrite, usually).
     ContentLengthChanged,
@@ -111,29 +118,45 @@ fn key(index: &MessageIndex<'_>, h: &crate::sip::HeaderLine) -> String {
         .map_or_else(|| index.name_of(h).to_ascii_lowercase(), str::to_owned)
 }
 
+/// Pairs each header as sent with the same header as received, by identity
+/// before position: first instances with the very same value, then (for
+/// Via) the same branch, and only then what is left of a name, in order.
+/// A proxying ALG that puts its own Via on top therefore shows as one Via
+/// added on top, ours untouched below it, not as a rewrite of ours.
 fn compare_headers(a: &MessageIndex<'_>, b: &MessageIndex<'_>, findings: &mut Vec<Finding>) {
-    // Pair the n-th header of a name in one with the n-th of that name in the other.
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let positions = |index: &MessageIndex<'_>| {
-        let mut map: HashMap<String, Vec<usize>> = HashMap::new();
-        for (i, h) in index.headers.iter().enumerate() {
-            map.entry(key(index, h)).or_default().push(i);
-        }
-        map
-    };
-    let in_b = positions(b);
-    let mut order_a = Vec::new();
-    let mut paired_b = vec![false; b.headers.len()];
-    for h in &a.headers {
-        let name = key(a, h);
-        let n = seen.entry(name.clone()).or_insert(0);
-        let shown = a.name_of(h).into_owned();
-        match in_b.get(&name).and_then(|v| v.get(*n)) {
-            Some(&j) => {
-                paired_b[j] = true;
-                order_a.push(j);
-                compare_header(a, h, b, &b.headers[j], &shown, findings);
+    let names_a: Vec<String> = a.headers.iter().map(|h| key(a, h)).collect();
+    let names_b: Vec<String> = b.headers.iter().map(|h| key(b, h)).collect();
+    let values_a: Vec<String> = a.headers.iter().map(|h| squeeze(&a.value_of(h))).collect();
+    let values_b: Vec<String> = b.headers.iter().map(|h| squeeze(&b.value_of(h))).collect();
+    // pair[i] = the received header that header i as sent became.
+    let mut pair: Vec<Option<usize>> = vec![None; a.headers.len()];
+    let mut taken = vec![false; b.headers.len()];
+    let passes: [&dyn Fn(usize, usize) -> bool; 3] = [
+        &|i, j| values_a[i] == values_b[j],
+        &|i, j| {
+            names_a[i] == "via"
+                && via_branch(&values_a[i]).is_some()
+                && via_branch(&values_a[i]) == via_branch(&values_b[j])
+        },
+        &|_, _| true,
+    ];
+    for same in passes {
+        for i in 0..a.headers.len() {
+            if pair[i].is_some() {
+                continue;
             }
+            let found =
+                (0..b.headers.len()).find(|&j| !taken[j] && names_a[i] == names_b[j] && same(i, j));
+            if let Some(j) = found {
+                pair[i] = Some(j);
+                taken[j] = true;
+            }
+        }
+    }
+    for (i, h) in a.headers.iter().enumerate() {
+        let shown = a.name_of(h).into_owned();
+        match pair[i] {
+            Some(j) => compare_header(a, h, b, &b.headers[j], &shown, findings),
             None => findings.push(Finding::new(
                 &shown,
                 Some(&a.value_of(h)),
@@ -141,26 +164,86 @@ fn compare_headers(a: &MessageIndex<'_>, b: &MessageIndex<'_>, findings: &mut Ve
                 FindingKind::HeaderRemoved,
             )),
         }
-        *n += 1;
     }
     for (j, h) in b.headers.iter().enumerate() {
-        if !paired_b[j] {
-            findings.push(Finding::new(
-                &b.name_of(h),
-                None,
-                Some(&b.value_of(h)),
-                FindingKind::HeaderAdded,
-            ));
+        if taken[j] {
+            continue;
         }
+        // Above every header of its name that we sent: a proxy's own Via
+        // or Record-Route goes there.
+        let on_top = pair
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| names_a[*i] == names_b[j])
+            .filter_map(|(_, p)| *p)
+            .min()
+            .is_some_and(|first_ours| j < first_ours);
+        findings.push(Finding::new(
+            &b.name_of(h),
+            None,
+            Some(&b.value_of(h)),
+            if on_top {
+                FindingKind::HeaderAddedOnTop
+            } else {
+                FindingKind::HeaderAdded
+            },
+        ));
     }
-    if order_a.windows(2).any(|w| w[0] > w[1]) {
+    if let Some((before, after)) = reordering(a, b, &pair) {
         findings.push(Finding {
             header: "headers".into(),
-            before: None,
-            after: None,
+            before: Some(before),
+            after: Some(after),
             kind: FindingKind::HeadersReordered,
         });
     }
+}
+
+/// The headers whose order changed, as sent and as received (the shortest
+/// run of the message that holds every move), or `None` when none moved.
+fn reordering(
+    a: &MessageIndex<'_>,
+    b: &MessageIndex<'_>,
+    pair: &[Option<usize>],
+) -> Option<(String, String)> {
+    let kept: Vec<(usize, usize)> = pair
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.map(|j| (i, j)))
+        .collect();
+    let mut sorted: Vec<usize> = kept.iter().map(|&(_, j)| j).collect();
+    sorted.sort_unstable();
+    let differs = |k: &usize| kept[*k].1 != sorted[*k];
+    let first = (0..kept.len()).find(differs)?;
+    let last = (0..kept.len()).rev().find(differs)?;
+    let run = &kept[first..=last];
+    let before: Vec<String> = run
+        .iter()
+        .map(|&(i, _)| a.name_of(&a.headers[i]).into_owned())
+        .collect();
+    let mut by_arrival = run.to_vec();
+    by_arrival.sort_unstable_by_key(|&(_, j)| j);
+    let after: Vec<String> = by_arrival
+        .iter()
+        .map(|&(_, j)| b.name_of(&b.headers[j]).into_owned())
+        .collect();
+    Some((before.join(", "), after.join(", ")))
+}
+
+/// A value without its whitespace: folding and spacing are not identity.
+fn squeeze(v: &str) -> String {
+    v.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The `branch` parameter of a Via value (RFC 3261 §8.1.1.7): what makes
+/// a Via ours whatever its sent-by became.
+fn via_branch(value: &str) -> Option<&str> {
+    value
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("branch"))
+        .map(|(_, v)| v.trim())
 }
 
 fn compare_header(
@@ -196,7 +279,6 @@ fn compare_header(
         }
         return;
     }
-    let squeeze = |v: &str| v.chars().filter(|c| !c.is_whitespace()).collect::<String>();
     let kind = match key(a, ha).as_str() {
         _ if squeeze(&va) == squeeze(&vb) => FindingKind::WhitespaceChanged,
         "max-forwards"
@@ -390,22 +472,64 @@ v=0\r\no=- 1 1 IN IP4 192.168.77.10\r\ns=-\r\nc=IN IP4 192.168.77.10\r\nm=audio 
     #[test]
     fn added_removed_and_reordered_headers_are_found() {
         let got = SENT
-            .replace("Via: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1;rport\r\n", "Via: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bK-alg\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1;rport\r\n")
-            .replace("Call-ID: c1\r\nCSeq: 1 INVITE\r\n", "CSeq: 1 INVITE\r\nCall-ID: c1\r\n")
+            .replace(
+                "Call-ID: c1\r\nCSeq: 1 INVITE\r\n",
+                "CSeq: 1 INVITE\r\nCall-ID: c1\r\n",
+            )
             .replace("Max-Forwards: 70\r\n", "");
-        let k = kinds(&compare(SENT.as_bytes(), got.as_bytes()));
-        assert!(
-            k.contains(&("Via".to_owned(), FindingKind::HeaderAdded))
-                || k.contains(&("Via".to_owned(), FindingKind::AddressRewritten)),
-            "{k:?}"
-        );
+        let f = compare(SENT.as_bytes(), got.as_bytes());
+        let k = kinds(&f);
         assert!(
             k.contains(&("Max-Forwards".to_owned(), FindingKind::HeaderRemoved)),
             "{k:?}"
         );
-        assert!(
-            k.contains(&("headers".to_owned(), FindingKind::HeadersReordered)),
-            "{k:?}"
+        let order = f
+            .iter()
+            .find(|f| f.kind == FindingKind::HeadersReordered)
+            .expect("reordering found");
+        assert_eq!(order.before.as_deref(), Some("Call-ID, CSeq"));
+        assert_eq!(order.after.as_deref(), Some("CSeq, Call-ID"));
+    }
+
+    #[test]
+    fn a_via_put_on_top_by_a_proxying_alg_is_an_addition_not_a_rewrite_of_ours() {
+        let ours = "Via: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1;rport\r\n";
+        let got = SENT.replace(
+            ours,
+            &format!("Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-alg\r\n{ours}"),
+        );
+        let f = compare(SENT.as_bytes(), got.as_bytes());
+        assert_eq!(
+            kinds(&f),
+            [("Via".to_owned(), FindingKind::HeaderAddedOnTop)],
+            "{f:?}"
+        );
+        assert_eq!(
+            f[0].after.as_deref(),
+            Some("SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-alg")
+        );
+    }
+
+    #[test]
+    fn a_via_whose_sent_by_changed_is_found_by_its_branch_below_an_added_one() {
+        let ours = "Via: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1;rport\r\n";
+        let got = SENT.replace(
+            ours,
+            "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-alg\r\n\
+             Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK-1;rport\r\n",
+        );
+        let f = compare(SENT.as_bytes(), got.as_bytes());
+        let k = kinds(&f);
+        assert_eq!(
+            k,
+            [
+                ("Via".to_owned(), FindingKind::AddressRewritten),
+                ("Via".to_owned(), FindingKind::HeaderAddedOnTop)
+            ]
+        );
+        assert_eq!(
+            f[0].before.as_deref(),
+            Some("SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1;rport")
         );
     }
 

@@ -7,7 +7,7 @@ use sipwatch_common::{
 use super::CaptureError;
 
 /// A kernel hook sipwatch can attach to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Hook {
     /// XDP: frames arriving at the interface.
     Xdp,
@@ -25,7 +25,7 @@ impl std::fmt::Display for Hook {
 }
 
 /// How to attach the XDP program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum XdpModeChoice {
     /// Driver (native) mode, falling back to generic mode where the driver
     /// has no XDP support.

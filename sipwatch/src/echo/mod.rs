@@ -7,3 +7,8 @@ pub mod wire;
 
 pub use responder::{EchoPolicy, EchoStats, MAX_REQUEST, PROBE_LOG_SIZE, Refusal, Responder, Seen};
 pub use server::{EchoConfig, EchoError, ServerStats, serve};
+
+/// The echo's query channel port (TCP), offered by default on each address
+/// the echo listens on, and asked by default by `sipwatch probe`: one
+/// place, so that the two agree.
+pub const DEFAULT_QUERY_PORT: u16 = 5099;

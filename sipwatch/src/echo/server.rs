@@ -19,13 +19,30 @@ use tokio::{
 use super::{EchoPolicy, EchoStats, MAX_REQUEST, Responder};
 use crate::sip::SipFramer;
 
+/// Where the echo listens and what it answers.
 #[derive(Clone, Debug)]
 pub struct EchoConfig {
+    /// UDP and TCP, each address.
     pub listen: Vec<SocketAddr>,
-    /// Where to answer `SEEN? <id>` queries, if anywhere.
-    pub query: Option<SocketAddr>,
+    /// Where to answer `SEEN? <id>` queries (TCP); empty: nowhere.
+    pub query: Vec<SocketAddr>,
     pub policy: EchoPolicy,
     pub max_tcp_connections: usize,
+}
+
+impl EchoConfig {
+    /// The query channel's default addresses: [`super::DEFAULT_QUERY_PORT`]
+    /// on each distinct address listened on.
+    pub fn default_query(listen: &[SocketAddr]) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for l in listen {
+            let q = SocketAddr::new(l.ip(), super::DEFAULT_QUERY_PORT);
+            if !out.contains(&q) {
+                out.push(q);
+            }
+        }
+        out
+    }
 }
 
 /// A TCP connection that says nothing for this long is closed.
@@ -44,8 +61,10 @@ pub enum EchoError {
     },
 }
 
-/// What the echo counted; its TCP figures beside the responder's.
+/// What the echo counted; its TCP figures beside the responder's. Written
+/// at the end as `{"type":"echo_summary",…}`.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+#[serde(tag = "type", rename = "echo_summary")]
 pub struct ServerStats {
     #[serde(flatten)]
     pub probes: EchoStats,
@@ -99,7 +118,7 @@ pub async fn serve(
         tasks.spawn(serve_udp(udp, shared.clone()));
         tasks.spawn(serve_tcp(tcp, shared.clone()));
     }
-    if let Some(addr) = config.query {
+    for &addr in &config.query {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| EchoError::Bind {

@@ -3,7 +3,7 @@ use std::{net::SocketAddr, time::SystemTime};
 
 use sipwatch_common::Direction;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Transport {
     Udp,

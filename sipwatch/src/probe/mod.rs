@@ -7,5 +7,8 @@ mod nic;
 mod report;
 mod run;
 
-pub use report::{ExitCode, Leg, ProbeOutcome, Verdict, verdict, write_report};
-pub use run::{ProbeConfig, ProbeError, ProbeRun, probe};
+pub use report::{
+    ExitCode, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport, Verdict, verdict,
+    write_report,
+};
+pub use run::{ProbeConfig, ProbeError, probe};

@@ -1,6 +1,6 @@
 //! The probe's findings: per request, what changed and where it was lost;
 //! overall, a verdict and an exit code scripts can use.
-use std::{io::Write, net::SocketAddr};
+use std::{fmt, io::Write, net::SocketAddr};
 
 use serde::Serialize;
 
@@ -9,7 +9,8 @@ use crate::{
     net::Transport,
 };
 
-/// Where a probe ended up.
+/// Where a probe ended up. The same words serve the continuous audit of a
+/// PBX's own registrations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Leg {
@@ -19,7 +20,7 @@ pub enum Leg {
     DroppedOnTheWayOut,
     /// The echo saw and answered it; the answer never arrived here.
     LostOnTheWayBack,
-    /// No answer, and no query channel to tell which way it was lost.
+    /// No answer, and the query channel could not tell which way it was lost.
     NoAnswer,
     /// TCP: the connection never came up (the SYN or its answer was lost);
     /// nothing was sent, so the query channel cannot tell the way.
@@ -32,25 +33,65 @@ pub enum Leg {
     AnswerDroppedOnThisHost,
 }
 
+/// The request a probe sends: what a PBX sends to its provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ProbeMethod {
+    /// A registration, as a PBX's outbound registration sends it.
+    Register,
+    /// A call with SDP (the body an ALG rewrites).
+    Invite,
+    /// A qualify / keep-alive.
+    Options,
+}
+
+impl ProbeMethod {
+    /// Every method, in the order probed.
+    pub const ALL: [ProbeMethod; 3] = [
+        ProbeMethod::Register,
+        ProbeMethod::Invite,
+        ProbeMethod::Options,
+    ];
+}
+
+impl fmt::Display for ProbeMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProbeMethod::Register => "REGISTER",
+            ProbeMethod::Invite => "INVITE",
+            ProbeMethod::Options => "OPTIONS",
+        })
+    }
+}
+
+/// One probe: what was sent, where it ended up, and what changed on the way.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeOutcome {
+    /// The probe's id (its `X-Sipwatch-Probe` header).
     pub id: String,
     /// The echo's address and port probed.
     pub target: SocketAddr,
-    pub kind: String,
+    /// The request sent.
+    pub method: ProbeMethod,
     pub transport: Transport,
+    /// This host's address and port it was sent from (port 0: a TCP
+    /// connection that never came up had none).
     pub local: SocketAddr,
-    /// Times sent (UDP retransmits).
+    /// Times sent (UDP retransmits on the RFC 3261 §17.1.2.2 schedule).
     pub sent: u32,
+    /// First send to the echo's answer, milliseconds.
     pub rtt_ms: Option<f64>,
     pub leg: Leg,
+    /// Why the query channel could not tell where an unanswered probe was
+    /// lost, and what to open.
+    pub query_error: Option<String>,
     /// The address and port the echo saw: differs from `local` behind NAT.
     pub nat_source: Option<SocketAddr>,
     /// What changed on the path out: between the NIC and the echo when this
     /// host's leg was observed, else between the socket and the echo.
     pub out: Vec<Finding>,
     /// What changed on this host: between the socket and the NIC (a local
-    /// NAT helper, container networking), when observed.
+    /// NAT helper, container networking), when both copies were seen.
     pub on_this_host: Vec<Finding>,
     /// What changed in the echo's answer on its way back.
     pub back: Vec<Finding>,
@@ -65,6 +106,7 @@ pub struct ProbeOutcome {
     pub answer_at_nic: Option<bool>,
 }
 
+/// The probe's overall answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -88,6 +130,54 @@ pub enum ExitCode {
     CouldNotTest = 4,
 }
 
+/// Whether this host's own leg (socket to NIC) was watched with eBPF.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "observed", rename_all = "snake_case")]
+pub enum NicObservation {
+    /// Watched on this interface.
+    Yes { interface: String },
+    /// Not watched, and why (no root, `--no-nic`, no interface holds the address).
+    No { reason: String },
+}
+
+/// The whole report, as `probe --json` writes it:
+/// `{"type":"probe_report","verdict":…,"this_host":…,"probes":[…]}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeReport {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// When the probes started.
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub time: std::time::SystemTime,
+    pub verdict: Verdict,
+    pub this_host: NicObservation,
+    pub probes: Vec<ProbeOutcome>,
+}
+
+impl ProbeReport {
+    /// A report of `probes`, its verdict derived from them.
+    pub fn new(
+        time: std::time::SystemTime,
+        this_host: NicObservation,
+        probes: Vec<ProbeOutcome>,
+    ) -> ProbeReport {
+        ProbeReport {
+            kind: "probe_report",
+            time,
+            verdict: verdict(&probes).0,
+            this_host,
+            probes,
+        }
+    }
+
+    /// The exit code scripts read.
+    pub fn exit_code(&self) -> ExitCode {
+        verdict(&self.probes).1
+    }
+}
+
+/// The verdict over all probes, and its exit code: an ALG wins over drops,
+/// drops over clean; nothing back at all cannot be judged.
 pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
     if outcomes.iter().all(|o| o.leg == Leg::NoAnswer) {
         return (Verdict::CouldNotTest, ExitCode::CouldNotTest);
@@ -125,44 +215,75 @@ fn legs(o: &ProbeOutcome) -> String {
     format!("socket observed; {nic}; {echo}")
 }
 
-pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io::Result<()> {
-    for o in outcomes {
+/// Where a probe ended up, in words.
+fn leg_words(o: &ProbeOutcome) -> String {
+    let rtt = o
+        .rtt_ms
+        .map(|r| format!(" in {r:.1} ms"))
+        .unwrap_or_default();
+    match o.leg {
+        Leg::Delivered => format!("answered{rtt}"),
+        Leg::DroppedOnTheWayOut => format!(
+            "dropped on the way out (the echo never saw it; sent {} times)",
+            o.sent
+        ),
+        Leg::LostOnTheWayBack => {
+            "answered by the echo, but the answer was lost on the way back".into()
+        }
+        Leg::NoAnswer => format!(
+            "no answer (sent {} times); which way it was lost is not known: {}",
+            o.sent,
+            o.query_error
+                .as_deref()
+                .unwrap_or("the echo's query channel was not asked")
+        ),
+        Leg::TcpConnectFailed => {
+            "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
+        }
+        Leg::DroppedOnThisHost => {
+            "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)"
+                .into()
+        }
+        Leg::AnswerDroppedOnThisHost => {
+            "answered, and the answer reached the NIC but not sipwatch (local firewall, INPUT)"
+                .into()
+        }
+    }
+}
+
+/// The report in words; `verbose` adds each finding's full values as sent
+/// and as received.
+pub fn write_report(
+    out: &mut impl Write,
+    report: &ProbeReport,
+    verbose: bool,
+) -> std::io::Result<()> {
+    match &report.this_host {
+        NicObservation::Yes { interface } => {
+            writeln!(out, "this host's own leg observed on {interface} (eBPF)")?;
+        }
+        NicObservation::No { reason } => {
+            writeln!(out, "this host's own leg not observed: {reason}")?;
+        }
+    }
+    for o in &report.probes {
         let nat = match o.nat_source {
             Some(s) if s != o.local => format!("; seen from {s} (NAT)"),
             Some(_) => "; seen from our own address (no NAT)".into(),
             None => String::new(),
         };
-        let rtt = o
-            .rtt_ms
-            .map(|r| format!(" in {r:.1} ms"))
-            .unwrap_or_default();
-        let leg = match o.leg {
-            Leg::Delivered => format!("answered{rtt}"),
-            Leg::DroppedOnTheWayOut => format!(
-                "dropped on the way out (the echo never saw it; sent {} times)",
-                o.sent
-            ),
-            Leg::LostOnTheWayBack => {
-                "answered by the echo, but the answer was lost on the way back".into()
-            }
-            Leg::NoAnswer => format!(
-                "no answer (sent {} times); no query channel to tell which way",
-                o.sent
-            ),
-            Leg::TcpConnectFailed => {
-                "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
-            }
-            Leg::DroppedOnThisHost => {
-                "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)".into()
-            }
-            Leg::AnswerDroppedOnThisHost => {
-                "answered, and the answer reached the NIC but not sipwatch (local firewall, INPUT)".into()
-            }
+        let from = if o.local.port() == 0 {
+            format!("{} (no connection)", o.local.ip())
+        } else {
+            o.local.to_string()
         };
         writeln!(
             out,
-            "{} {} from {} to {}: {leg}{nat}",
-            o.transport, o.kind, o.local, o.target
+            "{} {} from {from} to {}: {}{nat}",
+            o.transport,
+            o.method,
+            o.target,
+            leg_words(o)
         )?;
         writeln!(out, "    legs: {}", legs(o))?;
         for (way, findings) in [
@@ -171,29 +292,43 @@ pub fn write_report(out: &mut impl Write, outcomes: &[ProbeOutcome]) -> std::io:
             ("back", &o.back),
         ] {
             for f in findings {
-                writeln!(
-                    out,
-                    "    {way}: {} {:?}: {} -> {}",
-                    f.header,
-                    f.kind,
-                    f.before.as_deref().unwrap_or("(none)"),
-                    f.after.as_deref().unwrap_or("(none)")
-                )?;
+                writeln!(out, "    {way}: {}", f.describe())?;
+                if verbose {
+                    if let Some(before) = &f.before {
+                        writeln!(out, "        sent:     {before}")?;
+                    }
+                    if let Some(after) = &f.after {
+                        writeln!(out, "        received: {after}")?;
+                    }
+                }
             }
         }
     }
-    let (v, _) = verdict(outcomes);
-    let words = match v {
-        Verdict::Clean => "clean: SIP crosses the path unchanged both ways",
-        Verdict::AlgFound => {
-            "SIP ALG found: SIP headers or SDP are rewritten on the path; disable the router's SIP ALG (\"SIP helper\", \"SIP passthrough\")"
-        }
+    writeln!(out, "verdict: {}", verdict_words(report))
+}
+
+fn verdict_words(report: &ProbeReport) -> String {
+    match report.verdict {
+        Verdict::Clean => "clean: SIP crosses the path unchanged both ways".into(),
+        Verdict::AlgFound => "SIP ALG found: SIP headers or SDP are rewritten on the path; disable the router's SIP ALG (\"SIP helper\", \"SIP passthrough\")".into(),
         Verdict::DropsFound => {
-            "drops found: some probes or their answers were lost; check firewall rules for SIP on the leg named"
+            let mut where_: Vec<&str> = Vec::new();
+            for o in &report.probes {
+                let leg = match o.leg {
+                    Leg::DroppedOnTheWayOut => "on the way out (the router's or the provider's firewall)",
+                    Leg::LostOnTheWayBack => "on the way back (a firewall dropping the answers, or a NAT mapping that did not hold)",
+                    Leg::DroppedOnThisHost => "on this host, leaving (nftables/iptables OUTPUT)",
+                    Leg::AnswerDroppedOnThisHost => "on this host, arriving (nftables/iptables INPUT)",
+                    Leg::TcpConnectFailed => "TCP connections to the echo (its port closed or filtered)",
+                    Leg::NoAnswer => "somewhere unknown (the query channel did not answer)",
+                    Leg::Delivered => continue,
+                };
+                if !where_.contains(&leg) {
+                    where_.push(leg);
+                }
+            }
+            format!("drops found: SIP is lost {}; check the firewall rules for SIP there", where_.join("; and "))
         }
-        Verdict::CouldNotTest => {
-            "could not test: nothing came back; is sipwatch echo running there, and reachable?"
-        }
-    };
-    writeln!(out, "verdict: {words}")
+        Verdict::CouldNotTest => "could not test: nothing came back; is sipwatch echo running there, and reachable?".into(),
+    }
 }

@@ -7,7 +7,7 @@ use std::{
 
 use super::{
     nic::{NicView, NicWatch},
-    report::{Leg, ProbeOutcome},
+    report::{Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport},
 };
 use crate::{
     alg::compare,
@@ -16,11 +16,13 @@ use crate::{
     sip::MessageIndex,
 };
 
+/// What to probe, and how.
 #[derive(Clone, Debug)]
 pub struct ProbeConfig {
     /// The echo (SIP port).
     pub target: SocketAddr,
-    /// The echo's query channel, to tell where an unanswered probe was lost.
+    /// The echo's query channel, to tell where an unanswered probe was lost
+    /// (by default the echo's host, [`crate::echo::DEFAULT_QUERY_PORT`]).
     pub query: Option<SocketAddr>,
     pub transports: Vec<Transport>,
     pub key: Option<Vec<u8>>,
@@ -32,14 +34,6 @@ pub struct ProbeConfig {
     pub watch_nic: bool,
     /// The echo's ports to probe (empty: the target's own).
     pub ports: Vec<u16>,
-}
-
-/// All probes, and whether this host's own leg was observed.
-#[derive(Debug)]
-pub struct ProbeRun {
-    pub outcomes: Vec<ProbeOutcome>,
-    /// The interface watched (eBPF), or why it could not be.
-    pub nic: Result<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +67,10 @@ fn source_address(target: SocketAddr) -> Result<IpAddr, ProbeError> {
         .ip())
 }
 
-pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
+/// Sends every probe (each port, transport and method in turn) and
+/// returns the report. Errors only where nothing could be sent at all.
+pub fn probe(config: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
+    let started = SystemTime::now();
     let local_ip = source_address(config.target)?;
     let watch = if config.watch_nic {
         NicWatch::start(local_ip, &ports(config))
@@ -95,11 +92,11 @@ pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
             ..config.clone()
         };
         for &transport in &config.transports {
-            for kind in ["REGISTER", "INVITE", "OPTIONS"] {
+            for kind in ProbeMethod::ALL {
                 let id = format!(
                     "sw-{run}-{port}-{}-{}",
                     transport.to_string().to_lowercase(),
-                    kind.to_lowercase()
+                    kind.to_string().to_lowercase()
                 );
                 let outcome = match transport {
                     Transport::Udp => probe_udp(config, local_ip, kind, &id)?,
@@ -115,10 +112,13 @@ pub fn probe(config: &ProbeConfig) -> Result<ProbeRun, ProbeError> {
             refine(o, view);
         }
     }
-    Ok(ProbeRun {
-        outcomes,
-        nic: nic.map(|v| v.interface),
-    })
+    let this_host = match nic {
+        Ok(view) => NicObservation::Yes {
+            interface: view.interface,
+        },
+        Err(reason) => NicObservation::No { reason },
+    };
+    Ok(ProbeReport::new(started, this_host, outcomes))
 }
 
 fn ports(config: &ProbeConfig) -> Vec<u16> {
@@ -133,8 +133,11 @@ fn ports(config: &ProbeConfig) -> Vec<u16> {
 fn refine(o: &mut ProbeOutcome, view: &NicView) {
     let left = view.left.contains_key(&o.id);
     if let Some(at_nic) = view.left.get(&o.id) {
-        // A against B, and B against C: this host's changes apart from the path's.
-        o.on_this_host = compare(&o.sent_bytes, at_nic);
+        // A against B, and B against C: this host's changes apart from the
+        // path's, each claimed only where both of its copies exist.
+        if !o.sent_bytes.is_empty() {
+            o.on_this_host = compare(&o.sent_bytes, at_nic);
+        }
         if let Some(mirrored) = &o.mirrored_bytes {
             o.out = compare(at_nic, mirrored);
         }
@@ -155,7 +158,7 @@ fn refine(o: &mut ProbeOutcome, view: &NicView) {
 fn probe_udp(
     config: &ProbeConfig,
     local_ip: IpAddr,
-    kind: &str,
+    kind: ProbeMethod,
     id: &str,
 ) -> Result<ProbeOutcome, ProbeError> {
     let socket =
@@ -205,12 +208,20 @@ fn probe_udp(
             return Ok(outcome);
         }
     }
-    Ok(unanswered(config, kind, Transport::Udp, local, sent, id))
+    Ok(unanswered(
+        config,
+        kind,
+        Transport::Udp,
+        local,
+        sent,
+        id,
+        &request,
+    ))
 }
 
-fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: &str, id: &str) -> ProbeOutcome {
+fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: ProbeMethod, id: &str) -> ProbeOutcome {
     let start = Instant::now();
-    let unreachable = |local| unanswered(config, kind, Transport::Tcp, local, 0, id);
+    let unreachable = |local| unanswered(config, kind, Transport::Tcp, local, 0, id, &[]);
     let Ok(mut stream) = TcpStream::connect_timeout(&config.target, config.timeout) else {
         // Nothing was sent: the echo's query channel cannot tell the way.
         return ProbeOutcome {
@@ -221,7 +232,7 @@ fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: &str, id: &str) -> Pr
     let local = stream.local_addr().unwrap_or(SocketAddr::new(local_ip, 0));
     let request = request(kind, "TCP", local, config.target, id, config.key.as_deref());
     if stream.write_all(&request).is_err() {
-        return unreachable(local);
+        return unanswered(config, kind, Transport::Tcp, local, 0, id, &request);
     }
     let mut got = Vec::new();
     let mut buf = vec![0u8; 16_384];
@@ -259,12 +270,12 @@ fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: &str, id: &str) -> Pr
             return outcome;
         }
     }
-    unanswered(config, kind, Transport::Tcp, local, 1, id)
+    unanswered(config, kind, Transport::Tcp, local, 1, id, &request)
 }
 
 /// A realistic request of `kind` with this host's address in Via, Contact and SDP.
 fn request(
-    kind: &str,
+    kind: ProbeMethod,
     transport: &str,
     local: SocketAddr,
     target: SocketAddr,
@@ -299,13 +310,13 @@ fn request(
         port % 1000
     );
     let (uri, body, extra) = match kind {
-        "INVITE" => (
+        ProbeMethod::Invite => (
             format!("sip:probe@{them}"),
             sdp.as_str(),
             "Content-Type: application/sdp\r\n",
         ),
-        "REGISTER" => (format!("sip:{them}"), "", "Expires: 300\r\n"),
-        _ => (format!("sip:{them}"), "", ""),
+        ProbeMethod::Register => (format!("sip:{them}"), "", "Expires: 300\r\n"),
+        ProbeMethod::Options => (format!("sip:{them}"), "", ""),
     };
     format!(
         "{kind} {uri} SIP/2.0\r\nVia: SIP/2.0/{transport} {me}:{port};branch=z9hG4bK-{id};rport\r\nMax-Forwards: 70\r\n\
@@ -321,7 +332,7 @@ fn request(
 #[allow(clippy::too_many_arguments)]
 fn answered(
     target: SocketAddr,
-    kind: &str,
+    kind: ProbeMethod,
     transport: Transport,
     request: &[u8],
     answer: &[u8],
@@ -339,12 +350,13 @@ fn answered(
     Some(ProbeOutcome {
         id: id.to_owned(),
         target,
-        kind: kind.to_owned(),
+        method: kind,
         transport,
         local,
         sent,
         rtt_ms: Some(rtt.as_secs_f64() * 1000.0),
         leg: Leg::Delivered,
+        query_error: None,
         nat_source: mirror.source_addr(),
         out: compare(request, &mirror.request_bytes()?),
         on_this_host: Vec::new(),
@@ -356,51 +368,76 @@ fn answered(
     })
 }
 
+/// A probe that got no answer: the query channel tells which way it was
+/// lost, or why it cannot. `request` is what was sent (empty when nothing
+/// was), kept for the comparison with the NIC's copy.
 fn unanswered(
     config: &ProbeConfig,
-    kind: &str,
+    kind: ProbeMethod,
     transport: Transport,
     local: SocketAddr,
     sent: u32,
     id: &str,
+    request: &[u8],
 ) -> ProbeOutcome {
-    let leg = match config.query.map(|q| seen(q, id)) {
-        Some(Some(true)) => Leg::LostOnTheWayBack,
-        Some(Some(false)) => Leg::DroppedOnTheWayOut,
-        _ => Leg::NoAnswer,
+    let (leg, query_error) = match config.query.map(|q| (q, seen(q, id))) {
+        Some((_, Ok(true))) => (Leg::LostOnTheWayBack, None),
+        Some((_, Ok(false))) => (Leg::DroppedOnTheWayOut, None),
+        Some((q, Err(why))) => (
+            Leg::NoAnswer,
+            Some(format!(
+                "the echo's query channel at {q} {why}: let TCP port {} through to the echo (or pass the one it was started with, --query)",
+                q.port()
+            )),
+        ),
+        None => (Leg::NoAnswer, Some("no query channel was given".to_owned())),
     };
     ProbeOutcome {
         id: id.to_owned(),
         target: config.target,
-        kind: kind.to_owned(),
+        method: kind,
         transport,
         local,
         sent,
         rtt_ms: None,
         leg,
+        query_error,
         nat_source: None,
         out: Vec::new(),
         on_this_host: Vec::new(),
         back: Vec::new(),
-        sent_bytes: Vec::new(),
+        sent_bytes: request.to_vec(),
         mirrored_bytes: None,
         left_nic: None,
         answer_at_nic: None,
     }
 }
 
-/// Asks the echo's query channel whether probe `id` arrived.
-fn seen(query: SocketAddr, id: &str) -> Option<bool> {
-    let mut s = TcpStream::connect_timeout(&query, Duration::from_secs(3)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    s.write_all(format!("SEEN? {id}\n").as_bytes()).ok()?;
+/// Asks the echo's query channel whether probe `id` arrived; the error
+/// says, in words, why the channel gave no answer.
+fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
+    let mut s =
+        TcpStream::connect_timeout(&query, Duration::from_secs(3)).map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "refused the connection (nothing listens there)".to_owned()
+            }
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                "did not answer within 3 s (filtered?)".to_owned()
+            }
+            _ => format!("could not be reached ({e})"),
+        })?;
+    let broken = |e: std::io::Error| format!("broke off ({e})");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(broken)?;
+    s.write_all(format!("SEEN? {id}\n").as_bytes())
+        .map_err(broken)?;
     let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).ok()?;
+    BufReader::new(s).read_line(&mut line).map_err(broken)?;
     if line.starts_with("SEEN ") {
-        Some(true)
+        Ok(true)
     } else if line.starts_with("UNSEEN ") {
-        Some(false)
+        Ok(false)
     } else {
-        None
+        Err(format!("answered something else: {:?}", line.trim()))
     }
 }

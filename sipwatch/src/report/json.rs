@@ -1,6 +1,6 @@
 //! JSON Lines: one object per message with its parsed fields, for `jq` and
 //! log pipelines. Secrets are masked as in the text output.
-use std::{borrow::Cow, net::SocketAddr, time::SystemTime};
+use std::{borrow::Cow, net::SocketAddr};
 
 use serde::Serialize;
 use sipwatch_common::Direction;
@@ -11,6 +11,7 @@ use crate::{
         CSeq, Message, ParsedMessage, Problem, StartLine,
         fields::{Challenge, Credentials, NameAddr, Sdp, Via},
     },
+    time::rfc3339,
 };
 
 #[derive(Serialize)]
@@ -38,8 +39,12 @@ pub struct MessageRecord<'a> {
     pub proxy_authorization: Option<Credentials>,
     pub www_authenticate: Vec<Challenge>,
     pub proxy_authenticate: Vec<Challenge>,
+    /// Seconds (the Expires header).
+    #[serde(rename = "expires_s")]
     pub expires: Option<u32>,
+    #[serde(rename = "min_expires_s")]
     pub min_expires: Option<u32>,
+    #[serde(rename = "retry_after_s")]
     pub retry_after: Option<u32>,
     pub user_agent: Option<Cow<'a, str>>,
     pub server: Option<Cow<'a, str>>,
@@ -106,62 +111,15 @@ pub fn write_message(
 
 /// A tracking event as `{"type":"registration",…}` or `{"type":"timeout",…}`.
 pub fn write_event(out: &mut impl std::io::Write, e: &crate::track::Event) -> std::io::Result<()> {
-    #[derive(Serialize)]
-    struct Record<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        #[serde(flatten)]
-        event: &'a crate::track::Event,
-    }
-    let kind = match e {
-        crate::track::Event::Registration(_) => "registration",
-        crate::track::Event::Timeout(_) => "timeout",
-    };
-    serde_json::to_writer(&mut *out, &Record { kind, event: e })?;
+    serde_json::to_writer(&mut *out, e)?;
     out.write_all(b"\n")
-}
-
-/// `2026-11-24T14:37:34.750911Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_micros()
-    )
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::SystemTime;
 
     use super::*;
-
-    #[test]
-    fn times_are_rfc3339_utc() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_795_963_054_750_911);
-        assert_eq!(rfc3339(t), "2026-11-29T14:37:34.750911Z");
-        assert_eq!(
-            rfc3339(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00.000000Z"
-        );
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(&rfc3339(leap)[..10], "2000-02-29");
-    }
 
     #[test]
     fn a_message_becomes_one_json_line_with_its_fields_and_no_secret() {

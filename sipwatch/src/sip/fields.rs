@@ -37,7 +37,8 @@ pub struct NameAddr {
     pub display: Option<String>,
     pub uri: Uri,
     pub tag: Option<String>,
-    /// `expires=` on a Contact.
+    /// `expires=` on a Contact, seconds.
+    #[serde(rename = "expires_s")]
     pub expires: Option<u32>,
 }
 

@@ -53,12 +53,15 @@ pub enum Diagnosis {
     RemoteTimeout { reason: String },
     /// 503 Service Unavailable.
     Unavailable {
+        #[serde(rename = "retry_after_s")]
         retry_after: Option<u32>,
         reason: String,
     },
     /// 423 Interval Too Brief.
     IntervalTooBrief {
+        #[serde(rename = "asked_s")]
         asked: Option<u32>,
+        #[serde(rename = "min_expires_s")]
         min_expires: Option<u32>,
     },
     /// Any other failure code.

@@ -56,7 +56,7 @@ pub struct TrackStats {
 
 /// Something worth telling the user as it happens.
 #[derive(Clone, Debug, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Registration(Box<Registration>),
     Timeout(Transaction),

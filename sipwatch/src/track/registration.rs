@@ -35,6 +35,7 @@ pub enum RegistrationState {
     RequestSent,
     Registered {
         /// Seconds granted by the registrar.
+        #[serde(rename = "expires_s")]
         expires: u32,
     },
     Rejected {
@@ -73,10 +74,12 @@ pub struct Registration {
     pub last_code: Option<u16>,
     pub registrar_address: SocketAddr,
     pub transport: Transport,
+    #[serde(serialize_with = "crate::time::serialize")]
     pub last_change: SystemTime,
     /// The last REGISTER's response time (first send to final response), µs.
     pub response_us: Option<u64>,
     /// When a granted registration lapses without a refresh.
+    #[serde(serialize_with = "crate::time::serialize_opt")]
     pub expires_at: Option<SystemTime>,
     pub diagnoses: Vec<Diagnosis>,
     /// The current attempt: its last REGISTER carried credentials.

@@ -103,6 +103,7 @@ impl Hasher for KeyHasher {
 pub struct FinalResponse {
     pub code: u16,
     pub reason: String,
+    #[serde(serialize_with = "crate::time::serialize")]
     pub at: SystemTime,
     /// Times it was seen (more than once: retransmitted).
     pub count: u32,
@@ -129,7 +130,9 @@ pub struct Transaction {
     /// Whether this host sent it (seen leaving the NIC), when known.
     #[serde(serialize_with = "direction_name")]
     pub direction: Option<Direction>,
+    #[serde(serialize_with = "crate::time::serialize")]
     pub first_sent: SystemTime,
+    #[serde(serialize_with = "crate::time::serialize")]
     pub last_sent: SystemTime,
     /// Times the request was seen: 1 + retransmissions.
     pub sent: u32,

@@ -1,0 +1,28 @@
+//! `sipwatch analyze FILE`.
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+
+use super::OutputArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The capture file.
+    file: PathBuf,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let analysis = sipwatch::analyze::run(&args.file, args.output.view(), stdout)
+        .with_context(|| format!("analysing {}", args.file.display()))?;
+    if let Some(stopped) = analysis.stopped {
+        anyhow::bail!(
+            "{}: analysed {} frames, then stopped: {stopped}",
+            args.file.display(),
+            analysis.summary.pipeline.frames
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! `sipwatch attach IFACE`.
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use sipwatch::{
+    capture::{
+        CaptureConfig, Hook, XdpModeChoice,
+        file::{PcapNgWriter, Rotation},
+        parse_size,
+    },
+    live::LiveCapture,
+    report::LogView,
+};
+
+use super::OutputArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The interface to capture on, e.g. eth0.
+    interface: String,
+    /// SIP ports (UDP and TCP); repeat or separate with commas.
+    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080])]
+    ports: Vec<u16>,
+    /// SIP-over-TLS ports: packets are counted, not copied.
+    #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16])]
+    tls_ports: Vec<u16>,
+    /// Do not capture UDP on other ports even when it starts like SIP.
+    #[arg(long)]
+    no_sniff: bool,
+    /// Bytes of each packet to capture at most (256 to 65600).
+    #[arg(long, value_parser = parse_size, default_value = "65600")]
+    snap_len: u32,
+    /// Ring buffer size, a power of two (e.g. 8M, 32M, 64M).
+    #[arg(long, value_parser = parse_size, default_value = "32M")]
+    ring_size: u32,
+    /// Hooks to attach: xdp (ingress), tc (egress), or both.
+    #[arg(long = "hook", value_delimiter = ',', default_values = ["xdp", "tc"])]
+    hooks: Vec<Hook>,
+    /// XDP attach mode: driver with fallback to generic (auto), or one of them.
+    #[arg(long, value_enum, default_value_t = XdpModeChoice::Auto)]
+    xdp_mode: XdpModeChoice,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// No message log: the registration table, redrawn every second.
+    #[arg(long, conflicts_with_all = ["verbose", "quiet", "json"])]
+    table: bool,
+    /// Stop by itself after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Also write every captured frame to this pcapng file (with its
+    /// interface and direction), for Wireshark or `sipwatch analyze`.
+    #[arg(short, long, value_name = "FILE.pcapng")]
+    write: Option<PathBuf>,
+    /// With --write: start a new file when the current one reaches this size
+    /// (FILE.1.pcapng, FILE.2.pcapng, …).
+    #[arg(long, value_parser = parse_size, requires = "write", value_name = "SIZE")]
+    rotate: Option<u32>,
+    /// With --rotate: keep at most this many files, deleting the oldest.
+    #[arg(long, default_value_t = 10, requires = "rotate")]
+    keep: u32,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = CaptureConfig {
+        hooks: args.hooks.clone(),
+        xdp_mode: args.xdp_mode,
+        sip_ports: args.ports.clone(),
+        tls_ports: args.tls_ports.clone(),
+        sniff_udp: !args.no_sniff,
+        snap_len: args.snap_len,
+        ring_bytes: args.ring_size,
+        ..CaptureConfig::new(&args.interface)
+    };
+    let view = if args.table {
+        LogView::Table
+    } else {
+        args.output.view()
+    };
+    super::runtime()?.block_on(async {
+        let stop = super::stop_signal(args.duration)?;
+        let capture = LiveCapture::attach(&config)
+            .with_context(|| format!("capture on {}", args.interface))?;
+        eprintln!(
+            "sipwatch: capturing SIP on {}; Ctrl-C to stop",
+            capture.describe()
+        );
+        let file = match &args.write {
+            Some(path) => Some(
+                PcapNgWriter::create(
+                    path,
+                    args.rotate.map(|max| Rotation {
+                        max_bytes: u64::from(max),
+                        max_files: args.keep,
+                    }),
+                )
+                .context("opening the capture file")?,
+            ),
+            None => None,
+        };
+        // Flushed after every batch by the pipeline: no per-line syscalls.
+        let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        capture
+            .run(view, stdout, file, stop)
+            .await
+            .with_context(|| format!("capture on {}", args.interface))?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,89 @@
+//! One module per command, each with its `Args` (clap) and its `run`; what
+//! several commands share (output flags, the stop signal, the runtime) is
+//! here. Commands return the exit code they want; errors end in [`exit`].
+pub mod analyze;
+pub mod attach;
+pub mod echo;
+pub mod probe;
+
+use std::{future::Future, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use sipwatch::report::LogView;
+
+/// How much of each message to print, shared by `attach` and `analyze`.
+#[derive(clap::Args)]
+pub struct OutputArgs {
+    /// Print whole messages, not just their first line.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print no messages, only the summary at the end.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// One JSON object per message and event (JSON Lines), then a summary object.
+    #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
+    pub json: bool,
+}
+
+impl OutputArgs {
+    /// The message log's view (clap keeps the flags mutually exclusive).
+    pub fn view(&self) -> LogView {
+        match (self.json, self.quiet, self.verbose) {
+            (true, ..) => LogView::Json,
+            (_, true, _) => LogView::Quiet,
+            (_, _, true) => LogView::Full,
+            _ => LogView::FirstLine,
+        }
+    }
+}
+
+/// The async runtime of the live commands: one thread, as the work is
+/// one stream of packets.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Completes on Ctrl-C, SIGTERM, or after `seconds`.
+pub fn stop_signal(seconds: Option<f64>) -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let duration = seconds.map(Duration::from_secs_f64);
+    Ok(async move {
+        let timer = async {
+            match duration {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            () = timer => {}
+        }
+    })
+}
+
+/// The process's exit code: the command's own, 0 when a reader of our
+/// output left early (`sipwatch analyze … | head`), 1 with the error
+/// printed otherwise.
+pub fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let reader_left = e.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if reader_left {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("sipwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::{io::Write, path::Path};
 use crate::{
     capture::file::{CaptureFileReader, FileError},
     pipeline::Pipeline,
-    report::{CaptureSummary, LogView, write_summary},
+    report::{CaptureSummary, Output},
 };
 
 /// What an analysis read, and why it stopped early if it did.
@@ -23,10 +23,17 @@ pub enum AnalyzeError {
     Output(#[from] std::io::Error),
 }
 
-pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, AnalyzeError> {
+/// Reads `path` through the pipeline into `outputs`, writing to `out`.
+/// A file that cannot be opened is an error; one cut short or corrupt is
+/// analysed as far as it can be read, and [`Analysis::stopped`] says why.
+pub fn run(
+    path: &Path,
+    outputs: Vec<Box<dyn Output>>,
+    out: impl Write,
+) -> Result<Analysis, AnalyzeError> {
     let mut reader = CaptureFileReader::open(path)?;
     let format = reader.format_name();
-    let mut pipeline = Pipeline::new(out, view);
+    let mut pipeline = Pipeline::new(out, outputs);
     let mut stopped = None;
     for frame in &mut reader {
         match frame {
@@ -37,18 +44,10 @@ pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, Anal
             }
         }
     }
-    let (mut out, pipeline, tracker) = pipeline.finish()?;
-    let summary = CaptureSummary {
-        pipeline,
-        ..CaptureSummary::default()
-    };
-    if view != LogView::Json {
-        writeln!(out, "--- {} ({format}) ---", path.display())?;
-    }
-    write_summary(&mut out, &summary, &tracker, false, view)?;
-    out.flush()?;
+    let source = format!("{} ({format})", path.display());
+    let finished = pipeline.finish(None, 0, Some(&source))?;
     Ok(Analysis {
-        summary,
+        summary: finished.summary,
         format,
         stopped,
     })

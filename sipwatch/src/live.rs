@@ -3,12 +3,9 @@
 use std::{future::Future, io::Write};
 
 use crate::{
-    capture::{
-        Capture, CaptureConfig, CaptureError, Frame,
-        file::{FileError, PcapNgWriter},
-    },
+    capture::{Capture, CaptureConfig, CaptureError, Frame, file::FileError},
     pipeline::Pipeline,
-    report::{CaptureSummary, LogView, write_summary},
+    report::{CaptureSummary, Output},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -45,19 +42,18 @@ impl LiveCapture {
         format!("{}: {}", self.capture.interface(), hooks.join(", "))
     }
 
-    /// Runs until `stop` completes, writing every frame to `file` if given.
-    /// Hooks are detached before the ring is drained for the last time, so
-    /// the summary's counters, the frames printed and the frames written
-    /// describe the same packets.
+    /// Runs until `stop` completes, feeding `outputs` (a pcapng writer
+    /// among them, if asked). Hooks are detached before the ring is
+    /// drained for the last time, so the summary's counters, the frames
+    /// printed and the frames written describe the same packets.
     pub async fn run(
         self,
-        view: LogView,
+        outputs: Vec<Box<dyn Output>>,
         out: impl Write,
-        mut file: Option<PcapNgWriter>,
         stop: impl Future<Output = ()>,
-    ) -> Result<LiveSummary, LiveError> {
+    ) -> Result<CaptureSummary, LiveError> {
         let mut capture = self.capture;
-        let mut pipeline = Pipeline::new(out, view);
+        let mut pipeline = Pipeline::new(out, outputs);
         let mut frames = capture.frames()?;
         let mut batch = Vec::new();
         // Timers (Timer F, expiries) fire even when nothing is captured.
@@ -68,7 +64,7 @@ impl LiveCapture {
                 () = &mut stop => break,
                 n = frames.next_batch(&mut batch) => {
                     n?;
-                    process(&mut batch, &mut pipeline, file.as_mut())?;
+                    process(&mut batch, &mut pipeline)?;
                     capture.flush_logs();
                 }
                 _ = timers.tick() => pipeline.tick(std::time::SystemTime::now())?,
@@ -76,46 +72,15 @@ impl LiveCapture {
         }
         capture.detach()?;
         frames.drain(&mut batch);
-        process(&mut batch, &mut pipeline, file.as_mut())?;
+        process(&mut batch, &mut pipeline)?;
         capture.flush_logs();
-        let frames_written = file.map(PcapNgWriter::finish).transpose()?;
-        let (mut out, stats, tracker) = pipeline.finish()?;
-        let summary = CaptureSummary {
-            kernel: capture.counters()?,
-            malformed_records: frames.malformed(),
-            pipeline: stats,
-        };
-        write_summary(&mut out, &summary, &tracker, true, view)?;
-        if let Some(n) = frames_written
-            && view != LogView::Json
-        {
-            writeln!(out, "written: {n} frames")?;
-        }
-        out.flush()?;
-        Ok(LiveSummary {
-            capture: summary,
-            frames_written,
-        })
+        let finished = pipeline.finish(Some(capture.counters()?), frames.malformed(), None)?;
+        Ok(finished.summary)
     }
 }
 
-/// What a live run counted.
-#[derive(Clone, Copy, Debug)]
-pub struct LiveSummary {
-    pub capture: CaptureSummary,
-    /// Frames written to the capture file, when one was given.
-    pub frames_written: Option<u64>,
-}
-
-fn process(
-    batch: &mut Vec<Frame>,
-    pipeline: &mut Pipeline<impl Write>,
-    mut file: Option<&mut PcapNgWriter>,
-) -> Result<(), LiveError> {
+fn process(batch: &mut Vec<Frame>, pipeline: &mut Pipeline<impl Write>) -> Result<(), LiveError> {
     for frame in batch.drain(..) {
-        if let Some(file) = file.as_deref_mut() {
-            file.write(&frame)?;
-        }
         pipeline.push(&frame)?;
     }
     pipeline.flush()?;

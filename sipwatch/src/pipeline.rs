@@ -1,117 +1,157 @@
 //! The one path every frame takes, live or from a file: decode, assemble
-//! whole SIP messages, track transactions and registrations, log.
+//! whole SIP messages, track transactions and registrations, and hand each
+//! frame, message and event to every output in turn.
 use std::io::{self, Write};
 
-use crate::{
-    capture::Frame,
-    net::{DecodeStats, Decoder},
-    report::{LogView, MessageLog},
-    sip::{AssemblyStats, Message, MessageAssembler},
-    track::{Event, TrackStats, Tracker},
-};
 use sipwatch_common::looks_like_sip_start;
 
+use crate::{
+    capture::{Counters, Frame},
+    net::Decoder,
+    report::{CaptureSummary, Output, PipelineStats, RunEnd},
+    sip::{Message, MessageAssembler},
+    track::{Event, Tracker},
+};
+
+/// Decoder, assembler and tracker, feeding `outputs`; `out` is the run's
+/// standard output, which the outputs share.
 pub struct Pipeline<W: Write> {
     decoder: Decoder,
     assembler: MessageAssembler,
-    log: MessageLog<W>,
-    frames: u64,
-    messages_logged: u64,
     tracker: Tracker,
+    out: W,
+    outputs: Vec<Box<dyn Output>>,
+    frames: u64,
+    messages_seen: u64,
     /// Reused between frames.
     messages: Vec<Message>,
     events: Vec<Event>,
 }
 
-/// What the pipeline counted over a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct PipelineStats {
-    pub frames: u64,
-    /// SIP messages (and non-SIP datagrams on SIP ports) passed to the log.
-    pub messages: u64,
-    pub decode: DecodeStats,
-    pub assembly: AssemblyStats,
-    pub tracking: TrackStats,
+/// What a run ended with: the counts, and the tracker's final state.
+pub struct Finished {
+    pub summary: CaptureSummary,
+    pub tracker: Tracker,
 }
 
 impl<W: Write> Pipeline<W> {
-    pub fn new(out: W, view: LogView) -> Self {
+    /// A pipeline writing to `out` through `outputs` (see [`crate::report::View::outputs`]).
+    pub fn new(out: W, outputs: Vec<Box<dyn Output>>) -> Self {
         Self {
             decoder: Decoder::new(),
             assembler: MessageAssembler::default(),
-            log: MessageLog::new(out, view),
-            frames: 0,
-            messages_logged: 0,
             tracker: Tracker::default(),
+            out,
+            outputs,
+            frames: 0,
+            messages_seen: 0,
             messages: Vec::new(),
             events: Vec::new(),
         }
     }
 
+    /// One frame through every stage.
     pub fn push(&mut self, frame: &Frame) -> io::Result<()> {
         self.frames += 1;
+        for o in &mut self.outputs {
+            o.frame(frame)?;
+        }
         if let Some(datagram) = self.decoder.push(frame) {
             self.assembler.push(datagram, &mut self.messages);
-            self.log_messages()?;
+            self.deliver_messages()?;
         }
         Ok(())
     }
 
-    fn log_messages(&mut self) -> io::Result<()> {
+    fn deliver_messages(&mut self) -> io::Result<()> {
         for m in self.messages.drain(..) {
-            self.messages_logged += 1;
-            // Parsed once, for the tracker and the log alike.
+            self.messages_seen += 1;
+            // Parsed once, for the tracker and every output alike.
             let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
             if let Some(p) = &parsed {
                 self.tracker.push(p, &mut self.events);
             }
-            self.log.write(&m, parsed.as_ref())?;
-            for e in self.events.drain(..) {
-                self.log.write_event(&e)?;
+            for o in &mut self.outputs {
+                o.message(&mut self.out, &m, parsed.as_ref())?;
             }
+            deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
         }
         Ok(())
     }
 
-    /// Live: time passes without messages (timers fire); the table view
-    /// is redrawn.
+    /// Live: time passes without messages (timers fire, the table is redrawn).
     pub fn tick(&mut self, now: std::time::SystemTime) -> io::Result<()> {
         self.tracker.tick(now, &mut self.events);
-        for e in self.events.drain(..) {
-            self.log.write_event(&e)?;
+        deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
+        for o in &mut self.outputs {
+            o.tick(&mut self.out, &self.tracker)?;
         }
-        if self.log.view() == LogView::Table {
-            return self.log.redraw_table(&self.tracker);
-        }
-        self.log.flush()
+        self.out.flush()
     }
 
+    /// The tracker as it stands.
     pub fn tracker(&self) -> &Tracker {
         &self.tracker
     }
 
+    /// After a batch: what the outputs wrote reaches the terminal.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.log.flush()
+        self.out.flush()
     }
 
     /// Ends the run: what waits behind TCP gaps is framed, incomplete
-    /// fragments and messages are counted; returns the output and the counts.
-    pub fn finish(mut self) -> io::Result<(W, PipelineStats, Tracker)> {
+    /// fragments and messages are counted, timers fire as of the last
+    /// message, and every output writes its end. `kernel` and
+    /// `malformed_records` are the live capture's own counters (none for a
+    /// file, whose `source` names it).
+    pub fn finish(
+        mut self,
+        kernel: Option<Counters>,
+        malformed_records: u64,
+        source: Option<&str>,
+    ) -> io::Result<Finished> {
         self.decoder.finish();
         self.assembler.finish(&mut self.messages);
-        self.log_messages()?;
+        self.deliver_messages()?;
         self.tracker.finish(&mut self.events);
-        for e in self.events.drain(..) {
-            self.log.write_event(&e)?;
-        }
-        self.log.flush()?;
-        let stats = PipelineStats {
-            frames: self.frames,
-            messages: self.messages_logged,
-            decode: self.decoder.stats(),
-            assembly: self.assembler.stats(),
-            tracking: self.tracker.stats(),
+        deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
+        let summary = CaptureSummary {
+            kernel: kernel.unwrap_or_default(),
+            malformed_records,
+            pipeline: PipelineStats {
+                frames: self.frames,
+                messages: self.messages_seen,
+                decode: self.decoder.stats(),
+                assembly: self.assembler.stats(),
+                tracking: self.tracker.stats(),
+            },
         };
-        Ok((self.log.into_inner(), stats, self.tracker))
+        let end = RunEnd {
+            summary: &summary,
+            tracker: &self.tracker,
+            live: kernel.is_some(),
+            source,
+        };
+        for o in &mut self.outputs {
+            o.finish(&mut self.out, &end)?;
+        }
+        self.out.flush()?;
+        Ok(Finished {
+            summary,
+            tracker: self.tracker,
+        })
     }
+}
+
+fn deliver_events(
+    outputs: &mut [Box<dyn Output>],
+    out: &mut dyn Write,
+    events: &mut Vec<Event>,
+) -> io::Result<()> {
+    for e in events.drain(..) {
+        for o in outputs.iter_mut() {
+            o.event(out, &e)?;
+        }
+    }
+    Ok(())
 }

@@ -120,6 +120,7 @@ fn through_plain_nat_the_probe_arrives_unchanged_from_the_public_address() {
     let out = echo.stop(libc::SIGTERM, Duration::from_secs(5)).unwrap();
     assert!(out.status.success());
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["type"], "echo_summary", "{stats}");
     assert_eq!(stats["answered"], 2);
 }
 

@@ -11,9 +11,21 @@ fn sipwatch_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sipwatch")
 }
 
-/// Runs echo at the provider and probe at the PBX; (exit code, report).
+/// Runs echo at the provider and probe at the PBX, both with their
+/// defaults (the query channel included); (exit code, report).
 fn run(personality: Personality) -> (i32, Value) {
     run_with_local_firewall(personality, None)
+}
+
+/// Nothing on this host changed anything: no probe, delivered or dropped,
+/// may claim a rewrite here (a dropped probe has no NIC copy to compare).
+fn assert_nothing_on_this_host(report: &Value) {
+    for p in probes(report) {
+        assert!(
+            p["on_this_host"].as_array().unwrap().is_empty(),
+            "nothing changes on this host: {p}"
+        );
+    }
 }
 
 /// The same, with an nftables rule set on the PBX itself.
@@ -64,7 +76,18 @@ fn plain_nat_is_clean_and_the_nat_mapping_is_reported() {
         6,
         "REGISTER, INVITE, OPTIONS over UDP and TCP"
     );
-    assert_eq!(report["this_host_observed_on"], "eth0", "{report}");
+    assert_eq!(report["type"], "probe_report", "{report}");
+    assert!(
+        report["time"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 27),
+        "RFC 3339 UTC: {report}"
+    );
+    assert_eq!(
+        report["this_host"],
+        serde_json::json!({"observed": "yes", "interface": "eth0"}),
+        "{report}"
+    );
     for p in probes(&report) {
         assert_eq!(p["leg"], "delivered", "{p}");
         assert!(
@@ -100,7 +123,7 @@ fn the_kernel_alg_is_found_with_its_rewrites() {
     );
     let udp_invite = probes(&report)
         .iter()
-        .find(|p| p["transport"] == "UDP" && p["kind"] == "INVITE")
+        .find(|p| p["transport"] == "UDP" && p["method"] == "INVITE")
         .unwrap();
     let rewritten: Vec<&str> = udp_invite["out"]
         .as_array()
@@ -120,7 +143,7 @@ fn the_kernel_alg_rewrites_tcp_too_and_not_on_this_host() {
     assert_eq!(code, 2, "{report}");
     let tcp_invite = probes(&report)
         .iter()
-        .find(|p| p["transport"] == "TCP" && p["kind"] == "INVITE")
+        .find(|p| p["transport"] == "TCP" && p["method"] == "INVITE")
         .unwrap();
     let contact = tcp_invite["out"]
         .as_array()
@@ -148,6 +171,7 @@ fn an_outbound_firewall_is_found_dropping_on_the_way_out() {
         (3, Some("drops_found")),
         "{report}"
     );
+    assert_nothing_on_this_host(&report);
     for p in probes(&report) {
         let want = if p["transport"] == "UDP" {
             "dropped_on_the_way_out"
@@ -166,6 +190,7 @@ fn a_return_path_firewall_is_found_losing_the_answers() {
         (3, Some("drops_found")),
         "{report}"
     );
+    assert_nothing_on_this_host(&report);
     for p in probes(&report) {
         let want = if p["transport"] == "UDP" {
             "lost_on_the_way_back"
@@ -261,7 +286,8 @@ fn several_ports_and_ipv6_are_probed() {
             6
         );
     }
-    let (code, report) = probe(&["[2001:db8:113::2]:5060", "--query", "203.0.113.2:5099"]);
+    // The query channel by default on every address the echo listens on.
+    let (code, report) = probe(&["[2001:db8:113::2]:5060"]);
     assert_eq!(code, 0, "{report}");
     for p in probes(&report) {
         assert!(
@@ -271,5 +297,55 @@ fn several_ports_and_ipv6_are_probed() {
                 .starts_with("[2001:db8:113::1]:"),
             "{p}"
         );
+    }
+}
+
+#[test]
+fn a_probe_that_cannot_reach_the_query_channel_says_why_and_what_to_open() {
+    let lab = lab(Personality::DropOutbound);
+    let _echo = start_echo(&lab, &["--no-query"]);
+    let out = lab
+        .pbx
+        .command(&[
+            sipwatch_bin(),
+            "probe",
+            "203.0.113.2",
+            "--transport",
+            "udp",
+            "--timeout",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("query channel at 203.0.113.2:5099 refused the connection")
+            && text.contains("let TCP port 5099 through"),
+        "{text}"
+    );
+    assert!(!text.contains("on this host:"), "{text}");
+}
+
+#[test]
+fn the_human_report_reads_like_a_diff_in_the_admins_words() {
+    let lab = lab(Personality::SipAlg);
+    let _echo = start_echo(&lab, &[]);
+    let out = lab
+        .pbx
+        .command(&[sipwatch_bin(), "probe", "203.0.113.2", "--timeout", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for want in [
+        "out: Contact: address rewritten 192.168.77.10:5060 → 203.0.113.1:5060",
+        "out: SDP c=: address rewritten 192.168.77.10 → 203.0.113.1",
+        "verdict: SIP ALG found",
+    ] {
+        assert!(text.contains(want), "{want:?} not in:\n{text}");
+    }
+    for rust_name in ["AddressRewritten", "HeaderAdded", "(none)"] {
+        assert!(!text.contains(rust_name), "{rust_name} in:\n{text}");
     }
 }

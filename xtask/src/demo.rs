@@ -1,6 +1,8 @@
 //! The demo: a PBX behind a router with the kernel's SIP ALG, a Kamailio
 //! registrar at the provider, sipsak registering and calling, and sipwatch
-//! attached to the PBX's interface printing what crosses it.
+//! attached to the PBX's interface printing what crosses it; then the
+//! point: `sipwatch probe` against `sipwatch echo` at the provider finds
+//! the ALG that the PBX's own view cannot show.
 use std::{
     path::Path,
     process::Stdio,
@@ -41,7 +43,7 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
 
     println!("==> attaching sipwatch to the PBX's {PBX_IF} (XDP ingress + TC egress)\n");
     let capture = lab.pbx.spawn_with(
-        &[&sipwatch.display().to_string(), "attach", PBX_IF, "-v"],
+        &[&sipwatch.display().to_string(), "attach", PBX_IF],
         Stdio::inherit(),
         Stdio::inherit(),
     )?;
@@ -99,10 +101,62 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
     println!(
         "\n==> What the PBX's NIC saw is what the PBX sent: private addresses in Via,\n    \
          Contact and SDP. The router's SIP ALG rewrote them on the way out, and the\n    \
-         replies on the way back (see `received=` turned private again): from the PBX\n    \
-         alone the path looks clean. Comparing with what reached the far end shows it."
+         replies on the way back: from the PBX alone the path looks clean."
     );
-    Ok(())
+    probe_the_path(lab, sipwatch)
+}
+
+/// The echo's own address at the provider, beside the registrar's.
+const ECHO_V4: &str = "203.0.113.20";
+
+/// `sipwatch echo` at the provider, `sipwatch probe` from the PBX: what
+/// reached the far end, compared with what left, shows the ALG.
+fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
+    println!(
+        "\n==> Comparing with what reaches the far end shows it: `sipwatch echo` on the\n    \
+         provider side ({ECHO_V4}), `sipwatch probe {ECHO_V4}` on the PBX\n"
+    );
+    lab.provider
+        .run(&["ip", "addr", "add", &format!("{ECHO_V4}/24"), "dev", "eth0"])
+        .context("giving the provider the echo's address")?;
+    let sipwatch = sipwatch.display().to_string();
+    let echo = lab.provider.spawn_with(
+        &[&sipwatch, "echo", "--listen", &format!("{ECHO_V4}:5060")],
+        Stdio::null(),
+        Stdio::null(),
+    )?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        if Instant::now() > deadline {
+            bail!("sipwatch echo did not start within 15 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let probe = lab
+        .pbx
+        .command(&[&sipwatch, "probe", ECHO_V4, "--timeout", "3"])
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .context("running sipwatch probe")?;
+    let _ = echo.stop(libc::SIGTERM, Duration::from_secs(5));
+    match probe.code() {
+        Some(2) => {
+            println!(
+                "\n==> Found: the router's SIP ALG rewrites Via, Contact and the SDP of the PBX's\n    \
+                 requests (exit code 2). Before go-live, run the same two commands across the\n    \
+                 real router: `sipwatch echo` on a public host, `sipwatch probe HOST` on the PBX."
+            );
+            Ok(())
+        }
+        other => {
+            bail!("sipwatch probe should have found the ALG (exit 2), it exited with {other:?}")
+        }
+    }
 }
 
 fn tempdir() -> anyhow::Result<std::path::PathBuf> {

@@ -15,7 +15,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let analysis = sipwatch::analyze::run(&args.file, args.output.view(), stdout)
+    let analysis = sipwatch::analyze::run(&args.file, args.output.view().outputs(), stdout)
         .with_context(|| format!("analysing {}", args.file.display()))?;
     if let Some(stopped) = analysis.stopped {
         anyhow::bail!(

@@ -9,7 +9,7 @@ use sipwatch::{
         parse_size,
     },
     live::LiveCapture,
-    report::LogView,
+    report::{PcapNgOutput, View},
 };
 
 use super::OutputArgs;
@@ -72,10 +72,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..CaptureConfig::new(&args.interface)
     };
     let view = if args.table {
-        LogView::Table
+        View::Table
     } else {
         args.output.view()
     };
+    let mut outputs = view.outputs();
     super::runtime()?.block_on(async {
         let stop = super::stop_signal(args.duration)?;
         let capture = LiveCapture::attach(&config)
@@ -84,23 +85,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()
         );
-        let file = match &args.write {
-            Some(path) => Some(
-                PcapNgWriter::create(
-                    path,
-                    args.rotate.map(|max| Rotation {
-                        max_bytes: u64::from(max),
-                        max_files: args.keep,
-                    }),
-                )
-                .context("opening the capture file")?,
-            ),
-            None => None,
-        };
+        if let Some(path) = &args.write {
+            let writer = PcapNgWriter::create(
+                path,
+                args.rotate.map(|max| Rotation {
+                    max_bytes: u64::from(max),
+                    max_files: args.keep,
+                }),
+            )
+            .context("opening the capture file")?;
+            outputs.push(Box::new(PcapNgOutput::new(writer, view != View::Json)));
+        }
         // Flushed after every batch by the pipeline: no per-line syscalls.
         let stdout = std::io::BufWriter::new(std::io::stdout().lock());
         capture
-            .run(view, stdout, file, stop)
+            .run(outputs, stdout, stop)
             .await
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(ExitCode::SUCCESS)

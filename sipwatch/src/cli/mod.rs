@@ -9,7 +9,7 @@ pub mod probe;
 use std::{future::Future, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
-use sipwatch::report::LogView;
+use sipwatch::report::{Detail, View};
 
 /// How much of each message to print, shared by `attach` and `analyze`.
 #[derive(clap::Args)]
@@ -26,13 +26,13 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// The message log's view (clap keeps the flags mutually exclusive).
-    pub fn view(&self) -> LogView {
+    /// The view the flags ask for (clap keeps them mutually exclusive).
+    pub fn view(&self) -> View {
         match (self.json, self.quiet, self.verbose) {
-            (true, ..) => LogView::Json,
-            (_, true, _) => LogView::Quiet,
-            (_, _, true) => LogView::Full,
-            _ => LogView::FirstLine,
+            (true, ..) => View::Json,
+            (_, true, _) => View::Text(Detail::Quiet),
+            (_, _, true) => View::Text(Detail::Full),
+            _ => View::Text(Detail::FirstLine),
         }
     }
 }

@@ -332,3 +332,100 @@ fn verdict_words(report: &ProbeReport) -> String {
         Verdict::CouldNotTest => "could not test: nothing came back; is sipwatch echo running there, and reachable?".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::FindingKind;
+
+    fn outcome(leg: Leg, transport: Transport, local: &str) -> ProbeOutcome {
+        ProbeOutcome {
+            id: "sw-1".into(),
+            target: "203.0.113.20:5060".parse().unwrap(),
+            method: ProbeMethod::Register,
+            transport,
+            local: local.parse().unwrap(),
+            sent: 1,
+            rtt_ms: None,
+            leg,
+            query_error: None,
+            nat_source: None,
+            out: Vec::new(),
+            on_this_host: Vec::new(),
+            back: Vec::new(),
+            left_nic: None,
+            sent_bytes: Vec::new(),
+            mirrored_bytes: None,
+            answer_at_nic: None,
+        }
+    }
+
+    fn text(report: &ProbeReport, verbose: bool) -> String {
+        let mut out = Vec::new();
+        write_report(&mut out, report, verbose).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn findings_and_legs_are_written_in_words_with_full_values_only_in_verbose() {
+        let mut alg = outcome(Leg::Delivered, Transport::Udp, "192.168.77.10:5060");
+        alg.out.push(Finding {
+            header: "Contact".into(),
+            before: Some("<sip:probe@192.168.77.10:5060>".into()),
+            after: Some("<sip:probe@203.0.113.1:5060>".into()),
+            kind: FindingKind::AddressRewritten,
+        });
+        let dead = outcome(Leg::TcpConnectFailed, Transport::Tcp, "192.168.77.10:0");
+        let report = ProbeReport::new(
+            std::time::SystemTime::UNIX_EPOCH,
+            NicObservation::No {
+                reason: "not asked for (--no-nic)".into(),
+            },
+            vec![alg, dead],
+        );
+        let short = text(&report, false);
+        assert!(
+            short.contains("out: Contact: address rewritten 192.168.77.10:5060 → 203.0.113.1:5060"),
+            "{short}"
+        );
+        assert!(
+            short.contains("TCP REGISTER from 192.168.77.10 (no connection) to"),
+            "{short}"
+        );
+        assert!(
+            !short.contains(":0 ") && !short.contains("AddressRewritten"),
+            "{short}"
+        );
+        assert!(!short.contains("received: "), "{short}");
+        let long = text(&report, true);
+        assert!(
+            long.contains("        received: <sip:probe@203.0.113.1:5060>"),
+            "{long}"
+        );
+    }
+
+    #[test]
+    fn the_drop_verdict_names_the_legs_where_sip_was_lost() {
+        let report = ProbeReport::new(
+            std::time::SystemTime::UNIX_EPOCH,
+            NicObservation::Yes {
+                interface: "eth0".into(),
+            },
+            vec![
+                outcome(
+                    Leg::DroppedOnTheWayOut,
+                    Transport::Udp,
+                    "192.168.77.10:5060",
+                ),
+                outcome(Leg::Delivered, Transport::Tcp, "192.168.77.10:40000"),
+            ],
+        );
+        assert_eq!(report.exit_code(), ExitCode::DropsFound);
+        let t = text(&report, false);
+        assert!(
+            t.contains("verdict: drops found: SIP is lost on the way out"),
+            "{t}"
+        );
+        assert!(!t.contains("on the leg named"), "{t}");
+    }
+}

@@ -5,6 +5,7 @@ use std::{borrow::Cow, net::SocketAddr};
 use serde::Serialize;
 use sipwatch_common::Direction;
 
+use super::{CaptureSummary, Output, RunEnd};
 use crate::{
     net::Transport,
     sip::{
@@ -58,7 +59,7 @@ pub struct MessageRecord<'a> {
 }
 
 pub fn write_message(
-    out: &mut impl std::io::Write,
+    out: &mut dyn std::io::Write,
     m: &Message,
     parsed: Option<&ParsedMessage<'_>>,
 ) -> std::io::Result<()> {
@@ -110,9 +111,59 @@ pub fn write_message(
 }
 
 /// A tracking event as `{"type":"registration",…}` or `{"type":"timeout",…}`.
-pub fn write_event(out: &mut impl std::io::Write, e: &crate::track::Event) -> std::io::Result<()> {
+pub fn write_event(out: &mut dyn std::io::Write, e: &crate::track::Event) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, e)?;
     out.write_all(b"\n")
+}
+
+/// The end of the run as one last `{"type":"summary",…}` object, so that
+/// the output stays pure JSON Lines.
+pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct Record<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        summary: &'a CaptureSummary,
+        lost: u64,
+        registrations: &'a [&'a crate::track::Registration],
+    }
+    let registrations = end.tracker.registrations();
+    let record = Record {
+        kind: "summary",
+        summary: end.summary,
+        lost: end.summary.lost(),
+        registrations: &registrations,
+    };
+    serde_json::to_writer(&mut *out, &record)?;
+    out.write_all(b"\n")
+}
+
+/// `--json`: every message and event as one JSON object per line, then the
+/// summary ([`write_summary`]).
+pub struct JsonLines;
+
+impl Output for JsonLines {
+    fn message(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        m: &Message,
+        parsed: Option<&ParsedMessage<'_>>,
+    ) -> std::io::Result<()> {
+        write_message(out, m, parsed)
+    }
+
+    fn event(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        e: &crate::track::Event,
+    ) -> std::io::Result<()> {
+        write_event(out, e)
+    }
+
+    fn finish(&mut self, out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io::Result<()> {
+        write_summary(out, end)
+    }
 }
 
 #[cfg(test)]

@@ -8,110 +8,71 @@ use std::{
 
 use sipwatch_common::Direction;
 
+use super::Output;
 use crate::sip::{Message, ParsedMessage, Problem, fields::redact};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogView {
-    /// Nothing per message (counters only, at the end).
-    Quiet,
-    /// One line per message.
-    FirstLine,
-    /// The whole message after its line (digest responses masked).
-    Full,
-    /// One JSON object per message (JSON Lines), then one for the summary.
-    Json,
-    /// No messages: the registration table, redrawn in place (live).
-    Table,
+/// The text log: one line per message (the whole message after it when
+/// `full`), and one per tracking event, between the messages that caused them.
+pub struct MessageLog {
+    full: bool,
 }
 
-pub struct MessageLog<W: Write> {
-    out: W,
-    view: LogView,
+impl MessageLog {
+    /// A log of first lines, or (`full`) of whole messages.
+    pub fn new(full: bool) -> Self {
+        Self { full }
+    }
 }
 
-impl<W: Write> MessageLog<W> {
-    pub fn new(out: W, view: LogView) -> Self {
-        Self { out, view }
+impl Output for MessageLog {
+    fn event(&mut self, out: &mut dyn Write, e: &crate::track::Event) -> io::Result<()> {
+        super::registrations::write_event(out, e)
     }
 
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    /// The events of tracking (registration changes, timeouts), between
-    /// the messages that caused them.
-    pub fn write_event(&mut self, e: &crate::track::Event) -> io::Result<()> {
-        match self.view {
-            LogView::Quiet | LogView::Table => Ok(()),
-            LogView::Json => super::json::write_event(&mut self.out, e),
-            LogView::FirstLine | LogView::Full => {
-                super::registrations::write_event(&mut self.out, e)
-            }
-        }
-    }
-
-    /// Writes one message. A UDP datagram that is not SIP (on a SIP port)
-    /// is shown as what it is, never dropped silently.
-    /// `parsed` is the message's index when it starts like SIP.
-    pub fn write(&mut self, d: &Message, parsed: Option<&ParsedMessage<'_>>) -> io::Result<()> {
-        match self.view {
-            LogView::Quiet | LogView::Table => return Ok(()),
-            LogView::Json => return super::json::write_message(&mut self.out, d, parsed),
-            LogView::FirstLine | LogView::Full => {}
-        }
+    /// A UDP datagram that is not SIP (on a SIP port) is shown as what it
+    /// is, never dropped silently.
+    fn message(
+        &mut self,
+        out: &mut dyn Write,
+        d: &Message,
+        parsed: Option<&ParsedMessage<'_>>,
+    ) -> io::Result<()> {
         let arrow = match d.direction {
             Some(Direction::Ingress) => "IN ",
             Some(Direction::Egress) => "OUT",
             None => "   ",
         };
-        write_clock_time(&mut self.out, d.timestamp)?;
-        write!(self.out, " {arrow} {} ", d.transport)?;
-        write_addr(&mut self.out, &d.src)?;
-        self.out.write_all(b" -> ")?;
-        write_addr(&mut self.out, &d.dst)?;
+        write_clock_time(out, d.timestamp)?;
+        write!(out, " {arrow} {} ", d.transport)?;
+        write_addr(out, &d.src)?;
+        out.write_all(b" -> ")?;
+        write_addr(out, &d.dst)?;
         if !d.vlans.is_empty() {
             let ids: Vec<String> = d.vlans.iter().map(u16::to_string).collect();
-            write!(self.out, " vlan {}", ids.join("."))?;
+            write!(out, " vlan {}", ids.join("."))?;
         }
         if d.reassembled {
-            self.out.write_all(b" (reassembled)")?;
+            out.write_all(b" (reassembled)")?;
         }
-        self.out.write_all(b" ")?;
+        out.write_all(b" ")?;
         if let Some(p) = parsed {
-            self.out.write_all(first_line(&d.bytes))?;
+            out.write_all(first_line(&d.bytes))?;
             if !p.index.problems.is_empty() {
-                write!(self.out, "  [malformed: {}]", describe(&p.index.problems))?;
+                write!(out, "  [malformed: {}]", describe(&p.index.problems))?;
             }
         } else if d.bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
-            write!(self.out, "(keep-alive, {} bytes)", d.bytes.len())?;
+            write!(out, "(keep-alive, {} bytes)", d.bytes.len())?;
         } else {
-            write!(self.out, "(not a SIP start line, {} bytes)", d.bytes.len())?;
+            write!(out, "(not a SIP start line, {} bytes)", d.bytes.len())?;
         }
-        self.out.write_all(b"\n")?;
-        if self.view == LogView::Full {
+        out.write_all(b"\n")?;
+        if self.full {
             let text = redact(&String::from_utf8_lossy(&d.bytes));
             for line in text.split("\r\n") {
-                writeln!(self.out, "    {line}")?;
+                writeln!(out, "    {line}")?;
             }
         }
         Ok(())
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    pub fn view(&self) -> LogView {
-        self.view
-    }
-
-    /// The live registration table, redrawn in place (cursor home, clear).
-    pub fn redraw_table(&mut self, tracker: &crate::track::Tracker) -> io::Result<()> {
-        self.out.write_all(b"\x1b[H\x1b[2J")?;
-        let regs = tracker.registrations();
-        super::registrations::write_table(&mut self.out, &regs, tracker.now())?;
-        super::registrations::write_totals(&mut self.out, &regs, &tracker.stats())?;
-        self.out.flush()
     }
 }
 
@@ -142,7 +103,7 @@ fn first_line(payload: &[u8]) -> &[u8] {
 
 /// An address as `Display` writes it; IPv4 digit by digit, as this runs
 /// twice for every message.
-fn write_addr(out: &mut impl Write, addr: &std::net::SocketAddr) -> io::Result<()> {
+fn write_addr(out: &mut dyn Write, addr: &std::net::SocketAddr) -> io::Result<()> {
     let std::net::SocketAddr::V4(v4) = addr else {
         return write!(out, "{addr}");
     };
@@ -180,7 +141,7 @@ fn push_decimal(buf: &mut [u8], at: usize, v: u32) -> usize {
 
 /// UTC time of day with microseconds, as packet tools print it; written
 /// digit by digit, as this runs for every message.
-fn write_clock_time(out: &mut impl Write, t: SystemTime) -> io::Result<()> {
+fn write_clock_time(out: &mut dyn Write, t: SystemTime) -> io::Result<()> {
     let since_epoch = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs() % 86_400;
     let micros = since_epoch.subsec_micros();
@@ -221,11 +182,13 @@ mod tests {
         }
     }
 
-    fn render(view: LogView, d: &Message) -> String {
-        let mut log = MessageLog::new(Vec::new(), view);
+    fn render(full: bool, d: &Message) -> String {
+        let mut out = Vec::new();
         let parsed = looks_like_sip_start(&d.bytes).then(|| d.parsed());
-        log.write(d, parsed.as_ref()).unwrap();
-        String::from_utf8(log.into_inner()).unwrap()
+        MessageLog::new(full)
+            .message(&mut out, d, parsed.as_ref())
+            .unwrap();
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
@@ -235,7 +198,7 @@ mod tests {
             Transport::Udp,
         );
         assert_eq!(
-            render(LogView::FirstLine, &d),
+            render(false, &d),
             "01:02:03.000042 OUT UDP 192.168.77.10:5060 -> 203.0.113.2:5060 vlan 100 \
              REGISTER sip:example.com SIP/2.0\n"
         );
@@ -247,16 +210,16 @@ mod tests {
             b"SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\n\r\n",
             Transport::Udp,
         );
-        let out = render(LogView::Full, &d);
+        let out = render(true, &d);
         assert!(out.contains("SIP/2.0 200 OK\n    SIP/2.0 200 OK\n    CSeq: 1 REGISTER\n"));
     }
 
     #[test]
     fn non_sip_and_keep_alive_datagrams_are_shown_for_what_they_are() {
         let d = datagram(b"a=rtpmap:0 PCMU/8000\r\n", Transport::Udp);
-        assert!(render(LogView::FirstLine, &d).ends_with("(not a SIP start line, 22 bytes)\n"));
+        assert!(render(false, &d).ends_with("(not a SIP start line, 22 bytes)\n"));
         let ka = datagram(b"\r\n\r\n", Transport::Udp);
-        assert!(render(LogView::FirstLine, &ka).ends_with("(keep-alive, 4 bytes)\n"));
+        assert!(render(false, &ka).ends_with("(keep-alive, 4 bytes)\n"));
     }
 
     #[test]
@@ -272,11 +235,5 @@ mod tests {
             write_addr(&mut out, &addr).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
         }
-    }
-
-    #[test]
-    fn quiet_view_prints_nothing() {
-        let d = datagram(b"OPTIONS sip:a SIP/2.0\r\n\r\n", Transport::Udp);
-        assert_eq!(render(LogView::Quiet, &d), "");
     }
 }

@@ -8,7 +8,7 @@ use std::{
 use crate::track::{Event, Registration, RegistrationState, TrackStats};
 
 /// One line for an event in the message log.
-pub fn write_event(out: &mut impl Write, e: &Event) -> io::Result<()> {
+pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
     match e {
         Event::Registration(r) => {
             let why = r
@@ -46,7 +46,7 @@ pub fn write_event(out: &mut impl Write, e: &Event) -> io::Result<()> {
 
 /// The table, then every failure and NAT hint with its cause and fix.
 pub fn write_table(
-    out: &mut impl Write,
+    out: &mut dyn Write,
     regs: &[&Registration],
     now: Option<SystemTime>,
 ) -> io::Result<()> {
@@ -121,11 +121,7 @@ pub fn write_table(
 }
 
 /// "registrations: 3 OK, 1 failing; 12 transactions, 1 timeout, 4 retransmissions".
-pub fn write_totals(
-    out: &mut impl Write,
-    regs: &[&Registration],
-    s: &TrackStats,
-) -> io::Result<()> {
+pub fn write_totals(out: &mut dyn Write, regs: &[&Registration], s: &TrackStats) -> io::Result<()> {
     let ok = regs.iter().filter(|r| r.state.is_ok()).count();
     let failing = regs
         .iter()

@@ -1,20 +1,35 @@
-//! The end-of-capture summary: what the kernel counted, what user space
-//! decoded, and in plain words anything that was lost.
+//! The end-of-run summary in words: the registrations with their causes
+//! and fixes, what the kernel counted, what user space decoded, and in
+//! plain words anything that was lost.
 use std::io::{self, Write};
 
 use super::{
-    LogView,
+    Output, RunEnd,
     registrations::{write_table, write_totals},
 };
-use crate::track::Tracker;
 use crate::{
     capture::{Counters, DirectionCounters},
-    pipeline::PipelineStats,
+    net::DecodeStats,
+    sip::AssemblyStats,
+    track::TrackStats,
 };
+
+/// What the pipeline counted over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PipelineStats {
+    /// Frames read (captured, or from the file).
+    pub frames: u64,
+    /// SIP messages (and non-SIP datagrams on SIP ports) passed to the outputs.
+    pub messages: u64,
+    pub decode: DecodeStats,
+    pub assembly: AssemblyStats,
+    pub tracking: TrackStats,
+}
 
 /// Everything a capture run counted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CaptureSummary {
+    /// The kernel programs' counters (all zero for a file).
     pub kernel: Counters,
     /// Ring records that could not be decoded.
     pub malformed_records: u64,
@@ -29,38 +44,25 @@ impl CaptureSummary {
     }
 }
 
-/// Writes the summary; `kernel` says whether the kernel's counters apply
-/// (a live capture) or not (a file). In JSON mode it is one last object,
-/// `{"type":"summary",…}`, so that the output stays pure JSON Lines.
-pub fn write_summary(
-    out: &mut impl Write,
-    s: &CaptureSummary,
-    tracker: &Tracker,
-    kernel: bool,
-    view: LogView,
-) -> io::Result<()> {
-    let registrations = tracker.registrations();
-    if view == LogView::Json {
-        #[derive(serde::Serialize)]
-        struct Record<'a> {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            #[serde(flatten)]
-            summary: &'a CaptureSummary,
-            lost: u64,
-            registrations: &'a [&'a crate::track::Registration],
+/// The summary in words, at the end of every text view.
+pub struct TextSummary;
+
+impl Output for TextSummary {
+    fn finish(&mut self, out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+        if let Some(source) = end.source {
+            writeln!(out, "--- {source} ---")?;
         }
-        let record = Record {
-            kind: "summary",
-            summary: s,
-            lost: s.lost(),
-            registrations: &registrations,
-        };
-        serde_json::to_writer(&mut *out, &record)?;
-        return out.write_all(b"\n");
+        write_summary(out, end)
     }
-    write_table(out, &registrations, tracker.now())?;
-    if kernel {
+}
+
+/// The table with each failure's cause and fix, the kernel's counters
+/// (live), what was decoded, and a WARNING line for every loss.
+pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+    let s = end.summary;
+    let registrations = end.tracker.registrations();
+    write_table(out, &registrations, end.tracker.now())?;
+    if end.live {
         writeln!(out, "--- capture summary ---")?;
         direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
         direction_line(out, "egress (TC) ", &s.kernel.egress)?;
@@ -129,7 +131,7 @@ pub fn write_summary(
     Ok(())
 }
 
-fn direction_line(out: &mut impl Write, name: &str, c: &DirectionCounters) -> io::Result<()> {
+fn direction_line(out: &mut dyn Write, name: &str, c: &DirectionCounters) -> io::Result<()> {
     writeln!(
         out,
         "{name}: {} packets seen, {} SIP selected, {} copied, {} truncated, {} lost to a full ring, {} TLS (counted only)",
@@ -140,14 +142,26 @@ fn direction_line(out: &mut impl Write, name: &str, c: &DirectionCounters) -> io
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::track::Tracker;
+
+    fn text(s: &CaptureSummary) -> String {
+        let mut out = Vec::new();
+        let tracker = Tracker::default();
+        let end = RunEnd {
+            summary: s,
+            tracker: &tracker,
+            live: true,
+            source: None,
+        };
+        TextSummary.finish(&mut out, &end).unwrap();
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn a_full_ring_is_reported_in_words() {
         let mut s = CaptureSummary::default();
         s.kernel.egress.ring_full = 7;
-        let mut out = Vec::new();
-        write_summary(&mut out, &s, &Tracker::default(), true, LogView::FirstLine).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        let text = text(&s);
         assert!(
             text.contains("7 packets not captured: ring buffer full"),
             "{text}"
@@ -157,16 +171,6 @@ mod tests {
 
     #[test]
     fn a_clean_run_has_no_warning() {
-        let mut out = Vec::new();
-        let summary = CaptureSummary::default();
-        write_summary(
-            &mut out,
-            &summary,
-            &Tracker::default(),
-            true,
-            LogView::FirstLine,
-        )
-        .unwrap();
-        assert!(!String::from_utf8(out).unwrap().contains("WARNING"));
+        assert!(!text(&CaptureSummary::default()).contains("WARNING"));
     }
 }

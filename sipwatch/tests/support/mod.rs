@@ -48,15 +48,19 @@ pub fn start_echo(lab: &Lab, extra: &[&str]) -> sipwatch_lab::NetnsChild {
         "echo",
         "--listen",
         "203.0.113.2:5060",
-        "--query",
-        "203.0.113.2:5099",
     ];
     argv.extend_from_slice(extra);
     let child = lab.provider.spawn(&argv).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    // The query channel (on by default) or, without it, the SIP port.
+    let port = if extra.contains(&"--no-query") {
+        "sport = :5060"
+    } else {
+        "sport = :5099"
+    };
     while !lab
         .provider
-        .run(&["ss", "-Hltn", "sport = :5099"])
+        .run(&["ss", "-Hltn", port])
         .is_ok_and(|o| !o.trim().is_empty())
     {
         assert!(

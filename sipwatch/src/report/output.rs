@@ -1,0 +1,62 @@
+//! The one trait every output implements, so that the pipeline feeds a
+//! list of them (message log, JSON lines, live table, end-of-run summary,
+//! pcapng file; later metrics, HEP, the terminal UI) without an `if` per
+//! output. Every method has a default that does nothing: an output
+//! implements what it consumes. Modelled on ripgrep's `Sink`.
+use std::io::{self, Write};
+
+use super::CaptureSummary;
+use crate::{
+    capture::Frame,
+    sip::{Message, ParsedMessage},
+    track::{Event, Tracker},
+};
+
+/// What a run ends with, for the outputs that report on it.
+pub struct RunEnd<'a> {
+    /// Everything counted, by the kernel (live) and in user space.
+    pub summary: &'a CaptureSummary,
+    /// Transactions and registrations as they stand at the end.
+    pub tracker: &'a Tracker,
+    /// Whether the kernel's counters apply (a live capture) or not (a file).
+    pub live: bool,
+    /// What was read, for a file: `"trunk.pcapng (pcapng)"`.
+    pub source: Option<&'a str>,
+}
+
+/// One consumer of the pipeline's stream. `out` is the run's standard
+/// output, shared by every output in the order they are listed; an output
+/// that writes elsewhere (a file) ignores it.
+pub trait Output {
+    /// A frame as captured, before any decoding.
+    fn frame(&mut self, _frame: &Frame) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A SIP message, or a datagram on a SIP port that is not SIP;
+    /// `parsed` when it starts like SIP.
+    fn message(
+        &mut self,
+        _out: &mut dyn Write,
+        _message: &Message,
+        _parsed: Option<&ParsedMessage<'_>>,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A tracking event (a registration changed, a transaction timed out),
+    /// right after the message or the tick that caused it.
+    fn event(&mut self, _out: &mut dyn Write, _event: &Event) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Live: about once a second, whether or not anything was captured.
+    fn tick(&mut self, _out: &mut dyn Write, _tracker: &Tracker) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The run is over: everything has been seen.
+    fn finish(&mut self, _out: &mut dyn Write, _end: &RunEnd<'_>) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! The live registration table (`attach --table`): redrawn in place every
+//! second instead of the message log.
+use std::io::{self, Write};
+
+use super::{
+    Output,
+    registrations::{write_table, write_totals},
+};
+use crate::track::Tracker;
+
+/// Redraws the table (cursor home, clear screen) on every tick.
+pub struct LiveTable;
+
+impl Output for LiveTable {
+    fn tick(&mut self, out: &mut dyn Write, tracker: &Tracker) -> io::Result<()> {
+        out.write_all(b"\x1b[H\x1b[2J")?;
+        let regs = tracker.registrations();
+        write_table(out, &regs, tracker.now())?;
+        write_totals(out, &regs, &tracker.stats())?;
+        out.flush()
+    }
+}

@@ -1,0 +1,40 @@
+//! Which outputs a run has, from the command line's choice.
+use super::{JsonLines, LiveTable, MessageLog, Output, TextSummary};
+
+/// How much of each message the text log shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Nothing per message: the summary at the end only.
+    Quiet,
+    /// One line per message, like `pjsip set logger on`.
+    FirstLine,
+    /// The whole message after its line (digest responses masked).
+    Full,
+}
+
+/// What the user watches on standard output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The message log at this detail, events between the messages, and
+    /// the registrations and counters at the end.
+    Text(Detail),
+    /// JSON Lines: every message and event, then one summary object.
+    Json,
+    /// Live: the registration table redrawn in place, the summary at the end.
+    Table,
+}
+
+impl View {
+    /// The outputs that make up this view, in the order they write.
+    pub fn outputs(self) -> Vec<Box<dyn Output>> {
+        match self {
+            View::Text(Detail::Quiet) => vec![Box::new(TextSummary)],
+            View::Text(detail) => vec![
+                Box::new(MessageLog::new(detail == Detail::Full)),
+                Box::new(TextSummary),
+            ],
+            View::Json => vec![Box::new(JsonLines)],
+            View::Table => vec![Box::new(LiveTable), Box::new(TextSummary)],
+        }
+    }
+}

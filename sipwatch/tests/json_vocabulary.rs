@@ -1,0 +1,126 @@
+//! One JSON vocabulary across all commands (docs/json.md): every object has
+//! one `type`, every time is RFC 3339 UTC, every duration names its unit,
+//! and every type written is documented with an example. No root needed.
+mod fixtures;
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use sipwatch::report::View;
+
+/// Keys that hold a point in time.
+const TIME_KEYS: &[&str] = &[
+    "time",
+    "last_change",
+    "expires_at",
+    "first_sent",
+    "last_sent",
+    "at",
+];
+/// Keys that once held a duration without its unit.
+const UNITLESS: &[&str] = &["expires", "retry_after", "min_expires", "asked", "rtt"];
+
+fn analyze_json(path: &std::path::Path) -> Vec<Value> {
+    let mut out = Vec::new();
+    sipwatch::analyze::run(path, View::Json.outputs(), &mut out).expect("analysed");
+    String::from_utf8(out)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn is_rfc3339_utc(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 27
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && s.ends_with('Z')
+        && s[..4].bytes().all(|c| c.is_ascii_digit())
+}
+
+/// Every nested object obeys the time and unit rules.
+fn check(v: &Value, path: &str) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let here = format!("{path}.{k}");
+                assert_ne!(k, "secs_since_epoch", "a raw SystemTime at {here}");
+                assert_ne!(k, "event", "a second type tag at {here}");
+                assert!(
+                    !UNITLESS.contains(&k.as_str()),
+                    "a duration without its unit at {here}"
+                );
+                if TIME_KEYS.contains(&k.as_str()) && !child.is_null() {
+                    assert!(
+                        child.as_str().is_some_and(is_rfc3339_utc),
+                        "{here} = {child} is not RFC 3339 UTC"
+                    );
+                }
+                check(child, &here);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| check(i, path)),
+        _ => {}
+    }
+}
+
+/// The `type` of every example object in docs/json.md.
+fn documented_types() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/json.md"),
+    )
+    .expect("docs/json.md");
+    let mut types = BTreeSet::new();
+    for block in doc.split("```json").skip(1) {
+        let text = block.split("```").next().unwrap_or("");
+        let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        check(&v, "(docs)");
+        let t = v["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no type: {text}"));
+        types.insert(t.to_owned());
+    }
+    types
+}
+
+#[test]
+fn every_object_analyze_writes_has_one_type_rfc3339_times_and_units_in_names() {
+    let lines = analyze_json(&fixtures::registrations());
+    let mut types = BTreeSet::new();
+    for line in &lines {
+        let t = line["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no type: {line}"));
+        types.insert(t.to_owned());
+        check(line, t);
+    }
+    let want: BTreeSet<String> = ["message", "registration", "timeout", "summary"]
+        .map(String::from)
+        .into();
+    assert_eq!(types, want, "the fixture writes every kind of object");
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+    let registered = lines
+        .iter()
+        .find(|l| l["type"] == "registration" && l["state"]["state"] == "registered")
+        .expect("alice registers");
+    assert_eq!(registered["last_change"], "2026-11-29T16:00:00.010500Z");
+    assert_eq!(registered["state"]["expires_s"], 300);
+    assert_eq!(registered["expires_at"], "2026-11-29T16:05:00.010500Z");
+}
+
+#[test]
+fn every_type_any_command_writes_is_documented_with_an_example() {
+    let documented = documented_types();
+    for t in [
+        "message",
+        "registration",
+        "timeout",
+        "summary",
+        "probe_report",
+        "echo_summary",
+    ] {
+        assert!(documented.contains(t), "docs/json.md has no example of {t}");
+    }
+}

@@ -54,7 +54,7 @@ impl Capture {
         raise_memlock_limit();
 
         let cpus =
-            aya::util::nr_cpus().map_err(|(what, e)| CaptureError::Cpus(format!("{what}: {e}")))?;
+            aya::util::nr_cpus().map_err(|(path, source)| CaptureError::Cpus { path, source })?;
         let scratch_slots = u32::try_from(cpus).unwrap_or(u32::MAX / 4) * SCRATCH_SLOTS_PER_CPU;
         let sniff = u8::from(config.sniff_udp);
         let wakeup_bytes = WAKEUP_BYTES_MAX.min(config.ring_bytes / 8);

@@ -67,6 +67,12 @@ pub enum CaptureError {
     BadRingSize { given: u32, page: usize },
     #[error("no hook selected: choose xdp, tc or both")]
     NoHooks,
-    #[error("cannot read the CPU list: {0}")]
-    Cpus(String),
+    /// The kernel's list of possible CPUs (one scratch slot each) could not be read.
+    #[error("cannot read the CPU list {path}: {source}")]
+    Cpus {
+        /// The file read, `/sys/devices/system/cpu/possible`.
+        path: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -48,6 +48,12 @@ pub const RING_MAP: &str = "FRAMES";
 pub const COUNTER_MAP: &str = "COUNTERS";
 /// Name of the port selection array ([`PORT_COUNT`] entries of `u8`).
 pub const PORT_MAP: &str = "PORTS";
+/// Name of the hash map of echo servers (`EchoKey`) whose UDP answers XDP
+/// consumes: answers to `attach --echo`'s shadow REGISTERs, which come back
+/// to the PBX's own port and must never reach the PBX's socket.
+pub const ECHO_MAP: &str = "ECHOES";
+/// Echo servers at most in [`ECHO_MAP`].
+pub const ECHO_ENTRIES: u32 = 16;
 /// Name of the scratch array (one [`SNAP_LEN_MAX`] slot per CPU and hook).
 pub const SCRATCH_MAP: &str = "SCRATCH";
 /// Name of the global that holds the snap length, set at load time.
@@ -186,16 +192,32 @@ pub enum Counter {
     /// First fragments of selected datagrams that could not be remembered
     /// (fragment table update failed): their later fragments are missed.
     FragTableFull = 8,
+    /// Answers from an echo server in [`ECHO_MAP`], copied and then dropped
+    /// at XDP so that the PBX never sees them (ingress only).
+    Consumed = 9,
 }
 
 /// Number of [`Counter`] kinds.
-pub const COUNTER_KINDS: u32 = 9;
+pub const COUNTER_KINDS: u32 = 10;
 /// Entries in the counters array: every counter once per direction.
 pub const COUNTER_ENTRIES: u32 = COUNTER_KINDS * 2;
 
 /// Index into the counters array of `counter` for `direction`.
 pub const fn counter_index(direction: Direction, counter: Counter) -> u32 {
     direction as u32 * COUNTER_KINDS + counter as u32
+}
+
+/// Key of [`ECHO_MAP`]: an echo server's address and UDP port as its
+/// answers carry them (source). IPv4 addresses sit in the first word;
+/// words in network byte order, as read from the packet; the port in host
+/// order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoKey {
+    pub addr: [u32; 4],
+    pub port: u16,
+    pub ip_version: u8,
+    pub _pad: u8,
 }
 
 /// Key of the fragment table: the IP identity of a fragmented datagram.
@@ -277,6 +299,7 @@ mod pod {
     // invalid bit patterns.
     unsafe impl aya::Pod for super::FrameHeader {}
     unsafe impl aya::Pod for super::FragKey {}
+    unsafe impl aya::Pod for super::EchoKey {}
 }
 
 #[cfg(test)]

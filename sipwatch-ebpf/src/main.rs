@@ -40,7 +40,10 @@ mod programs {
     #[xdp(frags)]
     pub fn sipwatch_xdp(ctx: XdpContext) -> u32 {
         let packet = XdpPacket::new(&ctx);
-        handle(&packet, Direction::Ingress, XDP_SLOT);
+        if handle(&packet, Direction::Ingress, XDP_SLOT) == Selection::Consumed {
+            // An echo's answer to a shadow REGISTER: the PBX must not see it.
+            return xdp_action::XDP_DROP;
+        }
         xdp_action::XDP_PASS
     }
 
@@ -52,13 +55,19 @@ mod programs {
     }
 
     #[inline(always)]
-    fn handle<P: crate::packet::Packet>(packet: &P, direction: Direction, slot: u32) {
+    fn handle<P: crate::packet::Packet>(packet: &P, direction: Direction, slot: u32) -> Selection {
         count(direction, Counter::Seen);
-        match select(packet, direction) {
+        let selection = select(packet, direction);
+        match selection {
             Selection::Skip => {}
             Selection::Tls => count(direction, Counter::Tls),
             Selection::Sip => {
                 count(direction, Counter::Selected);
+                emit(packet, direction, slot);
+            }
+            Selection::Consumed => {
+                count(direction, Counter::Selected);
+                count(direction, Counter::Consumed);
                 emit(packet, direction, slot);
             }
             Selection::Fragment => {
@@ -67,6 +76,7 @@ mod programs {
                 emit(packet, direction, slot);
             }
         }
+        selection
     }
 }
 

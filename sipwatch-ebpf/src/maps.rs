@@ -2,11 +2,11 @@
 //! in `sipwatch-common`).
 use aya_ebpf::{
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use sipwatch_common::{
-    COUNTER_ENTRIES, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT, RING_BYTES_DEFAULT, SNAP_LEN_DEFAULT,
-    ScratchRecord, WAKEUP_BYTES_MAX,
+    COUNTER_ENTRIES, ECHO_ENTRIES, EchoKey, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT,
+    RING_BYTES_DEFAULT, SNAP_LEN_DEFAULT, ScratchRecord, WAKEUP_BYTES_MAX,
 };
 
 /// Captured frames for user space. Its size is set by user space at load time.
@@ -25,6 +25,10 @@ pub static PORTS: Array<u8> = Array::with_max_entries(PORT_COUNT, 0);
 /// fragments carry no UDP header and are matched here instead.
 #[map]
 pub static FRAGS: LruHashMap<FragKey, u8> = LruHashMap::with_max_entries(FRAG_TABLE_ENTRIES, 0);
+
+/// Echo servers whose UDP answers are consumed at XDP (`attach --echo`).
+#[map]
+pub static ECHOES: HashMap<EchoKey, u8> = HashMap::with_max_entries(ECHO_ENTRIES, 0);
 
 /// Where a frame is assembled before its one copy into `FRAMES`: per-CPU maps
 /// cannot hold 64 KiB values, so this is a plain array with one slot per CPU

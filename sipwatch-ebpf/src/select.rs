@@ -2,17 +2,19 @@
 //!
 //! Selection, in order: a non-first fragment of a datagram whose first
 //! fragment was selected; a UDP or TCP packet to or from a port in `PORTS`;
-//! a UDP payload (on any other port) that starts like a SIP message.
+//! a UDP payload (on any other port) that starts like a SIP message. An
+//! arriving UDP datagram from an echo server in `ECHOES` is selected to be
+//! consumed: copied, then dropped before the PBX's socket sees it.
 
 use aya_log_ebpf::debug;
 use sipwatch_common::{
-    Direction, FragKey, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, PORT_SIP, PORT_TLS, SIP_START_MASKS,
-    wire::*,
+    Direction, EchoKey, FragKey, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, PORT_SIP, PORT_TLS,
+    SIP_START_MASKS, wire::*,
 };
 
 use crate::{
     emit::count,
-    maps::{FRAGS, PORTS, SNIFF_UDP, global},
+    maps::{ECHOES, FRAGS, PORTS, SNIFF_UDP, global},
     packet::Packet,
 };
 
@@ -24,6 +26,8 @@ pub enum Selection {
     Sip,
     /// A later fragment of a selected datagram.
     Fragment,
+    /// An echo server's answer to a shadow: copied, then dropped.
+    Consumed,
 }
 
 #[inline(always)]
@@ -81,7 +85,7 @@ fn ipv4<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
     if more && selection == Selection::Sip {
         remember_fragmented(p, &key, direction);
     }
-    selection
+    consume_echo(p, selection, direction, &key, offset + header_len)
 }
 
 #[inline(always)]
@@ -130,6 +134,36 @@ fn ipv6<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
     let selection = transport(p, offset, next);
     if first_fragment_more && selection == Selection::Sip {
         remember_fragmented(p, &key, direction);
+    }
+    key.proto = next;
+    consume_echo(p, selection, direction, &key, offset)
+}
+
+/// An arriving UDP datagram from an echo in `ECHOES` is an answer to a
+/// shadow (or a keep-alive toward its NAT mapping): never the PBX's.
+#[inline(always)]
+fn consume_echo<P: Packet>(
+    p: &P,
+    selection: Selection,
+    direction: Direction,
+    ip: &FragKey,
+    l4: u32,
+) -> Selection {
+    if direction != Direction::Ingress || selection != Selection::Sip || ip.proto != IPPROTO_UDP {
+        return selection;
+    }
+    let Some(port) = p.read::<2>(l4).map(be16) else {
+        return selection;
+    };
+    let key = EchoKey {
+        addr: ip.src,
+        port,
+        ip_version: ip.ip_version,
+        _pad: 0,
+    };
+    // SAFETY: the value is only tested for presence.
+    if unsafe { ECHOES.get(&key) }.is_some() {
+        return Selection::Consumed;
     }
     selection
 }

@@ -17,6 +17,9 @@ pub const ROUTER_LAN_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
 /// The router's public address: what NAT and the SIP ALG rewrite to.
 pub const ROUTER_WAN_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 pub const PROVIDER_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+/// A second provider-side address, for a `sipwatch echo` beside the
+/// registrar (see [`crate::Lab::add_echo_address`]).
+pub const ECHO_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 20);
 
 pub const PBX_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x10);
 pub const ROUTER_LAN_V6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);

@@ -79,6 +79,21 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Gives the provider [`crate::ECHO_V4`] too, so that a `sipwatch echo`
+    /// listens beside the registrar (which holds 5060 on its own address).
+    pub fn add_echo_address(&self) -> Result<(), LabError> {
+        self.provider
+            .run(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", crate::ECHO_V4),
+                "dev",
+                PROVIDER_IF,
+            ])
+            .map(|_| ())
+    }
+
     pub fn namespaces(&self) -> [&Netns; 3] {
         [&self.pbx, &self.router, &self.provider]
     }

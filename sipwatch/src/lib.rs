@@ -7,6 +7,7 @@
 //! [`analyze`] feed it from the NIC and from a file.
 pub mod alg;
 pub mod analyze;
+pub mod audit;
 pub mod capture;
 pub mod echo;
 pub mod live;

@@ -3,6 +3,7 @@
 use std::{future::Future, io::Write};
 
 use crate::{
+    audit::Auditor,
     capture::{Capture, CaptureConfig, CaptureError, Frame, file::FileError},
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
@@ -49,11 +50,15 @@ impl LiveCapture {
     pub async fn run(
         self,
         outputs: Vec<Box<dyn Output>>,
+        audit: Option<Auditor>,
         out: impl Write,
         stop: impl Future<Output = ()>,
     ) -> Result<CaptureSummary, LiveError> {
         let mut capture = self.capture;
         let mut pipeline = Pipeline::new(out, outputs);
+        if let Some(auditor) = audit {
+            pipeline = pipeline.with_audit(auditor);
+        }
         let mut frames = capture.frames()?;
         let mut batch = Vec::new();
         // Timers (Timer F, expiries) fire even when nothing is captured.

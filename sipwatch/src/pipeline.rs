@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use sipwatch_common::looks_like_sip_start;
 
 use crate::{
+    audit::Auditor,
     capture::{Counters, Frame},
     net::Decoder,
     report::{CaptureSummary, Output, PipelineStats, RunEnd},
@@ -19,6 +20,8 @@ pub struct Pipeline<W: Write> {
     decoder: Decoder,
     assembler: MessageAssembler,
     tracker: Tracker,
+    /// The path audit (`attach --echo`), when asked for.
+    audit: Option<Auditor>,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -41,6 +44,7 @@ impl<W: Write> Pipeline<W> {
             decoder: Decoder::new(),
             assembler: MessageAssembler::default(),
             tracker: Tracker::default(),
+            audit: None,
             out,
             outputs,
             frames: 0,
@@ -48,6 +52,14 @@ impl<W: Write> Pipeline<W> {
             messages: Vec::new(),
             events: Vec::new(),
         }
+    }
+
+    /// With the path audit: the auditor sees every message first, keeps its
+    /// own traffic (shadows, the echo's answers) from the tracker and the
+    /// log, and hears of every timeout.
+    pub fn with_audit(mut self, auditor: Auditor) -> Self {
+        self.audit = Some(auditor);
+        self
     }
 
     /// One frame through every stage.
@@ -64,17 +76,56 @@ impl<W: Write> Pipeline<W> {
     }
 
     fn deliver_messages(&mut self) -> io::Result<()> {
-        for m in self.messages.drain(..) {
+        // Taken out for the loop (and put back, to keep its allocation).
+        let mut messages = std::mem::take(&mut self.messages);
+        let result = self.deliver(&mut messages);
+        messages.clear();
+        self.messages = messages;
+        result
+    }
+
+    fn deliver(&mut self, messages: &mut Vec<Message>) -> io::Result<()> {
+        for m in messages.drain(..) {
             self.messages_seen += 1;
             // Parsed once, for the tracker and every output alike.
             let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
+            if let Some(audit) = &mut self.audit
+                && audit.on_message(&m, parsed.as_ref())
+            {
+                self.deliver_audit()?;
+                continue;
+            }
             if let Some(p) = &parsed {
                 self.tracker.push(p, &mut self.events);
             }
             for o in &mut self.outputs {
                 o.message(&mut self.out, &m, parsed.as_ref())?;
             }
-            deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
+            self.deliver_events()?;
+        }
+        Ok(())
+    }
+
+    fn deliver_events(&mut self) -> io::Result<()> {
+        if let Some(audit) = &mut self.audit {
+            for e in &self.events {
+                if let Event::Timeout(tx) = e {
+                    audit.on_timeout(tx);
+                }
+            }
+        }
+        deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
+        self.deliver_audit()
+    }
+
+    fn deliver_audit(&mut self) -> io::Result<()> {
+        let Some(audit) = &mut self.audit else {
+            return Ok(());
+        };
+        for a in audit.drain() {
+            for o in &mut self.outputs {
+                o.audit(&mut self.out, &a)?;
+            }
         }
         Ok(())
     }
@@ -82,7 +133,10 @@ impl<W: Write> Pipeline<W> {
     /// Live: time passes without messages (timers fire, the table is redrawn).
     pub fn tick(&mut self, now: std::time::SystemTime) -> io::Result<()> {
         self.tracker.tick(now, &mut self.events);
-        deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
+        if let Some(audit) = &mut self.audit {
+            audit.poll(now);
+        }
+        self.deliver_events()?;
         for o in &mut self.outputs {
             o.tick(&mut self.out, &self.tracker)?;
         }
@@ -114,7 +168,7 @@ impl<W: Write> Pipeline<W> {
         self.assembler.finish(&mut self.messages);
         self.deliver_messages()?;
         self.tracker.finish(&mut self.events);
-        deliver_events(&mut self.outputs, &mut self.out, &mut self.events)?;
+        self.deliver_events()?;
         let summary = CaptureSummary {
             kernel: kernel.unwrap_or_default(),
             malformed_records,
@@ -130,6 +184,7 @@ impl<W: Write> Pipeline<W> {
             summary: &summary,
             tracker: &self.tracker,
             live: kernel.is_some(),
+            audit: self.audit.as_ref(),
             source,
         };
         for o in &mut self.outputs {

@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use sipwatch_lab::{
-    Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality,
+    ECHO_V4, Lab, Netns, PBX_IF, PBX_V4, PROVIDER_V4, Personality,
     kamailio::{self, Kamailio},
 };
 
@@ -106,9 +106,6 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
     probe_the_path(lab, sipwatch)
 }
 
-/// The echo's own address at the provider, beside the registrar's.
-const ECHO_V4: &str = "203.0.113.20";
-
 /// `sipwatch echo` at the provider, `sipwatch probe` from the PBX: what
 /// reached the far end, compared with what left, shows the ALG.
 fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
@@ -116,8 +113,7 @@ fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
         "\n==> Comparing with what reaches the far end shows it: `sipwatch echo` on the\n    \
          provider side ({ECHO_V4}), `sipwatch probe {ECHO_V4}` on the PBX\n"
     );
-    lab.provider
-        .run(&["ip", "addr", "add", &format!("{ECHO_V4}/24"), "dev", "eth0"])
+    lab.add_echo_address()
         .context("giving the provider the echo's address")?;
     let sipwatch = sipwatch.display().to_string();
     let echo = lab.provider.spawn_with(
@@ -138,7 +134,7 @@ fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
     }
     let probe = lab
         .pbx
-        .command(&[&sipwatch, "probe", ECHO_V4, "--timeout", "3"])
+        .command(&[&sipwatch, "probe", &ECHO_V4.to_string(), "--timeout", "3"])
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .status()

@@ -11,8 +11,9 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 use sipwatch_common::{
-    COUNTER_MAP, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP, SCRATCH_SLOTS_PER_CPU,
-    SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_PROGRAM, WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
+    COUNTER_MAP, ECHO_MAP, EchoKey, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP,
+    SCRATCH_SLOTS_PER_CPU, SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_PROGRAM, WAKEUP_BYTES_MAX,
+    WAKEUP_GLOBAL, XDP_PROGRAM,
 };
 
 use super::{
@@ -70,6 +71,7 @@ impl Capture {
         // simply nothing to read.
         let logger = EbpfLogger::init(&mut ebpf).ok();
         write_ports(&mut ebpf, config)?;
+        write_echoes(&mut ebpf, &config.consume_from)?;
 
         let mut capture = Capture {
             ebpf,
@@ -289,6 +291,41 @@ fn check_interface(interface: &str) -> Result<(), CaptureError> {
                 link_type: link_type.to_owned(),
             });
         }
+    }
+    Ok(())
+}
+
+/// The echo servers whose answers XDP consumes, as the programs read them
+/// from a packet (address words in network order, port in host order).
+fn write_echoes(ebpf: &mut Ebpf, echoes: &[std::net::SocketAddr]) -> Result<(), CaptureError> {
+    if echoes.is_empty() {
+        return Ok(());
+    }
+    let map_error = |source| CaptureError::Map {
+        map: ECHO_MAP,
+        source,
+    };
+    let mut map: aya::maps::HashMap<&mut MapData, EchoKey, u8> = ebpf
+        .map_mut(ECHO_MAP)
+        .ok_or(CaptureError::MissingPart("echo map"))?
+        .try_into()
+        .map_err(map_error)?;
+    for echo in echoes {
+        let (addr, ip_version) = match echo.ip() {
+            std::net::IpAddr::V4(v4) => ([u32::from_ne_bytes(v4.octets()), 0, 0, 0], 4),
+            std::net::IpAddr::V6(v6) => {
+                let o = v6.octets();
+                let word = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+                ([word(0), word(4), word(8), word(12)], 6)
+            }
+        };
+        let key = EchoKey {
+            addr,
+            port: echo.port(),
+            ip_version,
+            _pad: 0,
+        };
+        map.insert(key, 1, 0).map_err(map_error)?;
     }
     Ok(())
 }

@@ -50,6 +50,9 @@ pub struct CaptureConfig {
     pub snap_len: u32,
     /// Size of the ring buffer in bytes (a power of two, at least a page).
     pub ring_bytes: u32,
+    /// Echo servers whose UDP answers are consumed at XDP: copied to user
+    /// space and dropped before the PBX's socket (`attach --echo`).
+    pub consume_from: Vec<std::net::SocketAddr>,
 }
 
 impl CaptureConfig {
@@ -65,6 +68,7 @@ impl CaptureConfig {
             sniff_udp: true,
             snap_len: SNAP_LEN_DEFAULT,
             ring_bytes: RING_BYTES_DEFAULT,
+            consume_from: Vec::new(),
         }
     }
 

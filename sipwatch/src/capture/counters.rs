@@ -17,6 +17,9 @@ pub struct DirectionCounters {
     pub read_errors: u64,
     pub fragments: u64,
     pub frag_table_full: u64,
+    /// Answers from the echo (`attach --echo`) copied and then dropped at
+    /// XDP, so that the PBX never sees them.
+    pub consumed: u64,
 }
 
 impl DirectionCounters {
@@ -61,6 +64,7 @@ impl Counters {
                 read_errors: get(d, Counter::ReadError)?,
                 fragments: get(d, Counter::Fragments)?,
                 frag_table_full: get(d, Counter::FragTableFull)?,
+                consumed: get(d, Counter::Consumed)?,
             })
         };
         Ok(Counters {

@@ -3,11 +3,13 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use sipwatch::{
+    audit::{AuditConfig, Auditor},
     capture::{
         CaptureConfig, Hook, XdpModeChoice,
         file::{PcapNgWriter, Rotation},
         parse_size,
     },
+    echo::DEFAULT_QUERY_PORT,
     live::LiveCapture,
     report::{PcapNgOutput, View},
 };
@@ -58,9 +60,38 @@ pub struct Args {
     /// With --rotate: keep at most this many files, deleting the oldest.
     #[arg(long, default_value_t = 10, requires = "rotate")]
     keep: u32,
+    /// Audit the PBX's own REGISTERs through this `sipwatch echo` (HOST or
+    /// HOST:PORT, port 5060 by default): a shadow of each, credentials
+    /// blanked, from the PBX's own address and port; its answers never
+    /// reach the PBX.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    echo: Option<String>,
+    /// The echo's query channel [default: the echo's host, port 5099].
+    #[arg(long, requires = "echo", value_name = "HOST:PORT")]
+    echo_query: Option<String>,
+    /// The shared key the echo was started with.
+    #[arg(long, requires = "echo")]
+    key: Option<String>,
+    /// Shadows per second at most, all registrations together.
+    #[arg(long, requires = "echo", default_value_t = 5.0)]
+    shadow_rate: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let audit = match &args.echo {
+        Some(echo) => {
+            let echo = super::resolve(echo, 5060)?;
+            let query = match &args.echo_query {
+                Some(q) => super::resolve(q, DEFAULT_QUERY_PORT)?,
+                None => std::net::SocketAddr::new(echo.ip(), DEFAULT_QUERY_PORT),
+            };
+            let mut config = AuditConfig::new(echo, Some(query));
+            config.key = args.key.clone().map(String::into_bytes);
+            config.per_second = args.shadow_rate;
+            Some(config)
+        }
+        None => None,
+    };
     let config = CaptureConfig {
         hooks: args.hooks.clone(),
         xdp_mode: args.xdp_mode,
@@ -69,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         sniff_udp: !args.no_sniff,
         snap_len: args.snap_len,
         ring_bytes: args.ring_size,
+        consume_from: audit.iter().map(|a| a.echo).collect(),
         ..CaptureConfig::new(&args.interface)
     };
     let view = if args.table {
@@ -81,6 +113,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let stop = super::stop_signal(args.duration)?;
         let capture = LiveCapture::attach(&config)
             .with_context(|| format!("capture on {}", args.interface))?;
+        let auditor = audit.map(Auditor::new);
+        if let Some(problem) = auditor.as_ref().and_then(|a| a.send_problem.as_ref()) {
+            anyhow::bail!("--echo: {problem}");
+        }
         eprintln!(
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()
@@ -99,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Flushed after every batch by the pipeline: no per-line syscalls.
         let stdout = std::io::BufWriter::new(std::io::stdout().lock());
         capture
-            .run(outputs, stdout, stop)
+            .run(outputs, auditor, stdout, stop)
             .await
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(ExitCode::SUCCESS)

@@ -6,7 +6,12 @@ pub mod attach;
 pub mod echo;
 pub mod probe;
 
-use std::{future::Future, process::ExitCode, time::Duration};
+use std::{
+    future::Future,
+    net::{SocketAddr, ToSocketAddrs},
+    process::ExitCode,
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use sipwatch::report::{Detail, View};
@@ -35,6 +40,26 @@ impl OutputArgs {
             _ => View::Text(Detail::FirstLine),
         }
     }
+}
+
+/// `HOST`, `HOST:PORT`, `IPv4`, `[IPv6]:PORT`: the first address it resolves to.
+pub fn resolve(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
+    let has_port = text.parse::<SocketAddr>().is_ok()
+        || (!text.starts_with('[')
+            && text.matches(':').count() == 1
+            && text
+                .rsplit_once(':')
+                .is_some_and(|(_, p)| p.parse::<u16>().is_ok()));
+    let with_port = match (has_port, text.parse::<std::net::Ipv6Addr>()) {
+        (true, _) => text.to_owned(),
+        (false, Ok(v6)) => format!("[{v6}]:{default_port}"),
+        (false, Err(_)) => format!("{text}:{default_port}"),
+    };
+    with_port
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {text}"))?
+        .next()
+        .with_context(|| format!("{text} has no address"))
 }
 
 /// The async runtime of the live commands: one thread, as the work is

@@ -1,10 +1,5 @@
 //! `sipwatch probe HOST`.
-use std::{
-    io::Write as _,
-    net::{SocketAddr, ToSocketAddrs},
-    process::ExitCode,
-    time::Duration,
-};
+use std::{io::Write as _, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use sipwatch::{
@@ -46,30 +41,10 @@ pub struct Args {
     no_nic: bool,
 }
 
-/// `HOST`, `HOST:PORT`, `IPv4`, `[IPv6]:PORT`: the first address it resolves to.
-fn resolve(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
-    let has_port = text.parse::<SocketAddr>().is_ok()
-        || (!text.starts_with('[')
-            && text.matches(':').count() == 1
-            && text
-                .rsplit_once(':')
-                .is_some_and(|(_, p)| p.parse::<u16>().is_ok()));
-    let with_port = match (has_port, text.parse::<std::net::Ipv6Addr>()) {
-        (true, _) => text.to_owned(),
-        (false, Ok(v6)) => format!("[{v6}]:{default_port}"),
-        (false, Err(_)) => format!("{text}:{default_port}"),
-    };
-    with_port
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {text}"))?
-        .next()
-        .with_context(|| format!("{text} has no address"))
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let target = resolve(&args.target, 5060)?;
+    let target = super::resolve(&args.target, 5060)?;
     let query = match &args.query {
-        Some(q) => resolve(q, DEFAULT_QUERY_PORT)?,
+        Some(q) => super::resolve(q, DEFAULT_QUERY_PORT)?,
         None => SocketAddr::new(target.ip(), DEFAULT_QUERY_PORT),
     };
     let config = ProbeConfig {

@@ -11,4 +11,4 @@ pub use report::{
     ExitCode, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport, Verdict, verdict,
     write_report,
 };
-pub use run::{ProbeConfig, ProbeError, probe};
+pub use run::{ProbeConfig, ProbeError, probe, seen};

@@ -415,7 +415,7 @@ fn unanswered(
 
 /// Asks the echo's query channel whether probe `id` arrived; the error
 /// says, in words, why the channel gave no answer.
-fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
+pub fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
     let mut s =
         TcpStream::connect_timeout(&query, Duration::from_secs(3)).map_err(|e| match e.kind() {
             std::io::ErrorKind::ConnectionRefused => {

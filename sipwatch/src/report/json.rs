@@ -127,6 +127,11 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         summary: &'a CaptureSummary,
         lost: u64,
         registrations: &'a [&'a crate::track::Registration],
+        /// With `attach --echo`: the latest audit of each binding, and the counters.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        path_audits: Option<Vec<&'a crate::audit::PathAudit>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audit_counters: Option<crate::audit::AuditCounters>,
     }
     let registrations = end.tracker.registrations();
     let record = Record {
@@ -134,6 +139,8 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         summary: end.summary,
         lost: end.summary.lost(),
         registrations: &registrations,
+        path_audits: end.audit.map(|a| a.latest()),
+        audit_counters: end.audit.map(|a| a.counters()),
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")
@@ -159,6 +166,15 @@ impl Output for JsonLines {
         e: &crate::track::Event,
     ) -> std::io::Result<()> {
         write_event(out, e)
+    }
+
+    fn audit(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        a: &crate::audit::PathAudit,
+    ) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, a)?;
+        out.write_all(b"\n")
     }
 
     fn finish(&mut self, out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io::Result<()> {

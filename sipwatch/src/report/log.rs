@@ -29,6 +29,11 @@ impl Output for MessageLog {
         super::registrations::write_event(out, e)
     }
 
+    fn audit(&mut self, out: &mut dyn Write, a: &crate::audit::PathAudit) -> io::Result<()> {
+        write_clock_time(out, a.time)?;
+        writeln!(out, " PATH {}", a.describe())
+    }
+
     /// A UDP datagram that is not SIP (on a SIP port) is shown as what it
     /// is, never dropped silently.
     fn message(

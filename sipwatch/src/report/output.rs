@@ -7,6 +7,7 @@ use std::io::{self, Write};
 
 use super::CaptureSummary;
 use crate::{
+    audit::{Auditor, PathAudit},
     capture::Frame,
     sip::{Message, ParsedMessage},
     track::{Event, Tracker},
@@ -20,6 +21,8 @@ pub struct RunEnd<'a> {
     pub tracker: &'a Tracker,
     /// Whether the kernel's counters apply (a live capture) or not (a file).
     pub live: bool,
+    /// The path audit (`attach --echo`), when it ran.
+    pub audit: Option<&'a Auditor>,
     /// What was read, for a file: `"trunk.pcapng (pcapng)"`.
     pub source: Option<&'a str>,
 }
@@ -47,6 +50,11 @@ pub trait Output {
     /// A tracking event (a registration changed, a transaction timed out),
     /// right after the message or the tick that caused it.
     fn event(&mut self, _out: &mut dyn Write, _event: &Event) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// What the path audit found for one of the PBX's registrations.
+    fn audit(&mut self, _out: &mut dyn Write, _audit: &PathAudit) -> io::Result<()> {
         Ok(())
     }
 

@@ -62,6 +62,9 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     let s = end.summary;
     let registrations = end.tracker.registrations();
     write_table(out, &registrations, end.tracker.now())?;
+    if let Some(audit) = end.audit {
+        write_audit(out, audit)?;
+    }
     if end.live {
         writeln!(out, "--- capture summary ---")?;
         direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
@@ -131,6 +134,37 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// The latest audit of each of the PBX's registrations, and the shadows'
+/// counters.
+fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) -> io::Result<()> {
+    writeln!(
+        out,
+        "--- path audit (shadow REGISTERs through the echo) ---"
+    )?;
+    let latest = audit.latest();
+    if latest.is_empty() {
+        writeln!(out, "(no REGISTER audited yet)")?;
+    }
+    for a in latest {
+        writeln!(out, "{}", a.describe())?;
+    }
+    let c = audit.counters();
+    writeln!(
+        out,
+        "shadows: {} sent, {} answered; not sent: {} over the rate cap, {} too large, {} TCP or IPv6, {} send errors",
+        c.shadows_sent,
+        c.shadows_answered,
+        c.skipped_rate,
+        c.skipped_too_large,
+        c.skipped_transport,
+        c.send_errors
+    )?;
+    if let Some(problem) = &audit.send_problem {
+        writeln!(out, "WARNING: {problem}")?;
+    }
+    Ok(())
+}
+
 fn direction_line(out: &mut dyn Write, name: &str, c: &DirectionCounters) -> io::Result<()> {
     writeln!(
         out,
@@ -151,6 +185,7 @@ mod tests {
             summary: s,
             tracker: &tracker,
             live: true,
+            audit: None,
             source: None,
         };
         TextSummary.finish(&mut out, &end).unwrap();

@@ -290,7 +290,7 @@ impl Tracker {
 }
 
 /// The binding a REGISTER is about, and its Contact's `expires` parameter.
-fn binding_key(p: &ParsedMessage<'_>) -> Option<(BindingKey, Option<u32>)> {
+pub fn binding_key(p: &ParsedMessage<'_>) -> Option<(BindingKey, Option<u32>)> {
     let registrar = match p.start_line()? {
         crate::sip::StartLine::Request { uri, .. } => uri.clone(),
         _ => return None,

@@ -1,0 +1,473 @@
+//! The auditor: which REGISTERs get a shadow, which answer belongs to
+//! which shadow, what the comparison says, and where a REGISTER that timed
+//! out was lost.
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::mpsc,
+    time::{Duration, SystemTime},
+};
+
+use serde::Serialize;
+use sipwatch_common::Direction;
+
+use super::{sender::RawSender, shadow::shadow};
+use crate::{
+    alg::{Finding, alg_suspected, compare},
+    echo::{MAX_REQUEST, wire},
+    net::Transport,
+    probe::Leg,
+    sip::{Message, MessageIndex, ParsedMessage},
+    track::{BindingKey, Transaction, binding_key},
+};
+
+/// What to audit against, and how often.
+#[derive(Clone, Debug)]
+pub struct AuditConfig {
+    /// The echo's SIP address and port (UDP).
+    pub echo: SocketAddr,
+    /// The echo's query channel, to locate REGISTERs that timed out.
+    pub query: Option<SocketAddr>,
+    /// The echo's shared key, if it was started with one.
+    pub key: Option<Vec<u8>>,
+    /// At most one shadow per binding this often (a refresh, not each
+    /// retransmission or the authenticated retry right after a challenge).
+    pub per_binding: Duration,
+    /// At most this many shadows a second, all bindings together.
+    pub per_second: f64,
+}
+
+impl AuditConfig {
+    /// Defaults for `echo`: one shadow per binding per 20 s, 5 a second in all.
+    pub fn new(echo: SocketAddr, query: Option<SocketAddr>) -> AuditConfig {
+        AuditConfig {
+            echo,
+            query,
+            key: None,
+            per_binding: Duration::from_secs(20),
+            per_second: 5.0,
+        }
+    }
+}
+
+/// What the auditor counted; a shadow not sent is counted with its reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AuditCounters {
+    /// Shadows sent to the echo.
+    pub shadows_sent: u64,
+    /// Shadows the echo answered (its answer consumed at XDP).
+    pub shadows_answered: u64,
+    /// REGISTERs not shadowed: over the global rate cap.
+    pub skipped_rate: u64,
+    /// REGISTERs not shadowed: larger than the echo answers (16 KiB).
+    pub skipped_too_large: u64,
+    /// REGISTERs not shadowed: over TCP or IPv6 (not shadowed yet).
+    pub skipped_transport: u64,
+    /// Shadows the kernel refused to send (or no raw socket).
+    pub send_errors: u64,
+    /// Pending shadows dropped unanswered to stay within bounds.
+    pub pending_evicted: u64,
+    /// Query channel lookups that failed.
+    pub query_errors: u64,
+}
+
+/// What the audit found for one binding.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// The echo's mirror of the shadow, compared with what left the NIC.
+    Compared {
+        /// The address and port the echo saw: the NAT mapping of the PBX's port.
+        nat_source: Option<SocketAddr>,
+        /// What the path changed in the REGISTER (empty: nothing).
+        findings: Vec<Finding>,
+        /// Whether the changes are a SIP ALG's (addresses or ports inside SIP).
+        alg: bool,
+    },
+    /// A real REGISTER of this binding got no final response (Timer F):
+    /// where it was lost, from its shadow's fate.
+    TimeoutLocated {
+        /// The leg, in the probe's vocabulary.
+        leg: Leg,
+        /// Why, in words.
+        evidence: String,
+    },
+}
+
+/// One audit result, as the log, JSON (`{"type":"path_audit",…}`) and the
+/// summary show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PathAudit {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// When it was found (capture time for comparisons).
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub time: SystemTime,
+    /// The PBX's registration the shadow stood for.
+    pub binding: BindingKey,
+    /// The shadow's probe id.
+    pub shadow: String,
+    #[serde(flatten)]
+    pub outcome: AuditOutcome,
+}
+
+impl PathAudit {
+    fn new(time: SystemTime, binding: BindingKey, shadow: String, outcome: AuditOutcome) -> Self {
+        PathAudit {
+            kind: "path_audit",
+            time,
+            binding,
+            shadow,
+            outcome,
+        }
+    }
+
+    /// One line in the admin's words.
+    pub fn describe(&self) -> String {
+        let who = &self.binding.aor;
+        match &self.outcome {
+            AuditOutcome::Compared {
+                findings,
+                nat_source,
+                alg,
+            } => {
+                let nat = nat_source
+                    .map(|s| format!("; the echo saw it from {s}"))
+                    .unwrap_or_default();
+                if findings.is_empty() {
+                    format!("{who}: its REGISTER crosses the path unchanged{nat}")
+                } else {
+                    let what: Vec<String> = findings.iter().map(Finding::describe).collect();
+                    let by = if *alg {
+                        "a SIP ALG on the path (the router's \"SIP helper\") rewrites this trunk's REGISTER"
+                    } else {
+                        "the path changes this trunk's REGISTER"
+                    };
+                    format!("{who}: {by}: {}{nat}", what.join("; "))
+                }
+            }
+            AuditOutcome::TimeoutLocated { leg, evidence } => {
+                let leg = match leg {
+                    Leg::DroppedOnTheWayOut => "lost on the way out",
+                    Leg::LostOnTheWayBack => "the answer was lost on the way back",
+                    Leg::Delivered => "the path works both ways: the registrar did not answer",
+                    _ => "not located",
+                };
+                format!("{who}: its REGISTER timed out (408): {leg} ({evidence})")
+            }
+        }
+    }
+}
+
+struct Pending {
+    binding: BindingKey,
+    /// The shadow as built (the NIC's copy replaces it when seen leaving).
+    bytes: Vec<u8>,
+    sent_at: SystemTime,
+    answered: bool,
+}
+
+/// What the query channel said of a binding's shadow (by id): seen or not,
+/// or why it could not tell.
+type QueryAnswer = (BindingKey, String, Result<bool, String>);
+
+/// Unanswered shadows kept at most (their answers, if any, come within ms).
+const MAX_PENDING: usize = 1024;
+/// Bindings followed at most, as the tracker's bound.
+const MAX_BINDINGS: usize = 20_000;
+
+/// Follows the PBX's REGISTERs, sends their shadows, reads the echo's
+/// answers and query channel; see the module docs.
+pub struct Auditor {
+    config: AuditConfig,
+    sender: Option<RawSender>,
+    pending: HashMap<String, Pending>,
+    /// Per binding: when its last shadow went out, and its id.
+    last_shadow: HashMap<BindingKey, (SystemTime, String)>,
+    /// Call-ID of a binding's REGISTERs, for the tracker's timeouts.
+    by_call_id: HashMap<String, BindingKey>,
+    latest: HashMap<BindingKey, PathAudit>,
+    tokens: f64,
+    refilled: Option<SystemTime>,
+    found: Vec<PathAudit>,
+    answers: (mpsc::Sender<QueryAnswer>, mpsc::Receiver<QueryAnswer>),
+    counters: AuditCounters,
+    next_id: u64,
+    /// Why shadows cannot be sent, once.
+    pub send_problem: Option<String>,
+}
+
+impl Auditor {
+    /// An auditor for `config`; it opens its raw socket now, and says so
+    /// (in [`Auditor::send_problem`]) when it cannot.
+    pub fn new(config: AuditConfig) -> Auditor {
+        let (sender, send_problem) = match RawSender::open() {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        Auditor {
+            tokens: config.per_second.max(1.0),
+            config,
+            sender,
+            pending: HashMap::new(),
+            last_shadow: HashMap::new(),
+            by_call_id: HashMap::new(),
+            latest: HashMap::new(),
+            refilled: None,
+            found: Vec::new(),
+            answers: mpsc::channel(),
+            counters: AuditCounters::default(),
+            next_id: 0,
+            send_problem,
+        }
+    }
+
+    /// What was counted so far.
+    pub fn counters(&self) -> AuditCounters {
+        self.counters
+    }
+
+    /// The latest result of every binding audited, ordered by binding.
+    pub fn latest(&self) -> Vec<&PathAudit> {
+        let mut v: Vec<&PathAudit> = self.latest.values().collect();
+        v.sort_by(|a, b| a.binding.cmp(&b.binding));
+        v
+    }
+
+    /// Results found since the last call.
+    pub fn drain(&mut self) -> impl Iterator<Item = PathAudit> + '_ {
+        self.found.drain(..)
+    }
+
+    fn is_echo(&self, a: SocketAddr) -> bool {
+        a == self.config.echo
+    }
+
+    /// Sees one message. Returns `true` when it is the audit's own traffic
+    /// (a shadow leaving, the echo's answer): the caller keeps it from the
+    /// tracker and the message log, which are the PBX's.
+    pub fn on_message(&mut self, m: &Message, parsed: Option<&ParsedMessage<'_>>) -> bool {
+        if self.is_echo(m.dst) || self.is_echo(m.src) {
+            self.own_traffic(m);
+            return true;
+        }
+        if m.direction == Some(Direction::Egress)
+            && let Some(p) = parsed
+            && p.method() == Some("REGISTER")
+        {
+            self.maybe_shadow(m, p);
+        }
+        false
+    }
+
+    fn own_traffic(&mut self, m: &Message) {
+        let index = MessageIndex::parse(&m.bytes);
+        if m.direction == Some(Direction::Egress) {
+            // The shadow as it left the NIC: what the path is compared with.
+            if let Some(id) = index.header("x-sipwatch-probe")
+                && let Some(p) = self.pending.get_mut(id.as_ref())
+            {
+                p.bytes = m.bytes.clone();
+            }
+            return;
+        }
+        let Some(mirror) = m.bytes.get(index.body.clone()).and_then(wire::decode_body) else {
+            return;
+        };
+        let Some(p) = self.pending.get_mut(&mirror.probe) else {
+            return;
+        };
+        if p.answered {
+            return; // a retransmitted answer
+        }
+        p.answered = true;
+        self.counters.shadows_answered += 1;
+        let Some(received) = mirror.request_bytes() else {
+            return;
+        };
+        let findings = compare(&p.bytes, &received);
+        let outcome = AuditOutcome::Compared {
+            nat_source: mirror.source_addr(),
+            alg: alg_suspected(&findings),
+            findings,
+        };
+        let audit = PathAudit::new(
+            m.timestamp,
+            p.binding.clone(),
+            mirror.probe.clone(),
+            outcome,
+        );
+        self.record(audit);
+    }
+
+    fn record(&mut self, audit: PathAudit) {
+        if self.latest.len() < MAX_BINDINGS || self.latest.contains_key(&audit.binding) {
+            self.latest.insert(audit.binding.clone(), audit.clone());
+        }
+        self.found.push(audit);
+    }
+
+    fn maybe_shadow(&mut self, m: &Message, p: &ParsedMessage<'_>) {
+        let Some((binding, _)) = binding_key(p) else {
+            return;
+        };
+        let at = m.timestamp;
+        let recent = self.last_shadow.get(&binding).is_some_and(|(t, _)| {
+            at.duration_since(*t).unwrap_or_default() < self.config.per_binding
+        });
+        if recent {
+            return;
+        }
+        if m.transport != Transport::Udp || !m.src.is_ipv4() || !self.config.echo.is_ipv4() {
+            self.counters.skipped_transport += 1;
+            return;
+        }
+        if m.bytes.len() + 200 > MAX_REQUEST {
+            self.counters.skipped_too_large += 1;
+            return;
+        }
+        if !self.take_token(at) {
+            self.counters.skipped_rate += 1;
+            return;
+        }
+        self.next_id += 1;
+        let id = format!("sw-audit-{}-{}", std::process::id(), self.next_id);
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let Some(bytes) = shadow(&m.bytes, &id, self.config.key.as_deref(), now) else {
+            return;
+        };
+        let Some(sender) = &self.sender else {
+            self.counters.send_errors += 1;
+            return;
+        };
+        if let Err(e) = sender.send(m.src, self.config.echo, &bytes) {
+            self.counters.send_errors += 1;
+            self.send_problem.get_or_insert_with(|| e.to_string());
+            return;
+        }
+        self.counters.shadows_sent += 1;
+        if self.pending.len() >= MAX_PENDING {
+            self.expire_pending(at);
+        }
+        if self.last_shadow.len() >= MAX_BINDINGS && !self.last_shadow.contains_key(&binding) {
+            self.last_shadow.clear();
+            self.by_call_id.clear();
+        }
+        if let Some(call_id) = p.call_id() {
+            self.by_call_id
+                .insert(call_id.into_owned(), binding.clone());
+        }
+        self.last_shadow.insert(binding.clone(), (at, id.clone()));
+        self.pending.insert(
+            id,
+            Pending {
+                binding,
+                bytes,
+                sent_at: at,
+                answered: false,
+            },
+        );
+    }
+
+    /// Old shadows make room: answered ones go silently, unanswered ones
+    /// are counted.
+    fn expire_pending(&mut self, now: SystemTime) {
+        let before = self.pending.len();
+        let mut evicted = 0;
+        self.pending.retain(|_, p| {
+            let old = now.duration_since(p.sent_at).unwrap_or_default() > Duration::from_secs(64);
+            if old && !p.answered {
+                evicted += 1;
+            }
+            !old
+        });
+        if self.pending.len() == before {
+            evicted += self.pending.values().filter(|p| !p.answered).count();
+            self.pending.clear();
+        }
+        self.counters.pending_evicted += evicted as u64;
+    }
+
+    /// A token of the global rate cap (a token bucket of one second).
+    fn take_token(&mut self, at: SystemTime) -> bool {
+        let rate = self.config.per_second.max(0.1);
+        let elapsed = self
+            .refilled
+            .map_or(Duration::ZERO, |r| at.duration_since(r).unwrap_or_default());
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * rate).min(rate.max(1.0));
+        self.refilled = Some(at);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A transaction timed out (Timer F): for a REGISTER of an audited
+    /// binding, locate the loss from its shadow. An answered shadow says at
+    /// once that the path works; otherwise the echo's query channel is asked
+    /// (in the background; the result comes with [`Auditor::poll`]).
+    pub fn on_timeout(&mut self, tx: &Transaction) {
+        if tx.method != "REGISTER" {
+            return;
+        }
+        let Some(binding) = self.by_call_id.get(&tx.call_id).cloned() else {
+            return;
+        };
+        let Some((_, id)) = self.last_shadow.get(&binding).cloned() else {
+            return;
+        };
+        if self.pending.get(&id).is_some_and(|p| p.answered) {
+            let audit = PathAudit::new(
+                tx.first_sent + crate::track::TIMER_B,
+                binding,
+                id,
+                AuditOutcome::TimeoutLocated {
+                    leg: Leg::Delivered,
+                    evidence: "its shadow reached the echo and the echo's answer came back over the same path; look at the registrar's address: a firewall rule for it alone, or the registrar itself".into(),
+                },
+            );
+            self.record(audit);
+            return;
+        }
+        let Some(query) = self.config.query else {
+            return;
+        };
+        let tx_answers = self.answers.0.clone();
+        std::thread::spawn(move || {
+            let seen = crate::probe::seen(query, &id);
+            let _ = tx_answers.send((binding, id, seen));
+        });
+    }
+
+    /// Collects what the query channel answered since the last call.
+    pub fn poll(&mut self, now: SystemTime) {
+        while let Ok((binding, id, seen)) = self.answers.1.try_recv() {
+            let (leg, evidence) = match seen {
+                Ok(true) => (
+                    Leg::LostOnTheWayBack,
+                    "the echo received this binding's shadow and answered it; the answer never arrived: a firewall or NAT on the way back".to_owned(),
+                ),
+                Ok(false) => (
+                    Leg::DroppedOnTheWayOut,
+                    "the echo never received this binding's shadow, sent from the same address and port: a firewall on the way out".to_owned(),
+                ),
+                Err(why) => {
+                    self.counters.query_errors += 1;
+                    (Leg::NoAnswer, format!("the echo's query channel {why}"))
+                }
+            };
+            let audit = PathAudit::new(
+                now,
+                binding,
+                id,
+                AuditOutcome::TimeoutLocated { leg, evidence },
+            );
+            self.record(audit);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Putting a shadow on the wire from the PBX's own address and port.
+//!
+//! A raw IPv4 socket (`IPPROTO_RAW`, the IP and UDP headers written here):
+//! the PBX keeps its port (nothing binds it), the packet still crosses this
+//! host's netfilter OUTPUT and POSTROUTING like the PBX's own, and the
+//! router's NAT and SIP ALG see the PBX's source port, the one written in
+//! its Via and Contact (an ALG acts differently when they differ). An eBPF
+//! clone at TC egress was the other choice; it would skip this host's
+//! firewall, which is one of the things being audited. Needs `CAP_NET_RAW`.
+use std::{
+    io,
+    net::{SocketAddr, SocketAddrV4},
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+use etherparse::PacketBuilder;
+
+/// Why a shadow could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The raw socket could not be opened (no `CAP_NET_RAW`).
+    #[error("cannot open a raw socket for the shadow REGISTERs (needs CAP_NET_RAW): {0}")]
+    Socket(#[source] io::Error),
+    /// Only UDP over IPv4 is shadowed so far.
+    #[error("only UDP over IPv4 is shadowed so far ({0} is not IPv4)")]
+    NotIpv4(SocketAddr),
+    /// The kernel refused the datagram (a local firewall, no route).
+    #[error("sending the shadow to {to} failed: {source}")]
+    Send {
+        /// The echo.
+        to: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The raw socket shadows leave through.
+pub struct RawSender {
+    fd: OwnedFd,
+}
+
+impl RawSender {
+    /// Opens the socket (`socket(AF_INET, SOCK_RAW, IPPROTO_RAW)`).
+    pub fn open() -> Result<RawSender, SendError> {
+        // SAFETY: plain socket(2); the descriptor is owned below.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+        if fd < 0 {
+            return Err(SendError::Socket(io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh descriptor nobody else owns.
+        Ok(RawSender {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// Sends `payload` as one UDP datagram from `from` to `to`.
+    pub fn send(&self, from: SocketAddr, to: SocketAddr, payload: &[u8]) -> Result<(), SendError> {
+        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, to) else {
+            return Err(SendError::NotIpv4(if from.is_ipv4() { to } else { from }));
+        };
+        let packet = datagram(src, dst, payload);
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(dst.ip().octets()),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: the buffer and the address outlive the call.
+        let n = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                (&raw const addr).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            return Err(SendError::Send {
+                to,
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// IPv4 and UDP headers (checksums computed) in front of `payload`.
+fn datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
+    let builder =
+        PacketBuilder::ipv4(src.ip().octets(), dst.ip().octets(), 64).udp(src.port(), dst.port());
+    let mut out = Vec::with_capacity(builder.size(payload.len()));
+    // Writing into a Vec cannot fail; a payload too large for one datagram
+    // is refused by the auditor before it gets here.
+    let _ = builder.write(&mut out, payload);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_datagram_carries_the_pbx_source_port_and_a_valid_checksum() {
+        let d = datagram(
+            "192.168.77.10:5060".parse().unwrap(),
+            "203.0.113.20:5060".parse().unwrap(),
+            b"REGISTER sip:x SIP/2.0\r\n\r\n",
+        );
+        let sliced = etherparse::SlicedPacket::from_ip(&d).unwrap();
+        let Some(etherparse::TransportSlice::Udp(udp)) = sliced.transport else {
+            panic!("UDP");
+        };
+        assert_eq!((udp.source_port(), udp.destination_port()), (5060, 5060));
+        assert_eq!(udp.payload(), b"REGISTER sip:x SIP/2.0\r\n\r\n");
+        let Some(etherparse::NetSlice::Ipv4(ip)) = sliced.net else {
+            panic!("IPv4");
+        };
+        let expected = udp
+            .to_header()
+            .calc_checksum_ipv4(&ip.header().to_header(), udp.payload())
+            .unwrap();
+        assert_eq!(udp.checksum(), expected);
+    }
+}

@@ -1,0 +1,214 @@
+//! `sipwatch attach --echo`: the PBX's own REGISTERs audited through a
+//! `sipwatch echo` beside the registrar (Kamailio), through each router
+//! personality. A test-owned UDP socket on the PBX's 5060 plays the PBX: it
+//! registers, and must receive nothing but its registrar's answers. Needs
+//! root; fails, saying why, without.
+mod support;
+
+use std::{
+    net::{SocketAddr, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use sipwatch_lab::{kamailio::Kamailio, *};
+use support::{lab, wait_until_attached};
+
+/// What one audited run gave.
+struct Run {
+    /// `attach --json` output, one object a line.
+    json: Vec<Value>,
+    /// Every datagram the PBX's socket received: (from, first line).
+    received: Vec<(SocketAddr, String)>,
+}
+
+fn register(user: &str) -> String {
+    format!(
+        "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-audit-{user};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{user}@{PROVIDER_V4}>;tag=a{user}\r\n\
+         To: <sip:{user}@{PROVIDER_V4}>\r\n\
+         Call-ID: audit-{user}@{PBX_V4}\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:{user}@{PBX_V4}:5060>\r\n\
+         Expires: 300\r\n\
+         User-Agent: Asterisk PBX 22.0.0\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Kamailio at the provider, the echo beside it, `attach --echo` on the
+/// PBX; the PBX's socket registers `user` once and listens for `listen`.
+fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
+    let lab = lab(personality);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    lab.add_echo_address().unwrap();
+    let echo_at = format!("{ECHO_V4}:5060");
+    let _echo = lab
+        .provider
+        .spawn(&[env!("CARGO_BIN_EXE_sipwatch"), "echo", "--listen", &echo_at])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        assert!(Instant::now() < deadline, "sipwatch echo did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let capture = lab
+        .pbx
+        .spawn(&[
+            env!("CARGO_BIN_EXE_sipwatch"),
+            "attach",
+            PBX_IF,
+            "--json",
+            "--echo",
+            &ECHO_V4.to_string(),
+        ])
+        .unwrap();
+    wait_until_attached(&lab);
+    let pbx = lab
+        .pbx
+        .enter(|| UdpSocket::bind((PBX_V4, 5060)))
+        .unwrap()
+        .unwrap();
+    pbx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    pbx.send_to(register(user).as_bytes(), (PROVIDER_V4, 5060))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 65_536];
+    let until = Instant::now() + listen;
+    while Instant::now() < until {
+        if let Ok((n, from)) = pbx.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            received.push((from, text.lines().next().unwrap_or("").to_owned()));
+        }
+    }
+    let out = capture
+        .stop(libc::SIGTERM, Duration::from_secs(20))
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    Run { json, received }
+}
+
+fn audits<'a>(run: &'a Run, aor: &str) -> Vec<&'a Value> {
+    run.json
+        .iter()
+        .filter(|v| v["type"] == "path_audit" && v["binding"]["aor"] == aor)
+        .collect()
+}
+
+fn consumed(run: &Run) -> u64 {
+    let summary = run.json.last().expect("a summary");
+    assert_eq!(summary["type"], "summary");
+    summary["kernel"]["ingress"]["consumed"].as_u64().unwrap()
+}
+
+/// The PBX's socket got its registrar's answer and nothing else.
+fn assert_pbx_undisturbed(run: &Run) {
+    let registrar: SocketAddr = (PROVIDER_V4, 5060).into();
+    assert!(
+        run.received.iter().any(|(_, l)| l == "SIP/2.0 200 OK"),
+        "the PBX registered: {:?}",
+        run.received
+    );
+    for (from, line) in &run.received {
+        assert_eq!(*from, registrar, "the PBX received {line:?} from {from}");
+    }
+}
+
+#[test]
+fn the_kernel_alg_is_found_rewriting_the_pbx_own_register_and_the_pbx_sees_nothing_of_it() {
+    let run = audited(Personality::SipAlg, "alice", Duration::from_secs(2));
+    assert_pbx_undisturbed(&run);
+    let aor = format!("sip:alice@{PROVIDER_V4}");
+    let found = audits(&run, &aor);
+    let compared = found
+        .iter()
+        .find(|a| a["outcome"] == "compared")
+        .unwrap_or_else(|| panic!("no comparison for {aor}: {:?}", run.json));
+    assert_eq!(compared["alg"], true, "{compared}");
+    let rewritten: Vec<(&str, &str)> = compared["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["header"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    for header in ["Via", "Contact"] {
+        assert!(
+            rewritten.contains(&(header, "address_rewritten")),
+            "{header} not rewritten in {rewritten:?}"
+        );
+    }
+    let contact = compared["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["header"] == "Contact")
+        .unwrap();
+    assert_eq!(contact["before"], format!("<sip:alice@{PBX_V4}:5060>"));
+    assert_eq!(
+        contact["after"],
+        format!("<sip:alice@{ROUTER_WAN_V4}:5060>")
+    );
+    assert!(consumed(&run) >= 1, "the echo's answer was consumed at XDP");
+}
+
+#[test]
+fn plain_nat_leaves_the_register_unchanged_and_its_mapping_is_reported() {
+    let run = audited(Personality::PlainNat, "alice", Duration::from_secs(2));
+    assert_pbx_undisturbed(&run);
+    let found = audits(&run, &format!("sip:alice@{PROVIDER_V4}"));
+    let compared = found
+        .iter()
+        .find(|a| a["outcome"] == "compared")
+        .unwrap_or_else(|| panic!("no comparison: {:?}", run.json));
+    assert_eq!(compared["findings"], serde_json::json!([]), "{compared}");
+    assert_eq!(compared["alg"], false);
+    assert_eq!(compared["nat_source"], format!("{ROUTER_WAN_V4}:5060"));
+}
+
+/// A REGISTER that times out (Timer F, 32 s) behind `personality`: the
+/// leg the audit puts it on.
+fn timeout_leg(personality: Personality, user: &str) -> String {
+    let run = audited(personality, user, Duration::from_secs(36));
+    let found = audits(&run, &format!("sip:{user}@{PROVIDER_V4}"));
+    let located = found
+        .iter()
+        .find(|a| a["outcome"] == "timeout_located")
+        .unwrap_or_else(|| panic!("timeout not located: {:?}", run.json));
+    assert!(
+        run.received.is_empty(),
+        "nothing reached the PBX: {:?}",
+        run.received
+    );
+    located["leg"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_timeout_behind_an_outbound_firewall_is_located_on_the_way_out() {
+    assert_eq!(
+        timeout_leg(Personality::DropOutbound, "carol"),
+        "dropped_on_the_way_out"
+    );
+}
+
+#[test]
+fn a_timeout_behind_a_return_path_firewall_is_located_on_the_way_back() {
+    assert_eq!(
+        timeout_leg(Personality::DropReturn, "dave"),
+        "lost_on_the_way_back"
+    );
+}

@@ -15,8 +15,15 @@ pub enum LinkType {
     LinuxSll,
     /// Linux "cooked" capture v2 (`tcpdump -i any`, libpcap 1.10+).
     LinuxSll2,
-    /// An IP header directly (tunnels, `LINKTYPE_RAW`).
+    /// An IP header directly (tunnels, `LINKTYPE_RAW`, `DLT_RAW`,
+    /// `LINKTYPE_IPV4` / `LINKTYPE_IPV6`).
     RawIp,
+    /// BSD loopback (`DLT_NULL`): a 4-byte address family in the byte order
+    /// of the host that captured (macOS and the BSDs' `lo0`, Windows Npcap
+    /// loopback).
+    BsdNull,
+    /// OpenBSD loopback (`DLT_LOOP`): the address family in network order.
+    BsdLoop,
 }
 
 /// One packet as it was on the wire at the hook, in link-layer bytes.

@@ -6,13 +6,16 @@ use std::{
 };
 
 use etherparse::{
-    EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
+    IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
     defrag::IpDefragPool,
 };
 use sipwatch_common::Direction;
 
-use super::{Datagram, TcpSegmentInfo, Transport};
-use crate::capture::{Frame, LinkType};
+use super::{
+    Datagram, TcpSegmentInfo, Transport,
+    link::{self, NotSliced},
+};
+use crate::capture::Frame;
 
 /// A fragmented datagram whose fragments have not all arrived by then is
 /// dropped and counted (Linux's own default `ipfrag_time` is 30 s).
@@ -97,9 +100,16 @@ impl Decoder {
         if frame.truncated {
             self.stats.truncated += 1;
         }
-        let Some(slice) = slice(frame) else {
-            self.stats.malformed += 1;
-            return None;
+        let slice = match link::slice(frame) {
+            Ok(slice) => slice,
+            Err(NotSliced::NotIp) => {
+                self.stats.not_ip += 1;
+                return None;
+            }
+            Err(NotSliced::Malformed) => {
+                self.stats.malformed += 1;
+                return None;
+            }
         };
         let vlans = vlan_ids(&slice);
         let Some((src_ip, dst_ip)) = addresses(&slice) else {
@@ -288,22 +298,6 @@ impl Base<'_> {
     }
 }
 
-/// Slices a frame by its link type. Linux cooked v2 headers are stepped
-/// over here (20 bytes, EtherType first), as etherparse reads only v1.
-fn slice(frame: &Frame) -> Option<SlicedPacket<'_>> {
-    const SLL2_HEADER_LEN: usize = 20;
-    match frame.link {
-        LinkType::Ethernet => SlicedPacket::from_ethernet(&frame.data).ok(),
-        LinkType::LinuxSll => SlicedPacket::from_linux_sll(&frame.data).ok(),
-        LinkType::RawIp => SlicedPacket::from_ip(&frame.data).ok(),
-        LinkType::LinuxSll2 => {
-            let ether_type = u16::from_be_bytes([*frame.data.first()?, *frame.data.get(1)?]);
-            let rest = frame.data.get(SLL2_HEADER_LEN..)?;
-            SlicedPacket::from_ether_type(EtherType(ether_type), rest).ok()
-        }
-    }
-}
-
 fn vlan_ids(slice: &SlicedPacket<'_>) -> Vec<u16> {
     match slice.vlan() {
         Some(VlanSlice::SingleVlan(v)) => vec![v.vlan_identifier().value()],
@@ -359,6 +353,8 @@ mod tests {
     use std::time::SystemTime;
 
     use etherparse::{IpFragOffset, Ipv4Header, PacketBuilder};
+
+    use crate::capture::LinkType;
 
     use super::*;
 
@@ -505,7 +501,15 @@ mod tests {
     #[test]
     fn no_input_makes_the_decoder_panic() {
         // A cheap deterministic fuzz: random bytes behind valid and invalid
-        // Ethernet, IPv4 and IPv6 headers, at every length.
+        // link, IPv4 and IPv6 headers, at every length.
+        const LINKS: [LinkType; 6] = [
+            LinkType::Ethernet,
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+            LinkType::RawIp,
+            LinkType::BsdNull,
+            LinkType::BsdLoop,
+        ];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -525,7 +529,10 @@ mod tests {
                     data[at] = next() as u8;
                 }
             }
-            d.push(&frame(data));
+            // Every link type reads the same bytes, so every header reader is shaken.
+            let mut f = frame(data);
+            f.link = LINKS[(i / 2) % LINKS.len()];
+            d.push(&f);
         }
         d.finish();
         assert_eq!(d.stats().frames, 20_000);

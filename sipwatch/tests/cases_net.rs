@@ -1,0 +1,280 @@
+//! The shared registration cases about what the network layer reads: link
+//! types (`sll-loopback-any`) and traffic that is not SIP (`non-sip-noise`).
+//! One test per case file, each asserting what the case's `expected.md`
+//! asks for; then tests of our own that cover the rest of each kind, with
+//! capture files written by the test itself.
+//!
+//! The cases live beside the repository (`../shared/cases/` from its root);
+//! a missing file fails the test with the path it looked for.
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sipwatch::report::LogView;
+
+/// Where a shared case file is, from this crate's directory.
+fn case(name: &str, file: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/cases")
+        .join(name)
+        .join(file);
+    assert!(
+        path.is_file(),
+        "case file {} is missing: the shared cases must be checked out beside the repository",
+        path.display()
+    );
+    path
+}
+
+/// What `analyze --json` writes for a file: every object, the summary last.
+struct Json {
+    objects: Vec<Value>,
+}
+
+impl Json {
+    fn of(path: &Path) -> Json {
+        let mut out = Vec::new();
+        let analysis = sipwatch::analyze::run(path, LogView::Json, &mut out)
+            .unwrap_or_else(|e| panic!("analysing {}: {e}", path.display()));
+        assert!(
+            analysis.stopped.is_none(),
+            "{} was not read to its end: {:?}",
+            path.display(),
+            analysis.stopped
+        );
+        let objects = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        Json { objects }
+    }
+
+    fn summary(&self) -> &Value {
+        let last = self.objects.last().expect("a summary object");
+        assert_eq!(last["type"], "summary");
+        last
+    }
+
+    fn of_type(&self, kind: &str) -> Vec<&Value> {
+        self.objects.iter().filter(|o| o["type"] == kind).collect()
+    }
+
+    /// The one registration, registered with `expires_s`.
+    fn assert_registered(&self, aor: &str, expires_s: u64) {
+        let regs = self.summary()["registrations"].as_array().unwrap();
+        assert_eq!(regs.len(), 1, "{regs:?}");
+        assert_eq!(regs[0]["key"]["aor"], aor);
+        assert_eq!(regs[0]["state"]["state"], "registered", "{}", regs[0]);
+        assert_eq!(regs[0]["state"]["expires_s"], expires_s, "{}", regs[0]);
+    }
+}
+
+fn sll_loopback_any(file: &str) {
+    let json = Json::of(&case("sll-loopback-any", file));
+    let pipeline = &json.summary()["pipeline"];
+    assert_eq!(pipeline["decode"]["malformed"], 0, "{pipeline}");
+    assert_eq!(pipeline["messages"], 4, "{pipeline}");
+    assert_eq!(json.of_type("message").len(), 4);
+    json.assert_registered("sip:7001@example.net", 120);
+}
+
+/// sll-loopback-any: heplify's `sip_ipv4_tcp_retrans.pcap` loopback frames,
+/// reproduced on `lo` under `tcpdump -i any -y LINUX_SLL` (hatype 772).
+#[test]
+fn sll_loopback_any_v1_loopback_frames_are_read() {
+    sll_loopback_any("any-lo-sll1.pcap");
+}
+
+/// sll-loopback-any: the same exchange under `tcpdump -i any -y LINUX_SLL2`.
+#[test]
+fn sll_loopback_any_v2_loopback_frames_are_read() {
+    sll_loopback_any("any-lo-sll2.pcap");
+}
+
+// ---- our own captures, written here: the rest of each kind ----
+
+/// A REGISTER from `pbx` and its 200 OK granting `expires` s.
+fn register_exchange(pbx: &str, expires: u32) -> [Vec<u8>; 2] {
+    let register = format!(
+        "REGISTER sip:example.net SIP/2.0\r\nVia: SIP/2.0/UDP {pbx};branch=z9hG4bK-1\r\n\
+         From: <sip:7002@example.net>;tag=a\r\nTo: <sip:7002@example.net>\r\nCall-ID: c1\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:7002@{pbx}>\r\nExpires: {expires}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {pbx};branch=z9hG4bK-1\r\n\
+         From: <sip:7002@example.net>;tag=a\r\nTo: <sip:7002@example.net>;tag=b\r\nCall-ID: c1\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:7002@{pbx}>;expires={expires}\r\nContent-Length: 0\r\n\r\n"
+    );
+    [register.into_bytes(), ok.into_bytes()]
+}
+
+/// An IP packet (v4 or v6 by the addresses) carrying one UDP datagram.
+fn udp_packet(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    use std::net::SocketAddr;
+    let (src, dst): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+    let builder = match (src, dst) {
+        (SocketAddr::V4(s), SocketAddr::V4(d)) => {
+            PacketBuilder::ipv4(s.ip().octets(), d.ip().octets(), 64)
+        }
+        (SocketAddr::V6(s), SocketAddr::V6(d)) => {
+            PacketBuilder::ipv6(s.ip().octets(), d.ip().octets(), 64)
+        }
+        _ => panic!("mixed address families"),
+    };
+    let mut out = Vec::new();
+    builder
+        .udp(src.port(), dst.port())
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// Writes a classic little-endian pcap of `link` with one record per
+/// frame, a millisecond apart, into a fresh temporary file.
+fn write_pcap(name: &str, link: u32, frames: &[Vec<u8>]) -> PathBuf {
+    let mut file = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, link] {
+        file.extend_from_slice(&v.to_le_bytes());
+    }
+    for (i, f) in frames.iter().enumerate() {
+        let len = f.len() as u32;
+        for v in [1_700_000_000u32, i as u32 * 1000, len, len] {
+            file.extend_from_slice(&v.to_le_bytes());
+        }
+        file.extend_from_slice(f);
+    }
+    let dir = std::env::temp_dir().join(format!("sipwatch-cases-net-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, file).unwrap();
+    path
+}
+
+/// A registration over `link`, with each IP packet behind `header(ip)`.
+fn registration_over(
+    name: &str,
+    link: u32,
+    pbx: &str,
+    registrar: &str,
+    header: impl Fn(&[u8]) -> Vec<u8>,
+) {
+    let [register, ok] = register_exchange(pbx, 300);
+    let frames = [
+        header(&udp_packet(pbx, registrar, &register)),
+        header(&udp_packet(registrar, pbx, &ok)),
+    ];
+    let json = Json::of(&write_pcap(name, link, &frames));
+    let pipeline = &json.summary()["pipeline"];
+    assert_eq!(pipeline["decode"]["malformed"], 0, "{name}: {pipeline}");
+    assert_eq!(pipeline["messages"], 2, "{name}: {pipeline}");
+    json.assert_registered("sip:7002@example.net", 300);
+}
+
+fn with_prefix(prefix: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
+    move |ip| [prefix, ip].concat()
+}
+
+#[test]
+fn bsd_loopback_captures_are_read_in_either_byte_order_and_every_af_inet6() {
+    let (v6_pbx, v6_registrar) = ("[2001:db8::10]:5060", "[2001:db8::2]:5060");
+    // DLT_NULL, written on a little-endian Mac (AF_INET6 = 30) and a
+    // big-endian FreeBSD box (28); DLT_LOOP (OpenBSD, AF_INET6 = 24).
+    registration_over(
+        "null-mac.pcap",
+        0,
+        v6_pbx,
+        v6_registrar,
+        with_prefix(&30u32.to_le_bytes()),
+    );
+    registration_over(
+        "null-freebsd-be.pcap",
+        0,
+        v6_pbx,
+        v6_registrar,
+        with_prefix(&28u32.to_be_bytes()),
+    );
+    registration_over(
+        "loop-openbsd.pcap",
+        108,
+        v6_pbx,
+        v6_registrar,
+        with_prefix(&24u32.to_be_bytes()),
+    );
+    registration_over(
+        "null-v4.pcap",
+        0,
+        "127.0.0.1:5070",
+        "127.0.0.1:5060",
+        with_prefix(&2u32.to_le_bytes()),
+    );
+}
+
+#[test]
+fn raw_ip_captures_are_read_whichever_number_the_writer_gave_raw() {
+    for link in [12, 14, 101] {
+        registration_over(
+            &format!("raw-{link}.pcap"),
+            link,
+            "192.0.2.10:5060",
+            "203.0.113.2:5060",
+            |ip| ip.to_vec(),
+        );
+    }
+    registration_over(
+        "ipv6-229.pcap",
+        229,
+        "[2001:db8::10]:5060",
+        "[2001:db8::2]:5060",
+        |ip| ip.to_vec(),
+    );
+}
+
+#[test]
+fn cooked_captures_of_tunnels_and_vlans_are_read() {
+    // SLL v1 from a tun device (ARPHRD_NONE), no address, protocol IPv4.
+    let mut tun = vec![0, 0, 0xff, 0xfe, 0, 0];
+    tun.extend_from_slice(&[0; 8]);
+    tun.extend_from_slice(&[0x08, 0x00]);
+    registration_over(
+        "sll1-tun.pcap",
+        113,
+        "10.8.0.2:5060",
+        "203.0.113.2:5060",
+        with_prefix(&tun),
+    );
+    // SLL v2 of an Ethernet NIC whose VLAN tag was left in the packet.
+    let mut vlan = vec![0x81, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6];
+    vlan.extend_from_slice(&[2; 8]);
+    vlan.extend_from_slice(&[0, 42, 0x86, 0xdd]);
+    registration_over(
+        "sll2-vlan.pcap",
+        276,
+        "[2001:db8::10]:5060",
+        "[2001:db8::2]:5060",
+        with_prefix(&vlan),
+    );
+    // Ethernet with an 802.1ad outer and an 802.1Q inner tag.
+    let mut qinq = vec![2; 12];
+    qinq.extend_from_slice(&[0x88, 0xa8, 0, 100, 0x81, 0x00, 0, 200, 0x08, 0x00]);
+    registration_over(
+        "qinq.pcap",
+        1,
+        "192.0.2.10:5060",
+        "203.0.113.2:5060",
+        with_prefix(&qinq),
+    );
+}
+
+#[test]
+fn a_link_type_sipwatch_cannot_read_stops_analyze_with_its_name() {
+    let path = write_pcap("wifi.pcap", 105, &[vec![0; 40], vec![0; 40]]);
+    let Err(e) = sipwatch::analyze::run(&path, LogView::Json, Vec::new()) else {
+        panic!("an 802.11 capture was analysed");
+    };
+    assert!(
+        e.to_string()
+            .starts_with("link type 105 (IEEE 802.11) is not one sipwatch reads: "),
+        "{e}"
+    );
+}

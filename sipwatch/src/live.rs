@@ -7,6 +7,7 @@ use crate::{
         Capture, CaptureConfig, CaptureError, Frame,
         file::{FileError, PcapNgWriter},
     },
+    net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, LogView, write_summary},
 };
@@ -24,12 +25,15 @@ pub enum LiveError {
 /// A capture attached and ready to run.
 pub struct LiveCapture {
     capture: Capture,
+    /// What the kernel programs select, so user space takes the same as SIP.
+    selection: SipSelection,
 }
 
 impl LiveCapture {
     pub fn attach(config: &CaptureConfig) -> Result<LiveCapture, LiveError> {
         Ok(LiveCapture {
             capture: Capture::attach(config)?,
+            selection: SipSelection::new(&config.sip_ports, config.sniff_udp),
         })
     }
 
@@ -57,7 +61,7 @@ impl LiveCapture {
         stop: impl Future<Output = ()>,
     ) -> Result<LiveSummary, LiveError> {
         let mut capture = self.capture;
-        let mut pipeline = Pipeline::new(out, view);
+        let mut pipeline = Pipeline::new(out, view).with_selection(self.selection);
         let mut frames = capture.frames()?;
         let mut batch = Vec::new();
         // Timers (Timer F, expiries) fire even when nothing is captured.

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use crate::{
     capture::Frame,
-    net::{DecodeStats, Decoder},
+    net::{DecodeStats, Decoder, SipSelection, tcp::TcpLimits},
     report::{LogView, MessageLog},
     sip::{AssemblyStats, Message, MessageAssembler},
     track::{Event, TrackStats, Tracker},
@@ -46,6 +46,13 @@ impl<W: Write> Pipeline<W> {
             messages: Vec::new(),
             events: Vec::new(),
         }
+    }
+
+    /// Takes as SIP what `selection` says (the live capture's ports and
+    /// sniffing), rather than the default ports.
+    pub fn with_selection(mut self, selection: SipSelection) -> Self {
+        self.assembler = MessageAssembler::with_selection(TcpLimits::default(), selection);
+        self
     }
 
     pub fn push(&mut self, frame: &Frame) -> io::Result<()> {

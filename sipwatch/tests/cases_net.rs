@@ -91,6 +91,31 @@ fn sll_loopback_any_v2_loopback_frames_are_read() {
     sll_loopback_any("any-lo-sll2.pcap");
 }
 
+/// non-sip-noise: a public office capture (two softphones registering during
+/// a call, 17 SIP frames among 4269 of RTP, RTCP, SNMP, HTTP, …), cut down
+/// to one RTP datagram, one HTTP exchange on TCP 80 and a REGISTER / 200 OK.
+#[test]
+fn non_sip_noise_rtp_and_http_are_not_messages() {
+    let json = Json::of(&case("non-sip-noise", "minimal-noise.pcap"));
+    let messages = json.of_type("message");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    for m in &messages {
+        assert!(
+            !m["start_line"].is_null(),
+            "not SIP listed as a message: {m}"
+        );
+        assert_ne!(m["dst"], "192.0.2.204:8000", "the RTP datagram: {m}");
+    }
+    let pipeline = &json.summary()["pipeline"];
+    assert_eq!(pipeline["messages"], 2, "{pipeline}");
+    let assembly = &pipeline["assembly"];
+    assert_eq!(assembly["framing"]["skipped_bytes"], 0, "{assembly}");
+    assert_eq!(assembly["tcp"]["lost_bytes"], 0, "{assembly}");
+    assert_eq!(assembly["not_sip"]["udp_datagrams"], 1, "{assembly}");
+    assert_eq!(assembly["not_sip"]["tcp_streams"], 2, "{assembly}");
+    json.assert_registered("sip:ivo@example.com", 20);
+}
+
 // ---- our own captures, written here: the rest of each kind ----
 
 /// A REGISTER from `pbx` and its 200 OK granting `expires` s.
@@ -277,4 +302,90 @@ fn a_link_type_sipwatch_cannot_read_stops_analyze_with_its_name() {
             .starts_with("link type 105 (IEEE 802.11) is not one sipwatch reads: "),
         "{e}"
     );
+}
+
+/// An IP packet carrying one TCP segment.
+fn tcp_packet(src: &str, dst: &str, seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    use std::net::SocketAddrV4;
+    let (src, dst): (SocketAddrV4, SocketAddrV4) = (src.parse().unwrap(), dst.parse().unwrap());
+    let mut builder = PacketBuilder::ipv4(src.ip().octets(), dst.ip().octets(), 64).tcp(
+        src.port(),
+        dst.port(),
+        seq,
+        65535,
+    );
+    if syn {
+        builder = builder.syn();
+    }
+    let mut out = Vec::new();
+    builder.write(&mut out, payload).unwrap();
+    out
+}
+
+#[test]
+fn dns_snmp_and_a_web_admin_page_beside_sip_are_passed_over_and_counted() {
+    let (pbx, registrar) = ("192.0.2.10:5060", "203.0.113.2:5060");
+    let [register, ok] = register_exchange(pbx, 300);
+    let (browser, web) = ("192.0.2.10:51000", "192.0.2.1:443");
+    let frames: Vec<Vec<u8>> = [
+        // DNS query and answer for the registrar (issue 9.7).
+        udp_packet("192.0.2.10:53124", "192.0.2.1:53", b"\x9a\x1f\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03net\x00\x00\x01\x00\x01"),
+        udp_packet("192.0.2.1:53", "192.0.2.10:53124", b"\x9a\x1f\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example\x03net\x00\x00\x01\x00\x01"),
+        // An SNMP get.
+        udp_packet("192.0.2.50:40000", "192.0.2.10:161", b"\x30\x26\x02\x01\x01\x04\x06public\xa0\x19"),
+        // The router's admin page, TLS on 443, with a gap in it.
+        tcp_packet(browser, web, 1000, true, b""),
+        tcp_packet(browser, web, 1001, false, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
+        tcp_packet(browser, web, 9001, false, b"\x17\x03\x03\x00\x20 later bytes"),
+        udp_packet(pbx, registrar, &register),
+        udp_packet(registrar, pbx, &ok),
+    ]
+    .into_iter()
+    .map(|ip| [&[0u8, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x08, 0x00][..], &ip].concat())
+    .collect();
+    let json = Json::of(&write_pcap("office.pcap", 1, &frames));
+    assert_eq!(json.of_type("message").len(), 2);
+    let assembly = &json.summary()["pipeline"]["assembly"];
+    assert_eq!(assembly["framing"]["skipped_bytes"], 0, "{assembly}");
+    assert_eq!(assembly["tcp"]["lost_bytes"], 0, "{assembly}");
+    assert_eq!(assembly["not_sip"]["udp_datagrams"], 3, "{assembly}");
+    assert_eq!(assembly["not_sip"]["tcp_streams"], 1, "{assembly}");
+    assert_eq!(assembly["not_sip"]["tcp_segments"], 2, "{assembly}");
+    json.assert_registered("sip:7002@example.net", 300);
+    // In words too, in one line of the summary.
+    let mut text = Vec::new();
+    sipwatch::analyze::run(
+        &write_pcap("office.pcap", 1, &frames),
+        LogView::FirstLine,
+        &mut text,
+    )
+    .unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(!text.contains("not a SIP start line"), "{text}");
+    assert!(
+        text.contains(
+            "not SIP, passed over: 3 UDP datagrams (73 bytes), 1 TCP streams (2 segments, 28 bytes)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn sip_over_tcp_on_another_port_is_found_by_its_first_bytes() {
+    let (pbx, registrar) = ("192.0.2.10:40000", "203.0.113.2:15060");
+    let [register, ok] = register_exchange("192.0.2.10:40000", 300);
+    let frames = [
+        tcp_packet(pbx, registrar, 1000, true, b""),
+        tcp_packet(registrar, pbx, 7000, true, b""),
+        tcp_packet(pbx, registrar, 1001, false, &register[..30]),
+        tcp_packet(pbx, registrar, 1031, false, &register[30..]),
+        tcp_packet(registrar, pbx, 7001, false, &ok),
+    ];
+    let json = Json::of(&write_pcap("tcp-15060.pcap", 101, &frames));
+    let messages = json.of_type("message");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0]["transport"], "TCP");
+    assert_eq!(messages[0]["start_line"]["method"], "REGISTER");
+    json.assert_registered("sip:7002@example.net", 300);
 }

@@ -10,7 +10,9 @@
 mod datagram;
 mod decoder;
 mod link;
+mod select;
 pub mod tcp;
 
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
 pub use decoder::{DecodeStats, Decoder, FRAGMENT_TIMEOUT};
+pub use select::{NotSipStats, SipSelection};

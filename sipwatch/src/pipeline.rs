@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use crate::{
     capture::Frame,
-    net::{DecodeStats, Decoder, SipSelection, tcp::TcpLimits},
+    net::{DecodeStats, Decoded, Decoder, SipSelection, tcp::TcpLimits},
     report::{LogView, MessageLog},
     sip::{AssemblyStats, Message, MessageAssembler},
     track::{Event, TrackStats, Tracker},
@@ -57,9 +57,16 @@ impl<W: Write> Pipeline<W> {
 
     pub fn push(&mut self, frame: &Frame) -> io::Result<()> {
         self.frames += 1;
-        if let Some(datagram) = self.decoder.push(frame) {
-            self.assembler.push(datagram, &mut self.messages);
-            self.log_messages()?;
+        match self.decoder.decode(frame) {
+            Some(Decoded::Datagram(datagram)) => {
+                self.assembler.push(datagram, &mut self.messages);
+                self.log_messages()?;
+            }
+            // Evidence for tracking to attach to its transaction, later.
+            Some(Decoded::Icmp(error)) if self.assembler.select_icmp(&error) => {
+                self.log.write_icmp(&error)?;
+            }
+            Some(Decoded::Icmp(_)) | None => {}
         }
         Ok(())
     }

@@ -389,3 +389,123 @@ fn sip_over_tcp_on_another_port_is_found_by_its_first_bytes() {
     assert_eq!(messages[0]["start_line"]["method"], "REGISTER");
     json.assert_registered("sip:7002@example.net", 300);
 }
+
+/// An ICMP (v4) or ICMPv6 error from `reporter` to `to` quoting `quote`.
+fn icmp_packet(
+    reporter: &str,
+    to: &str,
+    icmp_type: u8,
+    code: u8,
+    rest: [u8; 4],
+    quote: &[u8],
+) -> Vec<u8> {
+    use etherparse::PacketBuilder;
+    use std::net::IpAddr;
+    let (reporter, to): (IpAddr, IpAddr) = (reporter.parse().unwrap(), to.parse().unwrap());
+    let mut out = Vec::new();
+    match (reporter, to) {
+        (IpAddr::V4(r), IpAddr::V4(t)) => PacketBuilder::ipv4(r.octets(), t.octets(), 64)
+            .icmpv4_raw(icmp_type, code, rest)
+            .write(&mut out, quote)
+            .unwrap(),
+        (IpAddr::V6(r), IpAddr::V6(t)) => PacketBuilder::ipv6(r.octets(), t.octets(), 64)
+            .icmpv6_raw(icmp_type, code, rest)
+            .write(&mut out, quote)
+            .unwrap(),
+        _ => panic!("mixed address families"),
+    }
+    out
+}
+
+#[test]
+fn icmp_errors_about_sip_are_evidence_in_the_log_and_in_json() {
+    let (pbx, registrar) = ("192.168.77.10:5060", "203.0.113.2:5060");
+    let [register, _] = register_exchange(pbx, 300);
+    let sent = udp_packet(pbx, registrar, &register);
+    let (pbx6, registrar6) = ("[2001:db8::10]:5060", "[2001:db8::2]:5060");
+    let sent6 = udp_packet(pbx6, registrar6, &register);
+    let dns = udp_packet(
+        "192.168.77.10:53124",
+        "192.0.2.53:53",
+        b"\x9a\x1f\x01\x00\x00\x01\x00\x00",
+    );
+    let frames = [
+        sent.clone(),
+        // Nothing listens: the whole REGISTER quoted, as Linux does.
+        icmp_packet("203.0.113.2", "192.168.77.10", 3, 3, [0; 4], &sent),
+        // A router on the way, quoting 8 bytes only, with the MTU.
+        icmp_packet(
+            "198.51.100.1",
+            "192.168.77.10",
+            3,
+            4,
+            [0, 0, 0x05, 0x78],
+            &sent[..28],
+        ),
+        // A firewall that rejects.
+        icmp_packet("198.51.100.1", "192.168.77.10", 3, 13, [0; 4], &sent),
+        sent6.clone(),
+        icmp_packet(
+            "2001:db8::1",
+            "2001:db8::10",
+            2,
+            0,
+            1280u32.to_be_bytes(),
+            &sent6,
+        ),
+        // Not about SIP: passed over and counted.
+        icmp_packet("192.0.2.53", "192.168.77.10", 3, 3, [0; 4], &dns),
+    ];
+    let path = write_pcap("icmp.pcap", 101, &frames);
+    let json = Json::of(&path);
+    let icmp = json.of_type("icmp");
+    assert_eq!(icmp.len(), 4, "{icmp:?}");
+    assert_eq!(icmp[0]["from"], "203.0.113.2");
+    assert_eq!(icmp[0]["to"], "192.168.77.10");
+    assert_eq!(icmp[0]["error"], "port_unreachable");
+    assert_eq!(icmp[0]["quoted"]["transport"], "UDP");
+    assert_eq!(icmp[0]["quoted"]["src"], pbx);
+    assert_eq!(icmp[0]["quoted"]["dst"], registrar);
+    assert_eq!(
+        icmp[0]["quoted"]["start_line"],
+        "REGISTER sip:example.net SIP/2.0"
+    );
+    assert!(icmp[0]["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        (&icmp[1]["error"], &icmp[1]["mtu_bytes"]),
+        (&"fragmentation_needed".into(), &1400.into())
+    );
+    assert!(icmp[1]["quoted"]["start_line"].is_null());
+    assert_eq!(icmp[2]["error"], "administratively_prohibited");
+    assert_eq!(
+        (&icmp[3]["error"], &icmp[3]["mtu_bytes"]),
+        (&"packet_too_big".into(), &1280.into())
+    );
+    assert_eq!(icmp[3]["quoted"]["dst"], registrar6);
+    let summary = json.summary();
+    assert_eq!(summary["pipeline"]["decode"]["icmp_errors"], 5);
+    assert_eq!(summary["pipeline"]["assembly"]["not_sip"]["icmp_errors"], 1);
+
+    let mut text = Vec::new();
+    sipwatch::analyze::run(&path, LogView::FirstLine, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("ICMP"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].ends_with(
+            "ICMP 203.0.113.2 -> 192.168.77.10 port unreachable for UDP 192.168.77.10:5060 -> 203.0.113.2:5060 (REGISTER sip:example.net SIP/2.0)"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].ends_with(
+            "ICMP 198.51.100.1 -> 192.168.77.10 fragmentation needed (MTU 1400) for UDP 192.168.77.10:5060 -> 203.0.113.2:5060"
+        ),
+        "{}",
+        lines[1]
+    );
+}

@@ -12,7 +12,7 @@ use etherparse::{
 use sipwatch_common::Direction;
 
 use super::{
-    Datagram, TcpSegmentInfo, Transport,
+    Datagram, IcmpError, TcpSegmentInfo, Transport,
     link::{self, NotSliced},
 };
 use crate::capture::Frame;
@@ -28,12 +28,14 @@ const SWEEP_EVERY: u64 = 1024;
 pub const MAX_FRAGMENTED_IN_FLIGHT: usize = 4096;
 
 /// What the decoder saw. Every frame lands in exactly one of `datagrams`,
-/// `fragments_pending` (a fragment whose datagram is not complete yet),
-/// `not_ip`, `not_udp_tcp`, `malformed` or `fragment_errors`.
+/// `icmp_errors`, `fragments_pending` (a fragment whose datagram is not
+/// complete yet), `not_ip`, `not_udp_tcp`, `malformed` or `fragment_errors`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {
     pub frames: u64,
     pub datagrams: u64,
+    /// ICMP / ICMPv6 errors that quote a UDP or TCP packet (about SIP or not).
+    pub icmp_errors: u64,
     /// Fragments that went into a datagram still being reassembled.
     pub fragments_pending: u64,
     /// Datagrams reassembled from fragments.
@@ -95,7 +97,17 @@ impl Decoder {
     }
 
     /// Decodes one frame; `None` when it is not (yet) a whole datagram.
+    /// ICMP errors are counted, not returned: [`Decoder::decode`] gives them.
     pub fn push(&mut self, frame: &Frame) -> Option<Datagram> {
+        match self.decode(frame)? {
+            Decoded::Datagram(d) => Some(d),
+            Decoded::Icmp(_) => None,
+        }
+    }
+
+    /// Decodes one frame into a datagram or an ICMP error about one;
+    /// `None` when it is neither (yet).
+    pub fn decode(&mut self, frame: &Frame) -> Option<Decoded> {
         self.stats.frames += 1;
         if frame.truncated {
             self.stats.truncated += 1;
@@ -131,13 +143,32 @@ impl Decoder {
                 base.udp(udp.source_port(), udp.destination_port(), udp.payload())
             }
             Some(TransportSlice::Tcp(tcp)) => base.tcp(tcp),
+            Some(TransportSlice::Icmpv4(icmp)) => return self.icmp(4, icmp.slice(), base),
+            Some(TransportSlice::Icmpv6(icmp)) => return self.icmp(6, icmp.slice(), base),
             _ => {
                 self.stats.not_udp_tcp += 1;
                 return None;
             }
         };
         self.stats.datagrams += 1;
-        Some(datagram)
+        Some(Decoded::Datagram(datagram))
+    }
+
+    fn icmp(&mut self, ip_version: u8, icmp: &[u8], base: Base<'_>) -> Option<Decoded> {
+        let error = IcmpError::parse(
+            ip_version,
+            icmp,
+            base.src_ip,
+            base.dst_ip,
+            base.frame.timestamp,
+            base.frame.direction,
+        );
+        let Some(error) = error else {
+            self.stats.not_udp_tcp += 1;
+            return None;
+        };
+        self.stats.icmp_errors += 1;
+        Some(Decoded::Icmp(error))
     }
 
     fn push_fragment(
@@ -147,7 +178,7 @@ impl Decoder {
         src_ip: IpAddr,
         dst_ip: IpAddr,
         vlans: Vec<u16>,
-    ) -> Option<Datagram> {
+    ) -> Option<Decoded> {
         self.fragments_seen += 1;
         if self.fragments_seen.is_multiple_of(SWEEP_EVERY) {
             self.sweep(frame.timestamp);
@@ -211,7 +242,7 @@ impl Decoder {
         };
         self.stats.reassembled += 1;
         self.stats.datagrams += 1;
-        Some(datagram)
+        Some(Decoded::Datagram(datagram))
     }
 
     /// Drops incomplete datagrams older than [`FRAGMENT_TIMEOUT`] before `now`.
@@ -245,6 +276,15 @@ impl Decoder {
         let far_future = SystemTime::now() + FRAGMENT_TIMEOUT * 1000;
         self.sweep(far_future);
     }
+}
+
+/// What a frame decodes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A UDP datagram or a TCP segment.
+    Datagram(Datagram),
+    /// An ICMP or ICMPv6 error about a UDP or TCP packet.
+    Icmp(IcmpError),
 }
 
 struct Base<'a> {

@@ -9,10 +9,12 @@
 //! ```
 mod datagram;
 mod decoder;
+mod icmp;
 mod link;
 mod select;
 pub mod tcp;
 
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
-pub use decoder::{DecodeStats, Decoder, FRAGMENT_TIMEOUT};
+pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT};
+pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind};
 pub use select::{NotSipStats, SipSelection};

@@ -24,6 +24,8 @@ use std::net::SocketAddr;
 
 use sipwatch_common::{DEFAULT_SIP_PORTS, looks_like_sip_start};
 
+use super::IcmpError;
+
 /// The SIP ports and whether payloads on other ports are looked at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SipSelection {
@@ -66,6 +68,13 @@ impl SipSelection {
     pub fn udp_is_sip(&self, src: &SocketAddr, dst: &SocketAddr, payload: &[u8]) -> bool {
         self.on_sip_port(src, dst) || self.starts_like_sip(payload)
     }
+
+    /// An ICMP error is about SIP: the packet it quotes was on a SIP port,
+    /// or its quoted payload starts like SIP.
+    pub fn icmp_is_about_sip(&self, e: &IcmpError) -> bool {
+        let q = &e.quoted;
+        self.on_sip_port(&q.src, &q.dst) || self.starts_like_sip(&q.payload)
+    }
 }
 
 /// What was passed over as not SIP: traffic on other ports that does not
@@ -74,6 +83,8 @@ impl SipSelection {
 pub struct NotSipStats {
     pub udp_datagrams: u64,
     pub udp_bytes: u64,
+    /// ICMP errors about packets that were not SIP.
+    pub icmp_errors: u64,
     /// TCP directions whose first bytes were not SIP (a connection is two).
     pub tcp_streams: u64,
     /// Segments with payload in those streams, and their payload bytes.

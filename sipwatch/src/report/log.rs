@@ -8,7 +8,10 @@ use std::{
 
 use sipwatch_common::Direction;
 
-use crate::sip::{Message, ParsedMessage, Problem, fields::redact};
+use crate::{
+    net::IcmpError,
+    sip::{Message, ParsedMessage, Problem, fields::redact},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogView {
@@ -59,13 +62,8 @@ impl<W: Write> MessageLog<W> {
             LogView::Json => return super::json::write_message(&mut self.out, d, parsed),
             LogView::FirstLine | LogView::Full => {}
         }
-        let arrow = match d.direction {
-            Some(Direction::Ingress) => "IN ",
-            Some(Direction::Egress) => "OUT",
-            None => "   ",
-        };
         write_clock_time(&mut self.out, d.timestamp)?;
-        write!(self.out, " {arrow} {} ", d.transport)?;
+        write!(self.out, " {} {} ", arrow(d.direction), d.transport)?;
         write_addr(&mut self.out, &d.src)?;
         self.out.write_all(b" -> ")?;
         write_addr(&mut self.out, &d.dst)?;
@@ -97,6 +95,39 @@ impl<W: Write> MessageLog<W> {
         Ok(())
     }
 
+    /// An ICMP error about a SIP packet, on one line: who reports what,
+    /// about which flow, and the SIP start line when it is quoted.
+    pub fn write_icmp(&mut self, e: &IcmpError) -> io::Result<()> {
+        match self.view {
+            LogView::Quiet | LogView::Table => return Ok(()),
+            LogView::Json => return super::json::write_icmp(&mut self.out, e),
+            LogView::FirstLine | LogView::Full => {}
+        }
+        write_clock_time(&mut self.out, e.timestamp)?;
+        write!(
+            self.out,
+            " {} ICMP {} -> {} {}",
+            arrow(e.direction),
+            e.reporter,
+            e.to,
+            e.kind
+        )?;
+        if let Some(mtu) = e.mtu {
+            write!(self.out, " (MTU {mtu})")?;
+        }
+        let q = &e.quoted;
+        write!(self.out, " for {} ", q.transport)?;
+        write_addr(&mut self.out, &q.src)?;
+        self.out.write_all(b" -> ")?;
+        write_addr(&mut self.out, &q.dst)?;
+        if let Some(line) = q.sip_start_line() {
+            self.out.write_all(b" (")?;
+            self.out.write_all(first_line(line))?;
+            self.out.write_all(b")")?;
+        }
+        self.out.write_all(b"\n")
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
@@ -112,6 +143,15 @@ impl<W: Write> MessageLog<W> {
         super::registrations::write_table(&mut self.out, &regs, tracker.now())?;
         super::registrations::write_totals(&mut self.out, &regs, &tracker.stats())?;
         self.out.flush()
+    }
+}
+
+/// The direction column: IN, OUT, or blank when the capture does not say.
+fn arrow(direction: Option<Direction>) -> &'static str {
+    match direction {
+        Some(Direction::Ingress) => "IN ",
+        Some(Direction::Egress) => "OUT",
+        None => "   ",
     }
 }
 

@@ -77,8 +77,8 @@ pub fn write_summary(
     if !n.is_empty() || other_protocols > 0 {
         writeln!(
             out,
-            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {other_protocols} frames neither UDP nor TCP",
-            n.udp_datagrams, n.udp_bytes, n.tcp_streams, n.tcp_segments, n.tcp_bytes
+            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {} ICMP errors about other traffic, {other_protocols} other frames",
+            n.udp_datagrams, n.udp_bytes, n.tcp_streams, n.tcp_segments, n.tcp_bytes, n.icmp_errors
         )?;
     }
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);

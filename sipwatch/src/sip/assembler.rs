@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::SystemTime};
 
 use super::{FramingStats, Message, SipFramer};
 use crate::net::{
-    Datagram, NotSipStats, SipSelection, Transport,
+    Datagram, IcmpError, NotSipStats, SipSelection, Transport,
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
 };
 
@@ -181,6 +181,15 @@ impl MessageAssembler {
             s.framer.end();
             add(&mut self.closed, &s.framer.stats());
         }
+    }
+
+    /// Whether an ICMP error is about SIP; the others are counted.
+    pub fn select_icmp(&mut self, e: &IcmpError) -> bool {
+        let about_sip = self.selection.icmp_is_about_sip(e);
+        if !about_sip {
+            self.not_sip.icmp_errors += 1;
+        }
+        about_sip
     }
 
     /// Whether a TCP segment belongs to a SIP stream: on a SIP port, or in

@@ -3,6 +3,7 @@ use std::{io::Write, path::Path};
 
 use crate::{
     capture::file::{CaptureFileReader, FileError},
+    net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, LogView, write_summary},
 };
@@ -23,10 +24,21 @@ pub enum AnalyzeError {
     Output(#[from] std::io::Error),
 }
 
+/// Analyses a file, taking as SIP what `attach` selects by default.
 pub fn run(path: &Path, view: LogView, out: impl Write) -> Result<Analysis, AnalyzeError> {
+    run_with(path, view, SipSelection::default(), out)
+}
+
+/// Analyses a file, taking as SIP what `selection` says (`--port`, `--no-sniff`).
+pub fn run_with(
+    path: &Path,
+    view: LogView,
+    selection: SipSelection,
+    out: impl Write,
+) -> Result<Analysis, AnalyzeError> {
     let mut reader = CaptureFileReader::open(path)?;
     let format = reader.format_name();
-    let mut pipeline = Pipeline::new(out, view);
+    let mut pipeline = Pipeline::new(out, view).with_selection(selection);
     let mut stopped = None;
     for frame in &mut reader {
         match frame {

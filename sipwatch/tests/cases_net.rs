@@ -509,3 +509,22 @@ fn icmp_errors_about_sip_are_evidence_in_the_log_and_in_json() {
         lines[1]
     );
 }
+
+#[test]
+fn analyze_takes_the_ports_attach_was_given() {
+    // A keep-alive on 5062 says nothing by its bytes: only the port makes it SIP.
+    let frames = [udp_packet(
+        "192.0.2.10:5062",
+        "203.0.113.2:5062",
+        b"\r\n\r\n",
+    )];
+    let path = write_pcap("port-5062.pcap", 101, &frames);
+    let count = |selection: sipwatch::net::SipSelection| {
+        let mut out = Vec::new();
+        let analysis =
+            sipwatch::analyze::run_with(&path, LogView::Json, selection, &mut out).unwrap();
+        analysis.summary.pipeline.messages
+    };
+    assert_eq!(count(sipwatch::net::SipSelection::default()), 0);
+    assert_eq!(count(sipwatch::net::SipSelection::new(&[5062], true)), 1);
+}

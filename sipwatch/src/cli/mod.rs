@@ -9,7 +9,7 @@ pub mod probe;
 use std::{future::Future, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
-use sipwatch::report::LogView;
+use sipwatch::{net::SipSelection, report::LogView};
 
 /// How much of each message to print, shared by `attach` and `analyze`.
 #[derive(clap::Args)]
@@ -34,6 +34,25 @@ impl OutputArgs {
             (_, _, true) => LogView::Full,
             _ => LogView::FirstLine,
         }
+    }
+}
+
+/// Which traffic is SIP, shared by `attach` (what the kernel copies) and
+/// `analyze` (what it reads from a file), so a file reads as the live
+/// capture would have selected.
+#[derive(clap::Args)]
+pub struct SelectionArgs {
+    /// SIP ports (UDP and TCP); repeat or separate with commas.
+    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080])]
+    pub ports: Vec<u16>,
+    /// Only the SIP ports: nothing on other ports is SIP, even when it starts like SIP.
+    #[arg(long)]
+    pub no_sniff: bool,
+}
+
+impl SelectionArgs {
+    pub fn selection(&self) -> SipSelection {
+        SipSelection::new(&self.ports, !self.no_sniff)
     }
 }
 

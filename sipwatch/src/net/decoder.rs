@@ -541,7 +541,7 @@ mod tests {
     #[test]
     fn no_input_makes_the_decoder_panic() {
         // A cheap deterministic fuzz: random bytes behind valid and invalid
-        // link, IPv4 and IPv6 headers, at every length.
+        // link, IPv4, IPv6 and ICMP headers, at every length.
         const LINKS: [LinkType; 6] = [
             LinkType::Ethernet,
             LinkType::LinuxSll,
@@ -557,10 +557,17 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let templates = [udp_frame(b"INVITE sip:x SIP/2.0\r\n\r\n"), vec![0u8; 64]];
+        let udp = udp_frame(b"INVITE sip:x SIP/2.0\r\n\r\n");
+        let mut icmp = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([203, 0, 113, 2], [192, 168, 77, 10], 64)
+            .icmpv4_raw(3, 3, [0; 4])
+            .write(&mut icmp, &udp[14..])
+            .unwrap();
+        let templates = [udp, vec![0u8; 64], icmp];
         let mut d = Decoder::new();
         for i in 0..20_000 {
-            let mut data = templates[i % 2].clone();
+            let mut data = templates[i % templates.len()].clone();
             let len = (next() % 120) as usize;
             data.truncate(len.min(data.len()));
             for _ in 0..(next() % 6) {
@@ -571,7 +578,7 @@ mod tests {
             }
             // Every link type reads the same bytes, so every header reader is shaken.
             let mut f = frame(data);
-            f.link = LINKS[(i / 2) % LINKS.len()];
+            f.link = LINKS[(i / templates.len()) % LINKS.len()];
             d.push(&f);
         }
         d.finish();

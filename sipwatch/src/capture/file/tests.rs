@@ -156,14 +156,20 @@ fn garbage_is_not_a_capture_file() {
     ));
 }
 
-#[test]
-fn corrupt_block_lengths_stop_reading_with_the_offset() {
-    let path = temp("corrupt.pcapng");
+/// A pcapng file of two frames, and its bytes, for a test to spoil.
+fn two_frames(name: &str) -> (std::path::PathBuf, Vec<u8>) {
+    let path = temp(name);
     let mut w = PcapNgWriter::create(&path, None).unwrap();
     w.write(&frame(0, None)).unwrap();
     w.write(&frame(1, None)).unwrap();
     w.finish().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn corrupt_block_lengths_stop_reading_with_the_offset() {
+    let (path, mut bytes) = two_frames("corrupt.pcapng");
     // Second EPB's length field: SHB (28) + IDB + first EPB.
     let shb = 28;
     let idb = u32::from_le_bytes(bytes[shb + 4..shb + 8].try_into().unwrap()) as usize;
@@ -205,12 +211,7 @@ fn a_link_type_sipwatch_cannot_read_is_named_once_in_the_error() {
         "{e}"
     );
     // pcapng: the interface's link type, at the first packet on it.
-    let path = temp("wifi.pcapng");
-    let mut w = PcapNgWriter::create(&path, None).unwrap();
-    w.write(&frame(0, None)).unwrap();
-    w.write(&frame(1, None)).unwrap();
-    w.finish().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
+    let (path, mut bytes) = two_frames("wifi.pcapng");
     let idb_body = 28 + 8;
     bytes[idb_body..idb_body + 2].copy_from_slice(&105u16.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();

@@ -292,6 +292,35 @@ fn cooked_captures_of_tunnels_and_vlans_are_read() {
 }
 
 #[test]
+fn ppp_cisco_hdlc_and_nflog_captures_are_read() {
+    let (pbx, registrar) = ("192.0.2.10:5060", "203.0.113.2:5060");
+    registration_over(
+        "ppp.pcap",
+        9,
+        pbx,
+        registrar,
+        with_prefix(&[0xff, 0x03, 0x00, 0x21]),
+    );
+    registration_over("ppp-hdlc.pcap", 50, pbx, registrar, with_prefix(&[0x21]));
+    registration_over(
+        "chdlc.pcap",
+        104,
+        pbx,
+        registrar,
+        with_prefix(&[0x0f, 0x00, 0x08, 0x00]),
+    );
+    // NFLOG as an x86 host writes it: a packet-header attribute, then the
+    // payload attribute, lengths and types little-endian.
+    registration_over("nflog.pcap", 239, pbx, registrar, |ip| {
+        let mut frame = vec![2, 0, 0, 5, 8, 0, 1, 0, 0x08, 0x00, 3, 0];
+        frame.extend_from_slice(&(4 + ip.len() as u16).to_le_bytes());
+        frame.extend_from_slice(&9u16.to_le_bytes());
+        frame.extend_from_slice(ip);
+        frame
+    });
+}
+
+#[test]
 fn a_link_type_sipwatch_cannot_read_stops_analyze_with_its_name() {
     let path = write_pcap("wifi.pcap", 105, &[vec![0; 40], vec![0; 40]]);
     let Err(e) = sipwatch::analyze::run(&path, LogView::Json, Vec::new()) else {

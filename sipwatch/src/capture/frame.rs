@@ -24,6 +24,13 @@ pub enum LinkType {
     BsdNull,
     /// OpenBSD loopback (`DLT_LOOP`): the address family in network order.
     BsdLoop,
+    /// PPP, with or without HDLC-like framing (`tcpdump -i ppp0` on the BSDs
+    /// and macOS; Linux writes cooked frames for PPP links).
+    Ppp,
+    /// Cisco HDLC (serial WAN links).
+    CiscoHdlc,
+    /// Linux netfilter NFLOG (`tcpdump -i nflog:N`).
+    Nflog,
 }
 
 /// One packet as it was on the wire at the hook, in link-layer bytes.

@@ -542,13 +542,16 @@ mod tests {
     fn no_input_makes_the_decoder_panic() {
         // A cheap deterministic fuzz: random bytes behind valid and invalid
         // link, IPv4, IPv6 and ICMP headers, at every length.
-        const LINKS: [LinkType; 6] = [
+        const LINKS: [LinkType; 9] = [
             LinkType::Ethernet,
             LinkType::LinuxSll,
             LinkType::LinuxSll2,
             LinkType::RawIp,
             LinkType::BsdNull,
             LinkType::BsdLoop,
+            LinkType::Ppp,
+            LinkType::CiscoHdlc,
+            LinkType::Nflog,
         ];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {

@@ -90,7 +90,96 @@ pub(super) fn slice(frame: &Frame) -> Link<'_> {
             }
         }),
         LinkType::BsdLoop => bsd(data, u32::from_be_bytes),
+        LinkType::Ppp => ppp(data),
+        LinkType::CiscoHdlc => cisco_hdlc(data),
+        LinkType::Nflog => nflog(data),
     }
+}
+
+/// PPP (RFC 1661), with or without the HDLC-like address and control bytes
+/// (0xff 0x03), its protocol field one byte long when compressed (odd first
+/// byte, RFC 1661 §6.5). BSD/OS writes Cisco HDLC frames under the same
+/// link type; their address byte tells them apart.
+fn ppp(data: &[u8]) -> Link<'_> {
+    const HDLC_ADDRESS_CONTROL: [u8; 2] = [0xff, 0x03];
+    const CISCO_ADDRESSES: [u8; 2] = [0x0f, 0x8f];
+    const PPP_IPV4: u16 = 0x0021;
+    const PPP_IPV6: u16 = 0x0057;
+    let Some(&first) = data.first() else {
+        return Err(NotSliced::Malformed);
+    };
+    if CISCO_ADDRESSES.contains(&first) {
+        return cisco_hdlc(data);
+    }
+    let data = data.strip_prefix(&HDLC_ADDRESS_CONTROL).unwrap_or(data);
+    let (protocol, rest) = match data.first() {
+        Some(&b) if b & 1 == 1 => (u16::from(b), &data[1..]),
+        _ => match (be16(data, 0), data.get(2..)) {
+            (Some(p), Some(rest)) => (p, rest),
+            _ => return Err(NotSliced::Malformed),
+        },
+    };
+    match protocol {
+        PPP_IPV4 | PPP_IPV6 => ip(rest),
+        _ => Err(NotSliced::NotIp),
+    }
+}
+
+/// Cisco HDLC: address, control, then an EtherType.
+fn cisco_hdlc(data: &[u8]) -> Link<'_> {
+    const HEADER_LEN: usize = 4;
+    let (Some(protocol), Some(rest)) = (be16(data, 2), data.get(HEADER_LEN..)) else {
+        return Err(NotSliced::Malformed);
+    };
+    match SlicedPacket::from_ether_type(EtherType(protocol), rest) {
+        Ok(s) if s.net.is_none() => Err(NotSliced::NotIp),
+        Ok(s) => Ok(s),
+        Err(_) => Err(NotSliced::Malformed),
+    }
+}
+
+/// Linux netfilter NFLOG (`tcpdump -i nflog:N`, an `iptables -j NFLOG`
+/// rule): a 4-byte header, then type-length-value attributes in the host
+/// order of the machine that captured, one of which is the IP packet.
+fn nflog(data: &[u8]) -> Link<'_> {
+    const HEADER_LEN: usize = 4;
+    const TLV_HEADER_LEN: usize = 4;
+    const NFULA_PAYLOAD: u16 = 9;
+    /// Attribute types are small: one read as 0x100 or more is in the
+    /// other byte order.
+    const MAX_TYPE: u16 = 0xff;
+    /// Attributes looked at, at most (a real frame has about ten).
+    const MAX_TLVS: usize = 64;
+    let mut at = HEADER_LEN;
+    let Some(first_type) = data.get(at + 2..at + 4) else {
+        return Err(NotSliced::Malformed);
+    };
+    let little = u16::from_le_bytes([first_type[0], first_type[1]]) <= MAX_TYPE;
+    let read = |b: &[u8]| {
+        let pair = [b[0], b[1]];
+        if little {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    };
+    for _ in 0..MAX_TLVS {
+        let Some(tlv) = data.get(at..at + TLV_HEADER_LEN) else {
+            break;
+        };
+        let (len, kind) = (usize::from(read(&tlv[..2])), read(&tlv[2..]));
+        if len < TLV_HEADER_LEN {
+            return Err(NotSliced::Malformed);
+        }
+        if kind == NFULA_PAYLOAD {
+            return data
+                .get(at + TLV_HEADER_LEN..at + len)
+                .map_or(Err(NotSliced::Malformed), ip);
+        }
+        at += len.div_ceil(4) * 4;
+    }
+    // Logged without its packet (an `--nflog-range 0` rule, say).
+    Err(NotSliced::NotIp)
 }
 
 /// An IP header, version 4 or 6 (anything else is malformed).
@@ -216,6 +305,18 @@ mod tests {
         h
     }
 
+    /// An NFLOG frame: a packet header attribute, a prefix, then the packet.
+    fn nflog(v6: bool, ip: &[u8], order: fn(u16) -> [u8; 2]) -> Vec<u8> {
+        let mut out = vec![if v6 { 10 } else { 2 }, 0, 0, 1];
+        for (kind, value) in [(1u16, &[0x08, 0x00, 1, 0][..]), (10, b"sip\0\0"), (9, ip)] {
+            out.extend_from_slice(&order(4 + value.len() as u16));
+            out.extend_from_slice(&order(kind));
+            out.extend_from_slice(value);
+            out.resize(out.len().div_ceil(4) * 4, 0);
+        }
+        out
+    }
+
     fn prefixed(header: [u8; 4], ip: &[u8]) -> Vec<u8> {
         let mut out = header.to_vec();
         out.extend_from_slice(ip);
@@ -231,6 +332,7 @@ mod tests {
     fn every_ip_link_type_decodes_ipv4_and_ipv6() {
         for ip in [ipv4_udp(), ipv6_udp()] {
             let v6 = ip[0] >> 4 == 6;
+            let ppp_protocol = if v6 { 0x57 } else { 0x21 };
             let (ethertype, af_bsd, af_freebsd, af_mac) = (
                 if v6 { 0x86dd } else { 0x0800 },
                 if v6 { 24 } else { 2 },
@@ -291,6 +393,29 @@ mod tests {
                     "loop",
                     frame(LinkType::BsdLoop, prefixed(u32::to_be_bytes(af_bsd), &ip)),
                 ),
+                (
+                    "ppp, HDLC-like framing",
+                    frame(LinkType::Ppp, prefixed([0xff, 0x03, 0, ppp_protocol], &ip)),
+                ),
+                (
+                    "ppp, compressed",
+                    frame(LinkType::Ppp, [&[ppp_protocol][..], &ip].concat()),
+                ),
+                (
+                    "cisco hdlc",
+                    frame(
+                        LinkType::CiscoHdlc,
+                        prefixed([0x0f, 0, (ethertype >> 8) as u8, ethertype as u8], &ip),
+                    ),
+                ),
+                (
+                    "nflog, little-endian",
+                    frame(LinkType::Nflog, nflog(v6, &ip, u16::to_le_bytes)),
+                ),
+                (
+                    "nflog, big-endian",
+                    frame(LinkType::Nflog, nflog(v6, &ip, u16::to_be_bytes)),
+                ),
             ];
             for (name, f) in frames {
                 assert_eq!(
@@ -348,6 +473,9 @@ mod tests {
             LinkType::BsdLoop,
             LinkType::RawIp,
             LinkType::Ethernet,
+            LinkType::Ppp,
+            LinkType::CiscoHdlc,
+            LinkType::Nflog,
         ] {
             for len in 0..24 {
                 d.push(&frame(link, sll1(772, 0x0800, &ipv4_udp())[..len].to_vec()));

@@ -54,7 +54,8 @@ pub enum FileError {
     /// malformed: the user needs another capture, not a tally.
     #[error(
         "link type {link}{} is not one sipwatch reads: it reads Ethernet (VLAN tags \
-         included), Linux cooked v1 and v2 (`tcpdump -i any`), raw IP and BSD loopback; \
+         included), Linux cooked v1 and v2 (`tcpdump -i any`), raw IP, BSD loopback, PPP, \
+         Cisco HDLC and NFLOG; \
          capture on the PBX's IP interface or on `any` instead",
         linktype::name(*.link).map(|n| format!(" ({n})")).unwrap_or_default()
     )]
@@ -145,6 +146,9 @@ pub(crate) mod linktype {
 
     pub const NULL: u32 = 0;
     pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
+    pub const PPP_HDLC: u32 = 50;
+    pub const C_HDLC: u32 = 104;
     /// `DLT_RAW` on most systems, written by old libpcap instead of 101.
     pub const DLT_RAW: u32 = 12;
     /// `DLT_RAW` on OpenBSD.
@@ -154,6 +158,7 @@ pub(crate) mod linktype {
     pub const LINUX_SLL: u32 = 113;
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
+    pub const NFLOG: u32 = 239;
     pub const LINUX_SLL2: u32 = 276;
 
     /// The link types sipwatch decodes.
@@ -162,6 +167,9 @@ pub(crate) mod linktype {
             NULL => Some(LinkType::BsdNull),
             ETHERNET => Some(LinkType::Ethernet),
             LOOP => Some(LinkType::BsdLoop),
+            PPP | PPP_HDLC => Some(LinkType::Ppp),
+            C_HDLC => Some(LinkType::CiscoHdlc),
+            NFLOG => Some(LinkType::Nflog),
             LINUX_SLL => Some(LinkType::LinuxSll),
             LINUX_SLL2 => Some(LinkType::LinuxSll2),
             DLT_RAW | DLT_RAW_OPENBSD | RAW | IPV4 | IPV6 => Some(LinkType::RawIp),
@@ -178,6 +186,9 @@ pub(crate) mod linktype {
             LinkType::RawIp => RAW,
             LinkType::BsdNull => NULL,
             LinkType::BsdLoop => LOOP,
+            LinkType::Ppp => PPP,
+            LinkType::CiscoHdlc => C_HDLC,
+            LinkType::Nflog => NFLOG,
         }
     }
 
@@ -188,11 +199,8 @@ pub(crate) mod linktype {
             3 => "AX.25",
             6 => "IEEE 802.5 Token Ring",
             8 => "SLIP",
-            9 => "PPP",
             10 => "FDDI",
-            50 => "PPP in HDLC framing",
             51 => "PPPoE",
-            104 => "Cisco HDLC",
             105 => "IEEE 802.11",
             107 => "Frame Relay",
             119 => "IEEE 802.11 with Prism header",
@@ -205,7 +213,6 @@ pub(crate) mod linktype {
             201 => "Bluetooth HCI with direction",
             220 => "Linux USB (memory-mapped)",
             227 => "SocketCAN",
-            239 => "Linux netfilter NFLOG",
             249 => "USBPcap",
             253 => "Linux netlink",
             147..=162 => "user-defined",

@@ -228,6 +228,10 @@ fn every_ip_link_type_number_is_read_and_written_back() {
     for (number, link) in [
         (0, LinkType::BsdNull),
         (1, LinkType::Ethernet),
+        (9, LinkType::Ppp),
+        (50, LinkType::Ppp),
+        (104, LinkType::CiscoHdlc),
+        (239, LinkType::Nflog),
         (12, LinkType::RawIp),
         (14, LinkType::RawIp),
         (101, LinkType::RawIp),

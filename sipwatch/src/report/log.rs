@@ -315,6 +315,35 @@ mod tests {
     }
 
     #[test]
+    fn an_icmp_error_is_one_line_with_the_quoted_flow_and_start_line() {
+        use crate::net::{IcmpError, IcmpKind, QuotedPacket};
+        let e = IcmpError {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(50_530_123_456),
+            direction: Some(Direction::Ingress),
+            reporter: "203.0.113.2".parse().unwrap(),
+            to: "192.168.77.10".parse().unwrap(),
+            ip_version: 4,
+            icmp_type: 3,
+            code: 3,
+            kind: IcmpKind::PortUnreachable,
+            mtu: None,
+            quoted: QuotedPacket {
+                transport: Transport::Udp,
+                src: "192.168.77.10:5060".parse().unwrap(),
+                dst: "203.0.113.2:5060".parse().unwrap(),
+                payload: b"REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: x".to_vec(),
+            },
+        };
+        let mut log = MessageLog::new(Vec::new(), LogView::FirstLine);
+        log.write_icmp(&e).unwrap();
+        assert_eq!(
+            String::from_utf8(log.into_inner()).unwrap(),
+            "14:02:10.123456 IN  ICMP 203.0.113.2 -> 192.168.77.10 port unreachable \
+             for UDP 192.168.77.10:5060 -> 203.0.113.2:5060 (REGISTER sip:203.0.113.2 SIP/2.0)\n"
+        );
+    }
+
+    #[test]
     fn quiet_view_prints_nothing() {
         let d = datagram(b"OPTIONS sip:a SIP/2.0\r\n\r\n", Transport::Udp);
         assert_eq!(render(LogView::Quiet, &d), "");

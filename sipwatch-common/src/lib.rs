@@ -97,6 +97,16 @@ pub mod wire {
     pub const IPPROTO_FRAGMENT: u8 = 44;
     pub const IPPROTO_DSTOPTS: u8 = 60;
     pub const UDP_HEADER_LEN: u32 = 8;
+    pub const IPPROTO_ICMP: u8 = 1;
+    pub const IPPROTO_ICMPV6: u8 = 58;
+    /// ICMP and ICMPv6 headers: type, code, checksum, 4 bytes that depend on
+    /// the type (the MTU for fragmentation needed / packet too big).
+    pub const ICMP_HEADER_LEN: u32 = 8;
+    /// ICMP destination unreachable (codes: port, host, network, prohibited,
+    /// fragmentation needed).
+    pub const ICMP_DEST_UNREACH: u8 = 3;
+    pub const ICMPV6_DEST_UNREACH: u8 = 1;
+    pub const ICMPV6_PACKET_TOO_BIG: u8 = 2;
     /// IPv6 extension header lengths count 8-byte units, not counting the first.
     pub const IPV6_EXT_LEN_UNIT: u32 = 8;
 }

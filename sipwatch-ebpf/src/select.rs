@@ -2,9 +2,12 @@
 //!
 //! Selection, in order: a non-first fragment of a datagram whose first
 //! fragment was selected; a UDP or TCP packet to or from a port in `PORTS`;
-//! a UDP payload (on any other port) that starts like a SIP message. An
-//! arriving UDP datagram from an echo server in `ECHOES` is selected to be
-//! consumed: copied, then dropped before the PBX's socket sees it.
+//! a UDP payload (on any other port, a TLS port included) that starts like a
+//! SIP message; an ICMP / ICMPv6 error (destination unreachable, packet too
+//! big) quoting a UDP or TCP packet to or from a SIP port, which is evidence
+//! of why SIP did not get through. An arriving UDP datagram from an echo
+//! server in `ECHOES` is selected to be consumed: copied, then dropped
+//! before the PBX's socket sees it.
 
 use aya_log_ebpf::debug;
 use sipwatch_common::{
@@ -180,26 +183,76 @@ fn words(h: &[u8; 40], at: usize) -> [u32; 4] {
 
 #[inline(always)]
 fn transport<P: Packet>(p: &P, offset: u32, proto: u8) -> Selection {
+    if proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6 {
+        return icmp_error(p, offset, proto);
+    }
     if proto != IPPROTO_UDP && proto != IPPROTO_TCP {
         return Selection::Skip;
     }
-    let Some(ports) = p.read::<4>(offset) else {
+    let Some(class) = ports_class(p, offset) else {
         return Selection::Skip;
     };
-    let class = port_class(be16([ports[0], ports[1]])) | port_class(be16([ports[2], ports[3]]));
     if class & PORT_SIP != 0 {
+        return Selection::Sip;
+    }
+    // Plain SIP over UDP on a TLS port (5061/UDP is common) is SIP, as
+    // user space reads it; TLS records never start like SIP.
+    let sniffed = proto == IPPROTO_UDP
+        && global(&SNIFF_UDP) != 0
+        && starts_like_sip(p, offset + UDP_HEADER_LEN);
+    if sniffed {
         return Selection::Sip;
     }
     if class & PORT_TLS != 0 {
         return Selection::Tls;
     }
-    if proto == IPPROTO_UDP
-        && global(&SNIFF_UDP) != 0
-        && starts_like_sip(p, offset + UDP_HEADER_LEN)
-    {
-        return Selection::Sip;
-    }
     Selection::Skip
+}
+
+/// The port classes of both ports of the UDP or TCP header at `offset`.
+#[inline(always)]
+fn ports_class<P: Packet>(p: &P, offset: u32) -> Option<u8> {
+    let ports = p.read::<4>(offset)?;
+    Some(port_class(be16([ports[0], ports[1]])) | port_class(be16([ports[2], ports[3]])))
+}
+
+/// An ICMP error whose quoted packet is UDP or TCP on a SIP port. The quote
+/// is read without extension headers (IPv6) and only from a first fragment.
+#[inline(always)]
+fn icmp_error<P: Packet>(p: &P, offset: u32, proto: u8) -> Selection {
+    let Some(h) = p.read::<1>(offset) else {
+        return Selection::Skip;
+    };
+    let quote = offset + ICMP_HEADER_LEN;
+    let (quoted_proto, l4) = if proto == IPPROTO_ICMP {
+        if h[0] != ICMP_DEST_UNREACH {
+            return Selection::Skip;
+        }
+        let Some(ip) = p.read::<20>(quote) else {
+            return Selection::Skip;
+        };
+        let header_len = (ip[0] & 0x0f) as u32 * 4;
+        let frag = be16([ip[6], ip[7]]);
+        if header_len < IPV4_MIN_HEADER_LEN || frag & IPV4_FRAGMENT_OFFSET_MASK != 0 {
+            return Selection::Skip;
+        }
+        (ip[9], quote + header_len)
+    } else {
+        if h[0] != ICMPV6_DEST_UNREACH && h[0] != ICMPV6_PACKET_TOO_BIG {
+            return Selection::Skip;
+        }
+        let Some(ip) = p.read::<8>(quote) else {
+            return Selection::Skip;
+        };
+        (ip[6], quote + IPV6_HEADER_LEN)
+    };
+    if quoted_proto != IPPROTO_UDP && quoted_proto != IPPROTO_TCP {
+        return Selection::Skip;
+    }
+    match ports_class(p, l4) {
+        Some(class) if class & PORT_SIP != 0 => Selection::Sip,
+        _ => Selection::Skip,
+    }
 }
 
 #[inline(always)]

@@ -3,6 +3,7 @@ use std::{io::Write, path::Path};
 
 use crate::{
     capture::file::{CaptureFileReader, FileError},
+    net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
 };
@@ -23,17 +24,29 @@ pub enum AnalyzeError {
     Output(#[from] std::io::Error),
 }
 
-/// Reads `path` through the pipeline into `outputs`, writing to `out`.
-/// A file that cannot be opened is an error; one cut short or corrupt is
-/// analysed as far as it can be read, and [`Analysis::stopped`] says why.
+/// Reads `path` through the pipeline into `outputs`, taking as SIP what
+/// `attach` selects by default; see [`run_with`].
 pub fn run(
     path: &Path,
     outputs: Vec<Box<dyn Output>>,
     out: impl Write,
 ) -> Result<Analysis, AnalyzeError> {
+    run_with(path, outputs, SipSelection::default(), out)
+}
+
+/// Reads `path` through the pipeline into `outputs`, writing to `out`,
+/// taking as SIP what `selection` says (`--port`, `--no-sniff`). A file
+/// that cannot be opened is an error; one cut short or corrupt is analysed
+/// as far as it can be read, and [`Analysis::stopped`] says why.
+pub fn run_with(
+    path: &Path,
+    outputs: Vec<Box<dyn Output>>,
+    selection: SipSelection,
+    out: impl Write,
+) -> Result<Analysis, AnalyzeError> {
     let mut reader = CaptureFileReader::open(path)?;
     let format = reader.format_name();
-    let mut pipeline = Pipeline::new(out, outputs);
+    let mut pipeline = Pipeline::new(out, outputs).with_selection(selection);
     let mut stopped = None;
     for frame in &mut reader {
         match frame {

@@ -5,6 +5,7 @@ use std::{future::Future, io::Write};
 use crate::{
     audit::Auditor,
     capture::{Capture, CaptureConfig, CaptureError, Frame, file::FileError},
+    net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
 };
@@ -22,12 +23,15 @@ pub enum LiveError {
 /// A capture attached and ready to run.
 pub struct LiveCapture {
     capture: Capture,
+    /// What the kernel programs select, so user space takes the same as SIP.
+    selection: SipSelection,
 }
 
 impl LiveCapture {
     pub fn attach(config: &CaptureConfig) -> Result<LiveCapture, LiveError> {
         Ok(LiveCapture {
             capture: Capture::attach(config)?,
+            selection: SipSelection::new(&config.sip_ports, config.sniff_udp),
         })
     }
 
@@ -55,7 +59,7 @@ impl LiveCapture {
         stop: impl Future<Output = ()>,
     ) -> Result<CaptureSummary, LiveError> {
         let mut capture = self.capture;
-        let mut pipeline = Pipeline::new(out, outputs);
+        let mut pipeline = Pipeline::new(out, outputs).with_selection(self.selection);
         if let Some(auditor) = audit {
             pipeline = pipeline.with_audit(auditor);
         }

@@ -8,7 +8,7 @@ use sipwatch_common::looks_like_sip_start;
 use crate::{
     audit::Auditor,
     capture::{Counters, Frame},
-    net::Decoder,
+    net::{Decoded, Decoder, SipSelection, tcp::TcpLimits},
     report::{CaptureSummary, Output, PipelineStats, RunEnd},
     sip::{Message, MessageAssembler},
     track::{Event, Tracker},
@@ -62,15 +62,31 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Takes as SIP what `selection` says (the live capture's ports and
+    /// sniffing), rather than the default ports.
+    pub fn with_selection(mut self, selection: SipSelection) -> Self {
+        self.assembler = MessageAssembler::with_selection(TcpLimits::default(), selection);
+        self
+    }
+
     /// One frame through every stage.
     pub fn push(&mut self, frame: &Frame) -> io::Result<()> {
         self.frames += 1;
         for o in &mut self.outputs {
             o.frame(frame)?;
         }
-        if let Some(datagram) = self.decoder.push(frame) {
-            self.assembler.push(datagram, &mut self.messages);
-            self.deliver_messages()?;
+        match self.decoder.decode(frame) {
+            Some(Decoded::Datagram(datagram)) => {
+                self.assembler.push(datagram, &mut self.messages);
+                self.deliver_messages()?;
+            }
+            // Evidence for tracking to attach to its transaction, later.
+            Some(Decoded::Icmp(error)) if self.assembler.select_icmp(&error) => {
+                for o in &mut self.outputs {
+                    o.icmp(&mut self.out, &error)?;
+                }
+            }
+            Some(Decoded::Icmp(_)) | None => {}
         }
         Ok(())
     }

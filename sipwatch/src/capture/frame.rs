@@ -15,8 +15,22 @@ pub enum LinkType {
     LinuxSll,
     /// Linux "cooked" capture v2 (`tcpdump -i any`, libpcap 1.10+).
     LinuxSll2,
-    /// An IP header directly (tunnels, `LINKTYPE_RAW`).
+    /// An IP header directly (tunnels, `LINKTYPE_RAW`, `DLT_RAW`,
+    /// `LINKTYPE_IPV4` / `LINKTYPE_IPV6`).
     RawIp,
+    /// BSD loopback (`DLT_NULL`): a 4-byte address family in the byte order
+    /// of the host that captured (macOS and the BSDs' `lo0`, Windows Npcap
+    /// loopback).
+    BsdNull,
+    /// OpenBSD loopback (`DLT_LOOP`): the address family in network order.
+    BsdLoop,
+    /// PPP, with or without HDLC-like framing (`tcpdump -i ppp0` on the BSDs
+    /// and macOS; Linux writes cooked frames for PPP links).
+    Ppp,
+    /// Cisco HDLC (serial WAN links).
+    CiscoHdlc,
+    /// Linux netfilter NFLOG (`tcpdump -i nflog:N`).
+    Nflog,
 }
 
 /// One packet as it was on the wire at the hook, in link-layer bytes.

@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 
-use super::OutputArgs;
+use super::{OutputArgs, SelectionArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -11,12 +11,19 @@ pub struct Args {
     file: PathBuf,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    selection: SelectionArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let analysis = sipwatch::analyze::run(&args.file, args.output.view().outputs(), stdout)
-        .with_context(|| format!("analysing {}", args.file.display()))?;
+    let analysis = sipwatch::analyze::run_with(
+        &args.file,
+        args.output.view().outputs(),
+        args.selection.selection(),
+        stdout,
+    )
+    .with_context(|| format!("analysing {}", args.file.display()))?;
     if let Some(stopped) = analysis.stopped {
         anyhow::bail!(
             "{}: analysed {} frames, then stopped: {stopped}",

@@ -14,21 +14,17 @@ use sipwatch::{
     report::{PcapNgOutput, View},
 };
 
-use super::OutputArgs;
+use super::{OutputArgs, SelectionArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The interface to capture on, e.g. eth0.
     interface: String,
-    /// SIP ports (UDP and TCP); repeat or separate with commas.
-    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080])]
-    ports: Vec<u16>,
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// SIP-over-TLS ports: packets are counted, not copied.
     #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16])]
     tls_ports: Vec<u16>,
-    /// Do not capture UDP on other ports even when it starts like SIP.
-    #[arg(long)]
-    no_sniff: bool,
     /// Bytes of each packet to capture at most (256 to 65600).
     #[arg(long, value_parser = parse_size, default_value = "65600")]
     snap_len: u32,
@@ -95,9 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = CaptureConfig {
         hooks: args.hooks.clone(),
         xdp_mode: args.xdp_mode,
-        sip_ports: args.ports.clone(),
+        sip_ports: args.selection.ports.clone(),
         tls_ports: args.tls_ports.clone(),
-        sniff_udp: !args.no_sniff,
+        sniff_udp: !args.selection.no_sniff,
         snap_len: args.snap_len,
         ring_bytes: args.ring_size,
         consume_from: audit.iter().map(|a| a.echo).collect(),

@@ -14,7 +14,10 @@ use std::{
 };
 
 use anyhow::Context as _;
-use sipwatch::report::{Detail, View};
+use sipwatch::{
+    net::SipSelection,
+    report::{Detail, View},
+};
 
 /// How much of each message to print, shared by `attach` and `analyze`.
 #[derive(clap::Args)]
@@ -60,6 +63,25 @@ pub fn resolve(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("resolving {text}"))?
         .next()
         .with_context(|| format!("{text} has no address"))
+}
+
+/// Which traffic is SIP, shared by `attach` (what the kernel copies) and
+/// `analyze` (what it reads from a file), so a file reads as the live
+/// capture would have selected.
+#[derive(clap::Args)]
+pub struct SelectionArgs {
+    /// SIP ports (UDP and TCP); repeat or separate with commas.
+    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080])]
+    pub ports: Vec<u16>,
+    /// Only the SIP ports: nothing on other ports is SIP, even when it starts like SIP.
+    #[arg(long)]
+    pub no_sniff: bool,
+}
+
+impl SelectionArgs {
+    pub fn selection(&self) -> SipSelection {
+        SipSelection::new(&self.ports, !self.no_sniff)
+    }
 }
 
 /// The async runtime of the live commands: one thread, as the work is

@@ -6,13 +6,16 @@ use std::{
 };
 
 use etherparse::{
-    EtherType, IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
+    IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
     defrag::IpDefragPool,
 };
 use sipwatch_common::Direction;
 
-use super::{Datagram, TcpSegmentInfo, Transport};
-use crate::capture::{Frame, LinkType};
+use super::{
+    Datagram, IcmpError, TcpSegmentInfo, Transport,
+    link::{self, NotSliced},
+};
+use crate::capture::Frame;
 
 /// A fragmented datagram whose fragments have not all arrived by then is
 /// dropped and counted (Linux's own default `ipfrag_time` is 30 s).
@@ -25,12 +28,14 @@ const SWEEP_EVERY: u64 = 1024;
 pub const MAX_FRAGMENTED_IN_FLIGHT: usize = 4096;
 
 /// What the decoder saw. Every frame lands in exactly one of `datagrams`,
-/// `fragments_pending` (a fragment whose datagram is not complete yet),
-/// `not_ip`, `not_udp_tcp`, `malformed` or `fragment_errors`.
+/// `icmp_errors`, `fragments_pending` (a fragment whose datagram is not
+/// complete yet), `not_ip`, `not_udp_tcp`, `malformed` or `fragment_errors`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {
     pub frames: u64,
     pub datagrams: u64,
+    /// ICMP / ICMPv6 errors that quote a UDP or TCP packet (about SIP or not).
+    pub icmp_errors: u64,
     /// Fragments that went into a datagram still being reassembled.
     pub fragments_pending: u64,
     /// Datagrams reassembled from fragments.
@@ -92,14 +97,31 @@ impl Decoder {
     }
 
     /// Decodes one frame; `None` when it is not (yet) a whole datagram.
+    /// ICMP errors are counted, not returned: [`Decoder::decode`] gives them.
     pub fn push(&mut self, frame: &Frame) -> Option<Datagram> {
+        match self.decode(frame)? {
+            Decoded::Datagram(d) => Some(d),
+            Decoded::Icmp(_) => None,
+        }
+    }
+
+    /// Decodes one frame into a datagram or an ICMP error about one;
+    /// `None` when it is neither (yet).
+    pub fn decode(&mut self, frame: &Frame) -> Option<Decoded> {
         self.stats.frames += 1;
         if frame.truncated {
             self.stats.truncated += 1;
         }
-        let Some(slice) = slice(frame) else {
-            self.stats.malformed += 1;
-            return None;
+        let slice = match link::slice(frame) {
+            Ok(slice) => slice,
+            Err(NotSliced::NotIp) => {
+                self.stats.not_ip += 1;
+                return None;
+            }
+            Err(NotSliced::Malformed) => {
+                self.stats.malformed += 1;
+                return None;
+            }
         };
         let vlans = vlan_ids(&slice);
         let Some((src_ip, dst_ip)) = addresses(&slice) else {
@@ -121,13 +143,32 @@ impl Decoder {
                 base.udp(udp.source_port(), udp.destination_port(), udp.payload())
             }
             Some(TransportSlice::Tcp(tcp)) => base.tcp(tcp),
+            Some(TransportSlice::Icmpv4(icmp)) => return self.icmp(4, icmp.slice(), base),
+            Some(TransportSlice::Icmpv6(icmp)) => return self.icmp(6, icmp.slice(), base),
             _ => {
                 self.stats.not_udp_tcp += 1;
                 return None;
             }
         };
         self.stats.datagrams += 1;
-        Some(datagram)
+        Some(Decoded::Datagram(datagram))
+    }
+
+    fn icmp(&mut self, ip_version: u8, icmp: &[u8], base: Base<'_>) -> Option<Decoded> {
+        let error = IcmpError::parse(
+            ip_version,
+            icmp,
+            base.src_ip,
+            base.dst_ip,
+            base.frame.timestamp,
+            base.frame.direction,
+        );
+        let Some(error) = error else {
+            self.stats.not_udp_tcp += 1;
+            return None;
+        };
+        self.stats.icmp_errors += 1;
+        Some(Decoded::Icmp(error))
     }
 
     fn push_fragment(
@@ -137,7 +178,7 @@ impl Decoder {
         src_ip: IpAddr,
         dst_ip: IpAddr,
         vlans: Vec<u16>,
-    ) -> Option<Datagram> {
+    ) -> Option<Decoded> {
         self.fragments_seen += 1;
         if self.fragments_seen.is_multiple_of(SWEEP_EVERY) {
             self.sweep(frame.timestamp);
@@ -201,7 +242,7 @@ impl Decoder {
         };
         self.stats.reassembled += 1;
         self.stats.datagrams += 1;
-        Some(datagram)
+        Some(Decoded::Datagram(datagram))
     }
 
     /// Drops incomplete datagrams older than [`FRAGMENT_TIMEOUT`] before `now`.
@@ -235,6 +276,15 @@ impl Decoder {
         let far_future = SystemTime::now() + FRAGMENT_TIMEOUT * 1000;
         self.sweep(far_future);
     }
+}
+
+/// What a frame decodes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A UDP datagram or a TCP segment.
+    Datagram(Datagram),
+    /// An ICMP or ICMPv6 error about a UDP or TCP packet.
+    Icmp(IcmpError),
 }
 
 struct Base<'a> {
@@ -285,22 +335,6 @@ impl Base<'_> {
             Some(info),
             tcp.payload(),
         )
-    }
-}
-
-/// Slices a frame by its link type. Linux cooked v2 headers are stepped
-/// over here (20 bytes, EtherType first), as etherparse reads only v1.
-fn slice(frame: &Frame) -> Option<SlicedPacket<'_>> {
-    const SLL2_HEADER_LEN: usize = 20;
-    match frame.link {
-        LinkType::Ethernet => SlicedPacket::from_ethernet(&frame.data).ok(),
-        LinkType::LinuxSll => SlicedPacket::from_linux_sll(&frame.data).ok(),
-        LinkType::RawIp => SlicedPacket::from_ip(&frame.data).ok(),
-        LinkType::LinuxSll2 => {
-            let ether_type = u16::from_be_bytes([*frame.data.first()?, *frame.data.get(1)?]);
-            let rest = frame.data.get(SLL2_HEADER_LEN..)?;
-            SlicedPacket::from_ether_type(EtherType(ether_type), rest).ok()
-        }
     }
 }
 
@@ -359,6 +393,8 @@ mod tests {
     use std::time::SystemTime;
 
     use etherparse::{IpFragOffset, Ipv4Header, PacketBuilder};
+
+    use crate::capture::LinkType;
 
     use super::*;
 
@@ -505,7 +541,18 @@ mod tests {
     #[test]
     fn no_input_makes_the_decoder_panic() {
         // A cheap deterministic fuzz: random bytes behind valid and invalid
-        // Ethernet, IPv4 and IPv6 headers, at every length.
+        // link, IPv4, IPv6 and ICMP headers, at every length.
+        const LINKS: [LinkType; 9] = [
+            LinkType::Ethernet,
+            LinkType::LinuxSll,
+            LinkType::LinuxSll2,
+            LinkType::RawIp,
+            LinkType::BsdNull,
+            LinkType::BsdLoop,
+            LinkType::Ppp,
+            LinkType::CiscoHdlc,
+            LinkType::Nflog,
+        ];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -513,10 +560,17 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let templates = [udp_frame(b"INVITE sip:x SIP/2.0\r\n\r\n"), vec![0u8; 64]];
+        let udp = udp_frame(b"INVITE sip:x SIP/2.0\r\n\r\n");
+        let mut icmp = Vec::new();
+        PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4([203, 0, 113, 2], [192, 168, 77, 10], 64)
+            .icmpv4_raw(3, 3, [0; 4])
+            .write(&mut icmp, &udp[14..])
+            .unwrap();
+        let templates = [udp, vec![0u8; 64], icmp];
         let mut d = Decoder::new();
         for i in 0..20_000 {
-            let mut data = templates[i % 2].clone();
+            let mut data = templates[i % templates.len()].clone();
             let len = (next() % 120) as usize;
             data.truncate(len.min(data.len()));
             for _ in 0..(next() % 6) {
@@ -525,7 +579,10 @@ mod tests {
                     data[at] = next() as u8;
                 }
             }
-            d.push(&frame(data));
+            // Every link type reads the same bytes, so every header reader is shaken.
+            let mut f = frame(data);
+            f.link = LINKS[(i / templates.len()) % LINKS.len()];
+            d.push(&f);
         }
         d.finish();
         assert_eq!(d.stats().frames, 20_000);

@@ -1,5 +1,5 @@
-//! From captured frames to transport payloads: link and IP decoding (VLANs,
-//! IPv4, IPv6), IP defragmentation, UDP, and TCP stream reassembly ([`tcp`]).
+//! From captured frames to transport payloads: link decoding (Ethernet and
+//! VLANs, Linux cooked v1/v2, raw IP, BSD loopback), IPv4 and IPv6, IP defragmentation, UDP, and TCP stream reassembly ([`tcp`]).
 //!
 //! ```
 //! use sipwatch::net::Decoder;
@@ -9,7 +9,12 @@
 //! ```
 mod datagram;
 mod decoder;
+mod icmp;
+mod link;
+mod select;
 pub mod tcp;
 
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
-pub use decoder::{DecodeStats, Decoder, FRAGMENT_TIMEOUT};
+pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT};
+pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind};
+pub use select::{NotSipStats, SipSelection};

@@ -17,7 +17,7 @@ use sipwatch_common::Direction;
 
 use crate::{
     capture::{Capture, CaptureConfig},
-    net::Decoder,
+    net::{Decoder, SipSelection, tcp::TcpLimits},
     sip::{MessageAssembler, MessageIndex},
 };
 
@@ -128,8 +128,12 @@ impl NicWatch {
                     interface,
                     ..NicView::default()
                 };
-                let (mut decoder, mut assembler, mut messages) =
-                    (Decoder::new(), MessageAssembler::default(), Vec::new());
+                let selection = SipSelection::new(&config.sip_ports, config.sniff_udp);
+                let (mut decoder, mut assembler, mut messages) = (
+                    Decoder::new(),
+                    MessageAssembler::with_selection(TcpLimits::default(), selection),
+                    Vec::new(),
+                );
                 for f in &frames {
                     if let Some(d) = decoder.push(f) {
                         assembler.push(d, &mut messages);

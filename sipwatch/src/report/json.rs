@@ -1,13 +1,16 @@
 //! JSON Lines: one object per message with its parsed fields, for `jq` and
 //! log pipelines. Secrets are masked as in the text output.
-use std::{borrow::Cow, net::SocketAddr};
+use std::{
+    borrow::Cow,
+    net::{IpAddr, SocketAddr},
+};
 
 use serde::Serialize;
 use sipwatch_common::Direction;
 
 use super::{CaptureSummary, Output, RunEnd};
 use crate::{
-    net::Transport,
+    net::{IcmpError, IcmpKind, Transport},
     sip::{
         CSeq, Message, ParsedMessage, Problem, StartLine,
         fields::{Challenge, Credentials, NameAddr, Sdp, Via},
@@ -74,10 +77,7 @@ pub fn write_message(
     let record = MessageRecord {
         kind: "message",
         time: rfc3339(m.timestamp),
-        direction: m.direction.map(|d| match d {
-            Direction::Ingress => "in",
-            Direction::Egress => "out",
-        }),
+        direction: direction(m.direction),
         transport: m.transport,
         src: m.src,
         dst: m.dst,
@@ -108,6 +108,66 @@ pub fn write_message(
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")
+}
+
+/// An ICMP error about a SIP packet as `{"type":"icmp",…}`.
+pub fn write_icmp(out: &mut dyn std::io::Write, e: &IcmpError) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct Quoted<'a> {
+        transport: Transport,
+        src: SocketAddr,
+        dst: SocketAddr,
+        /// The SIP start line, when the quote holds one.
+        start_line: Option<Cow<'a, str>>,
+    }
+    #[derive(Serialize)]
+    struct IcmpRecord<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        time: String,
+        direction: Option<&'static str>,
+        /// The host or router that sent the error, and to whom.
+        from: IpAddr,
+        to: IpAddr,
+        ip_version: u8,
+        icmp_type: u8,
+        icmp_code: u8,
+        error: IcmpKind,
+        /// In words, as the log line says it.
+        description: String,
+        mtu_bytes: Option<u32>,
+        quoted: Quoted<'a>,
+    }
+    let q = &e.quoted;
+    let record = IcmpRecord {
+        kind: "icmp",
+        time: rfc3339(e.timestamp),
+        direction: direction(e.direction),
+        from: e.reporter,
+        to: e.to,
+        ip_version: e.ip_version,
+        icmp_type: e.icmp_type,
+        icmp_code: e.code,
+        error: e.kind,
+        description: e.kind.to_string(),
+        mtu_bytes: e.mtu,
+        quoted: Quoted {
+            transport: q.transport,
+            src: q.src,
+            dst: q.dst,
+            start_line: q.sip_start_line().map(String::from_utf8_lossy),
+        },
+    };
+    serde_json::to_writer(&mut *out, &record)?;
+    out.write_all(b"\n")
+}
+
+/// "in", "out", or absent when the capture does not say.
+fn direction(d: Option<Direction>) -> Option<&'static str> {
+    d.map(|d| match d {
+        Direction::Ingress => "in",
+        Direction::Egress => "out",
+    })
 }
 
 /// A tracking event as `{"type":"registration",…}` or `{"type":"timeout",…}`.
@@ -166,6 +226,10 @@ impl Output for JsonLines {
         e: &crate::track::Event,
     ) -> std::io::Result<()> {
         write_event(out, e)
+    }
+
+    fn icmp(&mut self, out: &mut dyn std::io::Write, e: &IcmpError) -> std::io::Result<()> {
+        write_icmp(out, e)
     }
 
     fn audit(

@@ -9,7 +9,10 @@ use std::{
 use sipwatch_common::Direction;
 
 use super::Output;
-use crate::sip::{Message, ParsedMessage, Problem, fields::redact};
+use crate::{
+    net::IcmpError,
+    sip::{Message, ParsedMessage, Problem, fields::redact},
+};
 
 /// The text log: one line per message (the whole message after it when
 /// `full`), and one per tracking event, between the messages that caused them.
@@ -42,13 +45,8 @@ impl Output for MessageLog {
         d: &Message,
         parsed: Option<&ParsedMessage<'_>>,
     ) -> io::Result<()> {
-        let arrow = match d.direction {
-            Some(Direction::Ingress) => "IN ",
-            Some(Direction::Egress) => "OUT",
-            None => "   ",
-        };
         write_clock_time(out, d.timestamp)?;
-        write!(out, " {arrow} {} ", d.transport)?;
+        write!(out, " {} {} ", arrow(d.direction), d.transport)?;
         write_addr(out, &d.src)?;
         out.write_all(b" -> ")?;
         write_addr(out, &d.dst)?;
@@ -78,6 +76,43 @@ impl Output for MessageLog {
             }
         }
         Ok(())
+    }
+
+    /// An ICMP error about a SIP packet, on one line: who reports what,
+    /// about which flow, and the SIP start line when it is quoted.
+    fn icmp(&mut self, out: &mut dyn Write, e: &IcmpError) -> io::Result<()> {
+        write_clock_time(out, e.timestamp)?;
+        write!(
+            out,
+            " {} ICMP {} -> {} {}",
+            arrow(e.direction),
+            e.reporter,
+            e.to,
+            e.kind
+        )?;
+        if let Some(mtu) = e.mtu {
+            write!(out, " (MTU {mtu})")?;
+        }
+        let q = &e.quoted;
+        write!(out, " for {} ", q.transport)?;
+        write_addr(out, &q.src)?;
+        out.write_all(b" -> ")?;
+        write_addr(out, &q.dst)?;
+        if let Some(line) = q.sip_start_line() {
+            out.write_all(b" (")?;
+            out.write_all(first_line(line))?;
+            out.write_all(b")")?;
+        }
+        out.write_all(b"\n")
+    }
+}
+
+/// The direction column: IN, OUT, or blank when the capture does not say.
+fn arrow(direction: Option<Direction>) -> &'static str {
+    match direction {
+        Some(Direction::Ingress) => "IN ",
+        Some(Direction::Egress) => "OUT",
+        None => "   ",
     }
 }
 
@@ -240,5 +275,34 @@ mod tests {
             write_addr(&mut out, &addr).unwrap();
             assert_eq!(String::from_utf8(out).unwrap(), addr.to_string());
         }
+    }
+
+    #[test]
+    fn an_icmp_error_is_one_line_with_the_quoted_flow_and_start_line() {
+        use crate::net::{IcmpError, IcmpKind, QuotedPacket};
+        let e = IcmpError {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(50_530_123_456),
+            direction: Some(Direction::Ingress),
+            reporter: "203.0.113.2".parse().unwrap(),
+            to: "192.168.77.10".parse().unwrap(),
+            ip_version: 4,
+            icmp_type: 3,
+            code: 3,
+            kind: IcmpKind::PortUnreachable,
+            mtu: None,
+            quoted: QuotedPacket {
+                transport: Transport::Udp,
+                src: "192.168.77.10:5060".parse().unwrap(),
+                dst: "203.0.113.2:5060".parse().unwrap(),
+                payload: b"REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: x".to_vec(),
+            },
+        };
+        let mut out = Vec::new();
+        MessageLog::new(false).icmp(&mut out, &e).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "14:02:10.123456 IN  ICMP 203.0.113.2 -> 192.168.77.10 port unreachable \
+             for UDP 192.168.77.10:5060 -> 203.0.113.2:5060 (REGISTER sip:203.0.113.2 SIP/2.0)\n"
+        );
     }
 }

@@ -9,6 +9,7 @@ use super::CaptureSummary;
 use crate::{
     audit::{Auditor, PathAudit},
     capture::Frame,
+    net::IcmpError,
     sip::{Message, ParsedMessage},
     track::{Event, Tracker},
 };
@@ -44,6 +45,13 @@ pub trait Output {
         _message: &Message,
         _parsed: Option<&ParsedMessage<'_>>,
     ) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// An ICMP or ICMPv6 error quoting a SIP packet: evidence of why SIP
+    /// did not get through (port unreachable, administratively prohibited,
+    /// fragmentation needed).
+    fn icmp(&mut self, _out: &mut dyn Write, _error: &IcmpError) -> io::Result<()> {
         Ok(())
     }
 

@@ -77,6 +77,15 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} messages ({} over TCP)",
         s.pipeline.frames, d.datagrams, d.reassembled, s.pipeline.messages, a.framing.messages
     )?;
+    let n = &a.not_sip;
+    let other_protocols = d.not_ip + d.not_udp_tcp;
+    if !n.is_empty() || other_protocols > 0 {
+        writeln!(
+            out,
+            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {} ICMP errors about other traffic, {other_protocols} other frames",
+            n.udp_datagrams, n.udp_bytes, n.tcp_streams, n.tcp_segments, n.tcp_bytes, n.icmp_errors
+        )?;
+    }
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
     let losses: [(u64, &str); 13] = [
         (

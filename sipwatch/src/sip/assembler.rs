@@ -1,10 +1,15 @@
 //! Datagrams in, SIP messages out: UDP one to one, TCP through stream
 //! reassembly and Content-Length framing, per direction of each connection.
+//!
+//! Only SIP goes in ([`SipSelection`]): a UDP datagram on a SIP port or
+//! starting like SIP, a TCP stream on a SIP port or whose first bytes start
+//! like SIP. The rest is counted ([`NotSipStats`]) and never reassembled,
+//! so an HTTP connection neither shows up as messages nor as SIP bytes lost.
 use std::{collections::HashMap, time::SystemTime};
 
 use super::{FramingStats, Message, SipFramer};
 use crate::net::{
-    Datagram, Transport,
+    Datagram, IcmpError, NotSipStats, SipSelection, Transport,
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
 };
 
@@ -14,6 +19,8 @@ pub struct AssemblyStats {
     pub framing: FramingStats,
     /// Bytes still waiting in framers when the capture ended.
     pub unfinished_bytes: u64,
+    /// Traffic passed over as not SIP.
+    pub not_sip: NotSipStats,
 }
 
 struct Stream {
@@ -30,6 +37,23 @@ pub struct MessageAssembler {
     /// Framing counts of streams already closed.
     closed: FramingStats,
     unfinished_bytes: u64,
+    selection: SipSelection,
+    /// TCP directions off the SIP ports, once their first bytes were judged.
+    judged: HashMap<Flow, Judged>,
+    not_sip: NotSipStats,
+}
+
+/// What the first bytes of a TCP direction off the SIP ports said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamKind {
+    Sip,
+    NotSip,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Judged {
+    kind: StreamKind,
+    last_seen: SystemTime,
 }
 
 impl Default for MessageAssembler {
@@ -40,12 +64,20 @@ impl Default for MessageAssembler {
 
 impl MessageAssembler {
     pub fn new(limits: TcpLimits) -> Self {
+        Self::with_selection(limits, SipSelection::default())
+    }
+
+    /// An assembler that takes as SIP what `selection` says is SIP.
+    pub fn with_selection(limits: TcpLimits, selection: SipSelection) -> Self {
         Self {
             tcp: TcpReassembler::new(limits),
             streams: HashMap::new(),
             max_streams: limits.max_flows,
             closed: FramingStats::default(),
             unfinished_bytes: 0,
+            selection,
+            judged: HashMap::new(),
+            not_sip: NotSipStats::default(),
         }
     }
 
@@ -58,14 +90,26 @@ impl MessageAssembler {
             tcp: self.tcp.stats(),
             framing,
             unfinished_bytes: self.unfinished_bytes,
+            not_sip: self.not_sip,
         }
     }
 
-    /// Appends the messages `d` completes to `out`.
+    /// Appends the messages `d` completes to `out`; what is not SIP is
+    /// only counted.
     pub fn push(&mut self, d: Datagram, out: &mut Vec<Message>) {
         match d.transport {
-            Transport::Udp => out.push(message(d)),
+            Transport::Udp => {
+                if self.selection.udp_is_sip(&d.src, &d.dst, &d.payload) {
+                    out.push(message(d));
+                } else {
+                    self.not_sip.udp_datagrams += 1;
+                    self.not_sip.udp_bytes += d.payload.len() as u64;
+                }
+            }
             Transport::Tcp => {
+                if !self.tcp_is_sip(&d) {
+                    return;
+                }
                 let (flow, events) = self.tcp.push(&d);
                 if events.is_empty() {
                     return;
@@ -139,6 +183,85 @@ impl MessageAssembler {
         }
     }
 
+    /// Whether an ICMP error is about SIP; the others are counted.
+    pub fn select_icmp(&mut self, e: &IcmpError) -> bool {
+        let about_sip = self.selection.icmp_is_about_sip(e);
+        if !about_sip {
+            self.not_sip.icmp_errors += 1;
+        }
+        about_sip
+    }
+
+    /// Whether a TCP segment belongs to a SIP stream: on a SIP port, or in
+    /// a direction whose first bytes (or whose reverse's) started like SIP.
+    /// Segments before the first payload carry nothing to judge and are
+    /// passed over; the stream then starts at its first payload.
+    fn tcp_is_sip(&mut self, d: &Datagram) -> bool {
+        if self.selection.on_sip_port(&d.src, &d.dst) {
+            return true;
+        }
+        let flow = Flow {
+            src: d.src,
+            dst: d.dst,
+        };
+        let ends = d.tcp.is_some_and(|t| t.fin || t.rst);
+        let kind = match self.judged.get_mut(&flow) {
+            Some(j) => {
+                j.last_seen = d.timestamp;
+                j.kind
+            }
+            None if d.payload.is_empty() => return false,
+            None => {
+                let reverse = Flow {
+                    src: d.dst,
+                    dst: d.src,
+                };
+                let reverse_is_sip = self
+                    .judged
+                    .get(&reverse)
+                    .is_some_and(|j| j.kind == StreamKind::Sip);
+                let kind = if reverse_is_sip || self.selection.starts_like_sip(&d.payload) {
+                    StreamKind::Sip
+                } else if d.payload.iter().all(|&b| b == b'\r' || b == b'\n') {
+                    return false; // a keep-alive says nothing yet
+                } else {
+                    self.not_sip.tcp_streams += 1;
+                    StreamKind::NotSip
+                };
+                self.judge(flow, kind, d.timestamp);
+                kind
+            }
+        };
+        if ends {
+            self.judged.remove(&flow);
+        }
+        if kind == StreamKind::NotSip && !d.payload.is_empty() {
+            self.not_sip.tcp_segments += 1;
+            self.not_sip.tcp_bytes += d.payload.len() as u64;
+        }
+        kind == StreamKind::Sip
+    }
+
+    /// Remembers a judgement, within the same bound as the streams.
+    fn judge(&mut self, flow: Flow, kind: StreamKind, now: SystemTime) {
+        if self.judged.len() >= self.max_streams
+            && let Some(oldest) = self
+                .judged
+                .iter()
+                .min_by_key(|(_, j)| j.last_seen)
+                .map(|(f, _)| *f)
+        {
+            self.judged.remove(&oldest);
+        }
+        self.judged.insert(
+            flow,
+            Judged {
+                kind,
+                last_seen: now,
+            },
+        );
+    }
+
     fn make_room(&mut self) {
         if self.streams.len() < self.max_streams {
             return;
@@ -175,4 +298,145 @@ fn add(total: &mut FramingStats, s: &FramingStats) {
     total.skipped_bytes += s.skipped_bytes;
     total.resyncs += s.resyncs;
     total.missing_content_length += s.missing_content_length;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::TcpSegmentInfo;
+
+    fn datagram(src: &str, dst: &str, payload: &[u8], tcp: Option<TcpSegmentInfo>) -> Datagram {
+        Datagram {
+            timestamp: SystemTime::UNIX_EPOCH,
+            direction: None,
+            transport: if tcp.is_some() {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            vlans: Vec::new(),
+            reassembled: false,
+            tcp,
+            payload: payload.to_vec(),
+        }
+    }
+
+    fn segment(seq: u32, syn: bool, fin: bool) -> Option<TcpSegmentInfo> {
+        Some(TcpSegmentInfo {
+            seq,
+            syn,
+            fin,
+            rst: false,
+        })
+    }
+
+    const OPTIONS: &[u8] = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+
+    #[test]
+    fn udp_off_the_sip_ports_is_a_message_only_when_it_starts_like_sip() {
+        let mut a = MessageAssembler::default();
+        let mut out = Vec::new();
+        let rtp = [
+            0x80, 0x00, 0x01, 0x02, 0, 0, 0, 160, 0xde, 0xad, 0xbe, 0xef, 0xff, 0xff,
+        ];
+        a.push(
+            datagram("192.0.2.1:40000", "192.0.2.2:8000", &rtp, None),
+            &mut out,
+        );
+        a.push(
+            datagram(
+                "192.0.2.1:53000",
+                "192.0.2.2:53",
+                b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00",
+                None,
+            ),
+            &mut out,
+        );
+        a.push(
+            datagram("192.0.2.1:40000", "192.0.2.2:7000", OPTIONS, None),
+            &mut out,
+        );
+        a.push(
+            datagram("192.0.2.1:40000", "192.0.2.2:5060", b"\r\n\r\n", None),
+            &mut out,
+        );
+        assert_eq!(
+            out.len(),
+            2,
+            "the sniffed OPTIONS and the keep-alive on 5060"
+        );
+        let n = a.stats().not_sip;
+        assert_eq!((n.udp_datagrams, n.udp_bytes), (2, 26));
+    }
+
+    #[test]
+    fn an_http_connection_is_passed_over_and_loses_no_sip_bytes() {
+        let mut a = MessageAssembler::default();
+        let mut out = Vec::new();
+        let (c, s) = ("192.0.2.1:40000", "192.0.2.2:80");
+        a.push(datagram(c, s, b"", segment(99, true, false)), &mut out);
+        a.push(
+            datagram(
+                c,
+                s,
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                segment(100, false, false),
+            ),
+            &mut out,
+        );
+        // A gap in the HTTP stream is no concern of SIP's.
+        a.push(
+            datagram(s, c, b"HTTP/1.1 200 OK\r\n", segment(5000, false, false)),
+            &mut out,
+        );
+        a.push(
+            datagram(s, c, b"more", segment(9000, false, true)),
+            &mut out,
+        );
+        a.finish(&mut out);
+        assert!(out.is_empty());
+        let stats = a.stats();
+        assert_eq!(stats.framing.skipped_bytes, 0);
+        assert_eq!(stats.tcp.lost_bytes, 0);
+        assert_eq!(stats.tcp.segments, 0, "never reassembled");
+        assert_eq!(
+            (stats.not_sip.tcp_streams, stats.not_sip.tcp_segments),
+            (2, 3)
+        );
+    }
+
+    #[test]
+    fn sip_over_tcp_off_the_sip_ports_is_found_by_its_first_bytes() {
+        let mut a = MessageAssembler::default();
+        let mut out = Vec::new();
+        let (c, s) = ("192.0.2.1:40000", "192.0.2.2:7070");
+        a.push(datagram(c, s, b"", segment(99, true, false)), &mut out);
+        a.push(
+            datagram(c, s, b"\r\n\r\n", segment(100, false, false)),
+            &mut out,
+        );
+        a.push(
+            datagram(c, s, &OPTIONS[..10], segment(104, false, false)),
+            &mut out,
+        );
+        a.push(
+            datagram(c, s, &OPTIONS[10..], segment(114, false, false)),
+            &mut out,
+        );
+        // The answer is SIP because its request was.
+        a.push(
+            datagram(
+                s,
+                c,
+                b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                segment(7, false, false),
+            ),
+            &mut out,
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].bytes, OPTIONS);
+        assert!(a.stats().not_sip.is_empty(), "{:?}", a.stats().not_sip);
+    }
 }

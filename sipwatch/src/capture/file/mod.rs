@@ -50,6 +50,16 @@ pub enum FileError {
         #[source]
         source: std::io::Error,
     },
+    /// Named once for the whole file, rather than every frame counted as
+    /// malformed: the user needs another capture, not a tally.
+    #[error(
+        "link type {link}{} is not one sipwatch reads: it reads Ethernet (VLAN tags \
+         included), Linux cooked v1 and v2 (`tcpdump -i any`), raw IP, BSD loopback, PPP, \
+         Cisco HDLC and NFLOG; \
+         capture on the PBX's IP interface or on `any` instead",
+        linktype::name(*.link).map(|n| format!(" ({n})")).unwrap_or_default()
+    )]
+    UnsupportedLinkType { link: u32 },
     #[error("writing the capture file {path} failed")]
     Write {
         path: String,
@@ -129,14 +139,86 @@ impl Iterator for CaptureFileReader {
     }
 }
 
-/// pcap link types sipwatch decodes.
+/// pcap link types (`LINKTYPE_*`, and the `DLT_*` values some writers put
+/// in files instead).
 pub(crate) mod linktype {
+    use crate::capture::LinkType;
+
+    pub const NULL: u32 = 0;
     pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
+    pub const PPP_HDLC: u32 = 50;
+    pub const C_HDLC: u32 = 104;
+    /// `DLT_RAW` on most systems, written by old libpcap instead of 101.
+    pub const DLT_RAW: u32 = 12;
+    /// `DLT_RAW` on OpenBSD.
+    pub const DLT_RAW_OPENBSD: u32 = 14;
     pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
     pub const LINUX_SLL: u32 = 113;
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
+    pub const NFLOG: u32 = 239;
     pub const LINUX_SLL2: u32 = 276;
+
+    /// The link types sipwatch decodes.
+    pub fn link_type(network: u32) -> Option<LinkType> {
+        match network {
+            NULL => Some(LinkType::BsdNull),
+            ETHERNET => Some(LinkType::Ethernet),
+            LOOP => Some(LinkType::BsdLoop),
+            PPP | PPP_HDLC => Some(LinkType::Ppp),
+            C_HDLC => Some(LinkType::CiscoHdlc),
+            NFLOG => Some(LinkType::Nflog),
+            LINUX_SLL => Some(LinkType::LinuxSll),
+            LINUX_SLL2 => Some(LinkType::LinuxSll2),
+            DLT_RAW | DLT_RAW_OPENBSD | RAW | IPV4 | IPV6 => Some(LinkType::RawIp),
+            _ => None,
+        }
+    }
+
+    /// The number a file gets for frames of `link`.
+    pub fn number(link: LinkType) -> u32 {
+        match link {
+            LinkType::Ethernet => ETHERNET,
+            LinkType::LinuxSll => LINUX_SLL,
+            LinkType::LinuxSll2 => LINUX_SLL2,
+            LinkType::RawIp => RAW,
+            LinkType::BsdNull => NULL,
+            LinkType::BsdLoop => LOOP,
+            LinkType::Ppp => PPP,
+            LinkType::CiscoHdlc => C_HDLC,
+            LinkType::Nflog => NFLOG,
+        }
+    }
+
+    /// Names of link types met in captures that sipwatch does not read, so
+    /// that the error says what the file is.
+    pub fn name(network: u32) -> Option<&'static str> {
+        Some(match network {
+            3 => "AX.25",
+            6 => "IEEE 802.5 Token Ring",
+            8 => "SLIP",
+            10 => "FDDI",
+            51 => "PPPoE",
+            105 => "IEEE 802.11",
+            107 => "Frame Relay",
+            119 => "IEEE 802.11 with Prism header",
+            127 => "IEEE 802.11 with radiotap header",
+            163 => "IEEE 802.11 with AVS header",
+            187 => "Bluetooth HCI",
+            189 => "Linux USB",
+            192 => "IEEE 802.11 with PPI header",
+            195 => "IEEE 802.15.4",
+            201 => "Bluetooth HCI with direction",
+            220 => "Linux USB (memory-mapped)",
+            227 => "SocketCAN",
+            249 => "USBPcap",
+            253 => "Linux netlink",
+            147..=162 => "user-defined",
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -39,13 +39,8 @@ impl PcapReader {
             (Endian::Big, true)
         };
         let network = endian.u32(&h[20..24]) & 0x0fff_ffff;
-        let link = link_type(network).ok_or_else(|| FileError::Corrupt {
-            what: "pcap file header",
-            offset: 20,
-            reason: format!(
-                "link type {network} is not one sipwatch decodes (Ethernet, Linux cooked, raw IP)"
-            ),
-        })?;
+        let link =
+            linktype::link_type(network).ok_or(FileError::UnsupportedLinkType { link: network })?;
         Ok(Self {
             endian,
             nanos,
@@ -89,16 +84,6 @@ impl PcapReader {
             truncated: caplen < origlen,
             data,
         }))
-    }
-}
-
-pub fn link_type(network: u32) -> Option<LinkType> {
-    match network {
-        linktype::ETHERNET => Some(LinkType::Ethernet),
-        linktype::LINUX_SLL => Some(LinkType::LinuxSll),
-        linktype::LINUX_SLL2 => Some(LinkType::LinuxSll2),
-        linktype::RAW | linktype::IPV4 | linktype::IPV6 => Some(LinkType::RawIp),
-        _ => None,
     }
 }
 

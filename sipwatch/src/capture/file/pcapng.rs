@@ -6,7 +6,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use super::{Cursor, FileError, cursor::Endian, pcap};
+use super::{Cursor, FileError, cursor::Endian, linktype, pcap};
 use crate::capture::{Direction, Frame, LinkType};
 
 pub const SHB: u32 = 0x0a0d_0d0a;
@@ -28,7 +28,8 @@ pub const FLAG_OUTBOUND: u32 = 2;
 const MAX_BLOCK: u32 = pcap::MAX_RECORD + 4096;
 
 struct Interface {
-    link: Option<LinkType>,
+    /// The link type, or its number when sipwatch cannot read it.
+    link: Result<LinkType, u32>,
     /// Nanoseconds per timestamp tick, as numerator / denominator.
     tick_num: u128,
     tick_den: u128,
@@ -168,13 +169,9 @@ impl PcapNgReader {
                 &format!("interface {ifid} was never described"),
             )
         })?;
-        let link = interface.link.ok_or_else(|| {
-            corrupt_at(
-                at,
-                "packet",
-                "its interface has a link type sipwatch does not decode",
-            )
-        })?;
+        let link = interface
+            .link
+            .map_err(|link| FileError::UnsupportedLinkType { link })?;
         let nanos = u128::from(ticks) * interface.tick_num / interface.tick_den;
         let direction = match flags.map(|f| f & 3) {
             Some(FLAG_INBOUND) => Some(Direction::Ingress),
@@ -222,7 +219,8 @@ fn interface(e: Endian, b: &[u8]) -> Option<Interface> {
     if b.len() < 8 {
         return None;
     }
-    let link = pcap::link_type(u32::from(e.u16(b)));
+    let number = u32::from(e.u16(b));
+    let link = linktype::link_type(number).ok_or(number);
     let snaplen = e.u32(&b[4..]);
     let (mut tick_num, mut tick_den) = (1000u128, 1u128);
     if let Some(&res) = find_option(e, &b[8..], IF_TSRESOL).and_then(|v| v.first()) {

@@ -156,14 +156,20 @@ fn garbage_is_not_a_capture_file() {
     ));
 }
 
-#[test]
-fn corrupt_block_lengths_stop_reading_with_the_offset() {
-    let path = temp("corrupt.pcapng");
+/// A pcapng file of two frames, and its bytes, for a test to spoil.
+fn two_frames(name: &str) -> (std::path::PathBuf, Vec<u8>) {
+    let path = temp(name);
     let mut w = PcapNgWriter::create(&path, None).unwrap();
     w.write(&frame(0, None)).unwrap();
     w.write(&frame(1, None)).unwrap();
     w.finish().unwrap();
-    let mut bytes = std::fs::read(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn corrupt_block_lengths_stop_reading_with_the_offset() {
+    let (path, mut bytes) = two_frames("corrupt.pcapng");
     // Second EPB's length field: SHB (28) + IDB + first EPB.
     let shb = 28;
     let idb = u32::from_le_bytes(bytes[shb + 4..shb + 8].try_into().unwrap()) as usize;
@@ -176,5 +182,80 @@ fn corrupt_block_lengths_stop_reading_with_the_offset() {
     match &results[1] {
         Err(FileError::Corrupt { offset, .. }) => assert_eq!(*offset, second as u64 + 8),
         other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// A classic little-endian pcap of `link` holding one 4-byte record.
+fn classic_pcap(link: u32) -> Vec<u8> {
+    let mut file = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, link] {
+        file.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [1_700_000_000u32, 0, 4, 4] {
+        file.extend_from_slice(&v.to_le_bytes());
+    }
+    file.extend_from_slice(&[0, 0, 0, 2]);
+    file
+}
+
+#[test]
+fn a_link_type_sipwatch_cannot_read_is_named_once_in_the_error() {
+    let path = temp("wifi.pcap");
+    std::fs::write(&path, classic_pcap(105)).unwrap();
+    let Err(e) = CaptureFileReader::open(&path) else {
+        panic!("an 802.11 capture opened");
+    };
+    assert!(
+        e.to_string()
+            .starts_with("link type 105 (IEEE 802.11) is not one sipwatch reads: "),
+        "{e}"
+    );
+    // pcapng: the interface's link type, at the first packet on it.
+    let (path, mut bytes) = two_frames("wifi.pcapng");
+    let idb_body = 28 + 8;
+    bytes[idb_body..idb_body + 2].copy_from_slice(&105u16.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let results: Vec<_> = CaptureFileReader::open(&path).unwrap().collect();
+    assert_eq!(results.len(), 1, "reading stops at the first such packet");
+    assert!(matches!(
+        results[0],
+        Err(FileError::UnsupportedLinkType { link: 105 })
+    ));
+}
+
+#[test]
+fn every_ip_link_type_number_is_read_and_written_back() {
+    for (number, link) in [
+        (0, LinkType::BsdNull),
+        (1, LinkType::Ethernet),
+        (9, LinkType::Ppp),
+        (50, LinkType::Ppp),
+        (104, LinkType::CiscoHdlc),
+        (239, LinkType::Nflog),
+        (12, LinkType::RawIp),
+        (14, LinkType::RawIp),
+        (101, LinkType::RawIp),
+        (108, LinkType::BsdLoop),
+        (113, LinkType::LinuxSll),
+        (228, LinkType::RawIp),
+        (229, LinkType::RawIp),
+        (276, LinkType::LinuxSll2),
+    ] {
+        let path = temp(&format!("link-{number}.pcap"));
+        std::fs::write(&path, classic_pcap(number)).unwrap();
+        let frames: Vec<Frame> = CaptureFileReader::open(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(frames[0].link, link, "link type {number}");
+        let out = temp(&format!("link-{number}.pcapng"));
+        let mut w = PcapNgWriter::create(&out, None).unwrap();
+        w.write(&frames[0]).unwrap();
+        w.finish().unwrap();
+        let back: Vec<Frame> = CaptureFileReader::open(&out)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(back[0].link, link, "link type {number} written back");
     }
 }

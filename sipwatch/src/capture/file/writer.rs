@@ -140,12 +140,7 @@ impl PcapNgWriter {
             return Ok(id);
         }
         let id = self.interfaces.len() as u32;
-        let link = match frame.link {
-            LinkType::Ethernet => linktype::ETHERNET,
-            LinkType::LinuxSll => linktype::LINUX_SLL,
-            LinkType::LinuxSll2 => linktype::LINUX_SLL2,
-            LinkType::RawIp => linktype::RAW,
-        };
+        let link = linktype::number(frame.link);
         let mut body = Vec::new();
         body.extend_from_slice(&(link as u16).to_le_bytes());
         body.extend_from_slice(&0u16.to_le_bytes());

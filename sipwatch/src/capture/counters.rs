@@ -27,8 +27,9 @@ pub struct DirectionCounters {
     /// Packets on a SIP-over-TLS port (`--tls-port`): counted only, since
     /// their payload is encrypted.
     pub tls: u64,
-    /// Selected packets lost because a kernel helper
-    /// (`bpf_*_load_bytes`) could not read their bytes.
+    /// Selected packets lost before the ring: a kernel helper
+    /// (`bpf_*_load_bytes`) could not read their bytes, or no scratch slot
+    /// was available. Should stay 0; report it if not.
     pub read_errors: u64,
     /// Later IP fragments selected because their first fragment was (they
     /// carry no UDP header); included in `selected`.

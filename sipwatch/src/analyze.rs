@@ -10,16 +10,28 @@ use crate::{
 
 /// What an analysis read, and why it stopped early if it did.
 pub struct Analysis {
+    /// What the pipeline counted and found: frames, messages, losses,
+    /// registrations (the same summary `attach` ends with, without kernel
+    /// counters).
     pub summary: CaptureSummary,
+    /// The file's format as detected from its magic number: `"pcap"` or
+    /// `"pcapng"`.
     pub format: &'static str,
     /// Set when the file was cut short or corrupt: everything before was analysed.
     pub stopped: Option<FileError>,
 }
 
+/// Why an analysis could not be done at all. A file that breaks off part
+/// way is not an error but [`Analysis::stopped`].
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
+    /// The file could not be opened, is not pcap or pcapng (an unknown magic
+    /// number), or its header is already cut short or corrupt; the
+    /// [`FileError`] says which, with the byte offset.
     #[error(transparent)]
     Open(#[from] FileError),
+    /// Writing to the output failed: stdout closed (a pipe into `head`), a
+    /// full disk.
     #[error("writing the output failed")]
     Output(#[from] std::io::Error),
 }

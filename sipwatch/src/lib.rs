@@ -1,10 +1,31 @@
 //! sipwatch: finds out, from the wire, why SIP registrations fail.
 //!
-//! Data flows one way: [`capture`] (kernel programs, ring buffer, capture
-//! files) → [`net`] (frames to datagrams, TCP streams) → [`sip`] (whole
-//! messages) → [`report`] (what the user sees).
-//! [`pipeline`] is that path for one frame; [`live`] (`attach`) and
-//! [`analyze`] feed it from the NIC and from a file.
+//! Data flows one way, and a module uses only the ones before it:
+//!
+//! ```text
+//! capture → net → sip → track / alg → report
+//! ```
+//!
+//! * [`capture`]: the kernel programs (XDP ingress, TC egress), their ring
+//!   buffer and counters, and capture files (pcap / pcapng): all yield
+//!   [`capture::Frame`]s.
+//! * [`net`]: frames to UDP datagrams and TCP segments (VLANs, IPv4, IPv6,
+//!   IP defragmentation, TCP stream reassembly).
+//! * [`sip`]: whole SIP messages out of datagrams and streams, their
+//!   original bytes kept, with an index and typed fields read from it.
+//! * [`track`]: transactions (RFC 3261 §17 timers), registrations per
+//!   binding, and the diagnosis of each failure.
+//! * [`alg`]: a message as sent against the same message as received: what a
+//!   SIP ALG, NAT or proxy changed, as typed findings.
+//! * [`report`]: what the user sees, one [`report::Output`] per file: the
+//!   message log, JSON Lines, the live table, the summary, pcapng.
+//!
+//! Around that path: [`pipeline`] is the path for one frame; [`live`]
+//! (`sipwatch attach`) and [`analyze`] (`sipwatch analyze`) feed it from the
+//! NIC and from a file. [`echo`] (`sipwatch echo`) is the cooperating server
+//! on a public host, and [`probe`] (`sipwatch probe`) the pre-go-live router
+//! check against it, built on [`alg`] and [`capture`]. [`time`], which any
+//! of them may use, writes the RFC 3339 times of every JSON object.
 pub mod alg;
 pub mod analyze;
 pub mod audit;

@@ -10,12 +10,20 @@ use crate::{
     report::{CaptureSummary, Output},
 };
 
+/// Why a live capture could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
+    /// Attaching, reading the ring or the counters, or detaching failed;
+    /// each [`CaptureError`] says what to do.
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    /// Writing an output failed: stdout closed (a pipe into `head`), or the
+    /// `--write` pcapng file (full disk, rotation), whose errors the pipeline
+    /// passes on as I/O errors.
     #[error("writing the output failed")]
     Output(#[from] std::io::Error),
+    /// A capture file error given as such (opening or rotating a `--write`
+    /// file); the pipeline itself reports those as [`LiveError::Output`].
     #[error(transparent)]
     File(#[from] FileError),
 }
@@ -28,6 +36,9 @@ pub struct LiveCapture {
 }
 
 impl LiveCapture {
+    /// Loads and attaches the kernel programs as `config` says (see
+    /// [`Capture::attach`]); capturing starts at once, and frames wait in the
+    /// ring until [`LiveCapture::run`] reads them.
     pub fn attach(config: &CaptureConfig) -> Result<LiveCapture, LiveError> {
         Ok(LiveCapture {
             capture: Capture::attach(config)?,

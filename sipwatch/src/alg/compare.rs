@@ -5,6 +5,12 @@ use serde::Serialize;
 
 use crate::sip::MessageIndex;
 
+/// What kind of change a [`Finding`] is. Only [`AddressRewritten`] and
+/// [`PortRewritten`] count as a SIP ALG ([`alg_suspected`]); the others tell
+/// of proxies, reformatting or damage, and are reported without blame.
+///
+/// [`AddressRewritten`]: FindingKind::AddressRewritten
+/// [`PortRewritten`]: FindingKind::PortRewritten
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
@@ -45,8 +51,15 @@ pub enum FindingKind {
 pub struct Finding {
     /// The header's name (as sent), `start line`, or `sdp o=` / `sdp c=` / `sdp m=`.
     pub header: String,
+    /// As sent: the header's value, or what the kind compares (the name for
+    /// a renaming, the whole line for a whitespace change, the names in order
+    /// for a reordering, the size for a truncation: `"812 bytes"`); `None`
+    /// for a header the path added.
     pub before: Option<String>,
+    /// As received, the same way as `before`; `None` for a header the path
+    /// removed.
     pub after: Option<String>,
+    /// What kind of change this is.
     pub kind: FindingKind,
 }
 

@@ -27,6 +27,7 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// A hook as it was attached, for telling the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachedHook {
+    /// Which hook: XDP (ingress) or TC (egress).
     pub hook: Hook,
     /// How: "in driver mode", "in generic mode", "via a TCX link",
     /// "via a clsact filter".
@@ -91,10 +92,13 @@ impl Capture {
         Ok(capture)
     }
 
+    /// The name of the interface the hooks are attached to.
     pub fn interface(&self) -> &str {
         &self.interface
     }
 
+    /// The hooks attached and how (driver or generic XDP, TCX link or
+    /// clsact filter), in the order attached; empty after [`Capture::detach`].
     pub fn hooks(&self) -> &[AttachedHook] {
         &self.hooks
     }

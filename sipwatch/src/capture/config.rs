@@ -31,18 +31,30 @@ pub enum XdpModeChoice {
     /// has no XDP support.
     #[default]
     Auto,
+    /// Driver (native) mode only: the program runs in the NIC driver before
+    /// an skb is allocated; attaching fails where the driver lacks XDP.
     Driver,
+    /// Generic (skb) mode only: works on every interface, after the kernel
+    /// has built the skb, so at a higher cost per packet.
     Generic,
 }
 
+/// Everything [`Capture::attach`](super::Capture::attach) needs to know:
+/// where to attach, which packets to copy, and how much room to give them.
+/// `sipwatch attach`'s options map onto these fields one to one.
 #[derive(Clone, Debug)]
 pub struct CaptureConfig {
+    /// The network interface to attach to (`attach`'s `<INTERFACE>`), looked
+    /// up in the calling thread's network namespace.
     pub interface: String,
+    /// The hooks to attach (`--hook`): XDP for ingress, TC for egress.
     pub hooks: Vec<Hook>,
+    /// How to attach XDP (`--xdp-mode`).
     pub xdp_mode: XdpModeChoice,
-    /// Plain-text SIP ports: packets to or from them are copied.
+    /// Plain-text SIP ports (`--port`): UDP and TCP packets to or from them
+    /// are copied.
     pub sip_ports: Vec<u16>,
-    /// SIP-over-TLS ports: packets are counted only.
+    /// SIP-over-TLS ports (`--tls-port`): packets are counted only.
     pub tls_ports: Vec<u16>,
     /// Also copy UDP on other ports whose payload starts like SIP.
     pub sniff_udp: bool,

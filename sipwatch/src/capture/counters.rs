@@ -8,14 +8,34 @@ use super::CaptureError;
 /// every selected packet is either delivered or counted as lost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DirectionCounters {
+    /// Packets the hook ran for, SIP or not: the interface's traffic in
+    /// this direction while sipwatch was attached.
     pub seen: u64,
+    /// Packets chosen for copying: UDP or TCP on a SIP port, UDP elsewhere
+    /// whose payload starts like SIP (unless `--no-sniff`), and later
+    /// fragments of a selected datagram.
     pub selected: u64,
+    /// Selected packets handed to the ring buffer, i.e. delivered to user
+    /// space.
     pub copied: u64,
+    /// Copied packets cut at `--snap-len` bytes: raise it if SIP messages
+    /// show as incomplete.
     pub truncated: u64,
+    /// Selected packets lost because the ring buffer was full: raise
+    /// `--ring-size`, or the reader cannot keep up.
     pub ring_full: u64,
+    /// Packets on a SIP-over-TLS port (`--tls-port`): counted only, since
+    /// their payload is encrypted.
     pub tls: u64,
+    /// Selected packets lost before the ring: a kernel helper
+    /// (`bpf_*_load_bytes`) could not read their bytes, or no scratch slot
+    /// was available. Should stay 0; report it if not.
     pub read_errors: u64,
+    /// Later IP fragments selected because their first fragment was (they
+    /// carry no UDP header); included in `selected`.
     pub fragments: u64,
+    /// First fragments whose identity the fragment table could not store:
+    /// the later fragments of those datagrams were not captured.
     pub frag_table_full: u64,
     /// Answers from the echo (`attach --echo`) copied and then dropped at
     /// XDP, so that the PBX never sees them.
@@ -29,13 +49,19 @@ impl DirectionCounters {
     }
 }
 
+/// The kernel programs' counters for both directions, summed over the
+/// per-CPU slots of the counters map. They count from the moment the programs
+/// were loaded, so they cover the whole capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
+    /// What the XDP program counted: packets arriving at the interface.
     pub ingress: DirectionCounters,
+    /// What the TC egress program counted: packets leaving the interface.
     pub egress: DirectionCounters,
 }
 
 impl Counters {
+    /// The counters of one direction (ingress is XDP, egress TC).
     pub fn direction(&self, direction: Direction) -> &DirectionCounters {
         match direction {
             Direction::Ingress => &self.ingress,

@@ -1,6 +1,8 @@
 //! Getting packets off the interface: loading and attaching the eBPF
 //! programs ([`Capture`]), reading their ring buffer ([`FrameReader`]) and
-//! their counters ([`Counters`]).
+//! their counters ([`Counters`]); and out of capture files
+//! ([`file`](mod@file): pcap and pcapng, and pcapng writing). Both yield the
+//! same [`Frame`]s, so everything downstream is the same live or from a file.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), sipwatch::capture::CaptureError> {

@@ -38,6 +38,8 @@ fn effective_capabilities() -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+/// Fails with [`CaptureError::MissingCapabilities`] naming every capability
+/// that is missing, before any `bpf(2)` call could fail with a bare `EPERM`.
 pub fn require_capabilities() -> Result<(), CaptureError> {
     let missing = missing_capabilities();
     if missing.is_empty() {

@@ -45,7 +45,7 @@ impl FrameReader {
     ///
     /// The kernel wakes the reader only once enough bytes wait (see
     /// `sipwatch_common::WAKEUP_BYTES_MAX`), so the ring is also looked at
-    /// every [`POLL_INTERVAL`]: a lone message waits at most that long.
+    /// every `POLL_INTERVAL` (10 ms): a lone message waits at most that long.
     pub async fn next_batch(&mut self, out: &mut Vec<Frame>) -> Result<usize, CaptureError> {
         loop {
             let n = match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {

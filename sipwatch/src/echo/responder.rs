@@ -18,13 +18,23 @@ const MAX_BUCKETS: usize = 10_000;
 /// Largest request answered (bytes).
 pub const MAX_REQUEST: usize = 16 << 10;
 
+/// What the echo answers and how much: the safety limits that make it fit
+/// to expose on a public address. `sipwatch echo --key --rate --burst` set
+/// them; the defaults are 10 probes a second per source, bursts of 20, no
+/// key, answers at most 4 times the probe's size over UDP.
 #[derive(Clone, Debug)]
 pub struct EchoPolicy {
+    /// The shared key (`--key`): when set, only probes whose
+    /// `X-Sipwatch-Auth` carries a valid HMAC-SHA256 are answered, and every
+    /// answer is signed. `None` answers every well-formed probe.
     pub key: Option<Vec<u8>>,
     /// Sustained probes per second per source address.
     pub rate: f64,
+    /// Probes a source address may send at once before the rate applies
+    /// (the token bucket's depth).
     pub burst: f64,
-    /// Over UDP an answer is at most this many times the request's size.
+    /// Over UDP an answer is at most this many times the request's size, so
+    /// that a spoofed source cannot turn the echo into an amplifier.
     pub amplification: usize,
 }
 
@@ -42,31 +52,54 @@ impl Default for EchoPolicy {
 /// Why a datagram or message got no answer. Counted, never a panic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
+    /// Not a SIP request (garbage, a response, a keep-alive): ignored.
     NotSip,
+    /// A SIP request without a valid `X-Sipwatch-Probe` id: someone else's
+    /// traffic (a scanner, a stray PBX), never answered.
     NotAProbe,
+    /// Larger than [`MAX_REQUEST`] bytes; nothing sipwatch sends is.
     TooLarge,
+    /// The echo has a key and the probe's `X-Sipwatch-Auth` is missing,
+    /// wrong, or older than [`wire::MAX_CLOCK_SKEW`] seconds: check that
+    /// prober and echo use the same `--key` and that their clocks agree.
     Unauthorized,
+    /// The source address has used up its token bucket
+    /// ([`EchoPolicy::rate`], [`EchoPolicy::burst`]), or the table of
+    /// buckets is full of active sources.
     RateLimited,
     /// The answer would exceed the amplification bound.
     AnswerTooLarge,
 }
 
+/// What the [`Responder`] did with every datagram and message: one counter
+/// for answers and one per [`Refusal`], so that every request is counted
+/// exactly once. Part of the `echo_summary` JSON object.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EchoStats {
+    /// Probes answered with a mirror.
     pub answered: u64,
+    /// Requests refused as [`Refusal::NotSip`].
     pub not_sip: u64,
+    /// Requests refused as [`Refusal::NotAProbe`].
     pub not_probes: u64,
+    /// Requests refused as [`Refusal::TooLarge`].
     pub too_large: u64,
+    /// Probes refused as [`Refusal::Unauthorized`].
     pub unauthorized: u64,
+    /// Probes refused as [`Refusal::RateLimited`].
     pub rate_limited: u64,
+    /// Probes refused as [`Refusal::AnswerTooLarge`].
     pub answer_too_large: u64,
 }
 
 /// Where and how a probe arrived, for the side channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
+    /// `"UDP"` or `"TCP"`.
     pub transport: &'static str,
+    /// The source address and port the probe came from: the NAT mapping.
     pub source: SocketAddr,
+    /// When it arrived, in microseconds since the Unix epoch.
     pub received_us: u64,
 }
 
@@ -75,14 +108,20 @@ struct Bucket {
     at: SystemTime,
 }
 
+/// The echo's decisions for one request at a time, without sockets (so that
+/// unit tests drive it with bytes and a clock): is it a probe, may it be
+/// answered under the [`EchoPolicy`], what is the answer. It remembers the
+/// last [`PROBE_LOG_SIZE`] probes answered for the query channel.
 pub struct Responder {
     policy: EchoPolicy,
     buckets: HashMap<IpAddr, Bucket>,
     log: VecDeque<(String, Seen)>,
+    /// Everything decided so far.
     pub stats: EchoStats,
 }
 
 impl Responder {
+    /// A responder with no probes seen and no rate-limit state.
     pub fn new(policy: EchoPolicy) -> Self {
         Self {
             policy,

@@ -26,7 +26,10 @@ pub struct EchoConfig {
     pub listen: Vec<SocketAddr>,
     /// Where to answer `SEEN? <id>` queries (TCP); empty: nowhere.
     pub query: Vec<SocketAddr>,
+    /// What is answered and how much (key, rate, burst, amplification).
     pub policy: EchoPolicy,
+    /// TCP connections served at once (`--max-tcp`); further connections are
+    /// closed at once and counted in [`ServerStats::tcp_refused`].
     pub max_tcp_connections: usize,
 }
 
@@ -48,14 +51,21 @@ impl EchoConfig {
 /// A TCP connection that says nothing for this long is closed.
 const TCP_IDLE: Duration = Duration::from_secs(30);
 
+/// Why the echo could not start serving.
 #[derive(Debug, thiserror::Error)]
 pub enum EchoError {
+    /// A `--listen` or `--query` socket could not be bound: the port is taken
+    /// (often by Asterisk itself on 5060), the address is not this host's, or
+    /// a port below 1024 needs root or `CAP_NET_BIND_SERVICE`.
     #[error(
         "cannot listen on {addr} ({transport}): {source}; is another SIP server (Asterisk?) using it? Choose another with --listen"
     )]
     Bind {
+        /// The address and port that could not be bound.
         addr: SocketAddr,
+        /// `"UDP"`, `"TCP"` or `"TCP (query)"`.
         transport: &'static str,
+        /// The operating system's error (`EADDRINUSE`, `EACCES`, …).
         #[source]
         source: std::io::Error,
     },
@@ -66,9 +76,12 @@ pub enum EchoError {
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 #[serde(tag = "type", rename = "echo_summary")]
 pub struct ServerStats {
+    /// The responder's counts: answered, and refused by reason.
     #[serde(flatten)]
     pub probes: EchoStats,
+    /// TCP connections closed unread because `--max-tcp` were open.
     pub tcp_refused: u64,
+    /// Lines read on the query channel, well-formed `SEEN? <id>` or not.
     pub queries: u64,
 }
 

@@ -16,8 +16,15 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+/// The header that makes a SIP request a probe; its value is the probe's id.
+/// The echo answers nothing that lacks it.
 pub const PROBE_HEADER: &str = "X-Sipwatch-Probe";
+/// The header that carries the HMAC with a shared key: on a probe
+/// `<unix time>:<hmac of id:time>` ([`probe_auth`]), on an answer the body's
+/// HMAC ([`body_auth`]).
 pub const AUTH_HEADER: &str = "X-Sipwatch-Auth";
+/// The Content-Type of an answer's body, a JSON [`Mirror`]; a made-up media
+/// type so that no ALG parses the body as SDP.
 pub const CONTENT_TYPE: &str = "application/x-sipwatch-mirror";
 /// A probe's id: 1 to 64 of `[A-Za-z0-9._-]`.
 pub const MAX_ID_LEN: usize = 64;
@@ -27,7 +34,11 @@ pub const MAX_CLOCK_SKEW: u64 = 300;
 /// What the echo saw, sent back to the prober.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mirror {
+    /// The mirror format's version, 1 so far: a prober reading a newer one
+    /// knows the fields may differ.
     pub version: u32,
+    /// The probe's id, from its `X-Sipwatch-Probe` header, so that an answer
+    /// is matched to its probe whatever the path did to Call-ID or branch.
     pub probe: String,
     /// "UDP" or "TCP".
     pub transport: String,
@@ -45,6 +56,9 @@ pub struct Mirror {
 }
 
 impl Mirror {
+    /// The source address and port the echo saw (the NAT mapping, decoded
+    /// from [`Mirror::source`]); `None` when the field is not a base64
+    /// address.
     pub fn source_addr(&self) -> Option<std::net::SocketAddr> {
         String::from_utf8(B64.decode(&self.source).ok()?)
             .ok()?
@@ -52,6 +66,8 @@ impl Mirror {
             .ok()
     }
 
+    /// The echo's own address the probe arrived at (decoded from
+    /// [`Mirror::local`]); `None` when the field is not a base64 address.
     pub fn local_addr(&self) -> Option<std::net::SocketAddr> {
         String::from_utf8(B64.decode(&self.local).ok()?)
             .ok()?
@@ -59,10 +75,16 @@ impl Mirror {
             .ok()
     }
 
+    /// The probe's bytes as the echo received them (decoded from
+    /// [`Mirror::request`]), to compare with what was sent; `None` when the
+    /// field is not base64.
     pub fn request_bytes(&self) -> Option<Vec<u8>> {
         B64.decode(&self.request).ok()
     }
 
+    /// The answer's start line and headers as the echo sent them (decoded
+    /// from [`Mirror::response_head`]), to compare with what arrived; `None`
+    /// when the field is not base64.
     pub fn response_head_bytes(&self) -> Option<Vec<u8>> {
         B64.decode(&self.response_head).ok()
     }
@@ -126,6 +148,8 @@ pub fn decode_body(body: &[u8]) -> Option<Mirror> {
     serde_json::from_slice(body).ok()
 }
 
+/// Standard base64 of `bytes`, as the [`Mirror`]'s address-bearing fields
+/// hold them, so that no ALG finds an address in the body to rewrite.
 pub fn encode(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }

@@ -25,11 +25,18 @@ use crate::{
 /// arriving at the NIC, by probe id.
 #[derive(Debug, Default)]
 pub struct NicView {
+    /// The interface watched: the one holding this host's address toward
+    /// the echo.
     pub interface: String,
+    /// Probes seen leaving the NIC, by id, with their bytes as they left
+    /// (to tell this host's rewrites from the path's).
     pub left: HashMap<String, Vec<u8>>,
+    /// Ids of the probes whose answers were seen arriving at the NIC.
     pub arrived: HashSet<String>,
 }
 
+/// The eBPF capture running on its own thread while the probes go out;
+/// [`NicWatch::finish`] stops it and hands over the [`NicView`].
 pub struct NicWatch {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Result<NicView, String>>,

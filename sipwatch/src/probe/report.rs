@@ -73,6 +73,7 @@ pub struct ProbeOutcome {
     pub target: SocketAddr,
     /// The request sent.
     pub method: ProbeMethod,
+    /// UDP or TCP (`--transport`).
     pub transport: Transport,
     /// This host's address and port it was sent from (port 0: a TCP
     /// connection that never came up had none).
@@ -81,6 +82,7 @@ pub struct ProbeOutcome {
     pub sent: u32,
     /// First send to the echo's answer, milliseconds.
     pub rtt_ms: Option<f64>,
+    /// Where it ended up: delivered, or the leg on which it was lost.
     pub leg: Leg,
     /// Why the query channel could not tell where an unanswered probe was
     /// lost, and what to open.
@@ -97,9 +99,13 @@ pub struct ProbeOutcome {
     pub back: Vec<Finding>,
     /// Seen leaving this host's NIC (eBPF), when that leg was observed.
     pub left_nic: Option<bool>,
-    /// The request as sent and as the echo received it, for the comparisons.
+    /// The request exactly as the socket sent it, for the comparisons with
+    /// the NIC's and the echo's copies (not in JSON; empty when nothing was
+    /// sent).
     #[serde(skip)]
     pub sent_bytes: Vec<u8>,
+    /// The request as the echo received it, from its mirror (not in JSON);
+    /// `None` when no mirror came back.
     #[serde(skip)]
     pub mirrored_bytes: Option<Vec<u8>>,
     /// Its answer seen arriving at this host's NIC, when observed.
@@ -124,9 +130,13 @@ pub enum Verdict {
 /// Exit codes, documented for scripts (1 is an error before probing).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExitCode {
+    /// 0: [`Verdict::Clean`].
     Clean = 0,
+    /// 2: [`Verdict::AlgFound`].
     AlgFound = 2,
+    /// 3: [`Verdict::DropsFound`].
     DropsFound = 3,
+    /// 4: [`Verdict::CouldNotTest`].
     CouldNotTest = 4,
 }
 
@@ -135,9 +145,15 @@ pub enum ExitCode {
 #[serde(tag = "observed", rename_all = "snake_case")]
 pub enum NicObservation {
     /// Watched on this interface.
-    Yes { interface: String },
+    Yes {
+        /// The interface holding this host's address toward the echo.
+        interface: String,
+    },
     /// Not watched, and why (no root, `--no-nic`, no interface holds the address).
-    No { reason: String },
+    No {
+        /// Why, in words, e.g. `not asked for (--no-nic)`.
+        reason: String,
+    },
 }
 
 /// The whole report, as `probe --json` writes it:
@@ -149,8 +165,11 @@ pub struct ProbeReport {
     /// When the probes started.
     #[serde(serialize_with = "crate::time::serialize")]
     pub time: std::time::SystemTime,
+    /// The verdict over all probes (see [`verdict`]).
     pub verdict: Verdict,
+    /// Whether this host's own leg was watched with eBPF, and where.
     pub this_host: NicObservation,
+    /// Every probe sent, in order: each port, transport, then method.
     pub probes: Vec<ProbeOutcome>,
 }
 

@@ -24,7 +24,11 @@ pub struct ProbeConfig {
     /// The echo's query channel, to tell where an unanswered probe was lost
     /// (by default the echo's host, [`crate::echo::DEFAULT_QUERY_PORT`]).
     pub query: Option<SocketAddr>,
+    /// The transports to probe over, in order (`--transport`, UDP and TCP by
+    /// default).
     pub transports: Vec<Transport>,
+    /// The shared key the echo was started with (`--key`): probes are signed
+    /// with it and answers checked against it. `None` for an echo without key.
     pub key: Option<Vec<u8>>,
     /// Local port to send from (a PBX uses 5060; 0 picks a free one).
     pub local_port: u16,
@@ -36,15 +40,25 @@ pub struct ProbeConfig {
     pub ports: Vec<u16>,
 }
 
+/// Why nothing could be probed at all (a lost or rewritten probe is a
+/// finding in the report, not an error). `sipwatch probe` exits 1 on these.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// The kernel has no route to the echo, so this host's own address
+    /// toward it (what goes in Via, Contact and SDP) is unknown: check the
+    /// address and `ip route get <address>`.
     #[error("no route to {0}: cannot find this host's address toward it")]
     NoRoute(SocketAddr, #[source] std::io::Error),
     #[error(
         "cannot send from port {port}: {source}; another SIP server (Asterisk?) holds it — use --local-port 0 to send from a free port, with that port in the headers"
     )]
+    /// The UDP socket could not be bound to `--local-port` on this host's
+    /// address: usually a PBX already holds 5060; `--local-port 0` sends from
+    /// a free port instead.
     Bind {
+        /// The local port asked for (`--local-port`, 5060 by default).
         port: u16,
+        /// The operating system's error (`EADDRINUSE`, `EACCES`, …).
         #[source]
         source: std::io::Error,
     },

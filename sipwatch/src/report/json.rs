@@ -18,42 +18,81 @@ use crate::{
     time::rfc3339,
 };
 
+/// One SIP message as a `{"type":"message",…}` line: where and when it
+/// crossed, and the fields registration problems turn on, each typed
+/// (see `docs/json.md`). Absent headers are `null` or `[]`, never guessed.
 #[derive(Serialize)]
 pub struct MessageRecord<'a> {
+    /// Always `"message"`, written as `type`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// RFC 3339, UTC, microseconds.
     pub time: String,
     /// "in", "out", or absent when the capture does not say.
     pub direction: Option<&'static str>,
+    /// `"UDP"` or `"TCP"`.
     pub transport: Transport,
+    /// Source address and port from the IP and UDP/TCP headers (`IP:port`,
+    /// `[IPv6]:port`).
     pub src: SocketAddr,
+    /// Destination address and port.
     pub dst: SocketAddr,
+    /// 802.1Q / 802.1ad VLAN ids, outer tag first; `[]` when untagged.
     pub vlans: &'a [u16],
+    /// Whether the message was reassembled from IP fragments.
     pub reassembled: bool,
+    /// The message's size in bytes, start line to end of body.
     pub length: usize,
+    /// The request line (`method`, `uri`) or status line (`code`,
+    /// `reason`); `null` when the first line is not SIP.
     pub start_line: Option<StartLine>,
+    /// The Call-ID header.
     pub call_id: Option<Cow<'a, str>>,
+    /// The CSeq header: sequence number and method.
     pub cseq: Option<CSeq>,
+    /// Every Via value, topmost first: sent-by, branch, `received`, `rport`
+    /// (what NAT changed, RFC 3581).
     pub via: Vec<Via>,
+    /// The From header: URI, display name and tag.
     pub from: Option<NameAddr>,
+    /// The To header: the AOR being registered, for a REGISTER.
     pub to: Option<NameAddr>,
+    /// Every Contact value with its `expires_s`: the binding a REGISTER asks
+    /// for, or the bindings a 200 grants.
     pub contact: Vec<NameAddr>,
+    /// The Authorization header (digest user, realm, nonce, algorithm, qop;
+    /// the `response` hash masked).
     pub authorization: Option<Credentials>,
+    /// The Proxy-Authorization header, with the same fields.
     pub proxy_authorization: Option<Credentials>,
+    /// Every WWW-Authenticate challenge of a 401 (realm, nonce, algorithm,
+    /// qop, `stale`).
     pub www_authenticate: Vec<Challenge>,
+    /// Every Proxy-Authenticate challenge of a 407.
     pub proxy_authenticate: Vec<Challenge>,
-    /// Seconds (the Expires header).
+    /// Seconds (the Expires header: the registration interval asked for
+    /// or granted), written as `expires_s`.
     #[serde(rename = "expires_s")]
     pub expires: Option<u32>,
+    /// Seconds (the Min-Expires header of a 423 Interval Too Brief), written
+    /// as `min_expires_s`.
     #[serde(rename = "min_expires_s")]
     pub min_expires: Option<u32>,
+    /// Seconds (the Retry-After header, e.g. of a 503), written as
+    /// `retry_after_s`.
     #[serde(rename = "retry_after_s")]
     pub retry_after: Option<u32>,
+    /// The User-Agent header: which PBX or phone sent a request.
     pub user_agent: Option<Cow<'a, str>>,
+    /// The Server header: which registrar or proxy answered.
     pub server: Option<Cow<'a, str>>,
+    /// The Warning header (RFC 3261 §20.43), often the provider's reason for
+    /// a 403.
     pub warning: Option<Cow<'a, str>>,
+    /// The Content-Length header's value in bytes, as written (it may
+    /// disagree with the body actually present).
     pub content_length: Option<usize>,
+    /// The SDP `o=`, `c=` and `m=` lines, when the body is SDP.
     pub sdp: Option<Sdp>,
     /// What the message does wrong (sipwatch's own reading).
     pub problems: Vec<Problem>,
@@ -61,6 +100,8 @@ pub struct MessageRecord<'a> {
     pub parse_error: Option<String>,
 }
 
+/// Writes `m` as one [`MessageRecord`] line; `parsed` is reused when the
+/// pipeline already indexed the message, else it is indexed here.
 pub fn write_message(
     out: &mut dyn std::io::Write,
     m: &Message,

@@ -1,7 +1,7 @@
 //! The one trait every output implements, so that the pipeline feeds a
 //! list of them (message log, JSON lines, live table, end-of-run summary,
-//! pcapng file; later metrics, HEP, the terminal UI) without an `if` per
-//! output. Every method has a default that does nothing: an output
+//! pcapng file) without an `if` per output: a new output is one more
+//! implementation and one more entry in [`View::outputs`](super::View::outputs). Every method has a default that does nothing: an output
 //! implements what it consumes. Modelled on ripgrep's `Sink`.
 use std::io::{self, Write};
 

@@ -63,6 +63,11 @@ impl<W: Write> Pipeline<W> {
             // Parsed once, for the tracker and the log alike.
             let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
             if let Some(p) = &parsed {
+                // Timers due before this message are told before it.
+                self.tracker.tick(m.timestamp, &mut self.events);
+                for e in self.events.drain(..) {
+                    self.log.write_event(&e)?;
+                }
                 self.tracker.push(p, &mut self.events);
             }
             self.log.write(&m, parsed.as_ref())?;

@@ -7,7 +7,7 @@ use std::{
 
 use crate::{
     time::clock,
-    track::{Event, Registration, TrackStats},
+    track::{Event, Registration, RegistrationState, TrackStats},
 };
 
 /// One line for an event in the message log.
@@ -130,17 +130,24 @@ pub fn write_table(
     Ok(())
 }
 
-/// "registrations: 3 OK, 1 failing; 12 transactions, 1 timeout, 4 retransmissions".
+/// "registrations: 3 OK, 1 failing, 0 unregistered; 12 transactions, 1 timeout, 4 retransmissions".
 pub fn write_totals(
     out: &mut impl Write,
     regs: &[&Registration],
     s: &TrackStats,
 ) -> io::Result<()> {
-    let ok = regs.iter().filter(|r| r.state().is_ok()).count();
+    let ok = regs
+        .iter()
+        .filter(|r| matches!(r.state(), RegistrationState::Registered { .. }))
+        .count();
     let failing = regs.iter().filter(|r| r.state().is_failing()).count();
+    let unregistered = regs
+        .iter()
+        .filter(|r| r.state() == RegistrationState::Unregistered)
+        .count();
     writeln!(
         out,
-        "registrations: {ok} OK, {failing} failing; {} transactions, {} timeouts, {} retransmissions, {} response retransmissions",
+        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {} transactions, {} timeouts, {} retransmissions, {} response retransmissions",
         s.transactions, s.timeouts, s.retransmissions, s.response_retransmissions
     )
 }

@@ -44,11 +44,15 @@ pub enum Outcome {
     },
     Unregistered,
     /// A final failure response.
-    Rejected { code: u16 },
+    Rejected {
+        code: u16,
+    },
     /// No final response by Timer F: the client reports 408.
     NoAnswer,
     /// A challenge (`code`) the client never answered.
-    Abandoned { code: u16 },
+    Abandoned {
+        code: u16,
+    },
 }
 
 impl Outcome {

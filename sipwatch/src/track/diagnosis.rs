@@ -70,7 +70,10 @@ pub enum Diagnosis {
     },
     /// Challenged with `stale=true` again and again within one attempt,
     /// each time answered with the fresh nonce.
-    StaleNonce { challenge: ChallengeKind, times: u32 },
+    StaleNonce {
+        challenge: ChallengeKind,
+        times: u32,
+    },
     /// Challenged, and the client never answered with credentials.
     NoCredentials {
         challenge: ChallengeKind,
@@ -160,7 +163,7 @@ pub enum Diagnosis {
     },
 }
 
-const ASTERISK_SHA256: &str = "Asterisk supports SHA-256 and SHA-512-256 digest from 20.12.0, 21.7.0 and 22.2.0 (PJProject 2.15.1; chan_sip never)";
+const ASTERISK_SHA256: &str = "Asterisk supports SHA-256 and SHA-512-256 digest from 20.12.0, 21.7.0 and 22.2.0 with PJProject 2.15.1, chan_sip never";
 
 impl Diagnosis {
     /// Hints (NAT, ALG) and notes (an un-REGISTER that did not complete)
@@ -323,8 +326,12 @@ fn credentials_rejected(
         opt(realm_sent)
     );
     let mut fix = String::from(match side {
-        Side::Client => "check the password (PJSIP: `password` in the auth section used by `outbound_auth`; chan_sip: `secret`) and the auth user name (PJSIP `username`; chan_sip `defaultuser`/`fromuser`)",
-        Side::Registrar => "the phone's password or auth user does not match this registrar: check them on the phone against the auth section named by the endpoint's `auth=` (PJSIP `username`, `password`; chan_sip `secret` of the peer)",
+        Side::Client => {
+            "check the password (PJSIP: `password` in the auth section used by `outbound_auth`; chan_sip: `secret`) and the auth user name (PJSIP `username`; chan_sip `defaultuser`/`fromuser`)"
+        }
+        Side::Registrar => {
+            "the phone's password or auth user does not match this registrar: check them on the phone against the auth section named by the endpoint's `auth=` (PJSIP `username`, `password`; chan_sip `secret` of the peer)"
+        }
     });
     if realm_sent != realm_asked {
         cause.push_str(&format!(
@@ -403,7 +410,7 @@ fn no_credentials(
                 offered[0].name()
             ),
             format!(
-                "the client likely does not support {} (PJSIP before 2.15, chan_sip): upgrade it ({ASTERISK_SHA256}), or have MD5 offered first; if it does support it, its credentials are missing: {configure}",
+                "the client likely does not support {} (PJSIP before 2.15, chan_sip): upgrade it ({ASTERISK_SHA256}) or have MD5 offered first; if it does support it, its credentials are missing: {configure}",
                 offered[0].name()
             ),
         )
@@ -414,7 +421,7 @@ fn no_credentials(
                 opt(realm)
             ),
             format!(
-                "the client likely does not support {offer}: upgrade it ({ASTERISK_SHA256}), or {ask_md5}"
+                "the client likely does not support {offer}: upgrade it ({ASTERISK_SHA256}) or {ask_md5}"
             ),
         )
     }
@@ -508,8 +515,12 @@ fn interval_too_brief(
         ));
     }
     let mut fix = String::from(match side {
-        Side::Client => "raise the registration expiry (PJSIP `expiration`, chan_sip `defaultexpiry` / `registertimeout`) to at least Min-Expires",
-        Side::Registrar => "the phone asks for less than this registrar's minimum: raise the phone's registration interval, or lower `minimum_expiration` on the PJSIP AOR (chan_sip `minexpiry`)",
+        Side::Client => {
+            "raise the registration expiry (PJSIP `expiration`, chan_sip `defaultexpiry` / `registertimeout`) to at least Min-Expires"
+        }
+        Side::Registrar => {
+            "the phone asks for less than this registrar's minimum: raise the phone's registration interval, or lower `minimum_expiration` on the PJSIP AOR (chan_sip `minexpiry`)"
+        }
     });
     if !shrinking.is_empty() {
         fix.push_str(match side {

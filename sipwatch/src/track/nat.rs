@@ -52,8 +52,8 @@ pub fn hints(p: &ParsedMessage<'_>, path: &Path<'_>) -> Vec<Diagnosis> {
     // Where the registrar saw our own private address there is no NAT to
     // blame; where it listed our Contact with its public address it fixed
     // the Contact itself.
-    let contact_private = ip_of(&crate::sip::fields::parse_uri(path.contact).host)
-        .is_some_and(is_private);
+    let contact_private =
+        ip_of(&crate::sip::fields::parse_uri(path.contact).host).is_some_and(is_private);
     let contacts = p.contacts();
     let kept = contacts.is_empty()
         || contacts

@@ -462,7 +462,13 @@ impl Registration {
 
     /// An attempt ended without success. A failed un-REGISTER leaves the
     /// binding as the registrar holds it: a note, not a failed registration.
-    fn conclude(&mut self, attempt: &Attempt, outcome: Outcome, failure: Diagnosis, at: SystemTime) {
+    fn conclude(
+        &mut self,
+        attempt: &Attempt,
+        outcome: Outcome,
+        failure: Diagnosis,
+        at: SystemTime,
+    ) {
         self.last_outcome = Some(LastOutcome {
             outcome,
             purpose: attempt.purpose,
@@ -548,8 +554,8 @@ impl Registration {
 
     /// The latest grants, when each was shorter than asked.
     fn shrinking_grants(&self) -> Vec<GrantSeen> {
-        let shrinking = self.grants_seen.len() >= 2
-            && self.grants_seen.iter().all(|g| g.granted_s < g.asked_s);
+        let shrinking =
+            self.grants_seen.len() >= 2 && self.grants_seen.iter().all(|g| g.granted_s < g.asked_s);
         if shrinking {
             self.grants_seen.clone()
         } else {

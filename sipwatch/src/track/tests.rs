@@ -157,7 +157,11 @@ fn a_401_after_credentials_is_a_wrong_password_with_the_realms_shown() {
 #[test]
 fn repeated_stale_challenges_blame_the_nonce_not_the_password() {
     // Each answer carries the nonce just issued, and is called stale again.
-    let stale = |n: &str| format!("WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"{n}\", stale=true\r\n");
+    let stale = |n: &str| {
+        format!(
+            "WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"{n}\", stale=true\r\n"
+        )
+    };
     let r1 = register(1, Some(("1001", "provider.example")), 3600);
     let r2 = with_nonce(&register(2, Some(("1001", "provider.example")), 3600), "n2");
     let t = run(&[

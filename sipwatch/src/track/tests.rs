@@ -69,13 +69,67 @@ fn response(request: &str, status: &str, extra: &str) -> String {
 
 /// Feeds (text, time, outbound) and returns the tracker.
 fn run(steps: &[(String, f64, bool)]) -> Tracker {
+    run_events(steps).0
+}
+
+/// Feeds (text, time, outbound); returns the tracker and every event.
+fn run_events(steps: &[(String, f64, bool)]) -> (Tracker, Vec<Event>) {
     let mut t = Tracker::default();
     let mut events = Vec::new();
-    for (text, secs, outbound) in steps {
-        let m = message(text, *secs, *outbound);
-        t.push(&m.parsed(), &mut events);
-    }
+    feed(&mut t, &mut events, steps, false);
+    (t, events)
+}
+
+/// As captured at the registrar: the REGISTERs arrive, the answers leave.
+fn run_at_registrar(steps: &[(String, f64, bool)]) -> Tracker {
+    let mut t = Tracker::default();
+    feed(&mut t, &mut Vec::new(), steps, true);
     t
+}
+
+fn feed(t: &mut Tracker, events: &mut Vec<Event>, steps: &[(String, f64, bool)], flip: bool) {
+    for (text, secs, outbound) in steps {
+        let mut m = message(text, *secs, *outbound);
+        if flip {
+            m.direction = m.direction.map(|d| match d {
+                Direction::Egress => Direction::Ingress,
+                Direction::Ingress => Direction::Egress,
+            });
+        }
+        t.push(&m.parsed(), events);
+    }
+}
+
+/// The registration events whose state is a failure.
+fn failure_events(events: &[Event]) -> Vec<&Registration> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Registration(r) if r.state().is_failing() => Some(&**r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One digest round that the registrar rejects: REGISTER, 401, REGISTER
+/// with credentials for that nonce, 401 again; `cseq` and `cseq + 1`.
+fn wrong_password_round(cseq: u32, secs: f64) -> Vec<(String, f64, bool)> {
+    let r1 = register(cseq, None, 3600);
+    let r2 = register(cseq + 1, Some(("1001", "provider.example")), 3600);
+    vec![
+        (r1.clone(), secs, true),
+        (
+            response(&r1, "401 Unauthorized", CHALLENGE),
+            secs + 0.001,
+            false,
+        ),
+        (r2.clone(), secs + 0.002, true),
+        (
+            response(&r2, "401 Unauthorized", CHALLENGE),
+            secs + 0.003,
+            false,
+        ),
+    ]
 }
 
 fn only(t: &Tracker) -> Registration {
@@ -496,4 +550,302 @@ fn a_407_is_proxy_authentication_with_its_own_advice() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+// --- A failure survives the PBX's retry (issue 9.1) ---
+
+#[test]
+fn a_timeout_survives_the_retry_and_counts_until_a_success() {
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, None, 3600);
+    let r3 = register(3, None, 3600);
+    let mut t = run(&[(r1.clone(), 0.0, true)]);
+    let mut events = Vec::new();
+    t.tick(at(33.0), &mut events);
+    // Asterisk retries after retry_interval: the failure stays shown.
+    t.push(&message(&r2, 92.0, true).parsed(), &mut events);
+    let reg = only(&t);
+    assert_eq!(reg.state(), RegistrationState::Timeout);
+    assert!(reg.status().ends_with(", retrying"), "{}", reg.status());
+    assert!(reg.state().is_failing(), "the totals count it failing");
+    t.tick(at(125.0), &mut events);
+    let reg = only(&t);
+    assert_eq!(reg.failures.map(|f| f.count), Some(2));
+    assert!(
+        reg.status().starts_with("Timeout (408) ×2"),
+        "{}",
+        reg.status()
+    );
+    assert!(matches!(reg.diagnoses[..], [Diagnosis::Timeout { .. }]));
+    t.push(&message(&r3, 184.0, true).parsed(), &mut events);
+    t.push(
+        &message(&response(&r3, "200 OK", ""), 184.01, false).parsed(),
+        &mut events,
+    );
+    let reg = only(&t);
+    assert_eq!(reg.state(), RegistrationState::Registered { expires: 3600 });
+    assert_eq!(reg.failures, None, "a success ends the run");
+}
+
+#[test]
+fn a_rejected_refresh_keeps_its_diagnosis_and_count_through_the_retries() {
+    let mut steps = Vec::new();
+    for i in 0..3u32 {
+        steps.extend(wrong_password_round(10 * i + 1, f64::from(i) * 60.0));
+    }
+    // The fourth round is in flight: challenged, not yet answered.
+    let r = register(31, None, 3600);
+    steps.push((r.clone(), 180.0, true));
+    steps.push((response(&r, "401 Unauthorized", CHALLENGE), 180.01, false));
+    let t = run(&steps);
+    let reg = only(&t);
+    assert_eq!(reg.state(), RegistrationState::Rejected { code: 401 });
+    assert!(
+        reg.status()
+            .starts_with("Rejected (401) ×3 every 60.0 s, retrying"),
+        "{}",
+        reg.status()
+    );
+    assert!(matches!(
+        reg.diagnoses[..],
+        [Diagnosis::CredentialsRejected { .. }]
+    ));
+}
+
+#[test]
+fn a_client_retrying_at_once_in_a_loop_gives_one_event_with_a_count_and_a_rate() {
+    // baresip with a wrong password: ten rounds within a few milliseconds.
+    let mut steps = Vec::new();
+    for i in 0..10u32 {
+        steps.extend(wrong_password_round(2 * i + 1, f64::from(i) * 0.004));
+    }
+    let (t, events) = run_events(&steps);
+    assert_eq!(
+        failure_events(&events).len(),
+        1,
+        "one event, not one per flip"
+    );
+    let run = only(&t).failures.expect("a run of failures");
+    assert_eq!(run.count, 10);
+    assert_eq!(run.interval_ms, Some(4));
+}
+
+#[test]
+fn a_repeating_failure_is_reported_again_at_most_once_a_minute() {
+    let mut steps = Vec::new();
+    for i in 0..13u32 {
+        steps.extend(wrong_password_round(2 * i + 1, f64::from(i) * 10.0));
+    }
+    let (_, events) = run_events(&steps);
+    let counts: Vec<u32> = failure_events(&events)
+        .iter()
+        .filter_map(|r| r.failures.map(|f| f.count))
+        .collect();
+    assert_eq!(counts, [1, 7, 13], "at 0 s, 60 s and 120 s");
+}
+
+// --- Digest re-challenges are not failures (issue 17.3) ---
+
+#[test]
+fn a_refresh_with_the_cached_nonce_rechallenged_without_stale_is_a_step() {
+    let fresh = "WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"n2\"\r\n";
+    let r1 = register(1, Some(("1001", "provider.example")), 3600);
+    let r2 = with_nonce(&register(2, Some(("1001", "provider.example")), 3600), "n2");
+    let (t, events) = run_events(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", fresh), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "200 OK", ""), 0.03, false),
+    ]);
+    assert!(failure_events(&events).is_empty());
+    assert!(only(&t).state().is_ok());
+}
+
+#[test]
+fn a_proxy_rechallenge_of_a_cached_nonce_is_a_step_too() {
+    let fresh = "Proxy-Authenticate: Digest realm=\"proxy.example\", nonce=\"p2\"\r\n";
+    let cached = |cseq| {
+        register(cseq, None, 3600).replace(
+            "Content-Length",
+            "Proxy-Authorization: Digest username=\"1001\", realm=\"proxy.example\", nonce=\"p1\", response=\"ab\"\r\nContent-Length",
+        )
+    };
+    let r1 = cached(1);
+    let r2 = cached(2).replace("nonce=\"p1\"", "nonce=\"p2\"");
+    let (_, events) = run_events(&[
+        (r1.clone(), 0.0, true),
+        (
+            response(&r1, "407 Proxy Authentication Required", fresh),
+            0.01,
+            false,
+        ),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "200 OK", ""), 0.03, false),
+    ]);
+    assert!(failure_events(&events).is_empty());
+}
+
+#[test]
+fn stale_rounds_belong_to_their_attempt_and_never_add_up() {
+    let stale = |n: &str| {
+        format!(
+            "WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"{n}\", stale=true\r\n"
+        )
+    };
+    let mut steps = Vec::new();
+    for i in 0..4u32 {
+        let cseq = 2 * i + 1;
+        let (old, new) = (format!("s{i}"), format!("s{}", i + 1));
+        let refresh = with_nonce(
+            &register(cseq, Some(("1001", "provider.example")), 120),
+            &old,
+        );
+        let answer = with_nonce(
+            &register(cseq + 1, Some(("1001", "provider.example")), 120),
+            &new,
+        );
+        let secs = f64::from(i) * 100.0;
+        steps.push((refresh.clone(), secs, true));
+        steps.push((
+            response(&refresh, "401 Unauthorized", &stale(&new)),
+            secs + 0.01,
+            false,
+        ));
+        steps.push((answer.clone(), secs + 0.02, true));
+        steps.push((response(&answer, "200 OK", ""), secs + 0.03, false));
+    }
+    let (t, events) = run_events(&steps);
+    assert!(failure_events(&events).is_empty());
+    assert!(only(&t).diagnoses.iter().all(|d| !d.is_failure()));
+}
+
+#[test]
+fn a_client_giving_up_on_a_rechallenge_is_told_so_not_to_check_its_password() {
+    let fresh = "WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"n2\"\r\n";
+    let r1 = register(1, None, 120);
+    let r2 = register(2, Some(("1001", "provider.example")), 120);
+    let r3 = register(3, Some(("1001", "provider.example")), 120);
+    let mut t = run(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "200 OK", ""), 0.03, false),
+        (r3.clone(), 60.0, true),
+        (response(&r3, "401 Unauthorized", fresh), 60.01, false),
+    ]);
+    t.tick(at(100.0), &mut Vec::new());
+    let reg = only(&t);
+    match &reg.diagnoses[..] {
+        [
+            d @ Diagnosis::RechallengeUnanswered {
+                nonce_sent,
+                nonce_new,
+                stale: false,
+                accepted_before: true,
+                ..
+            },
+        ] => {
+            assert_eq!(nonce_sent.as_deref(), Some("n"));
+            assert_eq!(nonce_new.as_deref(), Some("n2"));
+            let (_, fix) = d.explain();
+            assert!(!fix.contains("check the password"), "{fix}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        reg.expires_at(),
+        Some(at(0.03) + Duration::from_secs(120)),
+        "the binding granted before still stands"
+    );
+}
+
+// --- Unregistration in all forms (issue 17.5) ---
+
+/// A registration of `contact`, challenged and accepted.
+fn registered(contact: &str) -> Vec<(String, f64, bool)> {
+    let r1 = register(1, None, 600).replace("sip:1001@192.168.77.10:5060", contact);
+    let r2 = register(2, Some(("1001", "provider.example")), 600)
+        .replace("sip:1001@192.168.77.10:5060", contact);
+    vec![
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "200 OK", ""), 0.03, false),
+    ]
+}
+
+#[test]
+fn expires_zero_in_the_contact_parameter_removes_that_binding() {
+    let mut steps = registered("sip:1001@192.168.77.10:5060");
+    let un = register(3, Some(("1001", "provider.example")), 600).replace(
+        "Contact: <sip:1001@192.168.77.10:5060>",
+        "Contact: <sip:1001@192.168.77.10:5060>;expires=0",
+    );
+    steps.push((un.clone(), 20.0, true));
+    steps.push((response(&un, "200 OK", ""), 20.01, false));
+    let reg = only(&run(&steps));
+    assert_eq!(reg.state(), RegistrationState::Unregistered);
+    assert_eq!(reg.expires_at(), None);
+}
+
+#[test]
+fn a_wildcard_unregister_in_compact_form_removes_every_binding_of_the_aor() {
+    let mut steps = registered("sip:1001@192.168.77.10:5060");
+    steps.extend(
+        registered("sip:1001@192.168.77.11:5060")
+            .into_iter()
+            .map(|(text, secs, out)| {
+                (
+                    text.replace("CSeq: ", "CSeq: 1")
+                        .replace("z9hG4bK-", "z9hG4bK-b"),
+                    secs + 1.0,
+                    out,
+                )
+            }),
+    );
+    let all = register(30, Some(("1001", "provider.example")), 0)
+        .replace("Contact: <sip:1001@192.168.77.10:5060>", "m: *");
+    steps.push((all.clone(), 20.0, true));
+    steps.push((response(&all, "200 OK", ""), 20.01, false));
+    let t = run(&steps);
+    let regs = t.registrations();
+    assert_eq!(regs.len(), 2, "{regs:?}");
+    for r in regs {
+        assert_ne!(r.key.contact, "*");
+        assert_eq!(r.state(), RegistrationState::Unregistered, "{r:?}");
+    }
+}
+
+#[test]
+fn a_register_without_contact_is_a_query_and_makes_no_row() {
+    let query = register(1, None, 3600).replace("Contact: <sip:1001@192.168.77.10:5060>\r\n", "");
+    let t = run(&[
+        (query.clone(), 0.0, true),
+        (response(&query, "200 OK", ""), 0.01, false),
+    ]);
+    assert!(t.registrations().is_empty());
+}
+
+#[test]
+fn an_unregister_that_times_out_leaves_the_binding_registered_with_a_note() {
+    let mut steps = registered("sip:1001@192.168.77.10:5060");
+    let un = register(3, Some(("1001", "provider.example")), 0);
+    steps.push((un.clone(), 20.0, true));
+    let mut t = run(&steps);
+    t.tick(at(60.0), &mut Vec::new());
+    let reg = only(&t);
+    assert_eq!(reg.state(), RegistrationState::Registered { expires: 600 });
+    assert!(
+        reg.diagnoses.iter().any(|d| matches!(
+            d,
+            Diagnosis::UnregisterNotCompleted {
+                code: 408,
+                challenged: false,
+                ..
+            }
+        )),
+        "{:?}",
+        reg.diagnoses
+    );
+    assert!(reg.status().ends_with("un-REGISTER not completed"));
 }

@@ -849,3 +849,277 @@ fn an_unregister_that_times_out_leaves_the_binding_registered_with_a_note() {
     );
     assert!(reg.status().ends_with("un-REGISTER not completed"));
 }
+
+// --- Digest algorithms (issues 9.4, 17.4) ---
+
+/// A wrong password answered with `algorithm` to a 401 offering `offered`.
+fn rejected_with(algorithm: Option<&str>, offered: &[Option<&str>]) -> Diagnosis {
+    let challenges: String = offered
+        .iter()
+        .map(|a| {
+            let alg = a.map(|a| format!(", algorithm={a}")).unwrap_or_default();
+            format!("WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"n\"{alg}\r\n")
+        })
+        .collect();
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, Some(("1001", "provider.example")), 3600).replace(
+        ", algorithm=MD5",
+        &algorithm
+            .map(|a| format!(", algorithm={a}"))
+            .unwrap_or_default(),
+    );
+    let t = run(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", &challenges), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "401 Unauthorized", &challenges), 0.03, false),
+    ]);
+    only(&t).diagnoses[0].clone()
+}
+
+#[test]
+fn no_algorithm_means_md5_and_no_mismatch_is_claimed() {
+    for (sent, offered) in [(Some("MD5"), None), (None, Some("MD5")), (None, None)] {
+        let d = rejected_with(sent, &[offered]);
+        let (cause, fix) = d.explain();
+        assert!(
+            !cause.contains("offered") && !fix.contains("not offered"),
+            "{sent:?}/{offered:?}: {cause} / {fix}"
+        );
+        assert!(fix.contains("check the password"));
+    }
+}
+
+#[test]
+fn a_client_that_answered_any_offered_algorithm_does_not_lack_support() {
+    let d = rejected_with(Some("SHA-512-256"), &[Some("SHA-256"), Some("SHA-512-256")]);
+    match &d {
+        Diagnosis::CredentialsRejected {
+            algorithm_sent,
+            algorithm_asked,
+            ..
+        } => {
+            assert_eq!(*algorithm_sent, DigestAlgorithm::Sha512_256);
+            assert_eq!(
+                algorithm_asked,
+                &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha512_256]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!d.explain().1.contains("not offered"));
+    let d = rejected_with(Some("MD5"), &[Some("SHA-256")]);
+    assert!(d.explain().1.contains("not offered"), "{:?}", d.explain());
+}
+
+#[test]
+fn an_unanswered_challenge_offering_only_sha_512_256_says_the_client_lacks_it() {
+    let only_sha = "WWW-Authenticate: Digest realm=\"provider.example\", nonce=\"n\", algorithm=SHA-512-256\r\n";
+    let r1 = register(1, None, 3600).replace(
+        "Content-Length",
+        "User-Agent: Asterisk PBX 18.9.0\r\nContent-Length",
+    );
+    let mut t = run(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", only_sha), 0.01, false),
+    ]);
+    t.finish(&mut Vec::new());
+    let reg = only(&t);
+    match &reg.diagnoses[..] {
+        [
+            d @ Diagnosis::NoCredentials {
+                algorithm_asked,
+                user_agent,
+                ..
+            },
+        ] => {
+            assert_eq!(algorithm_asked, &[DigestAlgorithm::Sha512_256]);
+            assert_eq!(user_agent.as_deref(), Some("Asterisk PBX 18.9.0"));
+            let (cause, fix) = d.explain();
+            assert!(cause.contains("offered only SHA-512-256"), "{cause}");
+            assert!(
+                fix.contains("does not support SHA-512-256") && fix.contains("20.12.0"),
+                "{fix}"
+            );
+            assert!(!fix.contains("outbound_auth"), "{fix}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// --- Events in time order (issue 9.7) ---
+
+#[test]
+fn a_timeout_is_told_before_the_change_it_causes_and_both_at_timer_f() {
+    let r1 = register(1, None, 3600);
+    let (mut t, mut events) = run_events(&[(r1.clone(), 0.257, true)]);
+    events.clear();
+    // Capture time moves on well after Timer F (a later message at .740).
+    t.tick(at(40.740), &mut events);
+    let fired = at(0.257) + TIMER_B;
+    match &events[..] {
+        [Event::Timeout(tx), Event::Registration(r)] => {
+            assert_eq!(tx.first_sent + TIMER_B, fired);
+            assert_eq!(r.last_change, fired, "stamped when Timer F fired");
+            assert_eq!(r.state(), RegistrationState::Timeout);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// --- The side of the fix (issues 17.6, 9.5) ---
+
+#[test]
+fn registers_arriving_at_this_host_get_the_registrar_side_fix() {
+    let r1 = register(1, None, 30);
+    let r2 = register(2, Some(("1001", "other.example")), 30);
+    let t = run_at_registrar(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "401 Unauthorized", CHALLENGE), 0.03, false),
+    ]);
+    let reg = only(&t);
+    assert_eq!(reg.side, Side::Registrar);
+    let (_, fix) = reg.diagnoses[0].explain();
+    assert!(
+        fix.contains("`auth=`") && !fix.contains("outbound_auth"),
+        "{fix}"
+    );
+    let t = run_at_registrar(&[
+        (r1.clone(), 0.0, true),
+        (
+            response(&r1, "423 Interval Too Brief", "Min-Expires: 60\r\n"),
+            0.01,
+            false,
+        ),
+    ]);
+    let (_, fix) = only(&t).diagnoses[0].explain();
+    assert!(fix.contains("minimum_expiration"), "{fix}");
+    assert!(!fix.contains("PJSIP `expiration`"), "{fix}");
+}
+
+#[test]
+fn a_403_names_the_address_to_whitelist_and_that_asterisk_stops_for_good() {
+    let r1 = register(1, None, 3600);
+    let denied = response(&r1, "403 Forbidden", "")
+        .replace(";rport\r\n", ";received=198.51.100.7;rport=40000\r\n");
+    let t = run(&[(r1.clone(), 0.0, true), (denied, 0.01, false)]);
+    let reg = only(&t);
+    match &reg.diagnoses[..] {
+        [d @ Diagnosis::Forbidden { seen_as, .. }] => {
+            assert_eq!(seen_as.as_deref(), Some("198.51.100.7:40000"));
+            let (cause, fix) = d.explain();
+            assert!(cause.contains("198.51.100.7:40000"), "{cause}");
+            assert!(fix.contains("have 198.51.100.7:40000 allowed"), "{fix}");
+            assert!(
+                fix.contains("forbidden_retry_interval") && fix.contains("for good"),
+                "{fix}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_503_with_retry_after_puts_the_fix_on_the_provider_side() {
+    let (_, fix) = Diagnosis::Unavailable {
+        retry_after: Some(30),
+        reason: "Service Unavailable".into(),
+    }
+    .explain();
+    assert!(
+        fix.contains("already waits") && fix.contains("DNS SRV"),
+        "{fix}"
+    );
+    assert!(!fix.contains("forbidden_retry_interval"), "{fix}");
+}
+
+#[test]
+fn nat_advice_names_the_transport_settings_not_rewrite_contact() {
+    let d = Diagnosis::NatRewritesVia {
+        side: Side::Client,
+        sent_by: "192.168.77.10:5060".into(),
+        received: Some("203.0.113.1".into()),
+        rport: Some(40000),
+    };
+    let (_, fix) = d.explain();
+    assert!(
+        fix.contains("external_signaling_address") && fix.contains("local_net"),
+        "{fix}"
+    );
+    assert!(!fix.contains("rewrite_contact"), "{fix}");
+}
+
+// --- Passive ALG signs (issue 9.6) ---
+
+#[test]
+fn a_public_registrar_answering_with_a_private_received_is_an_alg_sign() {
+    let r1 = register(1, None, 3600);
+    let ok =
+        response(&r1, "200 OK", "").replace(";rport\r\n", ";received=192.168.77.10;rport=5060\r\n");
+    let t = run(&[(r1.clone(), 0.0, true), (ok, 0.01, false)]);
+    let reg = only(&t);
+    assert!(
+        reg.diagnoses.iter().any(|d| matches!(
+            d,
+            Diagnosis::AlgSign {
+                sign: AlgSignKind::ReceivedPrivate,
+                ..
+            }
+        )),
+        "{:?}",
+        reg.diagnoses
+    );
+    assert!(
+        !reg.diagnoses
+            .iter()
+            .any(|d| matches!(d, Diagnosis::PrivateContact { .. })),
+        "the registrar saw our own address: no NAT to blame"
+    );
+    let (_, fix) = reg.diagnoses[0].explain();
+    assert!(fix.contains("sipwatch probe 203.0.113.2"), "{fix}");
+}
+
+#[test]
+fn an_answer_that_lost_received_and_rport_we_asked_for_is_an_alg_sign() {
+    let r1 = register(1, None, 3600);
+    let t = run(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "200 OK", ""), 0.01, false),
+    ]);
+    assert!(only(&t).diagnoses.iter().any(|d| matches!(
+        d,
+        Diagnosis::AlgSign {
+            sign: AlgSignKind::ViaStripped,
+            ..
+        }
+    )));
+    let plain = register(1, None, 3600).replace(";rport", "");
+    let t = run(&[
+        (plain.clone(), 0.0, true),
+        (response(&plain, "200 OK", ""), 0.01, false),
+    ]);
+    assert!(only(&t).diagnoses.is_empty(), "{:?}", only(&t).diagnoses);
+}
+
+#[test]
+fn a_private_contact_the_registrar_rewrote_to_public_is_no_hint() {
+    let r1 = register(1, None, 3600);
+    let ok = response(
+        &r1,
+        "200 OK",
+        "Contact: <sip:1001@203.0.113.1:40000>;expires=3600\r\n",
+    )
+    .replace(";rport\r\n", ";received=203.0.113.1;rport=40000\r\n");
+    let t = run(&[(r1.clone(), 0.0, true), (ok, 0.01, false)]);
+    let reg = only(&t);
+    assert_eq!(reg.state(), RegistrationState::Registered { expires: 3600 });
+    assert!(
+        !reg.diagnoses
+            .iter()
+            .any(|d| matches!(d, Diagnosis::PrivateContact { .. })),
+        "{:?}",
+        reg.diagnoses
+    );
+}

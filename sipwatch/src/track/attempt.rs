@@ -111,6 +111,10 @@ pub struct Attempt {
     pub(super) user_agent: Option<String>,
     #[serde(skip)]
     from_user: Option<String>,
+    /// The challenge reached this host but not the client: what to say
+    /// if the client never answers it.
+    #[serde(skip)]
+    pub(super) answer_lost: Option<Diagnosis>,
 }
 
 impl Attempt {
@@ -128,6 +132,7 @@ impl Attempt {
             asked_rport: false,
             user_agent: None,
             from_user: None,
+            answer_lost: None,
         };
         a.next_request(p, asked_expires);
         a
@@ -238,6 +243,9 @@ impl Attempt {
     /// binding's last accepted credentials.
     pub fn abandoned(&self, side: Side, accepted_nonce: Option<&str>) -> Option<(u16, Diagnosis)> {
         let round = self.round.as_ref().filter(|r| !r.answered)?;
+        if let Some(lost) = &self.answer_lost {
+            return Some((round.code, lost.clone()));
+        }
         let first = round.offered.first();
         let diagnosis = match &self.rechallenged {
             Some(nonce_sent) => Diagnosis::RechallengeUnanswered {

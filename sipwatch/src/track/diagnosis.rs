@@ -103,6 +103,14 @@ pub enum Diagnosis {
         #[serde(serialize_with = "crate::time::serialize_opt")]
         registered_until: Option<SystemTime>,
     },
+    /// The request was retransmitted after its final answer was seen here:
+    /// the answer (`code`) did not reach the sender.
+    AnswerNotDelivered {
+        side: Side,
+        code: u16,
+        /// Where the answer was going: the request's source.
+        sender: String,
+    },
     /// 403 Forbidden.
     Forbidden {
         side: Side,
@@ -231,6 +239,16 @@ impl Diagnosis {
                     "the client must complete its unregistration (answer the challenge with its credentials); until then calls may still be sent to this Contact".into(),
                 )
             }
+            Diagnosis::AnswerNotDelivered { side, code, sender } => match side {
+                Side::Client => (
+                    format!("the {code} answer reached this host, but the PBX kept sending the same REGISTER after it: the answer never reached the PBX, which will report 408"),
+                    format!("look at this host: an INPUT firewall rule dropping SIP from the registrar, a full socket receive buffer, or the PBX not listening on {sender} (PJSIP transport `bind`)"),
+                ),
+                Side::Registrar => (
+                    format!("the phone at {sender} kept sending the same REGISTER after this host answered {code}: the answers are lost on the way back, the phone did not refuse to authenticate"),
+                    "check the path back to the phone (NAT mapping, firewall, SIP ALG); on its PJSIP endpoint `force_rport=yes` and `rewrite_contact=yes` send answers to the address the request came from".into(),
+                ),
+            },
             Diagnosis::Forbidden { side, after_challenge, reason, warning, seen_as } => {
                 forbidden(*side, *after_challenge, reason, warning, seen_as)
             }

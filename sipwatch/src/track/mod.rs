@@ -141,10 +141,30 @@ impl Tracker {
         if method == "ACK" {
             return; // part of its INVITE transaction, no response of its own
         }
-        if let Some((tx, _)) = self.transactions.get_mut(&key) {
+        if let Some((tx, bindings)) = self.transactions.get_mut(&key) {
+            let at = p.message.timestamp;
             tx.sent += 1;
-            tx.last_sent = p.message.timestamp;
+            tx.last_sent = at;
             self.stats.retransmissions += 1;
+            // Sent again well after its final answer was seen: that answer
+            // never reached the sender.
+            let late = tx
+                .final_response
+                .as_ref()
+                .is_some_and(|f| at.duration_since(f.at).unwrap_or_default() >= T1);
+            if late {
+                tx.sent_after_answer += 1;
+                if tx.sent_after_answer == 1 {
+                    for b in bindings.iter() {
+                        if let Some(reg) = self.registrations.get_mut(b) {
+                            reg.on_answer_lost(tx);
+                            if reg.take_event(at) {
+                                events.push(Event::Registration(Box::new(reg.clone())));
+                            }
+                        }
+                    }
+                }
+            }
             return;
         }
         self.make_room_for_transaction();

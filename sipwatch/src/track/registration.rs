@@ -382,6 +382,26 @@ impl Registration {
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
     }
 
+    /// The REGISTER `tx` was sent again after its final answer was seen
+    /// here: the answer was lost between this capture and the sender.
+    pub fn on_answer_lost(&mut self, tx: &Transaction) {
+        let Some(answer) = &tx.final_response else {
+            return;
+        };
+        let lost = Diagnosis::AnswerNotDelivered {
+            side: self.side,
+            code: answer.code,
+            sender: tx.src.to_string(),
+        };
+        if let Some(a) = self.attempt.as_mut().filter(|a| a.awaiting_answer()) {
+            a.answer_lost = Some(lost);
+            return;
+        }
+        self.diagnoses
+            .retain(|d| !matches!(d, Diagnosis::AnswerNotDelivered { .. }));
+        self.diagnoses.insert(0, lost);
+    }
+
     /// Time passes: a challenge unanswered by Timer F is abandoned, a
     /// granted binding lapses. Returns when it happened, if anything did.
     pub fn on_time(&mut self, now: SystemTime) -> Option<SystemTime> {

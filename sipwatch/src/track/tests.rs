@@ -1123,3 +1123,80 @@ fn a_private_contact_the_registrar_rewrote_to_public_is_no_hint() {
         reg.diagnoses
     );
 }
+
+// --- Answers that reached this host but not the sender (issue 9.3) ---
+
+#[test]
+fn a_register_retransmitted_after_its_answer_was_seen_lost_that_answer_on_this_host() {
+    let r1 = register(1, None, 3600);
+    let ok = response(&r1, "200 OK", "");
+    let (t, events) = run_events(&[
+        (r1.clone(), 0.0, true),
+        (ok.clone(), 0.01, false),
+        (r1.clone(), 0.5, true),
+        (r1.clone(), 1.5, true),
+    ]);
+    let reg = only(&t);
+    match &reg.diagnoses[..] {
+        [
+            d @ Diagnosis::AnswerNotDelivered {
+                side: Side::Client,
+                code: 200,
+                ..
+            },
+            ..,
+        ] => {
+            let (cause, fix) = d.explain();
+            assert!(cause.contains("never reached the PBX"), "{cause}");
+            assert!(fix.contains("INPUT firewall"), "{fix}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Registration(_)))
+            .count(),
+        3,
+        "sent, registered, answer lost: once"
+    );
+}
+
+#[test]
+fn a_retransmission_crossing_the_answer_on_the_wire_is_not_a_lost_answer() {
+    let r1 = register(1, None, 3600);
+    let t = run(&[
+        (r1.clone(), 0.0, true),
+        (r1.clone(), 0.5, true),
+        (response(&r1, "200 OK", ""), 0.52, false),
+        (r1.clone(), 0.6, true),
+    ]);
+    assert!(only(&t).diagnoses.iter().all(|d| !d.is_failure()));
+}
+
+#[test]
+fn at_the_registrar_a_challenge_the_phone_never_got_is_not_missing_credentials() {
+    let r1 = register(1, None, 3600);
+    let mut t = run_at_registrar(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        (r1.clone(), 0.5, true),
+        (r1.clone(), 1.5, true),
+        (r1.clone(), 3.5, true),
+    ]);
+    t.finish(&mut Vec::new());
+    let reg = only(&t);
+    match &reg.diagnoses[..] {
+        [
+            d @ Diagnosis::AnswerNotDelivered {
+                side: Side::Registrar,
+                code: 401,
+                ..
+            },
+        ] => {
+            let (cause, _) = d.explain();
+            assert!(cause.contains("lost on the way back"), "{cause}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

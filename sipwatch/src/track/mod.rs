@@ -68,7 +68,7 @@ pub struct TrackStats {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Registration(Box<Registration>),
-    Timeout(Transaction),
+    Timeout(Box<Transaction>),
 }
 
 /// Completed transactions are kept this long for retransmissions (Timer J / K).
@@ -309,7 +309,7 @@ impl Tracker {
             self.stats.timeouts += 1;
             // Stamped when Timer F fired, and told before what it causes.
             let fired = tx.first_sent + TIMER_B;
-            events.push(Event::Timeout(tx.clone()));
+            events.push(Event::Timeout(Box::new(tx.clone())));
             for b in bindings {
                 if let Some(reg) = self.registrations.get_mut(&b) {
                     reg.on_timeout(&tx, fired);

@@ -9,6 +9,7 @@ mod diagnosis;
 mod digest;
 mod nat;
 mod registration;
+mod state;
 mod transaction;
 
 use std::{
@@ -21,11 +22,9 @@ pub use attempt::{Attempt, Outcome, Purpose};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, GrantSeen, Side};
 pub use digest::DigestAlgorithm;
 pub use nat::is_private;
-pub use registration::{
-    BindingKey, DEFAULT_EXPIRES, FailureRun, Grant, LastOutcome, REPEAT_EVENT_EVERY, Registration,
-    RegistrationState,
-};
+pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
 use serde::Serialize;
+pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use transaction::{
     FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
 };

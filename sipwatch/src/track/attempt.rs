@@ -89,6 +89,9 @@ pub struct Attempt {
     pub started: SystemTime,
     /// New REGISTER transactions in it (retransmissions not counted).
     pub requests: u32,
+    /// When the latest was first sent: which transaction it is.
+    #[serde(skip)]
+    pub(super) latest_sent: SystemTime,
     #[serde(rename = "asked_expires_s")]
     pub asked_expires: Option<u32>,
     /// Challenges received, stale or not: steps, not failures.
@@ -123,6 +126,7 @@ impl Attempt {
             purpose,
             started: p.message.timestamp,
             requests: 0,
+            latest_sent: p.message.timestamp,
             asked_expires,
             challenges: 0,
             stale: 0,
@@ -141,6 +145,7 @@ impl Attempt {
     /// A further REGISTER in this attempt (usually the answer to its challenge).
     pub fn next_request(&mut self, p: &ParsedMessage<'_>, asked_expires: Option<u32>) {
         self.requests += 1;
+        self.latest_sent = p.message.timestamp;
         self.sent = credentials(p);
         self.asked_expires = asked_expires;
         self.asked_rport = p.vias().first().is_some_and(|v| v.rport_present);

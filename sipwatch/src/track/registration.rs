@@ -269,8 +269,10 @@ impl Registration {
     }
 
     /// Timer F fired on a REGISTER of this binding (`at`: when it fired).
+    /// A request the client already followed with a newer one does not
+    /// end the attempt: the newer one may still be answered.
     pub fn on_timeout(&mut self, tx: &Transaction, at: SystemTime) {
-        let Some(attempt) = self.attempt.take() else {
+        let Some(attempt) = self.attempt.take_if(|a| a.latest_sent == tx.first_sent) else {
             return;
         };
         let diagnosis = Diagnosis::Timeout {

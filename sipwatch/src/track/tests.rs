@@ -1200,3 +1200,19 @@ fn at_the_registrar_a_challenge_the_phone_never_got_is_not_missing_credentials()
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_request_superseded_before_timer_f_does_not_end_the_attempt() {
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, None, 3600);
+    let mut t = run(&[(r1.clone(), 0.0, true), (r2.clone(), 20.0, true)]);
+    t.tick(at(33.0), &mut Vec::new());
+    t.push(
+        &message(&response(&r2, "200 OK", ""), 33.5, false).parsed(),
+        &mut Vec::new(),
+    );
+    assert_eq!(
+        only(&t).state(),
+        RegistrationState::Registered { expires: 3600 }
+    );
+}

@@ -1216,3 +1216,129 @@ fn a_request_superseded_before_timer_f_does_not_end_the_attempt() {
         RegistrationState::Registered { expires: 3600 }
     );
 }
+
+mod any_sequence {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One step: a REGISTER (contact, expires, credentials' nonce) or an
+    /// answer to one (code, challenge nonce, stale), after `dt_ms`.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Request {
+            cseq: u32,
+            contact: usize,
+            expires: Option<u32>,
+            nonce: Option<usize>,
+        },
+        Answer {
+            cseq: u32,
+            code: u16,
+            nonce: usize,
+            stale: bool,
+        },
+    }
+
+    const CONTACTS: [&str; 3] = [
+        "<sip:1001@192.168.77.10:5060>",
+        "<sip:1001@192.168.77.11:5060>;expires=0",
+        "*",
+    ];
+
+    fn text(step: &Step) -> String {
+        match step {
+            Step::Request {
+                cseq,
+                contact,
+                expires,
+                nonce,
+            } => {
+                let expires = expires
+                    .map(|e| format!("Expires: {e}\r\n"))
+                    .unwrap_or_default();
+                let auth = nonce
+                    .map(|n| format!("Authorization: Digest username=\"1001\", realm=\"r\", nonce=\"{n}\", response=\"ab\"\r\n"))
+                    .unwrap_or_default();
+                format!(
+                    "REGISTER sip:provider.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{cseq};rport\r\n\
+                     From: <sip:1001@provider.example>;tag=f\r\nTo: <sip:1001@provider.example>\r\nCall-ID: reg@pbx\r\n\
+                     CSeq: {cseq} REGISTER\r\nContact: {}\r\n{expires}{auth}Content-Length: 0\r\n\r\n",
+                    CONTACTS[*contact]
+                )
+            }
+            Step::Answer {
+                cseq,
+                code,
+                nonce,
+                stale,
+            } => format!(
+                "SIP/2.0 {code} X\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{cseq};received=10.0.0.1;rport=1\r\n\
+                 From: <sip:1001@provider.example>;tag=f\r\nTo: <sip:1001@provider.example>;tag=t\r\nCall-ID: reg@pbx\r\n\
+                 CSeq: {cseq} REGISTER\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"{nonce}\", stale={stale}, algorithm=SHA-256\r\n\
+                 Proxy-Authenticate: Digest nonce=\"{nonce}\"\r\nMin-Expires: 60\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n"
+            ),
+        }
+    }
+
+    fn step() -> impl Strategy<Value = (Step, u64, bool)> {
+        let request = (
+            1u32..6,
+            0usize..3,
+            prop::option::of(prop_oneof![Just(0u32), Just(30), Just(3600)]),
+            prop::option::of(0usize..3),
+        )
+            .prop_map(|(cseq, contact, expires, nonce)| Step::Request {
+                cseq,
+                contact,
+                expires,
+                nonce,
+            });
+        let answer = (
+            1u32..6,
+            prop::sample::select(vec![
+                100u16, 200, 401, 403, 404, 407, 408, 423, 500, 503, 603,
+            ]),
+            0usize..3,
+            any::<bool>(),
+        )
+            .prop_map(|(cseq, code, nonce, stale)| Step::Answer {
+                cseq,
+                code,
+                nonce,
+                stale,
+            });
+        (prop_oneof![request, answer], 0u64..40_000, any::<bool>())
+    }
+
+    proptest! {
+        #[test]
+        fn any_sequence_of_registers_and_answers_keeps_the_model_whole(
+            steps in prop::collection::vec(step(), 1..40)
+        ) {
+            let mut t = Tracker::default();
+            let mut events = Vec::new();
+            let mut secs = 0.0;
+            for (s, dt_ms, flip) in &steps {
+                secs += *dt_ms as f64 / 1000.0;
+                let outbound = matches!(s, Step::Request { .. });
+                let mut m = message(&text(s), secs, outbound);
+                if *flip {
+                    m.direction = None;
+                }
+                t.push(&m.parsed(), &mut events);
+            }
+            t.tick(at(secs + 100.0), &mut events);
+            t.finish(&mut events);
+            for r in t.registrations() {
+                prop_assert_ne!(r.key.contact.as_str(), "*");
+                prop_assert!(r.failures.is_none_or(|f| f.count >= 1));
+                prop_assert_eq!(r.failures.is_some(), r.state().is_failing() && r.state() != RegistrationState::Expired);
+                let _ = (r.status(), serde_json::to_string(r).map_err(|e| e.to_string()));
+                for d in &r.diagnoses {
+                    let _ = d.explain();
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,8 @@
 //!
 //! Challenges, stale or not, are steps inside an attempt, never outcomes.
 //! A 401/407 is a failure only when it answers the REGISTER that carried
-//! credentials for the nonce this attempt was just challenged with; a
+//! credentials for the nonce this attempt was just challenged with (or
+//! offers again, not stale, the very nonce those credentials used); a
 //! refresh sent with a nonce cached from an earlier exchange that draws a
 //! fresh challenge is a new round (RFC 7616 §3.3: with `stale=true` or not,
 //! as registrars differ), which is why a nonce-expiring registrar no longer
@@ -190,12 +191,19 @@ impl Attempt {
             self.stale += 1;
         }
         let answered = self.answered_round().cloned();
+        // The nonce sent offered again, not stale: it is still good, so
+        // the credentials computed with it are what the registrar refuses.
+        let reoffered = !stale
+            && self
+                .nonce_sent()
+                .is_some_and(|n| offered.iter().any(|c| c.nonce.as_deref() == Some(n)));
         let failure = match &answered {
             Some(_) if stale => (self.stale >= 2).then_some(Diagnosis::StaleNonce {
                 challenge: kind,
                 times: self.stale,
             }),
-            Some(round) => Some(self.rejected(round, kind, side)),
+            Some(round) => Some(self.rejected(&round.offered, kind, side)),
+            None if reoffered => Some(self.rejected(&offered, kind, side)),
             None => None,
         };
         self.rechallenged = match (&answered, &self.sent) {
@@ -224,13 +232,13 @@ impl Attempt {
         matches.then_some(round)
     }
 
-    fn rejected(&self, round: &Round, kind: ChallengeKind, side: Side) -> Diagnosis {
+    /// The credentials sent were refused; `offered`: the challenge they answered.
+    fn rejected(&self, offered: &[Challenge], kind: ChallengeKind, side: Side) -> Diagnosis {
         let sent = self.sent.clone().unwrap_or_default();
-        let answered = round
-            .offered
+        let answered = offered
             .iter()
             .find(|c| c.nonce.is_some() && c.nonce == sent.nonce)
-            .or(round.offered.first());
+            .or(offered.first());
         Diagnosis::CredentialsRejected {
             challenge: kind,
             side,
@@ -239,7 +247,7 @@ impl Attempt {
             realm_sent: sent.realm,
             realm_asked: answered.and_then(|c| c.realm.clone()),
             algorithm_sent: DigestAlgorithm::named(sent.algorithm.as_deref()),
-            algorithm_asked: DigestAlgorithm::offered(&round.offered),
+            algorithm_asked: DigestAlgorithm::offered(offered),
         }
     }
 

@@ -1342,3 +1342,17 @@ mod any_sequence {
         }
     }
 }
+
+#[test]
+fn a_cached_nonce_offered_again_without_stale_means_the_credentials_were_refused() {
+    // The nonce is still good (offered again): the password is what failed.
+    let r1 = register(1, Some(("1001", "provider.example")), 3600);
+    let t = run(&[
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+    ]);
+    assert!(matches!(
+        only(&t).diagnoses[..],
+        [Diagnosis::CredentialsRejected { .. }]
+    ));
+}

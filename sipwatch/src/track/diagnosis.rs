@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::digest::{DigestAlgorithm, names};
+use super::digest::{DigestAlgorithm, asterisk_has_sha256, names};
 use crate::time::clock;
 
 /// Which kind of digest challenge: from the registrar (401) or a proxy (407).
@@ -402,6 +402,18 @@ fn no_credentials(
             "the phone has no credentials for this registrar: set its SIP user and password to those of the auth section named by the endpoint's `auth=`"
         }
     };
+    // An Asterisk that names its version tells whether it can do better than MD5.
+    let known = user_agent
+        .as_deref()
+        .and_then(asterisk_has_sha256)
+        .map(|has| {
+            if has {
+                "; this Asterisk version supports SHA-256, so its credentials are likely missing"
+            } else {
+                "; this Asterisk version answers MD5 only"
+            }
+        })
+        .unwrap_or_default();
     let md5_offered = offered.iter().any(DigestAlgorithm::is_md5);
     let first_md5 = offered.first().is_none_or(DigestAlgorithm::is_md5);
     if first_md5 {
@@ -423,7 +435,7 @@ fn no_credentials(
     if md5_offered {
         (
             format!(
-                "{code} (realm {}) offered {offer}, and the client{ua} never answered: a client that cannot do {} and takes only the first challenge gives up here",
+                "{code} (realm {}) offered {offer}, and the client{ua} never answered: a client that cannot do {} and takes only the first challenge gives up here{known}",
                 opt(realm),
                 offered[0].name()
             ),
@@ -435,7 +447,7 @@ fn no_credentials(
     } else {
         (
             format!(
-                "{code} (realm {}) offered only {offer}, and the client{ua} never answered",
+                "{code} (realm {}) offered only {offer}, and the client{ua} never answered{known}",
                 opt(realm)
             ),
             format!(

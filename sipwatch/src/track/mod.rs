@@ -20,7 +20,7 @@ use std::{
 
 pub use attempt::{Attempt, Outcome, Purpose};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, GrantSeen, Side};
-pub use digest::DigestAlgorithm;
+pub use digest::{DigestAlgorithm, asterisk_has_sha256};
 pub use nat::is_private;
 pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
 use serde::Serialize;

@@ -1356,3 +1356,19 @@ fn a_cached_nonce_offered_again_without_stale_means_the_credentials_were_refused
         [Diagnosis::CredentialsRejected { .. }]
     ));
 }
+
+#[test]
+fn asterisk_versions_tell_whether_sha_256_can_be_answered() {
+    for (ua, has) in [
+        ("Asterisk PBX 20.5.0", Some(false)),
+        ("Asterisk PBX 20.12.0", Some(true)),
+        ("Asterisk PBX 21.6.1", Some(false)),
+        ("Asterisk PBX 22.2.0", Some(true)),
+        ("Asterisk 18.20.1-cert2", Some(false)),
+        ("FPBX-16.0.40(23.1.0)", None),
+        ("Asterisk PBX GIT-master-abc", None),
+        ("pjsua 2.10", None),
+    ] {
+        assert_eq!(asterisk_has_sha256(ua), has, "{ua}");
+    }
+}

@@ -218,7 +218,10 @@ fn sha256_digest_challenge_sha256_only_tells_to_upgrade_or_ask_for_md5() {
     assert_eq!(d["user_agent"], "Asterisk PBX 20.5.0");
     let out = text("sha256-digest-challenge", "c-sha256-only.pcap");
     assert!(out.contains("20.12.0, 21.7.0 and 22.2.0"), "{out}");
-    assert!(out.contains("this Asterisk version answers MD5 only"), "{out}");
+    assert!(
+        out.contains("this Asterisk version answers MD5 only"),
+        "{out}"
+    );
     assert!(out.contains("ask the provider to offer MD5"), "{out}");
 }
 

@@ -57,10 +57,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn is_success(&self) -> bool {
-        matches!(self, Outcome::Registered { .. } | Outcome::Unregistered)
-    }
-
     /// The code a PBX would show for it (408 for no answer).
     pub fn code(&self) -> Option<u16> {
         match self {

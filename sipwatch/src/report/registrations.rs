@@ -32,7 +32,7 @@ pub fn write_event(out: &mut impl Write, e: &Event) -> io::Result<()> {
         Event::Timeout(tx) => writeln!(
             out,
             "{} TIMEOUT {} {} to {} over {}: no final response in 32 s, sent {} times{}",
-            clock(tx.first_sent + crate::track::TIMER_B),
+            clock(e.at()),
             tx.method,
             tx.call_id,
             tx.dst,

@@ -70,6 +70,17 @@ pub enum Event {
     Timeout(Box<Transaction>),
 }
 
+impl Event {
+    /// When it happened: a timeout when Timer F fired, a registration at
+    /// its last change.
+    pub fn at(&self) -> SystemTime {
+        match self {
+            Event::Registration(r) => r.last_change,
+            Event::Timeout(tx) => tx.first_sent + TIMER_B,
+        }
+    }
+}
+
 /// Completed transactions are kept this long for retransmissions (Timer J / K).
 const KEEP_COMPLETED: Duration = Duration::from_secs(64);
 /// How often, in capture time, the tables are swept for timers.
@@ -293,7 +304,15 @@ impl Tracker {
         }
     }
 
+    /// Fires the timers due at `now`, their events in time order (a timer
+    /// found late by a sparse capture is told at its own time).
     fn sweep(&mut self, now: SystemTime, events: &mut Vec<Event>) {
+        let first = events.len();
+        self.fire_timers(now, events);
+        events[first..].sort_by_key(Event::at);
+    }
+
+    fn fire_timers(&mut self, now: SystemTime, events: &mut Vec<Event>) {
         let mut timed_out = Vec::new();
         self.transactions.retain(|_, (tx, bindings)| {
             if tx.expired(now) {

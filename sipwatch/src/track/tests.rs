@@ -1372,3 +1372,27 @@ fn asterisk_versions_tell_whether_sha_256_can_be_answered() {
         assert_eq!(asterisk_has_sha256(ua), has, "{ua}");
     }
 }
+
+#[test]
+fn timers_found_late_are_told_in_the_order_they_fired() {
+    // Two bindings: one challenge left unanswered (fires at 0.01 + 32 s),
+    // one REGISTER unanswered (fires at 5 + 32 s); nothing seen until 60 s.
+    let r1 = register(1, None, 3600);
+    let other = register(7, None, 3600)
+        .replace("sip:1001@192.168.77.10", "sip:1002@192.168.77.10")
+        .replace("To: <sip:1001@", "To: <sip:1002@");
+    let (mut t, mut events) = run_events(&[
+        (other.clone(), 5.0, true),
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+    ]);
+    events.clear();
+    t.tick(at(60.0), &mut events);
+    let times: Vec<SystemTime> = events.iter().map(Event::at).collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    assert!(
+        matches!(events[1], Event::Timeout(_)),
+        "timeout before its change"
+    );
+}

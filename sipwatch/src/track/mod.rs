@@ -4,6 +4,12 @@
 //! Time is the messages' own (capture time), so a file analysed tomorrow
 //! gives the same answers as the live capture did; [`Tracker::tick`] moves it
 //! on when nothing is seen.
+//!
+//! The parts: [`transaction`](Transaction) matches requests with answers
+//! and fires Timer F; each binding ([`Registration`]) holds what the
+//! registrar granted, the [`Attempt`] in flight, its last [`Outcome`] and
+//! the [`FailureRun`] only a success ends; a [`Diagnosis`] says why, with its
+//! evidence, and puts it into words in one place.
 mod attempt;
 mod diagnosis;
 mod digest;

@@ -112,6 +112,9 @@ impl<W: Write> Pipeline<W> {
                 continue;
             }
             if let Some(p) = &parsed {
+                // Timers due before this message are told before it.
+                self.tracker.tick(m.timestamp, &mut self.events);
+                self.deliver_events()?;
                 self.tracker.push(p, &mut self.events);
             }
             for o in &mut self.outputs {

@@ -34,6 +34,19 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// UTC time of day, `HH:MM:SS.mmm`, for text meant for people.
+pub fn clock(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let s = d.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        d.subsec_millis()
+    )
+}
+
 /// `#[serde(serialize_with = "crate::time::serialize")]` for a [`SystemTime`].
 pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*t))

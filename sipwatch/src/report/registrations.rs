@@ -5,7 +5,10 @@ use std::{
     time::SystemTime,
 };
 
-use crate::track::{Event, Registration, RegistrationState, TrackStats};
+use crate::{
+    time::clock,
+    track::{Event, Registration, RegistrationState, TrackStats},
+};
 
 /// One line for an event in the message log.
 pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
@@ -23,13 +26,13 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
                 clock(r.last_change),
                 r.key.aor,
                 r.key.registrar,
-                r.state.name()
+                r.status()
             )
         }
         Event::Timeout(tx) => writeln!(
             out,
             "{} TIMEOUT {} {} to {} over {}: no final response in 32 s, sent {} times{}",
-            clock(tx.first_sent + crate::track::TIMER_B),
+            clock(e.at()),
             tx.method,
             tx.call_id,
             tx.dst,
@@ -66,10 +69,15 @@ pub fn write_table(
             .max()
             .unwrap_or(3)
             .max(3),
+        regs.iter()
+            .map(|r| r.status().chars().count())
+            .max()
+            .unwrap_or(16)
+            .max(16),
     );
     writeln!(
         out,
-        "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>7}  {:>10}  {:<15}",
+        "{:<w0$}  {:<w1$}  {:<w2$}  {:>4}  {:>7}  {:>10}  {:<15}",
         "REGISTRAR",
         "AOR",
         "STATE",
@@ -78,28 +86,30 @@ pub fn write_table(
         "EXPIRES IN",
         "LAST CHANGE",
         w0 = widths.0,
-        w1 = widths.1
+        w1 = widths.1,
+        w2 = widths.2
     )?;
     for r in regs {
-        let expires_in = match (r.state, r.expires_at, now) {
-            (RegistrationState::Registered { .. }, Some(at), Some(now)) => {
+        let expires_in = match (r.expires_at(), now) {
+            (Some(at), Some(now)) => {
                 format!("{} s", at.duration_since(now).unwrap_or_default().as_secs())
             }
             _ => "-".into(),
         };
         writeln!(
             out,
-            "{:<w0$}  {:<w1$}  {:<16}  {:>4}  {:>7}  {:>10}  {:<15}",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>4}  {:>7}  {:>10}  {:<15}",
             r.key.registrar,
             r.key.aor,
-            r.state.name(),
+            r.status(),
             r.last_code.map_or("-".into(), |c| c.to_string()),
             r.response_us
                 .map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
             expires_in,
             clock(r.last_change),
             w0 = widths.0,
-            w1 = widths.1
+            w1 = widths.1,
+            w2 = widths.2
         )?;
     }
     for r in regs.iter().filter(|r| !r.diagnoses.is_empty()) {
@@ -109,7 +119,7 @@ pub fn write_table(
             r.key.aor,
             r.key.registrar,
             r.key.contact,
-            r.state.name()
+            r.status()
         )?;
         for d in &r.diagnoses {
             let (cause, fix) = d.explain();
@@ -120,35 +130,20 @@ pub fn write_table(
     Ok(())
 }
 
-/// "registrations: 3 OK, 1 failing; 12 transactions, 1 timeout, 4 retransmissions".
+/// "registrations: 3 OK, 1 failing, 0 unregistered; 12 transactions, 1 timeout, 4 retransmissions".
 pub fn write_totals(out: &mut dyn Write, regs: &[&Registration], s: &TrackStats) -> io::Result<()> {
-    let ok = regs.iter().filter(|r| r.state.is_ok()).count();
-    let failing = regs
+    let ok = regs
         .iter()
-        .filter(|r| {
-            matches!(
-                r.state,
-                RegistrationState::Rejected { .. }
-                    | RegistrationState::Timeout
-                    | RegistrationState::Expired
-            )
-        })
+        .filter(|r| matches!(r.state(), RegistrationState::Registered { .. }))
+        .count();
+    let failing = regs.iter().filter(|r| r.state().is_failing()).count();
+    let unregistered = regs
+        .iter()
+        .filter(|r| r.state() == RegistrationState::Unregistered)
         .count();
     writeln!(
         out,
-        "registrations: {ok} OK, {failing} failing; {} transactions, {} timeouts, {} retransmissions, {} response retransmissions",
+        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {} transactions, {} timeouts, {} retransmissions, {} response retransmissions",
         s.transactions, s.timeouts, s.retransmissions, s.response_retransmissions
-    )
-}
-
-fn clock(t: SystemTime) -> String {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let s = d.as_secs() % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        d.subsec_millis()
     )
 }

@@ -258,6 +258,30 @@ pub fn parse_credentials(value: &str) -> Credentials {
     }
 }
 
+/// Every challenge in one WWW-Authenticate / Proxy-Authenticate value:
+/// usually one, but some stacks list several in one header
+/// (`Digest …, Digest …`), as HTTP allows (RFC 7235 §4.1).
+pub fn parse_challenges(value: &str) -> Vec<Challenge> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for item in split_list(value) {
+        let offset = value[at..].find(item).map_or(at, |o| at + o);
+        let first = item.split_whitespace().next().unwrap_or("");
+        if !first.contains('=') && item.len() > first.len() {
+            starts.push(offset);
+        }
+        at = offset + item.len();
+    }
+    if starts.len() < 2 {
+        return vec![parse_challenge(value)];
+    }
+    starts.push(value.len());
+    starts
+        .windows(2)
+        .map(|w| parse_challenge(value[w[0]..w[1]].trim().trim_end_matches(',')))
+        .collect()
+}
+
 pub fn parse_challenge(value: &str) -> Challenge {
     let (scheme, ps) = auth_params(value);
     let get = |n: &str| param(&ps, n).and_then(|(_, v)| v.clone());

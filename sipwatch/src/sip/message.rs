@@ -6,7 +6,7 @@ use sipwatch_common::Direction;
 
 use super::{
     fields::{
-        Challenge, Credentials, NameAddr, Sdp, Via, parse_challenge, parse_credentials,
+        Challenge, Credentials, NameAddr, Sdp, Via, parse_challenges, parse_credentials,
         parse_name_addr, parse_sdp, parse_via, split_list,
     },
     index::{MessageIndex, StartLine},
@@ -127,14 +127,14 @@ impl<'a> ParsedMessage<'a> {
     pub fn www_authenticate(&self) -> Vec<Challenge> {
         self.index
             .headers_named("www-authenticate")
-            .map(|v| parse_challenge(&v))
+            .flat_map(|v| parse_challenges(&v))
             .collect()
     }
 
     pub fn proxy_authenticate(&self) -> Vec<Challenge> {
         self.index
             .headers_named("proxy-authenticate")
-            .map(|v| parse_challenge(&v))
+            .flat_map(|v| parse_challenges(&v))
             .collect()
     }
 

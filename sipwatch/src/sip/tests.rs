@@ -206,3 +206,22 @@ fn no_input_makes_the_index_panic() {
         );
     }
 }
+
+#[test]
+fn several_challenges_are_read_from_separate_headers_and_from_one_list() {
+    let m = message(
+        "SIP/2.0 401 Unauthorized\r\nCSeq: 1 REGISTER\r\n\
+         WWW-Authenticate: Digest realm=\"a\", nonce=\"n1\", algorithm=SHA-256, qop=\"auth,auth-int\"\r\n\
+         WWW-Authenticate: Digest realm=\"a\", nonce=\"n1\", algorithm=MD5, Digest realm=\"a\", nonce=\"n1\", algorithm=SHA-512-256, stale=true\r\n\
+         Content-Length: 0\r\n\r\n",
+    );
+    let challenges = m.parsed().www_authenticate();
+    let algorithms: Vec<_> = challenges
+        .iter()
+        .map(|c| c.algorithm.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(algorithms, ["SHA-256", "MD5", "SHA-512-256"]);
+    assert_eq!(challenges[0].qop.as_deref(), Some("auth,auth-int"));
+    assert!(challenges[2].stale && !challenges[1].stale);
+    assert!(challenges.iter().all(|c| c.nonce.as_deref() == Some("n1")));
+}

@@ -4,8 +4,18 @@
 //! Time is the messages' own (capture time), so a file analysed tomorrow
 //! gives the same answers as the live capture did; [`Tracker::tick`] moves it
 //! on when nothing is seen.
+//!
+//! The parts: [`transaction`](Transaction) matches requests with answers
+//! and fires Timer F; each binding ([`Registration`]) holds what the
+//! registrar granted, the [`Attempt`] in flight, its last [`Outcome`] and
+//! the [`FailureRun`] only a success ends; a [`Diagnosis`] says why, with its
+//! evidence, and puts it into words in one place.
+mod attempt;
 mod diagnosis;
+mod digest;
+mod nat;
 mod registration;
+mod state;
 mod transaction;
 
 use std::{
@@ -14,9 +24,13 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-pub use diagnosis::{ChallengeKind, Diagnosis};
-pub use registration::{BindingKey, DEFAULT_EXPIRES, Registration, RegistrationState, is_private};
+pub use attempt::{Attempt, Outcome, Purpose};
+pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, GrantSeen, Side};
+pub use digest::{DigestAlgorithm, asterisk_has_sha256};
+pub use nat::is_private;
+pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
 use serde::Serialize;
+pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use transaction::{
     FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
 };
@@ -59,7 +73,18 @@ pub struct TrackStats {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Registration(Box<Registration>),
-    Timeout(Transaction),
+    Timeout(Box<Transaction>),
+}
+
+impl Event {
+    /// When it happened: a timeout when Timer F fired, a registration at
+    /// its last change.
+    pub fn at(&self) -> SystemTime {
+        match self {
+            Event::Registration(r) => r.last_change,
+            Event::Timeout(tx) => tx.first_sent + TIMER_B,
+        }
+    }
 }
 
 /// Completed transactions are kept this long for retransmissions (Timer J / K).
@@ -69,8 +94,9 @@ const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub struct Tracker {
+    /// Each transaction with the bindings its REGISTER is about.
     transactions:
-        HashMap<TransactionKey, (Transaction, Option<BindingKey>), BuildHasherDefault<KeyHasher>>,
+        HashMap<TransactionKey, (Transaction, Vec<BindingKey>), BuildHasherDefault<KeyHasher>>,
     /// The per-process random key of transaction keys.
     keys: RandomState,
     registrations: HashMap<BindingKey, Registration>,
@@ -131,33 +157,87 @@ impl Tracker {
         if method == "ACK" {
             return; // part of its INVITE transaction, no response of its own
         }
-        if let Some((tx, _)) = self.transactions.get_mut(&key) {
+        if let Some((tx, bindings)) = self.transactions.get_mut(&key) {
+            let at = p.message.timestamp;
             tx.sent += 1;
-            tx.last_sent = p.message.timestamp;
+            tx.last_sent = at;
             self.stats.retransmissions += 1;
+            // Sent again well after its final answer was seen: that answer
+            // never reached the sender.
+            let late = tx
+                .final_response
+                .as_ref()
+                .is_some_and(|f| at.duration_since(f.at).unwrap_or_default() >= T1);
+            if late {
+                tx.sent_after_answer += 1;
+                if tx.sent_after_answer == 1 {
+                    for b in bindings.iter() {
+                        if let Some(reg) = self.registrations.get_mut(b) {
+                            reg.on_answer_lost(tx);
+                            if reg.take_event(at) {
+                                events.push(Event::Registration(Box::new(reg.clone())));
+                            }
+                        }
+                    }
+                }
+            }
             return;
         }
         self.make_room_for_transaction();
         self.stats.transactions += 1;
         let cseq = p.cseq().map_or(0, |c| c.seq);
         let tx = Transaction::new(p, &method, cseq);
-        let registering = (method == "REGISTER").then(|| binding_key(p)).flatten();
-        let binding = registering.as_ref().map(|(b, _)| b.clone());
-        let contact_expires = registering.and_then(|(_, e)| e);
-        if let Some(b) = &binding {
-            if !self.registrations.contains_key(b) {
+        let bindings = if method == "REGISTER" {
+            self.on_register(p, events)
+        } else {
+            Vec::new()
+        };
+        self.transaction_order.push_back(key);
+        self.transactions.insert(key, (tx, bindings));
+    }
+
+    /// A new REGISTER: each binding it is about, created when new (never
+    /// for `Contact: *`, which acts on the AOR's existing bindings).
+    fn on_register(&mut self, p: &ParsedMessage<'_>, events: &mut Vec<Event>) -> Vec<BindingKey> {
+        let Some(target) = Target::of(p) else {
+            return Vec::new();
+        };
+        let header_expires = p.expires();
+        let bindings: Vec<(BindingKey, Option<u32>)> = match target.contacts {
+            Contacts::All => self
+                .registrations
+                .keys()
+                .filter(|k| k.registrar == target.registrar && k.aor == target.aor)
+                .map(|k| (k.clone(), Some(0)))
+                .collect(),
+            Contacts::These(contacts) => contacts
+                .into_iter()
+                .map(|(contact, expires)| {
+                    let key = BindingKey {
+                        registrar: target.registrar.clone(),
+                        aor: target.aor.clone(),
+                        contact,
+                    };
+                    (key, expires.or(header_expires))
+                })
+                .collect(),
+        };
+        let at = p.message.timestamp;
+        for (key, asked) in &bindings {
+            if !self.registrations.contains_key(key) {
                 self.make_room_for_registration();
                 self.registrations
-                    .insert(b.clone(), Registration::new(b.clone(), p));
-                self.registration_order.push_back(b.clone());
+                    .insert(key.clone(), Registration::new(key.clone(), p));
+                self.registration_order.push_back(key.clone());
             }
-            let reg = self.registrations.get_mut(b).expect("present");
-            if reg.on_request(p, contact_expires) {
-                events.push(Event::Registration(Box::new(reg.clone())));
+            if let Some(reg) = self.registrations.get_mut(key) {
+                reg.on_request(p, *asked);
+                if reg.take_event(at) {
+                    events.push(Event::Registration(Box::new(reg.clone())));
+                }
             }
         }
-        self.transaction_order.push_back(key);
-        self.transactions.insert(key, (tx, binding));
+        bindings.into_iter().map(|(k, _)| k).collect()
     }
 
     fn on_response(
@@ -167,7 +247,7 @@ impl Tracker {
         code: u16,
         events: &mut Vec<Event>,
     ) {
-        let Some((tx, binding)) = self.transactions.get_mut(key) else {
+        let Some((tx, bindings)) = self.transactions.get_mut(key) else {
             self.stats.unmatched_responses += 1;
             return;
         };
@@ -191,11 +271,13 @@ impl Tracker {
             count: 1,
         });
         tx.state = TransactionState::Completed;
-        if let Some(b) = binding
-            && let Some(reg) = self.registrations.get_mut(b)
-            && reg.on_final(p, tx)
-        {
-            events.push(Event::Registration(Box::new(reg.clone())));
+        for b in bindings.iter() {
+            if let Some(reg) = self.registrations.get_mut(b) {
+                reg.on_final(p, tx);
+                if reg.take_event(p.message.timestamp) {
+                    events.push(Event::Registration(Box::new(reg.clone())));
+                }
+            }
         }
     }
 
@@ -210,7 +292,7 @@ impl Tracker {
         let Some(now) = self.now else { return };
         self.sweep(now, events);
         for reg in self.registrations.values_mut() {
-            if reg.on_end(now) {
+            if reg.on_end(now) && reg.take_event(now) {
                 events.push(Event::Registration(Box::new(reg.clone())));
             }
         }
@@ -228,29 +310,43 @@ impl Tracker {
         }
     }
 
+    /// Fires the timers due at `now`, their events in time order (a timer
+    /// found late by a sparse capture is told at its own time).
     fn sweep(&mut self, now: SystemTime, events: &mut Vec<Event>) {
+        let first = events.len();
+        self.fire_timers(now, events);
+        events[first..].sort_by_key(Event::at);
+    }
+
+    fn fire_timers(&mut self, now: SystemTime, events: &mut Vec<Event>) {
         let mut timed_out = Vec::new();
-        self.transactions.retain(|_, (tx, binding)| {
+        self.transactions.retain(|_, (tx, bindings)| {
             if tx.expired(now) {
                 tx.state = TransactionState::TimedOut;
-                timed_out.push((tx.clone(), binding.clone()));
+                timed_out.push((tx.clone(), std::mem::take(bindings)));
                 return false;
             }
             let done_at = tx.final_response.as_ref().map(|f| f.at);
             done_at.is_none_or(|d| now.duration_since(d).unwrap_or_default() <= KEEP_COMPLETED)
         });
-        for (tx, binding) in timed_out {
+        for (tx, bindings) in timed_out {
             self.stats.timeouts += 1;
-            if let Some(b) = binding
-                && let Some(reg) = self.registrations.get_mut(&b)
-                && reg.on_timeout(&tx, now)
-            {
-                events.push(Event::Registration(Box::new(reg.clone())));
+            // Stamped when Timer F fired, and told before what it causes.
+            let fired = tx.first_sent + TIMER_B;
+            events.push(Event::Timeout(Box::new(tx.clone())));
+            for b in bindings {
+                if let Some(reg) = self.registrations.get_mut(&b) {
+                    reg.on_timeout(&tx, fired);
+                    if reg.take_event(fired) {
+                        events.push(Event::Registration(Box::new(reg.clone())));
+                    }
+                }
             }
-            events.push(Event::Timeout(tx));
         }
         for reg in self.registrations.values_mut() {
-            if reg.on_time(now) {
+            if let Some(at) = reg.on_time(now)
+                && reg.take_event(at)
+            {
                 events.push(Event::Registration(Box::new(reg.clone())));
             }
         }
@@ -289,21 +385,61 @@ impl Tracker {
     }
 }
 
-/// The binding a REGISTER is about, and its Contact's `expires` parameter.
-pub fn binding_key(p: &ParsedMessage<'_>) -> Option<(BindingKey, Option<u32>)> {
-    let registrar = match p.start_line()? {
-        crate::sip::StartLine::Request { uri, .. } => uri.clone(),
-        _ => return None,
-    };
-    let aor = p.to()?.uri.text;
-    let aor = aor.split(';').next().unwrap_or(&aor).to_owned();
-    let first = p.contacts().into_iter().next();
-    let expires = first.as_ref().and_then(|c| c.expires);
-    let contact = first.map_or_else(|| "*".to_owned(), |c| c.uri.text);
-    Some((
-        BindingKey {
+/// What a REGISTER is about: the AOR at a registrar, and which of its
+/// bindings.
+struct Target {
+    registrar: String,
+    aor: String,
+    contacts: Contacts,
+}
+
+enum Contacts {
+    /// `Contact: *` (RFC 3261 §10.2.2): every binding of the AOR.
+    All,
+    /// Each Contact with its `expires` parameter; none for a query.
+    These(Vec<(String, Option<u32>)>),
+}
+
+impl Target {
+    fn of(p: &ParsedMessage<'_>) -> Option<Target> {
+        let registrar = match p.start_line()? {
+            crate::sip::StartLine::Request { uri, .. } => uri.clone(),
+            _ => return None,
+        };
+        let aor = p.to()?.uri.text;
+        let aor = aor.split(';').next().unwrap_or(&aor).to_owned();
+        let contacts = p.contacts();
+        let contacts = if contacts.iter().any(|c| c.uri.text == "*") {
+            Contacts::All
+        } else {
+            Contacts::These(
+                contacts
+                    .into_iter()
+                    .map(|c| (c.uri.text, c.expires))
+                    .collect(),
+            )
+        };
+        Some(Target {
             registrar,
             aor,
+            contacts,
+        })
+    }
+}
+
+/// The binding a REGISTER is about (registrar, AOR, its first Contact),
+/// and that Contact's `expires` parameter; `None` for a wildcard removal
+/// or a query (no Contact). The path audit keys its shadows with it.
+pub fn binding_key(p: &ParsedMessage<'_>) -> Option<(BindingKey, Option<u32>)> {
+    let target = Target::of(p)?;
+    let Contacts::These(contacts) = target.contacts else {
+        return None;
+    };
+    let (contact, expires) = contacts.into_iter().next()?;
+    Some((
+        BindingKey {
+            registrar: target.registrar,
+            aor: target.aor,
             contact,
         },
         expires,

@@ -1,23 +1,41 @@
-//! One registration binding (registrar, AOR, Contact) and how REGISTER
-//! transactions move it between states.
+//! One registration binding (registrar, AOR, Contact): the registration as
+//! the registrar holds it, the attempt in flight, the last outcome, and the
+//! run of failures that only a success ends.
+//!
+//! What the table shows ([`Registration::state`], [`Registration::status`])
+//! is derived from these and never stored twice, so that a retry cannot
+//! wipe a failure and a granted binding lapses by time, not by a new
+//! attempt.
 use std::{
-    net::{IpAddr, SocketAddr},
+    mem::Discriminant,
+    net::SocketAddr,
     time::{Duration, SystemTime},
 };
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::{
-    diagnosis::{ChallengeKind, Diagnosis},
+    attempt::{Attempt, Outcome, Purpose, has_credentials},
+    diagnosis::{Diagnosis, GrantSeen, Side},
+    nat,
+    state::{FailureRun, Grant, LastOutcome, RegistrationState, human_ms},
     transaction::{TIMER_B, Transaction},
 };
 use crate::{
     net::Transport,
-    sip::{ParsedMessage, fields::Credentials},
+    sip::{ParsedMessage, StartLine},
 };
 
 /// Expiry assumed when neither request nor response names one (RFC 3261 §10.2.1.1).
 pub const DEFAULT_EXPIRES: u32 = 3600;
+
+/// While the same failure repeats, at most one event per binding this
+/// often (capture time): a client retrying in a loop gives a count, not a
+/// flood.
+pub const REPEAT_EVENT_EVERY: Duration = Duration::from_secs(60);
+
+/// Grants kept to see a registrar shrink the interval.
+const GRANTS_KEPT: usize = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct BindingKey {
@@ -25,247 +43,240 @@ pub struct BindingKey {
     pub registrar: String,
     /// The address of record (To URI).
     pub aor: String,
-    /// The first Contact URI (`*` for a wildcard removal).
+    /// The Contact URI.
     pub contact: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum RegistrationState {
-    RequestSent,
-    Registered {
-        /// Seconds granted by the registrar.
-        #[serde(rename = "expires_s")]
-        expires: u32,
-    },
-    Rejected {
-        code: u16,
-    },
-    Timeout,
-    Unregistered,
-    Expired,
+/// What was last reported, to report changes and bounded repeats only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Reported {
+    state: RegistrationState,
+    kinds: Vec<Discriminant<Diagnosis>>,
+    failures: u32,
+    at: SystemTime,
 }
 
-impl RegistrationState {
-    pub fn is_ok(&self) -> bool {
-        matches!(
-            self,
-            RegistrationState::Registered { .. } | RegistrationState::Unregistered
-        )
-    }
-
-    pub fn name(&self) -> String {
-        match self {
-            RegistrationState::RequestSent => "Request sent".into(),
-            RegistrationState::Registered { .. } => "Registered".into(),
-            RegistrationState::Rejected { code } => format!("Rejected ({code})"),
-            RegistrationState::Timeout => "Timeout (408)".into(),
-            RegistrationState::Unregistered => "Unregistered".into(),
-            RegistrationState::Expired => "Expired".into(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Registration {
     pub key: BindingKey,
-    pub state: RegistrationState,
-    /// The last final response code.
-    pub last_code: Option<u16>,
     pub registrar_address: SocketAddr,
     pub transport: Transport,
-    #[serde(serialize_with = "crate::time::serialize")]
-    pub last_change: SystemTime,
+    pub side: Side,
+    pub granted: Option<Grant>,
+    /// The attempt in flight.
+    pub attempt: Option<Attempt>,
+    pub last_outcome: Option<LastOutcome>,
+    pub failures: Option<FailureRun>,
+    /// Of the last outcome, with the hints its answer gave.
+    pub diagnoses: Vec<Diagnosis>,
+    /// The last final response code.
+    pub last_code: Option<u16>,
     /// The last REGISTER's response time (first send to final response), µs.
     pub response_us: Option<u64>,
-    /// When a granted registration lapses without a refresh.
-    #[serde(serialize_with = "crate::time::serialize_opt")]
-    pub expires_at: Option<SystemTime>,
-    pub diagnoses: Vec<Diagnosis>,
-    /// The current attempt: its last REGISTER carried credentials.
-    #[serde(skip)]
-    sent_credentials: Option<Credentials>,
-    #[serde(skip)]
-    asked_expires: Option<u32>,
-    #[serde(skip)]
-    from_user: Option<String>,
-    /// A challenge not yet answered: (kind, realm, when).
-    #[serde(skip)]
-    open_challenge: Option<(ChallengeKind, Option<String>, u16, SystemTime)>,
-    #[serde(skip)]
-    challenged_this_attempt: bool,
-    #[serde(skip)]
-    stale: u32,
+    /// When what the binding shows last changed.
+    pub last_change: SystemTime,
+    /// The side was read from the capture's direction, not guessed.
+    side_from_direction: bool,
+    /// The nonce of the last credentials the registrar accepted.
+    accepted_nonce: Option<String>,
+    grants_seen: Vec<GrantSeen>,
+    reported: Option<Reported>,
 }
 
 impl Registration {
     pub fn new(key: BindingKey, p: &ParsedMessage<'_>) -> Registration {
         Registration {
             key,
-            state: RegistrationState::RequestSent,
-            last_code: None,
             registrar_address: p.message.dst,
             transport: p.message.transport,
-            last_change: p.message.timestamp,
-            response_us: None,
-            expires_at: None,
+            side: Side::Client,
+            granted: None,
+            attempt: None,
+            last_outcome: None,
+            failures: None,
             diagnoses: Vec::new(),
-            sent_credentials: None,
-            asked_expires: None,
-            from_user: None,
-            open_challenge: None,
-            challenged_this_attempt: false,
-            stale: 0,
+            last_code: None,
+            response_us: None,
+            last_change: p.message.timestamp,
+            side_from_direction: false,
+            accepted_nonce: None,
+            grants_seen: Vec::new(),
+            reported: None,
         }
     }
 
-    fn set(&mut self, state: RegistrationState, at: SystemTime) -> bool {
-        let changed = self.state != state;
-        self.state = state;
+    pub fn state(&self) -> RegistrationState {
+        if let Some(run) = &self.failures {
+            return run.state();
+        }
+        match (&self.granted, &self.last_outcome) {
+            (Some(g), _) if !g.lapsed => RegistrationState::Registered {
+                expires: g.expires_s,
+            },
+            (Some(_), _) => RegistrationState::Expired,
+            (None, Some(o)) if o.outcome == Outcome::Unregistered => {
+                RegistrationState::Unregistered
+            }
+            _ => RegistrationState::RequestSent,
+        }
+    }
+
+    /// When the registrar's binding lapses, while it holds one.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.granted.filter(|g| !g.lapsed).map(|g| g.until)
+    }
+
+    /// The state in words, with the run of failures and the attempt in
+    /// flight: "Timeout (408) ×4 every 92.0 s, retrying",
+    /// "Registered, refreshing", "Registered; un-REGISTER not completed".
+    pub fn status(&self) -> String {
+        let mut s = self.state().name();
+        let held = self.expires_at().is_some();
+        if let Some(run) = &self.failures {
+            if run.count > 1 {
+                s.push_str(&format!(" ×{}", run.count));
+                if let Some(ms) = run.interval_ms {
+                    s.push_str(&format!(" every {}", human_ms(ms)));
+                }
+            }
+            if self.attempt.is_some() {
+                s.push_str(", retrying");
+            }
+            if held {
+                s.push_str("; registration still held");
+            }
+            return s;
+        }
+        match self.attempt.as_ref().map(|a| a.purpose) {
+            Some(Purpose::Refresh) if held => s.push_str(", refreshing"),
+            Some(Purpose::Unregister) if held => s.push_str(", unregistering"),
+            _ => {}
+        }
+        let unregister_failed = self
+            .diagnoses
+            .iter()
+            .any(|d| matches!(d, Diagnosis::UnregisterNotCompleted { .. }));
+        if held && unregister_failed {
+            s.push_str("; un-REGISTER not completed");
+        }
+        s
+    }
+
+    /// Whether to report the binding now (at `at`): on a change of state or
+    /// diagnosis, and while the same failure repeats at most every
+    /// [`REPEAT_EVENT_EVERY`].
+    pub fn take_event(&mut self, at: SystemTime) -> bool {
+        let state = self.state();
+        let kinds: Vec<_> = self.diagnoses.iter().map(std::mem::discriminant).collect();
+        let failures = self.failures.map_or(0, |f| f.count);
+        if let Some(r) = &self.reported
+            && r.state == state
+            && r.kinds == kinds
+        {
+            let due = at.duration_since(r.at).unwrap_or_default() >= REPEAT_EVENT_EVERY;
+            if failures <= r.failures || !due {
+                return false;
+            }
+        }
         self.last_change = at;
-        changed
+        self.reported = Some(Reported {
+            state,
+            kinds,
+            failures,
+            at,
+        });
+        true
     }
 
-    /// A new (not retransmitted) REGISTER for this binding.
-    /// `contact_expires`: the `expires` parameter of the request's Contact.
-    pub fn on_request(&mut self, p: &ParsedMessage<'_>, contact_expires: Option<u32>) -> bool {
-        let credentials = p.authorization().or_else(|| p.proxy_authorization());
-        if credentials.is_none() {
-            // A fresh attempt, not the answer to a challenge.
-            self.challenged_this_attempt = false;
-            self.stale = 0;
-        }
-        self.sent_credentials = credentials;
-        self.asked_expires = contact_expires.or_else(|| p.expires());
-        self.from_user = p.from().and_then(|f| f.uri.user);
-        self.open_challenge = None;
+    /// A new (not retransmitted) REGISTER for this binding asking for
+    /// `asked` seconds (0: unregister).
+    pub fn on_request(&mut self, p: &ParsedMessage<'_>, asked: Option<u32>) {
+        let at = p.message.timestamp;
+        self.learn_side_from_request(p);
         self.registrar_address = p.message.dst;
         self.transport = p.message.transport;
-        if self.state != RegistrationState::RequestSent
-            && !matches!(self.state, RegistrationState::Registered { .. })
+        // A REGISTER without credentials after an unanswered challenge: the
+        // client gave up on that round and starts over.
+        if !has_credentials(p)
+            && let Some(old) = self.attempt.take_if(|a| a.awaiting_answer())
         {
-            self.diagnoses.clear();
+            self.abandon(old, at);
         }
-        // A refresh of a working registration keeps showing it as registered.
-        if matches!(self.state, RegistrationState::Registered { .. }) {
-            return false;
+        match &mut self.attempt {
+            Some(a) => a.next_request(p, asked),
+            None => {
+                let purpose = if asked == Some(0) {
+                    Purpose::Unregister
+                } else if self.expires_at().is_some() {
+                    Purpose::Refresh
+                } else {
+                    Purpose::Register
+                };
+                self.attempt = Some(Attempt::new(purpose, p, asked));
+            }
         }
-        self.set(RegistrationState::RequestSent, p.message.timestamp)
     }
 
-    /// The REGISTER transaction's final response.
-    /// `tx` is the REGISTER transaction, its final response just recorded.
-    pub fn on_final(&mut self, p: &ParsedMessage<'_>, tx: &Transaction) -> bool {
+    /// The REGISTER transaction's final response; `tx` has it recorded.
+    pub fn on_final(&mut self, p: &ParsedMessage<'_>, tx: &Transaction) {
         let at = p.message.timestamp;
-        self.response_us = tx.response_time().map(|d| d.as_micros() as u64);
         let code = p.status().unwrap_or(0);
+        self.response_us = tx.response_time().map(|d| d.as_micros() as u64);
+        self.last_code = Some(code);
+        self.learn_side_from_response(p);
+        let Some(mut attempt) = self.attempt.take() else {
+            return; // an answer to an attempt already concluded
+        };
         let reason = match p.start_line() {
-            Some(crate::sip::StartLine::Response { reason, .. }) => reason.clone(),
+            Some(StartLine::Response { reason, .. }) => reason.clone(),
             _ => String::new(),
         };
-        self.last_code = Some(code);
-        match code {
-            200..=299 => {
-                self.diagnoses = self.nat_hints(p);
-                self.challenged_this_attempt = false;
-                if self.asked_expires == Some(0) || self.key.contact == "*" {
-                    self.expires_at = None;
-                    return self.set(RegistrationState::Unregistered, at);
+        let side = self.side;
+        let failure = match code {
+            200..=299 => return self.succeed(p, attempt, at),
+            401 | 407 => match attempt.on_challenge(p, code, side) {
+                Some(d) => d,
+                None => {
+                    self.attempt = Some(attempt);
+                    return;
                 }
-                let granted = self.granted_expires(p);
-                self.expires_at = Some(at + Duration::from_secs(granted.into()));
-                self.set(RegistrationState::Registered { expires: granted }, at)
-            }
-            401 | 407 => self.on_challenge(p, code, at),
-            403 => self.fail(
-                code,
-                Diagnosis::Forbidden {
-                    after_challenge: self.challenged_this_attempt,
-                    reason,
-                    warning: p.warning().map(|w| w.into_owned()),
-                },
-                at,
-            ),
-            404 => {
-                let user = p.to().and_then(|t| t.uri.user);
-                self.fail(code, Diagnosis::UnknownUser { user }, at)
-            }
-            408 => self.fail(code, Diagnosis::RemoteTimeout { reason }, at),
-            423 => self.fail(
-                code,
-                Diagnosis::IntervalTooBrief {
-                    asked: self.asked_expires,
-                    min_expires: p.min_expires(),
-                },
-                at,
-            ),
-            503 => self.fail(
-                code,
-                Diagnosis::Unavailable {
-                    retry_after: p.retry_after(),
-                    reason,
-                },
-                at,
-            ),
-            _ => self.fail(code, Diagnosis::Failed { code, reason }, at),
-        }
-    }
-
-    fn fail(&mut self, code: u16, diagnosis: Diagnosis, at: SystemTime) -> bool {
-        self.diagnoses = vec![diagnosis];
-        self.expires_at = None;
-        self.set(RegistrationState::Rejected { code }, at)
-    }
-
-    fn on_challenge(&mut self, p: &ParsedMessage<'_>, code: u16, at: SystemTime) -> bool {
-        let (kind, challenge) = if code == 407 {
-            (
-                ChallengeKind::Proxy,
-                p.proxy_authenticate().into_iter().next(),
-            )
-        } else {
-            (ChallengeKind::Www, p.www_authenticate().into_iter().next())
+            },
+            403 => Diagnosis::Forbidden {
+                side,
+                after_challenge: attempt.challenges > 0,
+                reason,
+                warning: p.warning().map(|w| w.into_owned()),
+                seen_as: nat::seen_as(p),
+            },
+            404 => Diagnosis::UnknownUser {
+                side,
+                user: p.to().and_then(|t| t.uri.user),
+            },
+            408 => Diagnosis::RemoteTimeout { reason },
+            423 => Diagnosis::IntervalTooBrief {
+                side,
+                asked: attempt.asked_expires,
+                min_expires: p.min_expires(),
+                shrinking_grants: self.shrinking_grants(),
+            },
+            503 => Diagnosis::Unavailable {
+                retry_after: p.retry_after(),
+                reason,
+            },
+            _ => Diagnosis::Failed { code, reason },
         };
-        let challenge = challenge.unwrap_or_default();
-        self.challenged_this_attempt = true;
-        if challenge.stale {
-            self.stale += 1;
-            if self.stale >= 2 {
-                return self.fail(
-                    code,
-                    Diagnosis::StaleNonce {
-                        challenge: kind,
-                        times: self.stale,
-                    },
-                    at,
-                );
-            }
-        }
-        match &self.sent_credentials {
-            Some(sent) if !challenge.stale => {
-                let diagnosis = Diagnosis::CredentialsRejected {
-                    challenge: kind,
-                    username: sent.username.clone(),
-                    from_user: self.from_user.clone(),
-                    realm_sent: sent.realm.clone(),
-                    realm_asked: challenge.realm.clone(),
-                    algorithm_sent: sent.algorithm.clone(),
-                    algorithm_asked: challenge.algorithm.clone(),
-                };
-                self.fail(code, diagnosis, at)
-            }
-            _ => {
-                // The usual first step of digest authentication: wait for the
-                // client's answer; only silence makes it a failure.
-                self.open_challenge = Some((kind, challenge.realm, code, at));
-                false
-            }
-        }
+        self.conclude(&attempt, Outcome::Rejected { code }, failure, at);
     }
 
-    /// Timer F fired on a REGISTER of this binding.
-    pub fn on_timeout(&mut self, tx: &Transaction, at: SystemTime) -> bool {
-        self.diagnoses = vec![Diagnosis::Timeout {
+    /// Timer F fired on a REGISTER of this binding (`at`: when it fired).
+    /// A request the client already followed with a newer one does not
+    /// end the attempt: the newer one may still be answered.
+    pub fn on_timeout(&mut self, tx: &Transaction, at: SystemTime) {
+        let Some(attempt) = self.attempt.take_if(|a| a.latest_sent == tx.first_sent) else {
+            return;
+        };
+        let diagnosis = Diagnosis::Timeout {
+            side: self.side,
             sent: tx.sent,
             left_this_host: tx
                 .direction
@@ -273,94 +284,250 @@ impl Registration {
             provisional_seen: tx.provisional.is_some(),
             destination: tx.dst.to_string(),
             transport: tx.transport.to_string(),
-        }];
-        self.expires_at = None;
-        self.last_code = Some(408);
-        self.set(RegistrationState::Timeout, at)
-    }
-
-    /// Time passes: unanswered challenges fail, granted bindings lapse.
-    pub fn on_time(&mut self, now: SystemTime) -> bool {
-        let challenge_expired = self
-            .open_challenge
-            .as_ref()
-            .is_some_and(|c| now.duration_since(c.3).unwrap_or_default() >= TIMER_B);
-        if challenge_expired {
-            return self.challenge_unanswered(now);
-        }
-        if let (RegistrationState::Registered { .. }, Some(at)) = (self.state, self.expires_at)
-            && now >= at
-        {
-            return self.set(RegistrationState::Expired, now);
-        }
-        false
-    }
-
-    /// At the end of a capture, a challenge left unanswered counts as never answered.
-    pub fn on_end(&mut self, now: SystemTime) -> bool {
-        self.challenge_unanswered(now)
-    }
-
-    fn challenge_unanswered(&mut self, now: SystemTime) -> bool {
-        let Some((challenge, realm, code, _)) = self.open_challenge.take() else {
-            return false;
         };
-        self.fail(code, Diagnosis::NoCredentials { challenge, realm }, now)
+        self.last_code = Some(408);
+        self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
     }
 
-    fn granted_expires(&self, p: &ParsedMessage<'_>) -> u32 {
-        let ours = p
-            .contacts()
-            .into_iter()
+    /// The REGISTER `tx` was sent again after its final answer was seen
+    /// here: the answer was lost between this capture and the sender.
+    pub fn on_answer_lost(&mut self, tx: &Transaction) {
+        let Some(answer) = &tx.final_response else {
+            return;
+        };
+        let lost = Diagnosis::AnswerNotDelivered {
+            side: self.side,
+            code: answer.code,
+            sender: tx.src.to_string(),
+        };
+        if let Some(a) = self.attempt.as_mut().filter(|a| a.awaiting_answer()) {
+            a.answer_lost = Some(lost);
+            return;
+        }
+        self.diagnoses
+            .retain(|d| !matches!(d, Diagnosis::AnswerNotDelivered { .. }));
+        self.diagnoses.insert(0, lost);
+    }
+
+    /// Time passes: a challenge unanswered by Timer F is abandoned, a
+    /// granted binding lapses. Returns when it happened, if anything did.
+    pub fn on_time(&mut self, now: SystemTime) -> Option<SystemTime> {
+        let due = self
+            .attempt
+            .as_ref()
+            .and_then(Attempt::challenged_at)
+            .map(|c| c + TIMER_B)
+            .filter(|due| now >= *due);
+        if let Some(due) = due
+            && let Some(old) = self.attempt.take()
+        {
+            self.abandon(old, due);
+            return Some(due);
+        }
+        if let Some(g) = &mut self.granted
+            && !g.lapsed
+            && now >= g.until
+        {
+            g.lapsed = true;
+            return Some(g.until);
+        }
+        None
+    }
+
+    /// At the end of a capture, a challenge left unanswered counts as
+    /// never answered.
+    pub fn on_end(&mut self, now: SystemTime) -> bool {
+        match self.attempt.take_if(|a| a.awaiting_answer()) {
+            Some(old) => {
+                self.abandon(old, now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn abandon(&mut self, attempt: Attempt, at: SystemTime) {
+        let accepted = self.accepted_nonce.as_deref();
+        if let Some((code, diagnosis)) = attempt.abandoned(self.side, accepted) {
+            self.conclude(&attempt, Outcome::Abandoned { code }, diagnosis, at);
+        }
+    }
+
+    fn succeed(&mut self, p: &ParsedMessage<'_>, attempt: Attempt, at: SystemTime) {
+        self.failures = None;
+        self.accepted_nonce = attempt.nonce_sent().map(str::to_owned);
+        let outcome = if attempt.purpose == Purpose::Unregister {
+            self.granted = None;
+            self.diagnoses.clear();
+            Outcome::Unregistered
+        } else {
+            let granted = self.granted_expires(p, attempt.asked_expires);
+            self.note_grant(attempt.asked_expires, granted);
+            self.granted = Some(Grant {
+                expires_s: granted,
+                granted_at: at,
+                until: at + Duration::from_secs(granted.into()),
+                lapsed: false,
+            });
+            self.diagnoses = nat::hints(
+                p,
+                &nat::Path {
+                    contact: &self.key.contact,
+                    registrar: self.registrar_address,
+                    side: self.side,
+                    asked_rport: attempt.asked_rport,
+                },
+            );
+            Outcome::Registered { expires: granted }
+        };
+        self.last_outcome = Some(LastOutcome {
+            outcome,
+            purpose: attempt.purpose,
+            at,
+        });
+    }
+
+    /// An attempt ended without success. A failed un-REGISTER leaves the
+    /// binding as the registrar holds it: a note, not a failed registration.
+    fn conclude(
+        &mut self,
+        attempt: &Attempt,
+        outcome: Outcome,
+        failure: Diagnosis,
+        at: SystemTime,
+    ) {
+        self.last_outcome = Some(LastOutcome {
+            outcome,
+            purpose: attempt.purpose,
+            at,
+        });
+        let code = outcome.code().unwrap_or(0);
+        if attempt.purpose == Purpose::Unregister {
+            self.diagnoses
+                .retain(|d| !matches!(d, Diagnosis::UnregisterNotCompleted { .. }));
+            self.diagnoses.push(Diagnosis::UnregisterNotCompleted {
+                code,
+                challenged: matches!(outcome, Outcome::Abandoned { .. }),
+                registered_until: self.expires_at(),
+            });
+            return;
+        }
+        self.diagnoses = vec![failure];
+        self.failures = Some(FailureRun::after(self.failures, outcome, at));
+    }
+
+    fn learn_side_from_request(&mut self, p: &ParsedMessage<'_>) {
+        match p.message.direction {
+            Some(sipwatch_common::Direction::Egress) => {
+                (self.side, self.side_from_direction) = (Side::Client, true);
+            }
+            Some(sipwatch_common::Direction::Ingress) => {
+                (self.side, self.side_from_direction) = (Side::Registrar, true);
+            }
+            None => {}
+        }
+    }
+
+    /// Without a direction, a registrar that says it is Asterisk, answering
+    /// a client that does not, is this PBX: phones register to it.
+    fn learn_side_from_response(&mut self, p: &ParsedMessage<'_>) {
+        if self.side_from_direction {
+            return;
+        }
+        let asterisk = |s: &str| {
+            let s = s.to_ascii_lowercase();
+            s.contains("asterisk") || s.contains("fpbx")
+        };
+        let server_is_pbx = p.server().is_some_and(|s| asterisk(&s));
+        let client_is_pbx = self
+            .attempt
+            .as_ref()
+            .and_then(|a| a.user_agent.as_deref())
+            .is_some_and(asterisk);
+        if server_is_pbx && !client_is_pbx {
+            self.side = Side::Registrar;
+        }
+    }
+
+    fn note_grant(&mut self, asked: Option<u32>, granted: u32) {
+        let Some(asked) = asked else { return };
+        if self.grants_seen.len() == GRANTS_KEPT {
+            self.grants_seen.remove(0);
+        }
+        self.grants_seen.push(GrantSeen {
+            asked_s: asked,
+            granted_s: granted,
+        });
+    }
+
+    /// The latest grants, when each was shorter than asked.
+    fn shrinking_grants(&self) -> Vec<GrantSeen> {
+        let shrinking =
+            self.grants_seen.len() >= 2 && self.grants_seen.iter().all(|g| g.granted_s < g.asked_s);
+        if shrinking {
+            self.grants_seen.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn granted_expires(&self, p: &ParsedMessage<'_>, asked: Option<u32>) -> u32 {
+        let contacts = p.contacts();
+        let ours = contacts
+            .iter()
             .find(|c| c.uri.text.trim_matches(['<', '>']) == self.key.contact)
+            .or(match &contacts[..] {
+                // A registrar that rewrote our only Contact (NAT) still lists it.
+                [only] => Some(only),
+                _ => None,
+            })
             .and_then(|c| c.expires);
         ours.or_else(|| p.expires())
-            .or(self.asked_expires)
+            .or(asked)
             .unwrap_or(DEFAULT_EXPIRES)
-    }
-
-    /// What the registrar's answer says about NAT: its `received` / `rport`
-    /// on our Via, and a private Contact registered with a public registrar.
-    fn nat_hints(&self, p: &ParsedMessage<'_>) -> Vec<Diagnosis> {
-        let mut hints = Vec::new();
-        if let Some(via) = p.vias().into_iter().next() {
-            let unbracket = |h: &str| h.trim_matches(['[', ']']).to_owned();
-            let received_differs = via
-                .received
-                .as_deref()
-                .is_some_and(|r| unbracket(r) != unbracket(&via.host));
-            let port_differs = via
-                .rport
-                .is_some_and(|r| Some(r) != via.port.or(Some(5060)));
-            if received_differs || port_differs {
-                hints.push(Diagnosis::NatRewritesVia {
-                    sent_by: via.sent_by.clone(),
-                    received: via.received.clone(),
-                    rport: via.rport,
-                });
-            }
-        }
-        let contact_host = crate::sip::fields::parse_uri(&self.key.contact).host;
-        let contact_ip = contact_host.trim_matches(['[', ']']).parse::<IpAddr>().ok();
-        if contact_ip.is_some_and(is_private) && !is_private(self.registrar_address.ip()) {
-            hints.push(Diagnosis::PrivateContact {
-                contact: self.key.contact.clone(),
-                registrar: self.registrar_address.to_string(),
-            });
-        }
-        hints
     }
 }
 
-/// RFC 1918, CGNAT (RFC 6598), link-local and IPv6 ULA.
-pub fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_private() || v4.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1]))
+/// The JSON form: the model and what is derived from it, one object.
+impl Serialize for Registration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            key: &'a BindingKey,
+            state: RegistrationState,
+            status: String,
+            last_code: Option<u16>,
+            registrar_address: SocketAddr,
+            transport: Transport,
+            side: Side,
+            #[serde(serialize_with = "crate::time::serialize")]
+            last_change: SystemTime,
+            response_us: Option<u64>,
+            #[serde(serialize_with = "crate::time::serialize_opt")]
+            expires_at: Option<SystemTime>,
+            granted: &'a Option<Grant>,
+            attempt: &'a Option<Attempt>,
+            last_outcome: &'a Option<LastOutcome>,
+            failures: &'a Option<FailureRun>,
+            diagnoses: &'a [Diagnosis],
         }
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+        View {
+            key: &self.key,
+            state: self.state(),
+            status: self.status(),
+            last_code: self.last_code,
+            registrar_address: self.registrar_address,
+            transport: self.transport,
+            side: self.side,
+            last_change: self.last_change,
+            response_us: self.response_us,
+            expires_at: self.expires_at(),
+            granted: &self.granted,
+            attempt: &self.attempt,
+            last_outcome: &self.last_outcome,
+            failures: &self.failures,
+            diagnoses: &self.diagnoses,
         }
+        .serialize(s)
     }
 }

@@ -136,6 +136,9 @@ pub struct Transaction {
     pub last_sent: SystemTime,
     /// Times the request was seen: 1 + retransmissions.
     pub sent: u32,
+    /// Times the request was seen again at least T1 after its final
+    /// response: that response did not reach the sender.
+    pub sent_after_answer: u32,
     /// The highest provisional status seen (100–199).
     pub provisional: Option<u16>,
     pub final_response: Option<FinalResponse>,
@@ -156,6 +159,7 @@ impl Transaction {
             first_sent: m.timestamp,
             last_sent: m.timestamp,
             sent: 1,
+            sent_after_answer: 0,
             provisional: None,
             final_response: None,
             state: TransactionState::Pending,

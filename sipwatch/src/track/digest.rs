@@ -1,0 +1,107 @@
+//! Digest algorithms as a type, so that "which algorithm was asked, which
+//! was used" is compared on meaning, not on spelling: no `algorithm=` means
+//! MD5 (RFC 7616 §3.3, RFC 3261 §22.4), and names compare without case.
+//!
+//! ```
+//! use sipwatch::track::DigestAlgorithm;
+//! assert_eq!(DigestAlgorithm::named(None), DigestAlgorithm::Md5);
+//! assert_eq!(DigestAlgorithm::named(Some("sha-256")), DigestAlgorithm::Sha256);
+//! assert_eq!(sipwatch::track::asterisk_has_sha256("Asterisk PBX 20.5.0"), Some(false));
+//! ```
+use serde::{Serialize, Serializer};
+
+use crate::sip::fields::Challenge;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DigestAlgorithm {
+    Md5,
+    Md5Sess,
+    Sha256,
+    Sha256Sess,
+    Sha512_256,
+    Sha512_256Sess,
+    /// Anything else, as written.
+    Other(String),
+}
+
+impl DigestAlgorithm {
+    /// The algorithm an `algorithm=` parameter names; absent means MD5.
+    pub fn named(name: Option<&str>) -> DigestAlgorithm {
+        let Some(name) = name.map(str::trim) else {
+            return DigestAlgorithm::Md5;
+        };
+        match name.to_ascii_uppercase().as_str() {
+            "MD5" => DigestAlgorithm::Md5,
+            "MD5-SESS" => DigestAlgorithm::Md5Sess,
+            "SHA-256" => DigestAlgorithm::Sha256,
+            "SHA-256-SESS" => DigestAlgorithm::Sha256Sess,
+            "SHA-512-256" => DigestAlgorithm::Sha512_256,
+            "SHA-512-256-SESS" => DigestAlgorithm::Sha512_256Sess,
+            _ => DigestAlgorithm::Other(name.to_owned()),
+        }
+    }
+
+    /// Every algorithm a 401/407 offers, one per challenge header, in order.
+    pub fn offered(challenges: &[Challenge]) -> Vec<DigestAlgorithm> {
+        challenges
+            .iter()
+            .filter(|c| c.scheme.eq_ignore_ascii_case("digest"))
+            .map(|c| DigestAlgorithm::named(c.algorithm.as_deref()))
+            .collect()
+    }
+
+    /// MD5 and MD5-sess: what every SIP stack can answer.
+    pub fn is_md5(&self) -> bool {
+        matches!(self, DigestAlgorithm::Md5 | DigestAlgorithm::Md5Sess)
+    }
+
+    /// The IANA name, as it appears on the wire.
+    pub fn name(&self) -> &str {
+        match self {
+            DigestAlgorithm::Md5 => "MD5",
+            DigestAlgorithm::Md5Sess => "MD5-sess",
+            DigestAlgorithm::Sha256 => "SHA-256",
+            DigestAlgorithm::Sha256Sess => "SHA-256-sess",
+            DigestAlgorithm::Sha512_256 => "SHA-512-256",
+            DigestAlgorithm::Sha512_256Sess => "SHA-512-256-sess",
+            DigestAlgorithm::Other(name) => name,
+        }
+    }
+}
+
+impl Serialize for DigestAlgorithm {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Whether the Asterisk named in a User-Agent / Server header can answer
+/// SHA-256 and SHA-512-256 challenges (20.12.0, 21.7.0, 22.2.0 and later,
+/// per the Asterisk "PJSIP Authentication" documentation); `None` when it
+/// names no Asterisk version.
+pub fn asterisk_has_sha256(user_agent: &str) -> Option<bool> {
+    let lower = user_agent.to_ascii_lowercase();
+    let after = &lower[lower.find("asterisk")? + "asterisk".len()..];
+    let version = after
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let mut parts = version
+        .split(['.', '-', '~'])
+        .map(|p| p.parse::<u32>().ok());
+    let (major, minor) = (parts.next()??, parts.next().flatten().unwrap_or(0));
+    Some(match major {
+        20 => minor >= 12,
+        21 => minor >= 7,
+        22 => minor >= 2,
+        m => m > 22,
+    })
+}
+
+/// "SHA-256, MD5".
+pub fn names(algorithms: &[DigestAlgorithm]) -> String {
+    algorithms
+        .iter()
+        .map(DigestAlgorithm::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,114 @@
+//! What a registrar's answer says about the path: NAT (its `received` /
+//! `rport` on our Via), a private Contact it kept, and the passive signs of
+//! a SIP ALG that rewrote the answer on its way back. Only hints: the
+//! active check is `sipwatch probe`.
+use std::net::{IpAddr, SocketAddr};
+
+use super::diagnosis::{AlgSignKind, Diagnosis, Side};
+use crate::sip::{ParsedMessage, fields::Via};
+
+/// What the registrar is told about this binding's request path.
+pub struct Path<'a> {
+    pub contact: &'a str,
+    pub registrar: SocketAddr,
+    pub side: Side,
+    /// Our top Via asked for `rport`.
+    pub asked_rport: bool,
+}
+
+/// The hints a 2xx to a REGISTER gives.
+pub fn hints(p: &ParsedMessage<'_>, path: &Path<'_>) -> Vec<Diagnosis> {
+    let mut hints = Vec::new();
+    let Some(via) = p.vias().into_iter().next() else {
+        return hints;
+    };
+    let nat = nat_seen(&via);
+    if nat {
+        hints.push(Diagnosis::NatRewritesVia {
+            side: path.side,
+            sent_by: via.sent_by.clone(),
+            received: via.received.clone(),
+            rport: via.rport,
+        });
+    }
+    if path.side == Side::Registrar || is_private(path.registrar.ip()) {
+        return hints;
+    }
+    let registrar = path.registrar.to_string();
+    let received_ip = via.received.as_deref().and_then(ip_of);
+    if received_ip.is_some_and(is_private) {
+        hints.push(Diagnosis::AlgSign {
+            sign: AlgSignKind::ReceivedPrivate,
+            received: via.received.clone(),
+            registrar: registrar.clone(),
+        });
+    } else if path.asked_rport && via.received.is_none() && via.rport.is_none() {
+        hints.push(Diagnosis::AlgSign {
+            sign: AlgSignKind::ViaStripped,
+            received: None,
+            registrar: registrar.clone(),
+        });
+    }
+    // Where the registrar saw our own private address there is no NAT to
+    // blame; where it listed our Contact with its public address it fixed
+    // the Contact itself.
+    let contact_private =
+        ip_of(&crate::sip::fields::parse_uri(path.contact).host).is_some_and(is_private);
+    let contacts = p.contacts();
+    let kept = contacts.is_empty()
+        || contacts
+            .iter()
+            .any(|c| c.uri.text.trim_matches(['<', '>']) == path.contact);
+    if nat && contact_private && kept {
+        hints.push(Diagnosis::PrivateContact {
+            contact: path.contact.to_owned(),
+            registrar,
+        });
+    }
+    hints
+}
+
+/// The address the registrar saw us at, from its answer's top Via
+/// (`received`, else our sent-by host, with `rport`), when it says so.
+pub fn seen_as(p: &ParsedMessage<'_>) -> Option<String> {
+    let via = p.vias().into_iter().next()?;
+    if via.received.is_none() && via.rport.is_none() {
+        return None;
+    }
+    let host = via.received.unwrap_or(via.host);
+    Some(match via.rport {
+        Some(port) if host.contains(':') && !host.starts_with('[') => format!("[{host}]:{port}"),
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
+/// The registrar saw another address or port than the Via announced.
+fn nat_seen(via: &Via) -> bool {
+    let unbracket = |h: &str| h.trim_matches(['[', ']']).to_owned();
+    let received_differs = via
+        .received
+        .as_deref()
+        .is_some_and(|r| unbracket(r) != unbracket(&via.host));
+    let port_differs = via
+        .rport
+        .is_some_and(|r| Some(r) != via.port.or(Some(5060)));
+    received_differs || port_differs
+}
+
+fn ip_of(host: &str) -> Option<IpAddr> {
+    host.trim_matches(['[', ']']).parse().ok()
+}
+
+/// RFC 1918, CGNAT (RFC 6598), link-local and IPv6 ULA.
+pub fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_private() || v4.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1]))
+        }
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}

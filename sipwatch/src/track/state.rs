@@ -1,0 +1,137 @@
+//! What a binding shows, derived from it: the state `pjsip show
+//! registrations` would name, the registration as the registrar holds it,
+//! the last outcome, and the run of failures that only a success ends.
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::attempt::{Outcome, Purpose};
+
+/// The state a registration is in, as `pjsip show registrations` would
+/// name it, derived from the binding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RegistrationState {
+    RequestSent,
+    Registered {
+        /// Seconds granted by the registrar.
+        #[serde(rename = "expires_s")]
+        expires: u32,
+    },
+    Rejected {
+        code: u16,
+    },
+    Timeout,
+    Unregistered,
+    Expired,
+}
+
+impl RegistrationState {
+    pub fn is_ok(&self) -> bool {
+        matches!(
+            self,
+            RegistrationState::Registered { .. } | RegistrationState::Unregistered
+        )
+    }
+
+    /// Failing: what the summary counts as a registration to fix.
+    pub fn is_failing(&self) -> bool {
+        matches!(
+            self,
+            RegistrationState::Rejected { .. }
+                | RegistrationState::Timeout
+                | RegistrationState::Expired
+        )
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            RegistrationState::RequestSent => "Request sent".into(),
+            RegistrationState::Registered { .. } => "Registered".into(),
+            RegistrationState::Rejected { code } => format!("Rejected ({code})"),
+            RegistrationState::Timeout => "Timeout (408)".into(),
+            RegistrationState::Unregistered => "Unregistered".into(),
+            RegistrationState::Expired => "Expired".into(),
+        }
+    }
+}
+
+/// The registration as the registrar holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub expires_s: u32,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub granted_at: SystemTime,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub until: SystemTime,
+    /// Not refreshed in time.
+    pub lapsed: bool,
+}
+
+/// An attempt's end, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LastOutcome {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub purpose: Purpose,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub at: SystemTime,
+}
+
+/// Failures in a row, which only a success ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FailureRun {
+    /// The latest failure.
+    pub last: Outcome,
+    pub count: u32,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub first_at: SystemTime,
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub last_at: SystemTime,
+    /// Mean time between failures, once there are two.
+    pub interval_ms: Option<u64>,
+}
+
+impl FailureRun {
+    /// The run after one more failure (`outcome`, at `at`).
+    pub fn after(run: Option<FailureRun>, outcome: Outcome, at: SystemTime) -> FailureRun {
+        match run {
+            Some(run) => {
+                let count = run.count.saturating_add(1);
+                let span = at.duration_since(run.first_at).unwrap_or_default();
+                FailureRun {
+                    last: outcome,
+                    count,
+                    first_at: run.first_at,
+                    last_at: at,
+                    interval_ms: Some(span.as_millis() as u64 / u64::from(count - 1)),
+                }
+            }
+            None => FailureRun {
+                last: outcome,
+                count: 1,
+                first_at: at,
+                last_at: at,
+                interval_ms: None,
+            },
+        }
+    }
+
+    pub fn state(&self) -> RegistrationState {
+        match self.last {
+            Outcome::NoAnswer => RegistrationState::Timeout,
+            other => RegistrationState::Rejected {
+                code: other.code().unwrap_or(0),
+            },
+        }
+    }
+}
+
+/// A duration for people: "4 ms", "60.0 s".
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}

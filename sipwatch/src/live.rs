@@ -87,7 +87,9 @@ impl LiveCapture {
                     process(&mut batch, &mut pipeline)?;
                     capture.flush_logs();
                 }
-                _ = timers.tick() => pipeline.tick(std::time::SystemTime::now())?,
+                _ = timers.tick() => {
+                    pipeline.tick(std::time::SystemTime::now(), capture.counters().ok())?;
+                }
             }
         }
         capture.detach()?;

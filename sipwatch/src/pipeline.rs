@@ -9,7 +9,7 @@ use crate::{
     audit::Auditor,
     capture::{Counters, Frame},
     net::{Decoded, Decoder, SipSelection, tcp::TcpLimits},
-    report::{CaptureSummary, Output, PipelineStats, RunEnd},
+    report::{CaptureSummary, Output, PipelineStats, RunEnd, Snapshot},
     sip::{Message, MessageAssembler},
     track::{Event, Tracker},
 };
@@ -149,15 +149,21 @@ impl<W: Write> Pipeline<W> {
         Ok(())
     }
 
-    /// Live: time passes without messages (timers fire, the table is redrawn).
-    pub fn tick(&mut self, now: std::time::SystemTime) -> io::Result<()> {
+    /// Live: time passes without messages (timers fire, the table is
+    /// redrawn, metrics re-read); `kernel` is the capture's counters now.
+    pub fn tick(&mut self, now: std::time::SystemTime, kernel: Option<Counters>) -> io::Result<()> {
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
         }
         self.deliver_events()?;
+        let snapshot = Snapshot {
+            tracker: &self.tracker,
+            audit: self.audit.as_ref(),
+            kernel,
+        };
         for o in &mut self.outputs {
-            o.tick(&mut self.out, &self.tracker)?;
+            o.tick(&mut self.out, &snapshot)?;
         }
         self.out.flush()
     }

@@ -18,6 +18,10 @@ use support::{lab, wait_until_attached};
 struct Run {
     /// `attach --json` output, one object a line.
     json: Vec<Value>,
+    /// The metrics endpoint as Prometheus's own parser (Python's
+    /// `prometheus_client`, OpenMetrics) read it at the end: one sample a
+    /// line, `name{label="v",…} value`, labels sorted.
+    metrics: Vec<String>,
     /// Every datagram the PBX's socket received: (from, first line).
     received: Vec<(SocketAddr, String)>,
 }
@@ -67,6 +71,8 @@ fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
             "--json",
             "--echo",
             &ECHO_V4.to_string(),
+            "--metrics",
+            METRICS,
         ])
         .unwrap();
     wait_until_attached(&lab);
@@ -88,6 +94,15 @@ fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
             received.push((from, text.lines().next().unwrap_or("").to_owned()));
         }
     }
+    // Metrics are re-read every second.
+    std::thread::sleep(Duration::from_millis(1500));
+    let metrics = lab
+        .pbx
+        .run(&["/usr/bin/python3", "-c", SCRAPE])
+        .unwrap_or_else(|e| panic!("scraping the metrics with prometheus_client: {e}"))
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let out = capture
         .stop(libc::SIGTERM, Duration::from_secs(20))
         .unwrap();
@@ -100,7 +115,35 @@ fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    Run { json, received }
+    Run {
+        json,
+        metrics,
+        received,
+    }
+}
+
+/// Where `attach --metrics` serves, inside the PBX's namespace.
+const METRICS: &str = "127.0.0.1:9560";
+
+/// Scrapes the endpoint and parses it with Prometheus's Python client
+/// (Debian's python3-prometheus-client, hence Debian's own python3),
+/// printing every sample.
+const SCRAPE: &str = r#"
+import urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+text = urllib.request.urlopen("http://127.0.0.1:9560/metrics", timeout=5).read().decode()
+for family in text_string_to_metric_families(text):
+    for s in family.samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value}")
+"#;
+
+/// The value of the sample written exactly as `sample` (name and labels).
+fn sample(run: &Run, sample: &str) -> f64 {
+    run.metrics
+        .iter()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {sample} in {:#?}", run.metrics))
 }
 
 fn audits<'a>(run: &'a Run, aor: &str) -> Vec<&'a Value> {
@@ -164,6 +207,46 @@ fn the_kernel_alg_is_found_rewriting_the_pbx_own_register_and_the_pbx_sees_nothi
         format!("<sip:alice@{ROUTER_WAN_V4}:5060>")
     );
     assert!(consumed(&run) >= 1, "the echo's answer was consumed at XDP");
+    // The same, as a Prometheus scraper reads it.
+    let binding = format!(
+        r#"aor="sip:alice@{PROVIDER_V4}",contact="sip:alice@{PBX_V4}:5060",registrar="sip:{PROVIDER_V4}""#
+    );
+    assert_eq!(
+        sample(&run, r#"sipwatch_registrations{state="registered"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &run,
+            &format!("sipwatch_registration_registered{{{binding}}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &run,
+            &format!("sipwatch_registration_last_code{{{binding}}}")
+        ),
+        200.0
+    );
+    assert_eq!(
+        sample(&run, r#"sipwatch_register_responses_total{code="200"}"#),
+        1.0
+    );
+    assert!(
+        sample(
+            &run,
+            r#"sipwatch_path_findings_total{kind="address_rewritten"}"#
+        ) >= 2.0
+    );
+    assert_eq!(sample(&run, "sipwatch_path_alg_registrations{}"), 1.0);
+    assert!(sample(&run, "sipwatch_shadows_sent_total{}") >= 1.0);
+    assert!(sample(&run, "sipwatch_shadows_answered_total{}") >= 1.0);
+    assert!(sample(&run, r#"sipwatch_packets_copied_total{direction="in"}"#) >= 1.0);
+    assert_eq!(
+        sample(&run, r#"sipwatch_packets_lost_total{direction="out"}"#),
+        0.0
+    );
 }
 
 #[test]
@@ -194,7 +277,24 @@ fn timeout_leg(personality: Personality, user: &str) -> String {
         "nothing reached the PBX: {:?}",
         run.received
     );
-    located["leg"].as_str().unwrap().to_owned()
+    let leg = located["leg"].as_str().unwrap().to_owned();
+    // The same, as a Prometheus scraper reads it.
+    assert_eq!(
+        sample(&run, r#"sipwatch_timeouts_total{method="REGISTER"}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &run,
+            &format!(r#"sipwatch_path_timeouts_total{{leg="{leg}"}}"#)
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&run, r#"sipwatch_registrations{state="timeout"}"#),
+        1.0
+    );
+    leg
 }
 
 #[test]

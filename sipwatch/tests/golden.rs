@@ -8,7 +8,7 @@ mod fixtures;
 
 use std::path::{Path, PathBuf};
 
-use sipwatch::report::{Detail, LiveTable, Output, View};
+use sipwatch::report::{Detail, LiveTable, Output, Snapshot, View};
 
 /// A committed capture in `tests/fixtures/`.
 fn committed(name: &str) -> PathBuf {
@@ -37,7 +37,12 @@ fn table(path: &Path) -> String {
     }
     let finished = pipeline.finish(None, 0, None).expect("finished");
     let mut out = Vec::new();
-    LiveTable.tick(&mut out, &finished.tracker).expect("drawn");
+    let now = Snapshot {
+        tracker: &finished.tracker,
+        audit: None,
+        kernel: None,
+    };
+    LiveTable.tick(&mut out, &now).expect("drawn");
     String::from_utf8(out).expect("UTF-8")
 }
 

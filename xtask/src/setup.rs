@@ -29,6 +29,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tshark", "reading captures in tests and benchmarks"),
     ("sipsak", "the lab's SIP client"),
     ("kamailio", "the lab's SIP registrar"),
+    (
+        "python3-prometheus-client",
+        "tests: Prometheus's own parser reads `attach --metrics`",
+    ),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

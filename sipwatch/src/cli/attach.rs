@@ -11,7 +11,7 @@ use sipwatch::{
     },
     echo::DEFAULT_QUERY_PORT,
     live::LiveCapture,
-    report::{PcapNgOutput, View},
+    report::{Metrics, PcapNgOutput, View},
 };
 
 use super::{OutputArgs, SelectionArgs};
@@ -40,7 +40,7 @@ pub struct Args {
     #[command(flatten)]
     output: OutputArgs,
     /// No message log: the registration table, redrawn every second.
-    #[arg(long, conflicts_with_all = ["verbose", "quiet", "json"])]
+    #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
     /// Stop by itself after this many seconds.
     #[arg(long)]
@@ -71,6 +71,9 @@ pub struct Args {
     /// Shadows per second at most, all registrations together.
     #[arg(long, requires = "echo", default_value_t = 5.0)]
     shadow_rate: f64,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9560).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -105,6 +108,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.output.view()
     };
     let mut outputs = view.outputs();
+    if let Some(addr) = args.metrics {
+        let metrics = Metrics::new();
+        let bound = sipwatch::report::metrics::serve(addr, metrics.registry())?;
+        eprintln!("sipwatch: metrics on http://{bound}/metrics");
+        outputs.push(Box::new(metrics));
+    }
     super::runtime()?.block_on(async {
         let stop = super::stop_signal(args.duration)?;
         let capture = LiveCapture::attach(&config)

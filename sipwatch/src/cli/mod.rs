@@ -31,15 +31,20 @@ pub struct OutputArgs {
     /// One JSON object per message and event (JSON Lines), then a summary object.
     #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
     pub json: bool,
+    /// No messages: one line per registration change, timeout, ICMP error
+    /// and path audit finding (for a service's journal).
+    #[arg(long, conflicts_with_all = ["verbose", "quiet", "json"])]
+    pub events: bool,
 }
 
 impl OutputArgs {
     /// The view the flags ask for (clap keeps them mutually exclusive).
     pub fn view(&self) -> View {
-        match (self.json, self.quiet, self.verbose) {
+        match (self.json, self.quiet, self.verbose, self.events) {
             (true, ..) => View::Json,
-            (_, true, _) => View::Text(Detail::Quiet),
-            (_, _, true) => View::Text(Detail::Full),
+            (_, true, ..) => View::Text(Detail::Quiet),
+            (_, _, true, _) => View::Text(Detail::Full),
+            (.., true) => View::Text(Detail::Events),
             _ => View::Text(Detail::FirstLine),
         }
     }

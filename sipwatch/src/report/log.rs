@@ -18,12 +18,25 @@ use crate::{
 /// `full`), and one per tracking event, between the messages that caused them.
 pub struct MessageLog {
     full: bool,
+    messages: bool,
 }
 
 impl MessageLog {
     /// A log of first lines, or (`full`) of whole messages.
     pub fn new(full: bool) -> Self {
-        Self { full }
+        Self {
+            full,
+            messages: true,
+        }
+    }
+
+    /// A log of events only (registration changes, timeouts, ICMP errors,
+    /// path audit findings): one line each, nothing redrawn, for a journal.
+    pub fn events_only() -> Self {
+        Self {
+            full: false,
+            messages: false,
+        }
     }
 }
 
@@ -45,6 +58,9 @@ impl Output for MessageLog {
         d: &Message,
         parsed: Option<&ParsedMessage<'_>>,
     ) -> io::Result<()> {
+        if !self.messages {
+            return Ok(());
+        }
         write_clock_time(out, d.timestamp)?;
         write!(out, " {} {} ", arrow(d.direction), d.transport)?;
         write_addr(out, &d.src)?;

@@ -6,6 +6,7 @@
 //! list; a new output is a new file here and one more entry in a list.
 pub mod json;
 mod log;
+pub mod metrics;
 mod output;
 mod pcapng;
 pub mod registrations;
@@ -15,7 +16,8 @@ mod view;
 
 pub use json::JsonLines;
 pub use log::MessageLog;
-pub use output::{Output, RunEnd};
+pub use metrics::Metrics;
+pub use output::{Output, RunEnd, Snapshot};
 pub use pcapng::PcapNgOutput;
 pub use summary::{CaptureSummary, PipelineStats, TextSummary, write_summary};
 pub use table::LiveTable;

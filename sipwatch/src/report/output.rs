@@ -8,11 +8,22 @@ use std::io::{self, Write};
 use super::CaptureSummary;
 use crate::{
     audit::{Auditor, PathAudit},
-    capture::Frame,
+    capture::{Counters, Frame},
     net::IcmpError,
     sip::{Message, ParsedMessage},
     track::{Event, Tracker},
 };
+
+/// The run as it stands, for the outputs that redraw or re-read it on a
+/// tick (the live table, metrics).
+pub struct Snapshot<'a> {
+    /// Transactions and registrations now.
+    pub tracker: &'a Tracker,
+    /// The path audit (`attach --echo`), when it runs.
+    pub audit: Option<&'a Auditor>,
+    /// The kernel programs' counters now (a live capture).
+    pub kernel: Option<Counters>,
+}
 
 /// What a run ends with, for the outputs that report on it.
 pub struct RunEnd<'a> {
@@ -67,7 +78,7 @@ pub trait Output {
     }
 
     /// Live: about once a second, whether or not anything was captured.
-    fn tick(&mut self, _out: &mut dyn Write, _tracker: &Tracker) -> io::Result<()> {
+    fn tick(&mut self, _out: &mut dyn Write, _now: &Snapshot<'_>) -> io::Result<()> {
         Ok(())
     }
 

@@ -3,16 +3,16 @@
 use std::io::{self, Write};
 
 use super::{
-    Output,
+    Output, Snapshot,
     registrations::{write_table, write_totals},
 };
-use crate::track::Tracker;
 
 /// Redraws the table (cursor home, clear screen) on every tick.
 pub struct LiveTable;
 
 impl Output for LiveTable {
-    fn tick(&mut self, out: &mut dyn Write, tracker: &Tracker) -> io::Result<()> {
+    fn tick(&mut self, out: &mut dyn Write, now: &Snapshot<'_>) -> io::Result<()> {
+        let tracker = now.tracker;
         out.write_all(b"\x1b[H\x1b[2J")?;
         let regs = tracker.registrations();
         write_table(out, &regs, tracker.now())?;

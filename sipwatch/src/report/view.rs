@@ -6,6 +6,9 @@ use super::{JsonLines, LiveTable, MessageLog, Output, TextSummary};
 pub enum Detail {
     /// Nothing per message: the summary at the end only.
     Quiet,
+    /// No messages: one line per registration change, timeout, ICMP error
+    /// and path audit finding, for a service's journal.
+    Events,
     /// One line per message, like `pjsip set logger on`.
     FirstLine,
     /// The whole message after its line (digest responses masked).
@@ -29,6 +32,9 @@ impl View {
     pub fn outputs(self) -> Vec<Box<dyn Output>> {
         match self {
             View::Text(Detail::Quiet) => vec![Box::new(TextSummary)],
+            View::Text(Detail::Events) => {
+                vec![Box::new(MessageLog::events_only()), Box::new(TextSummary)]
+            }
             View::Text(detail) => vec![
                 Box::new(MessageLog::new(detail == Detail::Full)),
                 Box::new(TextSummary),

@@ -1,0 +1,385 @@
+//! `attach --metrics ADDR`: Prometheus metrics of the registrations, their
+//! failures, the path audit and the capture, served over HTTP for a
+//! scraper (names after Prometheus's conventions: `sipwatch_` prefix,
+//! `_total` counters, base units).
+//!
+//! Counts that come from the stream (responses, timeouts, ICMP errors,
+//! audit findings) are counted as they pass; states (registrations, the
+//! kernel's and the audit's counters) are read again on every tick, so a
+//! scrape is at most a second behind.
+mod serve;
+
+use std::{
+    io::{self, Write},
+    sync::Arc,
+};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+pub use serve::{MetricsError, serve};
+
+use super::{Output, RunEnd, Snapshot};
+use crate::{
+    audit::{AuditOutcome, PathAudit},
+    net::IcmpError,
+    sip::{Message, ParsedMessage},
+    track::{Event, RegistrationState},
+};
+
+/// A registration's identity as labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BindingLabels {
+    registrar: String,
+    aor: String,
+    contact: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabel {
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LegLabel {
+    leg: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: String,
+}
+
+/// Every state a registration can be in, so that each is exported (0 too).
+const STATES: [&str; 6] = [
+    "request_sent",
+    "registered",
+    "rejected",
+    "timeout",
+    "unregistered",
+    "expired",
+];
+
+fn state_name(s: &RegistrationState) -> &'static str {
+    match s {
+        RegistrationState::RequestSent => "request_sent",
+        RegistrationState::Registered { .. } => "registered",
+        RegistrationState::Rejected { .. } => "rejected",
+        RegistrationState::Timeout => "timeout",
+        RegistrationState::Unregistered => "unregistered",
+        RegistrationState::Expired => "expired",
+    }
+}
+
+/// The metrics, and the registry a scrape encodes.
+pub struct Metrics {
+    registry: Arc<Registry>,
+    registrations: Family<StateLabel, Gauge>,
+    registered: Family<BindingLabels, Gauge>,
+    last_code: Family<BindingLabels, Gauge>,
+    register_responses: Family<CodeLabel, Counter>,
+    timeouts: Family<MethodLabel, Counter>,
+    icmp: Family<KindLabel, Counter>,
+    path_findings: Family<KindLabel, Counter>,
+    path_timeouts: Family<LegLabel, Counter>,
+    alg_bindings: Gauge,
+    shadows_sent: Counter,
+    shadows_answered: Counter,
+    packets_seen: Family<DirectionLabel, Counter>,
+    packets_copied: Family<DirectionLabel, Counter>,
+    packets_lost: Family<DirectionLabel, Counter>,
+    /// The last totals read, so that counters move by the difference.
+    last: Totals,
+}
+
+#[derive(Default)]
+struct Totals {
+    shadows_sent: u64,
+    shadows_answered: u64,
+    seen: [u64; 2],
+    copied: [u64; 2],
+    lost: [u64; 2],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("sipwatch");
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            registrations: Family::default(),
+            registered: Family::default(),
+            last_code: Family::default(),
+            register_responses: Family::default(),
+            timeouts: Family::default(),
+            icmp: Family::default(),
+            path_findings: Family::default(),
+            path_timeouts: Family::default(),
+            alg_bindings: Gauge::default(),
+            shadows_sent: Counter::default(),
+            shadows_answered: Counter::default(),
+            packets_seen: Family::default(),
+            packets_copied: Family::default(),
+            packets_lost: Family::default(),
+            last: Totals::default(),
+        };
+        r.register(
+            "registrations",
+            "Registrations (bindings) by state",
+            m.registrations.clone(),
+        );
+        r.register(
+            "registration_registered",
+            "1 while the registration (registrar, AOR, Contact) is registered, else 0",
+            m.registered.clone(),
+        );
+        r.register(
+            "registration_last_code",
+            "The last final response code to the registration's REGISTER (408: no answer)",
+            m.last_code.clone(),
+        );
+        r.register(
+            "register_responses",
+            "Final responses to REGISTERs, by status code",
+            m.register_responses.clone(),
+        );
+        r.register(
+            "timeouts",
+            "Requests with no final response by Timer B/F (the PBX's 408), by method",
+            m.timeouts.clone(),
+        );
+        r.register(
+            "icmp_errors",
+            "ICMP errors quoting SIP packets, by kind",
+            m.icmp.clone(),
+        );
+        r.register(
+            "path_findings",
+            "Changes the path made to the PBX's REGISTERs (attach --echo), by kind",
+            m.path_findings.clone(),
+        );
+        r.register(
+            "path_timeouts",
+            "REGISTER timeouts located by the path audit, by leg",
+            m.path_timeouts.clone(),
+        );
+        r.register(
+            "path_alg_registrations",
+            "Registrations whose REGISTER a SIP ALG rewrites (latest audit)",
+            m.alg_bindings.clone(),
+        );
+        r.register(
+            "shadows_sent",
+            "Shadow REGISTERs sent to the echo",
+            m.shadows_sent.clone(),
+        );
+        r.register(
+            "shadows_answered",
+            "Shadow REGISTERs the echo answered",
+            m.shadows_answered.clone(),
+        );
+        r.register(
+            "packets_seen",
+            "Packets the kernel hooks saw, by direction",
+            m.packets_seen.clone(),
+        );
+        r.register(
+            "packets_copied",
+            "SIP packets copied to sipwatch, by direction",
+            m.packets_copied.clone(),
+        );
+        r.register(
+            "packets_lost",
+            "SIP packets selected but lost (ring buffer full, read errors), by direction",
+            m.packets_lost.clone(),
+        );
+        Metrics {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    /// The registry, for [`serve`].
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
+    /// The metrics as a scrape gets them (OpenMetrics text).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    fn refresh(&mut self, now: &Snapshot<'_>) {
+        self.registrations.clear();
+        for s in STATES {
+            self.registrations
+                .get_or_create(&StateLabel { state: s.into() })
+                .set(0);
+        }
+        self.registered.clear();
+        self.last_code.clear();
+        for r in now.tracker.registrations() {
+            let state = r.state();
+            self.registrations
+                .get_or_create(&StateLabel {
+                    state: state_name(&state).into(),
+                })
+                .inc();
+            let labels = BindingLabels {
+                registrar: r.key.registrar.clone(),
+                aor: r.key.aor.clone(),
+                contact: r.key.contact.clone(),
+            };
+            self.registered
+                .get_or_create(&labels)
+                .set(i64::from(matches!(
+                    state,
+                    RegistrationState::Registered { .. }
+                )));
+            if let Some(code) = r.last_code {
+                self.last_code.get_or_create(&labels).set(i64::from(code));
+            }
+        }
+        if let Some(audit) = now.audit {
+            let c = audit.counters();
+            self.shadows_sent
+                .inc_by(c.shadows_sent.saturating_sub(self.last.shadows_sent));
+            self.shadows_answered.inc_by(
+                c.shadows_answered
+                    .saturating_sub(self.last.shadows_answered),
+            );
+            self.last.shadows_sent = c.shadows_sent;
+            self.last.shadows_answered = c.shadows_answered;
+            let alg = audit
+                .latest()
+                .iter()
+                .filter(|a| matches!(a.outcome, AuditOutcome::Compared { alg: true, .. }))
+                .count();
+            self.alg_bindings.set(alg as i64);
+        }
+        if let Some(k) = now.kernel {
+            for (i, (name, d)) in [("in", &k.ingress), ("out", &k.egress)]
+                .into_iter()
+                .enumerate()
+            {
+                let label = DirectionLabel {
+                    direction: name.into(),
+                };
+                let bump =
+                    |family: &Family<DirectionLabel, Counter>, last: &mut u64, value: u64| {
+                        family
+                            .get_or_create(&label)
+                            .inc_by(value.saturating_sub(*last));
+                        *last = value;
+                    };
+                bump(&self.packets_seen, &mut self.last.seen[i], d.seen);
+                bump(&self.packets_copied, &mut self.last.copied[i], d.copied);
+                bump(&self.packets_lost, &mut self.last.lost[i], d.lost());
+            }
+        }
+    }
+}
+
+impl Output for Metrics {
+    fn message(
+        &mut self,
+        _out: &mut dyn Write,
+        _m: &Message,
+        parsed: Option<&ParsedMessage<'_>>,
+    ) -> io::Result<()> {
+        if let Some(p) = parsed
+            && let (Some(code), Some(cseq)) = (p.status(), p.cseq())
+            && code >= 200
+            && cseq.method == "REGISTER"
+        {
+            self.register_responses
+                .get_or_create(&CodeLabel {
+                    code: code.to_string(),
+                })
+                .inc();
+        }
+        Ok(())
+    }
+
+    fn icmp(&mut self, _out: &mut dyn Write, e: &IcmpError) -> io::Result<()> {
+        let kind = serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "other".into());
+        self.icmp.get_or_create(&KindLabel { kind }).inc();
+        Ok(())
+    }
+
+    fn event(&mut self, _out: &mut dyn Write, e: &Event) -> io::Result<()> {
+        if let Event::Timeout(tx) = e {
+            self.timeouts
+                .get_or_create(&MethodLabel {
+                    method: tx.method.clone(),
+                })
+                .inc();
+        }
+        Ok(())
+    }
+
+    fn audit(&mut self, _out: &mut dyn Write, a: &PathAudit) -> io::Result<()> {
+        match &a.outcome {
+            AuditOutcome::Compared { findings, .. } => {
+                for f in findings {
+                    let kind = serde_json::to_value(f.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    self.path_findings.get_or_create(&KindLabel { kind }).inc();
+                }
+            }
+            AuditOutcome::TimeoutLocated { leg, .. } => {
+                let leg = serde_json::to_value(leg)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                self.path_timeouts.get_or_create(&LegLabel { leg }).inc();
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, _out: &mut dyn Write, now: &Snapshot<'_>) -> io::Result<()> {
+        self.refresh(now);
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+        self.refresh(&Snapshot {
+            tracker: end.tracker,
+            audit: end.audit,
+            kernel: end.live.then_some(end.summary.kernel),
+        });
+        Ok(())
+    }
+}

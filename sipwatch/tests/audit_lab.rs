@@ -45,7 +45,30 @@ fn register(user: &str) -> String {
 /// Kamailio at the provider, the echo beside it, `attach --echo` on the
 /// PBX; the PBX's socket registers `user` once and listens for `listen`.
 fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
+    audited_with(personality, user, listen, &[], None)
+}
+
+/// The same, with `extra` arguments to `attach` and, when given, UDP
+/// mappings on the router that the NAT forgets after `nat_timeout_s` of silence.
+fn audited_with(
+    personality: Personality,
+    user: &str,
+    listen: Duration,
+    extra: &[&str],
+    nat_timeout_s: Option<u32>,
+) -> Run {
     let lab = lab(personality);
+    if let Some(t) = nat_timeout_s {
+        // Per namespace: the router's conntrack alone.
+        lab.router
+            .run(&[
+                "sysctl",
+                "-qw",
+                &format!("net.netfilter.nf_conntrack_udp_timeout={t}"),
+                &format!("net.netfilter.nf_conntrack_udp_timeout_stream={t}"),
+            ])
+            .unwrap();
+    }
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
     lab.add_echo_address().unwrap();
     let echo_at = format!("{ECHO_V4}:5060");
@@ -62,19 +85,19 @@ fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
         assert!(Instant::now() < deadline, "sipwatch echo did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let capture = lab
-        .pbx
-        .spawn(&[
-            env!("CARGO_BIN_EXE_sipwatch"),
-            "attach",
-            PBX_IF,
-            "--json",
-            "--echo",
-            &ECHO_V4.to_string(),
-            "--metrics",
-            METRICS,
-        ])
-        .unwrap();
+    let echo = ECHO_V4.to_string();
+    let mut argv = vec![
+        env!("CARGO_BIN_EXE_sipwatch"),
+        "attach",
+        PBX_IF,
+        "--json",
+        "--echo",
+        &echo,
+        "--metrics",
+        METRICS,
+    ];
+    argv.extend_from_slice(extra);
+    let capture = lab.pbx.spawn(&argv).unwrap();
     wait_until_attached(&lab);
     let pbx = lab
         .pbx
@@ -310,5 +333,48 @@ fn a_timeout_behind_a_return_path_firewall_is_located_on_the_way_back() {
     assert_eq!(
         timeout_leg(Personality::DropReturn, "dave"),
         "lost_on_the_way_back"
+    );
+}
+
+#[test]
+fn a_nat_that_forgets_udp_mappings_after_3_s_is_measured_between_2_and_6_s() {
+    let run = audited_with(
+        Personality::PlainNat,
+        "alice",
+        Duration::from_secs(14),
+        &["--nat-gaps", "1,2,6"],
+        Some(3),
+    );
+    assert_pbx_undisturbed(&run);
+    let found = audits(&run, &format!("sip:alice@{PROVIDER_V4}"));
+    let lifetime = found
+        .iter()
+        .find(|a| a["outcome"] == "nat_lifetime")
+        .unwrap_or_else(|| panic!("no NAT lifetime measured: {:?}", run.json));
+    assert_eq!(
+        (
+            lifetime["at_least_s"].as_u64(),
+            lifetime["less_than_s"].as_u64()
+        ),
+        (Some(2), Some(6)),
+        "{lifetime}"
+    );
+    assert_eq!(lifetime["refresh_s"], 300);
+    let binding = format!(
+        r#"aor="sip:alice@{PROVIDER_V4}",contact="sip:alice@{PBX_V4}:5060",registrar="sip:{PROVIDER_V4}""#
+    );
+    assert_eq!(
+        sample(
+            &run,
+            &format!("sipwatch_nat_mapping_lifetime_min_seconds{{{binding}}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample(
+            &run,
+            &format!("sipwatch_nat_mapping_lifetime_max_seconds{{{binding}}}")
+        ),
+        6.0
     );
 }

@@ -21,6 +21,14 @@ use crate::{
     track::{BindingKey, Transaction, binding_key},
 };
 
+/// NAT keep-alive silences by default (seconds): from common NAT and
+/// firewall UDP timeouts (30 s, Linux's 120 s once both ways flowed, up
+/// to 300 s) to past a typical UDP registration refresh.
+pub const DEFAULT_KEEPALIVE_GAPS: [u64; 5] = [20, 40, 80, 160, 320];
+
+/// Slack after a keep-alive was due before it counts as lost (seconds).
+const KEEPALIVE_SLACK_S: u64 = 3;
+
 /// What to audit against, and how often.
 #[derive(Clone, Debug)]
 pub struct AuditConfig {
@@ -35,6 +43,9 @@ pub struct AuditConfig {
     pub per_binding: Duration,
     /// At most this many shadows a second, all bindings together.
     pub per_second: f64,
+    /// The silences (seconds) before each NAT keep-alive the echo sends
+    /// back after answering a shadow; empty: no NAT lifetime measure.
+    pub keepalive_gaps: Vec<u64>,
 }
 
 impl AuditConfig {
@@ -46,6 +57,7 @@ impl AuditConfig {
             key: None,
             per_binding: Duration::from_secs(20),
             per_second: 5.0,
+            keepalive_gaps: DEFAULT_KEEPALIVE_GAPS.to_vec(),
         }
     }
 }
@@ -83,6 +95,17 @@ pub enum AuditOutcome {
         findings: Vec<Finding>,
         /// Whether the changes are a SIP ALG's (addresses or ports inside SIP).
         alg: bool,
+    },
+    /// How long the NAT kept the mapping of the PBX's port without
+    /// traffic: the echo's keep-alives after growing silences, and which
+    /// ones arrived.
+    NatLifetime {
+        /// The longest silence after which a keep-alive still arrived (s).
+        at_least_s: u64,
+        /// The silence after which one did not arrive (s); none: all came.
+        less_than_s: Option<u64>,
+        /// The registration interval the PBX asked for (its Expires, s).
+        refresh_s: Option<u32>,
     },
     /// A real REGISTER of this binding got no final response (Timer F):
     /// where it was lost, from its shadow's fate.
@@ -146,6 +169,24 @@ impl PathAudit {
                     format!("{who}: {by}: {}{nat}", what.join("; "))
                 }
             }
+            AuditOutcome::NatLifetime {
+                at_least_s,
+                less_than_s: Some(less),
+                refresh_s,
+            } => {
+                let refresh = match refresh_s {
+                    Some(r) if u64::from(*r) > *less => format!(
+                        "; the PBX refreshes only every ~{r} s, so calls to it are lost from {less} s after each refresh: set `qualify_frequency` on the AOR below {at_least_s} s (keeps the mapping open), or `expiration` below it, or register over TCP with `keep_alive_interval`"
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "{who}: the NAT keeps this trunk's UDP mapping between {at_least_s} and {less} s without traffic{refresh}"
+                )
+            }
+            AuditOutcome::NatLifetime { at_least_s, .. } => format!(
+                "{who}: the NAT kept this trunk's UDP mapping through {at_least_s} s without traffic (the longest silence measured)"
+            ),
             AuditOutcome::TimeoutLocated { leg, evidence } => {
                 let leg = match leg {
                     Leg::DroppedOnTheWayOut => "lost on the way out",
@@ -161,10 +202,23 @@ impl PathAudit {
 
 struct Pending {
     binding: BindingKey,
+    /// The registration interval the REGISTER asked for (s).
+    refresh_s: Option<u32>,
     /// The shadow as built (the NIC's copy replaces it when seen leaving).
     bytes: Vec<u8>,
     sent_at: SystemTime,
     answered: bool,
+}
+
+/// A NAT lifetime measure: the echo's keep-alives to one shadow's mapping.
+struct NatWatch {
+    binding: BindingKey,
+    refresh_s: Option<u32>,
+    /// Keep-alives arrived so far (they arrive in order, or not at all).
+    arrived: usize,
+    /// When the last datagram of the flow arrived (the answer, then each
+    /// keep-alive): the silence before the next starts there.
+    last: SystemTime,
 }
 
 /// What the query channel said of a binding's shadow (by id): seen or not,
@@ -187,6 +241,8 @@ pub struct Auditor {
     /// Call-ID of a binding's REGISTERs, for the tracker's timeouts.
     by_call_id: HashMap<String, BindingKey>,
     latest: HashMap<BindingKey, PathAudit>,
+    /// NAT lifetime measures under way, by shadow id.
+    nat: HashMap<String, NatWatch>,
     tokens: f64,
     refilled: Option<SystemTime>,
     found: Vec<PathAudit>,
@@ -213,6 +269,7 @@ impl Auditor {
             last_shadow: HashMap::new(),
             by_call_id: HashMap::new(),
             latest: HashMap::new(),
+            nat: HashMap::new(),
             refilled: None,
             found: Vec::new(),
             answers: mpsc::channel(),
@@ -271,6 +328,15 @@ impl Auditor {
             }
             return;
         }
+        if let Some((id, seq, _)) = wire::parse_keepalive(&m.bytes) {
+            if let Some(w) = self.nat.get_mut(&id)
+                && seq == w.arrived
+            {
+                w.arrived += 1;
+                w.last = m.timestamp;
+            }
+            return;
+        }
         let Some(mirror) = m.bytes.get(index.body.clone()).and_then(wire::decode_body) else {
             return;
         };
@@ -285,6 +351,20 @@ impl Auditor {
         let Some(received) = mirror.request_bytes() else {
             return;
         };
+        if !self.config.keepalive_gaps.is_empty() && self.nat.len() < MAX_PENDING {
+            // One measure per binding: a newer shadow's replaces the older.
+            let binding = p.binding.clone();
+            self.nat.retain(|_, w| w.binding != binding);
+            self.nat.insert(
+                mirror.probe.clone(),
+                NatWatch {
+                    binding,
+                    refresh_s: p.refresh_s,
+                    arrived: 0,
+                    last: m.timestamp,
+                },
+            );
+        }
         let findings = compare(&p.bytes, &received);
         let outcome = AuditOutcome::Compared {
             nat_source: mirror.source_addr(),
@@ -308,7 +388,7 @@ impl Auditor {
     }
 
     fn maybe_shadow(&mut self, m: &Message, p: &ParsedMessage<'_>) {
-        let Some((binding, _)) = binding_key(p) else {
+        let Some((binding, contact_expires)) = binding_key(p) else {
             return;
         };
         let at = m.timestamp;
@@ -336,7 +416,13 @@ impl Auditor {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let Some(bytes) = shadow(&m.bytes, &id, self.config.key.as_deref(), now) else {
+        let Some(bytes) = shadow(
+            &m.bytes,
+            &id,
+            self.config.key.as_deref(),
+            now,
+            &self.config.keepalive_gaps,
+        ) else {
             return;
         };
         let Some(sender) = &self.sender else {
@@ -365,6 +451,7 @@ impl Auditor {
             id,
             Pending {
                 binding,
+                refresh_s: contact_expires.or_else(|| p.expires()),
                 bytes,
                 sent_at: at,
                 answered: false,
@@ -444,8 +531,10 @@ impl Auditor {
         });
     }
 
-    /// Collects what the query channel answered since the last call.
+    /// Collects what the query channel answered since the last call, and
+    /// ends the NAT lifetime measures whose next keep-alive is overdue.
     pub fn poll(&mut self, now: SystemTime) {
+        self.nat_overdue(now);
         while let Ok((binding, id, seen)) = self.answers.1.try_recv() {
             let (leg, evidence) = match seen {
                 Ok(true) => (
@@ -468,6 +557,37 @@ impl Auditor {
                 AuditOutcome::TimeoutLocated { leg, evidence },
             );
             self.record(audit);
+        }
+    }
+
+    /// A keep-alive overdue (its silence, plus slack) ends the measure:
+    /// the mapping lived at least the previous silence, less than this one.
+    /// All of them arrived: it lived at least the longest.
+    fn nat_overdue(&mut self, now: SystemTime) {
+        let gaps = self.config.keepalive_gaps.clone();
+        let mut ended = Vec::new();
+        for (id, w) in &self.nat {
+            let silent = now.duration_since(w.last).unwrap_or_default();
+            let outcome = match gaps.get(w.arrived) {
+                Some(&gap) if silent > Duration::from_secs(gap + KEEPALIVE_SLACK_S) => {
+                    AuditOutcome::NatLifetime {
+                        at_least_s: w.arrived.checked_sub(1).map_or(0, |i| gaps[i]),
+                        less_than_s: Some(gap),
+                        refresh_s: w.refresh_s,
+                    }
+                }
+                None => AuditOutcome::NatLifetime {
+                    at_least_s: gaps.last().copied().unwrap_or(0),
+                    less_than_s: None,
+                    refresh_s: w.refresh_s,
+                },
+                Some(_) => continue,
+            };
+            ended.push((id.clone(), w.binding.clone(), outcome));
+        }
+        for (id, binding, outcome) in ended {
+            self.nat.remove(&id);
+            self.record(PathAudit::new(now, binding, id, outcome));
         }
     }
 }

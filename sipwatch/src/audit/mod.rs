@@ -13,4 +13,6 @@ mod auditor;
 pub mod sender;
 pub mod shadow;
 
-pub use auditor::{AuditConfig, AuditCounters, AuditOutcome, Auditor, PathAudit};
+pub use auditor::{
+    AuditConfig, AuditCounters, AuditOutcome, Auditor, DEFAULT_KEEPALIVE_GAPS, PathAudit,
+};

@@ -10,10 +10,16 @@ pub const BLANK: u8 = b'x';
 /// The shadow of `register` (one whole SIP request as it left the NIC):
 /// every credentials header value blanked to the same length, and the
 /// probe headers (`X-Sipwatch-Probe: <id>`, with `key` also
-/// `X-Sipwatch-Auth`) inserted before the last header line. `unix_time` is
-/// now, for the signature. `None` when the bytes are not a request with a
-/// header block.
-pub fn shadow(register: &[u8], id: &str, key: Option<&[u8]>, unix_time: u64) -> Option<Vec<u8>> {
+/// `X-Sipwatch-Auth`, with `keepalive_gaps` also `X-Sipwatch-Keepalive`)
+/// inserted before the last header line. `unix_time` is now, for the
+/// signature. `None` when the bytes are not a request with a header block.
+pub fn shadow(
+    register: &[u8],
+    id: &str,
+    key: Option<&[u8]>,
+    unix_time: u64,
+    keepalive_gaps: &[u64],
+) -> Option<Vec<u8>> {
     let index = MessageIndex::parse(register);
     index.start.as_ref()?;
     let last = index.headers.last()?;
@@ -38,6 +44,14 @@ pub fn shadow(register: &[u8], id: &str, key: Option<&[u8]>, unix_time: u64) -> 
             wire::probe_auth(k, id, unix_time)
         ));
     }
+    if !keepalive_gaps.is_empty() {
+        let gaps: Vec<String> = keepalive_gaps.iter().map(u64::to_string).collect();
+        marker.push_str(&format!(
+            "{}: {}\r\n",
+            wire::KEEPALIVE_HEADER,
+            gaps.join(",")
+        ));
+    }
     let at = last.raw.start;
     out.splice(at..at, marker.into_bytes());
     Some(out)
@@ -56,7 +70,7 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn credentials_are_blanked_to_the_same_length_and_the_rest_kept() {
-        let s = shadow(REGISTER.as_bytes(), "sw-a-1", None, 0).unwrap();
+        let s = shadow(REGISTER.as_bytes(), "sw-a-1", None, 0, &[]).unwrap();
         let text = String::from_utf8(s).unwrap();
         assert!(!text.contains("0123456789abcdef"), "{text}");
         assert!(!text.contains("username"), "{text}");
@@ -81,10 +95,18 @@ Content-Length: 0\r\n\r\n";
 
     #[test]
     fn a_keyed_shadow_is_signed_and_garbage_has_no_shadow() {
-        let s = shadow(REGISTER.as_bytes(), "sw-a-2", Some(b"k"), 1_800_000_000).unwrap();
+        let s = shadow(
+            REGISTER.as_bytes(),
+            "sw-a-2",
+            Some(b"k"),
+            1_800_000_000,
+            &[20, 40],
+        )
+        .unwrap();
         let text = String::from_utf8(s).unwrap();
         assert!(text.contains("X-Sipwatch-Auth: 1800000000:"), "{text}");
-        assert!(shadow(b"\x00\x01 not sip", "sw-a-3", None, 0).is_none());
-        assert!(shadow(b"", "sw-a-3", None, 0).is_none());
+        assert!(text.contains("X-Sipwatch-Keepalive: 20,40\r\n"), "{text}");
+        assert!(shadow(b"\x00\x01 not sip", "sw-a-3", None, 0, &[]).is_none());
+        assert!(shadow(b"", "sw-a-3", None, 0, &[]).is_none());
     }
 }

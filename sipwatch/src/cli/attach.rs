@@ -9,7 +9,7 @@ use sipwatch::{
         file::{PcapNgWriter, Rotation},
         parse_size,
     },
-    echo::DEFAULT_QUERY_PORT,
+    echo::{DEFAULT_QUERY_PORT, wire},
     live::LiveCapture,
     report::{Metrics, PcapNgOutput, View},
 };
@@ -71,6 +71,17 @@ pub struct Args {
     /// Shadows per second at most, all registrations together.
     #[arg(long, requires = "echo", default_value_t = 5.0)]
     shadow_rate: f64,
+    /// With --echo: the silences (seconds) before each NAT keep-alive the
+    /// echo sends back, to measure how long the NAT keeps the PBX's UDP
+    /// mapping without traffic (empty to measure nothing).
+    #[arg(
+        long,
+        requires = "echo",
+        value_delimiter = ',',
+        default_values_t = sipwatch::audit::DEFAULT_KEEPALIVE_GAPS,
+        value_name = "SECONDS,..."
+    )]
+    nat_gaps: Vec<u64>,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9560).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<std::net::SocketAddr>,
@@ -87,6 +98,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut config = AuditConfig::new(echo, Some(query));
             config.key = args.key.clone().map(String::into_bytes);
             config.per_second = args.shadow_rate;
+            let bad = args.nat_gaps.len() > wire::MAX_KEEPALIVES
+                || args
+                    .nat_gaps
+                    .iter()
+                    .any(|g| !(1..=wire::MAX_KEEPALIVE_GAP_S).contains(g));
+            if bad {
+                anyhow::bail!(
+                    "--nat-gaps: at most {} silences, each 1 to {} seconds",
+                    wire::MAX_KEEPALIVES,
+                    wire::MAX_KEEPALIVE_GAP_S
+                );
+            }
+            config.keepalive_gaps = args.nat_gaps.clone();
             Some(config)
         }
         None => None,

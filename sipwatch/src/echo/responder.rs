@@ -78,6 +78,10 @@ pub enum Refusal {
 pub struct EchoStats {
     /// Probes answered with a mirror.
     pub answered: u64,
+    /// NAT keep-alives sent to probes that asked for them.
+    pub keepalives_sent: u64,
+    /// Keep-alive schedules dropped to stay within bounds.
+    pub keepalive_schedules_evicted: u64,
     /// Requests refused as [`Refusal::NotSip`].
     pub not_sip: u64,
     /// Requests refused as [`Refusal::NotAProbe`].
@@ -103,6 +107,22 @@ pub struct Seen {
     pub received_us: u64,
 }
 
+/// A probe's NAT keep-alives still to send.
+struct Schedule {
+    source: SocketAddr,
+    /// The echo's own address the probe reached: its keep-alives leave from there.
+    local: SocketAddr,
+    id: String,
+    gaps: Vec<u64>,
+    /// Index of the next keep-alive.
+    next: usize,
+    /// When the last datagram (the answer, then each keep-alive) went out.
+    last: SystemTime,
+}
+
+/// Keep-alive schedules at once (one per source address and port).
+const MAX_SCHEDULES: usize = 1024;
+
 struct Bucket {
     tokens: f64,
     at: SystemTime,
@@ -116,6 +136,8 @@ pub struct Responder {
     policy: EchoPolicy,
     buckets: HashMap<IpAddr, Bucket>,
     log: VecDeque<(String, Seen)>,
+    /// NAT keep-alives still to send, oldest first.
+    schedules: VecDeque<Schedule>,
     /// Everything decided so far.
     pub stats: EchoStats,
 }
@@ -127,6 +149,7 @@ impl Responder {
             policy,
             buckets: HashMap::new(),
             log: VecDeque::new(),
+            schedules: VecDeque::new(),
             stats: EchoStats::default(),
         }
     }
@@ -199,6 +222,13 @@ impl Responder {
         if self.log.len() == PROBE_LOG_SIZE {
             self.log.pop_front();
         }
+        if transport == "UDP"
+            && let Some(gaps) = index
+                .header(&wire::KEEPALIVE_HEADER.to_ascii_lowercase())
+                .and_then(|v| wire::keepalive_gaps(&v))
+        {
+            self.schedule(source, local, &id, gaps, now);
+        }
         self.log.push_back((
             id,
             Seen {
@@ -208,6 +238,53 @@ impl Responder {
             },
         ));
         Ok(response)
+    }
+
+    /// Keep-alives for a probe just answered; a later probe from the same
+    /// source replaces its schedule, and the oldest make room.
+    fn schedule(
+        &mut self,
+        source: SocketAddr,
+        local: SocketAddr,
+        id: &str,
+        gaps: Vec<u64>,
+        now: SystemTime,
+    ) {
+        self.schedules.retain(|s| s.source != source);
+        if self.schedules.len() >= MAX_SCHEDULES {
+            self.schedules.pop_front();
+            self.stats.keepalive_schedules_evicted += 1;
+        }
+        self.schedules.push_back(Schedule {
+            source,
+            local,
+            id: id.to_owned(),
+            gaps,
+            next: 0,
+            last: now,
+        });
+    }
+
+    /// The keep-alives due at `now` from the echo's address `local`:
+    /// (where to, the datagram). Only ever to a source that sent a probe
+    /// that passed every check (key, rate).
+    pub fn due_keepalives(
+        &mut self,
+        local: SocketAddr,
+        now: SystemTime,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut due = Vec::new();
+        for s in self.schedules.iter_mut().filter(|s| s.local == local) {
+            let gap = s.gaps[s.next];
+            if now.duration_since(s.last).unwrap_or_default() >= Duration::from_secs(gap) {
+                due.push((s.source, wire::keepalive(&s.id, s.next, gap)));
+                s.next += 1;
+                s.last = now;
+            }
+        }
+        self.schedules.retain(|s| s.next < s.gaps.len());
+        self.stats.keepalives_sent += due.len() as u64;
+        due
     }
 
     /// Token bucket per source address; the table is bounded.
@@ -411,5 +488,41 @@ mod tests {
             ask(&mut r, &probe("later", None), 1.0).is_ok(),
             "tokens come back with time"
         );
+    }
+
+    #[test]
+    fn keep_alives_go_only_to_an_answered_probe_after_each_silence_asked_for() {
+        let mut r = Responder::new(EchoPolicy::default());
+        let echo = addr("203.0.113.2:5060");
+        let t = |at: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_800_000_000.0 + at);
+        let asking = String::from_utf8(probe("ka1", None)).unwrap().replace(
+            "Content-Length: 0",
+            "X-Sipwatch-Keepalive: 2,5\r\nContent-Length: 0",
+        );
+        ask(&mut r, asking.as_bytes(), 0.0).unwrap();
+        // A request that is no probe asks for nothing.
+        let plain = asking.replace("X-Sipwatch-Probe: ka1\r\n", "");
+        assert!(ask(&mut r, plain.as_bytes(), 0.0).is_err());
+        assert!(r.due_keepalives(echo, t(1.9)).is_empty());
+        let first = r.due_keepalives(echo, t(2.0));
+        assert_eq!(
+            first,
+            [(addr("203.0.113.1:40000"), wire::keepalive("ka1", 0, 2))]
+        );
+        assert!(
+            r.due_keepalives(addr("203.0.113.9:5060"), t(9.0))
+                .is_empty()
+        );
+        assert!(r.due_keepalives(echo, t(6.9)).is_empty());
+        assert_eq!(r.due_keepalives(echo, t(7.0)).len(), 1);
+        assert!(r.due_keepalives(echo, t(100.0)).is_empty(), "all sent");
+        assert_eq!(r.stats.keepalives_sent, 2);
+        assert_eq!(
+            wire::parse_keepalive(&wire::keepalive("ka1", 1, 5)),
+            Some(("ka1".to_owned(), 1, 5))
+        );
+        assert_eq!(wire::keepalive_gaps("1,2,x"), None);
+        assert_eq!(wire::keepalive_gaps("0"), None);
+        assert_eq!(wire::keepalive_gaps("20, 40"), Some(vec![20, 40]));
     }
 }

@@ -160,12 +160,28 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>) {
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut buf = vec![0u8; 65_536];
+    // NAT keep-alives leave from this socket, the port the probe reached.
+    let mut keepalives = tokio::time::interval(Duration::from_millis(250));
     loop {
-        let Ok((n, source)) = socket.recv_from(&mut buf).await else {
-            continue;
-        };
-        if let Some(answer) = shared.answer(&buf[..n], "UDP", source, local) {
-            let _ = socket.send_to(&answer, source).await;
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                let Ok((n, source)) = received else {
+                    continue;
+                };
+                if let Some(answer) = shared.answer(&buf[..n], "UDP", source, local) {
+                    let _ = socket.send_to(&answer, source).await;
+                }
+            }
+            _ = keepalives.tick() => {
+                let due = shared
+                    .responder
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .due_keepalives(local, SystemTime::now());
+                for (to, datagram) in due {
+                    let _ = socket.send_to(&datagram, to).await;
+                }
+            }
         }
     }
 }

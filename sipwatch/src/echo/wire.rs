@@ -30,6 +30,50 @@ pub const CONTENT_TYPE: &str = "application/x-sipwatch-mirror";
 pub const MAX_ID_LEN: usize = 64;
 /// Seconds a keyed probe's timestamp may be off.
 pub const MAX_CLOCK_SKEW: u64 = 300;
+/// A probe asks, with this header, for NAT keep-alives after it is
+/// answered: the silences before each, in seconds (`20,40,80`). The echo
+/// sends each to the source the probe came from, from the port it
+/// answered on, so that the prober learns how long the NAT mapping of its
+/// port lives without traffic.
+pub const KEEPALIVE_HEADER: &str = "X-Sipwatch-Keepalive";
+/// Keep-alives one probe may ask for at most.
+pub const MAX_KEEPALIVES: usize = 8;
+/// The longest silence asked before one keep-alive (seconds).
+pub const MAX_KEEPALIVE_GAP_S: u64 = 900;
+/// The first bytes of a keep-alive datagram: no SIP start line, so that
+/// nothing takes it for SIP.
+pub const KEEPALIVE_MAGIC: &str = "SIPWATCH-KEEPALIVE";
+
+/// The silences a [`KEEPALIVE_HEADER`] value asks for, when well formed:
+/// 1 to [`MAX_KEEPALIVES`] whole seconds, each 1 to [`MAX_KEEPALIVE_GAP_S`].
+pub fn keepalive_gaps(value: &str) -> Option<Vec<u64>> {
+    let gaps: Vec<u64> = value
+        .split(',')
+        .map(|g| g.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let ok = (1..=MAX_KEEPALIVES).contains(&gaps.len())
+        && gaps.iter().all(|g| (1..=MAX_KEEPALIVE_GAP_S).contains(g));
+    ok.then_some(gaps)
+}
+
+/// Keep-alive `seq` (from 0) of probe `id`, sent after a silence of `gap_s`.
+pub fn keepalive(id: &str, seq: usize, gap_s: u64) -> Vec<u8> {
+    format!("{KEEPALIVE_MAGIC} {id} {seq} {gap_s}\r\n").into_bytes()
+}
+
+/// A keep-alive's (probe id, seq, silence before it in seconds), when
+/// `bytes` is one.
+pub fn parse_keepalive(bytes: &[u8]) -> Option<(String, usize, u64)> {
+    let text = std::str::from_utf8(bytes).ok()?.trim_end();
+    let mut parts = text.split(' ');
+    if parts.next()? != KEEPALIVE_MAGIC {
+        return None;
+    }
+    let id = parts.next().filter(|i| valid_id(i))?.to_owned();
+    let seq = parts.next()?.parse().ok()?;
+    let gap = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((id, seq, gap))
+}
 
 /// What the echo saw, sent back to the prober.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

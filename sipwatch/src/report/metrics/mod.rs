@@ -37,6 +37,16 @@ struct BindingLabels {
     contact: String,
 }
 
+impl BindingLabels {
+    fn of(key: &crate::track::BindingKey) -> Self {
+        BindingLabels {
+            registrar: key.registrar.clone(),
+            aor: key.aor.clone(),
+            contact: key.contact.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: String,
@@ -100,6 +110,8 @@ pub struct Metrics {
     path_findings: Family<KindLabel, Counter>,
     path_timeouts: Family<LegLabel, Counter>,
     alg_bindings: Gauge,
+    nat_lifetime_min: Family<BindingLabels, Gauge>,
+    nat_lifetime_max: Family<BindingLabels, Gauge>,
     shadows_sent: Counter,
     shadows_answered: Counter,
     packets_seen: Family<DirectionLabel, Counter>,
@@ -139,6 +151,8 @@ impl Metrics {
             path_findings: Family::default(),
             path_timeouts: Family::default(),
             alg_bindings: Gauge::default(),
+            nat_lifetime_min: Family::default(),
+            nat_lifetime_max: Family::default(),
             shadows_sent: Counter::default(),
             shadows_answered: Counter::default(),
             packets_seen: Family::default(),
@@ -190,6 +204,16 @@ impl Metrics {
             "path_alg_registrations",
             "Registrations whose REGISTER a SIP ALG rewrites (latest audit)",
             m.alg_bindings.clone(),
+        );
+        r.register(
+            "nat_mapping_lifetime_min_seconds",
+            "The NAT kept the registration's UDP mapping at least this long without traffic",
+            m.nat_lifetime_min.clone(),
+        );
+        r.register(
+            "nat_mapping_lifetime_max_seconds",
+            "The NAT forgot the registration's UDP mapping within this long without traffic",
+            m.nat_lifetime_max.clone(),
         );
         r.register(
             "shadows_sent",
@@ -251,11 +275,7 @@ impl Metrics {
                     state: state_name(&state).into(),
                 })
                 .inc();
-            let labels = BindingLabels {
-                registrar: r.key.registrar.clone(),
-                aor: r.key.aor.clone(),
-                contact: r.key.contact.clone(),
-            };
+            let labels = BindingLabels::of(&r.key);
             self.registered
                 .get_or_create(&labels)
                 .set(i64::from(matches!(
@@ -356,6 +376,21 @@ impl Output for Metrics {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default();
                     self.path_findings.get_or_create(&KindLabel { kind }).inc();
+                }
+            }
+            AuditOutcome::NatLifetime {
+                at_least_s,
+                less_than_s,
+                ..
+            } => {
+                let labels = BindingLabels::of(&a.binding);
+                self.nat_lifetime_min
+                    .get_or_create(&labels)
+                    .set(i64::try_from(*at_least_s).unwrap_or(i64::MAX));
+                if let Some(less) = less_than_s {
+                    self.nat_lifetime_max
+                        .get_or_create(&labels)
+                        .set(i64::try_from(*less).unwrap_or(i64::MAX));
                 }
             }
             AuditOutcome::TimeoutLocated { leg, .. } => {

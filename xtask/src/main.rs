@@ -3,7 +3,8 @@
 //! * `setup` installs what building and testing need (idempotent);
 //! * `demo` runs sipwatch in the lab against a real SIP ALG router;
 //! * `test` runs set-up, formatting and lint checks and every test;
-//! * `bench capture` compares sipwatch's capture with tcpdump under a flood.
+//! * `bench capture|analyze|echo|soak` measure sipwatch beside tcpdump and
+//!   tshark in the same run (see docs/benchmarks.md).
 //!
 //! xtask does not depend on the sipwatch crate: it must build before
 //! `setup` has installed the eBPF toolchain that sipwatch's build needs.

@@ -30,6 +30,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("sipsak", "the lab's SIP client"),
     ("kamailio", "the lab's SIP registrar"),
     (
+        "sip-tester",
+        "the soak benchmark's registration churn (sipp)",
+    ),
+    (
         "python3-prometheus-client",
         "tests: Prometheus's own parser reads `attach --metrics`",
     ),

@@ -176,7 +176,7 @@ impl PathAudit {
             } => {
                 let refresh = match refresh_s {
                     Some(r) if u64::from(*r) > *less => format!(
-                        "; the PBX refreshes only every ~{r} s, so calls to it are lost from {less} s after each refresh: set `qualify_frequency` on the AOR below {at_least_s} s (keeps the mapping open), or `expiration` below it, or register over TCP with `keep_alive_interval`"
+                        "; the PBX refreshes only every ~{r} s, so calls to it are lost from somewhere between {at_least_s} and {less} s after each refresh: set `qualify_frequency` on the AOR below {at_least_s} s (keeps the mapping open), or `expiration` below it, or register over TCP with `keep_alive_interval`"
                     ),
                     _ => String::new(),
                 };

@@ -5,6 +5,7 @@ mod capture;
 mod echo;
 mod measure;
 mod sipgen;
+mod soak;
 
 use clap::Subcommand;
 
@@ -34,6 +35,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// sipwatch as a service (`attach --echo --metrics --events`) under
+    /// minutes of REGISTER churn from sipp, every one a new binding:
+    /// resident memory over time, beside tshark capturing the same.
+    Soak {
+        /// How long to churn, in seconds.
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// REGISTERs a second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+    },
 }
 
 pub fn run(which: Bench) -> anyhow::Result<()> {
@@ -41,5 +53,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Capture { seconds, ring_size } => capture::run(seconds, &ring_size),
         Bench::Analyze { messages } => analyze::run(messages),
         Bench::Echo { seconds } => echo::run(seconds),
+        Bench::Soak { seconds, rate } => soak::run(seconds, rate),
     }
 }

@@ -77,6 +77,15 @@ struct DirectionLabel {
     direction: String,
 }
 
+/// A kind's name as JSON writes it (`address_rewritten`,
+/// `port_unreachable`), the one vocabulary for labels too.
+fn label(kind: impl serde::Serialize) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "other".into())
+}
+
 /// Every state a registration can be in, so that each is exported (0 too).
 const STATES: [&str; 6] = [
     "request_sent",
@@ -141,6 +150,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut r = Registry::with_prefix("sipwatch");
         let m = Metrics {
+            // Shared once every metric is registered in `r`, below.
             registry: Arc::new(Registry::default()),
             registrations: Family::default(),
             registered: Family::default(),
@@ -348,10 +358,7 @@ impl Output for Metrics {
     }
 
     fn icmp(&mut self, _out: &mut dyn Write, e: &IcmpError) -> io::Result<()> {
-        let kind = serde_json::to_value(e.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "other".into());
+        let kind = label(e.kind);
         self.icmp.get_or_create(&KindLabel { kind }).inc();
         Ok(())
     }
@@ -371,10 +378,7 @@ impl Output for Metrics {
         match &a.outcome {
             AuditOutcome::Compared { findings, .. } => {
                 for f in findings {
-                    let kind = serde_json::to_value(f.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    let kind = label(f.kind);
                     self.path_findings.get_or_create(&KindLabel { kind }).inc();
                 }
             }
@@ -394,10 +398,7 @@ impl Output for Metrics {
                 }
             }
             AuditOutcome::TimeoutLocated { leg, .. } => {
-                let leg = serde_json::to_value(leg)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let leg = label(leg);
                 self.path_timeouts.get_or_create(&LegLabel { leg }).inc();
             }
         }

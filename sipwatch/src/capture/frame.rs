@@ -36,17 +36,26 @@ pub enum LinkType {
 /// One packet as it was on the wire at the hook, in link-layer bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// When the frame was seen: live, the kernel's CLOCK_MONOTONIC stamp at
+    /// the hook turned into wall-clock time; from a file, the record's
+    /// timestamp, at the file's resolution.
     pub timestamp: SystemTime,
     /// The interface it was seen on: the kernel's ifindex live, the
     /// interface's number in the file for captures read from disk.
     pub ifindex: u32,
     /// Unknown for files that do not record it (classic pcap of one interface).
     pub direction: Option<Direction>,
+    /// How `data` begins: always Ethernet live, the file's link type
+    /// otherwise.
     pub link: LinkType,
-    /// Length of the whole frame (larger than `data` when truncated).
+    /// Length of the whole frame in bytes (larger than `data` when
+    /// truncated).
     pub wire_len: u32,
     /// The frame's first bytes (all of them unless truncated).
     pub data: Vec<u8>,
+    /// Cut at the snap length (`attach --snap-len`, or the one the file was
+    /// captured with): a SIP message in it is incomplete. The summary warns
+    /// about these.
     pub truncated: bool,
 }
 

@@ -64,10 +64,13 @@ pub struct Frame {
 /// still counted, never a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    /// Fewer bytes than a `FrameHeader` (32 bytes).
     #[error("record shorter than its header")]
     Short,
+    /// Fewer bytes after the header than its `cap_len` says were copied.
     #[error("record length does not match its header")]
     LengthMismatch,
+    /// The header's direction is neither ingress (XDP) nor egress (TC).
     #[error("unknown direction")]
     Direction,
 }
@@ -80,6 +83,8 @@ pub struct MonotonicClock {
 }
 
 impl MonotonicClock {
+    /// Reads both clocks now. Taken once per capture: frame times do not
+    /// follow a later step of the wall clock (by NTP, say).
     pub fn now() -> Self {
         let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let real = clock_ns(libc::CLOCK_REALTIME);
@@ -87,6 +92,8 @@ impl MonotonicClock {
         Self { epoch }
     }
 
+    /// The wall-clock time of a kernel timestamp (`bpf_ktime_get_ns()`:
+    /// CLOCK_MONOTONIC, in nanoseconds).
     pub fn wall_time(&self, monotonic_ns: u64) -> SystemTime {
         self.epoch + Duration::from_nanos(monotonic_ns)
     }

@@ -142,8 +142,8 @@ pub struct IcmpError {
     pub code: u8,
     /// What the type and code mean, as [`icmp_kind`] reads them.
     pub kind: IcmpKind,
-    /// The next hop's MTU in bytes, for fragmentation needed / packet too big (0,
-    /// from old routers that do not say, is given as `None`).
+    /// The next hop's MTU in bytes, for fragmentation needed / packet too
+    /// big (0, from old routers that do not say, is given as `None`).
     pub mtu: Option<u32>,
     /// The packet the error is about, which names the SIP flow that failed.
     pub quoted: QuotedPacket,

@@ -11,8 +11,8 @@ pub struct Via {
     /// `host[:port]` as written.
     pub sent_by: String,
     /// The host of `sent_by`: where the sender wants responses (RFC 3261
-    /// §18.2.2); a private address here behind a NAT needs `rport`. IPv6
-    /// addresses keep their brackets.
+    /// §18.2.2); a private address here behind a NAT needs `rport` (RFC
+    /// 3581). IPv6 addresses keep their brackets.
     pub host: String,
     /// The port of `sent_by`; `None` when not written (then the
     /// transport's default: 5060, or 5061 for TLS).
@@ -235,9 +235,9 @@ pub fn parse_uri(text: &str) -> Uri {
 }
 
 /// One From, To or Contact value, with or without angle brackets (RFC 3261
-/// §20.10, §20.20, §20.39): parameters after a bare URI belong to the header, as the RFC
-/// says. `*` is the Contact of a REGISTER removing every binding; `None`
-/// when a `<` is never closed.
+/// §20.10, §20.20, §20.39): parameters after a bare URI belong to the
+/// header, as the RFC says. `*` is the Contact of a REGISTER removing every
+/// binding; `None` when a `<` is never closed.
 pub fn parse_name_addr(value: &str) -> Option<NameAddr> {
     let value = value.trim();
     if value == "*" {

@@ -22,7 +22,7 @@ pub enum StartLine {
     /// `SIP/2.0 code reason` (RFC 3261 §7.2).
     Response {
         /// The status code, 100 to 699 (401 and 407: a digest challenge;
-        /// 403: credentials refused).
+        /// 423: the Expires asked for is too brief).
         code: u16,
         /// The reason phrase as written, possibly empty; the code, not
         /// this, is what counts.

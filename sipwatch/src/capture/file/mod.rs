@@ -39,7 +39,7 @@ pub enum FileError {
         source: std::io::Error,
     },
     /// The first 4 bytes are neither a pcap nor a pcapng magic number: the
-    /// file is something else (a text export, a `.cap` of another tool, a
+    /// file is something else (a text export, another tool's format, a
     /// compressed file to unpack first). The bytes are given.
     #[error("not a pcap or pcapng file (it starts with {0:02x?})")]
     UnknownFormat([u8; 4]),

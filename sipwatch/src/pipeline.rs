@@ -33,7 +33,11 @@ pub struct Pipeline<W: Write> {
 
 /// What a run ended with: the counts, and the tracker's final state.
 pub struct Finished {
+    /// Every count of the run, kernel to tracker: what the summary and the
+    /// JSON `summary` object show, and what `analyze` returns.
     pub summary: CaptureSummary,
+    /// Transactions and registrations as they ended, with each failure's
+    /// diagnosis, for a caller that wants more than the outputs wrote.
     pub tracker: Tracker,
 }
 

@@ -130,6 +130,8 @@ pub struct PathAudit {
     pub binding: BindingKey,
     /// The shadow's probe id.
     pub shadow: String,
+    /// What was found: the path's changes to the REGISTER, or the leg on
+    /// which a timed-out REGISTER was lost.
     #[serde(flatten)]
     pub outcome: AuditOutcome,
 }

@@ -29,6 +29,8 @@ pub enum SendError {
     Send {
         /// The echo.
         to: SocketAddr,
+        /// The system's error from `sendto(2)` (`EPERM`: a local firewall
+        /// rule; `ENETUNREACH`: no route to the echo).
         #[source]
         source: io::Error,
     },

@@ -36,17 +36,26 @@ pub enum LinkType {
 /// One packet as it was on the wire at the hook, in link-layer bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// When the frame was seen: live, the kernel's CLOCK_MONOTONIC stamp at
+    /// the hook turned into wall-clock time; from a file, the record's
+    /// timestamp, at the file's resolution.
     pub timestamp: SystemTime,
     /// The interface it was seen on: the kernel's ifindex live, the
     /// interface's number in the file for captures read from disk.
     pub ifindex: u32,
     /// Unknown for files that do not record it (classic pcap of one interface).
     pub direction: Option<Direction>,
+    /// How `data` begins: always Ethernet live, the file's link type
+    /// otherwise.
     pub link: LinkType,
-    /// Length of the whole frame (larger than `data` when truncated).
+    /// Length of the whole frame in bytes (larger than `data` when
+    /// truncated).
     pub wire_len: u32,
     /// The frame's first bytes (all of them unless truncated).
     pub data: Vec<u8>,
+    /// Cut at the snap length (`attach --snap-len`, or the one the file was
+    /// captured with): a SIP message in it is incomplete. The summary warns
+    /// about these.
     pub truncated: bool,
 }
 
@@ -55,10 +64,13 @@ pub struct Frame {
 /// still counted, never a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    /// Fewer bytes than a `FrameHeader` (32 bytes).
     #[error("record shorter than its header")]
     Short,
+    /// Fewer bytes after the header than its `cap_len` says were copied.
     #[error("record length does not match its header")]
     LengthMismatch,
+    /// The header's direction is neither ingress (XDP) nor egress (TC).
     #[error("unknown direction")]
     Direction,
 }
@@ -71,6 +83,8 @@ pub struct MonotonicClock {
 }
 
 impl MonotonicClock {
+    /// Reads both clocks now. Taken once per capture: frame times do not
+    /// follow a later step of the wall clock (by NTP, say).
     pub fn now() -> Self {
         let mono = clock_ns(libc::CLOCK_MONOTONIC);
         let real = clock_ns(libc::CLOCK_REALTIME);
@@ -78,6 +92,8 @@ impl MonotonicClock {
         Self { epoch }
     }
 
+    /// The wall-clock time of a kernel timestamp (`bpf_ktime_get_ns()`:
+    /// CLOCK_MONOTONIC, in nanoseconds).
     pub fn wall_time(&self, monotonic_ns: u64) -> SystemTime {
         self.epoch + Duration::from_nanos(monotonic_ns)
     }

@@ -3,10 +3,17 @@ use std::{net::SocketAddr, time::SystemTime};
 
 use sipwatch_common::Direction;
 
+/// The transport a SIP message travelled over, as the `Via` header names
+/// it (RFC 3261 §18): shown in the log and JSON as `UDP` / `TCP`, and the
+/// `--transport` values of `sipwatch probe`. SIP over TLS cannot be read
+/// from the wire: `attach` only counts it (`--tls-port`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Transport {
+    /// UDP: one datagram is one SIP message (RFC 3261 §18.3).
     Udp,
+    /// TCP: messages framed out of the byte stream by `Content-Length`
+    /// (RFC 3261 §18.3).
     Tcp,
 }
 
@@ -22,25 +29,39 @@ impl std::fmt::Display for Transport {
 /// The TCP header fields that stream reassembly needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegmentInfo {
+    /// Sequence number of the segment's first payload byte (of the SYN
+    /// itself when `syn` is set), where it goes in the stream.
     pub seq: u32,
+    /// SYN: a new connection; the stream starts at `seq + 1`.
     pub syn: bool,
+    /// FIN: the sender has finished this direction of the stream.
     pub fin: bool,
+    /// RST: the connection was torn down; what waits behind a gap is lost.
     pub rst: bool,
 }
 
 /// One UDP datagram (reassembled if it was fragmented) or one TCP segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Datagram {
+    /// When the frame was captured (for a reassembled datagram, the frame
+    /// whose fragment completed it).
     pub timestamp: SystemTime,
     /// Unknown for capture files that do not record it.
     pub direction: Option<Direction>,
+    /// Whether `payload` is a whole UDP datagram or one TCP segment's bytes.
     pub transport: Transport,
+    /// Source IP address and port, as on the wire at the capture point
+    /// (before or after a NAT, depending on where that is).
     pub src: SocketAddr,
+    /// Destination IP address and port, as on the wire at the capture point.
     pub dst: SocketAddr,
     /// VLAN ids, outer first.
     pub vlans: Vec<u16>,
     /// Reassembled from IP fragments.
     pub reassembled: bool,
+    /// The TCP header fields stream reassembly needs; `None` for UDP.
     pub tcp: Option<TcpSegmentInfo>,
+    /// The transport payload, exactly as captured (cut short if the frame
+    /// was truncated at the snap length).
     pub payload: Vec<u8>,
 }

@@ -32,7 +32,10 @@ pub const MAX_FRAGMENTED_IN_FLIGHT: usize = 4096;
 /// complete yet), `not_ip`, `not_udp_tcp`, `malformed` or `fragment_errors`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DecodeStats {
+    /// Frames handed to the decoder, whatever became of them.
     pub frames: u64,
+    /// UDP datagrams and TCP segments decoded (reassembled ones included),
+    /// SIP or not: selection comes after.
     pub datagrams: u64,
     /// ICMP / ICMPv6 errors that quote a UDP or TCP packet (about SIP or not).
     pub icmp_errors: u64,
@@ -42,11 +45,15 @@ pub struct DecodeStats {
     pub reassembled: u64,
     /// Incomplete datagrams dropped after [`FRAGMENT_TIMEOUT`].
     pub fragments_timed_out: u64,
-    /// Incomplete datagrams dropped to stay within [`MAX_FRAGMENTED_IN_FLIGHT`].
+    /// Incomplete datagrams dropped to stay within the bound on datagrams
+    /// reassembled at once (`MAX_FRAGMENTED_IN_FLIGHT`).
     pub fragments_evicted: u64,
     /// Fragments that could not be placed (overlapping, conflicting ends).
     pub fragment_errors: u64,
+    /// Frames that carry no IPv4 or IPv6 packet (ARP, LLDP, STP…).
     pub not_ip: u64,
+    /// IP packets of another protocol (ESP, GRE, OSPF…), and ICMP messages
+    /// that are not errors quoting a UDP or TCP packet (echo, redirects).
     pub not_udp_tcp: u64,
     /// Frames whose headers are cut short or inconsistent.
     pub malformed: u64,
@@ -59,6 +66,11 @@ pub struct DecodeStats {
 /// apart when counting evictions.
 type FragmentStamp = (SystemTime, u64);
 
+/// Turns [`Frame`]s into UDP datagrams, TCP segments and ICMP errors:
+/// link layer, VLANs, IPv4 / IPv6 and IP defragmentation, counting in
+/// [`DecodeStats`] every frame that is none of them. One per capture, fed
+/// in capture order (fragments are held across frames, within
+/// [`FRAGMENT_TIMEOUT`] and a bound on datagrams reassembled at once).
 pub struct Decoder {
     defrag: IpDefragPool<FragmentStamp, Option<Direction>>,
     stats: DecodeStats,
@@ -83,6 +95,7 @@ impl Default for Decoder {
 }
 
 impl Decoder {
+    /// A decoder with no fragments pending and every count at zero.
     pub fn new() -> Self {
         Self {
             defrag: IpDefragPool::new(),
@@ -92,6 +105,7 @@ impl Decoder {
         }
     }
 
+    /// What the decoder has seen so far (the run summary's decoding counts).
     pub fn stats(&self) -> DecodeStats {
         self.stats
     }

@@ -97,8 +97,13 @@ pub fn icmp_kind(ip_version: u8, icmp_type: u8, code: u8) -> Option<IcmpKind> {
 /// The packet an ICMP error quotes: as much of it as the error carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QuotedPacket {
+    /// UDP or TCP, from the quoted IP header's protocol.
     pub transport: Transport,
+    /// The failed packet's source address and port, as quoted (a NAT on
+    /// the way back normally turns it into the sender's own again).
     pub src: SocketAddr,
+    /// Where the failed packet was going: the SIP server or port it did not
+    /// reach.
     pub dst: SocketAddr,
     /// The quoted transport payload (often cut short, often empty).
     pub payload: Vec<u8>,
@@ -118,7 +123,10 @@ impl QuotedPacket {
 /// One ICMP or ICMPv6 error about a UDP or TCP packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IcmpError {
+    /// When the frame carrying the error was captured.
     pub timestamp: SystemTime,
+    /// Whether the error arrived or left at the capture point; unknown for
+    /// capture files that do not record it.
     pub direction: Option<Direction>,
     /// The host or router that sent the error.
     pub reporter: IpAddr,
@@ -127,12 +135,17 @@ pub struct IcmpError {
     pub to: IpAddr,
     /// 4 for ICMP, 6 for ICMPv6, with the raw type and code beside the kind.
     pub ip_version: u8,
+    /// The raw ICMP type (3, destination unreachable; ICMPv6 1,
+    /// destination unreachable, or 2, packet too big).
     pub icmp_type: u8,
+    /// The raw ICMP code within the type (RFC 792, RFC 4443 §3).
     pub code: u8,
+    /// What the type and code mean, as [`icmp_kind`] reads them.
     pub kind: IcmpKind,
-    /// The next hop's MTU, for fragmentation needed / packet too big (0,
-    /// from old routers that do not say, is given as `None`).
+    /// The next hop's MTU in bytes, for fragmentation needed / packet too
+    /// big (0, from old routers that do not say, is given as `None`).
     pub mtu: Option<u32>,
+    /// The packet the error is about, which names the SIP flow that failed.
     pub quoted: QuotedPacket,
 }
 

@@ -81,18 +81,24 @@ impl SipSelection {
 /// start like SIP. Counted, so that nothing disappears unaccounted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NotSipStats {
+    /// UDP datagrams off the SIP ports that did not start like SIP (RTP,
+    /// RTCP, DNS…), or any such datagram when sniffing is off.
     pub udp_datagrams: u64,
+    /// Their payload bytes (UDP headers not included).
     pub udp_bytes: u64,
     /// ICMP errors about packets that were not SIP.
     pub icmp_errors: u64,
     /// TCP directions whose first bytes were not SIP (a connection is two).
     pub tcp_streams: u64,
-    /// Segments with payload in those streams, and their payload bytes.
+    /// Segments with payload in those streams.
     pub tcp_segments: u64,
+    /// Their payload bytes (TCP headers not included).
     pub tcp_bytes: u64,
 }
 
 impl NotSipStats {
+    /// Nothing was passed over (the summary then leaves out its "not SIP,
+    /// passed over" line).
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }

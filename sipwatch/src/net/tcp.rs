@@ -16,7 +16,9 @@ use super::{Datagram, Transport};
 /// One direction of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Flow {
+    /// The sending end's address and port.
     pub src: SocketAddr,
+    /// The receiving end's address and port.
     pub dst: SocketAddr,
 }
 
@@ -49,8 +51,13 @@ impl Default for TcpLimits {
     }
 }
 
+/// What stream reassembly saw and what it could not deliver, for the run
+/// summary (lost bytes and evicted flows are warned about there).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TcpStats {
+    /// Segments fed in (those of SIP streams, when fed by the
+    /// [`MessageAssembler`](crate::sip::MessageAssembler)), with or without
+    /// payload: bare ACKs count.
     pub segments: u64,
     /// Bytes delivered in order.
     pub bytes: u64,
@@ -73,6 +80,9 @@ struct Direction {
     last_seen: SystemTime,
 }
 
+/// Puts each direction of each TCP connection back into the byte stream
+/// that was written, within [`TcpLimits`], and hands it on as
+/// [`StreamEvent`]s for the SIP framer.
 #[derive(Default)]
 pub struct TcpReassembler {
     flows: HashMap<Flow, Direction>,
@@ -86,6 +96,7 @@ fn before(a: u32, b: u32) -> bool {
 }
 
 impl TcpReassembler {
+    /// A reassembler with no flows yet, bounded by `limits`.
     pub fn new(limits: TcpLimits) -> Self {
         Self {
             limits,
@@ -93,6 +104,7 @@ impl TcpReassembler {
         }
     }
 
+    /// What reassembly has seen so far.
     pub fn stats(&self) -> TcpStats {
         self.stats
     }

@@ -21,8 +21,14 @@ pub struct PipelineStats {
     pub frames: u64,
     /// SIP messages (and non-SIP datagrams on SIP ports) passed to the outputs.
     pub messages: u64,
+    /// Frames to datagrams: what was decoded or reassembled from
+    /// fragments, what was not UDP or TCP, and what was lost.
     pub decode: DecodeStats,
+    /// Datagrams to SIP messages: TCP reassembly and framing, and what was
+    /// not SIP.
     pub assembly: AssemblyStats,
+    /// Transactions, retransmissions and timeouts (RFC 3261 §17 timers),
+    /// and what tracking dropped to stay within bounds.
     pub tracking: TrackStats,
 }
 

@@ -13,9 +13,15 @@ use crate::net::{
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
 };
 
+/// What assembly made of the datagrams: TCP reassembly, framing, and what
+/// was passed over as not SIP (the run summary's counts and loss warnings).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct AssemblyStats {
+    /// Stream reassembly of the SIP streams: segments, lost bytes, evicted
+    /// connections.
     pub tcp: TcpStats,
+    /// Cutting those streams into messages: messages, bytes skipped while
+    /// resynchronising.
     pub framing: FramingStats,
     /// Bytes still waiting in framers when the capture ended.
     pub unfinished_bytes: u64,
@@ -30,6 +36,10 @@ struct Stream {
     template: Message,
 }
 
+/// Turns [`Datagram`]s into whole SIP [`Message`]s: a UDP datagram is one
+/// message, TCP goes through stream reassembly and a [`SipFramer`] per
+/// direction of each connection. One per capture; bounded by
+/// [`TcpLimits::max_flows`] streams at once.
 pub struct MessageAssembler {
     tcp: TcpReassembler,
     streams: HashMap<Flow, Stream>,
@@ -63,6 +73,8 @@ impl Default for MessageAssembler {
 }
 
 impl MessageAssembler {
+    /// An assembler within `limits` that takes as SIP what `attach` selects
+    /// by default (ports 5060 and 5080, sniffing on).
     pub fn new(limits: TcpLimits) -> Self {
         Self::with_selection(limits, SipSelection::default())
     }
@@ -81,6 +93,7 @@ impl MessageAssembler {
         }
     }
 
+    /// What assembly has counted so far, streams still open included.
     pub fn stats(&self) -> AssemblyStats {
         let mut framing = self.closed;
         for s in self.streams.values() {

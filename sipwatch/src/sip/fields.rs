@@ -10,8 +10,15 @@ pub struct Via {
     pub transport: String,
     /// `host[:port]` as written.
     pub sent_by: String,
+    /// The host of `sent_by`: where the sender wants responses (RFC 3261
+    /// §18.2.2); a private address here behind a NAT needs `rport` (RFC
+    /// 3581). IPv6 addresses keep their brackets.
     pub host: String,
+    /// The port of `sent_by`; `None` when not written (then the
+    /// transport's default: 5060, or 5061 for TLS).
     pub port: Option<u16>,
+    /// The `branch=` transaction id, `z9hG4bK…` from RFC 3261 stacks
+    /// (§8.1.1.7): a response is matched to its request by it (§17.1.3).
     pub branch: Option<String>,
     /// What the next hop saw as our address (`received=`).
     pub received: Option<String>,
@@ -24,18 +31,32 @@ pub struct Via {
 /// A SIP URI's parts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Uri {
+    /// The whole URI as written, parameters and headers included (`*` for
+    /// the Contact of a REGISTER that removes every binding).
     pub text: String,
+    /// What comes before the first colon (`sip`, `sips`, `tel`),
+    /// lower-cased; empty when there is no colon.
     pub scheme: String,
+    /// The user part (the account or extension), without a password.
     pub user: Option<String>,
+    /// The host: a domain or an address, IPv6 in brackets. In a Contact, a
+    /// private address seen outside the NAT means nothing rewrote it.
     pub host: String,
+    /// The port, `None` when not written (then 5060 for `sip`, 5061 for
+    /// `sips`, RFC 3261 §19.1.2).
     pub port: Option<u16>,
 }
 
 /// `"Display" <uri>;params` (From, To, Contact).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct NameAddr {
+    /// The display name before `<uri>`, quotes removed.
     pub display: Option<String>,
+    /// The address itself (in a REGISTER: To and From the address of
+    /// record, Contact the binding, RFC 3261 §10.2).
     pub uri: Uri,
+    /// The `tag=` that identifies a dialog end (RFC 3261 §19.3): From's is
+    /// set by the client, To's by the server in its answer.
     pub tag: Option<String>,
     /// `expires=` on a Contact, seconds.
     #[serde(rename = "expires_s")]
@@ -46,12 +67,23 @@ pub struct NameAddr {
 /// hash is never kept in full.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Credentials {
+    /// The authentication scheme as written, `Digest` from SIP clients.
     pub scheme: String,
+    /// The auth user name (PJSIP: `username` of the auth section named by
+    /// `outbound_auth`; chan_sip: `defaultuser`), which may differ from the
+    /// From user.
     pub username: Option<String>,
+    /// The realm the credentials are for; it must be the challenge's
+    /// (PJSIP: `realm` of the auth section, or empty to answer any).
     pub realm: Option<String>,
+    /// The nonce echoed from the challenge answered (RFC 2617 §3.2.2).
     pub nonce: Option<String>,
+    /// The digest-uri the hash covers, normally the Request-URI (RFC 2617
+    /// §3.2.2).
     pub uri: Option<String>,
+    /// The hash algorithm: `MD5` when absent, `SHA-256` (RFC 8760).
     pub algorithm: Option<String>,
+    /// The quality of protection chosen from the challenge's (`auth`).
     pub qop: Option<String>,
     /// The first characters of the response hash, then `…`.
     pub response: Option<String>,
@@ -60,11 +92,23 @@ pub struct Credentials {
 /// WWW-Authenticate / Proxy-Authenticate: what the server asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Challenge {
+    /// The authentication scheme as written, `Digest` from SIP servers.
     pub scheme: String,
+    /// The protection domain whose user name and password are asked for
+    /// (RFC 3261 §22.1), often the provider's domain.
     pub realm: Option<String>,
+    /// The server's one-time value the client must hash with (RFC 2617
+    /// §3.2.1).
     pub nonce: Option<String>,
+    /// The hash asked for: `MD5` when absent, `SHA-256` (RFC 8760); a
+    /// client that lacks it cannot answer.
     pub algorithm: Option<String>,
+    /// The qualities of protection offered, as written (`auth`,
+    /// `auth,auth-int`).
     pub qop: Option<String>,
+    /// `stale=true`: the nonce had expired but the credentials were right
+    /// (RFC 2617 §3.2.1); retrying with the new nonce is expected, and is
+    /// not a password problem.
     pub stale: bool,
 }
 
@@ -144,6 +188,9 @@ fn host_port(text: &str) -> (String, Option<u16>) {
     }
 }
 
+/// One Via value (`SIP/2.0/UDP host:port;branch=…;rport`, RFC 3261
+/// §20.42), one of a header's [`split_list`]; `None` when nothing follows
+/// the protocol.
 pub fn parse_via(value: &str) -> Option<Via> {
     // SIP/2.0/UDP host:port;params
     let (proto, rest) = value.split_once(char::is_whitespace)?;
@@ -166,6 +213,8 @@ pub fn parse_via(value: &str) -> Option<Via> {
     })
 }
 
+/// A URI's parts (`sip:user:password@host:port;params?headers`, RFC 3261
+/// §19.1.1); never fails, a part that is not there is empty or `None`.
 pub fn parse_uri(text: &str) -> Uri {
     let text = text.trim();
     let (scheme, rest) = text.split_once(':').unwrap_or(("", text));
@@ -185,6 +234,10 @@ pub fn parse_uri(text: &str) -> Uri {
     }
 }
 
+/// One From, To or Contact value, with or without angle brackets (RFC 3261
+/// §20.10, §20.20, §20.39): parameters after a bare URI belong to the
+/// header, as the RFC says. `*` is the Contact of a REGISTER removing every
+/// binding; `None` when a `<` is never closed.
 pub fn parse_name_addr(value: &str) -> Option<NameAddr> {
     let value = value.trim();
     if value == "*" {
@@ -243,6 +296,8 @@ pub fn mask(secret: &str) -> String {
     format!("{shown}…")
 }
 
+/// An Authorization or Proxy-Authorization value (RFC 3261 §22.2, RFC 2617
+/// §3.2.2); the response hash is masked with [`mask`] on the way in.
 pub fn parse_credentials(value: &str) -> Credentials {
     let (scheme, ps) = auth_params(value);
     let get = |n: &str| param(&ps, n).and_then(|(_, v)| v.clone());
@@ -282,6 +337,8 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
         .collect()
 }
 
+/// One WWW-Authenticate or Proxy-Authenticate challenge (RFC 3261 §22.1,
+/// RFC 2617 §3.2.1); [`parse_challenges`] splits a value holding several.
 pub fn parse_challenge(value: &str) -> Challenge {
     let (scheme, ps) = auth_params(value);
     let get = |n: &str| param(&ps, n).and_then(|(_, v)| v.clone());
@@ -295,6 +352,8 @@ pub fn parse_challenge(value: &str) -> Challenge {
     }
 }
 
+/// The `o=`, `c=` and `m=` lines of an SDP body (RFC 4566), where an ALG
+/// or NAT shows in the media addresses; the first `o=` only.
 pub fn parse_sdp(body: &str) -> Sdp {
     let mut sdp = Sdp::default();
     for line in body.lines().map(str::trim_end) {

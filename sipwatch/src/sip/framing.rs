@@ -10,8 +10,12 @@ use sipwatch_common::looks_like_sip_start;
 /// Largest header block or body accepted; larger means the stream is lost.
 pub const MAX_MESSAGE: usize = 64 << 10;
 
+/// What framing made of the TCP streams: messages cut, and bytes that fit
+/// no message (the summary warns about skipped bytes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FramingStats {
+    /// Whole messages cut out of TCP streams (UDP messages are not framed
+    /// and not counted here).
     pub messages: u64,
     /// Bytes dropped while resynchronising.
     pub skipped_bytes: u64,
@@ -21,6 +25,10 @@ pub struct FramingStats {
     pub missing_content_length: u64,
 }
 
+/// Cuts one direction of one TCP connection into SIP messages by
+/// `Content-Length` (RFC 3261 §18.3), resynchronising on the next start
+/// line after a gap, garbage, or a header block or body over
+/// [`MAX_MESSAGE`] bytes.
 #[derive(Default)]
 pub struct SipFramer {
     buf: Vec<u8>,
@@ -32,10 +40,12 @@ pub struct SipFramer {
 }
 
 impl SipFramer {
+    /// A framer at the start of a stream, nothing buffered.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// What this stream's framing has counted so far.
     pub fn stats(&self) -> FramingStats {
         self.stats
     }

@@ -10,8 +10,24 @@ use serde::Serialize;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StartLine {
-    Request { method: String, uri: String },
-    Response { code: u16, reason: String },
+    /// `METHOD Request-URI SIP/2.0` (RFC 3261 §7.1).
+    Request {
+        /// The method as written (`REGISTER`, `OPTIONS`…); any token is
+        /// accepted, known or not.
+        method: String,
+        /// The Request-URI as written (for a REGISTER, the registrar's
+        /// domain: `sip:provider.example`).
+        uri: String,
+    },
+    /// `SIP/2.0 code reason` (RFC 3261 §7.2).
+    Response {
+        /// The status code, 100 to 699 (401 and 407: a digest challenge;
+        /// 423: the Expires asked for is too brief).
+        code: u16,
+        /// The reason phrase as written, possibly empty; the code, not
+        /// this, is what counts.
+        reason: String,
+    },
 }
 
 /// One header as it was written, possibly over several (folded) lines.
@@ -26,6 +42,8 @@ pub struct HeaderLine {
     pub canonical: Option<&'static str>,
     /// The value, trimmed; over several lines when `folded`.
     pub value: Range<usize>,
+    /// Continued on further lines that start with a space or tab (RFC 3261
+    /// §7.3.1); deprecated, and some devices mishandle it.
     pub folded: bool,
 }
 
@@ -39,22 +57,39 @@ pub enum Problem {
     BadHeaderLine(usize),
     /// No blank line ends the headers.
     NoEndOfHeaders,
-    /// Content-Length says one thing, the body has another length.
-    ContentLengthMismatch { declared: usize, actual: usize },
+    /// Content-Length says one thing, the body has another length: over
+    /// UDP a receiver drops the extra bytes, and answers 400 to a body too
+    /// short (RFC 3261 §18.3). Often the mark of an ALG that rewrote the
+    /// body and not its length.
+    ContentLengthMismatch {
+        /// The Content-Length header's value, in bytes.
+        declared: usize,
+        /// The bytes actually after the blank line that ends the headers.
+        actual: usize,
+    },
     /// The bytes are not valid UTF-8 (shown lossily).
     NotUtf8,
 }
 
+/// Where the start line, each header and the body are in a message's bytes,
+/// found in one pass that never fails ([`MessageIndex::parse`]): the typed
+/// fields ([`fields`](super::fields)) are read from it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageIndex<'a> {
+    /// The whole message, exactly as captured; every range points into it.
     pub bytes: &'a [u8],
     /// The message as text, when it is valid UTF-8 (checked once, here):
     /// ranges end at ASCII delimiters, so they slice it on char boundaries.
     text: Option<&'a str>,
+    /// The start line, `None` when it is neither a request nor a response
+    /// line (then [`Problem::BadStartLine`] is among the problems).
     pub start: Option<StartLine>,
+    /// Every header in the order written, repeated ones included.
     pub headers: Vec<HeaderLine>,
     /// The body's bytes in the message.
     pub body: Range<usize>,
+    /// What does not follow RFC 3261, in the order found; empty for a
+    /// well-formed message.
     pub problems: Vec<Problem>,
 }
 
@@ -111,6 +146,8 @@ fn trim(bytes: &[u8], mut r: Range<usize>) -> Range<usize> {
 }
 
 impl<'a> MessageIndex<'a> {
+    /// Indexes one message. Never fails: what cannot be read is a
+    /// [`Problem`], and whatever could be found is still indexed.
     pub fn parse(bytes: &'a [u8]) -> MessageIndex<'a> {
         let mut problems = Vec::new();
         let text = std::str::from_utf8(bytes).ok();

@@ -19,13 +19,21 @@ use crate::net::Transport;
 pub struct Message {
     /// When its first (UDP) or last (TCP) byte was seen.
     pub timestamp: SystemTime,
+    /// Arriving at or leaving the interface; unknown for capture files that
+    /// do not record it.
     pub direction: Option<Direction>,
+    /// UDP or TCP, as it was carried (which the top Via should name).
     pub transport: Transport,
+    /// Source address and port as seen at the capture point.
     pub src: SocketAddr,
+    /// Destination address and port as seen at the capture point.
     pub dst: SocketAddr,
+    /// VLAN ids, outer first; empty when untagged.
     pub vlans: Vec<u16>,
     /// Reassembled from IP fragments.
     pub reassembled: bool,
+    /// The message's bytes exactly as they were on the wire, never
+    /// rewritten: every parsed view points into them.
     pub bytes: Vec<u8>,
 }
 
@@ -42,17 +50,24 @@ impl Message {
 /// CSeq: sequence number and method.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CSeq {
+    /// The sequence number; a client raises it by one for each new REGISTER
+    /// of a registration (RFC 3261 §10.2).
     pub seq: u32,
+    /// The request's method, repeated in its responses: what a response
+    /// answers.
     pub method: String,
 }
 
 /// A message with its index: the fields the rest of sipwatch reads.
 pub struct ParsedMessage<'a> {
+    /// The message parsed, with its addressing and original bytes.
     pub message: &'a Message,
+    /// Where its start line, headers and body are, and its problems.
     pub index: MessageIndex<'a>,
 }
 
 impl<'a> ParsedMessage<'a> {
+    /// The request or status line; `None` when it is neither.
     pub fn start_line(&self) -> Option<&StartLine> {
         self.index.start.as_ref()
     }
@@ -73,10 +88,13 @@ impl<'a> ParsedMessage<'a> {
         }
     }
 
+    /// The Call-ID, which a client keeps for every REGISTER to the same
+    /// registrar (RFC 3261 §10.2).
     pub fn call_id(&self) -> Option<Cow<'a, str>> {
         self.index.header("call-id")
     }
 
+    /// The CSeq; `None` when missing or not `number METHOD`.
     pub fn cseq(&self) -> Option<CSeq> {
         let value = self.index.header("cseq")?;
         let (seq, method) = value.split_once(char::is_whitespace)?;
@@ -100,30 +118,41 @@ impl<'a> ParsedMessage<'a> {
         self.list("via", parse_via)
     }
 
+    /// The From header: in a REGISTER, who registers (RFC 3261 §10.2).
     pub fn from(&self) -> Option<NameAddr> {
         parse_name_addr(&self.index.header("from")?)
     }
 
+    /// The To header: in a REGISTER, the address of record being bound.
     pub fn to(&self) -> Option<NameAddr> {
         parse_name_addr(&self.index.header("to")?)
     }
 
+    /// Every Contact, in order: in a REGISTER, where calls are to be sent;
+    /// in its 200 OK, every binding the registrar holds, each with its
+    /// `expires=` (RFC 3261 §10.3).
     pub fn contacts(&self) -> Vec<NameAddr> {
         self.list("contact", parse_name_addr)
     }
 
+    /// The Authorization header: the answer to a 401's challenge (RFC 3261
+    /// §22.2), the response hash masked.
     pub fn authorization(&self) -> Option<Credentials> {
         self.index
             .header("authorization")
             .map(|v| parse_credentials(&v))
     }
 
+    /// The Proxy-Authorization header: the answer to a 407's challenge
+    /// (RFC 3261 §22.3), the response hash masked.
     pub fn proxy_authorization(&self) -> Option<Credentials> {
         self.index
             .header("proxy-authorization")
             .map(|v| parse_credentials(&v))
     }
 
+    /// Every WWW-Authenticate challenge (a registrar's 401), in order: one
+    /// per algorithm offered when several are (RFC 8760).
     pub fn www_authenticate(&self) -> Vec<Challenge> {
         self.index
             .headers_named("www-authenticate")
@@ -131,6 +160,7 @@ impl<'a> ParsedMessage<'a> {
             .collect()
     }
 
+    /// Every Proxy-Authenticate challenge (a proxy's 407), in order.
     pub fn proxy_authenticate(&self) -> Vec<Challenge> {
         self.index
             .headers_named("proxy-authenticate")
@@ -144,30 +174,44 @@ impl<'a> ParsedMessage<'a> {
         digits.parse().ok()
     }
 
+    /// The Expires header, in seconds: in a REGISTER the lifetime asked for
+    /// its bindings (PJSIP: `expiration` of the registration), 0 to
+    /// unregister; a Contact's own `expires=` overrides it.
     pub fn expires(&self) -> Option<u32> {
         self.number("expires")
     }
 
+    /// The Min-Expires header of a 423 (Interval Too Brief), in seconds: the
+    /// shortest registration the registrar accepts (RFC 3261 §10.3).
     pub fn min_expires(&self) -> Option<u32> {
         self.number("min-expires")
     }
 
+    /// The Retry-After header, in seconds: how long the server asks the
+    /// client to wait before trying again (503, 480…; RFC 3261 §20.33).
     pub fn retry_after(&self) -> Option<u32> {
         self.number("retry-after")
     }
 
+    /// The User-Agent header: the client's software (Asterisk's is set by
+    /// `user_agent` in the PJSIP `global` section).
     pub fn user_agent(&self) -> Option<Cow<'a, str>> {
         self.index.header("user-agent")
     }
 
+    /// The Server header: the answering server's software.
     pub fn server(&self) -> Option<Cow<'a, str>> {
         self.index.header("server")
     }
 
+    /// The first Warning header (`code agent "text"`, RFC 3261 §20.43),
+    /// where some servers say why they refused.
     pub fn warning(&self) -> Option<Cow<'a, str>> {
         self.index.header("warning")
     }
 
+    /// The Content-Length header, in bytes; `None` when missing or not a
+    /// number.
     pub fn content_length(&self) -> Option<usize> {
         self.index.header("content-length")?.parse().ok()
     }

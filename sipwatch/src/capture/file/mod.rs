@@ -28,25 +28,49 @@ use cursor::Cursor;
 /// Why reading a capture file stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The file could not be opened: check the path and that the user may
+    /// read it (captures by `tcpdump` are often owned by root).
     #[error("cannot open {path}")]
     Open {
+        /// The path as given.
         path: String,
+        /// Why the system refused (not found, permission denied…).
         #[source]
         source: std::io::Error,
     },
+    /// The first 4 bytes are neither a pcap nor a pcapng magic number: the
+    /// file is something else (a text export, another tool's format, a
+    /// compressed file to unpack first). The bytes are given.
     #[error("not a pcap or pcapng file (it starts with {0:02x?})")]
     UnknownFormat([u8; 4]),
+    /// The file ends inside a header or record: the capture was stopped
+    /// uncleanly or the copy is incomplete. Everything before was read.
     #[error("the file ends in the middle of a {what} at byte {offset}: it was cut short")]
-    Truncated { what: &'static str, offset: u64 },
+    Truncated {
+        /// The part being read (`"pcap record"`, `"pcapng block header"`…).
+        what: &'static str,
+        /// Byte offset in the file where the data ran out.
+        offset: u64,
+    },
+    /// A header or block holds values no writer produces (a bad byte-order
+    /// magic, an unbelievable length, an undescribed interface): the file is
+    /// damaged from there on. Everything before was read.
     #[error("corrupt {what} at byte {offset}: {reason}")]
     Corrupt {
+        /// The part being read (`"section header"`, `"packet"`…).
         what: &'static str,
+        /// Byte offset in the file of the damaged part.
         offset: u64,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The system failed to read the file part way (an I/O error on the
+    /// disk or network share); everything before was read.
     #[error("reading failed at byte {offset}")]
     Io {
+        /// Byte offset in the file where the read failed.
         offset: u64,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
@@ -59,10 +83,18 @@ pub enum FileError {
          capture on the PBX's IP interface or on `any` instead",
         linktype::name(*.link).map(|n| format!(" ({n})")).unwrap_or_default()
     )]
-    UnsupportedLinkType { link: u32 },
+    UnsupportedLinkType {
+        /// The file's `LINKTYPE_*` number (tcpdump.org's link-layer header
+        /// types list).
+        link: u32,
+    },
+    /// Creating or writing the `attach --write` pcapng file failed: a full
+    /// disk (use `--rotate`), a missing directory, no permission.
     #[error("writing the capture file {path} failed")]
     Write {
+        /// The file being written (with rotation, the current one).
         path: String,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
@@ -81,6 +113,9 @@ pub struct CaptureFileReader {
 }
 
 impl CaptureFileReader {
+    /// Opens `path` and reads its header: the format is told by the magic
+    /// number, not the file name. Errors when the file cannot be opened, is
+    /// not pcap or pcapng, or its header is cut short or corrupt.
     pub fn open(path: &Path) -> Result<Self, FileError> {
         let file = File::open(path).map_err(|source| FileError::Open {
             path: path.display().to_string(),

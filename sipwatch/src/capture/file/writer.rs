@@ -29,6 +29,11 @@ pub struct Rotation {
 /// Nanosecond timestamps (if_tsresol = 9).
 const TSRESOL_NANOS: u8 = 9;
 
+/// Writes [`Frame`]s to pcapng (`attach --write`) with nanosecond
+/// timestamps, one interface block per capture interface and link type, and
+/// each frame's direction as its inbound / outbound flag, so that Wireshark
+/// and `sipwatch analyze` see what the live capture saw. Rotates by size
+/// with [`Rotation`] (`--rotate`).
 pub struct PcapNgWriter {
     base: PathBuf,
     rotation: Option<Rotation>,
@@ -66,6 +71,9 @@ impl PcapNgWriter {
         self.frames
     }
 
+    /// Appends one frame, starting the next file first when rotation says
+    /// so; an error is [`FileError::Write`] (a full disk, or the next file
+    /// of a rotation cannot be created).
     pub fn write(&mut self, frame: &Frame) -> Result<(), FileError> {
         if let Some(r) = self.rotation
             && self.bytes >= r.max_bytes
@@ -107,6 +115,8 @@ impl PcapNgWriter {
         Ok(self.frames)
     }
 
+    /// Writes out buffered blocks (1 MiB buffer), so that a reader of the
+    /// file being written sees every frame so far.
     pub fn flush(&mut self) -> Result<(), FileError> {
         self.out.flush().map_err(|e| self.error(e))
     }

@@ -19,6 +19,8 @@ pub enum MetricsError {
     Bind {
         /// The address asked for.
         addr: SocketAddr,
+        /// The system's error (`EADDRINUSE`: another process listens there;
+        /// `EADDRNOTAVAIL`: no interface has that address).
         #[source]
         source: io::Error,
     },

@@ -1,8 +1,9 @@
 //! The demo: a PBX behind a router with the kernel's SIP ALG, a Kamailio
 //! registrar at the provider, sipsak registering and calling, and sipwatch
-//! attached to the PBX's interface printing what crosses it; then the
-//! point: `sipwatch probe` against `sipwatch echo` at the provider finds
-//! the ALG that the PBX's own view cannot show.
+//! attached to the PBX's interface printing what crosses it and auditing
+//! the PBX's own REGISTERs through a `sipwatch echo` beside the registrar;
+//! then the pre-go-live check, `sipwatch probe` against the same echo. Both
+//! find the ALG that the PBX's own view cannot show.
 use std::{
     path::Path,
     process::Stdio,
@@ -40,10 +41,21 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
 
     println!("==> starting Kamailio (registrar) in the provider namespace");
     let _kamailio = Kamailio::start(&lab.provider)?;
+    println!("==> starting `sipwatch echo` beside it, on {ECHO_V4}");
+    let echo = start_echo(lab, sipwatch)?;
 
-    println!("==> attaching sipwatch to the PBX's {PBX_IF} (XDP ingress + TC egress)\n");
+    println!(
+        "==> attaching sipwatch to the PBX's {PBX_IF} (XDP ingress + TC egress), auditing the\n    \
+         PBX's own REGISTERs through the echo (--echo {ECHO_V4})\n"
+    );
     let capture = lab.pbx.spawn_with(
-        &[&sipwatch.display().to_string(), "attach", PBX_IF],
+        &[
+            &sipwatch.display().to_string(),
+            "attach",
+            PBX_IF,
+            "--echo",
+            &ECHO_V4.to_string(),
+        ],
         Stdio::inherit(),
         Stdio::inherit(),
     )?;
@@ -101,23 +113,25 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
     println!(
         "\n==> What the PBX's NIC saw is what the PBX sent: private addresses in Via,\n    \
          Contact and SDP. The router's SIP ALG rewrote them on the way out, and the\n    \
-         replies on the way back: from the PBX alone the path looks clean."
+         replies on the way back: from the PBX alone the path looks clean. The PATH\n    \
+         lines, from the shadow of each REGISTER the echo received, show the rewrite."
     );
-    probe_the_path(lab, sipwatch)
+    let result = probe_the_path(lab, sipwatch);
+    let _ = echo.stop(libc::SIGTERM, Duration::from_secs(5));
+    result
 }
 
-/// `sipwatch echo` at the provider, `sipwatch probe` from the PBX: what
-/// reached the far end, compared with what left, shows the ALG.
-fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
-    println!(
-        "\n==> Comparing with what reaches the far end shows it: `sipwatch echo` on the\n    \
-         provider side ({ECHO_V4}), `sipwatch probe {ECHO_V4}` on the PBX\n"
-    );
+/// `sipwatch echo` on the provider's second address, once it serves.
+fn start_echo(lab: &Lab, sipwatch: &Path) -> anyhow::Result<sipwatch_lab::NetnsChild> {
     lab.add_echo_address()
         .context("giving the provider the echo's address")?;
-    let sipwatch = sipwatch.display().to_string();
     let echo = lab.provider.spawn_with(
-        &[&sipwatch, "echo", "--listen", &format!("{ECHO_V4}:5060")],
+        &[
+            &sipwatch.display().to_string(),
+            "echo",
+            "--listen",
+            &format!("{ECHO_V4}:5060"),
+        ],
         Stdio::null(),
         Stdio::null(),
     )?;
@@ -132,6 +146,17 @@ fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    Ok(echo)
+}
+
+/// `sipwatch probe` from the PBX against the echo: the pre-go-live check,
+/// realistic REGISTER, INVITE and OPTIONS over UDP and TCP.
+fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
+    println!(
+        "\n==> Before go-live, without a PBX: `sipwatch probe {ECHO_V4}` on the PBX host\n    \
+         against the same echo\n"
+    );
+    let sipwatch = sipwatch.display().to_string();
     let probe = lab
         .pbx
         .command(&[&sipwatch, "probe", &ECHO_V4.to_string(), "--timeout", "3"])
@@ -139,7 +164,6 @@ fn probe_the_path(lab: &Lab, sipwatch: &Path) -> anyhow::Result<()> {
         .stderr(Stdio::inherit())
         .status()
         .context("running sipwatch probe")?;
-    let _ = echo.stop(libc::SIGTERM, Duration::from_secs(5));
     match probe.code() {
         Some(2) => {
             println!(

@@ -378,3 +378,87 @@ fn a_nat_that_forgets_udp_mappings_after_3_s_is_measured_between_2_and_6_s() {
         6.0
     );
 }
+
+#[test]
+fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
+    use std::io::{Read, Write};
+    let lab = lab(Personality::SipAlg);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    lab.add_echo_address().unwrap();
+    let _echo = lab
+        .provider
+        .spawn(&[
+            env!("CARGO_BIN_EXE_sipwatch"),
+            "echo",
+            "--listen",
+            &format!("{ECHO_V4}:5060"),
+        ])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        assert!(Instant::now() < deadline, "sipwatch echo did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let capture = lab
+        .pbx
+        .spawn(&[
+            env!("CARGO_BIN_EXE_sipwatch"),
+            "attach",
+            PBX_IF,
+            "--json",
+            "--echo",
+            &ECHO_V4.to_string(),
+        ])
+        .unwrap();
+    wait_until_attached(&lab);
+    let answer = lab
+        .pbx
+        .enter(|| {
+            let mut pbx = std::net::TcpStream::connect((PROVIDER_V4, 5060)).unwrap();
+            let port = pbx.local_addr().unwrap().port();
+            let register = register("alice")
+                .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+                .replace(
+                    &format!("{PBX_V4}:5060;branch"),
+                    &format!("{PBX_V4}:{port};branch"),
+                );
+            pbx.write_all(register.as_bytes()).unwrap();
+            pbx.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = pbx.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .unwrap();
+    assert!(answer.starts_with("SIP/2.0 200 OK"), "{answer}");
+    std::thread::sleep(Duration::from_secs(2));
+    let out = capture
+        .stop(libc::SIGTERM, Duration::from_secs(20))
+        .unwrap();
+    let json: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let compared = json
+        .iter()
+        .find(|v| v["type"] == "path_audit" && v["outcome"] == "compared")
+        .unwrap_or_else(|| panic!("no TCP shadow compared: {json:?}"));
+    assert_eq!(
+        compared["binding"]["aor"],
+        format!("sip:alice@{PROVIDER_V4}")
+    );
+    let contact = compared["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["header"] == "Contact")
+        .unwrap_or_else(|| panic!("Contact not rewritten over TCP: {compared}"));
+    assert_eq!(contact["kind"], "address_rewritten");
+    assert_eq!(
+        contact["after"],
+        format!("<sip:alice@{ROUTER_WAN_V4}:5060>")
+    );
+}

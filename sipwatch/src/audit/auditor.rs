@@ -73,7 +73,8 @@ pub struct AuditCounters {
     pub skipped_rate: u64,
     /// REGISTERs not shadowed: larger than the echo answers (16 KiB).
     pub skipped_too_large: u64,
-    /// REGISTERs not shadowed: over TCP or IPv6 (not shadowed yet).
+    /// REGISTERs not shadowed: over UDP on IPv6, or of another address
+    /// family than the echo's (not shadowed yet).
     pub skipped_transport: u64,
     /// Shadows the kernel refused to send (or no raw socket).
     pub send_errors: u64,
@@ -223,6 +224,9 @@ struct NatWatch {
     last: SystemTime,
 }
 
+/// How a TCP shadow's connection went: sent, or why not.
+type TcpResult = Result<(), String>;
+
 /// What the query channel said of a binding's shadow (by id): seen or not,
 /// or why it could not tell.
 type QueryAnswer = (BindingKey, String, Result<bool, String>);
@@ -249,6 +253,8 @@ pub struct Auditor {
     refilled: Option<SystemTime>,
     found: Vec<PathAudit>,
     answers: (mpsc::Sender<QueryAnswer>, mpsc::Receiver<QueryAnswer>),
+    /// How the TCP shadows' connections went.
+    tcp_done: (mpsc::Sender<TcpResult>, mpsc::Receiver<TcpResult>),
     counters: AuditCounters,
     next_id: u64,
     /// Why shadows cannot be sent, once.
@@ -275,6 +281,7 @@ impl Auditor {
             refilled: None,
             found: Vec::new(),
             answers: mpsc::channel(),
+            tcp_done: mpsc::channel(),
             counters: AuditCounters::default(),
             next_id: 0,
             send_problem,
@@ -400,7 +407,9 @@ impl Auditor {
         if recent {
             return;
         }
-        if m.transport != Transport::Udp || !m.src.is_ipv4() || !self.config.echo.is_ipv4() {
+        let udp_v4 = m.transport == Transport::Udp && m.src.is_ipv4() && self.config.echo.is_ipv4();
+        let tcp = m.transport == Transport::Tcp && m.src.is_ipv4() == self.config.echo.is_ipv4();
+        if !(udp_v4 || tcp) {
             self.counters.skipped_transport += 1;
             return;
         }
@@ -427,14 +436,21 @@ impl Auditor {
         ) else {
             return;
         };
-        let Some(sender) = &self.sender else {
-            self.counters.send_errors += 1;
-            return;
-        };
-        if let Err(e) = sender.send(m.src, self.config.echo, &bytes) {
-            self.counters.send_errors += 1;
-            self.send_problem.get_or_insert_with(|| e.to_string());
-            return;
+        if tcp {
+            let done = self.tcp_done.0.clone();
+            super::sender::send_tcp(m.src.ip(), self.config.echo, bytes.clone(), move |r| {
+                let _ = done.send(r);
+            });
+        } else {
+            let Some(sender) = &self.sender else {
+                self.counters.send_errors += 1;
+                return;
+            };
+            if let Err(e) = sender.send(m.src, self.config.echo, &bytes) {
+                self.counters.send_errors += 1;
+                self.send_problem.get_or_insert_with(|| e.to_string());
+                return;
+            }
         }
         self.counters.shadows_sent += 1;
         if self.pending.len() >= MAX_PENDING {
@@ -537,6 +553,12 @@ impl Auditor {
     /// ends the NAT lifetime measures whose next keep-alive is overdue.
     pub fn poll(&mut self, now: SystemTime) {
         self.nat_overdue(now);
+        while let Ok(result) = self.tcp_done.1.try_recv() {
+            if let Err(why) = result {
+                self.counters.send_errors += 1;
+                self.send_problem.get_or_insert(why);
+            }
+        }
         while let Ok((binding, id, seen)) = self.answers.1.try_recv() {
             let (leg, evidence) = match seen {
                 Ok(true) => (

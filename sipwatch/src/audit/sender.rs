@@ -7,6 +7,12 @@
 //! its Via and Contact (an ALG acts differently when they differ). An eBPF
 //! clone at TC egress was the other choice; it would skip this host's
 //! firewall, which is one of the things being audited. Needs `CAP_NET_RAW`.
+//!
+//! A PBX registering over TCP is shadowed over a TCP connection of sipwatch's
+//! own from the PBX's address (an ephemeral port: the PBX's connection is
+//! its own), to the echo's SIP port: ALGs act on TCP SIP by the address and
+//! the port the connection goes to. The answer comes back on that
+//! connection, so nothing reaches the PBX.
 use std::{
     io,
     net::{SocketAddr, SocketAddrV4},
@@ -88,6 +94,45 @@ impl RawSender {
         }
         Ok(())
     }
+}
+
+/// Sends `payload` over a new TCP connection from `from` (any port) to
+/// `to`, in a thread of its own; waits up to 5 s for the answer (which the
+/// capture reads off the wire) and closes. The result comes on `done`.
+pub fn send_tcp(
+    from: std::net::IpAddr,
+    to: SocketAddr,
+    payload: Vec<u8>,
+    done: impl FnOnce(Result<(), String>) + Send + 'static,
+) {
+    std::thread::spawn(move || done(tcp_exchange(from, to, &payload)));
+}
+
+fn tcp_exchange(from: std::net::IpAddr, to: SocketAddr, payload: &[u8]) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(|e| format!("cannot open a TCP socket: {e}"))?;
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .map_err(|e| format!("cannot send from {from}: {e}"))?;
+    socket
+        .connect_timeout(&to.into(), std::time::Duration::from_secs(3))
+        .map_err(|e| format!("TCP to the echo at {to}: {e}"))?;
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .write_all(payload)
+        .map_err(|e| format!("sending the shadow to {to} over TCP: {e}"))?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok();
+    let mut buf = [0u8; 16_384];
+    // Until the echo has answered (one read) or the time is up.
+    let _ = stream.read(&mut buf);
+    Ok(())
 }
 
 /// IPv4 and UDP headers (checksums computed) in front of `payload`.

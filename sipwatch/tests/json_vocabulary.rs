@@ -118,6 +118,8 @@ fn every_type_any_command_writes_is_documented_with_an_example() {
         "registration",
         "timeout",
         "summary",
+        "icmp",
+        "path_audit",
         "probe_report",
         "echo_summary",
     ] {

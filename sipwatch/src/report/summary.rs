@@ -151,7 +151,7 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
 
 /// The latest audit of each of the PBX's registrations, and the shadows'
 /// counters.
-fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) -> io::Result<()> {
+pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) -> io::Result<()> {
     writeln!(
         out,
         "--- path audit (shadow REGISTERs through the echo) ---"

@@ -1,5 +1,6 @@
 //! The live registration table (`attach --table`): redrawn in place every
-//! second instead of the message log.
+//! second instead of the message log, with the path audit's latest finding
+//! per registration under it when `--echo` runs.
 use std::io::{self, Write};
 
 use super::{
@@ -17,6 +18,9 @@ impl Output for LiveTable {
         let regs = tracker.registrations();
         write_table(out, &regs, tracker.now())?;
         write_totals(out, &regs, &tracker.stats())?;
+        if let Some(audit) = now.audit {
+            super::summary::write_audit(out, audit)?;
+        }
         out.flush()
     }
 }

@@ -48,7 +48,7 @@ impl RegistrationState {
         match self {
             RegistrationState::RequestSent => "Request sent".into(),
             RegistrationState::Registered { .. } => "Registered".into(),
-            RegistrationState::Rejected { code } => format!("Rejected ({code})"),
+            RegistrationState::Rejected { code } => format!("Rejected {code}"),
             RegistrationState::Timeout => "Timeout (408)".into(),
             RegistrationState::Unregistered => "Unregistered".into(),
             RegistrationState::Expired => "Expired".into(),

@@ -1396,3 +1396,6 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
         "timeout before its change"
     );
 }
+
+// --- The failure record, the next move, continuity, kept Contacts (issue 18) ---
+mod record;

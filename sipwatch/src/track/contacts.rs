@@ -78,19 +78,23 @@ impl ContactsKept {
             .collect();
         let is_sent = |u: &Uri| same_address(u, &sent) && u.user == sent.user;
         let ours_kept = uris.iter().any(|(u, _)| is_sent(u));
-        // Not kept as sent: ours is the one with our user (the only one, else).
+        // Not kept as sent: ours is the one at the address the registrar
+        // saw, else the only one, else the first with our user.
+        let seen_as = super::nat::seen_as(p);
+        let at_source = |u: &Uri| {
+            seen_as.as_deref()
+                == Some(format!("{}:{}", u.host, u.port.unwrap_or(default_port(u))).as_str())
+        };
         let rewritten = if ours_kept {
             None
         } else {
             uris.iter()
-                .position(|(u, _)| u.user == sent.user)
+                .position(|(u, _)| at_source(u))
                 .or((uris.len() == 1).then_some(0))
+                .or_else(|| uris.iter().position(|(u, _)| u.user == sent.user))
         };
-        let seen_as = super::nat::seen_as(p);
         let rewritten_by = rewritten.map(|i| {
-            let u = &uris[i].0;
-            let addr = format!("{}:{}", u.host, u.port.unwrap_or(default_port(u)));
-            if seen_as.as_deref() == Some(addr.as_str()) {
+            if at_source(&uris[i].0) {
                 Rewriter::RegistrarNatFixup
             } else {
                 Rewriter::Alg
@@ -115,6 +119,11 @@ impl ContactsKept {
             returned,
             rewritten_by,
         })
+    }
+
+    /// Ours, as sent or rewritten.
+    pub fn ours(&self) -> Option<&ReturnedContact> {
+        self.returned.iter().find(|c| c.relation != Relation::Other)
     }
 
     /// The Contacts that are not ours.

@@ -15,10 +15,10 @@ use super::{record::millis, state::Grant};
 pub struct Gap {
     /// When the previous grant lapsed (the registrar's expiry).
     #[serde(serialize_with = "crate::time::serialize")]
-    pub from: SystemTime,
+    pub lapsed_at: SystemTime,
     /// When the registration was granted again.
     #[serde(serialize_with = "crate::time::serialize")]
-    pub to: SystemTime,
+    pub registered_at: SystemTime,
     /// Its length, ms.
     pub length_ms: u64,
 }
@@ -49,8 +49,8 @@ impl Continuity {
             return;
         };
         let gap = Gap {
-            from: prev.until,
-            to: at,
+            lapsed_at: prev.until,
+            registered_at: at,
             length_ms: millis(at, prev.until),
         };
         self.gaps = self.gaps.saturating_add(1);
@@ -75,8 +75,8 @@ impl Continuity {
         };
         Some(format!(
             "not registered from {} to {} ({}){more}: the refresh came after the registrar's binding had expired, and inbound calls could not reach the PBX meanwhile",
-            crate::time::clock(g.from),
-            crate::time::clock(g.to),
+            crate::time::clock(g.lapsed_at),
+            crate::time::clock(g.registered_at),
             super::record::interval(g.length_ms)
         ))
     }

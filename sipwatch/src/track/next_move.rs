@@ -85,17 +85,19 @@ impl Rule {
     pub fn options(&self) -> &'static str {
         match self {
             Rule::AsteriskAuthRejectionPermanent => {
-                "`auth_rejection_permanent` (yes) or `fatal_retry_interval` (0)"
+                "`auth_rejection_permanent=no` or `fatal_retry_interval` set (defaults yes, 0)"
             }
             Rule::AsteriskForbidden => {
-                "`forbidden_retry_interval` (0) or `fatal_retry_interval` (0)"
+                "`forbidden_retry_interval` or `fatal_retry_interval` set (default 0)"
             }
-            Rule::AsteriskFatal => "`fatal_retry_interval` (0)",
-            Rule::AsteriskRetryAfter | Rule::AsteriskRetryInterval => "`retry_interval` (60 s)",
-            Rule::AsteriskMaxRetries => "`max_retries` (10)",
-            Rule::AsteriskRefresh => "`expiration` (3600 s)",
-            Rule::FreeSwitchBackoff | Rule::FreeSwitchFlat => "`retry-seconds` (30)",
-            Rule::FreeSwitchRefresh => "`expire-seconds` / `freq` (3600 s)",
+            Rule::AsteriskFatal => "`fatal_retry_interval` set (default 0)",
+            Rule::AsteriskRetryAfter | Rule::AsteriskRetryInterval => {
+                "`retry_interval` (default 60 s)"
+            }
+            Rule::AsteriskMaxRetries => "`max_retries` raised (default 10)",
+            Rule::AsteriskRefresh => "`expiration` (default 3600 s)",
+            Rule::FreeSwitchBackoff | Rule::FreeSwitchFlat => "`retry-seconds` (default 30)",
+            Rule::FreeSwitchRefresh => "the gateway's `expire-seconds` (default 3600)",
             Rule::SeenOnWire | Rule::GrantedExpiry => "its retry interval",
         }
     }
@@ -476,9 +478,9 @@ impl NextMove {
                 next_at,
             } => {
                 let seen = match deviation {
-                    Deviation::KeptTrying { attempts } => {
-                        format!("{who} tried again ({attempts} in a row) where its defaults stop")
-                    }
+                    Deviation::KeptTrying { attempts } => format!(
+                        "{who} tried again after the same failure ({attempts} in a row) where its defaults stop"
+                    ),
                     Deviation::Interval { default_s, seen_ms } => format!(
                         "{who} waited {} where its default is {default_s} s",
                         interval(*seen_ms)
@@ -493,7 +495,7 @@ impl NextMove {
                     })
                     .unwrap_or_default();
                 let chan_sip = if pbx == PbxKind::Asterisk {
-                    " (or chan_sip, with `registerattempts` / `registertimeout`, or a `pjsip send register` by hand)"
+                    "; or it is chan_sip (`registerattempts`, `registertimeout`), or someone ran `pjsip send register`"
                 } else {
                     ""
                 };

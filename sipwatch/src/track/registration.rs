@@ -391,14 +391,15 @@ impl Registration {
         let outcome = if attempt.purpose == Purpose::Unregister {
             self.granted = None;
             self.diagnoses.clear();
+            self.contacts_kept = None;
             Outcome::Unregistered
         } else {
+            self.contacts_kept = ContactsKept::of(p, &self.key.contact);
             let granted = self.granted_expires(p, attempt.asked_expires);
             self.note_grant(attempt.asked_expires, granted);
             self.continuity
                 .on_registered(self.granted, attempt.started, at);
             self.last_success = Some(at);
-            self.contacts_kept = ContactsKept::of(p, &self.key.contact);
             self.granted = Some(Grant {
                 expires_s: granted,
                 granted_at: at,
@@ -545,17 +546,14 @@ impl Registration {
         }
     }
 
+    /// The expiry of our Contact in the 2xx, as sent or rewritten (see
+    /// [`ContactsKept`]), else its Expires, else what was asked.
     fn granted_expires(&self, p: &ParsedMessage<'_>, asked: Option<u32>) -> u32 {
-        let contacts = p.contacts();
-        let ours = contacts
-            .iter()
-            .find(|c| c.uri.text.trim_matches(['<', '>']) == self.key.contact)
-            .or(match &contacts[..] {
-                // A registrar that rewrote our only Contact (NAT) still lists it.
-                [only] => Some(only),
-                _ => None,
-            })
-            .and_then(|c| c.expires);
+        let ours = self
+            .contacts_kept
+            .as_ref()
+            .and_then(ContactsKept::ours)
+            .and_then(|c| c.expires_s);
         ours.or_else(|| p.expires())
             .or(asked)
             .unwrap_or(DEFAULT_EXPIRES)

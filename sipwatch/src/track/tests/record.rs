@@ -398,7 +398,7 @@ fn a_refresh_after_the_binding_expired_reports_the_gap_and_its_length() {
     let reg = only(&run(&steps));
     let gap = reg.continuity.last_gap.expect("a gap");
     assert_eq!(
-        (gap.from, gap.to, gap.length_ms),
+        (gap.lapsed_at, gap.registered_at, gap.length_ms),
         (at(60.01), at(90.01), 30_000)
     );
     assert_eq!(reg.continuity.gaps, 1);

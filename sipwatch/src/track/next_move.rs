@@ -276,7 +276,10 @@ fn refresh(s: &Situation) -> NextMove {
         ),
         PbxKind::Other => (0, Rule::GrantedExpiry, None),
     };
-    let at = g.until - secs(before.min(g.expires_s));
+    let at = g
+        .until
+        .checked_sub(secs(before.min(g.expires_s)))
+        .unwrap_or(g.until);
     NextMove::Refreshes { at, rule, shows }
 }
 
@@ -287,8 +290,9 @@ fn asterisk(s: &Situation, run: &FailureRun) -> NextMove {
     };
     let streak = s.streak.filter(|k| k.outcome == run.last);
     let retried = streak.map_or(1, |k| k.count) >= 2 || s.retrying;
-    let next_seen =
-        |k: Option<Streak>| k.and_then(|k| Some(k.last_at + Duration::from_millis(k.last_gap_ms?)));
+    let next_seen = |k: Option<Streak>| {
+        k.and_then(|k| Some(later(k.last_at, Duration::from_millis(k.last_gap_ms?))))
+    };
     match class {
         AsteriskClass::Fatal(rule) if retried => NextMove::ConfigDiffers {
             rule,
@@ -353,7 +357,7 @@ fn freeswitch(s: &Situation, run: &FailureRun) -> NextMove {
         return differs(rule, d, streak);
     }
     NextMove::RetriesAt {
-        at: run.last_at + secs(wait),
+        at: later(run.last_at, secs(wait)),
         wait_s: wait,
         rule,
         shows: Some(PbxShows::FreeSwitchFailWait),
@@ -366,7 +370,7 @@ fn seen_on_wire(s: &Situation, run: &FailureRun) -> NextMove {
     };
     match k.last_gap_ms {
         Some(gap) => NextMove::RetriesAt {
-            at: k.last_at + Duration::from_millis(gap),
+            at: later(k.last_at, Duration::from_millis(gap)),
             wait_s: u32::try_from(gap / 1000).unwrap_or(u32::MAX),
             rule: Rule::SeenOnWire,
             shows: None,
@@ -387,7 +391,7 @@ fn retry(
         return differs(rule, d, streak);
     }
     NextMove::RetriesAt {
-        at: run.last_at + secs(wait),
+        at: later(run.last_at, secs(wait)),
         wait_s: wait,
         rule,
         shows,
@@ -395,7 +399,8 @@ fn retry(
 }
 
 fn differs(rule: Rule, deviation: Deviation, streak: Option<Streak>) -> NextMove {
-    let next_at = streak.and_then(|k| Some(k.last_at + Duration::from_millis(k.last_gap_ms?)));
+    let next_at =
+        streak.and_then(|k| Some(later(k.last_at, Duration::from_millis(k.last_gap_ms?))));
     NextMove::ConfigDiffers {
         rule,
         deviation,
@@ -421,6 +426,11 @@ fn deviation(streak: Option<Streak>, expected: u32) -> Option<Deviation> {
         default_s: expected,
         seen_ms: seen,
     })
+}
+
+/// `t + d`, or `t` where that cannot be represented (a hostile capture's time).
+fn later(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d).unwrap_or(t)
 }
 
 fn secs(s: u32) -> Duration {
@@ -529,5 +539,140 @@ fn rule_words(rule: Rule) -> &'static str {
         Rule::FreeSwitchRefresh => "15 s before the granted expiry",
         Rule::SeenOnWire => "at the interval seen on the wire",
         Rule::GrantedExpiry => "before the granted expiry, at the latest",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn failing(pbx: PbxKind, last: Outcome, count: u32, retry_after_s: Option<u32>) -> Situation {
+        Situation {
+            pbx,
+            run: Some(FailureRun {
+                last,
+                count,
+                first_at: at(0),
+                last_at: at(100),
+                interval_ms: None,
+            }),
+            streak: Some(Streak {
+                outcome: last,
+                count: 1,
+                last_at: at(100),
+                last_gap_ms: None,
+            }),
+            retry_after_s,
+            granted: None,
+            retrying: false,
+        }
+    }
+
+    #[test]
+    fn nothing_is_predicted_without_an_outcome_or_a_grant() {
+        let s = Situation {
+            pbx: PbxKind::Asterisk,
+            run: None,
+            streak: None,
+            retry_after_s: None,
+            granted: None,
+            retrying: false,
+        };
+        assert_eq!(next_move(&s), NextMove::Unknown);
+    }
+
+    #[test]
+    fn asterisk_reads_retry_after_only_from_an_answer() {
+        let s = failing(PbxKind::Asterisk, Outcome::NoAnswer, 1, Some(300));
+        assert!(matches!(
+            next_move(&s),
+            NextMove::RetriesAt {
+                wait_s: 60,
+                rule: Rule::AsteriskRetryInterval,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn asterisk_treats_6xx_as_temporary_and_an_abandoned_challenge_as_fatal() {
+        let s = failing(
+            PbxKind::Asterisk,
+            Outcome::Rejected { code: 603 },
+            1,
+            Some(30),
+        );
+        assert_eq!(
+            next_move(&s),
+            NextMove::RetriesAt {
+                at: at(130),
+                wait_s: 30,
+                rule: Rule::AsteriskRetryAfter,
+                shows: Some(PbxShows::AsteriskRejected),
+            }
+        );
+        let s = failing(PbxKind::Asterisk, Outcome::Abandoned { code: 401 }, 1, None);
+        assert!(matches!(next_move(&s), NextMove::GivesUp { .. }));
+    }
+
+    #[test]
+    fn an_asterisk_that_gave_up_yet_sends_again_is_configured_otherwise() {
+        let mut s = failing(PbxKind::Asterisk, Outcome::Rejected { code: 404 }, 1, None);
+        s.retrying = true;
+        assert!(matches!(
+            next_move(&s),
+            NextMove::ConfigDiffers {
+                rule: Rule::AsteriskFatal,
+                deviation: Deviation::KeptTrying { attempts: 1 },
+                next_at: None,
+            }
+        ));
+    }
+
+    #[test]
+    fn asterisk_stops_at_its_eleventh_temporary_failure() {
+        let s = failing(PbxKind::Asterisk, Outcome::Rejected { code: 503 }, 10, None);
+        assert!(matches!(next_move(&s), NextMove::RetriesAt { .. }));
+        let s = failing(PbxKind::Asterisk, Outcome::Rejected { code: 503 }, 11, None);
+        assert!(matches!(
+            next_move(&s),
+            NextMove::GivesUp {
+                rule: Rule::AsteriskMaxRetries,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_lapsed_grant_is_not_refreshed() {
+        let s = Situation {
+            pbx: PbxKind::FreeSwitch,
+            run: None,
+            streak: None,
+            retry_after_s: None,
+            granted: Some(Grant {
+                expires_s: 60,
+                granted_at: at(0),
+                until: at(60),
+                lapsed: true,
+            }),
+            retrying: false,
+        };
+        assert_eq!(next_move(&s), NextMove::Unknown);
+    }
+
+    #[test]
+    fn every_prediction_but_unknown_has_words_and_gave_up_names_what_brings_it_back() {
+        let s = failing(PbxKind::Asterisk, Outcome::Rejected { code: 403 }, 1, None);
+        let words = next_move(&s).words(PbxKind::Asterisk).unwrap();
+        assert_eq!(
+            words,
+            "Asterisk stops trying (403: fatal while `forbidden_retry_interval=0`, the default); `pjsip show registrations` shows Rejected until `pjsip send register` or a reload"
+        );
+        assert_eq!(NextMove::Unknown.words(PbxKind::Other), None);
     }
 }

@@ -218,7 +218,7 @@ impl FailureRecord {
 /// An interval for people, whole seconds from 10 s on: "4 ms", "2.5 s", "60 s".
 pub fn interval(ms: u64) -> String {
     if ms >= 10_000 {
-        format!("{} s", (ms + 500) / 1000)
+        format!("{} s", ms.saturating_add(500) / 1000)
     } else {
         human_ms(ms)
     }
@@ -247,4 +247,39 @@ pub fn run_words(run: &FailureRun, next: &super::next_move::NextMove) -> String 
         _ => {}
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_streak_counts_the_same_failure_and_starts_over_on_another() {
+        let s = Streak::after(None, Outcome::NoAnswer, at(10));
+        let s = Streak::after(Some(s), Outcome::NoAnswer, at(102));
+        assert_eq!((s.count, s.last_gap_ms), (2, Some(92_000)));
+        let s = Streak::after(Some(s), Outcome::Rejected { code: 403 }, at(110));
+        assert_eq!((s.count, s.last_gap_ms), (1, None));
+    }
+
+    #[test]
+    fn intervals_read_in_whole_seconds_from_ten_on() {
+        assert_eq!(interval(4), "4 ms");
+        assert_eq!(interval(2_500), "2.5 s");
+        assert_eq!(interval(9_999), "10.0 s");
+        assert_eq!(interval(10_400), "10 s");
+        assert_eq!(interval(u64::MAX), format!("{} s", u64::MAX / 1000));
+    }
+
+    #[test]
+    fn a_time_before_the_epoch_or_far_away_never_panics() {
+        assert_eq!(millis(at(0), at(10)), 0);
+        assert_eq!(hms(at(86_399)), "23:59:59");
+    }
 }

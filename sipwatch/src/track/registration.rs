@@ -62,6 +62,8 @@ struct Reported {
     at: SystemTime,
 }
 
+/// One binding: what the registrar holds, the attempt in flight, the last
+/// outcome, the run of failures, and the record derived from them.
 #[derive(Clone, Debug)]
 pub struct Registration {
     pub key: BindingKey,
@@ -106,6 +108,7 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// A binding first seen in the REGISTER `p`.
     pub fn new(key: BindingKey, p: &ParsedMessage<'_>) -> Registration {
         Registration {
             key,
@@ -135,6 +138,7 @@ impl Registration {
         }
     }
 
+    /// The state `pjsip show registrations` would name, derived.
     pub fn state(&self) -> RegistrationState {
         if let Some(run) = &self.failures {
             return run.state();

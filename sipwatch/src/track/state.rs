@@ -44,6 +44,7 @@ impl RegistrationState {
         )
     }
 
+    /// Its name for people: "Rejected 403", "Timeout (408)".
     pub fn name(&self) -> String {
         match self {
             RegistrationState::RequestSent => "Request sent".into(),

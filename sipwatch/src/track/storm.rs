@@ -121,3 +121,35 @@ impl RetryStorm {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn five_registers_within_a_second_are_a_burst_and_four_are_not() {
+        let mut pace = Pace::default();
+        for ms in [0, 100, 200, 300] {
+            pace.on_request(at(ms));
+        }
+        assert_eq!(RetryStorm::of(&pace, None), None);
+        pace.on_request(at(400));
+        assert_eq!(
+            RetryStorm::of(&pace, None),
+            Some(RetryStorm::Burst { rate_per_s: 10.0 })
+        );
+    }
+
+    #[test]
+    fn registers_a_few_seconds_apart_are_no_burst() {
+        let mut pace = Pace::default();
+        for i in 0..20 {
+            pace.on_request(at(i * 2_000));
+        }
+        assert_eq!(RetryStorm::of(&pace, None), None);
+    }
+}

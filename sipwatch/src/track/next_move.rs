@@ -290,9 +290,6 @@ fn asterisk(s: &Situation, run: &FailureRun) -> NextMove {
     };
     let streak = s.streak.filter(|k| k.outcome == run.last);
     let retried = streak.map_or(1, |k| k.count) >= 2 || s.retrying;
-    let next_seen = |k: Option<Streak>| {
-        k.and_then(|k| Some(later(k.last_at, Duration::from_millis(k.last_gap_ms?))))
-    };
     match class {
         AsteriskClass::Fatal(rule) if retried => NextMove::ConfigDiffers {
             rule,
@@ -329,7 +326,7 @@ fn asterisk(s: &Situation, run: &FailureRun) -> NextMove {
                 Some(after) => (Rule::AsteriskRetryAfter, after),
                 None => (Rule::AsteriskRetryInterval, ASTERISK_RETRY_INTERVAL_S),
             };
-            retry(run, streak, rule, wait, shows)
+            retry(run, streak, rule, (wait, wait), shows)
         }
     }
 }
@@ -353,15 +350,13 @@ fn freeswitch(s: &Situation, run: &FailureRun) -> NextMove {
         )
     };
     let streak = s.streak.filter(|k| k.outcome == run.last);
-    if let Some(d) = deviation(streak, waited) {
-        return differs(rule, d, streak);
-    }
-    NextMove::RetriesAt {
-        at: later(run.last_at, secs(wait)),
-        wait_s: wait,
+    retry(
+        run,
+        streak,
         rule,
-        shows: Some(PbxShows::FreeSwitchFailWait),
-    }
+        (wait, waited),
+        Some(PbxShows::FreeSwitchFailWait),
+    )
 }
 
 fn seen_on_wire(s: &Situation, run: &FailureRun) -> NextMove {
@@ -379,15 +374,16 @@ fn seen_on_wire(s: &Situation, run: &FailureRun) -> NextMove {
     }
 }
 
-/// A retry after `wait` seconds, unless the wire showed another wait.
+/// A retry `wait` seconds after the last failure, unless the wire showed
+/// another wait than `waited` (the rule's wait before the last failure).
 fn retry(
     run: &FailureRun,
     streak: Option<Streak>,
     rule: Rule,
-    wait: u32,
+    (wait, waited): (u32, u32),
     shows: Option<PbxShows>,
 ) -> NextMove {
-    if let Some(d) = deviation(streak, wait) {
+    if let Some(d) = deviation(streak, waited) {
         return differs(rule, d, streak);
     }
     NextMove::RetriesAt {
@@ -399,13 +395,16 @@ fn retry(
 }
 
 fn differs(rule: Rule, deviation: Deviation, streak: Option<Streak>) -> NextMove {
-    let next_at =
-        streak.and_then(|k| Some(later(k.last_at, Duration::from_millis(k.last_gap_ms?))));
     NextMove::ConfigDiffers {
         rule,
         deviation,
-        next_at,
+        next_at: next_seen(streak),
     }
+}
+
+/// The next REGISTER at the interval seen last, when one was.
+fn next_seen(streak: Option<Streak>) -> Option<SystemTime> {
+    streak.and_then(|k| Some(later(k.last_at, Duration::from_millis(k.last_gap_ms?))))
 }
 
 /// The wait the wire showed before the latest failure, when it differs
@@ -438,16 +437,6 @@ fn secs(s: u32) -> Duration {
 }
 
 impl NextMove {
-    /// The short form for the table: "retry at 14:03:10", "gave up".
-    pub fn short(&self) -> Option<String> {
-        match self {
-            NextMove::RetriesAt { at, .. } => Some(format!("retry at {}", hms(*at))),
-            NextMove::GivesUp { .. } => Some("gave up".into()),
-            NextMove::ConfigDiffers { .. } => Some("not the defaults".into()),
-            NextMove::Refreshes { .. } | NextMove::Unknown => None,
-        }
-    }
-
     /// The detail line, in the PBX's terms: "Asterisk stops trying:
     /// `pjsip show registrations` shows Rejected until `pjsip send
     /// register` or a reload".

@@ -415,23 +415,6 @@ mod tests {
     use super::*;
     use crate::{net::Transport, track::Tracker};
 
-    fn message(text: &str, secs: u64, outbound: bool) -> Message {
-        let (pbx, provider) = (
-            "192.168.77.10:5060".parse().unwrap(),
-            "203.0.113.2:5060".parse().unwrap(),
-        );
-        Message {
-            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs),
-            direction: None,
-            transport: Transport::Udp,
-            src: if outbound { pbx } else { provider },
-            dst: if outbound { provider } else { pbx },
-            vlans: Vec::new(),
-            reassembled: false,
-            bytes: text.as_bytes().to_vec(),
-        }
-    }
-
     #[test]
     fn the_failure_count_and_a_pbx_that_gave_up_are_exported_per_binding() {
         let register = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
@@ -442,8 +425,25 @@ mod tests {
              Content-Length: 0\r\n\r\n";
         let mut tracker = Tracker::default();
         let mut events = Vec::new();
-        tracker.push(&message(register, 0, true).parsed(), &mut events);
-        tracker.push(&message(forbidden, 1, false).parsed(), &mut events);
+        let request = Message {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            direction: None,
+            transport: Transport::Udp,
+            src: "192.168.77.10:5060".parse().unwrap(),
+            dst: "203.0.113.2:5060".parse().unwrap(),
+            vlans: Vec::new(),
+            reassembled: false,
+            bytes: register.as_bytes().to_vec(),
+        };
+        let answer = Message {
+            timestamp: request.timestamp + Duration::from_millis(20),
+            src: request.dst,
+            dst: request.src,
+            bytes: forbidden.as_bytes().to_vec(),
+            ..request.clone()
+        };
+        tracker.push(&request.parsed(), &mut events);
+        tracker.push(&answer.parsed(), &mut events);
         let mut m = Metrics::new();
         m.refresh(&Snapshot {
             tracker: &tracker,

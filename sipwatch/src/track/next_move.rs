@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::{
     attempt::Outcome,
     pbx::PbxKind,
-    record::{Streak, hms, interval},
+    record::{Streak, interval},
     state::{FailureRun, Grant},
     transaction::TIMER_B,
 };

@@ -111,7 +111,7 @@ impl ContactsKept {
                 } else {
                     Relation::Other
                 },
-                uri: u.text,
+                uri: super::record::bounded(&u.text),
                 expires_s,
             })
             .collect();

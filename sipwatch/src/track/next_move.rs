@@ -477,8 +477,11 @@ impl NextMove {
                 next_at,
             } => {
                 let seen = match deviation {
+                    Deviation::KeptTrying { attempts: 1 } => {
+                        format!("{who} tried again after a failure where its defaults stop")
+                    }
                     Deviation::KeptTrying { attempts } => format!(
-                        "{who} tried again after the same failure ({attempts} in a row) where its defaults stop"
+                        "{who} kept trying ({attempts} failures in a row) where its defaults stop"
                     ),
                     Deviation::Interval { default_s, seen_ms } => format!(
                         "{who} waited {} where its default is {default_s} s",

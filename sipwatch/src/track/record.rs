@@ -35,10 +35,10 @@ impl FinalAnswer {
         FinalAnswer {
             code: p.status().unwrap_or(0),
             reason: match p.start_line() {
-                Some(StartLine::Response { reason, .. }) => reason.clone(),
+                Some(StartLine::Response { reason, .. }) => bounded(reason),
                 _ => String::new(),
             },
-            warning: p.warning().map(|w| w.into_owned()),
+            warning: p.warning().map(|w| bounded(&w)),
             retry_after_s: p.retry_after(),
             at: p.message.timestamp,
         }
@@ -116,6 +116,23 @@ impl Streak {
         }
     }
 }
+
+/// Text kept from a message, cut at [`MAX_TEXT`] bytes (on a character
+/// boundary, marked `…`): exact for anything a registrar sends in earnest,
+/// bounded for a hostile one.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// The most bytes of a reason phrase, Warning or Contact kept per binding.
+pub const MAX_TEXT: usize = 512;
 
 /// `later − earlier` in ms (0 when out of order).
 pub fn millis(later: SystemTime, earlier: SystemTime) -> u64 {
@@ -266,6 +283,14 @@ mod tests {
         assert_eq!((s.count, s.last_gap_ms), (2, Some(92_000)));
         let s = Streak::after(Some(s), Outcome::Rejected { code: 403 }, at(110));
         assert_eq!((s.count, s.last_gap_ms), (1, None));
+    }
+
+    #[test]
+    fn text_from_the_wire_is_kept_exactly_up_to_a_bound() {
+        assert_eq!(bounded("Account  Suspended"), "Account  Suspended");
+        let long = "é".repeat(MAX_TEXT);
+        let kept = bounded(&long);
+        assert!(kept.len() <= MAX_TEXT + "…".len() && kept.ends_with('…'));
     }
 
     #[test]

@@ -79,7 +79,8 @@ impl ContactsKept {
         let is_sent = |u: &Uri| same_address(u, &sent) && u.user == sent.user;
         let ours_kept = uris.iter().any(|(u, _)| is_sent(u));
         // Not kept as sent: ours is the one at the address the registrar
-        // saw, else the only one, else the first with our user.
+        // saw, else the only one (among several, another address may be a
+        // stale binding: no guess).
         let seen_as = super::nat::seen_as(p);
         let at_source = |u: &Uri| {
             seen_as.as_deref()
@@ -91,7 +92,6 @@ impl ContactsKept {
             uris.iter()
                 .position(|(u, _)| at_source(u))
                 .or((uris.len() == 1).then_some(0))
-                .or_else(|| uris.iter().position(|(u, _)| u.user == sent.user))
         };
         let rewritten_by = rewritten.map(|i| {
             if at_source(&uris[i].0) {

@@ -477,7 +477,7 @@ impl Registration {
         let retrying = self.failures.is_some_and(|run| {
             self.attempt
                 .as_ref()
-                .is_some_and(|a| a.purpose != Purpose::Unregister && a.started > run.last_at)
+                .is_some_and(|a| a.purpose != Purpose::Unregister && a.started >= run.last_at)
         });
         next_move(&Situation {
             pbx: self.pbx,

@@ -551,3 +551,38 @@ fn a_permanent_failure_retried_without_end_is_a_storm_with_the_option_that_slows
         "a temporary failure retried is no storm"
     );
 }
+
+#[test]
+fn among_several_contacts_ours_rewritten_is_the_one_at_the_address_the_registrar_saw() {
+    let k = kept(
+        "Contact: <sip:1001@198.51.100.7:40000>;expires=600, <sip:1001@198.51.100.8:5060>;expires=90\r\n",
+        true,
+    );
+    assert_eq!(k.rewritten_by, Some(Rewriter::RegistrarNatFixup));
+    assert_eq!(k.ours().and_then(|c| c.expires_s), Some(600));
+    assert_eq!(k.others().count(), 1);
+    let unsure = kept(
+        "Contact: <sip:1001@198.51.100.9:5060>;expires=600, <sip:1001@198.51.100.8:5060>;expires=90\r\n",
+        true,
+    );
+    assert_eq!(unsure.rewritten_by, None, "no guess among several");
+}
+
+#[test]
+fn an_asterisk_sending_again_after_a_fatal_answer_is_configured_otherwise() {
+    let mut steps = answered(ASTERISK, 1, 0.0, "404 Not Found", "");
+    steps.push((from(ASTERISK, register(2, None, 3600)), 300.0, true));
+    let reg = only(&run(&steps));
+    assert!(
+        matches!(
+            reg.next_move(),
+            NextMove::ConfigDiffers {
+                rule: Rule::AsteriskFatal,
+                deviation: Deviation::KeptTrying { attempts: 1 },
+                ..
+            }
+        ),
+        "{:?}",
+        reg.next_move()
+    );
+}

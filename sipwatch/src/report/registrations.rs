@@ -134,7 +134,8 @@ pub fn write_table(
 
 /// A binding's detail lines, (label, text): its failure record and the
 /// PBX's next move, every diagnosis with its fix, the Contacts the
-/// registrar kept, a gap in the registration, a retry storm.
+/// registrar kept, a gap in the registration and the request delay, a
+/// retry storm.
 fn details(r: &Registration) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
     if let Some(record) = r.record() {
@@ -157,6 +158,10 @@ fn details(r: &Registration) -> Vec<(&'static str, String)> {
     }
     if let Some(gap) = r.continuity.gap_words() {
         lines.push(("gap  ", gap));
+    }
+    // Said where something is said about the binding anyway.
+    if let Some(rrd) = r.continuity.rrd_words().filter(|_| !lines.is_empty()) {
+        lines.push(("rrd  ", rrd));
     }
     if let Some(storm) = r.storm() {
         let (seen, slow) = storm.words(r.pbx);

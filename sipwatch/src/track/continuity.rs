@@ -26,10 +26,10 @@ pub struct Gap {
 /// Gaps and request delays of one binding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Continuity {
-    /// The last successful attempt's RRD (RFC 6076 §4.1), ms.
-    pub rrd_last_ms: Option<u64>,
-    /// The largest RRD seen, ms.
-    pub rrd_max_ms: Option<u64>,
+    /// The last successful attempt's RRD (RFC 6076 §4.1), µs.
+    pub rrd_last_us: Option<u64>,
+    /// The largest RRD seen, µs.
+    pub rrd_max_us: Option<u64>,
     /// Gaps seen.
     pub gaps: u32,
     /// The latest gap.
@@ -42,9 +42,14 @@ impl Continuity {
     /// A registration granted at `at` by an attempt that started at
     /// `started`; `previous`: the grant it replaces, if any.
     pub fn on_registered(&mut self, previous: Option<Grant>, started: SystemTime, at: SystemTime) {
-        let rrd = millis(at, started);
-        self.rrd_last_ms = Some(rrd);
-        self.rrd_max_ms = Some(self.rrd_max_ms.map_or(rrd, |m| m.max(rrd)));
+        let rrd = at
+            .duration_since(started)
+            .unwrap_or_default()
+            .as_micros()
+            .try_into()
+            .unwrap_or(u64::MAX);
+        self.rrd_last_us = Some(rrd);
+        self.rrd_max_us = Some(self.rrd_max_us.map_or(rrd, |m| m.max(rrd)));
         let Some(prev) = previous.filter(|g| g.until < at) else {
             return;
         };
@@ -59,6 +64,17 @@ impl Continuity {
             self.longest_gap_ms
                 .map_or(gap.length_ms, |m| m.max(gap.length_ms)),
         );
+    }
+
+    /// The detail line about the request delay, once one succeeded:
+    /// "10 ms last, 30 ms at most (RFC 6076 RRD: …)".
+    pub fn rrd_words(&self) -> Option<String> {
+        let (last, max) = (self.rrd_last_us?, self.rrd_max_us?);
+        Some(format!(
+            "{} last, {} at most (RFC 6076 registration request delay: first REGISTER of an attempt to its final answer)",
+            human_us(last),
+            human_us(max)
+        ))
     }
 
     /// The detail line about the latest gap, if there was one.
@@ -79,5 +95,14 @@ impl Continuity {
             crate::time::clock(g.registered_at),
             super::record::interval(g.length_ms)
         ))
+    }
+}
+
+/// A delay for people: "0.3 ms", "12.0 ms", "2.5 s".
+fn human_us(us: u64) -> String {
+    if us < 100_000 {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    } else {
+        super::record::interval(us / 1000)
     }
 }

@@ -429,8 +429,13 @@ fn the_request_delay_runs_from_the_first_register_to_the_final_answer() {
     ];
     steps.extend(granted("x", 3, 100.0, 600));
     let reg = only(&run(&steps));
-    assert_eq!(reg.continuity.rrd_last_ms, Some(10));
-    assert_eq!(reg.continuity.rrd_max_ms, Some(30));
+    assert_eq!(reg.continuity.rrd_last_us, Some(10_000));
+    assert_eq!(reg.continuity.rrd_max_us, Some(30_000));
+    let words = reg.continuity.rrd_words().unwrap();
+    assert!(
+        words.starts_with("10.0 ms last, 30.0 ms at most"),
+        "{words}"
+    );
 }
 
 // --- The Contacts the registrar kept ---

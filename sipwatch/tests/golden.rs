@@ -69,6 +69,13 @@ fn registrations_challenged_rejected_and_timed_out() {
     every_view("registrations", &fixtures::registrations());
 }
 
+/// A failure record (issue 18): a 403 retried against Asterisk's
+/// defaults, a Contact the registrar kept as it saw it, stale bindings, a gap.
+#[test]
+fn failure_record() {
+    every_view("failure-record", &fixtures::failure_record());
+}
+
 /// Source: RFC 3261 §10.2.2; pjsip/pjproject#35, #36; onsip/SIP.js#204
 /// (`../shared/cases/wildcard-unregister`).
 #[test]

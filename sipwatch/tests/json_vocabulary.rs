@@ -16,6 +16,11 @@ const TIME_KEYS: &[&str] = &[
     "first_sent",
     "last_sent",
     "at",
+    "since",
+    "last_success_at",
+    "next_at",
+    "lapsed_at",
+    "registered_at",
 ];
 /// Keys that once held a duration without its unit.
 const UNITLESS: &[&str] = &["expires", "retry_after", "min_expires", "asked", "rtt"];
@@ -108,6 +113,38 @@ fn every_object_analyze_writes_has_one_type_rfc3339_times_and_units_in_names() {
     assert_eq!(registered["last_change"], "2026-11-29T16:00:00.010500Z");
     assert_eq!(registered["state"]["expires_s"], 300);
     assert_eq!(registered["expires_at"], "2026-11-29T16:05:00.010500Z");
+}
+
+#[test]
+fn the_failure_record_next_move_and_continuity_use_the_same_vocabulary() {
+    let lines = analyze_json(&fixtures::failure_record());
+    lines.iter().for_each(|l| check(l, "failure-record"));
+    let summary = lines.last().expect("a summary");
+    let regs = summary["registrations"].as_array().expect("registrations");
+    let trunk = regs
+        .iter()
+        .find(|r| r["key"]["aor"] == "sip:trunk@203.0.113.2")
+        .expect("the trunk");
+    let record = &trunk["failure_record"];
+    assert_eq!(record["code"], 403);
+    assert_eq!(record["reason"], "Forbidden");
+    assert_eq!(record["warning"], "399 provider.lab \"Account suspended\"");
+    assert_eq!(record["ended_by"], "registrar");
+    assert_eq!(record["since"], "2026-11-29T16:00:50.000400Z");
+    assert_eq!(record["attempts"], 7);
+    assert_eq!(record["last_success_at"], "2026-11-29T16:00:00.010500Z");
+    assert_eq!(record["interval_ms"], 10_000);
+    assert_eq!(trunk["next_move"]["next"], "config_differs");
+    assert_eq!(
+        trunk["contacts_kept"]["rewritten_by"],
+        "registrar_nat_fixup"
+    );
+    let backup = regs
+        .iter()
+        .find(|r| r["key"]["aor"] == "sip:backup@203.0.113.2")
+        .expect("the backup");
+    assert_eq!(backup["continuity"]["last_gap"]["length_ms"], 14_000);
+    assert_eq!(backup["continuity"]["gaps"], 1);
 }
 
 #[test]

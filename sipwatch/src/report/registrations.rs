@@ -112,7 +112,11 @@ pub fn write_table(
             w2 = widths.2
         )?;
     }
-    for r in regs.iter().filter(|r| !r.diagnoses.is_empty()) {
+    for r in regs {
+        let lines = details(r);
+        if lines.is_empty() {
+            continue;
+        }
         writeln!(
             out,
             "\n{} at {} (contact {}): {}",
@@ -121,13 +125,50 @@ pub fn write_table(
             r.key.contact,
             r.status()
         )?;
-        for d in &r.diagnoses {
-            let (cause, fix) = d.explain();
-            let label = if d.is_failure() { "cause" } else { "hint " };
-            writeln!(out, "  {label}: {cause}\n  fix  : {fix}")?;
+        for (label, text) in lines {
+            writeln!(out, "  {label}: {text}")?;
         }
     }
     Ok(())
+}
+
+/// A binding's detail lines, (label, text): its failure record and the
+/// PBX's next move, every diagnosis with its fix, the Contacts the
+/// registrar kept, a gap in the registration and the request delay, a
+/// retry storm.
+fn details(r: &Registration) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    if let Some(record) = r.record() {
+        lines.push(("fails", record.words()));
+        if let Some(next) = r.next_move().words(r.pbx) {
+            lines.push(("next ", next));
+        }
+    }
+    for d in &r.diagnoses {
+        let (cause, fix) = d.explain();
+        let label = if d.is_failure() { "cause" } else { "hint " };
+        lines.push((label, cause));
+        lines.push(("fix  ", fix));
+    }
+    if let Some(kept) = r.contacts_kept.as_ref().filter(|k| k.notable()) {
+        for (seen, means) in kept.words(&r.key.contact) {
+            lines.push(("hint ", seen));
+            lines.push(("fix  ", means));
+        }
+    }
+    if let Some(gap) = r.continuity.gap_words() {
+        lines.push(("gap  ", gap));
+    }
+    // Said where something is said about the binding anyway.
+    if let Some(rrd) = r.continuity.rrd_words().filter(|_| !lines.is_empty()) {
+        lines.push(("rrd  ", rrd));
+    }
+    if let Some(storm) = r.storm() {
+        let (seen, slow) = storm.words(r.pbx);
+        lines.push(("risk ", seen));
+        lines.push(("fix  ", slow));
+    }
+    lines
 }
 
 /// "registrations: 3 OK, 1 failing, 0 unregistered; 12 transactions, 1 timeout, 4 retransmissions".

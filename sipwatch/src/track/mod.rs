@@ -11,11 +11,17 @@
 //! the [`FailureRun`] only a success ends; a [`Diagnosis`] says why, with its
 //! evidence, and puts it into words in one place.
 mod attempt;
+mod contacts;
+mod continuity;
 mod diagnosis;
 mod digest;
 mod nat;
+mod next_move;
+mod pbx;
+mod record;
 mod registration;
 mod state;
+mod storm;
 mod transaction;
 
 use std::{
@@ -25,12 +31,18 @@ use std::{
 };
 
 pub use attempt::{Attempt, Outcome, Purpose};
+pub use contacts::{ContactsKept, Relation, ReturnedContact, Rewriter};
+pub use continuity::{Continuity, Gap};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, GrantSeen, Side};
 pub use digest::{DigestAlgorithm, asterisk_has_sha256};
 pub use nat::is_private;
+pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
+pub use pbx::PbxKind;
+pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
 pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
+pub use storm::{Pace, RetryStorm};
 pub use transaction::{
     FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
 };

@@ -16,9 +16,15 @@ use serde::{Serialize, Serializer};
 
 use super::{
     attempt::{Attempt, Outcome, Purpose, has_credentials},
+    contacts::ContactsKept,
+    continuity::Continuity,
     diagnosis::{Diagnosis, GrantSeen, Side},
     nat,
-    state::{FailureRun, Grant, LastOutcome, RegistrationState, human_ms},
+    next_move::{NextMove, Situation, next_move},
+    pbx::PbxKind,
+    record::{FailureRecord, FinalAnswer, Streak},
+    state::{FailureRun, Grant, LastOutcome, RegistrationState},
+    storm::{Pace, RetryStorm},
     transaction::{TIMER_B, Transaction},
 };
 use crate::{
@@ -56,6 +62,8 @@ struct Reported {
     at: SystemTime,
 }
 
+/// One binding: what the registrar holds, the attempt in flight, the last
+/// outcome, the run of failures, and the record derived from them.
 #[derive(Clone, Debug)]
 pub struct Registration {
     pub key: BindingKey,
@@ -81,9 +89,26 @@ pub struct Registration {
     accepted_nonce: Option<String>,
     grants_seen: Vec<GrantSeen>,
     reported: Option<Reported>,
+    /// The client, from its REGISTERs' User-Agent.
+    pub pbx: PbxKind,
+    /// The last final answer, as sent.
+    answer: Option<FinalAnswer>,
+    /// The answer that ended the last failed attempt (none: no answer).
+    failed_answer: Option<FinalAnswer>,
+    /// The last successful registration.
+    pub last_success: Option<SystemTime>,
+    /// The same failure in a row.
+    streak: Option<Streak>,
+    /// Gaps between registrations and request delays (RFC 6076 RRD).
+    pub continuity: Continuity,
+    /// The Contacts the registrar listed in its last 2xx.
+    pub contacts_kept: Option<ContactsKept>,
+    /// The pace of new REGISTERs, for retry storms.
+    pace: Pace,
 }
 
 impl Registration {
+    /// A binding first seen in the REGISTER `p`.
     pub fn new(key: BindingKey, p: &ParsedMessage<'_>) -> Registration {
         Registration {
             key,
@@ -102,9 +127,18 @@ impl Registration {
             accepted_nonce: None,
             grants_seen: Vec::new(),
             reported: None,
+            pbx: PbxKind::Other,
+            answer: None,
+            failed_answer: None,
+            last_success: None,
+            streak: None,
+            continuity: Continuity::default(),
+            contacts_kept: None,
+            pace: Pace::default(),
         }
     }
 
+    /// The state `pjsip show registrations` would name, derived.
     pub fn state(&self) -> RegistrationState {
         if let Some(run) = &self.failures {
             return run.state();
@@ -126,19 +160,15 @@ impl Registration {
         self.granted.filter(|g| !g.lapsed).map(|g| g.until)
     }
 
-    /// The state in words, with the run of failures and the attempt in
-    /// flight: "Timeout (408) ×4 every 92.0 s, retrying",
+    /// The state in words, with the run of failures, the PBX's next move
+    /// and the attempt in flight: "Rejected 403 ×7 since 14:02:10, retry
+    /// every 10 s", "Rejected 401 since 14:02:10, gave up",
     /// "Registered, refreshing", "Registered; un-REGISTER not completed".
     pub fn status(&self) -> String {
         let mut s = self.state().name();
         let held = self.expires_at().is_some();
         if let Some(run) = &self.failures {
-            if run.count > 1 {
-                s.push_str(&format!(" ×{}", run.count));
-                if let Some(ms) = run.interval_ms {
-                    s.push_str(&format!(" every {}", human_ms(ms)));
-                }
-            }
+            s.push_str(&super::record::run_words(run, &self.next_move()));
             if self.attempt.is_some() {
                 s.push_str(", retrying");
             }
@@ -193,6 +223,10 @@ impl Registration {
     pub fn on_request(&mut self, p: &ParsedMessage<'_>, asked: Option<u32>) {
         let at = p.message.timestamp;
         self.learn_side_from_request(p);
+        if let Some(ua) = p.user_agent() {
+            self.pbx = PbxKind::recognise(&ua);
+        }
+        self.pace.on_request(at);
         self.registrar_address = p.message.dst;
         self.transport = p.message.transport;
         // A REGISTER without credentials after an unanswered challenge: the
@@ -223,6 +257,7 @@ impl Registration {
         let code = p.status().unwrap_or(0);
         self.response_us = tx.response_time().map(|d| d.as_micros() as u64);
         self.last_code = Some(code);
+        self.answer = Some(FinalAnswer::of(p));
         self.learn_side_from_response(p);
         let Some(mut attempt) = self.attempt.take() else {
             return; // an answer to an attempt already concluded
@@ -355,14 +390,20 @@ impl Registration {
 
     fn succeed(&mut self, p: &ParsedMessage<'_>, attempt: Attempt, at: SystemTime) {
         self.failures = None;
+        self.streak = None;
         self.accepted_nonce = attempt.nonce_sent().map(str::to_owned);
         let outcome = if attempt.purpose == Purpose::Unregister {
             self.granted = None;
             self.diagnoses.clear();
+            self.contacts_kept = None;
             Outcome::Unregistered
         } else {
+            self.contacts_kept = ContactsKept::of(p, &self.key.contact);
             let granted = self.granted_expires(p, attempt.asked_expires);
             self.note_grant(attempt.asked_expires, granted);
+            self.continuity
+                .on_registered(self.granted, attempt.started, at);
+            self.last_success = Some(at);
             self.granted = Some(Grant {
                 expires_s: granted,
                 granted_at: at,
@@ -414,6 +455,44 @@ impl Registration {
         }
         self.diagnoses = vec![failure];
         self.failures = Some(FailureRun::after(self.failures, outcome, at));
+        self.streak = Some(Streak::after(self.streak, outcome, at));
+        self.failed_answer = match outcome {
+            Outcome::Rejected { .. } | Outcome::Abandoned { .. } => self.answer.clone(),
+            _ => None,
+        };
+    }
+
+    /// The failure record, while failing.
+    pub fn record(&self) -> Option<FailureRecord> {
+        let run = self.failures.as_ref()?;
+        Some(FailureRecord::of(
+            run,
+            self.failed_answer.as_ref(),
+            self.last_success,
+        ))
+    }
+
+    /// What the PBX will do next, from its rules and what was seen.
+    pub fn next_move(&self) -> NextMove {
+        let retrying = self.failures.is_some_and(|run| {
+            self.attempt
+                .as_ref()
+                .is_some_and(|a| a.purpose != Purpose::Unregister && a.started >= run.last_at)
+        });
+        next_move(&Situation {
+            pbx: self.pbx,
+            run: self.failures,
+            streak: self.streak,
+            retry_after_s: self.failed_answer.as_ref().and_then(|a| a.retry_after_s),
+            granted: self.granted,
+            retrying,
+        })
+    }
+
+    /// A retry storm, if the client sends too fast or retries a permanent
+    /// failure without end.
+    pub fn storm(&self) -> Option<RetryStorm> {
+        RetryStorm::of(&self.pace, self.streak.as_ref())
     }
 
     fn learn_side_from_request(&mut self, p: &ParsedMessage<'_>) {
@@ -471,17 +550,14 @@ impl Registration {
         }
     }
 
+    /// The expiry of our Contact in the 2xx, as sent or rewritten (see
+    /// [`ContactsKept`]), else its Expires, else what was asked.
     fn granted_expires(&self, p: &ParsedMessage<'_>, asked: Option<u32>) -> u32 {
-        let contacts = p.contacts();
-        let ours = contacts
-            .iter()
-            .find(|c| c.uri.text.trim_matches(['<', '>']) == self.key.contact)
-            .or(match &contacts[..] {
-                // A registrar that rewrote our only Contact (NAT) still lists it.
-                [only] => Some(only),
-                _ => None,
-            })
-            .and_then(|c| c.expires);
+        let ours = self
+            .contacts_kept
+            .as_ref()
+            .and_then(ContactsKept::ours)
+            .and_then(|c| c.expires_s);
         ours.or_else(|| p.expires())
             .or(asked)
             .unwrap_or(DEFAULT_EXPIRES)
@@ -510,6 +586,12 @@ impl Serialize for Registration {
             last_outcome: &'a Option<LastOutcome>,
             failures: &'a Option<FailureRun>,
             diagnoses: &'a [Diagnosis],
+            pbx: PbxKind,
+            failure_record: Option<FailureRecord>,
+            next_move: NextMove,
+            continuity: &'a Continuity,
+            contacts_kept: &'a Option<ContactsKept>,
+            retry_storm: Option<RetryStorm>,
         }
         View {
             key: &self.key,
@@ -527,6 +609,12 @@ impl Serialize for Registration {
             last_outcome: &self.last_outcome,
             failures: &self.failures,
             diagnoses: &self.diagnoses,
+            pbx: self.pbx,
+            failure_record: self.record(),
+            next_move: self.next_move(),
+            continuity: &self.continuity,
+            contacts_kept: &self.contacts_kept,
+            retry_storm: self.storm(),
         }
         .serialize(s)
     }

@@ -44,11 +44,12 @@ impl RegistrationState {
         )
     }
 
+    /// Its name for people: "Rejected 403", "Timeout (408)".
     pub fn name(&self) -> String {
         match self {
             RegistrationState::RequestSent => "Request sent".into(),
             RegistrationState::Registered { .. } => "Registered".into(),
-            RegistrationState::Rejected { code } => format!("Rejected ({code})"),
+            RegistrationState::Rejected { code } => format!("Rejected {code}"),
             RegistrationState::Timeout => "Timeout (408)".into(),
             RegistrationState::Unregistered => "Unregistered".into(),
             RegistrationState::Expired => "Expired".into(),

@@ -602,7 +602,7 @@ fn a_rejected_refresh_keeps_its_diagnosis_and_count_through_the_retries() {
     assert_eq!(reg.state(), RegistrationState::Rejected { code: 401 });
     assert!(
         reg.status()
-            .starts_with("Rejected (401) ×3 every 60.0 s, retrying"),
+            .ends_with("Rejected 401 ×3 since 22:13:20, retry every 60 s, retrying"),
         "{}",
         reg.status()
     );
@@ -1396,3 +1396,6 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
         "timeout before its change"
     );
 }
+
+// --- The failure record, the next move, continuity, kept Contacts (issue 18) ---
+mod record;

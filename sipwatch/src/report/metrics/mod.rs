@@ -26,7 +26,7 @@ use crate::{
     audit::{AuditOutcome, PathAudit},
     net::IcmpError,
     sip::{Message, ParsedMessage},
-    track::{Event, RegistrationState},
+    track::{Event, NextMove, RegistrationState},
 };
 
 /// A registration's identity as labels.
@@ -113,6 +113,10 @@ pub struct Metrics {
     registrations: Family<StateLabel, Gauge>,
     registered: Family<BindingLabels, Gauge>,
     last_code: Family<BindingLabels, Gauge>,
+    /// Failed attempts in the binding's current run of failures.
+    failures: Family<BindingLabels, Gauge>,
+    /// 1 while the PBX has given up on the binding, by its own rules.
+    given_up: Family<BindingLabels, Gauge>,
     register_responses: Family<CodeLabel, Counter>,
     timeouts: Family<MethodLabel, Counter>,
     icmp: Family<KindLabel, Counter>,
@@ -155,6 +159,8 @@ impl Metrics {
             registrations: Family::default(),
             registered: Family::default(),
             last_code: Family::default(),
+            failures: Family::default(),
+            given_up: Family::default(),
             register_responses: Family::default(),
             timeouts: Family::default(),
             icmp: Family::default(),
@@ -184,6 +190,16 @@ impl Metrics {
             "registration_last_code",
             "The last final response code to the registration's REGISTER (408: no answer)",
             m.last_code.clone(),
+        );
+        r.register(
+            "registration_failures",
+            "Failed attempts in the registration's current run of failures (0 once it succeeds)",
+            m.failures.clone(),
+        );
+        r.register(
+            "registration_given_up",
+            "1 while the PBX has given up on the registration by its own retry rules (Asterisk: until `pjsip send register` or a reload), else 0",
+            m.given_up.clone(),
         );
         r.register(
             "register_responses",
@@ -278,6 +294,8 @@ impl Metrics {
         }
         self.registered.clear();
         self.last_code.clear();
+        self.failures.clear();
+        self.given_up.clear();
         for r in now.tracker.registrations() {
             let state = r.state();
             self.registrations
@@ -295,6 +313,12 @@ impl Metrics {
             if let Some(code) = r.last_code {
                 self.last_code.get_or_create(&labels).set(i64::from(code));
             }
+            self.failures
+                .get_or_create(&labels)
+                .set(r.failures.map_or(0, |f| i64::from(f.count)));
+            self.given_up
+                .get_or_create(&labels)
+                .set(i64::from(matches!(r.next_move(), NextMove::GivesUp { .. })));
         }
         if let Some(audit) = now.audit {
             let c = audit.counters();
@@ -417,5 +441,64 @@ impl Output for Metrics {
             kernel: end.live.then_some(end.summary.kernel),
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::{net::Transport, track::Tracker};
+
+    #[test]
+    fn the_failure_count_and_a_pbx_that_gave_up_are_exported_per_binding() {
+        let register = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
+             From: <sip:trunk@203.0.113.2>;tag=f\r\nTo: <sip:trunk@203.0.113.2>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+             Contact: <sip:trunk@192.168.77.10:5060>\r\nUser-Agent: Asterisk PBX 22.0.0\r\nContent-Length: 0\r\n\r\n";
+        let forbidden = "SIP/2.0 403 Forbidden\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
+             From: <sip:trunk@203.0.113.2>;tag=f\r\nTo: <sip:trunk@203.0.113.2>;tag=t\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
+             Content-Length: 0\r\n\r\n";
+        let mut tracker = Tracker::default();
+        let mut events = Vec::new();
+        let request = Message {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            direction: None,
+            transport: Transport::Udp,
+            src: "192.168.77.10:5060".parse().unwrap(),
+            dst: "203.0.113.2:5060".parse().unwrap(),
+            vlans: Vec::new(),
+            reassembled: false,
+            bytes: register.as_bytes().to_vec(),
+        };
+        let answer = Message {
+            timestamp: request.timestamp + Duration::from_millis(20),
+            src: request.dst,
+            dst: request.src,
+            bytes: forbidden.as_bytes().to_vec(),
+            ..request.clone()
+        };
+        tracker.push(&request.parsed(), &mut events);
+        tracker.push(&answer.parsed(), &mut events);
+        let mut m = Metrics::new();
+        m.refresh(&Snapshot {
+            tracker: &tracker,
+            audit: None,
+            kernel: None,
+        });
+        let text = m.encode();
+        let binding = "aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";
+        assert!(
+            text.contains(&format!(
+                "sipwatch_registration_failures{{registrar=\"sip:203.0.113.2\",{binding}}} 1"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "sipwatch_registration_given_up{{registrar=\"sip:203.0.113.2\",{binding}}} 1"
+            )),
+            "{text}"
+        );
     }
 }

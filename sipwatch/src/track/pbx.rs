@@ -1,0 +1,63 @@
+//! Which PBX sends the REGISTERs, recognised from its User-Agent, so that
+//! its own documented retry rules can say what it will do next
+//! ([`super::next_move`]).
+//!
+//! ```
+//! use sipwatch::track::PbxKind;
+//! assert_eq!(PbxKind::recognise("Asterisk PBX 22.0.0"), PbxKind::Asterisk);
+//! assert_eq!(PbxKind::recognise("FreeSWITCH-mod_sofia/1.10.12"), PbxKind::FreeSwitch);
+//! assert_eq!(PbxKind::recognise("Z 5.6.4"), PbxKind::Other);
+//! ```
+use serde::Serialize;
+
+/// The kind of client that registers, as far as its retry rules go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PbxKind {
+    /// Asterisk (and FreePBX, whose User-Agent starts with `FPBX`): the
+    /// rules of PJSIP outbound registrations (`res_pjsip_outbound_registration`).
+    Asterisk,
+    /// FreeSWITCH gateways (`mod_sofia`).
+    FreeSwitch,
+    /// Anything else, or no User-Agent: only what the wire shows is said.
+    #[default]
+    Other,
+}
+
+impl PbxKind {
+    /// The kind named by a User-Agent (or Server) header value.
+    pub fn recognise(user_agent: &str) -> PbxKind {
+        let ua = user_agent.to_ascii_lowercase();
+        if ua.contains("asterisk") || ua.starts_with("fpbx") {
+            PbxKind::Asterisk
+        } else if ua.contains("freeswitch") {
+            PbxKind::FreeSwitch
+        } else {
+            PbxKind::Other
+        }
+    }
+
+    /// Its name for people.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PbxKind::Asterisk => "Asterisk",
+            PbxKind::FreeSwitch => "FreeSWITCH",
+            PbxKind::Other => "the client",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freepbx_is_asterisk_and_case_does_not_matter() {
+        assert_eq!(
+            PbxKind::recognise("FPBX-16.0.40(18.20.0)"),
+            PbxKind::Asterisk
+        );
+        assert_eq!(PbxKind::recognise("freeswitch"), PbxKind::FreeSwitch);
+        assert_eq!(PbxKind::recognise(""), PbxKind::Other);
+    }
+}

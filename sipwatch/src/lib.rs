@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! sipwatch: finds out, from the wire, why SIP registrations fail.
 //!
 //! Data flows one way, and a module uses only the ones before it:

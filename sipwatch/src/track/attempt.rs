@@ -39,19 +39,25 @@ pub enum Purpose {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
+    /// A 2xx to a register or refresh: the registrar holds the binding.
     Registered {
+        /// Seconds granted: the `expires` of our Contact in the 2xx, else its
+        /// Expires header, else what was asked, else 3600.
         #[serde(rename = "expires_s")]
         expires: u32,
     },
+    /// A 2xx to an un-REGISTER: the registrar dropped the binding.
     Unregistered,
     /// A final failure response.
     Rejected {
+        /// Its status code (401 / 407 when the credentials sent were refused).
         code: u16,
     },
     /// No final response by Timer F: the client reports 408.
     NoAnswer,
     /// A challenge (`code`) the client never answered.
     Abandoned {
+        /// 401 (WWW-Authenticate) or 407 (Proxy-Authenticate).
         code: u16,
     },
 }
@@ -79,9 +85,14 @@ struct Round {
     answered: bool,
 }
 
+/// One registration attempt in flight: its REGISTERs and the challenges
+/// between them, until one [`Outcome`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Attempt {
+    /// What it is for, from its first REGISTER: Expires 0 unregisters, a
+    /// binding the registrar holds is refreshed, else a register.
     pub purpose: Purpose,
+    /// When its first REGISTER was seen.
     #[serde(serialize_with = "crate::time::serialize")]
     pub started: SystemTime,
     /// New REGISTER transactions in it (retransmissions not counted).
@@ -89,6 +100,8 @@ pub struct Attempt {
     /// When the latest was first sent: which transaction it is.
     #[serde(skip)]
     pub(super) latest_sent: SystemTime,
+    /// Seconds the latest REGISTER asked for: its Contact's `expires`, else
+    /// its Expires header; `None` when it named neither.
     #[serde(rename = "asked_expires_s")]
     pub asked_expires: Option<u32>,
     /// Challenges received, stale or not: steps, not failures.
@@ -118,6 +131,8 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// The attempt begun by REGISTER `p` asking for `asked_expires` seconds,
+    /// counted as its first request.
     pub fn new(purpose: Purpose, p: &ParsedMessage<'_>, asked_expires: Option<u32>) -> Attempt {
         let mut a = Attempt {
             purpose,

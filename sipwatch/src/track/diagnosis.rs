@@ -15,7 +15,10 @@ use crate::time::clock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeKind {
+    /// 401 Unauthorized with WWW-Authenticate, from the registrar (RFC 3261 §22.2).
     Www,
+    /// 407 Proxy Authentication Required with Proxy-Authenticate, from a proxy
+    /// on the way (RFC 3261 §22.3).
     Proxy,
 }
 
@@ -35,7 +38,11 @@ pub enum Side {
 /// One 2xx grant, kept to see a registrar shorten what was asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct GrantSeen {
+    /// Seconds the REGISTER asked for (its Contact's `expires`, else its
+    /// Expires header).
     pub asked_s: u32,
+    /// Seconds the 2xx granted (the `expires` of our Contact in it, else its
+    /// Expires header, else what was asked).
     pub granted_s: u32,
 }
 
@@ -52,18 +59,32 @@ pub enum AlgSignKind {
     ViaStripped,
 }
 
+/// Why an attempt failed, or what its answer hints about the path, with
+/// the evidence seen on the wire; [`Diagnosis::explain`] puts it into words
+/// (what happened, what to do) for an Asterisk admin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Diagnosis {
     /// 401/407 to the REGISTER that answered this attempt's challenge:
     /// wrong password or user name.
     CredentialsRejected {
+        /// The refusal: 401 from the registrar or 407 from a proxy.
         challenge: ChallengeKind,
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// The `username` of the Authorization (or Proxy-Authorization) the client
+        /// sent: PJSIP auth `username`, chan_sip `defaultuser`.
         username: Option<String>,
+        /// The user of that REGISTER's From URI; many registrars want it equal to
+        /// the auth user name.
         from_user: Option<String>,
+        /// The `realm` of the Authorization (or Proxy-Authorization) the client sent.
         realm_sent: Option<String>,
+        /// The `realm` of the challenge those credentials answered (the header
+        /// whose nonce they carried, else the first).
         realm_asked: Option<String>,
+        /// The `algorithm` of the credentials sent (MD5 when absent).
         algorithm_sent: DigestAlgorithm,
         /// Every algorithm offered, one per challenge header.
         algorithm_asked: Vec<DigestAlgorithm>,
@@ -71,24 +92,41 @@ pub enum Diagnosis {
     /// Challenged with `stale=true` again and again within one attempt,
     /// each time answered with the fresh nonce.
     StaleNonce {
+        /// 401 from the registrar or 407 from a proxy.
         challenge: ChallengeKind,
+        /// Challenges with `stale=true` in this one attempt (2 or more).
         times: u32,
     },
     /// Challenged, and the client never answered with credentials.
     NoCredentials {
+        /// The challenge left unanswered: 401 from the registrar or 407 from a proxy.
         challenge: ChallengeKind,
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// The `realm` of the challenge's first WWW- / Proxy-Authenticate header.
         realm: Option<String>,
+        /// Every algorithm the challenge offered, one per header, in order: a
+        /// client that takes only the first may not be able to answer it.
         algorithm_asked: Vec<DigestAlgorithm>,
+        /// The User-Agent of the client's latest REGISTER: an Asterisk version
+        /// there tells whether it can answer SHA-256.
         user_agent: Option<String>,
     },
     /// A refresh sent with a nonce from an earlier exchange drew a new
     /// challenge, and the client never answered it: not a password problem.
     RechallengeUnanswered {
+        /// The new challenge: 401 from the registrar or 407 from a proxy.
         challenge: ChallengeKind,
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// The `nonce` of the credentials the refresh carried, cached from an
+        /// earlier exchange.
         nonce_sent: Option<String>,
+        /// The `nonce` of the new challenge (its first header).
         nonce_new: Option<String>,
+        /// The new challenge said `stale=true` (RFC 7616 §3.3).
         stale: bool,
         /// The registrar had accepted credentials with `nonce_sent` before.
         accepted_before: bool,
@@ -100,51 +138,93 @@ pub enum Diagnosis {
         code: u16,
         /// Challenged and never answered.
         challenged: bool,
+        /// When the binding the registrar still holds lapses, per its last grant;
+        /// `None` when no grant was seen or it has lapsed.
         #[serde(serialize_with = "crate::time::serialize_opt")]
         registered_until: Option<SystemTime>,
     },
     /// The request was retransmitted after its final answer was seen here:
     /// the answer (`code`) did not reach the sender.
     AnswerNotDelivered {
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// The status code of the final response seen here, which never
+        /// reached the sender.
         code: u16,
         /// Where the answer was going: the request's source.
         sender: String,
     },
     /// 403 Forbidden.
     Forbidden {
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// The attempt was challenged before the 403: the credentials were
+        /// accepted, the account may not register from here. Else the source
+        /// was refused before any challenge.
         after_challenge: bool,
+        /// The reason phrase of the 403, as written.
         reason: String,
+        /// The 403's first Warning header (RFC 3261 §20.43), where some
+        /// registrars say why they refused.
         warning: Option<String>,
         /// The address the registrar saw (received / rport of its answer's
         /// top Via): the one to have whitelisted.
         seen_as: Option<String>,
     },
     /// 404: the registrar does not know the user.
-    UnknownUser { side: Side, user: Option<String> },
+    UnknownUser {
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
+        side: Side,
+        /// The user of the 404's To URI: the AOR the REGISTER was for.
+        user: Option<String>,
+    },
     /// No final response (Timer F): the PBX reports 408.
     Timeout {
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// Times the REGISTER was seen: 1 + retransmissions (over UDP up to 11
+        /// in Timer F's 32 s; over TCP, 1).
         sent: u32,
+        /// Whether it was seen leaving this host (egress); `None` when the
+        /// capture has no direction.
         left_this_host: Option<bool>,
+        /// A provisional response (100 Trying…) came back: the request got
+        /// through, no final response did.
         provisional_seen: bool,
+        /// Where the REGISTER was sent: its destination `ip:port`.
         destination: String,
+        /// The transport it was sent over: `UDP` or `TCP`.
         transport: String,
     },
     /// A 408 from the far end (a proxy timed out further on).
-    RemoteTimeout { reason: String },
+    RemoteTimeout {
+        /// The reason phrase of the 408, as written.
+        reason: String,
+    },
     /// 503 Service Unavailable.
     Unavailable {
+        /// The Retry-After of the 503, seconds; `None` when absent (Asterisk then
+        /// retries after `retry_interval`).
         #[serde(rename = "retry_after_s")]
         retry_after: Option<u32>,
+        /// The reason phrase of the 503, as written.
         reason: String,
     },
     /// 423 Interval Too Brief.
     IntervalTooBrief {
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// Seconds the refused REGISTER asked for (its Contact's `expires`, else
+        /// its Expires header); `None` when it named neither.
         #[serde(rename = "asked_s")]
         asked: Option<u32>,
+        /// The Min-Expires of the 423, seconds: the shortest registration the
+        /// registrar accepts (RFC 3261 §10.3).
         #[serde(rename = "min_expires_s")]
         min_expires: Option<u32>,
         /// Earlier grants shorter than asked: the registrar shrank the
@@ -152,21 +232,45 @@ pub enum Diagnosis {
         shrinking_grants: Vec<GrantSeen>,
     },
     /// Any other failure code.
-    Failed { code: u16, reason: String },
+    Failed {
+        /// The final status code, one no other diagnosis covers.
+        code: u16,
+        /// Its reason phrase, as written.
+        reason: String,
+    },
     /// The registrar saw another address or port than the one we put in Via.
     NatRewritesVia {
+        /// Which side of the REGISTER this host is on: whether the fix is the
+        /// PBX's outbound registration or the phone's endpoint.
         side: Side,
+        /// The sent-by `host[:port]` of our top Via, as written: where the client
+        /// believes it is.
         sent_by: String,
+        /// The `received=` of the 2xx's top Via: the source address the registrar
+        /// saw.
         received: Option<String>,
+        /// The `rport=` of that Via: the source port the registrar saw (RFC 3581).
         rport: Option<u16>,
     },
     /// A private address in Contact, registered through NAT with a public
     /// registrar that kept it as it was.
-    PrivateContact { contact: String, registrar: String },
+    PrivateContact {
+        /// The binding's Contact URI, with its private address.
+        contact: String,
+        /// The `ip:port` the REGISTER was sent to: a registrar on a public
+        /// address.
+        registrar: String,
+    },
     /// The registrar's answer shows signs of a SIP ALG on the way back.
     AlgSign {
+        /// What gave the ALG away: a private `received=`, or a Via stripped of
+        /// `received` and `rport`.
         sign: AlgSignKind,
+        /// The `received=` of the answer's top Via: the private address for
+        /// [`AlgSignKind::ReceivedPrivate`], `None` for a stripped Via.
         received: Option<String>,
+        /// The `ip:port` the REGISTER was sent to: a registrar on a public
+        /// address.
         registrar: String,
     },
 }

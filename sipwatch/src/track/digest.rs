@@ -12,13 +12,25 @@ use serde::{Serialize, Serializer};
 
 use crate::sip::fields::Challenge;
 
+/// A digest algorithm, as an `algorithm=` parameter names it in a
+/// WWW-Authenticate / Proxy-Authenticate challenge or in the Authorization
+/// that answers it (RFC 7616 §3.3; for SIP, RFC 8760).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DigestAlgorithm {
+    /// `MD5`, also what a missing `algorithm=` means: the one every SIP stack
+    /// (chan_sip included) answers.
     Md5,
+    /// `MD5-sess`: MD5 with HA1 computed once per session over the server
+    /// and client nonces (RFC 7616 §3.4.2).
     Md5Sess,
+    /// `SHA-256`: answered by Asterisk PJSIP from 20.12.0, 21.7.0 and 22.2.0,
+    /// never by chan_sip.
     Sha256,
+    /// `SHA-256-sess`: the session variant of SHA-256.
     Sha256Sess,
+    /// `SHA-512-256`: SHA-512 truncated to 256 bits.
     Sha512_256,
+    /// `SHA-512-256-sess`: the session variant of SHA-512-256.
     Sha512_256Sess,
     /// Anything else, as written.
     Other(String),

@@ -52,7 +52,11 @@ use crate::sip::ParsedMessage;
 /// Bounds on tracked state, so that a flood cannot grow memory.
 #[derive(Clone, Copy, Debug)]
 pub struct TrackLimits {
+    /// Transactions tracked at once (default 50 000): beyond it the oldest is
+    /// dropped, counted in [`TrackStats::transactions_evicted`] if unanswered.
     pub max_transactions: usize,
+    /// Bindings tracked at once (default 20 000): beyond it the oldest is
+    /// dropped, counted in [`TrackStats::registrations_evicted`].
     pub max_registrations: usize,
 }
 
@@ -65,11 +69,17 @@ impl Default for TrackLimits {
     }
 }
 
+/// What the tracker has counted since it started: the `tracking` object of
+/// the JSON summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TrackStats {
+    /// Requests that started a transaction (ACK and retransmissions not counted).
     pub transactions: u64,
+    /// Requests seen again for a transaction already tracked (same key).
     pub retransmissions: u64,
+    /// Final responses seen again after the first for their transaction.
     pub response_retransmissions: u64,
+    /// Transactions without a final response by Timer B / F (32 s).
     pub timeouts: u64,
     /// Responses that match no transaction seen (its request came before the capture).
     pub unmatched_responses: u64,
@@ -77,6 +87,8 @@ pub struct TrackStats {
     /// timeouts cannot be reported. (Answered ones make room silently: only
     /// their late retransmissions go uncounted.)
     pub transactions_evicted: u64,
+    /// Bindings dropped to stay within [`TrackLimits::max_registrations`],
+    /// oldest first: what they showed is lost.
     pub registrations_evicted: u64,
 }
 
@@ -84,7 +96,11 @@ pub struct TrackStats {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
+    /// A binding whose state or diagnoses changed (or whose failure repeats,
+    /// at most every [`REPEAT_EVENT_EVERY`]), as it stands now.
     Registration(Box<Registration>),
+    /// A transaction of any method that got no final response by Timer B / F
+    /// (32 s): told when the timer fired.
     Timeout(Box<Transaction>),
 }
 
@@ -104,6 +120,9 @@ const KEEP_COMPLETED: Duration = Duration::from_secs(64);
 /// How often, in capture time, the tables are swept for timers.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
+/// Follows SIP messages in capture order: matches requests with responses,
+/// keeps each binding's registration, fires the timers, and tells what
+/// changed as [`Event`]s. Bounded by [`TrackLimits`].
 #[derive(Default)]
 pub struct Tracker {
     /// Each transaction with the bindings its REGISTER is about.
@@ -123,6 +142,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// An empty tracker within `limits`; the first message sets its time.
     pub fn new(limits: TrackLimits) -> Self {
         Self {
             limits,
@@ -130,6 +150,7 @@ impl Tracker {
         }
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> TrackStats {
         self.stats
     }
@@ -146,6 +167,10 @@ impl Tracker {
         v
     }
 
+    /// One message, in capture order: timers due by its time fire first, then
+    /// a request starts or retransmits a transaction (a new REGISTER updates
+    /// its bindings) and a response completes one. What changed is appended
+    /// to `events`; a message without a usable CSeq is ignored.
     pub fn push(&mut self, p: &ParsedMessage<'_>, events: &mut Vec<Event>) {
         let at = p.message.timestamp;
         self.advance(at, events);

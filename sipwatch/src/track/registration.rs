@@ -43,6 +43,8 @@ pub const REPEAT_EVENT_EVERY: Duration = Duration::from_secs(60);
 /// Grants kept to see a registrar shrink the interval.
 const GRANTS_KEPT: usize = 4;
 
+/// What identifies a binding (RFC 3261 §10): one Contact of an AOR at a
+/// registrar. A REGISTER with several Contacts is about as many bindings.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct BindingKey {
     /// The Request-URI of the REGISTER (the registrar's domain).
@@ -62,18 +64,30 @@ struct Reported {
     at: SystemTime,
 }
 
-/// One binding: what the registrar holds, the attempt in flight, the last
-/// outcome, the run of failures, and the record derived from them.
+/// One binding as seen on the wire: what the registrar granted, the
+/// attempt in flight, the last outcome, the run of failures and the record
+/// derived from them, with the diagnoses that explain them. State and
+/// status are derived, not stored.
 #[derive(Clone, Debug)]
 pub struct Registration {
+    /// Which binding: registrar, AOR and Contact.
     pub key: BindingKey,
+    /// The destination address and port of the latest REGISTER: the provider's
+    /// registrar, or this PBX when phones register to it.
     pub registrar_address: SocketAddr,
+    /// The transport of the latest REGISTER (UDP or TCP).
     pub transport: Transport,
+    /// Which side of the REGISTER this host is on: from the capture's direction
+    /// when known, else guessed from the Server and User-Agent headers.
     pub side: Side,
+    /// The registration as the registrar holds it, from the last 2xx; it
+    /// lapses by time, and a successful un-REGISTER clears it.
     pub granted: Option<Grant>,
     /// The attempt in flight.
     pub attempt: Option<Attempt>,
+    /// How the latest concluded attempt ended, and when.
     pub last_outcome: Option<LastOutcome>,
+    /// The failures in a row since the last success; `None` after a success.
     pub failures: Option<FailureRun>,
     /// Of the last outcome, with the hints its answer gave.
     pub diagnoses: Vec<Diagnosis>,
@@ -108,7 +122,8 @@ pub struct Registration {
 }
 
 impl Registration {
-    /// A binding first seen in the REGISTER `p`.
+    /// A binding first named by REGISTER `p`: its registrar address and
+    /// transport from it, [`Side::Client`] until the capture tells otherwise.
     pub fn new(key: BindingKey, p: &ParsedMessage<'_>) -> Registration {
         Registration {
             key,
@@ -138,7 +153,9 @@ impl Registration {
         }
     }
 
-    /// The state `pjsip show registrations` would name, derived.
+    /// The state the binding shows: a run of failures first (Rejected or
+    /// Timeout), else Registered while the grant holds, Expired once it lapsed,
+    /// Unregistered after an un-REGISTER, else Request sent.
     pub fn state(&self) -> RegistrationState {
         if let Some(run) = &self.failures {
             return run.state();

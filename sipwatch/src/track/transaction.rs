@@ -101,37 +101,55 @@ impl Hasher for KeyHasher {
 /// A final response as it was seen.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FinalResponse {
+    /// The status code, 200–699.
     pub code: u16,
+    /// The reason phrase of its status line, as written.
     pub reason: String,
+    /// When its first copy was seen (capture time).
     #[serde(serialize_with = "crate::time::serialize")]
     pub at: SystemTime,
     /// Times it was seen (more than once: retransmitted).
     pub count: u32,
 }
 
+/// Where a client transaction stands (RFC 3261 §17.1.2), as far as the
+/// capture shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionState {
     /// Sent, no final response yet.
     Pending,
+    /// A final response was seen; kept 64 s more (Timer J / K) to count
+    /// retransmissions.
     Completed,
     /// No final response by Timer B / F: the client reports 408.
     TimedOut,
 }
 
+/// A client transaction (RFC 3261 §17.1): one request, its retransmissions
+/// and the responses matched to it by [`TransactionKey`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Transaction {
+    /// The method of the request line: `REGISTER`, `INVITE`, `OPTIONS`…
     pub method: String,
+    /// The request's Call-ID header; empty when it has none.
     pub call_id: String,
+    /// The sequence number of the request's CSeq header.
     pub cseq: u32,
+    /// The source address and port of the request's first copy.
     pub src: SocketAddr,
+    /// The destination address and port of the request's first copy: the
+    /// registrar (or proxy) a REGISTER was sent to.
     pub dst: SocketAddr,
+    /// The transport the request was seen on (UDP or TCP).
     pub transport: Transport,
     /// Whether this host sent it (seen leaving the NIC), when known.
     #[serde(serialize_with = "direction_name")]
     pub direction: Option<Direction>,
+    /// When the request was first seen: Timer B / F runs from here.
     #[serde(serialize_with = "crate::time::serialize")]
     pub first_sent: SystemTime,
+    /// When the request was last seen: its latest retransmission.
     #[serde(serialize_with = "crate::time::serialize")]
     pub last_sent: SystemTime,
     /// Times the request was seen: 1 + retransmissions.
@@ -141,11 +159,16 @@ pub struct Transaction {
     pub sent_after_answer: u32,
     /// The highest provisional status seen (100–199).
     pub provisional: Option<u16>,
+    /// The first final response (200–699) and how often it came; `None`
+    /// while pending or after Timer B / F.
     pub final_response: Option<FinalResponse>,
+    /// Pending, completed, or timed out.
     pub state: TransactionState,
 }
 
 impl Transaction {
+    /// A pending transaction from its first request `p`, with the method and
+    /// CSeq number the caller read from it.
     pub fn new(p: &ParsedMessage<'_>, method: &str, cseq: u32) -> Transaction {
         let m = p.message;
         Transaction {

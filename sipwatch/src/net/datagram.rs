@@ -22,9 +22,16 @@ impl std::fmt::Display for Transport {
 /// The TCP header fields that stream reassembly needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegmentInfo {
+    /// The sequence number of the segment's first byte (of the SYN).
     pub seq: u32,
+    /// The next sequence number the sender expects from its peer, when
+    /// the ACK flag is set: what the peer's data was acknowledged up to.
+    pub ack: Option<u32>,
+    /// SYN: opens the connection (with ACK: accepts it).
     pub syn: bool,
+    /// FIN: the sender has no more to send.
     pub fin: bool,
+    /// RST: the connection is refused or torn down.
     pub rst: bool,
 }
 

@@ -288,6 +288,7 @@ mod tests {
             reassembled: false,
             tcp: Some(TcpSegmentInfo {
                 seq,
+                ack: None,
                 syn,
                 fin,
                 rst: false,

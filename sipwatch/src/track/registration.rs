@@ -18,6 +18,7 @@ use super::{
     attempt::{Attempt, Outcome, Purpose, has_credentials},
     diagnosis::{Diagnosis, GrantSeen, Side},
     nat,
+    path::PathWatch,
     state::{FailureRun, Grant, LastOutcome, RegistrationState, human_ms},
     transaction::{TIMER_B, Transaction},
 };
@@ -81,6 +82,8 @@ pub struct Registration {
     accepted_nonce: Option<String>,
     grants_seen: Vec<GrantSeen>,
     reported: Option<Reported>,
+    /// What the exchanges say about the path (see [`PathWatch`]).
+    pub(super) path: PathWatch,
 }
 
 impl Registration {
@@ -102,6 +105,7 @@ impl Registration {
             accepted_nonce: None,
             grants_seen: Vec::new(),
             reported: None,
+            path: PathWatch::default(),
         }
     }
 
@@ -193,6 +197,7 @@ impl Registration {
     pub fn on_request(&mut self, p: &ParsedMessage<'_>, asked: Option<u32>) {
         let at = p.message.timestamp;
         self.learn_side_from_request(p);
+        self.path.on_request(p);
         self.registrar_address = p.message.dst;
         self.transport = p.message.transport;
         // A REGISTER without credentials after an unanswered challenge: the
@@ -378,6 +383,7 @@ impl Registration {
                     asked_rport: attempt.asked_rport,
                 },
             );
+            self.diagnoses.extend(self.path.hints(self.side));
             Outcome::Registered { expires: granted }
         };
         self.last_outcome = Some(LastOutcome {
@@ -412,7 +418,13 @@ impl Registration {
             });
             return;
         }
+        // What the capture shows below SIP replaces a misleading reading.
+        let failure = self.path.explain(failure, self.side);
+        if matches!(failure, Diagnosis::CredentialsRejected { .. }) {
+            self.path.on_rejected_credentials();
+        }
         self.diagnoses = vec![failure];
+        self.diagnoses.extend(self.path.hints(self.side));
         self.failures = Some(FailureRun::after(self.failures, outcome, at));
     }
 

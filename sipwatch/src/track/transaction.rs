@@ -10,6 +10,7 @@ use std::{
 use serde::Serialize;
 use sipwatch_common::Direction;
 
+use super::evidence::IcmpSeen;
 use crate::{net::Transport, sip::ParsedMessage};
 
 /// T1, the RFC 3261 round-trip estimate.
@@ -143,6 +144,8 @@ pub struct Transaction {
     pub provisional: Option<u16>,
     pub final_response: Option<FinalResponse>,
     pub state: TransactionState,
+    /// ICMP / ICMPv6 errors that quote this request (or its answers).
+    pub icmp: Option<IcmpSeen>,
 }
 
 impl Transaction {
@@ -163,6 +166,7 @@ impl Transaction {
             provisional: None,
             final_response: None,
             state: TransactionState::Pending,
+            icmp: None,
         }
     }
 

@@ -539,6 +539,29 @@ mod tests {
     }
 
     #[test]
+    fn a_first_fragment_alone_names_its_flow_sizes_and_start_line() {
+        let mut payload = b"REGISTER sip:pbx.example.com SIP/2.0\r\n".to_vec();
+        payload.resize(1504, b'x');
+        let pieces = fragments(&udp_frame(&payload), 1480);
+        let mut d = Decoder::new();
+        let Some(Decoded::FragmentHead(head)) = d.decode(&frame(pieces[0].clone())) else {
+            panic!("the first fragment is a head");
+        };
+        assert_eq!(head.src, "192.168.77.10:5060".parse().unwrap());
+        assert_eq!(head.dst, "203.0.113.2:5060".parse().unwrap());
+        assert_eq!((head.fragment_bytes, head.datagram_bytes), (1500, 1532));
+        assert!(
+            head.payload
+                .starts_with(b"REGISTER sip:pbx.example.com SIP/2.0\r\n")
+        );
+        assert!(
+            d.decode(&frame(pieces[1].clone()))
+                .is_some_and(|x| matches!(x, Decoded::Datagram(_))),
+            "a later fragment that completes it gives the datagram"
+        );
+    }
+
+    #[test]
     fn a_datagram_missing_a_fragment_is_counted_when_the_capture_ends() {
         let pieces = fragments(&udp_frame(&[b'b'; 3000]), 1480);
         let mut d = Decoder::new();

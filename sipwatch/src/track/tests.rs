@@ -1396,3 +1396,6 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
         "timeout before its change"
     );
 }
+
+/// Path faults read from one capture (issue 20): a second example of each kind.
+mod path;

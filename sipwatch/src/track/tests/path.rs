@@ -1,0 +1,455 @@
+//! Path faults, each kind with an example beside its shared case: another
+//! address family or side, another ICMP code, a reset instead of silence,
+//! a burst instead of failed logins.
+use std::net::SocketAddr;
+
+use super::*;
+use crate::net::{
+    ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind, QuotedPacket,
+};
+
+const PBX: &str = "192.168.77.10:5060";
+const PROVIDER: &str = "203.0.113.2:5060";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn icmp(kind: IcmpKind, reporter: &str, secs: f64, mtu: Option<u32>) -> IcmpError {
+    IcmpError {
+        timestamp: at(secs),
+        direction: Some(Direction::Ingress),
+        reporter: reporter.parse().unwrap(),
+        to: addr(PBX).ip(),
+        ip_version: 4,
+        icmp_type: 3,
+        code: 0,
+        kind,
+        mtu,
+        quoted: QuotedPacket {
+            transport: Transport::Udp,
+            src: addr(PBX),
+            dst: addr(PROVIDER),
+            payload: b"REGISTER sip:provider.example SIP/2.0\r\nVia".to_vec(),
+        },
+    }
+}
+
+/// The only diagnosis of the only registration.
+fn the_failure(t: &Tracker) -> Diagnosis {
+    let reg = only(t);
+    let failures: Vec<&Diagnosis> = reg.diagnoses.iter().filter(|d| d.is_failure()).collect();
+    assert_eq!(failures.len(), 1, "{:?}", reg.diagnoses);
+    failures[0].clone()
+}
+
+/// A REGISTER sent at 0 s and every ICMP error given, then Timer F.
+fn register_drawing(errors: &[IcmpError]) -> Tracker {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    feed(
+        &mut t,
+        &mut events,
+        &[(register(1, None, 3600), 0.0, true)],
+        false,
+    );
+    for e in errors {
+        t.push_icmp(e, &mut events);
+    }
+    t.tick(at(40.0), &mut events);
+    t
+}
+
+#[test]
+fn a_firewall_prohibiting_sip_is_named_by_the_address_that_said_so() {
+    let t = register_drawing(&[
+        icmp(
+            IcmpKind::AdministrativelyProhibited,
+            "198.51.100.1",
+            0.01,
+            None,
+        ),
+        icmp(
+            IcmpKind::AdministrativelyProhibited,
+            "198.51.100.1",
+            0.51,
+            None,
+        ),
+    ]);
+    let d = the_failure(&t);
+    let Diagnosis::Unreachable {
+        icmp,
+        reporter,
+        count,
+        start_line,
+        ..
+    } = &d
+    else {
+        panic!("{d:?}");
+    };
+    assert_eq!(
+        (*icmp, reporter.as_str(), *count),
+        (IcmpKind::AdministrativelyProhibited, "198.51.100.1", 2)
+    );
+    assert_eq!(
+        start_line.as_deref(),
+        Some("REGISTER sip:provider.example SIP/2.0")
+    );
+    let (cause, fix) = d.explain();
+    assert!(
+        cause.contains("administratively prohibited from 198.51.100.1"),
+        "{cause}"
+    );
+    assert!(fix.contains("firewall at 198.51.100.1"), "{fix}");
+    assert!(!fix.contains("dig"), "{fix}");
+    assert_eq!(t.stats().icmp_attached, 2);
+}
+
+#[test]
+fn fragmentation_needed_names_the_mtu_and_suggests_tcp() {
+    let t = register_drawing(&[icmp(
+        IcmpKind::FragmentationNeeded,
+        "192.168.77.1",
+        0.01,
+        Some(1400),
+    )]);
+    let d = the_failure(&t);
+    assert!(
+        matches!(
+            d,
+            Diagnosis::Unreachable {
+                mtu: Some(1400),
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    let (_, fix) = d.explain();
+    assert!(
+        fix.contains("MTU (1400 bytes)") && fix.contains("TCP"),
+        "{fix}"
+    );
+}
+
+#[test]
+fn port_unreachable_from_the_registrar_names_server_uri_not_dns() {
+    let t = register_drawing(&[icmp(IcmpKind::PortUnreachable, "203.0.113.2", 0.01, None)]);
+    let (cause, fix) = the_failure(&t).explain();
+    assert!(
+        cause.contains("port unreachable from 203.0.113.2"),
+        "{cause}"
+    );
+    assert!(fix.contains("server_uri") && !fix.contains("dig"), "{fix}");
+}
+
+#[test]
+fn an_icmp_error_about_no_transaction_is_counted_unattached() {
+    let mut t = Tracker::default();
+    t.push_icmp(
+        &icmp(IcmpKind::PortUnreachable, "203.0.113.2", 0.0, None),
+        &mut Vec::new(),
+    );
+    assert_eq!((t.stats().icmp_attached, t.stats().icmp_unattached), (0, 1));
+}
+
+#[test]
+fn a_register_on_a_connection_the_registrar_reset_times_out_as_a_reset_not_silence() {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut m = message(&register(1, None, 3600), 0.0, true);
+    m.transport = Transport::Tcp;
+    m.src = addr("192.168.77.10:40123");
+    t.push(&m.parsed(), &mut events);
+    t.push_connection(
+        ConnectionEvent {
+            at: at(0.2),
+            client: m.src,
+            server: addr(PROVIDER),
+            fault: ConnectionFault::Reset { by: addr(PROVIDER) },
+        },
+        &mut events,
+    );
+    t.tick(at(40.0), &mut events);
+    let d = the_failure(&t);
+    assert!(
+        matches!(
+            d,
+            Diagnosis::ConnectionFailed {
+                connection: ConnectionFault::Reset { .. },
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    let (cause, fix) = d.explain();
+    assert!(cause.contains("reset by 203.0.113.2:5060"), "{cause}");
+    assert!(!fix.contains("try TCP") && !fix.contains("dig"), "{fix}");
+}
+
+#[test]
+fn a_tcp_timeout_without_evidence_never_advises_tcp() {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut m = message(&register(1, None, 3600), 0.0, true);
+    m.transport = Transport::Tcp;
+    t.push(&m.parsed(), &mut events);
+    t.tick(at(40.0), &mut events);
+    let (_, fix) = the_failure(&t).explain();
+    assert!(!fix.contains("try TCP"), "{fix}");
+}
+
+#[test]
+fn silence_right_after_a_burst_of_fast_answers_is_a_flood_ban() {
+    let mut steps = Vec::new();
+    for i in 0..12u32 {
+        let r = register(i + 1, None, 3600);
+        let secs = f64::from(i) * 0.1;
+        steps.push((r.clone(), secs, true));
+        steps.push((
+            response(
+                &r,
+                "200 OK",
+                "Contact: <sip:1001@192.168.77.10:5060>;expires=3600\r\n",
+            ),
+            secs + 0.005,
+            false,
+        ));
+    }
+    steps.push((register(20, None, 3600), 2.0, true));
+    steps.push((register(20, None, 3600), 40.0, true)); // moves time past Timer F
+    let t = run(&steps);
+    let reg = only(&t);
+    let banned = reg
+        .diagnoses
+        .iter()
+        .find(|d| matches!(d, Diagnosis::Banned { .. }));
+    let Some(Diagnosis::Banned {
+        rejections,
+        answered_burst,
+        icmp,
+        ..
+    }) = banned
+    else {
+        panic!("{:?}", reg.diagnoses);
+    };
+    assert_eq!((*rejections, *answered_burst, *icmp), (0, 12, None));
+    let (cause, fix) = banned.unwrap().explain();
+    assert!(
+        cause.contains("answered 12 REGISTERs in a row")
+            && cause.contains("answers nothing at all"),
+        "{cause}"
+    );
+    assert!(fix.contains("lift the ban"), "{fix}");
+}
+
+#[test]
+fn icmp_from_a_router_after_rejected_passwords_is_not_read_as_a_ban() {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut steps = wrong_password_round(1, 0.0);
+    steps.extend(wrong_password_round(3, 60.0));
+    feed(&mut t, &mut events, &steps, false);
+    let mut later = message(&register(5, None, 3600), 120.0, true);
+    later.timestamp = at(120.0);
+    t.push(&later.parsed(), &mut events);
+    t.push_icmp(
+        &icmp(IcmpKind::HostUnreachable, "192.0.2.254", 120.01, None),
+        &mut events,
+    );
+    t.tick(at(160.0), &mut events);
+    let d = the_failure(&t);
+    assert!(
+        matches!(
+            d,
+            Diagnosis::Unreachable {
+                icmp: IcmpKind::HostUnreachable,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn answers_from_another_ipv4_address_at_the_pbx_are_a_hint_with_the_provider_fix() {
+    let r1 = register(1, None, 3600);
+    let mut ok = message(
+        &response(
+            &r1,
+            "200 OK",
+            "Contact: <sip:1001@192.168.77.10:5060>;expires=3600\r\n",
+        ),
+        0.02,
+        false,
+    );
+    ok.src = addr("203.0.113.3:5060");
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    t.push(&message(&r1, 0.0, true).parsed(), &mut events);
+    t.push(&ok.parsed(), &mut events);
+    let reg = only(&t);
+    assert_eq!(reg.state(), RegistrationState::Registered { expires: 3600 });
+    let hint = reg
+        .diagnoses
+        .iter()
+        .find(|d| matches!(d, Diagnosis::AnswersFromOtherAddress { .. }))
+        .unwrap_or_else(|| panic!("{:?}", reg.diagnoses));
+    assert!(!hint.is_failure());
+    let (cause, fix) = hint.explain();
+    assert!(
+        cause.contains("203.0.113.3:5060") && cause.contains("203.0.113.2:5060"),
+        "{cause}"
+    );
+    assert!(
+        fix.contains("server_uri") || fix.contains("outbound_proxy"),
+        "{fix}"
+    );
+}
+
+fn head(src: &str, dst: &str, payload: &str, secs: f64) -> FragmentHead {
+    FragmentHead {
+        timestamp: at(secs),
+        direction: Some(Direction::Ingress),
+        src: addr(src),
+        dst: addr(dst),
+        ip_id: 7,
+        fragment_bytes: 1280,
+        datagram_bytes: 1600,
+        payload: payload.as_bytes()[..payload.len().min(1000)].to_vec(),
+    }
+}
+
+#[test]
+fn a_phone_register_arriving_as_its_first_ipv6_fragment_only_is_lost_not_uncredentialed() {
+    let phone = "[2001:db8:c::50]:5060";
+    let pbx = "[2001:db8:a::10]:5060";
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, Some(("1001", "provider.example")), 3600);
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut m = message(&r1, 0.0, false);
+    (m.src, m.dst) = (addr(phone), addr(pbx));
+    t.push(&m.parsed(), &mut events);
+    let mut c = message(&response(&r1, "401 Unauthorized", CHALLENGE), 0.01, true);
+    (c.src, c.dst) = (addr(pbx), addr(phone));
+    t.push(&c.parsed(), &mut events);
+    t.push_fragment_head(&head(phone, pbx, &r2, 0.02), &mut events);
+    t.push_fragment_head(&head(phone, pbx, &r2, 0.52), &mut events);
+    t.finish(&mut events);
+    let d = the_failure(&t);
+    let Diagnosis::FragmentsLost {
+        side,
+        source,
+        datagrams,
+        datagram_bytes,
+        ..
+    } = &d
+    else {
+        panic!("{d:?}");
+    };
+    assert_eq!(
+        (*side, source.as_str(), *datagrams, *datagram_bytes),
+        (Side::Registrar, phone, 2, 1600)
+    );
+    let (cause, _) = d.explain();
+    assert!(!cause.contains("never sent credentials"), "{cause}");
+}
+
+#[test]
+fn a_fragmented_register_that_completes_is_no_loss() {
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, Some(("1001", "provider.example")), 3600);
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    feed(
+        &mut t,
+        &mut events,
+        &[
+            (r1.clone(), 0.0, true),
+            (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        ],
+        false,
+    );
+    t.push_fragment_head(&head(PBX, PROVIDER, &r2, 0.02), &mut events);
+    let mut whole = message(&r2, 0.021, true);
+    whole.reassembled = true;
+    t.push(&whole.parsed(), &mut events);
+    t.push(
+        &message(&response(&r2, "200 OK", ""), 0.05, false).parsed(),
+        &mut events,
+    );
+    let reg = only(&t);
+    assert!(
+        matches!(reg.state(), RegistrationState::Registered { .. }),
+        "{:?}",
+        reg.diagnoses
+    );
+    assert!(
+        reg.diagnoses
+            .iter()
+            .all(|d| !matches!(d, Diagnosis::FragmentsLost { .. }))
+    );
+}
+
+#[test]
+fn a_phone_whose_public_port_changes_at_every_register_gets_the_registrar_side_fix() {
+    let mut steps = Vec::new();
+    for (i, port) in [30001u16, 30002, 30003].into_iter().enumerate() {
+        let r = register(i as u32 + 1, None, 300);
+        let secs = i as f64 * 290.0;
+        steps.push((r.clone(), secs, true));
+        let ok = response(
+            &r,
+            "200 OK",
+            "Contact: <sip:1001@192.168.77.10:5060>;expires=300\r\n",
+        )
+        .replace(";rport", &format!(";rport={port};received=198.51.100.9"));
+        steps.push((ok, secs + 0.01, false));
+    }
+    let t = run_at_registrar(&steps);
+    let reg = only(&t);
+    let hint = reg
+        .diagnoses
+        .iter()
+        .find(|d| matches!(d, Diagnosis::NatMappingLost { .. }))
+        .unwrap_or_else(|| panic!("{:?}", reg.diagnoses));
+    let Diagnosis::NatMappingLost {
+        side,
+        public_ports,
+        changes,
+        interval_s,
+        ..
+    } = hint
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (*side, public_ports.as_slice(), *changes, *interval_s),
+        (Side::Registrar, &[30001, 30002, 30003][..], 2, 290)
+    );
+    let (_, fix) = hint.explain();
+    assert!(
+        fix.contains("qualify_frequency") && !fix.contains("rewrite_contact"),
+        "{fix}"
+    );
+}
+
+#[test]
+fn the_same_public_port_at_every_refresh_is_no_lost_mapping() {
+    let mut steps = Vec::new();
+    for i in 0..3u32 {
+        let r = register(i + 1, None, 300);
+        let secs = f64::from(i) * 290.0;
+        steps.push((r.clone(), secs, true));
+        let ok = response(&r, "200 OK", "").replace(";rport", ";rport=30001;received=198.51.100.9");
+        steps.push((ok, secs + 0.01, false));
+    }
+    let reg = only(&run(&steps));
+    assert!(
+        reg.diagnoses
+            .iter()
+            .all(|d| !matches!(d, Diagnosis::NatMappingLost { .. })),
+        "{:?}",
+        reg.diagnoses
+    );
+}

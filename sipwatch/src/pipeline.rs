@@ -233,6 +233,7 @@ impl<W: Write> Pipeline<W> {
                 messages: self.messages_seen,
                 decode: self.decoder.stats(),
                 assembly: self.assembler.stats(),
+                connections: self.connections.stats(),
                 tracking: self.tracker.stats(),
             },
         };

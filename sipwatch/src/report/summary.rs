@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     capture::{Counters, DirectionCounters},
-    net::DecodeStats,
+    net::{ConnectionStats, DecodeStats},
     sip::AssemblyStats,
     track::TrackStats,
 };
@@ -23,6 +23,8 @@ pub struct PipelineStats {
     pub messages: u64,
     pub decode: DecodeStats,
     pub assembly: AssemblyStats,
+    /// TCP connections on the SIP ports watched for their faults.
+    pub connections: ConnectionStats,
     pub tracking: TrackStats,
 }
 
@@ -87,7 +89,7 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         )?;
     }
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 13] = [
+    let losses: [(u64, &str); 14] = [
         (
             i.ring_full + e.ring_full,
             "packets not captured: ring buffer full (raise --ring-size)",
@@ -130,6 +132,10 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         (
             a.tcp.flows_evicted,
             "TCP connections dropped from tracking (too many at once)",
+        ),
+        (
+            s.pipeline.connections.evicted + s.pipeline.tracking.connection_faults_evicted,
+            "TCP connections or their faults dropped from watching (too many at once)",
         ),
     ];
     let warnings = losses

@@ -13,9 +13,15 @@ use std::{
 
 use serde::Serialize;
 
-use super::{Diagnosis, Event, Tracker, TransactionKey, binding_key, transaction::Transaction};
+use super::{
+    Diagnosis, Event, FailureRun, LastOutcome, Outcome, Purpose, Registration, Tracker,
+    TransactionKey, binding_key, transaction::Transaction,
+};
 use crate::{
-    net::{ConnectionEvent, FragmentHead, IcmpError, IcmpKind, Transport, sip_start_line},
+    net::{
+        ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind, Transport,
+        sip_start_line,
+    },
     sip::Message,
 };
 
@@ -114,7 +120,8 @@ impl ConnectionFaults {
     }
 
     /// The fault of the connection from `client` to `server` seen at or
-    /// after `since`.
+    /// after `since`, or a close by the server at any time before (a
+    /// request then sent on it is lost with it).
     pub fn since(
         &self,
         client: SocketAddr,
@@ -123,7 +130,7 @@ impl ConnectionFaults {
     ) -> Option<ConnectionEvent> {
         self.faults
             .get(&(client, server))
-            .filter(|f| f.at >= since)
+            .filter(|f| f.at >= since || matches!(f.fault, ConnectionFault::Closed { .. }))
             .copied()
     }
 }
@@ -180,6 +187,8 @@ impl Tracker {
                         *connection = e.fault;
                     }
                 }
+            } else if connection_never_carried_the_register(reg, &e) && reg.take_event(e.at) {
+                events.push(Event::Registration(Box::new(reg.clone())));
             }
         }
     }
@@ -213,4 +222,52 @@ impl Tracker {
             reg.path.on_fragment_head(head, start_line);
         }
     }
+}
+
+/// A connection to the binding's registrar, from the address its REGISTERs
+/// came from, refused or never answered: the REGISTER could not even be
+/// sent, so no transaction will time out; the PBX reports the failure
+/// itself (Asterisk: a transport error, then `retry_interval`). Counted as
+/// one failure per connection attempt (at its RST, or at its second SYN;
+/// later SYNs only add to the evidence). Returns whether it was counted.
+fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionEvent) -> bool {
+    let first_sign = match e.fault {
+        ConnectionFault::Refused { .. } => true,
+        ConnectionFault::NoAnswer { syns } => syns == 2,
+        _ => return false,
+    };
+    let ours = reg.transport == Transport::Tcp
+        && reg.registrar_address == e.server
+        && reg.path.sends_from(e.client.ip());
+    if !ours {
+        return false;
+    }
+    let failure = Diagnosis::ConnectionFailed {
+        side: reg.side,
+        destination: e.server.to_string(),
+        connection: e.fault,
+    };
+    if !first_sign {
+        // Later SYNs of the same attempt: the evidence grows, no new failure.
+        for d in &mut reg.diagnoses {
+            if matches!(d, Diagnosis::ConnectionFailed { .. }) {
+                *d = failure.clone();
+            }
+        }
+        return false;
+    }
+    let purpose = if reg.expires_at().is_some() {
+        Purpose::Refresh
+    } else {
+        Purpose::Register
+    };
+    reg.last_code = Some(408);
+    reg.last_outcome = Some(LastOutcome {
+        outcome: Outcome::NoAnswer,
+        purpose,
+        at: e.at,
+    });
+    reg.failures = Some(FailureRun::after(reg.failures, Outcome::NoAnswer, e.at));
+    reg.diagnoses = vec![failure];
+    true
 }

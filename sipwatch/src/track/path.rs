@@ -241,6 +241,11 @@ impl PathWatch {
         };
     }
 
+    /// Whether the binding's latest REGISTER came from `ip`.
+    pub fn sends_from(&self, ip: std::net::IpAddr) -> bool {
+        self.last_request.is_some_and(|(src, _, _)| src.ip() == ip)
+    }
+
     /// A later fault of the connection a timed-out REGISTER was sent on
     /// (more retransmissions after Timer F): the evidence grows. Returns
     /// whether it was that connection.

@@ -453,3 +453,137 @@ fn the_same_public_port_at_every_refresh_is_no_lost_mapping() {
         reg.diagnoses
     );
 }
+
+/// A binding registered over TCP from `client` at 0 s.
+fn registered_over_tcp(client: &str) -> (Tracker, Vec<Event>) {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let r = register(1, None, 300);
+    for (text, secs, outbound) in [
+        (r.clone(), 0.0, true),
+        (
+            response(
+                &r,
+                "200 OK",
+                "Contact: <sip:1001@192.168.77.10:5060>;expires=300\r\n",
+            ),
+            0.02,
+            false,
+        ),
+    ] {
+        let mut m = message(&text, secs, outbound);
+        m.transport = Transport::Tcp;
+        if outbound {
+            m.src = addr(client);
+        } else {
+            m.dst = addr(client);
+        }
+        t.push(&m.parsed(), &mut events);
+    }
+    (t, events)
+}
+
+fn fault(client: &str, secs: f64, fault: ConnectionFault) -> ConnectionEvent {
+    ConnectionEvent {
+        at: at(secs),
+        client: addr(client),
+        server: addr(PROVIDER),
+        fault,
+    }
+}
+
+#[test]
+fn a_refused_connection_to_the_registrar_fails_the_binding_without_any_register_sent() {
+    let (mut t, mut events) = registered_over_tcp("192.168.77.10:40123");
+    let before = events.len();
+    let by = addr(PROVIDER);
+    t.push_connection(
+        fault(
+            "192.168.77.10:40200",
+            290.0,
+            ConnectionFault::Refused { by },
+        ),
+        &mut events,
+    );
+    let reg = only(&t);
+    assert_eq!(
+        reg.state(),
+        RegistrationState::Timeout,
+        "{:?}",
+        reg.diagnoses
+    );
+    assert_eq!(events.len(), before + 1, "one event for the change");
+    let (cause, fix) = reg.diagnoses[0].explain();
+    assert!(
+        cause.contains("connection refused") && cause.contains("RST"),
+        "{cause}"
+    );
+    assert!(
+        fix.contains("server_uri") && !fix.contains("try TCP"),
+        "{fix}"
+    );
+}
+
+#[test]
+fn syns_never_answered_count_one_failure_however_many_are_sent() {
+    let (mut t, mut events) = registered_over_tcp("192.168.77.10:40123");
+    for (secs, syns) in [(291.0, 2), (293.0, 3), (297.0, 4)] {
+        let f = fault(
+            "192.168.77.10:40201",
+            secs,
+            ConnectionFault::NoAnswer { syns },
+        );
+        t.push_connection(f, &mut events);
+    }
+    let reg = only(&t);
+    assert_eq!(reg.failures.map(|f| f.count), Some(1));
+    assert!(
+        matches!(
+            reg.diagnoses[..],
+            [Diagnosis::ConnectionFailed {
+                connection: ConnectionFault::NoAnswer { syns: 4 },
+                ..
+            }]
+        ),
+        "{:?}",
+        reg.diagnoses
+    );
+    let (cause, _) = reg.diagnoses[0].explain();
+    assert!(
+        cause.contains("no answer") && cause.contains("4 SYNs"),
+        "{cause}"
+    );
+}
+
+#[test]
+fn a_refresh_sent_on_a_connection_the_registrar_had_closed_times_out_as_closed() {
+    let client = "192.168.77.10:40123";
+    let (mut t, mut events) = registered_over_tcp(client);
+    let by = addr(PROVIDER);
+    t.push_connection(
+        fault(client, 100.0, ConnectionFault::Closed { by }),
+        &mut events,
+    );
+    let mut refresh = message(&register(2, None, 300), 290.0, true);
+    (refresh.transport, refresh.src) = (Transport::Tcp, addr(client));
+    t.push(&refresh.parsed(), &mut events);
+    t.tick(at(330.0), &mut events);
+    let reg = only(&t);
+    let d = reg
+        .diagnoses
+        .iter()
+        .find(|d| d.is_failure())
+        .expect("a failure");
+    assert!(
+        matches!(
+            d,
+            Diagnosis::ConnectionFailed {
+                connection: ConnectionFault::Closed { .. },
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    let (_, fix) = d.explain();
+    assert!(fix.contains("keep_alive_interval"), "{fix}");
+}

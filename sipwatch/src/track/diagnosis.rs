@@ -181,6 +181,7 @@ pub enum Diagnosis {
     /// transport may drop them, and PJSIP-based clients re-register in a
     /// loop (linphone-sdk#17, belle-sip PR #13). A hint.
     AnswersFromOtherAddress {
+        /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// Where the REGISTERs went, `ip:port`.
         request_destination: String,
@@ -197,6 +198,7 @@ pub enum Diagnosis {
     /// on the way (an MTU, or a device that drops fragments), so the
     /// message never arrived whole. Not a client that sent no credentials.
     FragmentsLost {
+        /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// Where the fragments came from, `ip:port`.
         source: String,
@@ -211,9 +213,24 @@ pub enum Diagnosis {
         /// The SIP start line the first fragment carries.
         start_line: Option<String>,
     },
+    /// A REGISTER over UDP larger than RFC 3261 §18.1.1 allows without a
+    /// known path MTU (1300 bytes) went unanswered while smaller ones to
+    /// the same registrar were answered: lost for its size on the path (an
+    /// MTU with Don't Fragment, or a device that drops fragments).
+    LargeRequestUnanswered {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The unanswered REGISTER's SIP message, in bytes.
+        bytes: u32,
+        /// The largest REGISTER of the binding that was answered, in bytes.
+        largest_answered_bytes: u32,
+        /// Where it went, `ip:port`.
+        destination: String,
+    },
     /// ICMP or ICMPv6 errors quoting the REGISTER came back instead of an
     /// answer (RFC 792, RFC 4443).
     Unreachable {
+        /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// What they said.
         icmp: IcmpKind,
@@ -225,6 +242,7 @@ pub enum Diagnosis {
         mtu: Option<u32>,
         /// Where the REGISTER went, `ip:port`.
         destination: String,
+        /// The REGISTER's transport.
         transport: Transport,
         /// The quoted SIP start line, when the quote reaches it.
         start_line: Option<String>,
@@ -232,6 +250,7 @@ pub enum Diagnosis {
     /// The TCP connection the REGISTER needed failed: refused, never
     /// answered, reset, closed by the far end, or dead on the path.
     ConnectionFailed {
+        /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// The registrar's end, `ip:port`.
         destination: String,
@@ -244,6 +263,7 @@ pub enum Diagnosis {
     /// mapping in between, and requests sent to the old one went nowhere
     /// (jitsi/jitsi#196, i-p-tel/sipdroid#72). A hint.
     NatMappingLost {
+        /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// The public address the registrar saw.
         public_address: String,
@@ -261,6 +281,7 @@ pub enum Diagnosis {
     /// with ICMP, or not at all, from the same address: it banned this
     /// address (fail2ban, flood protection).
     Banned {
+        /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// The registrar's address, `ip:port`.
         registrar: String,
@@ -431,6 +452,9 @@ impl Diagnosis {
             }
             Diagnosis::Unreachable { side, icmp, reporter, count, mtu, destination, transport, start_line } => {
                 path_words::unreachable(*side, *icmp, (reporter, *count), *mtu, (destination, *transport), start_line)
+            }
+            Diagnosis::LargeRequestUnanswered { side, bytes, largest_answered_bytes, destination } => {
+                path_words::large_request_unanswered(*side, (*bytes, *largest_answered_bytes), destination)
             }
             Diagnosis::ConnectionFailed { side, destination, connection } => {
                 path_words::connection_failed(*side, destination, connection)

@@ -25,6 +25,10 @@ use crate::{
     sip::{Message, ParsedMessage},
 };
 
+/// RFC 3261 §18.1.1: a request larger than this, with the path MTU
+/// unknown, must go over a congestion-controlled transport (TCP), as it
+/// may not cross the path in one packet.
+const UDP_REQUEST_LIMIT: u32 = 1300;
 /// Public ports kept per binding to show a NAT mapping changing.
 const PORTS_KEPT: usize = 8;
 /// Credential rejections before silence or ICMP reads as a ban: fail2ban's
@@ -83,6 +87,8 @@ struct TimeoutEvidence {
     connection: Option<ConnectionEvent>,
     destination: Option<SocketAddr>,
     sent_at: Option<SystemTime>,
+    /// The timed-out REGISTER's size, when it went over UDP.
+    bytes: Option<u32>,
 }
 
 /// The path evidence of one binding.
@@ -93,6 +99,9 @@ pub struct PathWatch {
     other_address: Option<OtherAddress>,
     public: Option<PublicPorts>,
     fragments: Option<FragmentTally>,
+    /// The latest REGISTER's size (UDP), and the largest answered, in bytes.
+    last_request_bytes: u32,
+    largest_answered_bytes: u32,
     before_silence: BeforeSilence,
     timeout: TimeoutEvidence,
 }
@@ -102,6 +111,7 @@ impl PathWatch {
     pub fn on_request(&mut self, p: &ParsedMessage<'_>) {
         let m = p.message;
         self.last_request = Some((m.src, m.dst, m.timestamp));
+        self.last_request_bytes = u32::try_from(m.bytes.len()).unwrap_or(u32::MAX);
         if let Some(o) = &mut self.other_address {
             o.registers = o.registers.saturating_add(1);
             o.last_register = m.timestamp;
@@ -163,6 +173,12 @@ impl PathWatch {
             });
             o.answers = o.answers.saturating_add(1);
             (o.asked, o.answered) = (tx.dst, src);
+        }
+        if self
+            .last_request
+            .is_some_and(|(_, _, sent)| sent == tx.first_sent)
+        {
+            self.largest_answered_bytes = self.largest_answered_bytes.max(self.last_request_bytes);
         }
         let b = &mut self.before_silence;
         let fast = at.duration_since(tx.first_sent).unwrap_or_default() <= FAST_ANSWER;
@@ -233,11 +249,16 @@ impl PathWatch {
         b.icmp_since = b
             .icmp_since
             .saturating_add(tx.icmp.as_ref().map_or(0, |i| i.count));
+        let latest = self
+            .last_request
+            .is_some_and(|(_, _, sent)| sent == tx.first_sent);
         self.timeout = TimeoutEvidence {
             icmp: tx.icmp.clone(),
             connection,
             destination: Some(tx.dst),
             sent_at: Some(tx.first_sent),
+            bytes: (latest && tx.transport == crate::net::Transport::Udp)
+                .then_some(self.last_request_bytes),
         };
     }
 
@@ -288,6 +309,20 @@ impl PathWatch {
         else {
             return failure;
         };
+        let too_large = self.timeout.bytes.filter(|&b| {
+            self.timeout.icmp.is_none()
+                && b > UDP_REQUEST_LIMIT
+                && self.largest_answered_bytes > 0
+                && b > self.largest_answered_bytes
+        });
+        if let Some(bytes) = too_large {
+            return Diagnosis::LargeRequestUnanswered {
+                side,
+                bytes,
+                largest_answered_bytes: self.largest_answered_bytes,
+                destination: destination.clone(),
+            };
+        }
         if let Some(banned) = self.banned(side, destination) {
             return banned;
         }

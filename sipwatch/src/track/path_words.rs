@@ -68,6 +68,25 @@ pub(super) fn fragments_lost(
     (cause, fix.into())
 }
 
+pub(super) fn large_request_unanswered(
+    side: Side,
+    (bytes, answered): (u32, u32),
+    destination: &str,
+) -> (String, String) {
+    let cause = format!(
+        "the REGISTER of {bytes} bytes to {destination} over UDP got no answer while REGISTERs of up to {answered} bytes were answered: it is lost for its size (larger than RFC 3261 allows over UDP without a known MTU, 1300 bytes), to an MTU with Don't Fragment set or a device that drops fragments"
+    );
+    let fix = match side {
+        Side::Client => {
+            "register over TCP (PJSIP `transport` for TCP, `server_uri` with `;transport=tcp`), or make the REGISTER smaller (fewer Contact parameters and headers)"
+        }
+        Side::Registrar => {
+            "have the phone register over TCP or TLS, or make its REGISTER smaller (push notification parameters off on UDP)"
+        }
+    };
+    (cause, fix.into())
+}
+
 pub(super) fn unreachable(
     side: Side,
     icmp: IcmpKind,

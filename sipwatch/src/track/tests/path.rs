@@ -587,3 +587,69 @@ fn a_refresh_sent_on_a_connection_the_registrar_had_closed_times_out_as_closed()
     let (_, fix) = d.explain();
     assert!(fix.contains("keep_alive_interval"), "{fix}");
 }
+
+/// `request` grown to `bytes` with a header of padding.
+fn padded(request: &str, bytes: usize) -> String {
+    let pad = bytes.saturating_sub(request.len() + "X-Pad: \r\n".len());
+    request.replacen(
+        "Content-Length",
+        &format!("X-Pad: {}\r\nContent-Length", "p".repeat(pad)),
+        1,
+    )
+}
+
+#[test]
+fn a_register_too_large_for_udp_unanswered_while_smaller_ones_were_answered_is_lost_for_its_size() {
+    let small = register(1, None, 3600);
+    let large = padded(&register(2, None, 3600), 1500);
+    assert_eq!(large.len(), 1500);
+    let (t, _) = run_events(&[
+        (small.clone(), 0.0, true),
+        (response(&small, "200 OK", ""), 0.02, false),
+        (large, 100.0, true),
+        (register(3, None, 3600), 140.0, true),
+    ]);
+    let reg = only(&t);
+    let d = reg
+        .diagnoses
+        .iter()
+        .find(|d| d.is_failure())
+        .expect("a failure");
+    let Diagnosis::LargeRequestUnanswered {
+        bytes,
+        largest_answered_bytes,
+        ..
+    } = d
+    else {
+        panic!("{d:?}");
+    };
+    assert_eq!(
+        (*bytes, *largest_answered_bytes),
+        (1500, small.len() as u32)
+    );
+    let (cause, fix) = d.explain();
+    assert!(
+        cause.contains("1500 bytes") && !fix.contains("dig"),
+        "{cause} / {fix}"
+    );
+    assert!(fix.contains("TCP"), "{fix}");
+}
+
+#[test]
+fn a_small_register_unanswered_is_no_size_problem() {
+    let small = register(1, None, 3600);
+    let (t, _) = run_events(&[
+        (small.clone(), 0.0, true),
+        (response(&small, "200 OK", ""), 0.02, false),
+        (register(2, None, 3600), 100.0, true),
+        (register(3, None, 3600), 140.0, true),
+    ]);
+    let reg = only(&t);
+    assert!(
+        reg.diagnoses
+            .iter()
+            .any(|d| matches!(d, Diagnosis::Timeout { .. })),
+        "{:?}",
+        reg.diagnoses
+    );
+}

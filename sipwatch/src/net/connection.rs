@@ -197,13 +197,7 @@ impl ConnectionWatch {
         if self.connections.len() < MAX_CONNECTIONS {
             return;
         }
-        if let Some(oldest) = self
-            .connections
-            .iter()
-            .min_by_key(|(_, c)| c.last_seen)
-            .map(|(k, _)| *k)
-        {
-            self.connections.remove(&oldest);
+        if super::evict_oldest(&mut self.connections, |c| c.last_seen) {
             self.stats.evicted += 1;
         }
     }
@@ -303,49 +297,8 @@ mod tests {
     const PBX: &str = "192.0.2.5:41234";
     const REGISTRAR: &str = "198.51.100.40:5060";
 
-    struct Seg {
-        from_pbx: bool,
-        secs: f64,
-        seq: u32,
-        ack: Option<u32>,
-        flags: &'static str,
-        len: usize,
-    }
-
-    fn datagram(s: &Seg) -> Datagram {
-        let (src, dst) = if s.from_pbx {
-            (PBX, REGISTRAR)
-        } else {
-            (REGISTRAR, PBX)
-        };
-        Datagram {
-            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(s.secs),
-            direction: None,
-            transport: Transport::Tcp,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            vlans: Vec::new(),
-            reassembled: false,
-            tcp: Some(TcpSegmentInfo {
-                seq: s.seq,
-                ack: s.ack,
-                syn: s.flags.contains('S'),
-                fin: s.flags.contains('F'),
-                rst: s.flags.contains('R'),
-            }),
-            payload: vec![b'x'; s.len],
-        }
-    }
-
-    fn faults(segments: &[Seg]) -> Vec<ConnectionFault> {
-        let mut w = ConnectionWatch::default();
-        segments
-            .iter()
-            .filter_map(|s| w.push(&datagram(s)))
-            .map(|e| e.fault)
-            .collect()
-    }
-
+    /// A segment from the PBX (or the registrar) at `secs`, with `flags`
+    /// among S, F, R and `len` bytes of data.
     fn seg(
         from_pbx: bool,
         secs: f64,
@@ -353,15 +306,38 @@ mod tests {
         ack: Option<u32>,
         flags: &'static str,
         len: usize,
-    ) -> Seg {
-        Seg {
-            from_pbx,
-            secs,
-            seq,
-            ack,
-            flags,
-            len,
+    ) -> Datagram {
+        let (src, dst) = if from_pbx {
+            (PBX, REGISTRAR)
+        } else {
+            (REGISTRAR, PBX)
+        };
+        Datagram {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs),
+            direction: None,
+            transport: Transport::Tcp,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            vlans: Vec::new(),
+            reassembled: false,
+            tcp: Some(TcpSegmentInfo {
+                seq,
+                ack,
+                syn: flags.contains('S'),
+                fin: flags.contains('F'),
+                rst: flags.contains('R'),
+            }),
+            payload: vec![b'x'; len],
         }
+    }
+
+    fn faults(segments: &[Datagram]) -> Vec<ConnectionFault> {
+        let mut w = ConnectionWatch::default();
+        segments
+            .iter()
+            .filter_map(|s| w.push(s))
+            .map(|e| e.fault)
+            .collect()
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! // for frame in frames { if let Some(d) = decoder.push(&frame) { ... } }
 //! assert_eq!(decoder.stats().frames, 0);
 //! ```
+mod bounded;
 mod connection;
 mod datagram;
 mod decoder;
@@ -17,6 +18,7 @@ mod link;
 mod select;
 pub mod tcp;
 
+pub use bounded::evict_oldest;
 pub use connection::{
     ConnectionEvent, ConnectionFault, ConnectionStats, ConnectionWatch, MAX_CONNECTIONS,
 };

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     net::{
         ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind, Transport,
-        sip_start_line,
+        evict_oldest, sip_start_line,
     },
     sip::Message,
 };
@@ -107,13 +107,8 @@ impl ConnectionFaults {
         let key = (e.client, e.server);
         if !self.faults.contains_key(&key)
             && self.faults.len() >= MAX_CONNECTION_FAULTS
-            && let Some(oldest) = self
-                .faults
-                .values()
-                .min_by_key(|f| f.at)
-                .map(|f| (f.client, f.server))
+            && evict_oldest(&mut self.faults, |f| f.at)
         {
-            self.faults.remove(&oldest);
             self.evicted += 1;
         }
         self.faults.insert(key, e);

@@ -43,6 +43,46 @@ fn the_failure(t: &Tracker) -> Diagnosis {
     failures[0].clone()
 }
 
+/// `count` REGISTERs `every` seconds apart, each answered 200 OK 10 ms
+/// later; `answer(i, ok)` may rewrite the i-th answer.
+fn answered_registers(
+    count: u32,
+    every: f64,
+    answer: impl Fn(u32, String) -> String,
+) -> Vec<(String, f64, bool)> {
+    let mut steps = Vec::new();
+    for i in 0..count {
+        let r = register(i + 1, None, 300);
+        let secs = f64::from(i) * every;
+        let ok = response(
+            &r,
+            "200 OK",
+            "Contact: <sip:1001@192.168.77.10:5060>;expires=300\r\n",
+        );
+        steps.push((r, secs, true));
+        steps.push((answer(i, ok), secs + 0.01, false));
+    }
+    steps
+}
+
+/// A REGISTER sent over TCP from `client` at 0 s, not answered (yet).
+fn register_over_tcp(client: &str) -> (Tracker, Vec<Event>) {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut m = message(&register(1, None, 3600), 0.0, true);
+    (m.transport, m.src) = (Transport::Tcp, addr(client));
+    t.push(&m.parsed(), &mut events);
+    (t, events)
+}
+
+/// The connection fault a diagnosis names, or a failed test.
+fn connection_fault(d: &Diagnosis) -> ConnectionFault {
+    match d {
+        Diagnosis::ConnectionFailed { connection, .. } => *connection,
+        other => panic!("not a connection failure: {other:?}"),
+    }
+}
+
 /// A REGISTER sent at 0 s and every ICMP error given, then Timer F.
 fn register_drawing(errors: &[IcmpError]) -> Tracker {
     let mut t = Tracker::default();
@@ -154,33 +194,19 @@ fn an_icmp_error_about_no_transaction_is_counted_unattached() {
 
 #[test]
 fn a_register_on_a_connection_the_registrar_reset_times_out_as_a_reset_not_silence() {
-    let mut t = Tracker::default();
-    let mut events = Vec::new();
-    let mut m = message(&register(1, None, 3600), 0.0, true);
-    m.transport = Transport::Tcp;
-    m.src = addr("192.168.77.10:40123");
-    t.push(&m.parsed(), &mut events);
+    let client = "192.168.77.10:40123";
+    let (mut t, mut events) = register_over_tcp(client);
+    let by = addr(PROVIDER);
     t.push_connection(
-        ConnectionEvent {
-            at: at(0.2),
-            client: m.src,
-            server: addr(PROVIDER),
-            fault: ConnectionFault::Reset { by: addr(PROVIDER) },
-        },
+        fault(client, 0.2, ConnectionFault::Reset { by }),
         &mut events,
     );
     t.tick(at(40.0), &mut events);
     let d = the_failure(&t);
-    assert!(
-        matches!(
-            d,
-            Diagnosis::ConnectionFailed {
-                connection: ConnectionFault::Reset { .. },
-                ..
-            }
-        ),
-        "{d:?}"
-    );
+    assert!(matches!(
+        connection_fault(&d),
+        ConnectionFault::Reset { .. }
+    ));
     let (cause, fix) = d.explain();
     assert!(cause.contains("reset by 203.0.113.2:5060"), "{cause}");
     assert!(!fix.contains("try TCP") && !fix.contains("dig"), "{fix}");
@@ -188,11 +214,7 @@ fn a_register_on_a_connection_the_registrar_reset_times_out_as_a_reset_not_silen
 
 #[test]
 fn a_tcp_timeout_without_evidence_never_advises_tcp() {
-    let mut t = Tracker::default();
-    let mut events = Vec::new();
-    let mut m = message(&register(1, None, 3600), 0.0, true);
-    m.transport = Transport::Tcp;
-    t.push(&m.parsed(), &mut events);
+    let (mut t, mut events) = register_over_tcp("192.168.77.10:40123");
     t.tick(at(40.0), &mut events);
     let (_, fix) = the_failure(&t).explain();
     assert!(!fix.contains("try TCP"), "{fix}");
@@ -200,21 +222,7 @@ fn a_tcp_timeout_without_evidence_never_advises_tcp() {
 
 #[test]
 fn silence_right_after_a_burst_of_fast_answers_is_a_flood_ban() {
-    let mut steps = Vec::new();
-    for i in 0..12u32 {
-        let r = register(i + 1, None, 3600);
-        let secs = f64::from(i) * 0.1;
-        steps.push((r.clone(), secs, true));
-        steps.push((
-            response(
-                &r,
-                "200 OK",
-                "Contact: <sip:1001@192.168.77.10:5060>;expires=3600\r\n",
-            ),
-            secs + 0.005,
-            false,
-        ));
-    }
+    let mut steps = answered_registers(12, 0.1, |_, ok| ok);
     steps.push((register(20, None, 3600), 2.0, true));
     steps.push((register(20, None, 3600), 40.0, true)); // moves time past Timer F
     let t = run(&steps);
@@ -393,19 +401,12 @@ fn a_fragmented_register_that_completes_is_no_loss() {
 
 #[test]
 fn a_phone_whose_public_port_changes_at_every_register_gets_the_registrar_side_fix() {
-    let mut steps = Vec::new();
-    for (i, port) in [30001u16, 30002, 30003].into_iter().enumerate() {
-        let r = register(i as u32 + 1, None, 300);
-        let secs = i as f64 * 290.0;
-        steps.push((r.clone(), secs, true));
-        let ok = response(
-            &r,
-            "200 OK",
-            "Contact: <sip:1001@192.168.77.10:5060>;expires=300\r\n",
+    let steps = answered_registers(3, 290.0, |i, ok| {
+        ok.replace(
+            ";rport",
+            &format!(";rport={};received=198.51.100.9", 30001 + i),
         )
-        .replace(";rport", &format!(";rport={port};received=198.51.100.9"));
-        steps.push((ok, secs + 0.01, false));
-    }
+    });
     let t = run_at_registrar(&steps);
     let reg = only(&t);
     let hint = reg
@@ -436,14 +437,9 @@ fn a_phone_whose_public_port_changes_at_every_register_gets_the_registrar_side_f
 
 #[test]
 fn the_same_public_port_at_every_refresh_is_no_lost_mapping() {
-    let mut steps = Vec::new();
-    for i in 0..3u32 {
-        let r = register(i + 1, None, 300);
-        let secs = f64::from(i) * 290.0;
-        steps.push((r.clone(), secs, true));
-        let ok = response(&r, "200 OK", "").replace(";rport", ";rport=30001;received=198.51.100.9");
-        steps.push((ok, secs + 0.01, false));
-    }
+    let steps = answered_registers(3, 290.0, |_, ok| {
+        ok.replace(";rport", ";rport=30001;received=198.51.100.9")
+    });
     let reg = only(&run(&steps));
     assert!(
         reg.diagnoses
@@ -574,16 +570,10 @@ fn a_refresh_sent_on_a_connection_the_registrar_had_closed_times_out_as_closed()
         .iter()
         .find(|d| d.is_failure())
         .expect("a failure");
-    assert!(
-        matches!(
-            d,
-            Diagnosis::ConnectionFailed {
-                connection: ConnectionFault::Closed { .. },
-                ..
-            }
-        ),
-        "{d:?}"
-    );
+    assert!(matches!(
+        connection_fault(d),
+        ConnectionFault::Closed { .. }
+    ));
     let (_, fix) = d.explain();
     assert!(fix.contains("keep_alive_interval"), "{fix}");
 }

@@ -125,6 +125,8 @@ struct Connection {
     server: SocketAddr,
     established: bool,
     syns: u32,
+    /// FIN seen from the client, from the server.
+    fins: (bool, bool),
     last_seen: SystemTime,
     from_client: Sent,
     from_server: Sent,
@@ -177,6 +179,7 @@ impl ConnectionWatch {
                     server,
                     established: !tcp.syn,
                     syns: 0,
+                    fins: (false, false),
                     last_seen: d.timestamp,
                     from_client: Sent::default(),
                     from_server: Sent::default(),
@@ -185,7 +188,7 @@ impl ConnectionWatch {
         }
         let c = self.connections.get_mut(&k)?;
         let fault = c.segment(d, tcp);
-        if tcp.rst || tcp.fin {
+        if tcp.rst || c.fins == (true, true) {
             self.connections.remove(&k);
         }
         let c = fault?;
@@ -221,6 +224,7 @@ impl Connection {
         if tcp.syn && tcp.ack.is_none() && from_client {
             self.syns += 1;
             self.established = false;
+            self.fins = (false, false);
             self.from_client = Sent::default();
             self.from_server = Sent::default();
             return (self.syns > 1).then(|| event(ConnectionFault::NoAnswer { syns: self.syns }));
@@ -284,8 +288,17 @@ impl Connection {
             return Some(event(f));
         }
         // The client closing its own connection is no fault; the server
-        // closing it is worth knowing.
-        (tcp.fin && !from_client).then(|| event(ConnectionFault::Closed { by: d.src }))
+        // closing it first is worth knowing.
+        if !tcp.fin {
+            return None;
+        }
+        let client_closed_first = self.fins.0;
+        if from_client {
+            self.fins.0 = true;
+        } else {
+            self.fins.1 = true;
+        }
+        (!from_client && !client_closed_first).then(|| event(ConnectionFault::Closed { by: d.src }))
     }
 }
 
@@ -391,6 +404,17 @@ mod tests {
                 idle_before_ms: 590_000,
             }
         );
+    }
+
+    #[test]
+    fn a_close_the_pbx_began_is_no_fault_when_the_registrar_answers_it() {
+        let f = faults(&[
+            seg(true, 0.0, 100, None, "S", 0),
+            seg(false, 0.01, 500, Some(101), "SA", 0),
+            seg(true, 5.0, 101, Some(501), "FA", 0),
+            seg(false, 5.01, 501, Some(102), "FA", 0),
+        ]);
+        assert!(f.is_empty(), "{f:?}");
     }
 
     #[test]

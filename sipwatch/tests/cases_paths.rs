@@ -185,6 +185,12 @@ fn provider_ban_after_failed_logins() {
     assert!(text.contains("0 OK, 1 failing"), "{text}");
     assert!(text.contains("rejected 5 times"), "{text}");
     assert!(text.contains("banned this address"), "{text}");
+    assert!(
+        text.contains(
+            "the same registrar (198.51.100.71) answers every REGISTER with ICMP port unreachable"
+        ),
+        "{text}"
+    );
     assert!(text.contains("auth_rejection_permanent=yes"), "{text}");
     no_wrong_way(&text);
 }

@@ -62,11 +62,16 @@ impl Default for TrackLimits {
     }
 }
 
+/// What tracking counted over a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TrackStats {
+    /// Client transactions seen (requests, retransmissions not counted).
     pub transactions: u64,
+    /// Requests seen again in a transaction already seen.
     pub retransmissions: u64,
+    /// Final responses seen again.
     pub response_retransmissions: u64,
+    /// Transactions with no final response by Timer B / F (32 s).
     pub timeouts: u64,
     /// Responses that match no transaction seen (its request came before the capture).
     pub unmatched_responses: u64,
@@ -74,6 +79,7 @@ pub struct TrackStats {
     /// timeouts cannot be reported. (Answered ones make room silently: only
     /// their late retransmissions go uncounted.)
     pub transactions_evicted: u64,
+    /// Registrations dropped to stay within bounds (the oldest first).
     pub registrations_evicted: u64,
     /// ICMP errors about SIP attached to the transaction they quote.
     pub icmp_attached: u64,
@@ -139,6 +145,7 @@ impl Tracker {
         }
     }
 
+    /// What was counted, evidence tables included.
     pub fn stats(&self) -> TrackStats {
         TrackStats {
             connection_faults_evicted: self.connection_faults.evicted,

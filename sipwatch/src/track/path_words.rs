@@ -218,8 +218,9 @@ pub(super) fn banned(
         None => "answers nothing at all".into(),
     };
     let cause = format!(
-        "{before}, then from {} the same registrar {now}: its intrusion or flood protection (fail2ban or alike) banned this address — not a dead registrar and not DNS",
-        clock(stopped)
+        "{before}, then from {} the same registrar ({}) {now}: its intrusion or flood protection (fail2ban or alike) banned this address — not a dead registrar and not DNS",
+        clock(stopped),
+        host_of(registrar)
     );
     let fix = match (side, rejections > 0) {
         (Side::Client, true) => {

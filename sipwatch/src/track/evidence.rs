@@ -189,9 +189,10 @@ impl Tracker {
     }
 
     /// The first fragment of a UDP datagram not (yet) whole. When it starts
-    /// a REGISTER of a known binding, the binding counts it: if the rest
-    /// never comes, that REGISTER was lost on the way, and its attempt's
-    /// failure says so rather than "never sent credentials".
+    /// a REGISTER of a known binding (or an answer to one), the binding
+    /// counts it: if the rest never comes, that message was lost on the
+    /// way, and its attempt's failure says so rather than "never sent
+    /// credentials" or "nothing came back".
     pub fn push_fragment_head(&mut self, head: &FragmentHead, events: &mut Vec<Event>) {
         self.advance(head.timestamp, events);
         let m = Message {
@@ -205,16 +206,21 @@ impl Tracker {
             bytes: head.payload.clone(),
         };
         let p = m.parsed();
-        if p.method() != Some("REGISTER") {
-            return;
-        }
-        let Some((key, _)) = binding_key(&p) else {
-            return;
-        };
         let start_line =
             sip_start_line(&head.payload).map(|l| String::from_utf8_lossy(l).into_owned());
-        if let Some(reg) = self.registrations.get_mut(&key) {
-            reg.path.on_fragment_head(head, start_line);
+        // A REGISTER names its binding; an answer, its transaction's.
+        let bindings = match p.method() {
+            Some("REGISTER") => binding_key(&p).map(|(k, _)| vec![k]).unwrap_or_default(),
+            Some(_) => return,
+            None => TransactionKey::of(&p, &self.keys)
+                .and_then(|k| self.transactions.get(&k))
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default(),
+        };
+        for key in bindings {
+            if let Some(reg) = self.registrations.get_mut(&key) {
+                reg.path.on_fragment_head(head, start_line.clone());
+            }
         }
     }
 }

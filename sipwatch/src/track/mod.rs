@@ -288,6 +288,11 @@ impl Tracker {
             self.stats.unmatched_responses += 1;
             return;
         };
+        for b in bindings.iter() {
+            if let Some(reg) = self.registrations.get_mut(b) {
+                reg.path.on_reassembled(p.message);
+            }
+        }
         if code < 200 {
             tx.provisional = Some(tx.provisional.map_or(code, |c| c.max(code)));
             return;

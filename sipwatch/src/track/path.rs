@@ -119,8 +119,9 @@ impl PathWatch {
         self.on_reassembled(m);
     }
 
-    /// A REGISTER of the binding arrived (new or sent again): one
-    /// reassembled from fragments completes a head seen before.
+    /// A REGISTER of the binding, or an answer to one, arrived (new or
+    /// sent again): one reassembled from fragments completes a head seen
+    /// before on its flow.
     pub fn on_reassembled(&mut self, m: &Message) {
         if m.reassembled
             && let Some(f) = self
@@ -132,8 +133,8 @@ impl PathWatch {
         }
     }
 
-    /// The first fragment of one of this binding's REGISTERs, not (yet)
-    /// whole.
+    /// The first fragment of one of this binding's REGISTERs (or of an
+    /// answer to one), not (yet) whole.
     pub fn on_fragment_head(&mut self, head: &FragmentHead, start_line: Option<String>) {
         let same = self
             .fragments

@@ -50,12 +50,13 @@ pub(super) fn fragments_lost(
     (fragment_bytes, datagram_bytes): (u32, u32),
     start_line: &Option<String>,
 ) -> (String, String) {
-    let what = start_line.as_deref().map_or_else(
-        || "the REGISTER".to_owned(),
-        |l| format!("the REGISTER ({l})"),
-    );
+    let what = match start_line.as_deref() {
+        Some(l) if l.starts_with("SIP/") => format!("the answer ({l})"),
+        Some(l) => format!("the REGISTER ({l})"),
+        None => "the REGISTER".to_owned(),
+    };
     let cause = format!(
-        "{what} never arrived whole: {datagrams} datagrams from {source} to {destination} came as their first IP fragment only ({fragment_bytes} of {datagram_bytes} bytes), never the rest; fragments are lost on the way (an MTU, or a NAT or firewall that drops fragments), so the REGISTER is lost — not an authentication problem"
+        "{what} never arrived whole: {datagrams} datagrams from {source} to {destination} came as their first IP fragment only ({fragment_bytes} of {datagram_bytes} bytes), never the rest; fragments are lost on the way (an MTU, or a NAT or firewall that drops fragments), so the message is lost — not an authentication problem"
     );
     let fix = match side {
         Side::Registrar => {

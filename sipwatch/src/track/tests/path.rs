@@ -643,3 +643,22 @@ fn a_small_register_unanswered_is_no_size_problem() {
         reg.diagnoses
     );
 }
+
+#[test]
+fn an_answer_that_arrives_as_its_first_fragment_only_times_out_as_lost_not_as_silence() {
+    let r1 = register(1, None, 3600);
+    let big_ok = padded(&response(&r1, "200 OK", ""), 1600);
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    feed(&mut t, &mut events, &[(r1, 0.0, true)], false);
+    t.push_fragment_head(&head(PROVIDER, PBX, &big_ok, 0.03), &mut events);
+    t.tick(at(40.0), &mut events);
+    let d = the_failure(&t);
+    let Diagnosis::FragmentsLost { source, .. } = &d else {
+        panic!("{d:?}");
+    };
+    assert_eq!(source, PROVIDER);
+    let (cause, fix) = d.explain();
+    assert!(cause.contains("the answer (SIP/2.0 200 OK)"), "{cause}");
+    assert!(!fix.contains("dig"), "{fix}");
+}

@@ -354,6 +354,39 @@ mod tests {
     }
 
     #[test]
+    fn no_segment_makes_the_watch_panic_and_its_table_stays_bounded() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut w = ConnectionWatch::default();
+        for i in 0..(MAX_CONNECTIONS + 2_000) {
+            let r = next();
+            // Plain segments fill the table first, then anything goes.
+            let flags = if i < MAX_CONNECTIONS + 10 {
+                "A"
+            } else {
+                ["S", "SA", "A", "FA", "R", ""][(r % 6) as usize]
+            };
+            let mut d = seg(
+                r & 8 == 0,
+                i as f64,
+                (r >> 8) as u32,
+                Some((r >> 40) as u32),
+                flags,
+                (r % 3) as usize,
+            );
+            d.src.set_port(1024 + (i % 60_000) as u16);
+            w.push(&d);
+        }
+        assert!(w.connections.len() <= MAX_CONNECTIONS);
+        assert!(w.stats().evicted > 0, "{:?}", w.stats());
+    }
+
+    #[test]
     fn a_syn_answered_by_rst_is_a_refused_connection() {
         let f = faults(&[
             seg(true, 0.0, 100, None, "S", 0),

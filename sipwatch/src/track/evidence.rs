@@ -81,6 +81,8 @@ pub struct FragmentTally {
     pub datagram_bytes: u32,
     /// The latest head's SIP start line.
     pub start_line: Option<String>,
+    /// When the latest head was seen.
+    pub last_at: SystemTime,
 }
 
 impl FragmentTally {

@@ -149,6 +149,7 @@ impl PathWatch {
                 fragment_bytes: 0,
                 datagram_bytes: 0,
                 start_line: None,
+                last_at: head.timestamp,
             });
         }
         if let Some(f) = &mut self.fragments {
@@ -156,6 +157,7 @@ impl PathWatch {
             f.fragment_bytes = head.fragment_bytes;
             f.datagram_bytes = head.datagram_bytes;
             f.start_line = start_line;
+            f.last_at = head.timestamp;
         }
     }
 
@@ -291,7 +293,17 @@ impl PathWatch {
             | Diagnosis::Timeout { .. } => {}
             _ => return failure,
         }
-        if let Some(f) = self.fragments.as_ref().filter(|f| f.lost() > 0) {
+        // Heads since the latest whole REGISTER: older losses are history.
+        let recent = |f: &&FragmentTally| {
+            self.last_request
+                .is_none_or(|(_, _, sent)| f.last_at >= sent)
+        };
+        if let Some(f) = self
+            .fragments
+            .as_ref()
+            .filter(|f| f.lost() > 0)
+            .filter(recent)
+        {
             return Diagnosis::FragmentsLost {
                 side,
                 source: f.source.to_string(),

@@ -662,3 +662,25 @@ fn an_answer_that_arrives_as_its_first_fragment_only_times_out_as_lost_not_as_si
     assert!(cause.contains("the answer (SIP/2.0 200 OK)"), "{cause}");
     assert!(!fix.contains("dig"), "{fix}");
 }
+
+#[test]
+fn a_fragment_lost_before_the_latest_whole_register_does_not_explain_a_later_failure() {
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, None, 3600);
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    feed(&mut t, &mut events, &[(r1.clone(), 0.0, true)], false);
+    t.push_fragment_head(&head(PBX, PROVIDER, &r1, 0.5), &mut events);
+    feed(
+        &mut t,
+        &mut events,
+        &[
+            (r2.clone(), 100.0, true),
+            (response(&r2, "401 Unauthorized", CHALLENGE), 100.01, false),
+        ],
+        false,
+    );
+    t.finish(&mut events);
+    let d = the_failure(&t);
+    assert!(matches!(d, Diagnosis::NoCredentials { .. }), "{d:?}");
+}

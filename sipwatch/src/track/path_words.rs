@@ -30,7 +30,12 @@ pub(super) fn answers_from_other_address(
         String::new()
     };
     let cause = format!(
-        "{count} answers came from {answered} while the REGISTERs were sent to {asked}: a stateful firewall or the client's own transport may drop them, and PJSIP-based clients (Linphone) re-register in a loop{rate}"
+        "{} from {answered} while the REGISTERs were sent to {asked}: a stateful firewall or the client's own transport may drop them, and PJSIP-based clients (Linphone) re-register in a loop{rate}",
+        if count == 1 {
+            "an answer came".to_owned()
+        } else {
+            format!("{count} answers came")
+        }
     );
     let fix = match side {
         Side::Registrar => format!(

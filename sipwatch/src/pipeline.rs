@@ -8,7 +8,7 @@ use sipwatch_common::looks_like_sip_start;
 use crate::{
     audit::Auditor,
     capture::{Counters, Frame},
-    net::{Decoded, Decoder, SipSelection, tcp::TcpLimits},
+    net::{ConnectionWatch, Decoded, Decoder, SipSelection, Transport, tcp::TcpLimits},
     report::{CaptureSummary, Output, PipelineStats, RunEnd, Snapshot},
     sip::{Message, MessageAssembler},
     track::{Event, Tracker},
@@ -20,6 +20,10 @@ pub struct Pipeline<W: Write> {
     decoder: Decoder,
     assembler: MessageAssembler,
     tracker: Tracker,
+    /// TCP connections on the SIP ports, for their faults.
+    connections: ConnectionWatch,
+    /// What is taken as SIP (the assembler has its own copy).
+    selection: SipSelection,
     /// The path audit (`attach --echo`), when asked for.
     audit: Option<Auditor>,
     out: W,
@@ -48,6 +52,8 @@ impl<W: Write> Pipeline<W> {
             decoder: Decoder::new(),
             assembler: MessageAssembler::default(),
             tracker: Tracker::default(),
+            connections: ConnectionWatch::default(),
+            selection: SipSelection::default(),
             audit: None,
             out,
             outputs,
@@ -69,7 +75,8 @@ impl<W: Write> Pipeline<W> {
     /// Takes as SIP what `selection` says (the live capture's ports and
     /// sniffing), rather than the default ports.
     pub fn with_selection(mut self, selection: SipSelection) -> Self {
-        self.assembler = MessageAssembler::with_selection(TcpLimits::default(), selection);
+        self.assembler = MessageAssembler::with_selection(TcpLimits::default(), selection.clone());
+        self.selection = selection;
         self
     }
 
@@ -81,16 +88,40 @@ impl<W: Write> Pipeline<W> {
         }
         match self.decoder.decode(frame) {
             Some(Decoded::Datagram(datagram)) => {
+                self.watch_connection(&datagram)?;
                 self.assembler.push(datagram, &mut self.messages);
                 self.deliver_messages()?;
             }
-            // Evidence for tracking to attach to its transaction, later.
+            // Evidence, attached to the transaction it quotes.
             Some(Decoded::Icmp(error)) if self.assembler.select_icmp(&error) => {
                 for o in &mut self.outputs {
                     o.icmp(&mut self.out, &error)?;
                 }
+                self.tracker.push_icmp(&error, &mut self.events);
+                self.deliver_events()?;
             }
-            Some(Decoded::Icmp(_)) | None => {}
+            Some(Decoded::FragmentHead(head))
+                if self
+                    .selection
+                    .udp_is_sip(&head.src, &head.dst, &head.payload) =>
+            {
+                self.tracker.push_fragment_head(&head, &mut self.events);
+                self.deliver_events()?;
+            }
+            Some(Decoded::Icmp(_) | Decoded::FragmentHead(_)) | None => {}
+        }
+        Ok(())
+    }
+
+    /// A TCP segment on the SIP ports: its connection's fault, if it shows
+    /// one, goes to the tracker.
+    fn watch_connection(&mut self, d: &crate::net::Datagram) -> io::Result<()> {
+        if d.transport != Transport::Tcp || !self.selection.on_sip_port(&d.src, &d.dst) {
+            return Ok(());
+        }
+        if let Some(fault) = self.connections.push(d) {
+            self.tracker.push_connection(fault, &mut self.events);
+            self.deliver_events()?;
         }
         Ok(())
     }
@@ -206,6 +237,7 @@ impl<W: Write> Pipeline<W> {
                 messages: self.messages_seen,
                 decode: self.decoder.stats(),
                 assembly: self.assembler.stats(),
+                connections: self.connections.stats(),
                 tracking: self.tracker.stats(),
             },
         };

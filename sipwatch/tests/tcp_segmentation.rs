@@ -29,6 +29,7 @@ fn segment(seq: u32, payload: &[u8], syn: bool) -> Datagram {
         reassembled: false,
         tcp: Some(TcpSegmentInfo {
             seq,
+            ack: None,
             syn,
             fin: false,
             rst: false,

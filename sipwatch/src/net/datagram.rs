@@ -32,6 +32,9 @@ pub struct TcpSegmentInfo {
     /// Sequence number of the segment's first payload byte (of the SYN
     /// itself when `syn` is set), where it goes in the stream.
     pub seq: u32,
+    /// The next sequence number the sender expects from its peer, when
+    /// the ACK flag is set: what the peer's data was acknowledged up to.
+    pub ack: Option<u32>,
     /// SYN: a new connection; the stream starts at `seq + 1`.
     pub syn: bool,
     /// FIN: the sender has finished this direction of the stream.

@@ -9,7 +9,7 @@ use etherparse::{
     IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
     defrag::IpDefragPool,
 };
-use sipwatch_common::Direction;
+use sipwatch_common::{Direction, wire::IPV6_HEADER_LEN};
 
 use super::{
     Datagram, IcmpError, TcpSegmentInfo, Transport,
@@ -115,7 +115,7 @@ impl Decoder {
     pub fn push(&mut self, frame: &Frame) -> Option<Datagram> {
         match self.decode(frame)? {
             Decoded::Datagram(d) => Some(d),
-            Decoded::Icmp(_) => None,
+            Decoded::Icmp(_) | Decoded::FragmentHead(_) => None,
         }
     }
 
@@ -220,7 +220,7 @@ impl Decoder {
                 if self.in_flight.len() > MAX_FRAGMENTED_IN_FLIGHT {
                     self.evict_oldest();
                 }
-                return None;
+                return FragmentHead::of(frame, slice, src_ip, dst_ip).map(Decoded::FragmentHead);
             }
             Err(_) => {
                 self.stats.fragment_errors += 1;
@@ -299,6 +299,75 @@ pub enum Decoded {
     Datagram(Datagram),
     /// An ICMP or ICMPv6 error about a UDP or TCP packet.
     Icmp(IcmpError),
+    /// The first fragment of a UDP datagram not yet whole: what it says
+    /// of the datagram, in case the rest never comes.
+    FragmentHead(FragmentHead),
+}
+
+/// The first fragment (offset 0) of a fragmented UDP datagram whose other
+/// fragments have not (yet) all arrived. It carries the UDP header, so it
+/// names the flow and the datagram's full length, and the start of the
+/// payload: a SIP message's start line and most of its headers. If the
+/// datagram completes, it is delivered as a [`Datagram`] as usual; if it
+/// never does, this is all that is known of a message lost on the way
+/// (an MTU, or a device that drops fragments: SonicWall KB 170505805848271).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FragmentHead {
+    /// When the fragment was seen.
+    pub timestamp: SystemTime,
+    /// Unknown for capture files that do not record it.
+    pub direction: Option<Direction>,
+    /// The UDP source, from the fragment's UDP header.
+    pub src: SocketAddr,
+    /// The UDP destination.
+    pub dst: SocketAddr,
+    /// The IP identification the fragments share.
+    pub ip_id: u32,
+    /// This fragment's IP packet, in bytes (header included).
+    pub fragment_bytes: u32,
+    /// The whole datagram's IP packet, in bytes: the IP header(s) of this
+    /// fragment plus the UDP length its header declares.
+    pub datagram_bytes: u32,
+    /// The UDP payload this fragment carries (the start of the message).
+    pub payload: Vec<u8>,
+}
+
+impl FragmentHead {
+    /// The head, when `slice` is the first fragment of a UDP datagram.
+    fn of(frame: &Frame, slice: &SlicedPacket<'_>, src_ip: IpAddr, dst_ip: IpAddr) -> Option<Self> {
+        let (first, ip_bytes, payload) = match &slice.net {
+            Some(NetSlice::Ipv4(ip)) => (
+                ip.header().fragments_offset().value() == 0,
+                usize::from(ip.header().total_len()),
+                ip.payload(),
+            ),
+            Some(NetSlice::Ipv6(ip)) => {
+                let first = ip.extensions().clone().into_iter().any(|e| {
+                    matches!(e, etherparse::Ipv6ExtensionSlice::Fragment(f) if f.fragment_offset().value() == 0)
+                });
+                let bytes = usize::from(ip.header().payload_length()) + IPV6_HEADER_LEN as usize;
+                (first, bytes, ip.payload())
+            }
+            _ => return None,
+        };
+        if !first || payload.ip_number != IpNumber::UDP {
+            return None;
+        }
+        let udp = payload.payload.get(..8)?;
+        let port = |at: usize| u16::from_be_bytes([udp[at], udp[at + 1]]);
+        let udp_len = usize::from(port(4));
+        let headers = ip_bytes.checked_sub(payload.payload.len())?;
+        Some(FragmentHead {
+            timestamp: frame.timestamp,
+            direction: frame.direction,
+            src: SocketAddr::new(src_ip, port(0)),
+            dst: SocketAddr::new(dst_ip, port(2)),
+            ip_id: fragment_id(slice),
+            fragment_bytes: ip_bytes as u32,
+            datagram_bytes: (headers + udp_len) as u32,
+            payload: payload.payload[8..].to_vec(),
+        })
+    }
 }
 
 struct Base<'a> {
@@ -338,6 +407,7 @@ impl Base<'_> {
     fn tcp(self, tcp: &TcpSlice<'_>) -> Datagram {
         let info = TcpSegmentInfo {
             seq: tcp.sequence_number(),
+            ack: tcp.ack().then(|| tcp.acknowledgment_number()),
             syn: tcp.syn(),
             fin: tcp.fin(),
             rst: tcp.rst(),
@@ -480,6 +550,29 @@ mod tests {
         assert!(whole.reassembled);
         assert_eq!(d.stats().reassembled, 1);
         assert_eq!(d.stats().fragments_pending, 2);
+    }
+
+    #[test]
+    fn a_first_fragment_alone_names_its_flow_sizes_and_start_line() {
+        let mut payload = b"REGISTER sip:pbx.example.com SIP/2.0\r\n".to_vec();
+        payload.resize(1504, b'x');
+        let pieces = fragments(&udp_frame(&payload), 1480);
+        let mut d = Decoder::new();
+        let Some(Decoded::FragmentHead(head)) = d.decode(&frame(pieces[0].clone())) else {
+            panic!("the first fragment is a head");
+        };
+        assert_eq!(head.src, "192.168.77.10:5060".parse().unwrap());
+        assert_eq!(head.dst, "203.0.113.2:5060".parse().unwrap());
+        assert_eq!((head.fragment_bytes, head.datagram_bytes), (1500, 1532));
+        assert!(
+            head.payload
+                .starts_with(b"REGISTER sip:pbx.example.com SIP/2.0\r\n")
+        );
+        assert!(
+            d.decode(&frame(pieces[1].clone()))
+                .is_some_and(|x| matches!(x, Decoded::Datagram(_))),
+            "a later fragment that completes it gives the datagram"
+        );
     }
 
     #[test]

@@ -112,12 +112,18 @@ pub struct QuotedPacket {
 impl QuotedPacket {
     /// The SIP start line the quote begins with, if it does.
     pub fn sip_start_line(&self) -> Option<&[u8]> {
-        if !looks_like_sip_start(&self.payload) {
-            return None;
-        }
-        let end = memchr::memchr2(b'\r', b'\n', &self.payload).unwrap_or(self.payload.len());
-        Some(&self.payload[..end])
+        sip_start_line(&self.payload)
     }
+}
+
+/// The SIP start line `payload` begins with (without its line end), if it
+/// begins like SIP: what a quote or a first fragment says of its message.
+pub fn sip_start_line(payload: &[u8]) -> Option<&[u8]> {
+    if !looks_like_sip_start(payload) {
+        return None;
+    }
+    let end = memchr::memchr2(b'\r', b'\n', payload).unwrap_or(payload.len());
+    Some(&payload[..end])
 }
 
 /// One ICMP or ICMPv6 error about a UDP or TCP packet.

@@ -1,5 +1,7 @@
 //! From captured frames to transport payloads: link decoding (Ethernet and
-//! VLANs, Linux cooked v1/v2, raw IP, BSD loopback), IPv4 and IPv6, IP defragmentation, UDP, and TCP stream reassembly ([`tcp`]).
+//! VLANs, Linux cooked v1/v2, raw IP, BSD loopback), IPv4 and IPv6, IP defragmentation (with the first fragment of a datagram
+//! that never completes, [`FragmentHead`]), UDP, TCP stream reassembly
+//! ([`tcp`]), and the faults of TCP connections ([`ConnectionWatch`]).
 //!
 //! ```
 //! use sipwatch::net::Decoder;
@@ -7,6 +9,8 @@
 //! // for frame in frames { if let Some(d) = decoder.push(&frame) { ... } }
 //! assert_eq!(decoder.stats().frames, 0);
 //! ```
+mod bounded;
+mod connection;
 mod datagram;
 mod decoder;
 mod icmp;
@@ -14,7 +18,11 @@ mod link;
 mod select;
 pub mod tcp;
 
+pub use bounded::evict_oldest;
+pub use connection::{
+    ConnectionEvent, ConnectionFault, ConnectionStats, ConnectionWatch, MAX_CONNECTIONS,
+};
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
-pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT};
-pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind};
+pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT, FragmentHead};
+pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind, sip_start_line};
 pub use select::{NotSipStats, SipSelection};

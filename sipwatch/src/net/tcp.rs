@@ -163,13 +163,7 @@ impl TcpReassembler {
         if self.flows.len() < self.limits.max_flows {
             return;
         }
-        if let Some(oldest) = self
-            .flows
-            .iter()
-            .min_by_key(|(_, d)| d.last_seen)
-            .map(|(f, _)| *f)
-        {
-            self.flows.remove(&oldest);
+        if super::evict_oldest(&mut self.flows, |d| d.last_seen) {
             self.stats.flows_evicted += 1;
         }
     }
@@ -300,6 +294,7 @@ mod tests {
             reassembled: false,
             tcp: Some(TcpSegmentInfo {
                 seq,
+                ack: None,
                 syn,
                 fin,
                 rst: false,

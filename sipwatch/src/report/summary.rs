@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     capture::{Counters, DirectionCounters},
-    net::DecodeStats,
+    net::{ConnectionStats, DecodeStats},
     sip::AssemblyStats,
     track::TrackStats,
 };
@@ -27,6 +27,8 @@ pub struct PipelineStats {
     /// Datagrams to SIP messages: TCP reassembly and framing, and what was
     /// not SIP.
     pub assembly: AssemblyStats,
+    /// TCP connections on the SIP ports watched for their faults.
+    pub connections: ConnectionStats,
     /// Transactions, retransmissions and timeouts (RFC 3261 §17 timers),
     /// and what tracking dropped to stay within bounds.
     pub tracking: TrackStats,
@@ -93,7 +95,7 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         )?;
     }
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 13] = [
+    let losses: [(u64, &str); 14] = [
         (
             i.ring_full + e.ring_full,
             "packets not captured: ring buffer full (raise --ring-size)",
@@ -136,6 +138,10 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         (
             a.tcp.flows_evicted,
             "TCP connections dropped from tracking (too many at once)",
+        ),
+        (
+            s.pipeline.connections.evicted + s.pipeline.tracking.connection_faults_evicted,
+            "TCP connections or their faults dropped from watching (too many at once)",
         ),
     ];
     let warnings = losses

@@ -339,6 +339,7 @@ mod tests {
     fn segment(seq: u32, syn: bool, fin: bool) -> Option<TcpSegmentInfo> {
         Some(TcpSegmentInfo {
             seq,
+            ack: None,
             syn,
             fin,
             rst: false,

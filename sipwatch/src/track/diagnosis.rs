@@ -8,8 +8,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::digest::{DigestAlgorithm, asterisk_has_sha256, names};
-use crate::time::clock;
+use super::{
+    digest::{DigestAlgorithm, asterisk_has_sha256, names},
+    path_words,
+};
+use crate::{
+    net::{ConnectionFault, IcmpKind, Transport},
+    time::clock,
+};
 
 /// Which kind of digest challenge: from the registrar (401) or a proxy (407).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -273,6 +279,130 @@ pub enum Diagnosis {
         /// address.
         registrar: String,
     },
+    /// Answers came from another address than the one the request was sent
+    /// to (a multi-homed or load-balanced registrar, a transport bound to
+    /// `[::]` or `0.0.0.0`): a stateful firewall or the client's own
+    /// transport may drop them, and PJSIP-based clients re-register in a
+    /// loop (linphone-sdk#17, belle-sip PR #13). A hint.
+    AnswersFromOtherAddress {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// Where the REGISTERs went, `ip:port`.
+        request_destination: String,
+        /// Where the answers came from, `ip:port`.
+        response_source: String,
+        /// Final answers that came from `response_source`.
+        answers_from_other_address: u32,
+        /// New REGISTERs sent since the first of them.
+        registers: u32,
+        /// Between the first and the last of those REGISTERs, in ms.
+        registers_over_ms: u64,
+    },
+    /// A REGISTER arrived only as its first IP fragment: the rest was lost
+    /// on the way (an MTU, or a device that drops fragments), so the
+    /// message never arrived whole. Not a client that sent no credentials.
+    FragmentsLost {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// Where the fragments came from, `ip:port`.
+        source: String,
+        /// Where they were sent, `ip:port`.
+        destination: String,
+        /// Datagrams of which only the first fragment arrived.
+        datagrams: u32,
+        /// The first fragment's IP packet, in bytes.
+        fragment_bytes: u32,
+        /// The whole datagram's, in bytes.
+        datagram_bytes: u32,
+        /// The SIP start line the first fragment carries.
+        start_line: Option<String>,
+    },
+    /// A REGISTER over UDP larger than RFC 3261 §18.1.1 allows without a
+    /// known path MTU (1300 bytes) went unanswered while smaller ones to
+    /// the same registrar were answered: lost for its size on the path (an
+    /// MTU with Don't Fragment, or a device that drops fragments).
+    LargeRequestUnanswered {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The unanswered REGISTER's SIP message, in bytes.
+        bytes: u32,
+        /// The largest REGISTER of the binding that was answered, in bytes.
+        largest_answered_bytes: u32,
+        /// Where it went, `ip:port`.
+        destination: String,
+    },
+    /// ICMP or ICMPv6 errors quoting the REGISTER came back instead of an
+    /// answer (RFC 792, RFC 4443).
+    Unreachable {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// What they said.
+        icmp: IcmpKind,
+        /// The host or router that sent them.
+        reporter: String,
+        /// How many quoted this REGISTER.
+        count: u32,
+        /// The next hop's MTU, for fragmentation needed / packet too big.
+        mtu: Option<u32>,
+        /// Where the REGISTER went, `ip:port`.
+        destination: String,
+        /// The REGISTER's transport.
+        transport: Transport,
+        /// The quoted SIP start line, when the quote reaches it.
+        start_line: Option<String>,
+    },
+    /// The TCP connection the REGISTER needed failed: refused, never
+    /// answered, reset, closed by the far end, or dead on the path.
+    ConnectionFailed {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The registrar's end, `ip:port`.
+        destination: String,
+        /// What went wrong, with its evidence.
+        #[serde(flatten)]
+        connection: ConnectionFault,
+    },
+    /// The public port the registrar saw changed from one refresh to the
+    /// next while the PBX sent from the same port: the NAT forgot the
+    /// mapping in between, and requests sent to the old one went nowhere
+    /// (jitsi/jitsi#196, i-p-tel/sipdroid#72). A hint.
+    NatMappingLost {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The public address the registrar saw.
+        public_address: String,
+        /// The public ports seen, oldest first (at most the last 8).
+        public_ports: Vec<u16>,
+        /// Times the port changed.
+        changes: u32,
+        /// The address the REGISTERs were sent from, `ip:port`.
+        local: String,
+        /// Mean time between those REGISTERs, in s.
+        interval_s: u64,
+    },
+    /// A registrar that rejected the password several times (or had just
+    /// answered a burst of REGISTERs within milliseconds) and then answers
+    /// with ICMP, or not at all, from the same address: it banned this
+    /// address (fail2ban, flood protection).
+    Banned {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The registrar's address, `ip:port`.
+        registrar: String,
+        /// Credentials rejected (401/407 to the REGISTER that carried
+        /// them) before the answers stopped; 0 when a burst did it.
+        rejections: u32,
+        /// REGISTERs answered within a second, in a row, just before the
+        /// answers stopped; 0 when failed logins did it.
+        answered_burst: u32,
+        /// When the first REGISTER went unanswered.
+        #[serde(serialize_with = "crate::time::serialize")]
+        answers_stopped_at: SystemTime,
+        /// What came instead of answers: ICMP of this kind, or nothing.
+        icmp: Option<IcmpKind>,
+        /// ICMP errors seen for the REGISTER that timed out.
+        icmp_count: u32,
+    },
 }
 
 const ASTERISK_SHA256: &str = "Asterisk supports SHA-256 and SHA-512-256 digest from 20.12.0, 21.7.0 and 22.2.0 with PJProject 2.15.1, chan_sip never";
@@ -286,6 +416,8 @@ impl Diagnosis {
             Diagnosis::NatRewritesVia { .. }
                 | Diagnosis::PrivateContact { .. }
                 | Diagnosis::AlgSign { .. }
+                | Diagnosis::AnswersFromOtherAddress { .. }
+                | Diagnosis::NatMappingLost { .. }
                 | Diagnosis::UnregisterNotCompleted { .. }
         )
     }
@@ -416,6 +548,27 @@ impl Diagnosis {
                     format!("a sign of a SIP ALG on the router: confirm with `sipwatch probe {}`, then disable the ALG (often called SIP ALG, SIP helper or SIP passthrough; Linux: nf_conntrack_sip)", host_of(registrar)),
                 )
             }
+            Diagnosis::AnswersFromOtherAddress { side, request_destination, response_source, answers_from_other_address, registers, registers_over_ms } => {
+                path_words::answers_from_other_address(*side, (request_destination, response_source), *answers_from_other_address, (*registers, *registers_over_ms))
+            }
+            Diagnosis::FragmentsLost { side, source, destination, datagrams, fragment_bytes, datagram_bytes, start_line } => {
+                path_words::fragments_lost(*side, (source, destination), *datagrams, (*fragment_bytes, *datagram_bytes), start_line)
+            }
+            Diagnosis::Unreachable { side, icmp, reporter, count, mtu, destination, transport, start_line } => {
+                path_words::unreachable(*side, *icmp, (reporter, *count), *mtu, (destination, *transport), start_line)
+            }
+            Diagnosis::LargeRequestUnanswered { side, bytes, largest_answered_bytes, destination } => {
+                path_words::large_request_unanswered(*side, (*bytes, *largest_answered_bytes), destination)
+            }
+            Diagnosis::ConnectionFailed { side, destination, connection } => {
+                path_words::connection_failed(*side, destination, connection)
+            }
+            Diagnosis::NatMappingLost { side, public_address, public_ports, changes, local, interval_s } => {
+                path_words::nat_mapping_lost(*side, (public_address, public_ports), *changes, local, *interval_s)
+            }
+            Diagnosis::Banned { side, registrar, rejections, answered_burst, answers_stopped_at, icmp, icmp_count } => {
+                path_words::banned(*side, registrar, (*rejections, *answered_burst), *answers_stopped_at, (*icmp, *icmp_count))
+            }
         }
     }
 }
@@ -425,7 +578,7 @@ fn opt(o: &Option<String>) -> String {
 }
 
 /// The host of `ip:port` (IPv6 in brackets kept whole).
-fn host_of(addr: &str) -> &str {
+pub(super) fn host_of(addr: &str) -> &str {
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
             host
@@ -621,9 +774,19 @@ fn timeout(
         Some(false) => "it never left this host",
         None => "whether it left this host is not known",
     };
+    // Never "try TCP" to what already is TCP.
+    let other_transport = if transport == "UDP" {
+        "try TCP or another port"
+    } else {
+        "check the registrar's port and transport (`server_uri`, the PJSIP `transport`)"
+    };
     (
-        format!("no final response: the REGISTER was sent {sent} times to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `retry_interval`"),
-        "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; try TCP or another port".into(),
+        format!(
+            "no final response: the REGISTER was sent {sent} times to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `retry_interval`"
+        ),
+        format!(
+            "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"
+        ),
     )
 }
 

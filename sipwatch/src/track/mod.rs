@@ -9,14 +9,22 @@
 //! and fires Timer F; each binding ([`Registration`]) holds what the
 //! registrar granted, the [`Attempt`] in flight, its last [`Outcome`] and
 //! the [`FailureRun`] only a success ends; a [`Diagnosis`] says why, with its
-//! evidence, and puts it into words in one place.
+//! evidence, and puts it into words in one place. Evidence from below SIP
+//! (ICMP errors, TCP connection faults, first fragments of datagrams that
+//! never completed) is attached to the transaction or binding it is about
+//! ([`Tracker::push_icmp`], [`Tracker::push_connection`],
+//! [`Tracker::push_fragment_head`]), so that a path fault is named for
+//! what it is rather than read as a timeout or a missing password.
 mod attempt;
 mod contacts;
 mod continuity;
 mod diagnosis;
 mod digest;
+mod evidence;
 mod nat;
 mod next_move;
+mod path;
+mod path_words;
 mod pbx;
 mod record;
 mod registration;
@@ -35,6 +43,7 @@ pub use contacts::{ContactsKept, Relation, ReturnedContact, Rewriter};
 pub use continuity::{Continuity, Gap};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, GrantSeen, Side};
 pub use digest::{DigestAlgorithm, asterisk_has_sha256};
+pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::is_private;
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use pbx::PbxKind;
@@ -90,6 +99,13 @@ pub struct TrackStats {
     /// Bindings dropped to stay within [`TrackLimits::max_registrations`],
     /// oldest first: what they showed is lost.
     pub registrations_evicted: u64,
+    /// ICMP errors about SIP attached to the transaction they quote.
+    pub icmp_attached: u64,
+    /// ICMP errors about SIP that quote no transaction seen.
+    pub icmp_unattached: u64,
+    /// TCP connection faults forgotten to stay within
+    /// [`MAX_CONNECTION_FAULTS`] before any timeout asked for them.
+    pub connection_faults_evicted: u64,
 }
 
 /// Something worth telling the user as it happens.
@@ -135,6 +151,11 @@ pub struct Tracker {
     /// already gone are skipped, and the queues are pruned when stale.
     transaction_order: VecDeque<TransactionKey>,
     registration_order: VecDeque<BindingKey>,
+    /// The latest transaction sent on each flow, to find the one an ICMP
+    /// error quotes; pruned with the transactions.
+    flows: HashMap<evidence::FlowKey, TransactionKey>,
+    /// The latest fault of each TCP connection (bounded).
+    connection_faults: evidence::ConnectionFaults,
     limits: TrackLimits,
     stats: TrackStats,
     now: Option<SystemTime>,
@@ -152,7 +173,10 @@ impl Tracker {
 
     /// The counters so far.
     pub fn stats(&self) -> TrackStats {
-        self.stats
+        TrackStats {
+            connection_faults_evicted: self.connection_faults.evicted,
+            ..self.stats
+        }
     }
 
     /// The tracker's time: the latest message's, or the last tick.
@@ -196,6 +220,11 @@ impl Tracker {
         }
         if let Some((tx, bindings)) = self.transactions.get_mut(&key) {
             let at = p.message.timestamp;
+            for b in bindings.iter() {
+                if let Some(reg) = self.registrations.get_mut(b) {
+                    reg.path.on_reassembled(p.message);
+                }
+            }
             tx.sent += 1;
             tx.last_sent = at;
             self.stats.retransmissions += 1;
@@ -230,6 +259,7 @@ impl Tracker {
             Vec::new()
         };
         self.transaction_order.push_back(key);
+        self.note_flow(&tx, key);
         self.transactions.insert(key, (tx, bindings));
     }
 
@@ -288,6 +318,11 @@ impl Tracker {
             self.stats.unmatched_responses += 1;
             return;
         };
+        for b in bindings.iter() {
+            if let Some(reg) = self.registrations.get_mut(b) {
+                reg.path.on_reassembled(p.message);
+            }
+        }
         if code < 200 {
             tx.provisional = Some(tx.provisional.map_or(code, |c| c.max(code)));
             return;
@@ -310,6 +345,7 @@ impl Tracker {
         tx.state = TransactionState::Completed;
         for b in bindings.iter() {
             if let Some(reg) = self.registrations.get_mut(b) {
+                reg.path.on_answer(p, tx);
                 reg.on_final(p, tx);
                 if reg.take_event(p.message.timestamp) {
                     events.push(Event::Registration(Box::new(reg.clone())));
@@ -371,8 +407,10 @@ impl Tracker {
             // Stamped when Timer F fired, and told before what it causes.
             let fired = tx.first_sent + TIMER_B;
             events.push(Event::Timeout(Box::new(tx.clone())));
+            let connection = self.connection_faults.since(tx.src, tx.dst, tx.first_sent);
             for b in bindings {
                 if let Some(reg) = self.registrations.get_mut(&b) {
+                    reg.path.on_timeout(&tx, connection);
                     reg.on_timeout(&tx, fired);
                     if reg.take_event(fired) {
                         events.push(Event::Registration(Box::new(reg.clone())));

@@ -21,6 +21,7 @@ use super::{
     diagnosis::{Diagnosis, GrantSeen, Side},
     nat,
     next_move::{NextMove, Situation, next_move},
+    path::PathWatch,
     pbx::PbxKind,
     record::{FailureRecord, FinalAnswer, Streak},
     state::{FailureRun, Grant, LastOutcome, RegistrationState},
@@ -119,6 +120,8 @@ pub struct Registration {
     pub contacts_kept: Option<ContactsKept>,
     /// The pace of new REGISTERs, for retry storms.
     pace: Pace,
+    /// What the exchanges say about the path (see [`PathWatch`]).
+    pub(super) path: PathWatch,
 }
 
 impl Registration {
@@ -150,6 +153,7 @@ impl Registration {
             continuity: Continuity::default(),
             contacts_kept: None,
             pace: Pace::default(),
+            path: PathWatch::default(),
         }
     }
 
@@ -244,6 +248,7 @@ impl Registration {
             self.pbx = PbxKind::recognise(&ua);
         }
         self.pace.on_request(at);
+        self.path.on_request(p);
         self.registrar_address = p.message.dst;
         self.transport = p.message.transport;
         // A REGISTER without credentials after an unanswered challenge: the
@@ -436,6 +441,7 @@ impl Registration {
                     asked_rport: attempt.asked_rport,
                 },
             );
+            self.diagnoses.extend(self.path.hints(self.side));
             Outcome::Registered { expires: granted }
         };
         self.last_outcome = Some(LastOutcome {
@@ -470,7 +476,13 @@ impl Registration {
             });
             return;
         }
+        // What the capture shows below SIP replaces a misleading reading.
+        let failure = self.path.explain(failure, self.side);
+        if matches!(failure, Diagnosis::CredentialsRejected { .. }) {
+            self.path.on_rejected_credentials();
+        }
         self.diagnoses = vec![failure];
+        self.diagnoses.extend(self.path.hints(self.side));
         self.failures = Some(FailureRun::after(self.failures, outcome, at));
         self.streak = Some(Streak::after(self.streak, outcome, at));
         self.failed_answer = match outcome {

@@ -10,6 +10,7 @@ use std::{
 use serde::Serialize;
 use sipwatch_common::Direction;
 
+use super::evidence::IcmpSeen;
 use crate::{net::Transport, sip::ParsedMessage};
 
 /// T1, the RFC 3261 round-trip estimate.
@@ -164,6 +165,8 @@ pub struct Transaction {
     pub final_response: Option<FinalResponse>,
     /// Pending, completed, or timed out.
     pub state: TransactionState,
+    /// ICMP / ICMPv6 errors that quote this request (or its answers).
+    pub icmp: Option<IcmpSeen>,
 }
 
 impl Transaction {
@@ -186,6 +189,7 @@ impl Transaction {
             provisional: None,
             final_response: None,
             state: TransactionState::Pending,
+            icmp: None,
         }
     }
 

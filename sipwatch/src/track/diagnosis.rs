@@ -4,7 +4,10 @@
 //! The fix depends on which side of the REGISTER this host is ([`Side`]):
 //! a PBX registering to its provider fixes its outbound `registration`, a
 //! PBX that phones register to fixes its AOR, endpoint and auth sections.
-use std::time::SystemTime;
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::SystemTime,
+};
 
 use serde::Serialize;
 
@@ -202,9 +205,9 @@ pub enum Diagnosis {
         /// through, no final response did.
         provisional_seen: bool,
         /// Where the REGISTER was sent: its destination `ip:port`.
-        destination: String,
+        destination: SocketAddr,
         /// The transport it was sent over: `UDP` or `TCP`.
-        transport: String,
+        transport: Transport,
     },
     /// A 408 from the far end (a proxy timed out further on).
     RemoteTimeout {
@@ -288,9 +291,9 @@ pub enum Diagnosis {
         /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// Where the REGISTERs went, `ip:port`.
-        request_destination: String,
+        request_destination: SocketAddr,
         /// Where the answers came from, `ip:port`.
-        response_source: String,
+        response_source: SocketAddr,
         /// Final answers that came from `response_source`.
         answers_from_other_address: u32,
         /// New REGISTERs sent since the first of them.
@@ -305,9 +308,9 @@ pub enum Diagnosis {
         /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// Where the fragments came from, `ip:port`.
-        source: String,
+        source: SocketAddr,
         /// Where they were sent, `ip:port`.
-        destination: String,
+        destination: SocketAddr,
         /// Datagrams of which only the first fragment arrived.
         datagrams: u32,
         /// The first fragment's IP packet, in bytes.
@@ -329,7 +332,7 @@ pub enum Diagnosis {
         /// The largest REGISTER of the binding that was answered, in bytes.
         largest_answered_bytes: u32,
         /// Where it went, `ip:port`.
-        destination: String,
+        destination: SocketAddr,
     },
     /// ICMP or ICMPv6 errors quoting the REGISTER came back instead of an
     /// answer (RFC 792, RFC 4443).
@@ -339,13 +342,13 @@ pub enum Diagnosis {
         /// What they said.
         icmp: IcmpKind,
         /// The host or router that sent them.
-        reporter: String,
+        reporter: IpAddr,
         /// How many quoted this REGISTER.
         count: u32,
         /// The next hop's MTU, for fragmentation needed / packet too big.
         mtu: Option<u32>,
         /// Where the REGISTER went, `ip:port`.
-        destination: String,
+        destination: SocketAddr,
         /// The REGISTER's transport.
         transport: Transport,
         /// The quoted SIP start line, when the quote reaches it.
@@ -357,7 +360,7 @@ pub enum Diagnosis {
         /// Which side of the REGISTER this host is on, for the fix.
         side: Side,
         /// The registrar's end, `ip:port`.
-        destination: String,
+        destination: SocketAddr,
         /// What went wrong, with its evidence.
         #[serde(flatten)]
         connection: ConnectionFault,
@@ -755,8 +758,8 @@ fn timeout(
     sent: u32,
     left_this_host: Option<bool>,
     provisional_seen: bool,
-    destination: &str,
-    transport: &str,
+    destination: &SocketAddr,
+    transport: &Transport,
 ) -> (String, String) {
     let provisional = if provisional_seen {
         "; only provisional responses came back"
@@ -775,7 +778,7 @@ fn timeout(
         None => "whether it left this host is not known",
     };
     // Never "try TCP" to what already is TCP.
-    let other_transport = if transport == "UDP" {
+    let other_transport = if *transport == Transport::Udp {
         "try TCP or another port"
     } else {
         "check the registrar's port and transport (`server_uri`, the PJSIP `transport`)"

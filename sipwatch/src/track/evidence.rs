@@ -247,7 +247,7 @@ fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionE
     }
     let failure = Diagnosis::ConnectionFailed {
         side: reg.side,
-        destination: e.server.to_string(),
+        destination: e.server,
         connection: e.fault,
     };
     if !first_sign {

@@ -306,8 +306,8 @@ impl PathWatch {
         {
             return Diagnosis::FragmentsLost {
                 side,
-                source: f.source.to_string(),
-                destination: f.destination.to_string(),
+                source: f.source,
+                destination: f.destination,
                 datagrams: f.lost(),
                 fragment_bytes: f.fragment_bytes,
                 datagram_bytes: f.datagram_bytes,
@@ -333,7 +333,7 @@ impl PathWatch {
                 side,
                 bytes,
                 largest_answered_bytes: self.largest_answered_bytes,
-                destination: destination.clone(),
+                destination: *destination,
             };
         }
         if let Some(banned) = self.banned(side, destination) {
@@ -343,22 +343,18 @@ impl PathWatch {
             return Diagnosis::Unreachable {
                 side,
                 icmp: icmp.kind,
-                reporter: icmp.reporter.to_string(),
+                reporter: icmp.reporter,
                 count: icmp.count,
                 mtu: icmp.mtu,
-                destination: destination.clone(),
-                transport: if transport == "TCP" {
-                    crate::net::Transport::Tcp
-                } else {
-                    crate::net::Transport::Udp
-                },
+                destination: *destination,
+                transport: *transport,
                 start_line: icmp.start_line.clone(),
             };
         }
         if let Some(c) = &self.timeout.connection {
             return Diagnosis::ConnectionFailed {
                 side,
-                destination: c.server.to_string(),
+                destination: c.server,
                 connection: c.fault,
             };
         }
@@ -367,7 +363,7 @@ impl PathWatch {
 
     /// A ban: ICMP from the registrar itself (or silence) after rejected
     /// passwords, or silence right after a burst of fast answers.
-    fn banned(&self, side: Side, destination: &str) -> Option<Diagnosis> {
+    fn banned(&self, side: Side, destination: &SocketAddr) -> Option<Diagnosis> {
         let b = &self.before_silence;
         let stopped = b.stopped?;
         let icmp = self
@@ -393,7 +389,7 @@ impl PathWatch {
         }
         Some(Diagnosis::Banned {
             side,
-            registrar: destination.to_owned(),
+            registrar: destination.to_string(),
             rejections: if after_logins { b.rejections } else { 0 },
             answered_burst: if after_logins { 0 } else { b.fast_streak },
             answers_stopped_at: stopped,
@@ -413,8 +409,8 @@ impl PathWatch {
                 .unwrap_or_default();
             hints.push(Diagnosis::AnswersFromOtherAddress {
                 side,
-                request_destination: o.asked.to_string(),
-                response_source: o.answered.to_string(),
+                request_destination: o.asked,
+                response_source: o.answered,
                 answers_from_other_address: o.answers,
                 registers: o.registers,
                 registers_over_ms: (over.as_micros() as u64 + 500) / 1000,

@@ -3,6 +3,8 @@
 //! errors, failed TCP connections, NAT mappings that expire between
 //! refreshes, and bans. Each gives (what happened, with its evidence; what
 //! to do), the fix in Asterisk terms (PJSIP, chan_sip where it differs).
+use std::net::{IpAddr, SocketAddr};
+
 use std::time::SystemTime;
 
 use super::diagnosis::{Side, host_of};
@@ -17,7 +19,7 @@ const TCP_IDLE_SUSPECT_S: u64 = 120;
 
 pub(super) fn answers_from_other_address(
     side: Side,
-    (asked, answered): (&str, &str),
+    (asked, answered): (&SocketAddr, &SocketAddr),
     count: u32,
     (registers, over_ms): (u32, u64),
 ) -> (String, String) {
@@ -50,7 +52,7 @@ pub(super) fn answers_from_other_address(
 
 pub(super) fn fragments_lost(
     side: Side,
-    (source, destination): (&str, &str),
+    (source, destination): (&SocketAddr, &SocketAddr),
     datagrams: u32,
     (fragment_bytes, datagram_bytes): (u32, u32),
     start_line: &Option<String>,
@@ -77,7 +79,7 @@ pub(super) fn fragments_lost(
 pub(super) fn large_request_unanswered(
     side: Side,
     (bytes, answered): (u32, u32),
-    destination: &str,
+    destination: &SocketAddr,
 ) -> (String, String) {
     let cause = format!(
         "the REGISTER of {bytes} bytes to {destination} over UDP got no answer while REGISTERs of up to {answered} bytes were answered: it is lost for its size (larger than RFC 3261 allows over UDP without a known MTU, 1300 bytes), to an MTU with Don't Fragment set or a device that drops fragments"
@@ -96,9 +98,9 @@ pub(super) fn large_request_unanswered(
 pub(super) fn unreachable(
     side: Side,
     icmp: IcmpKind,
-    (reporter, count): (&str, u32),
+    (reporter, count): (&IpAddr, u32),
     mtu: Option<u32>,
-    (destination, transport): (&str, Transport),
+    (destination, transport): (&SocketAddr, Transport),
     start_line: &Option<String>,
 ) -> (String, String) {
     let quoted = start_line
@@ -108,7 +110,7 @@ pub(super) fn unreachable(
     let cause = format!(
         "{count} ICMP {icmp} from {reporter}{quoted} instead of an answer to the REGISTER to {destination} over {transport}"
     );
-    let from_registrar = host_of(destination).trim_matches(['[', ']']) == reporter;
+    let from_registrar = destination.ip() == *reporter;
     let fix = match icmp {
         IcmpKind::PortUnreachable => format!(
             "the host is up but nothing listens on that port: check the port and transport in `server_uri` (and `outbound_proxy`), and whether the registrar is running; a registrar that answered before and now refuses may have banned this address{}",
@@ -120,7 +122,7 @@ pub(super) fn unreachable(
         ),
         IcmpKind::HostUnreachable | IcmpKind::NetworkUnreachable => format!(
             "{reporter} cannot reach {}: check the address the registrar's name resolves to (dig) and the routing to it; the host may be down",
-            host_of(destination)
+            destination.ip()
         ),
         IcmpKind::AdministrativelyProhibited => format!(
             "a firewall{} rejects SIP to {destination}: have it allow SIP from this host, or ask the provider to allow this address",
@@ -143,7 +145,7 @@ pub(super) fn unreachable(
 
 pub(super) fn connection_failed(
     _side: Side,
-    destination: &str,
+    destination: &SocketAddr,
     fault: &ConnectionFault,
 ) -> (String, String) {
     match fault {

@@ -339,8 +339,8 @@ impl Registration {
                 .direction
                 .map(|d| d == sipwatch_common::Direction::Egress),
             provisional_seen: tx.provisional.is_some(),
-            destination: tx.dst.to_string(),
-            transport: tx.transport.to_string(),
+            destination: tx.dst,
+            transport: tx.transport,
         };
         self.last_code = Some(408);
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);

@@ -128,7 +128,7 @@ fn a_firewall_prohibiting_sip_is_named_by_the_address_that_said_so() {
         panic!("{d:?}");
     };
     assert_eq!(
-        (*icmp, reporter.as_str(), *count),
+        (*icmp, reporter.to_string().as_str(), *count),
         (IcmpKind::AdministrativelyProhibited, "198.51.100.1", 2)
     );
     assert_eq!(
@@ -356,7 +356,12 @@ fn a_phone_register_arriving_as_its_first_ipv6_fragment_only_is_lost_not_uncrede
         panic!("{d:?}");
     };
     assert_eq!(
-        (*side, source.as_str(), *datagrams, *datagram_bytes),
+        (
+            *side,
+            source.to_string().as_str(),
+            *datagrams,
+            *datagram_bytes
+        ),
         (Side::Registrar, phone, 2, 1600)
     );
     let (cause, _) = d.explain();
@@ -657,7 +662,7 @@ fn an_answer_that_arrives_as_its_first_fragment_only_times_out_as_lost_not_as_si
     let Diagnosis::FragmentsLost { source, .. } = &d else {
         panic!("{d:?}");
     };
-    assert_eq!(source, PROVIDER);
+    assert_eq!(source.to_string(), PROVIDER);
     let (cause, fix) = d.explain();
     assert!(cause.contains("the answer (SIP/2.0 200 OK)"), "{cause}");
     assert!(!fix.contains("dig"), "{fix}");

@@ -10,6 +10,7 @@
 //! | `banned` | 403 Forbidden with a Warning |
 //! | `busy` | 503 Service Unavailable with Retry-After: 30 |
 //! | `alice` | 200 without authentication (the demo) |
+//! | `natted` | 200 without authentication, the Contact rewritten to the address the REGISTER came from (nathelper `fix_nated_contact`) |
 //!
 //! An Expires below [`MIN_EXPIRES`] gets 423 Interval Too Brief; INVITE gets
 //! 486 Busy Here, anything else 200 OK.
@@ -111,11 +112,13 @@ pub fn config_text() -> String {
          loadmodule \"usrloc.so\"\n\
          loadmodule \"registrar.so\"\n\
          loadmodule \"auth.so\"\n\
+         loadmodule \"nathelper.so\"\n\
          modparam(\"registrar\", \"min_expires\", {MIN_EXPIRES})\n\
          modparam(\"registrar\", \"min_expires_mode\", 1)\n\
          request_route {{\n\
          \tif (is_method(\"REGISTER\")) {{\n\
          \t\tif ($tU == \"alice\") {{ save(\"location\"); exit; }}\n\
+         \t\tif ($tU == \"natted\") {{ fix_nated_contact(); save(\"location\"); exit; }}\n\
          \t\tif ($tU == \"ghost\") {{ sl_send_reply(\"404\", \"Not Found\"); exit; }}\n\
          \t\tif ($tU == \"banned\") {{ append_to_reply(\"Warning: 399 {REALM} \\\"account disabled\\\"\\r\\n\"); sl_send_reply(\"403\", \"Forbidden\"); exit; }}\n\
          \t\tif ($tU == \"busy\") {{ append_to_reply(\"Retry-After: 30\\r\\n\"); sl_send_reply(\"503\", \"Service Unavailable\"); exit; }}\n\

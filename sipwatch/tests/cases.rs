@@ -2,27 +2,14 @@
 //! repository): one test per capture, asserting what each case's
 //! `expected.md` asks for. A missing capture fails the test: the cases are
 //! the evidence, never skipped.
-use std::path::{Path, PathBuf};
+mod shared_cases;
 
 use serde_json::Value;
 use sipwatch::report::{Detail, View};
 
-fn case_file(case: &str, file: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/cases")
-        .join(case)
-        .join(file);
-    assert!(
-        path.is_file(),
-        "case capture {} is missing: check out the shared cases beside the repository (shared/cases/{case}/{file})",
-        path.display()
-    );
-    path
-}
-
 /// The capture analysed as JSON Lines: messages, events, then the summary.
 fn json(case: &str, file: &str) -> Vec<Value> {
-    let path = case_file(case, file);
+    let path = shared_cases::case_file(case, file);
     let mut out = Vec::new();
     sipwatch::analyze::run(&path, View::Json.outputs(), &mut out)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -34,7 +21,7 @@ fn json(case: &str, file: &str) -> Vec<Value> {
 
 /// The capture analysed as text: the message log, events, table and totals.
 fn text(case: &str, file: &str) -> String {
-    let path = case_file(case, file);
+    let path = shared_cases::case_file(case, file);
     let mut out = Vec::new();
     sipwatch::analyze::run(&path, View::Text(Detail::FirstLine).outputs(), &mut out)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));

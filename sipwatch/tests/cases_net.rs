@@ -6,24 +6,12 @@
 //!
 //! The cases live beside the repository (`../shared/cases/` from its root);
 //! a missing file fails the test with the path it looked for.
+mod shared_cases;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sipwatch::report::{Detail, View};
-
-/// Where a shared case file is, from this crate's directory.
-fn case(name: &str, file: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/cases")
-        .join(name)
-        .join(file);
-    assert!(
-        path.is_file(),
-        "case file {} is missing: the shared cases must be checked out beside the repository",
-        path.display()
-    );
-    path
-}
 
 /// What `analyze --json` writes for a file: every object, the summary last.
 struct Json {
@@ -70,7 +58,7 @@ impl Json {
 }
 
 fn sll_loopback_any(file: &str) {
-    let json = Json::of(&case("sll-loopback-any", file));
+    let json = Json::of(&shared_cases::case_file("sll-loopback-any", file));
     let pipeline = &json.summary()["pipeline"];
     assert_eq!(pipeline["decode"]["malformed"], 0, "{pipeline}");
     assert_eq!(pipeline["messages"], 4, "{pipeline}");
@@ -96,7 +84,10 @@ fn sll_loopback_any_v2_loopback_frames_are_read() {
 /// to one RTP datagram, one HTTP exchange on TCP 80 and a REGISTER / 200 OK.
 #[test]
 fn non_sip_noise_rtp_and_http_are_not_messages() {
-    let json = Json::of(&case("non-sip-noise", "minimal-noise.pcap"));
+    let json = Json::of(&shared_cases::case_file(
+        "non-sip-noise",
+        "minimal-noise.pcap",
+    ));
     let messages = json.of_type("message");
     assert_eq!(messages.len(), 2, "{messages:?}");
     for m in &messages {

@@ -7,29 +7,14 @@
 //!
 //! The cases live beside the repository (`../shared/cases/` from its root);
 //! a missing file fails the test with the path it looked for, never skips.
-use std::path::PathBuf;
+mod shared_cases;
 
 use serde_json::Value;
 use sipwatch::report::{Detail, View};
 
-/// `shared/cases/<case>/<file>`, or a failure that names where it was looked for.
-fn case_path(case: &str, file: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/cases")
-        .join(case)
-        .join(file);
-    if !path.is_file() {
-        panic!(
-            "missing case capture {}: the shared cases must sit beside the repository",
-            path.display()
-        );
-    }
-    path
-}
-
 /// `analyze` of the case in `view`, as text.
 fn analyzed(case: &str, file: &str, view: View) -> String {
-    let path = case_path(case, file);
+    let path = shared_cases::case_file(case, file);
     let mut out = Vec::new();
     if let Err(e) = sipwatch::analyze::run(&path, view.outputs(), &mut out) {
         panic!("analyze {}: {e}", path.display());

@@ -42,7 +42,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let result = match Cli::parse().command {
+    // Usage errors exit 1, not clap's 2: for `probe`, 2 means "SIP ALG found".
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
         Command::Attach(args) => cli::attach::run(args),
         Command::Analyze(args) => cli::analyze::run(args),
         Command::Echo(args) => cli::echo::run(args),

@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
     /// Stop by itself after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = super::seconds)]
     duration: Option<f64>,
     /// Also write every captured frame to this pcapng file (with its
     /// interface and direction), for Wireshark or `sipwatch analyze`.
@@ -51,10 +51,10 @@ pub struct Args {
     write: Option<PathBuf>,
     /// With --write: start a new file when the current one reaches this size
     /// (FILE.1.pcapng, FILE.2.pcapng, …).
-    #[arg(long, value_parser = parse_size, requires = "write", value_name = "SIZE")]
+    #[arg(long, value_parser = rotation_size, requires = "write", value_name = "SIZE")]
     rotate: Option<u32>,
     /// With --rotate: keep at most this many files, deleting the oldest.
-    #[arg(long, default_value_t = 10, requires = "rotate")]
+    #[arg(long, default_value_t = 10, requires = "rotate", value_parser = clap::value_parser!(u32).range(1..))]
     keep: u32,
     /// Audit the PBX's own REGISTERs through this `sipwatch echo` (HOST or
     /// HOST:PORT, port 5060 by default): a shadow of each, credentials
@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long, requires = "echo")]
     key: Option<String>,
     /// Shadows per second at most, all registrations together.
-    #[arg(long, requires = "echo", default_value_t = 5.0)]
+    #[arg(long, requires = "echo", default_value_t = 5.0, value_parser = super::positive)]
     shadow_rate: f64,
     /// With --echo: the silences (seconds) before each NAT keep-alive the
     /// echo sends back, to measure how long the NAT keeps the PBX's UDP
@@ -85,6 +85,16 @@ pub struct Args {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9560).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<std::net::SocketAddr>,
+}
+
+/// A file size to rotate at: at least 1 MiB, so that a file holds more
+/// than a handful of frames.
+fn rotation_size(text: &str) -> Result<u32, String> {
+    let size = parse_size(text)?;
+    if size < 1 << 20 {
+        return Err(format!("{text:?}: rotate at 1M or more"));
+    }
+    Ok(size)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -21,16 +21,16 @@ pub struct Args {
     #[arg(long)]
     key: Option<String>,
     /// Probes per second answered per source address (sustained).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = super::positive)]
     rate: f64,
     /// Probes answered per source address in a burst.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = super::positive)]
     burst: f64,
     /// TCP connections served at once.
     #[arg(long, default_value_t = 256)]
     max_tcp: usize,
     /// Stop by itself after this many seconds.
-    #[arg(long)]
+    #[arg(long, value_parser = super::seconds)]
     duration: Option<f64>,
 }
 

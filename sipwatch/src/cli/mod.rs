@@ -89,6 +89,35 @@ impl SelectionArgs {
     }
 }
 
+/// Seconds as a user writes them (`2`, `0.5`): finite, above zero, at most
+/// a year, so that no duration overflows.
+pub fn seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if v.is_finite() && v > 0.0 && v <= 365.0 * 86_400.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{text:?}: give a number of seconds above 0, at most a year"
+        ))
+    }
+}
+
+/// A rate or a count as a user writes it: finite and above zero.
+pub fn positive(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= 1e9 {
+        Ok(v)
+    } else {
+        Err(format!("{text:?}: give a number above 0"))
+    }
+}
+
 /// The async runtime of the live commands: one thread, as the work is
 /// one stream of packets.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, default_value_t = 5060)]
     local_port: u16,
     /// Seconds to wait for each answer (UDP retransmits on the RFC 3261 schedule meanwhile).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = 8.0, value_parser = super::seconds)]
     timeout: f64,
     /// The report as one JSON object.
     #[arg(long)]

@@ -200,9 +200,7 @@ impl ConnectionWatch {
         if self.connections.len() < MAX_CONNECTIONS {
             return;
         }
-        if super::evict_oldest(&mut self.connections, |c| c.last_seen) {
-            self.stats.evicted += 1;
-        }
+        self.stats.evicted += super::evict_oldest(&mut self.connections, |c| c.last_seen) as u64;
     }
 }
 

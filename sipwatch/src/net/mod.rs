@@ -18,7 +18,7 @@ mod link;
 mod select;
 pub mod tcp;
 
-pub use bounded::evict_oldest;
+pub use bounded::{evict_oldest, oldest_eighth};
 pub use connection::{
     ConnectionEvent, ConnectionFault, ConnectionStats, ConnectionWatch, MAX_CONNECTIONS,
 };

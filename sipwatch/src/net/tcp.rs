@@ -163,9 +163,7 @@ impl TcpReassembler {
         if self.flows.len() < self.limits.max_flows {
             return;
         }
-        if super::evict_oldest(&mut self.flows, |d| d.last_seen) {
-            self.stats.flows_evicted += 1;
-        }
+        self.stats.flows_evicted += super::evict_oldest(&mut self.flows, |d| d.last_seen) as u64;
     }
 }
 

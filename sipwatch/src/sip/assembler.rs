@@ -257,14 +257,9 @@ impl MessageAssembler {
 
     /// Remembers a judgement, within the same bound as the streams.
     fn judge(&mut self, flow: Flow, kind: StreamKind, now: SystemTime) {
-        if self.judged.len() >= self.max_streams
-            && let Some(oldest) = self
-                .judged
-                .iter()
-                .min_by_key(|(_, j)| j.last_seen)
-                .map(|(f, _)| *f)
-        {
-            self.judged.remove(&oldest);
+        if self.judged.len() >= self.max_streams {
+            // A forgotten judgement is made again from the next bytes.
+            crate::net::evict_oldest(&mut self.judged, |j| j.last_seen);
         }
         self.judged.insert(
             flow,
@@ -279,16 +274,13 @@ impl MessageAssembler {
         if self.streams.len() < self.max_streams {
             return;
         }
-        if let Some(oldest) = self
-            .streams
-            .iter()
-            .min_by_key(|(_, s)| s.last_seen)
-            .map(|(f, _)| *f)
-        {
-            let mut s = self.streams.remove(&oldest).expect("present");
-            self.unfinished_bytes += s.framer.pending() as u64;
-            s.framer.end();
-            add(&mut self.closed, &s.framer.stats());
+        // An eighth at a time (see `net::bounded`), each closed and counted.
+        for oldest in crate::net::oldest_eighth(&self.streams, |s| s.last_seen) {
+            if let Some(mut s) = self.streams.remove(&oldest) {
+                self.unfinished_bytes += s.framer.pending() as u64;
+                s.framer.end();
+                add(&mut self.closed, &s.framer.stats());
+            }
         }
     }
 }

@@ -107,11 +107,8 @@ impl ConnectionFaults {
     /// Keeps `e` as its connection's latest fault.
     pub fn insert(&mut self, e: ConnectionEvent) {
         let key = (e.client, e.server);
-        if !self.faults.contains_key(&key)
-            && self.faults.len() >= MAX_CONNECTION_FAULTS
-            && evict_oldest(&mut self.faults, |f| f.at)
-        {
-            self.evicted += 1;
+        if !self.faults.contains_key(&key) && self.faults.len() >= MAX_CONNECTION_FAULTS {
+            self.evicted += evict_oldest(&mut self.faults, |f| f.at) as u64;
         }
         self.faults.insert(key, e);
     }

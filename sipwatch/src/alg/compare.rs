@@ -74,6 +74,19 @@ impl Finding {
     }
 }
 
+/// Whether the path changed SIP at all: any finding but the cosmetic ones
+/// (spacing, a header name's spelling). A proxy's Max-Forwards, a Via put
+/// on top, a header removed, a body or message cut short all count: SIP
+/// arrived otherwise than it was sent.
+pub fn sip_changed(findings: &[Finding]) -> bool {
+    findings.iter().any(|f| {
+        !matches!(
+            f.kind,
+            FindingKind::WhitespaceChanged | FindingKind::HeaderRenamed
+        )
+    })
+}
+
 /// Whether the findings look like a SIP ALG: addresses or ports rewritten
 /// inside SIP or SDP (plain NAT changes only the IP and UDP/TCP headers,
 /// which these bytes do not include).

@@ -17,4 +17,4 @@
 mod compare;
 mod describe;
 
-pub use compare::{Finding, FindingKind, alg_suspected, compare};
+pub use compare::{Finding, FindingKind, alg_suspected, compare, sip_changed};

@@ -5,7 +5,7 @@ use std::{fmt, io::Write, net::SocketAddr};
 use serde::Serialize;
 
 use crate::{
-    alg::{Finding, alg_suspected},
+    alg::{Finding, sip_changed},
     net::Transport,
 };
 
@@ -25,6 +25,12 @@ pub enum Leg {
     /// TCP: the connection never came up (the SYN or its answer was lost);
     /// nothing was sent, so the query channel cannot tell the way.
     TcpConnectFailed,
+    /// The TCP connection was refused (an RST came back): nothing listens
+    /// on that port, or a firewall rejects SIP over TCP.
+    Refused,
+    /// Something answered, but not with an echo's mirror (why, in
+    /// `answer_problem`): not a `sipwatch echo`, or its answer was mangled.
+    InvalidAnswer,
     /// Sent by the socket, never seen leaving the NIC: this host's own
     /// firewall (OUTPUT) dropped it.
     DroppedOnThisHost,
@@ -87,6 +93,8 @@ pub struct ProbeOutcome {
     /// Why the query channel could not tell where an unanswered probe was
     /// lost, and what to open.
     pub query_error: Option<String>,
+    /// Why an answer that came back is not an echo's mirror.
+    pub answer_problem: Option<String>,
     /// The address and port the echo saw: differs from `local` behind NAT.
     pub nat_source: Option<SocketAddr>,
     /// What changed on the path out: between the NIC and the echo when this
@@ -198,12 +206,14 @@ impl ProbeReport {
 /// The verdict over all probes, and its exit code: an ALG wins over drops,
 /// drops over clean; nothing back at all cannot be judged.
 pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
-    if outcomes.iter().all(|o| o.leg == Leg::NoAnswer) {
+    let untested =
+        |o: &ProbeOutcome| matches!(o.leg, Leg::NoAnswer | Leg::InvalidAnswer | Leg::Refused);
+    if outcomes.iter().all(untested) {
         return (Verdict::CouldNotTest, ExitCode::CouldNotTest);
     }
     if outcomes
         .iter()
-        .any(|o| alg_suspected(&o.out) || alg_suspected(&o.back) || alg_suspected(&o.on_this_host))
+        .any(|o| sip_changed(&o.out) || sip_changed(&o.back) || sip_changed(&o.on_this_host))
     {
         return (Verdict::AlgFound, ExitCode::AlgFound);
     }
@@ -229,7 +239,9 @@ fn legs(o: &ProbeOutcome) -> String {
         Leg::DroppedOnThisHost | Leg::AnswerDroppedOnThisHost => {
             "the path beyond inferred from this host's legs"
         }
-        Leg::NoAnswer | Leg::TcpConnectFailed => "echo not observed",
+        Leg::NoAnswer | Leg::TcpConnectFailed | Leg::Refused | Leg::InvalidAnswer => {
+            "echo not observed"
+        }
     };
     format!("socket observed; {nic}; {echo}")
 }
@@ -259,6 +271,13 @@ fn leg_words(o: &ProbeOutcome) -> String {
         Leg::TcpConnectFailed => {
             "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
         }
+        Leg::Refused => {
+            "the TCP connection was refused: nothing listens there (is sipwatch echo running on that port?), or a firewall rejects SIP over TCP".into()
+        }
+        Leg::InvalidAnswer => format!(
+            "an answer came back, but not an echo's mirror ({}): is it a sipwatch echo on that port, or something else answering SIP there?",
+            o.answer_problem.as_deref().unwrap_or("unreadable")
+        ),
         Leg::DroppedOnThisHost => {
             "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)"
                 .into()
@@ -277,6 +296,8 @@ pub fn write_report(
     report: &ProbeReport,
     verbose: bool,
 ) -> std::io::Result<()> {
+    // Mirrors hold bytes from the path: shown, never obeyed by the terminal.
+    let out = &mut crate::report::printable::Printable::new(out);
     match &report.this_host {
         NicObservation::Yes { interface } => {
             writeln!(out, "this host's own leg observed on {interface} (eBPF)")?;
@@ -340,6 +361,8 @@ fn verdict_words(report: &ProbeReport) -> String {
                     Leg::AnswerDroppedOnThisHost => "on this host, arriving (nftables/iptables INPUT)",
                     Leg::TcpConnectFailed => "TCP connections to the echo (its port closed or filtered)",
                     Leg::NoAnswer => "somewhere unknown (the query channel did not answer)",
+                    Leg::Refused => "TCP connections refused (a reset came back)",
+                    Leg::InvalidAnswer => continue,
                     Leg::Delivered => continue,
                 };
                 if !where_.contains(&leg) {
@@ -368,6 +391,7 @@ mod tests {
             rtt_ms: None,
             leg,
             query_error: None,
+            answer_problem: None,
             nat_source: None,
             out: Vec::new(),
             on_this_host: Vec::new(),

@@ -192,6 +192,8 @@ fn probe_udp(
     let mut interval = Duration::from_millis(500); // T1, doubling up to T2 (RFC 3261 §17.1.2.2)
     let mut sent = 0;
     let mut buf = vec![0u8; 65_536];
+    // An answer that is no mirror at all, kept to say so if nothing better comes.
+    let mut invalid = None;
     while start.elapsed() < config.timeout {
         if start.elapsed() >= next_send {
             let _ = socket.send_to(&request, config.target);
@@ -207,7 +209,8 @@ fn probe_udp(
             .ok();
         if let Ok((n, from)) = socket.recv_from(&mut buf)
             && from.ip() == config.target.ip()
-            && let Some(outcome) = answered(
+        {
+            match answered(
                 config.target,
                 kind,
                 Transport::Udp,
@@ -217,31 +220,63 @@ fn probe_udp(
                 sent,
                 start.elapsed(),
                 id,
-            )
-        {
-            return Ok(outcome);
+            ) {
+                Some(outcome) => return Ok(outcome),
+                None => {
+                    if invalid.is_none() {
+                        invalid = mirror_problem(&buf[..n]);
+                    }
+                }
+            }
         }
     }
-    Ok(unanswered(
-        config,
-        kind,
-        Transport::Udp,
-        local,
-        sent,
-        id,
-        &request,
-    ))
+    let mut outcome = unanswered(config, kind, Transport::Udp, local, sent, id, &request);
+    if let Some(problem) = invalid {
+        outcome.leg = Leg::InvalidAnswer;
+        outcome.answer_problem = Some(problem);
+        outcome.query_error = None;
+    }
+    Ok(outcome)
+}
+
+/// Why `answer` is not an echo's mirror at all, in words; `None` when it
+/// is one (of another probe, perhaps: a late answer, not a fault).
+fn mirror_problem(answer: &[u8]) -> Option<String> {
+    let index = MessageIndex::parse(answer);
+    if !matches!(index.start, Some(crate::sip::StartLine::Response { .. })) {
+        return Some("not a SIP response".into());
+    }
+    let body = answer.get(index.body.clone()).unwrap_or_default();
+    if body.is_empty() {
+        return Some("a SIP response without a body".into());
+    }
+    let Some(mirror) = wire::decode_body(body) else {
+        return Some("its body is not a mirror (JSON)".into());
+    };
+    if mirror.request_bytes().is_none() || mirror.response_head_bytes().is_none() {
+        return Some("its mirror's fields are not base64".into());
+    }
+    None
 }
 
 fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: ProbeMethod, id: &str) -> ProbeOutcome {
     let start = Instant::now();
     let unreachable = |local| unanswered(config, kind, Transport::Tcp, local, 0, id, &[]);
-    let Ok(mut stream) = TcpStream::connect_timeout(&config.target, config.timeout) else {
+    let mut stream = match TcpStream::connect_timeout(&config.target, config.timeout) {
+        Ok(s) => s,
         // Nothing was sent: the echo's query channel cannot tell the way.
-        return ProbeOutcome {
-            leg: Leg::TcpConnectFailed,
-            ..unreachable(SocketAddr::new(local_ip, 0))
-        };
+        Err(e) => {
+            let leg = if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                Leg::Refused
+            } else {
+                Leg::TcpConnectFailed
+            };
+            return ProbeOutcome {
+                leg,
+                query_error: None,
+                ..unreachable(SocketAddr::new(local_ip, 0))
+            };
+        }
     };
     let local = stream.local_addr().unwrap_or(SocketAddr::new(local_ip, 0));
     let request = request(kind, "TCP", local, config.target, id, config.key.as_deref());
@@ -371,6 +406,7 @@ fn answered(
         rtt_ms: Some(rtt.as_secs_f64() * 1000.0),
         leg: Leg::Delivered,
         query_error: None,
+        answer_problem: None,
         nat_source: mirror.source_addr(),
         out: compare(request, &mirror.request_bytes()?),
         on_this_host: Vec::new(),
@@ -416,6 +452,7 @@ fn unanswered(
         rtt_ms: None,
         leg,
         query_error,
+        answer_problem: None,
         nat_source: None,
         out: Vec::new(),
         on_this_host: Vec::new(),

@@ -8,7 +8,7 @@ use std::{
 
 use sipwatch_common::Direction;
 
-use super::Output;
+use super::{Output, printable::Printable};
 use crate::{
     net::IcmpError,
     sip::{Message, ParsedMessage, Problem, fields::redact},
@@ -42,10 +42,11 @@ impl MessageLog {
 
 impl Output for MessageLog {
     fn event(&mut self, out: &mut dyn Write, e: &crate::track::Event) -> io::Result<()> {
-        super::registrations::write_event(out, e)
+        super::registrations::write_event(&mut Printable::new(out), e)
     }
 
     fn audit(&mut self, out: &mut dyn Write, a: &crate::audit::PathAudit) -> io::Result<()> {
+        let out = &mut Printable::new(out);
         write_clock_time(out, a.time)?;
         writeln!(out, " PATH {}", a.describe())
     }
@@ -61,6 +62,7 @@ impl Output for MessageLog {
         if !self.messages {
             return Ok(());
         }
+        let out = &mut Printable::new(out);
         write_clock_time(out, d.timestamp)?;
         write!(out, " {} {} ", arrow(d.direction), d.transport)?;
         write_addr(out, &d.src)?;
@@ -97,6 +99,7 @@ impl Output for MessageLog {
     /// An ICMP error about a SIP packet, on one line: who reports what,
     /// about which flow, and the SIP start line when it is quoted.
     fn icmp(&mut self, out: &mut dyn Write, e: &IcmpError) -> io::Result<()> {
+        let out = &mut Printable::new(out);
         write_clock_time(out, e.timestamp)?;
         write!(
             out,

@@ -9,6 +9,7 @@ mod log;
 pub mod metrics;
 mod output;
 mod pcapng;
+pub mod printable;
 pub mod registrations;
 mod summary;
 mod table;

@@ -57,6 +57,7 @@ pub struct TextSummary;
 
 impl Output for TextSummary {
     fn finish(&mut self, out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+        let out = &mut super::printable::Printable::new(out);
         if let Some(source) = end.source {
             writeln!(out, "--- {source} ---")?;
         }

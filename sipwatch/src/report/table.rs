@@ -15,6 +15,7 @@ impl Output for LiveTable {
     fn tick(&mut self, out: &mut dyn Write, now: &Snapshot<'_>) -> io::Result<()> {
         let tracker = now.tracker;
         out.write_all(b"\x1b[H\x1b[2J")?;
+        let out = &mut super::printable::Printable::new(out);
         let regs = tracker.registrations();
         write_table(out, &regs, tracker.now())?;
         write_totals(out, &regs, &tracker.stats())?;

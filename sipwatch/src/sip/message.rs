@@ -174,17 +174,32 @@ impl<'a> ParsedMessage<'a> {
         digits.parse().ok()
     }
 
+    /// A header that is `delta-seconds` and nothing else (Expires,
+    /// Min-Expires; RFC 3261 §25.1: `1*DIGIT`): `0x10` or `1e3` is no
+    /// number at all, not 0 or 1; past 2^32−1 it is 2^32−1 (§20.19).
+    fn delta_seconds(&self, name: &str) -> Option<u32> {
+        let v = self.index.header(name)?;
+        let v = v.trim();
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(
+            v.parse::<u64>()
+                .map_or(u32::MAX, |n| n.min(u64::from(u32::MAX)) as u32),
+        )
+    }
+
     /// The Expires header, in seconds: in a REGISTER the lifetime asked for
     /// its bindings (PJSIP: `expiration` of the registration), 0 to
     /// unregister; a Contact's own `expires=` overrides it.
     pub fn expires(&self) -> Option<u32> {
-        self.number("expires")
+        self.delta_seconds("expires")
     }
 
     /// The Min-Expires header of a 423 (Interval Too Brief), in seconds: the
     /// shortest registration the registrar accepts (RFC 3261 §10.3).
     pub fn min_expires(&self) -> Option<u32> {
-        self.number("min-expires")
+        self.delta_seconds("min-expires")
     }
 
     /// The Retry-After header, in seconds: how long the server asks the

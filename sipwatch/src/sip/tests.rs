@@ -225,3 +225,20 @@ fn several_challenges_are_read_from_separate_headers_and_from_one_list() {
     assert!(challenges[2].stale && !challenges[1].stale);
     assert!(challenges.iter().all(|c| c.nonce.as_deref() == Some("n1")));
 }
+
+#[test]
+fn expires_is_delta_seconds_or_nothing() {
+    let expires = |v: &str| {
+        message(&format!(
+            "REGISTER sip:a SIP/2.0\r\nExpires: {v}\r\nMin-Expires: {v}\r\nContent-Length: 0\r\n\r\n"
+        ))
+        .parsed()
+        .expires()
+    };
+    assert_eq!(expires("3600"), Some(3600));
+    assert_eq!(expires(" 60 "), Some(60));
+    assert_eq!(expires("0x10"), None, "not 0");
+    assert_eq!(expires("1e3"), None, "not 1");
+    assert_eq!(expires("-1"), None);
+    assert_eq!(expires("99999999999"), Some(u32::MAX));
+}

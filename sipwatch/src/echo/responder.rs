@@ -223,11 +223,26 @@ impl Responder {
             self.log.pop_front();
         }
         if transport == "UDP"
-            && let Some(gaps) = index
+            && let Some(mut gaps) = index
                 .header(&wire::KEEPALIVE_HEADER.to_ascii_lowercase())
                 .and_then(|v| wire::keepalive_gaps(&v))
         {
-            self.schedule(source, local, &id, gaps, now);
+            // The keep-alives count toward the same amplification bound as
+            // the answer: as many as fit, the earliest first.
+            let budget = (self.policy.amplification * request.len()).saturating_sub(response.len());
+            let mut used = 0;
+            let fits = gaps
+                .iter()
+                .enumerate()
+                .take_while(|(seq, gap)| {
+                    used += wire::keepalive(&id, *seq, **gap).len();
+                    used <= budget
+                })
+                .count();
+            gaps.truncate(fits);
+            if !gaps.is_empty() {
+                self.schedule(source, local, &id, gaps, now);
+            }
         }
         self.log.push_back((
             id,
@@ -524,5 +539,30 @@ mod tests {
         assert_eq!(wire::keepalive_gaps("1,2,x"), None);
         assert_eq!(wire::keepalive_gaps("0"), None);
         assert_eq!(wire::keepalive_gaps("20, 40"), Some(vec![20, 40]));
+    }
+
+    #[test]
+    fn keep_alives_stay_within_the_amplification_bound_with_the_answer() {
+        let mut r = Responder::new(EchoPolicy::default());
+        let echo = addr("203.0.113.2:5060");
+        let t = |at: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_800_000_000.0 + at);
+        let asking = String::from_utf8(probe("ka2", None)).unwrap().replace(
+            "Content-Length: 0",
+            "X-Sipwatch-Keepalive: 1,1,1,1,1,1,1,1\r\nContent-Length: 0",
+        );
+        let answer = ask(&mut r, asking.as_bytes(), 0.0).unwrap();
+        let mut sent = answer.len();
+        for i in 1..=10 {
+            sent += r
+                .due_keepalives(echo, t(f64::from(i)))
+                .iter()
+                .map(|(_, d)| d.len())
+                .sum::<usize>();
+        }
+        assert!(
+            sent <= 4 * asking.len(),
+            "{sent} bytes for a {}-byte probe",
+            asking.len()
+        );
     }
 }

@@ -58,7 +58,12 @@ pub enum EchoError {
     /// (often by Asterisk itself on 5060), the address is not this host's, or
     /// a port below 1024 needs root or `CAP_NET_BIND_SERVICE`.
     #[error(
-        "cannot listen on {addr} ({transport}): {source}; is another SIP server (Asterisk?) using it? Choose another with --listen"
+        "cannot listen on {addr} ({transport}){}",
+        if transport.contains("query") {
+            "; choose another with --query, or none with --no-query"
+        } else {
+            "; is another SIP server (Asterisk?) using it? Choose another with --listen"
+        }
     )]
     Bind {
         /// The address and port that could not be bound.

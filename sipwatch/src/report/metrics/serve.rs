@@ -1,11 +1,15 @@
 //! The scrape endpoint: `GET /metrics` over plain HTTP/1.1, one request per
-//! connection, in a thread of its own. So small a server (one path, no
-//! TLS, no keep-alive) is not worth an HTTP framework as a dependency; a
-//! reverse proxy can add TLS and authentication in front of it.
+//! connection, each in a thread of its own (a bounded number at once). So
+//! small a server (one path, no TLS, no keep-alive) is not worth an HTTP
+//! framework as a dependency; a reverse proxy can add TLS and
+//! authentication in front of it.
 use std::{
     io::{self, BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -15,7 +19,7 @@ use prometheus_client::registry::Registry;
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// The address is taken or not this host's.
-    #[error("cannot serve metrics on {addr}: {source} (choose another with --metrics)")]
+    #[error("cannot serve metrics on {addr} (choose another with --metrics)")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -25,6 +29,9 @@ pub enum MetricsError {
         source: io::Error,
     },
 }
+
+/// Clients served at once; a scraper needs one.
+const MAX_CLIENTS: usize = 32;
 
 /// Largest request head read (bytes); anything longer is refused.
 const MAX_HEAD: u64 = 8 << 10;
@@ -37,9 +44,19 @@ pub fn serve(addr: SocketAddr, registry: Arc<Registry>) -> Result<SocketAddr, Me
         .local_addr()
         .map_err(|source| MetricsError::Bind { addr, source })?;
     std::thread::spawn(move || {
+        let busy = Arc::new(AtomicUsize::new(0));
         for stream in listener.incoming().flatten() {
-            // One scrape at a time is plenty; a slow client waits its turn.
-            let _ = answer(stream, &registry);
+            // Each client in a thread of its own, so that a slow or idle one
+            // delays nobody; at most MAX_CLIENTS at once, the rest closed.
+            if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                busy.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let (registry, busy) = (registry.clone(), busy.clone());
+            std::thread::spawn(move || {
+                let _ = answer(stream, &registry);
+                busy.fetch_sub(1, Ordering::SeqCst);
+            });
         }
     });
     Ok(bound)

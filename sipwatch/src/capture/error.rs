@@ -11,7 +11,8 @@ pub enum CaptureError {
     /// run as root or grant the capabilities with `setcap`.
     #[error(
         "sipwatch needs the capabilities {missing} to load and attach eBPF programs: run it as \
-         root, or grant them with `setcap cap_bpf,cap_net_admin,cap_perfmon+ep <path to sipwatch>`"
+         root, or grant them with `setcap cap_bpf,cap_net_admin,cap_perfmon,cap_net_raw+ep <path to sipwatch>` \
+         (cap_net_raw for `attach --echo`)"
     )]
     MissingCapabilities {
         /// The missing capabilities by name, comma-separated
@@ -40,9 +41,9 @@ pub enum CaptureError {
     /// answered `EBUSY` or `EEXIST`): capture egress only with `--hook tc`,
     /// or remove the other program if it is not needed.
     #[error(
-        "{interface} already has an XDP program attached by another tool ({detail}); capture \
-         outgoing packets only with `--hook tc`, or remove it with `ip link set dev {interface} \
-         xdp off` if it is not needed"
+        "{interface} already has an XDP program attached (another sipwatch, or another tool; the \
+         kernel said: {detail}); stop the other sipwatch, or capture outgoing packets only with \
+         `--hook tc`; `bpftool net show dev {interface}` shows what holds the hook"
     )]
     XdpBusy {
         /// The interface whose XDP hook is taken.

@@ -25,8 +25,8 @@ pub enum Leg {
     /// TCP: the connection never came up (the SYN or its answer was lost);
     /// nothing was sent, so the query channel cannot tell the way.
     TcpConnectFailed,
-    /// The TCP connection was refused (an RST came back): nothing listens
-    /// on that port, or a firewall rejects SIP over TCP.
+    /// Refused: a TCP reset, or over UDP an ICMP port unreachable, came
+    /// back: nothing listens on that port, or a firewall rejects SIP.
     Refused,
     /// Something answered, but not with an echo's mirror (why, in
     /// `answer_problem`): not a `sipwatch echo`, or its answer was mangled.
@@ -271,6 +271,9 @@ fn leg_words(o: &ProbeOutcome) -> String {
         Leg::TcpConnectFailed => {
             "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
         }
+        Leg::Refused if o.transport == Transport::Udp => {
+            "refused (ICMP port unreachable): nothing listens there (is sipwatch echo running on that port?), or a firewall rejects SIP".into()
+        }
         Leg::Refused => {
             "the TCP connection was refused: nothing listens there (is sipwatch echo running on that port?), or a firewall rejects SIP over TCP".into()
         }
@@ -361,7 +364,7 @@ fn verdict_words(report: &ProbeReport) -> String {
                     Leg::AnswerDroppedOnThisHost => "on this host, arriving (nftables/iptables INPUT)",
                     Leg::TcpConnectFailed => "TCP connections to the echo (its port closed or filtered)",
                     Leg::NoAnswer => "somewhere unknown (the query channel did not answer)",
-                    Leg::Refused => "TCP connections refused (a reset came back)",
+                    Leg::Refused => "refused (nothing listens there, or a firewall rejects it)",
                     Leg::InvalidAnswer => continue,
                     Leg::Delivered => continue,
                 };

@@ -187,6 +187,10 @@ fn probe_udp(
         source,
     })?;
     let request = request(kind, "UDP", local, config.target, id, config.key.as_deref());
+    // Connected, so that an ICMP port unreachable comes back as an error:
+    // nothing listens there, which is not a drop.
+    let connected = socket.connect(config.target).is_ok();
+    let mut refused = false;
     let start = Instant::now();
     let mut next_send = Duration::ZERO;
     let mut interval = Duration::from_millis(500); // T1, doubling up to T2 (RFC 3261 §17.1.2.2)
@@ -207,7 +211,16 @@ fn probe_udp(
         socket
             .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
             .ok();
-        if let Ok((n, from)) = socket.recv_from(&mut buf)
+        let received = socket.recv_from(&mut buf);
+        if connected
+            && received
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            refused = true;
+            break;
+        }
+        if let Ok((n, from)) = received
             && from.ip() == config.target.ip()
         {
             match answered(
@@ -231,7 +244,10 @@ fn probe_udp(
         }
     }
     let mut outcome = unanswered(config, kind, Transport::Udp, local, sent, id, &request);
-    if let Some(problem) = invalid {
+    if refused {
+        outcome.leg = Leg::Refused;
+        outcome.query_error = None;
+    } else if let Some(problem) = invalid {
         outcome.leg = Leg::InvalidAnswer;
         outcome.answer_problem = Some(problem);
         outcome.query_error = None;

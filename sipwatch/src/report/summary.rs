@@ -173,7 +173,7 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
     let c = audit.counters();
     writeln!(
         out,
-        "shadows: {} sent, {} answered; not sent: {} over the rate cap, {} too large, {} TCP or IPv6, {} send errors",
+        "shadows: {} sent, {} answered; not sent: {} over the rate cap, {} too large, {} UDP over IPv6, {} send errors",
         c.shadows_sent,
         c.shadows_answered,
         c.skipped_rate,

@@ -548,7 +548,7 @@ impl Diagnosis {
                 };
                 (
                     cause,
-                    format!("a sign of a SIP ALG on the router: confirm with `sipwatch probe {}`, then disable the ALG (often called SIP ALG, SIP helper or SIP passthrough; Linux: nf_conntrack_sip)", host_of(registrar)),
+                    "a sign of a SIP ALG on the router: confirm with `sipwatch probe` against a `sipwatch echo` on a public host (or `attach --echo`), then disable the ALG (often called SIP ALG, SIP helper or SIP passthrough; Linux: nf_conntrack_sip)".to_string(),
                 )
             }
             Diagnosis::AnswersFromOtherAddress { side, request_destination, response_source, answers_from_other_address, registers, registers_over_ms } => {

@@ -41,7 +41,10 @@ pub enum FileError {
     /// The first 4 bytes are neither a pcap nor a pcapng magic number: the
     /// file is something else (a text export, another tool's format, a
     /// compressed file to unpack first). The bytes are given.
-    #[error("not a pcap or pcapng file (it starts with {0:02x?})")]
+    #[error(
+        "not a pcap or pcapng capture (it starts with {:?}); write one with `tcpdump -i eth0 -w FILE port 5060` or save it from Wireshark as pcapng",
+        String::from_utf8_lossy(&.0[..]).escape_debug().to_string()
+    )]
     UnknownFormat([u8; 4]),
     /// The file ends inside a header or record: the capture was stopped
     /// uncleanly or the copy is incomplete. Everything before was read.

@@ -363,7 +363,7 @@ impl Tracker {
     /// challenge nobody answered counts as never answered.
     pub fn finish(&mut self, events: &mut Vec<Event>) {
         let Some(now) = self.now else { return };
-        self.sweep(now, events);
+        self.sweep(now, events, true);
         for reg in self.registrations.values_mut() {
             if reg.on_end(now) && reg.take_event(now) {
                 events.push(Event::Registration(Box::new(reg.clone())));
@@ -379,22 +379,27 @@ impl Tracker {
             .is_none_or(|l| now.duration_since(l).unwrap_or_default() >= SWEEP_EVERY);
         if due {
             self.last_sweep = Some(now);
-            self.sweep(now, events);
+            self.sweep(now, events, false);
         }
     }
 
     /// Fires the timers due at `now`, their events in time order (a timer
     /// found late by a sparse capture is told at its own time).
-    fn sweep(&mut self, now: SystemTime, events: &mut Vec<Event>) {
+    /// Fires the timers due at `now`. At the end of a capture (`at_end`), a
+    /// request an ICMP error answered is over too: no final response will
+    /// come (the live capture's Timer F would fire after the file ends, and
+    /// the file must give the live answer).
+    fn sweep(&mut self, now: SystemTime, events: &mut Vec<Event>, at_end: bool) {
         let first = events.len();
-        self.fire_timers(now, events);
+        self.fire_timers(now, events, at_end);
         events[first..].sort_by_key(Event::at);
     }
 
-    fn fire_timers(&mut self, now: SystemTime, events: &mut Vec<Event>) {
+    fn fire_timers(&mut self, now: SystemTime, events: &mut Vec<Event>, at_end: bool) {
         let mut timed_out = Vec::new();
         self.transactions.retain(|_, (tx, bindings)| {
-            if tx.expired(now) {
+            let refused = at_end && tx.state == TransactionState::Pending && tx.icmp.is_some();
+            if tx.expired(now) || refused {
                 tx.state = TransactionState::TimedOut;
                 timed_out.push((tx.clone(), std::mem::take(bindings)));
                 return false;
@@ -404,8 +409,9 @@ impl Tracker {
         });
         for (tx, bindings) in timed_out {
             self.stats.timeouts += 1;
-            // Stamped when Timer F fired, and told before what it causes.
-            let fired = tx.first_sent + TIMER_B;
+            // Stamped when Timer F fired (or the capture ended, for one an
+            // ICMP error ended), and told before what it causes.
+            let fired = (tx.first_sent + TIMER_B).min(now.max(tx.last_sent));
             events.push(Event::Timeout(Box::new(tx.clone())));
             let connection = self.connection_faults.since(tx.src, tx.dst, tx.first_sent);
             for b in bindings {

@@ -689,3 +689,33 @@ fn a_fragment_lost_before_the_latest_whole_register_does_not_explain_a_later_fai
     let d = the_failure(&t);
     assert!(matches!(d, Diagnosis::NoCredentials { .. }), "{d:?}");
 }
+
+#[test]
+fn a_file_that_ends_before_timer_f_still_tells_a_register_refused_by_icmp() {
+    // As `analyze` of what the live capture saw: the REGISTER, its ICMP
+    // port unreachable, and the end of the file long before Timer F.
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    feed(
+        &mut t,
+        &mut events,
+        &[(register(1, None, 3600), 0.0, true)],
+        false,
+    );
+    t.push_icmp(
+        &icmp(IcmpKind::PortUnreachable, "203.0.113.2", 0.01, None),
+        &mut events,
+    );
+    t.finish(&mut events);
+    let d = the_failure(&t);
+    assert!(
+        matches!(
+            d,
+            Diagnosis::Unreachable {
+                icmp: IcmpKind::PortUnreachable,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}

@@ -93,6 +93,8 @@ pub struct ServerStats {
 struct Shared {
     responder: Mutex<Responder>,
     tcp_active: AtomicUsize,
+    /// Open TCP connections per source address: one host cannot take them all.
+    tcp_per_source: Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
     tcp_refused: AtomicUsize,
     queries: AtomicUsize,
     max_tcp: usize,
@@ -120,6 +122,7 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         responder: Mutex::new(Responder::new(config.policy.clone())),
         tcp_active: AtomicUsize::new(0),
+        tcp_per_source: Mutex::new(std::collections::HashMap::new()),
         tcp_refused: AtomicUsize::new(0),
         queries: AtomicUsize::new(0),
         max_tcp: config.max_tcp_connections,
@@ -191,20 +194,57 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>) {
     }
 }
 
+/// TCP connections one source address may hold open at once: a probe needs
+/// one; more than this from one host is an attempt to starve the others.
+const MAX_TCP_PER_SOURCE: usize = 8;
+
+/// A connection from `source` is over.
+fn release(shared: &Shared, source: SocketAddr) {
+    let mut open = shared
+        .tcp_per_source
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = open.get_mut(&source.ip()) {
+        *n -= 1;
+        if *n == 0 {
+            open.remove(&source.ip());
+        }
+    }
+}
+
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((stream, source)) = listener.accept().await else {
             continue;
         };
+        let per_source_full = {
+            let mut open = shared
+                .tcp_per_source
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let n = open.entry(source.ip()).or_insert(0);
+            if *n >= MAX_TCP_PER_SOURCE {
+                true
+            } else {
+                *n += 1;
+                false
+            }
+        };
+        if per_source_full {
+            shared.tcp_refused.fetch_add(1, Ordering::Relaxed);
+            continue; // dropping the stream closes it
+        }
         if shared.tcp_active.fetch_add(1, Ordering::SeqCst) >= shared.max_tcp {
             shared.tcp_active.fetch_sub(1, Ordering::SeqCst);
             shared.tcp_refused.fetch_add(1, Ordering::Relaxed);
-            continue; // dropping the stream closes it
+            release(&shared, source);
+            continue;
         }
         let shared = shared.clone();
         tokio::spawn(async move {
             let _ = serve_connection(stream, source, &shared).await;
             shared.tcp_active.fetch_sub(1, Ordering::SeqCst);
+            release(&shared, source);
         });
     }
 }

@@ -26,6 +26,31 @@ struct Run {
     received: Vec<(SocketAddr, String)>,
 }
 
+/// `sipwatch echo` on the provider's second address, once its query
+/// channel serves.
+fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
+    lab.add_echo_address().unwrap();
+    let echo = lab
+        .provider
+        .spawn(&[
+            env!("CARGO_BIN_EXE_sipwatch"),
+            "echo",
+            "--listen",
+            &format!("{ECHO_V4}:5060"),
+        ])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !lab
+        .provider
+        .run(&["ss", "-Hltn", "sport = :5099"])
+        .is_ok_and(|o| !o.trim().is_empty())
+    {
+        assert!(Instant::now() < deadline, "sipwatch echo did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    echo
+}
+
 fn register(user: &str) -> String {
     format!(
         "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
@@ -70,21 +95,7 @@ fn audited_with(
             .unwrap();
     }
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
-    lab.add_echo_address().unwrap();
-    let echo_at = format!("{ECHO_V4}:5060");
-    let _echo = lab
-        .provider
-        .spawn(&[env!("CARGO_BIN_EXE_sipwatch"), "echo", "--listen", &echo_at])
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab
-        .provider
-        .run(&["ss", "-Hltn", "sport = :5099"])
-        .is_ok_and(|o| !o.trim().is_empty())
-    {
-        assert!(Instant::now() < deadline, "sipwatch echo did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _echo = echo_beside_the_registrar(&lab);
     let echo = ECHO_V4.to_string();
     let mut argv = vec![
         env!("CARGO_BIN_EXE_sipwatch"),
@@ -384,25 +395,7 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
     use std::io::{Read, Write};
     let lab = lab(Personality::SipAlg);
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
-    lab.add_echo_address().unwrap();
-    let _echo = lab
-        .provider
-        .spawn(&[
-            env!("CARGO_BIN_EXE_sipwatch"),
-            "echo",
-            "--listen",
-            &format!("{ECHO_V4}:5060"),
-        ])
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !lab
-        .provider
-        .run(&["ss", "-Hltn", "sport = :5099"])
-        .is_ok_and(|o| !o.trim().is_empty())
-    {
-        assert!(Instant::now() < deadline, "sipwatch echo did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _echo = echo_beside_the_registrar(&lab);
     let capture = lab
         .pbx
         .spawn(&[

@@ -40,3 +40,4 @@ pub mod report;
 pub mod sip;
 pub mod time;
 pub mod track;
+pub mod words;

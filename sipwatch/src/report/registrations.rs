@@ -8,6 +8,7 @@ use std::{
 use crate::{
     time::clock,
     track::{Event, Registration, RegistrationState, TrackStats},
+    words::count,
 };
 
 /// One line for an event in the message log.
@@ -31,13 +32,13 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
         }
         Event::Timeout(tx) => writeln!(
             out,
-            "{} TIMEOUT {} {} to {} over {}: no final response in 32 s, sent {} times{}",
+            "{} TIMEOUT {} {} to {} over {}: no final response in 32 s, sent {}{}",
             clock(e.at()),
             tx.method,
             tx.call_id,
             tx.dst,
             tx.transport,
-            tx.sent,
+            count(tx.sent, "time", "times"),
             if tx.provisional.is_some() {
                 " (provisional answers only)"
             } else {
@@ -184,7 +185,14 @@ pub fn write_totals(out: &mut dyn Write, regs: &[&Registration], s: &TrackStats)
         .count();
     writeln!(
         out,
-        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {} transactions, {} timeouts, {} retransmissions, {} response retransmissions",
-        s.transactions, s.timeouts, s.retransmissions, s.response_retransmissions
+        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {}, {}, {}, {}",
+        count(s.transactions, "transaction", "transactions"),
+        count(s.timeouts, "timeout", "timeouts"),
+        count(s.retransmissions, "retransmission", "retransmissions"),
+        count(
+            s.response_retransmissions,
+            "response retransmission",
+            "response retransmissions"
+        )
     )
 }

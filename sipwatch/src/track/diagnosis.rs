@@ -768,7 +768,7 @@ fn timeout(
     };
     if side == Side::Registrar {
         return (
-            format!("no final response: the REGISTER arrived here {sent} times for {destination} over {transport} and was never answered{provisional}"),
+            format!("no final response: the REGISTER arrived here {} for {destination} over {transport} and was never answered{provisional}", crate::words::count(sent, "time", "times")),
             "is the PBX listening on that address, port and transport (PJSIP transport `bind`), and does this host's INPUT firewall let SIP in?".into(),
         );
     }
@@ -785,7 +785,8 @@ fn timeout(
     };
     (
         format!(
-            "no final response: the REGISTER was sent {sent} times to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `retry_interval`"
+            "no final response: the REGISTER was sent {} to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `retry_interval`",
+            crate::words::count(sent, "time", "times")
         ),
         format!(
             "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"

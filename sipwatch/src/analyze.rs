@@ -19,6 +19,9 @@ pub struct Analysis {
     pub format: &'static str,
     /// Set when the file was cut short or corrupt: everything before was analysed.
     pub stopped: Option<FileError>,
+    /// Packets passed over on pcapng interfaces of a link type sipwatch
+    /// cannot read, while the others were read: (that link type, how many).
+    pub passed_over: Option<(u32, u64)>,
 }
 
 /// Why an analysis could not be done at all. A file that breaks off part
@@ -75,5 +78,6 @@ pub fn run_with(
         summary: finished.summary,
         format,
         stopped,
+        passed_over: reader.passed_over(),
     })
 }

@@ -24,6 +24,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         stdout,
     )
     .with_context(|| format!("analysing {}", args.file.display()))?;
+    if let Some((link, n)) = analysis.passed_over {
+        let why = sipwatch::capture::file::FileError::UnsupportedLinkType { link };
+        eprintln!(
+            "sipwatch: {}: {} on other interfaces passed over: {why}",
+            args.file.display(),
+            sipwatch::words::count(n, "packet", "packets")
+        );
+    }
     if let Some(stopped) = analysis.stopped {
         anyhow::bail!(
             "{}: analysed {} frames, then stopped: {stopped}",

@@ -150,6 +150,15 @@ impl CaptureFileReader {
     pub fn offset(&self) -> u64 {
         self.cursor.offset()
     }
+
+    /// Packets passed over on pcapng interfaces of a link type sipwatch
+    /// cannot read, while others were read: (the link type, how many).
+    pub fn passed_over(&self) -> Option<(u32, u64)> {
+        match &self.format {
+            Format::PcapNg(r) => r.passed_over(),
+            Format::Pcap(_) => None,
+        }
+    }
 }
 
 impl Iterator for CaptureFileReader {

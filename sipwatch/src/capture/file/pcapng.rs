@@ -39,6 +39,11 @@ struct Interface {
 pub struct PcapNgReader {
     endian: Endian,
     interfaces: Vec<Interface>,
+    /// Frames returned so far.
+    frames: u64,
+    /// Packets on interfaces of a link type sipwatch cannot read, passed
+    /// over (the last such link type, and how many).
+    passed_over: Option<(u32, u64)>,
 }
 
 impl PcapNgReader {
@@ -46,13 +51,29 @@ impl PcapNgReader {
         Self {
             endian: Endian::Little,
             interfaces: Vec::new(),
+            frames: 0,
+            passed_over: None,
         }
+    }
+
+    /// Packets passed over on interfaces of a link type sipwatch cannot
+    /// read: (that link type, how many). A file may mix an 802.11 monitor
+    /// interface with an Ethernet one: the Ethernet frames are still read.
+    pub fn passed_over(&self) -> Option<(u32, u64)> {
+        self.passed_over
     }
 
     pub fn next_frame<R: Read>(&mut self, c: &mut Cursor<R>) -> Result<Option<Frame>, FileError> {
         loop {
             if c.at_end()? {
-                return Ok(None);
+                // Nothing readable at all: that is the error to name.
+                return match self.passed_over {
+                    Some((link, _)) if self.frames == 0 => {
+                        self.passed_over = None;
+                        Err(FileError::UnsupportedLinkType { link })
+                    }
+                    _ => Ok(None),
+                };
             }
             let start = c.offset();
             let mut h = [0u8; 8];
@@ -89,13 +110,22 @@ impl PcapNgReader {
                         })?);
                         None
                     }
-                    EPB => Some(self.enhanced(body, start)?),
-                    SPB => Some(self.simple(body, start)?),
-                    OBSOLETE_PACKET => Some(self.obsolete(body, start)?),
+                    EPB => Some(self.enhanced(body, start)),
+                    SPB => Some(self.simple(body, start)),
+                    OBSOLETE_PACKET => Some(self.obsolete(body, start)),
                     _ => None,
                 };
-            if let Some(frame) = frame {
-                return Ok(Some(frame));
+            match frame {
+                Some(Ok(frame)) => {
+                    self.frames += 1;
+                    return Ok(Some(frame));
+                }
+                Some(Err(FileError::UnsupportedLinkType { link })) => {
+                    let n = self.passed_over.map_or(0, |(_, n)| n);
+                    self.passed_over = Some((link, n + 1));
+                }
+                Some(Err(e)) => return Err(e),
+                None => {}
             }
         }
     }

@@ -259,3 +259,24 @@ fn every_ip_link_type_number_is_read_and_written_back() {
         assert_eq!(back[0].link, link, "link type {number} written back");
     }
 }
+
+#[test]
+fn packets_of_an_unreadable_interface_are_passed_over_and_the_others_read() {
+    let (path, bytes) = two_frames("mixed.pcapng");
+    let shb = 28;
+    let idb = u32::from_le_bytes(bytes[shb + 4..shb + 8].try_into().unwrap()) as usize;
+    // A second interface, 802.11, and the first packet moved onto it.
+    let mut wifi = bytes[shb..shb + idb].to_vec();
+    wifi[8..10].copy_from_slice(&105u16.to_le_bytes());
+    let mut mixed = bytes[..shb + idb].to_vec();
+    mixed.extend_from_slice(&wifi);
+    let first_epb = mixed.len();
+    mixed.extend_from_slice(&bytes[shb + idb..]);
+    mixed[first_epb + 8..first_epb + 12].copy_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&path, &mixed).unwrap();
+    let mut reader = CaptureFileReader::open(&path).unwrap();
+    let frames: Vec<_> = reader.by_ref().collect();
+    assert_eq!(frames.len(), 1, "the Ethernet frame is read: {frames:?}");
+    assert!(frames[0].is_ok());
+    assert_eq!(reader.passed_over(), Some((105, 1)));
+}

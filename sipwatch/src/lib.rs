@@ -18,15 +18,18 @@
 //!   binding, and the diagnosis of each failure.
 //! * [`alg`]: a message as sent against the same message as received: what a
 //!   SIP ALG, NAT or proxy changed, as typed findings.
+//! * [`audit`]: `attach --echo`: the PBX's own REGISTERs shadowed through an
+//!   echo, what the path does to them, where their timeouts were lost.
 //! * [`report`]: what the user sees, one [`report::Output`] per file: the
-//!   message log, JSON Lines, the live table, the summary, pcapng.
+//!   message log, JSON Lines, the live table, the summary, pcapng, metrics.
 //!
 //! Around that path: [`pipeline`] is the path for one frame; [`live`]
 //! (`sipwatch attach`) and [`analyze`] (`sipwatch analyze`) feed it from the
 //! NIC and from a file. [`echo`] (`sipwatch echo`) is the cooperating server
 //! on a public host, and [`probe`] (`sipwatch probe`) the pre-go-live router
-//! check against it, built on [`alg`] and [`capture`]. [`time`], which any
-//! of them may use, writes the RFC 3339 times of every JSON object.
+//! check against it, built on [`alg`] and [`capture`]. [`time`] and
+//! [`words`], which any of them may use, write the RFC 3339 times of every
+//! JSON object and counts in words.
 pub mod alg;
 pub mod analyze;
 pub mod audit;

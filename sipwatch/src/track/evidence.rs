@@ -182,7 +182,7 @@ impl Tracker {
                     }
                 }
             } else if connection_never_carried_the_register(reg, &e) && reg.take_event(e.at) {
-                events.push(Event::Registration(Box::new(reg.clone())));
+                events.push(Event::Registration(reg.clone()));
             }
         }
     }

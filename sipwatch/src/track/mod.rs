@@ -146,7 +146,9 @@ pub struct Tracker {
         HashMap<TransactionKey, (Transaction, Vec<BindingKey>), BuildHasherDefault<KeyHasher>>,
     /// The per-process random key of transaction keys.
     keys: RandomState,
-    registrations: HashMap<BindingKey, Registration>,
+    /// Boxed: a registration is a few KiB, and a table of them inline would
+    /// move every one of them each time it grows or sheds its tombstones.
+    registrations: HashMap<BindingKey, Box<Registration>>,
     /// Insertion order, to evict the oldest in O(1): keys whose entry is
     /// already gone are skipped, and the queues are pruned when stale.
     transaction_order: VecDeque<TransactionKey>,
@@ -186,7 +188,7 @@ impl Tracker {
 
     /// Every registration, ordered by registrar, AOR and Contact.
     pub fn registrations(&self) -> Vec<&Registration> {
-        let mut v: Vec<&Registration> = self.registrations.values().collect();
+        let mut v: Vec<&Registration> = self.registrations.values().map(|r| &**r).collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
     }
@@ -241,7 +243,7 @@ impl Tracker {
                         if let Some(reg) = self.registrations.get_mut(b) {
                             reg.on_answer_lost(tx);
                             if reg.take_event(at) {
-                                events.push(Event::Registration(Box::new(reg.clone())));
+                                events.push(Event::Registration(reg.clone()));
                             }
                         }
                     }
@@ -294,13 +296,13 @@ impl Tracker {
             if !self.registrations.contains_key(key) {
                 self.make_room_for_registration();
                 self.registrations
-                    .insert(key.clone(), Registration::new(key.clone(), p));
+                    .insert(key.clone(), Box::new(Registration::new(key.clone(), p)));
                 self.registration_order.push_back(key.clone());
             }
             if let Some(reg) = self.registrations.get_mut(key) {
                 reg.on_request(p, *asked);
                 if reg.take_event(at) {
-                    events.push(Event::Registration(Box::new(reg.clone())));
+                    events.push(Event::Registration(reg.clone()));
                 }
             }
         }
@@ -348,7 +350,7 @@ impl Tracker {
                 reg.path.on_answer(p, tx);
                 reg.on_final(p, tx);
                 if reg.take_event(p.message.timestamp) {
-                    events.push(Event::Registration(Box::new(reg.clone())));
+                    events.push(Event::Registration(reg.clone()));
                 }
             }
         }
@@ -366,7 +368,7 @@ impl Tracker {
         self.sweep(now, events, true);
         for reg in self.registrations.values_mut() {
             if reg.on_end(now) && reg.take_event(now) {
-                events.push(Event::Registration(Box::new(reg.clone())));
+                events.push(Event::Registration(reg.clone()));
             }
         }
     }
@@ -419,7 +421,7 @@ impl Tracker {
                     reg.path.on_timeout(&tx, connection);
                     reg.on_timeout(&tx, fired);
                     if reg.take_event(fired) {
-                        events.push(Event::Registration(Box::new(reg.clone())));
+                        events.push(Event::Registration(reg.clone()));
                     }
                 }
             }
@@ -428,7 +430,7 @@ impl Tracker {
             if let Some(at) = reg.on_time(now)
                 && reg.take_event(at)
             {
-                events.push(Event::Registration(Box::new(reg.clone())));
+                events.push(Event::Registration(reg.clone()));
             }
         }
     }

@@ -4,7 +4,7 @@ use std::{future::Future, io::Write};
 
 use crate::{
     audit::Auditor,
-    capture::{Capture, CaptureConfig, CaptureError, Frame, file::FileError},
+    capture::{Capture, CaptureConfig, CaptureError, Frame},
     net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
@@ -22,10 +22,6 @@ pub enum LiveError {
     /// passes on as I/O errors.
     #[error("writing the output failed")]
     Output(#[from] std::io::Error),
-    /// A capture file error given as such (opening or rotating a `--write`
-    /// file); the pipeline itself reports those as [`LiveError::Output`].
-    #[error(transparent)]
-    File(#[from] FileError),
 }
 
 /// A capture attached and ready to run.

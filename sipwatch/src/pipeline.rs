@@ -203,11 +203,6 @@ impl<W: Write> Pipeline<W> {
         self.out.flush()
     }
 
-    /// The tracker as it stands.
-    pub fn tracker(&self) -> &Tracker {
-        &self.tracker
-    }
-
     /// After a batch: what the outputs wrote reaches the terminal.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()

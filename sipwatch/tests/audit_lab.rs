@@ -6,13 +6,13 @@
 mod support;
 
 use std::{
-    net::{SocketAddr, UdpSocket},
+    net::SocketAddr,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 use sipwatch_lab::{kamailio::Kamailio, *};
-use support::{lab, wait_until_attached};
+use support::{lab, pbx_udp_socket, stop_json, wait_until_attached};
 
 /// What one audited run gave.
 struct Run {
@@ -110,13 +110,7 @@ fn audited_with(
     argv.extend_from_slice(extra);
     let capture = lab.pbx.spawn(&argv).unwrap();
     wait_until_attached(&lab);
-    let pbx = lab
-        .pbx
-        .enter(|| UdpSocket::bind((PBX_V4, 5060)))
-        .unwrap()
-        .unwrap();
-    pbx.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    let pbx = pbx_udp_socket(&lab, Duration::from_millis(200));
     pbx.send_to(register(user).as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();
     let mut received = Vec::new();
@@ -137,18 +131,7 @@ fn audited_with(
         .lines()
         .map(str::to_owned)
         .collect();
-    let out = capture
-        .stop(libc::SIGTERM, Duration::from_secs(20))
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let json = stop_json(capture);
     Run {
         json,
         metrics,
@@ -428,13 +411,7 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
         .unwrap();
     assert!(answer.starts_with("SIP/2.0 200 OK"), "{answer}");
     std::thread::sleep(Duration::from_secs(2));
-    let out = capture
-        .stop(libc::SIGTERM, Duration::from_secs(20))
-        .unwrap();
-    let json: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let json = stop_json(capture);
     let compared = json
         .iter()
         .find(|v| v["type"] == "path_audit" && v["outcome"] == "compared")

@@ -5,14 +5,11 @@
 //! saying why, without.
 mod support;
 
-use std::{
-    net::UdpSocket,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sipwatch_lab::{kamailio::Kamailio, *};
-use support::{lab, wait_until_attached};
+use support::{lab, pbx_udp_socket, stop_json, wait_until_attached};
 
 /// A REGISTER from `user` like Asterisk's (its User-Agent), CSeq `cseq`.
 fn register(user: &str, cseq: u32, expires: u32) -> String {
@@ -42,13 +39,7 @@ fn registration(personality: Personality, user: &str, expires: u32, delays: &[u6
         .spawn(&[env!("CARGO_BIN_EXE_sipwatch"), "attach", PBX_IF, "--json"])
         .unwrap();
     wait_until_attached(&lab);
-    let pbx = lab
-        .pbx
-        .enter(|| UdpSocket::bind((PBX_V4, 5060)))
-        .unwrap()
-        .unwrap();
-    pbx.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
+    let pbx = pbx_udp_socket(&lab, Duration::from_millis(500));
     let mut buf = [0u8; 65_536];
     for (i, delay) in delays.iter().enumerate() {
         std::thread::sleep(Duration::from_secs(*delay));
@@ -63,18 +54,7 @@ fn registration(personality: Personality, user: &str, expires: u32, delays: &[u6
             let _ = pbx.recv_from(&mut buf);
         }
     }
-    let out = capture
-        .stop(libc::SIGTERM, Duration::from_secs(20))
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect();
+    let lines = stop_json(capture);
     let summary = lines.last().expect("a summary");
     assert_eq!(summary["type"], "summary");
     let aor = format!("sip:{user}@{PROVIDER_V4}");

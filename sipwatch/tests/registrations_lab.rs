@@ -12,7 +12,7 @@ use sipwatch_lab::{
     kamailio::{self, Kamailio},
     *,
 };
-use support::{lab, wait_until_attached};
+use support::{json_lines, lab, wait_until_attached};
 
 fn sipwatch_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sipwatch")
@@ -96,13 +96,6 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
         live,
         analysed: json_lines(&analysed.stdout),
     }
-}
-
-fn json_lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// The registration of `user` in the final summary.

@@ -11,6 +11,40 @@ use std::{sync::mpsc, thread, time::Duration};
 use sipwatch::capture::{Capture, CaptureConfig, Counters, Frame};
 use sipwatch_lab::{Lab, PBX_IF, Personality};
 
+/// Every line of `bytes` as one JSON object (`--json` output), or a panic
+/// naming the line that is not.
+pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Stops a `sipwatch attach --json` with SIGTERM, checks that it ended
+/// well, and returns what it wrote.
+pub fn stop_json(capture: sipwatch_lab::NetnsChild) -> Vec<serde_json::Value> {
+    let out = capture
+        .stop(libc::SIGTERM, Duration::from_secs(20))
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_lines(&out.stdout)
+}
+
+/// The PBX's own UDP socket on 5060, as a PBX holds it, reading with `timeout`.
+pub fn pbx_udp_socket(lab: &Lab, timeout: Duration) -> std::net::UdpSocket {
+    let socket = lab
+        .pbx
+        .enter(|| std::net::UdpSocket::bind((sipwatch_lab::PBX_V4, 5060)))
+        .unwrap()
+        .unwrap();
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket
+}
+
 /// A lab, or a panic that says why this machine cannot run lab tests.
 pub fn lab(personality: Personality) -> Lab {
     Lab::new(personality).unwrap_or_else(|e| {

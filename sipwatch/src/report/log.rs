@@ -62,7 +62,8 @@ impl Output for MessageLog {
         if !self.messages {
             return Ok(());
         }
-        let out = &mut Printable::new(out);
+        // Only the bytes from the wire go through `Printable`: the rest of
+        // the line is ours, and this runs for every message.
         write_clock_time(out, d.timestamp)?;
         write!(out, " {} {} ", arrow(d.direction), d.transport)?;
         write_addr(out, &d.src)?;
@@ -77,7 +78,7 @@ impl Output for MessageLog {
         }
         out.write_all(b" ")?;
         if let Some(p) = parsed {
-            out.write_all(first_line(&d.bytes))?;
+            Printable::new(out).write_all(first_line(&d.bytes))?;
             if !p.index.problems.is_empty() {
                 write!(out, "  [malformed: {}]", describe(&p.index.problems))?;
             }
@@ -89,8 +90,9 @@ impl Output for MessageLog {
         out.write_all(b"\n")?;
         if self.full {
             let text = redact(&String::from_utf8_lossy(&d.bytes));
+            let wire = &mut Printable::new(out);
             for line in text.split("\r\n") {
-                writeln!(out, "    {line}")?;
+                writeln!(wire, "    {line}")?;
             }
         }
         Ok(())
@@ -323,5 +325,18 @@ mod tests {
             "14:02:10.123456 IN  ICMP 203.0.113.2 -> 192.168.77.10 port unreachable \
              for UDP 192.168.77.10:5060 -> 203.0.113.2:5060 (REGISTER sip:203.0.113.2 SIP/2.0)\n"
         );
+    }
+
+    #[test]
+    fn escape_sequences_in_a_message_are_shown_not_sent_to_the_terminal() {
+        let d = datagram(
+            b"REGISTER sip:\x1b]0;PWNED\x07@example.com SIP/2.0\r\nVia: \x1b[2J\r\n\r\n",
+            Transport::Udp,
+        );
+        for full in [false, true] {
+            let out = render(full, &d);
+            assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+            assert!(out.contains("sip:\\x1b]0;PWNED\\x07@"), "{out}");
+        }
     }
 }

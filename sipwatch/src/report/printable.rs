@@ -27,6 +27,15 @@ impl<'a> Printable<'a> {
 
 impl Write for Printable<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Almost always: nothing to show otherwise, one write.
+        if !self.pending_c2
+            && !buf
+                .iter()
+                .any(|&b| b < 0x20 && b != b'\n' && b != b'\t' || b == 0x7f || b == 0xc2)
+        {
+            self.out.write_all(buf)?;
+            return Ok(buf.len());
+        }
         let mut start = 0;
         let mut i = 0;
         if self.pending_c2 {

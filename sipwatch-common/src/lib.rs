@@ -74,6 +74,54 @@ pub const RING_BYTES_DEFAULT: u32 = 32 << 20;
 /// The kernel programs, by name as they appear in the object file.
 pub const XDP_PROGRAM: &str = "sipwatch_xdp";
 pub const TC_PROGRAM: &str = "sipwatch_tc";
+/// The kernel drop tracer: a `tp_btf` program on the `kfree_skb`
+/// tracepoint, which the kernel fires with a reason for every packet it
+/// drops (kernel 5.17 and later give the reason).
+pub const DROP_PROGRAM: &str = "sipwatch_drop";
+/// The tracepoint [`DROP_PROGRAM`] attaches to.
+pub const DROP_TRACEPOINT: &str = "kfree_skb";
+/// Name of the global [`DropConfig`], set at load time.
+pub const DROP_CONFIG_GLOBAL: &str = "DROP_CONFIG";
+
+/// What the drop tracer needs to read a `struct sk_buff` of the running
+/// kernel: byte offsets of the fields it reads, found by user space in the
+/// kernel's BTF (`/sys/kernel/btf/vmlinux`), since they change between
+/// kernel versions and builds; and the network namespace to watch. All zero
+/// (`enabled == 0`): the tracer does nothing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropConfig {
+    /// Non-zero: trace drops.
+    pub enabled: u32,
+    /// Non-zero: the tracepoint's third argument is `enum skb_drop_reason`
+    /// (kernel 5.17 and later).
+    pub has_reason: u32,
+    /// `net->ns.inum` of the network namespace sipwatch runs in: the inode
+    /// number of `/proc/self/ns/net`. Drops in other namespaces (containers,
+    /// a router in a lab) are not this host's.
+    pub netns_inum: u32,
+    /// `sk_buff.head` (pointer).
+    pub skb_head: u32,
+    /// `sk_buff.network_header` (u16, from `head`).
+    pub skb_network_header: u32,
+    /// `sk_buff.tail` (u32 `sk_buff_data_t`, from `head`).
+    pub skb_tail: u32,
+    /// `sk_buff.skb_iif` (int): the interface a received packet arrived on,
+    /// 0 for one this host sent.
+    pub skb_iif: u32,
+    /// `sk_buff.sk` (pointer).
+    pub skb_sk: u32,
+    /// `sk_buff.dev` (pointer).
+    pub skb_dev: u32,
+    /// `sk_buff._skb_refdst` (unsigned long): its route, once routed.
+    pub skb_refdst: u32,
+    /// `sock.__sk_common.skc_net.net` (pointer).
+    pub sock_net: u32,
+    /// `net_device.nd_net.net` (pointer).
+    pub dev_net: u32,
+    /// `net.ns.inum` (u32).
+    pub net_inum: u32,
+}
 
 /// Wire constants the kernel parser needs, named once.
 pub mod wire {
@@ -139,6 +187,18 @@ impl Direction {
 pub const FLAG_VLAN_IN_METADATA: u8 = 1;
 /// `FrameHeader::flags`: fewer bytes were copied than the frame had.
 pub const FLAG_TRUNCATED: u8 = 2;
+/// `FrameHeader::flags`: not a frame on the wire but a packet this host's
+/// kernel dropped (the drop tracer): its bytes begin with the IP header,
+/// `drop_reason` says why, and `direction` says whether it was leaving
+/// (sent by this host) or had arrived.
+pub const FLAG_KERNEL_DROP: u8 = 4;
+
+/// `FrameHeader::drop_hints`: the packet had an output device when dropped
+/// (leaving: past routing, so POSTROUTING rather than OUTPUT).
+pub const DROP_HINT_DEVICE: u8 = 1;
+/// `FrameHeader::drop_hints`: the packet had a route when dropped
+/// (arriving: past the routing decision, so INPUT rather than PREROUTING).
+pub const DROP_HINT_ROUTE: u8 = 2;
 
 /// The metadata in front of every packet in the ring buffer. The packet's
 /// first `cap_len` bytes follow it directly.
@@ -161,7 +221,12 @@ pub struct FrameHeader {
     pub vlan_tci: u16,
     /// VLAN protocol (0x8100 / 0x88a8) with `vlan_tci` (host order).
     pub vlan_proto: u16,
-    pub _reserved: [u8; 6],
+    /// With `FLAG_KERNEL_DROP`: `DROP_HINT_*` bits, where in the stack it was.
+    pub drop_hints: u8,
+    pub _reserved: u8,
+    /// With `FLAG_KERNEL_DROP`: the kernel's `enum skb_drop_reason` value
+    /// (0 when the kernel gives none).
+    pub drop_reason: u32,
 }
 
 /// Size of [`FrameHeader`] in the ring buffer.
@@ -175,8 +240,9 @@ pub struct ScratchRecord {
     pub data: [u8; SNAP_LEN_MAX as usize],
 }
 
-/// Scratch slots per CPU: one per hook, so that XDP and TC never share one.
-pub const SCRATCH_SLOTS_PER_CPU: u32 = 2;
+/// Scratch slots per CPU: one per program (XDP, TC, drop tracer), so that
+/// no two share one.
+pub const SCRATCH_SLOTS_PER_CPU: u32 = 3;
 
 /// What the kernel counts, per direction and per CPU. Nothing the programs
 /// decide not to deliver goes uncounted.
@@ -205,10 +271,17 @@ pub enum Counter {
     /// Answers from an echo server in [`ECHO_MAP`], copied and then dropped
     /// at XDP so that the PBX never sees them (ingress only).
     Consumed = 9,
+    /// SIP packets this host's kernel dropped (the drop tracer; counted
+    /// under the way they were going: egress when this host sent them).
+    /// The hooks' own counters above do not include them.
+    KernelDropped = 10,
+    /// Of those, the ones whose copy was lost (ring buffer full, or their
+    /// bytes unreadable).
+    KernelDropLost = 11,
 }
 
 /// Number of [`Counter`] kinds.
-pub const COUNTER_KINDS: u32 = 10;
+pub const COUNTER_KINDS: u32 = 12;
 /// Entries in the counters array: every counter once per direction.
 pub const COUNTER_ENTRIES: u32 = COUNTER_KINDS * 2;
 
@@ -310,6 +383,7 @@ mod pod {
     unsafe impl aya::Pod for super::FrameHeader {}
     unsafe impl aya::Pod for super::FragKey {}
     unsafe impl aya::Pod for super::EchoKey {}
+    unsafe impl aya::Pod for super::DropConfig {}
 }
 
 #[cfg(test)]
@@ -338,11 +412,11 @@ mod tests {
 
     #[test]
     fn counter_indices_do_not_overlap_between_directions() {
-        let last_ingress = counter_index(Direction::Ingress, Counter::Consumed);
+        let last_ingress = counter_index(Direction::Ingress, Counter::KernelDropLost);
         let first_egress = counter_index(Direction::Egress, Counter::Seen);
         assert_eq!(last_ingress + 1, first_egress);
         assert_eq!(
-            counter_index(Direction::Egress, Counter::Consumed) + 1,
+            counter_index(Direction::Egress, Counter::KernelDropLost) + 1,
             COUNTER_ENTRIES
         );
     }

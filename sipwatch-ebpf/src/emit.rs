@@ -21,14 +21,10 @@ pub fn count(direction: Direction, counter: Counter) {
     }
 }
 
-/// Copies the packet (up to the snap length) with its metadata into the ring
-/// buffer: first into this CPU's scratch slot, then one `bpf_ringbuf_output`
-/// of exactly the bytes used, so small SIP packets take little ring space.
-/// The reader is woken only when `WAKEUP_BYTES` wait (see sipwatch-common).
+/// `len` cut at the snap length and at a record's room.
 #[inline(always)]
-pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
-    let wire_len = p.len();
-    let mut cap_len = wire_len;
+pub fn snapped(len: u32) -> u32 {
+    let mut cap_len = len;
     let snap = global(&SNAP_LEN);
     if cap_len > snap {
         cap_len = snap;
@@ -36,8 +32,25 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
     if cap_len > SNAP_LEN_MAX {
         cap_len = SNAP_LEN_MAX;
     }
+    cap_len
+}
+
+/// This CPU's scratch slot for program `slot` (see `SCRATCH_SLOTS_PER_CPU`).
+#[inline(always)]
+pub fn scratch_slot(slot: u32) -> Option<*mut sipwatch_common::ScratchRecord> {
     let cpu = unsafe { bpf_get_smp_processor_id() };
-    let Some(record) = SCRATCH.get_ptr_mut(cpu * SCRATCH_SLOTS_PER_CPU + hook_slot) else {
+    SCRATCH.get_ptr_mut(cpu * SCRATCH_SLOTS_PER_CPU + slot)
+}
+
+/// Copies the packet (up to the snap length) with its metadata into the ring
+/// buffer: first into this CPU's scratch slot, then one `bpf_ringbuf_output`
+/// of exactly the bytes used, so small SIP packets take little ring space.
+/// The reader is woken only when `WAKEUP_BYTES` wait (see sipwatch-common).
+#[inline(always)]
+pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
+    let wire_len = p.len();
+    let cap_len = snapped(wire_len);
+    let Some(record) = scratch_slot(hook_slot) else {
         count(direction, Counter::ReadError);
         return;
     };
@@ -61,7 +74,9 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
         flags,
         vlan_tci,
         vlan_proto,
-        _reserved: [0; 6],
+        drop_hints: 0,
+        _reserved: 0,
+        drop_reason: 0,
     };
     // Re-read the length through a volatile load and bound it right here: the
     // verifier needs the checks on the very register passed to the helpers,
@@ -75,6 +90,22 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
         count(direction, Counter::ReadError);
         return;
     }
+    match submit(record, cap_len) {
+        Ok(()) => {
+            count(direction, Counter::Copied);
+            if truncated {
+                count(direction, Counter::Truncated);
+            }
+        }
+        Err(()) => count(direction, Counter::RingFull),
+    }
+}
+
+/// Hands the record's header and first `cap_len` data bytes to the ring in
+/// one copy (`cap_len` already bounded by the caller on this register); the
+/// reader is woken only when `WAKEUP_BYTES` wait. `Err`: the ring is full.
+#[inline(always)]
+pub fn submit(record: &sipwatch_common::ScratchRecord, cap_len: u32) -> Result<(), ()> {
     // SAFETY: header and the first `cap_len` data bytes are initialised and
     // lie inside the record (cap_len <= SNAP_LEN_MAX).
     let bytes = unsafe {
@@ -89,13 +120,5 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
     } else {
         BPF_RB_NO_WAKEUP
     };
-    match FRAMES.output::<[u8]>(bytes, wakeup as u64) {
-        Ok(()) => {
-            count(direction, Counter::Copied);
-            if truncated {
-                count(direction, Counter::Truncated);
-            }
-        }
-        Err(_) => count(direction, Counter::RingFull),
-    }
+    FRAMES.output::<[u8]>(bytes, wakeup as u64).map_err(|_| ())
 }

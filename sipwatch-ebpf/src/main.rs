@@ -4,9 +4,12 @@
 //! leaving it (TC egress). Both pass every packet on untouched: they only
 //! decide whether a packet is SIP ([`select`]) and, if so, copy it into the
 //! ring buffer ([`emit`]). Every decision that could lose a packet is counted.
+//! `sipwatch_drop` sees the packets this host's kernel drops ([`drop`]).
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
+#[cfg(target_arch = "bpf")]
+mod drop;
 #[cfg(target_arch = "bpf")]
 mod emit;
 #[cfg(target_arch = "bpf")]
@@ -20,8 +23,8 @@ mod select;
 mod programs {
     use aya_ebpf::{
         bindings::{TC_ACT_OK, xdp_action},
-        macros::{classifier, xdp},
-        programs::{TcContext, XdpContext},
+        macros::{btf_tracepoint, classifier, xdp},
+        programs::{BtfTracePointContext, TcContext, XdpContext},
     };
     use sipwatch_common::{Counter, Direction};
 
@@ -52,6 +55,22 @@ mod programs {
         let packet = SkbPacket::new(&ctx);
         handle(&packet, Direction::Egress, TC_SLOT);
         TC_ACT_OK
+    }
+
+    /// Every packet the kernel drops, with its reason (`kfree_skb(skb,
+    /// location, reason, …)`): the SIP ones of this namespace are copied.
+    #[btf_tracepoint(function = "kfree_skb")]
+    pub fn sipwatch_drop(ctx: BtfTracePointContext) -> i32 {
+        let skb: u64 = ctx.arg(0);
+        // Kernels before 5.17 have no reason argument: the verifier prunes
+        // this read there, since the global is a load-time constant.
+        let reason: u64 = if crate::maps::global(&crate::maps::DROP_CONFIG).has_reason != 0 {
+            ctx.arg(2)
+        } else {
+            0
+        };
+        crate::drop::trace(skb, reason as u32);
+        0
     }
 
     #[inline(always)]

@@ -5,7 +5,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use sipwatch_common::{
-    COUNTER_ENTRIES, ECHO_ENTRIES, EchoKey, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT,
+    COUNTER_ENTRIES, DropConfig, ECHO_ENTRIES, EchoKey, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT,
     RING_BYTES_DEFAULT, SNAP_LEN_DEFAULT, ScratchRecord, WAKEUP_BYTES_MAX,
 };
 
@@ -48,6 +48,25 @@ pub static WAKEUP_BYTES: u32 = WAKEUP_BYTES_MAX;
 /// payload starts like a SIP message.
 #[unsafe(no_mangle)]
 pub static SNIFF_UDP: u8 = 1;
+
+/// What the drop tracer reads of the running kernel (set at load time; all
+/// zero: the tracer is off). See `sipwatch_common::DropConfig`.
+#[unsafe(no_mangle)]
+pub static DROP_CONFIG: DropConfig = DropConfig {
+    enabled: 0,
+    has_reason: 0,
+    netns_inum: 0,
+    skb_head: 0,
+    skb_network_header: 0,
+    skb_tail: 0,
+    skb_iif: 0,
+    skb_sk: 0,
+    skb_dev: 0,
+    skb_refdst: 0,
+    sock_net: 0,
+    dev_net: 0,
+    net_inum: 0,
+};
 
 /// Reads a load-time global; volatile so the compiler keeps the load from
 /// `.rodata` (patched by user space) instead of folding in the default.

@@ -43,15 +43,23 @@ impl LiveCapture {
     }
 
     /// What is attached where, for telling the user: "XDP (ingress) in
-    /// driver mode, TC (egress) via a TCX link".
+    /// driver mode, TC (egress) via a TCX link, this host's kernel drops".
     pub fn describe(&self) -> String {
-        let hooks: Vec<String> = self
+        let mut hooks: Vec<String> = self
             .capture
             .hooks()
             .iter()
             .map(|h| format!("{} {}", h.hook, h.how))
             .collect();
+        if self.capture.traces_drops() {
+            hooks.push("this host's kernel drops (kfree_skb)".into());
+        }
         format!("{}: {}", self.capture.interface(), hooks.join(", "))
+    }
+
+    /// Why this host's kernel drops are not traced, though asked for.
+    pub fn drop_problem(&self) -> Option<&str> {
+        self.capture.drop_problem()
     }
 
     /// Runs until `stop` completes, feeding `outputs` (a pcapng writer
@@ -66,7 +74,14 @@ impl LiveCapture {
         stop: impl Future<Output = ()>,
     ) -> Result<CaptureSummary, LiveError> {
         let mut capture = self.capture;
-        let mut pipeline = Pipeline::new(out, outputs).with_selection(self.selection);
+        let ifindex = interface_index(capture.interface());
+        let mut pipeline = Pipeline::new(out, outputs)
+            .with_selection(self.selection)
+            .with_kernel_drops(
+                capture.drop_reasons().clone(),
+                ifindex,
+                capture.drop_problem().map(str::to_owned),
+            );
         if let Some(auditor) = audit {
             pipeline = pipeline.with_audit(auditor);
         }
@@ -95,6 +110,14 @@ impl LiveCapture {
         let finished = pipeline.finish(Some(capture.counters()?), frames.malformed(), None)?;
         Ok(finished.summary)
     }
+}
+
+/// The interface's index in this namespace, as the kernel stamps packets.
+fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
 }
 
 fn process(batch: &mut Vec<Frame>, pipeline: &mut Pipeline<impl Write>) -> Result<(), LiveError> {

@@ -5,10 +5,15 @@ use std::io::{self, Write};
 
 use sipwatch_common::looks_like_sip_start;
 
+use sipwatch_common::Direction;
+
 use crate::{
     audit::Auditor,
-    capture::{Counters, Frame},
-    net::{ConnectionWatch, Decoded, Decoder, SipSelection, Transport, tcp::TcpLimits},
+    capture::{Counters, DropReasons, Frame},
+    net::{
+        ConnectionWatch, Decoded, Decoder, DropTally, DropWay, DroppedPacket, SipSelection,
+        Transport, tcp::TcpLimits,
+    },
     report::{CaptureSummary, Output, PipelineStats, RunEnd, Snapshot},
     sip::{Message, MessageAssembler},
     track::{Event, Tracker},
@@ -26,6 +31,12 @@ pub struct Pipeline<W: Write> {
     selection: SipSelection,
     /// The path audit (`attach --echo`), when asked for.
     audit: Option<Auditor>,
+    /// The kernel's drop reasons, and the captured interface (live).
+    drop_reasons: DropReasons,
+    captured_ifindex: Option<u32>,
+    /// Why the kernel's drops are not traced (live), when they are not.
+    drop_problem: Option<String>,
+    drops: DropTally,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -55,6 +66,10 @@ impl<W: Write> Pipeline<W> {
             connections: ConnectionWatch::default(),
             selection: SipSelection::default(),
             audit: None,
+            drop_reasons: DropReasons::default(),
+            captured_ifindex: None,
+            drop_problem: None,
+            drops: DropTally::default(),
             out,
             outputs,
             frames: 0,
@@ -72,6 +87,22 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Live: the drop tracer's records are read with the kernel's
+    /// `reasons`; `ifindex` is the captured interface (an answer dropped
+    /// after arriving there was seen by XDP first); `problem` says why
+    /// drops are not traced, when they are not.
+    pub fn with_kernel_drops(
+        mut self,
+        reasons: DropReasons,
+        ifindex: Option<u32>,
+        problem: Option<String>,
+    ) -> Self {
+        self.drop_reasons = reasons;
+        self.captured_ifindex = ifindex;
+        self.drop_problem = problem;
+        self
+    }
+
     /// Takes as SIP what `selection` says (the live capture's ports and
     /// sniffing), rather than the default ports.
     pub fn with_selection(mut self, selection: SipSelection) -> Self {
@@ -83,6 +114,9 @@ impl<W: Write> Pipeline<W> {
     /// One frame through every stage.
     pub fn push(&mut self, frame: &Frame) -> io::Result<()> {
         self.frames += 1;
+        if frame.kernel_drop.is_some() {
+            return self.push_dropped(frame);
+        }
         for o in &mut self.outputs {
             o.frame(frame)?;
         }
@@ -111,6 +145,45 @@ impl<W: Write> Pipeline<W> {
             Some(Decoded::Icmp(_) | Decoded::FragmentHead(_)) | None => {}
         }
         Ok(())
+    }
+
+    /// A SIP packet this host's kernel dropped (not a frame on the wire:
+    /// no output writes it as one): told, counted, and given to the
+    /// tracker as the fate of its transaction.
+    fn push_dropped(&mut self, frame: &Frame) -> io::Result<()> {
+        let Some(d) = DroppedPacket::from_frame(frame, &self.drop_reasons) else {
+            self.drops.unreadable();
+            return Ok(());
+        };
+        self.drops.count(&d.drop);
+        if let Some(audit) = &mut self.audit
+            && audit.on_dropped(&d)
+        {
+            return Ok(());
+        }
+        for o in &mut self.outputs {
+            o.kernel_drop(&mut self.out, &d)?;
+        }
+        if d.start_line.is_none() {
+            return Ok(());
+        }
+        let message = Message {
+            timestamp: d.time,
+            direction: Some(match d.drop.way {
+                DropWay::Leaving => Direction::Egress,
+                DropWay::Arriving => Direction::Ingress,
+            }),
+            transport: d.transport,
+            src: d.src,
+            dst: d.dst,
+            vlans: Vec::new(),
+            reassembled: false,
+            bytes: d.payload.clone(),
+        };
+        let seen = d.seen_on_the_wire(self.captured_ifindex);
+        self.tracker
+            .push_dropped(&message.parsed(), &d.drop, seen, &mut self.events);
+        self.deliver_events()
     }
 
     /// A TCP segment on the SIP ports: its connection's fault, if it shows
@@ -234,14 +307,18 @@ impl<W: Write> Pipeline<W> {
                 assembly: self.assembler.stats(),
                 connections: self.connections.stats(),
                 tracking: self.tracker.stats(),
+                kernel_drops: self.drops.stats(),
             },
         };
+        let kernel_drops = self.drops.by_reason();
         let end = RunEnd {
             summary: &summary,
             tracker: &self.tracker,
             live: kernel.is_some(),
             audit: self.audit.as_ref(),
             source,
+            kernel_drops: &kernel_drops,
+            drop_problem: self.drop_problem.as_deref(),
         };
         for o in &mut self.outputs {
             o.finish(&mut self.out, &end)?;

@@ -51,6 +51,35 @@ fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
     echo
 }
 
+/// `sipwatch attach --json --echo` on the PBX (plus `extra`), once attached.
+fn attach_audited(lab: &Lab, extra: &[&str]) -> NetnsChild {
+    let echo = ECHO_V4.to_string();
+    let mut argv = vec![
+        env!("CARGO_BIN_EXE_sipwatch"),
+        "attach",
+        PBX_IF,
+        "--json",
+        "--echo",
+        &echo,
+    ];
+    argv.extend_from_slice(extra);
+    let capture = lab.pbx.spawn(&argv).unwrap();
+    wait_until_attached(lab);
+    capture
+}
+
+/// The metrics as Prometheus's own parser reads them (see [`SCRAPE`]).
+fn scrape(lab: &Lab) -> Vec<String> {
+    // Metrics are re-read every second.
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.pbx
+        .run(&["/usr/bin/python3", "-c", SCRAPE])
+        .unwrap_or_else(|e| panic!("scraping the metrics with prometheus_client: {e}"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 fn register(user: &str) -> String {
     format!(
         "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
@@ -96,20 +125,9 @@ fn audited_with(
     }
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
     let _echo = echo_beside_the_registrar(&lab);
-    let echo = ECHO_V4.to_string();
-    let mut argv = vec![
-        env!("CARGO_BIN_EXE_sipwatch"),
-        "attach",
-        PBX_IF,
-        "--json",
-        "--echo",
-        &echo,
-        "--metrics",
-        METRICS,
-    ];
-    argv.extend_from_slice(extra);
-    let capture = lab.pbx.spawn(&argv).unwrap();
-    wait_until_attached(&lab);
+    let mut args = vec!["--metrics", METRICS];
+    args.extend_from_slice(extra);
+    let capture = attach_audited(&lab, &args);
     let pbx = pbx_udp_socket(&lab, Duration::from_millis(200));
     pbx.send_to(register(user).as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();
@@ -122,15 +140,7 @@ fn audited_with(
             received.push((from, text.lines().next().unwrap_or("").to_owned()));
         }
     }
-    // Metrics are re-read every second.
-    std::thread::sleep(Duration::from_millis(1500));
-    let metrics = lab
-        .pbx
-        .run(&["/usr/bin/python3", "-c", SCRAPE])
-        .unwrap_or_else(|e| panic!("scraping the metrics with prometheus_client: {e}"))
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let metrics = scrape(&lab);
     let json = stop_json(capture);
     Run {
         json,
@@ -294,6 +304,12 @@ fn timeout_leg(personality: Personality, user: &str) -> String {
         "nothing reached the PBX: {:?}",
         run.received
     );
+    // The router's drops are in its own namespace: not this host's.
+    assert!(
+        run.json.iter().all(|v| v["type"] != "kernel_drop"),
+        "{:?}",
+        run.json
+    );
     let leg = located["leg"].as_str().unwrap().to_owned();
     // The same, as a Prometheus scraper reads it.
     assert_eq!(
@@ -379,18 +395,7 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
     let lab = lab(Personality::SipAlg);
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
     let _echo = echo_beside_the_registrar(&lab);
-    let capture = lab
-        .pbx
-        .spawn(&[
-            env!("CARGO_BIN_EXE_sipwatch"),
-            "attach",
-            PBX_IF,
-            "--json",
-            "--echo",
-            &ECHO_V4.to_string(),
-        ])
-        .unwrap();
-    wait_until_attached(&lab);
+    let capture = attach_audited(&lab, &[]);
     let answer = lab
         .pbx
         .enter(|| {
@@ -430,5 +435,136 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
     assert_eq!(
         contact["after"],
         format!("<sip:alice@{ROUTER_WAN_V4}:5060>")
+    );
+}
+
+/// nftables on the PBX host itself: REGISTERs from port 5060 dropped in
+/// OUTPUT, answers to port 5062 dropped in INPUT. Both are this host's
+/// doing, named with the kernel's reason (the drop tracer on `kfree_skb`),
+/// and the audit does not misplace them on the path.
+#[test]
+fn the_pbx_hosts_own_firewall_is_named_with_the_kernels_reason_both_ways() {
+    let lab = lab(Personality::PlainNat);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    let _echo = echo_beside_the_registrar(&lab);
+    let rules = format!(
+        "table inet pbxfw {{
+           chain out {{ type filter hook output priority 0; udp sport 5060 udp dport 5060 ip daddr {PROVIDER_V4} drop; }}
+           chain in {{ type filter hook input priority 0; udp sport 5060 udp dport 5062 drop; }}
+         }}"
+    );
+    lab.pbx
+        .run_with_stdin(&["nft", "-f", "-"], Some(&rules))
+        .unwrap();
+    let capture = attach_audited(&lab, &["--metrics", METRICS]);
+    // erin on 5060: its REGISTER never leaves (OUTPUT), so Timer F fires.
+    let out_blocked = pbx_udp_socket(&lab, Duration::from_millis(200));
+    let sent = out_blocked.send_to(register("erin").as_bytes(), (PROVIDER_V4, 5060));
+    assert!(sent.is_err(), "the OUTPUT rule refuses the send: {sent:?}");
+    // alice on 5062: registered, but the 200 OK is dropped in INPUT.
+    let in_blocked = lab
+        .pbx
+        .enter(|| std::net::UdpSocket::bind((PBX_V4, 5062)))
+        .unwrap()
+        .unwrap();
+    in_blocked
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let alice = register("alice").replace(&format!("{PBX_V4}:5060"), &format!("{PBX_V4}:5062"));
+    in_blocked
+        .send_to(alice.as_bytes(), (PROVIDER_V4, 5060))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + Duration::from_secs(35);
+    let mut received = Vec::new();
+    while Instant::now() < until {
+        for socket in [&out_blocked, &in_blocked] {
+            if let Ok((n, from)) = socket.recv_from(&mut buf) {
+                received.push((from, String::from_utf8_lossy(&buf[..n]).into_owned()));
+            }
+        }
+    }
+    assert!(received.is_empty(), "nothing got through: {received:?}");
+    let metrics = scrape(&lab);
+    let json = stop_json(capture);
+    let run = Run {
+        json,
+        metrics,
+        received: Vec::new(),
+    };
+
+    let drops: Vec<&Value> = run
+        .json
+        .iter()
+        .filter(|v| v["type"] == "kernel_drop")
+        .collect();
+    let leaving = drops
+        .iter()
+        .find(|d| d["way"] == "leaving")
+        .unwrap_or_else(|| panic!("no drop leaving: {drops:?}"));
+    assert_eq!(leaving["reason"], "NETFILTER_DROP");
+    assert_eq!(leaving["chain"], "output");
+    assert_eq!(leaving["src"], format!("{PBX_V4}:5060"));
+    assert_eq!(
+        leaving["start_line"],
+        format!("REGISTER sip:{PROVIDER_V4} SIP/2.0")
+    );
+    let arriving = drops
+        .iter()
+        .find(|d| d["way"] == "arriving")
+        .unwrap_or_else(|| panic!("no drop arriving: {drops:?}"));
+    assert_eq!(arriving["reason"], "NETFILTER_DROP");
+    assert_eq!(arriving["chain"], "input");
+    assert_eq!(arriving["dst"], format!("{PBX_V4}:5062"));
+    assert_eq!(arriving["start_line"], "SIP/2.0 200 OK");
+
+    let summary = run.json.last().unwrap();
+    let diagnosis = |user: &str, kind: &str| -> Value {
+        summary["registrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["key"]["aor"] == format!("sip:{user}@{PROVIDER_V4}"))
+            .flat_map(|r| r["diagnoses"].as_array().unwrap().iter())
+            .find(|d| d["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} for {user}: {summary}"))
+    };
+    let timeout = diagnosis("erin", "timeout");
+    assert_eq!(timeout["leg"], "dropped_on_this_host", "{timeout}");
+    assert_eq!(timeout["left_this_host"], false);
+    assert_eq!(timeout["dropped_on_this_host"]["reason"], "NETFILTER_DROP");
+    assert_eq!(timeout["dropped_on_this_host"]["way"], "leaving");
+    let lost = diagnosis("alice", "answer_not_delivered");
+    assert_eq!(lost["code"], 200);
+    assert_eq!(lost["dropped_on_this_host"]["reason"], "NETFILTER_DROP");
+    assert_eq!(lost["dropped_on_this_host"]["way"], "arriving");
+    // The audit does not put erin's timeout on the path.
+    assert!(
+        audits(&run, &format!("sip:erin@{PROVIDER_V4}"))
+            .iter()
+            .all(|a| a["outcome"] != "timeout_located"),
+        "{:?}",
+        run.json
+    );
+    assert_eq!(
+        sample(
+            &run,
+            r#"sipwatch_kernel_drops_total{reason="NETFILTER_DROP",way="leaving"}"#
+        ),
+        1.0
+    );
+    assert!(
+        sample(
+            &run,
+            r#"sipwatch_kernel_drops_total{reason="NETFILTER_DROP",way="arriving"}"#
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            &run,
+            r#"sipwatch_path_timeouts_total{leg="dropped_on_this_host"}"#
+        ),
+        1.0
     );
 }

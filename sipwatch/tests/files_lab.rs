@@ -386,6 +386,7 @@ fn analyze_of_a_cut_file_shows_what_it_read_and_fails_saying_where() {
             wire_len: data.len() as u32,
             data,
             truncated: false,
+            kernel_drop: None,
         })
         .unwrap();
     }

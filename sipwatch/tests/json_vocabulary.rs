@@ -163,3 +163,63 @@ fn every_type_any_command_writes_is_documented_with_an_example() {
         assert!(documented.contains(t), "docs/json.md has no example of {t}");
     }
 }
+
+/// What only a live capture writes (the kernel's own drops) obeys the same
+/// rules and is documented: a REGISTER dropped in OUTPUT, fed to the
+/// pipeline as the drop tracer delivers it.
+#[test]
+fn a_kernel_drop_is_one_typed_object_and_documented() {
+    use sipwatch::{
+        capture::{Direction, DropReasons, Frame, LinkType},
+        pipeline::Pipeline,
+    };
+    let register = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-d1;rport\r\n\
+                    From: <sip:erin@203.0.113.2>;tag=1\r\nTo: <sip:erin@203.0.113.2>\r\nCall-ID: d1\r\nCSeq: 1 REGISTER\r\n\
+                    Contact: <sip:erin@192.168.77.10:5060>\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n";
+    let mut data = Vec::new();
+    etherparse::PacketBuilder::ipv4([192, 168, 77, 10], [203, 0, 113, 2], 64)
+        .udp(5060, 5060)
+        .write(&mut data, register.as_bytes())
+        .unwrap();
+    let frame = Frame {
+        timestamp: std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_800_000_000),
+        ifindex: 0,
+        direction: Some(Direction::Egress),
+        link: LinkType::RawIp,
+        wire_len: data.len() as u32,
+        data,
+        truncated: false,
+        kernel_drop: Some(sipwatch::capture::DropRecord {
+            reason: 12,
+            had_device: false,
+            had_route: false,
+        }),
+    };
+    let mut out = Vec::new();
+    let mut pipeline = Pipeline::new(&mut out, View::Json.outputs()).with_kernel_drops(
+        DropReasons::new([(12, "SKB_DROP_REASON_NETFILTER_DROP".to_owned())]),
+        Some(2),
+        None,
+    );
+    pipeline.push(&frame).unwrap();
+    pipeline.finish(None, 0, None).unwrap();
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines.iter().for_each(|l| check(l, "kernel-drop"));
+    let drop = lines
+        .iter()
+        .find(|l| l["type"] == "kernel_drop")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    assert_eq!(drop["reason"], "NETFILTER_DROP");
+    assert_eq!(drop["way"], "leaving");
+    assert!(documented_types().contains("kernel_drop"));
+    // The dropped REGISTER is the PBX's: its registration is tracked.
+    assert!(lines.iter().any(|l| l["type"] == "registration"));
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["pipeline"]["kernel_drops"]["leaving"], 1);
+    assert_eq!(summary["kernel_drops_by_reason"][0]["count"], 1);
+}

@@ -208,7 +208,8 @@ fn local_rules(hook: &str, rule: &str) -> String {
 }
 
 /// With `rule` on the PBX's own `hook`, UDP probes end on `leg`, with what
-/// the NIC saw (left, answer arrived); TCP (not matched) goes through.
+/// the NIC saw (left, answer arrived) and the kernel's reason for the drop;
+/// TCP (not matched) goes through.
 fn local_firewall_case(hook: &str, rule: &str, leg: &str, nic: (bool, bool)) {
     let (code, report) =
         run_with_local_firewall(Personality::PlainNat, Some(&local_rules(hook, rule)));
@@ -225,6 +226,8 @@ fn local_firewall_case(hook: &str, rule: &str, leg: &str, nic: (bool, bool)) {
                 (Some(nic.0), Some(nic.1)),
                 "{p}"
             );
+            // The kernel's own reason, from the drop tracer.
+            assert_eq!(p["kernel_drop"]["reason"], "NETFILTER_DROP", "{p}");
         } else {
             assert_eq!(p["leg"], "delivered", "{p}");
         }

@@ -82,6 +82,9 @@ pub struct AuditCounters {
     pub pending_evicted: u64,
     /// Query channel lookups that failed.
     pub query_errors: u64,
+    /// Shadows (or the echo's answers) this host's own kernel dropped:
+    /// its firewall treats them as it treats the PBX's SIP.
+    pub dropped_here: u64,
 }
 
 /// What the audit found for one binding.
@@ -326,6 +329,17 @@ impl Auditor {
         false
     }
 
+    /// A packet this host's kernel dropped: `true` when it is the audit's
+    /// own (a shadow, an echo's answer), counted here and kept from the
+    /// PBX's log and registrations.
+    pub fn on_dropped(&mut self, d: &crate::net::DroppedPacket) -> bool {
+        if self.is_echo(d.dst) || self.is_echo(d.src) {
+            self.counters.dropped_here += 1;
+            return true;
+        }
+        false
+    }
+
     fn own_traffic(&mut self, m: &Message) {
         let index = MessageIndex::parse(&m.bytes);
         if m.direction == Some(Direction::Egress) {
@@ -517,7 +531,9 @@ impl Auditor {
     /// once that the path works; otherwise the echo's query channel is asked
     /// (in the background; the result comes with [`Auditor::poll`]).
     pub fn on_timeout(&mut self, tx: &Transaction) {
-        if tx.method != "REGISTER" {
+        // This host's kernel dropped every copy: the tracker located it
+        // (with the kernel's reason); the shadow's fate would mislead.
+        if tx.method != "REGISTER" || tx.dropped_every_copy() {
             return;
         }
         let Some(binding) = self.by_call_id.get(&tx.call_id).cloned() else {

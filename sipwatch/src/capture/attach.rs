@@ -3,7 +3,7 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray, RingBuf},
     programs::{
-        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+        BtfTracePoint, ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
         tc::{SchedClassifierLinkId, TcError, qdisc_add_clsact},
         xdp::XdpLinkId,
     },
@@ -11,13 +11,14 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 use sipwatch_common::{
-    COUNTER_MAP, ECHO_MAP, EchoKey, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP,
-    SCRATCH_SLOTS_PER_CPU, SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_PROGRAM, WAKEUP_BYTES_MAX,
-    WAKEUP_GLOBAL, XDP_PROGRAM,
+    COUNTER_MAP, DROP_CONFIG_GLOBAL, DROP_PROGRAM, DROP_TRACEPOINT, DropConfig, ECHO_MAP, EchoKey,
+    PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP, SCRATCH_SLOTS_PER_CPU, SNAP_LEN_GLOBAL,
+    SNIFF_GLOBAL, TC_PROGRAM, WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
 };
 
 use super::{
     CaptureConfig, CaptureError, Counters, FrameReader, Hook, XdpModeChoice,
+    drops::{self, DropReasons},
     privileges::require_capabilities,
 };
 
@@ -42,6 +43,11 @@ pub struct Capture {
     hooks: Vec<AttachedHook>,
     xdp_link: Option<XdpLinkId>,
     tc_link: Option<SchedClassifierLinkId>,
+    drop_link: Option<aya::programs::tp_btf::BtfTracePointLinkId>,
+    /// The kernel's drop reason names (empty when drops are not traced).
+    drop_reasons: DropReasons,
+    /// Why drops are not traced, when they are not though asked for.
+    drop_problem: Option<String>,
     logger: Option<EbpfLogger<&'static dyn log::Log>>,
 }
 
@@ -60,12 +66,27 @@ impl Capture {
         let scratch_slots = u32::try_from(cpus).unwrap_or(u32::MAX / 4) * SCRATCH_SLOTS_PER_CPU;
         let sniff = u8::from(config.sniff_udp);
         let wakeup_bytes = WAKEUP_BYTES_MAX.min(config.ring_bytes / 8);
+        // Offsets from the kernel's BTF; without them the tracer stays off
+        // (an all-zero config) and the capture goes on.
+        let (drop_config, drop_reasons, mut drop_problem) = if config.trace_drops {
+            match drops::prepare() {
+                Ok(setup) => (setup.config, setup.reasons, None),
+                Err(e) => (
+                    DropConfig::default(),
+                    DropReasons::default(),
+                    Some(e.to_string()),
+                ),
+            }
+        } else {
+            (DropConfig::default(), DropReasons::default(), None)
+        };
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(RING_MAP, config.ring_bytes)
             .map_max_entries(SCRATCH_MAP, scratch_slots)
             .override_global(SNAP_LEN_GLOBAL, &config.snap_len, true)
             .override_global(SNIFF_GLOBAL, &sniff, true)
             .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
+            .override_global(DROP_CONFIG_GLOBAL, &drop_config, true)
             .load(EBPF_OBJECT)
             .map_err(CaptureError::Load)?;
         // The programs log only rare events; without the log map there is
@@ -80,6 +101,9 @@ impl Capture {
             hooks: Vec::new(),
             xdp_link: None,
             tc_link: None,
+            drop_link: None,
+            drop_reasons,
+            drop_problem: None,
             logger,
         };
         for hook in &config.hooks {
@@ -89,7 +113,60 @@ impl Capture {
                 _ => {}
             }
         }
+        if drop_config.enabled != 0
+            && let Err(e) = capture.attach_drops()
+        {
+            drop_problem = Some(match e {
+                CaptureError::DropTracer(why) => why,
+                other => other.to_string(),
+            });
+        }
+        if drop_problem.is_some() {
+            capture.drop_reasons = DropReasons::default();
+        }
+        capture.drop_problem = drop_problem;
         Ok(capture)
+    }
+
+    /// The kernel's drop reason names, for the packets the drop tracer
+    /// copies; empty when drops are not traced.
+    pub fn drop_reasons(&self) -> &DropReasons {
+        &self.drop_reasons
+    }
+
+    /// Why the packets this host's kernel drops are not traced though that
+    /// was asked for (no BTF, an older kernel, a verifier refusal…); the
+    /// capture itself runs.
+    pub fn drop_problem(&self) -> Option<&str> {
+        self.drop_problem.as_deref()
+    }
+
+    /// Whether the drop tracer is attached.
+    pub fn traces_drops(&self) -> bool {
+        self.drop_link.is_some()
+    }
+
+    fn attach_drops(&mut self) -> Result<(), CaptureError> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| CaptureError::DropTracer(e.to_string()))?;
+        let program = self.program::<BtfTracePoint>(DROP_PROGRAM)?;
+        program.load(DROP_TRACEPOINT, &btf).map_err(|e| {
+            // The verifier's log, first line, says what the kernel lacks.
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!(
+                    "{why}: {}",
+                    s.to_string().lines().next().unwrap_or_default()
+                );
+                source = s.source();
+            }
+            CaptureError::DropTracer(why)
+        })?;
+        let link = program
+            .attach()
+            .map_err(|e| CaptureError::DropTracer(e.to_string()))?;
+        self.drop_link = Some(link);
+        Ok(())
     }
 
     /// The name of the interface the hooks are attached to.
@@ -149,6 +226,12 @@ impl Capture {
             self.program::<SchedClassifier>(TC_PROGRAM)?
                 .detach(link)
                 .map_err(|source| self.detach_error(Hook::Tc, source))?;
+        }
+        if let Some(link) = self.drop_link.take() {
+            // Only the tracer stops: nothing on the interface depends on it.
+            let _ = self
+                .program::<BtfTracePoint>(DROP_PROGRAM)
+                .map(|p| p.detach(link));
         }
         self.hooks.clear();
         Ok(())

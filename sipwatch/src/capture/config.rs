@@ -65,11 +65,14 @@ pub struct CaptureConfig {
     /// Echo servers whose UDP answers are consumed at XDP: copied to user
     /// space and dropped before the PBX's socket (`attach --echo`).
     pub consume_from: Vec<std::net::SocketAddr>,
+    /// Trace the SIP packets this host's kernel drops, with the kernel's
+    /// reason (`kfree_skb`); `attach --no-drops` turns it off.
+    pub trace_drops: bool,
 }
 
 impl CaptureConfig {
     /// The defaults: both hooks, ports 5060 and 5080 (5061 as TLS), payload
-    /// sniffing on, whole packets, a 32 MiB ring.
+    /// sniffing on, whole packets, a 32 MiB ring, kernel drops traced.
     pub fn new(interface: impl Into<String>) -> Self {
         Self {
             interface: interface.into(),
@@ -81,6 +84,7 @@ impl CaptureConfig {
             snap_len: SNAP_LEN_DEFAULT,
             ring_bytes: RING_BYTES_DEFAULT,
             consume_from: Vec::new(),
+            trace_drops: true,
         }
     }
 

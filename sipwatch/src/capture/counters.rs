@@ -40,12 +40,21 @@ pub struct DirectionCounters {
     /// Answers from the echo (`attach --echo`) copied and then dropped at
     /// XDP, so that the PBX never sees them.
     pub consumed: u64,
+    /// SIP packets this host's kernel dropped (firewall, no socket, full
+    /// socket buffer…), seen by the drop tracer: under egress when this
+    /// host sent them. Not included in the counts above, which are the
+    /// hook's.
+    pub kernel_dropped: u64,
+    /// Of `kernel_dropped`, those whose copy was lost (ring buffer full,
+    /// bytes unreadable): their drop is counted, not shown.
+    pub kernel_drop_lost: u64,
 }
 
 impl DirectionCounters {
-    /// Selected packets that did not reach user space.
+    /// Packets that did not reach user space: selected by the hook, or
+    /// dropped by the kernel and traced.
     pub fn lost(&self) -> u64 {
-        self.ring_full + self.read_errors
+        self.ring_full + self.read_errors + self.kernel_drop_lost
     }
 }
 
@@ -91,6 +100,8 @@ impl Counters {
                 fragments: get(d, Counter::Fragments)?,
                 frag_table_full: get(d, Counter::FragTableFull)?,
                 consumed: get(d, Counter::Consumed)?,
+                kernel_dropped: get(d, Counter::KernelDropped)?,
+                kernel_drop_lost: get(d, Counter::KernelDropLost)?,
             })
         };
         Ok(Counters {

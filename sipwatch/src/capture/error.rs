@@ -83,6 +83,10 @@ pub enum CaptureError {
         #[source]
         source: aya::programs::ProgramError,
     },
+    /// The kernel drop tracer (`kfree_skb`) could not be loaded or
+    /// attached: the capture goes on without it, and says why.
+    #[error("the kernel drop tracer could not be attached: {0}")]
+    DropTracer(String),
     #[error("attaching {hook} to {interface} failed")]
     /// Attaching a loaded program to the interface failed: for XDP in every
     /// mode tried (driver, then generic under `auto`), for TC at the TCX link

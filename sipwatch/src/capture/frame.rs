@@ -2,7 +2,8 @@
 use std::time::{Duration, SystemTime};
 
 use sipwatch_common::{
-    Direction, FLAG_TRUNCATED, FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
+    DROP_HINT_DEVICE, DROP_HINT_ROUTE, Direction, FLAG_KERNEL_DROP, FLAG_TRUNCATED,
+    FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
     wire::{ETH_TYPE_OFFSET, VLAN_TAG_LEN},
 };
 
@@ -57,6 +58,22 @@ pub struct Frame {
     /// captured with): a SIP message in it is incomplete. The summary warns
     /// about these.
     pub truncated: bool,
+    /// Not a frame on the wire: a packet this host's kernel dropped (its
+    /// bytes begin at the IP header, [`LinkType::RawIp`]; `direction` is
+    /// egress when this host sent it).
+    pub kernel_drop: Option<DropRecord>,
+}
+
+/// What the drop tracer says of a packet the kernel dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropRecord {
+    /// The kernel's `enum skb_drop_reason` number (0: none given; names in
+    /// [`DropReasons`](super::DropReasons)).
+    pub reason: u32,
+    /// Whether it had an output device (leaving: past OUTPUT).
+    pub had_device: bool,
+    /// Whether it had a route (arriving: past PREROUTING).
+    pub had_route: bool,
 }
 
 /// Why a ring buffer record could not be turned into a frame. The kernel side
@@ -134,14 +151,24 @@ impl Frame {
             data.splice(at..at, tag);
             wire_len += VLAN_TAG_LEN;
         }
+        let dropped = header.flags & FLAG_KERNEL_DROP != 0;
         Ok(Frame {
             timestamp: clock.wall_time(header.ts_ns),
             ifindex: header.ifindex,
             direction: Some(direction),
-            link: LinkType::Ethernet,
+            link: if dropped {
+                LinkType::RawIp
+            } else {
+                LinkType::Ethernet
+            },
             wire_len,
             data,
             truncated: header.flags & FLAG_TRUNCATED != 0,
+            kernel_drop: dropped.then_some(DropRecord {
+                reason: header.drop_reason,
+                had_device: header.drop_hints & DROP_HINT_DEVICE != 0,
+                had_route: header.drop_hints & DROP_HINT_ROUTE != 0,
+            }),
         })
     }
 }
@@ -168,7 +195,9 @@ mod tests {
             flags,
             vlan_tci: 100,
             vlan_proto: 0x8100,
-            _reserved: [0; 6],
+            drop_hints: 0,
+            _reserved: 0,
+            drop_reason: 0,
         }
     }
 

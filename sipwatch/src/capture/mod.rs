@@ -17,8 +17,10 @@
 //! # Ok(()) }
 //! ```
 mod attach;
+pub mod btf;
 mod config;
 mod counters;
+mod drops;
 mod error;
 pub mod file;
 mod frame;
@@ -28,7 +30,8 @@ mod ring;
 pub use attach::{AttachedHook, Capture};
 pub use config::{CaptureConfig, Hook, XdpModeChoice, parse_size};
 pub use counters::{Counters, DirectionCounters};
+pub use drops::{DropReasons, DropSetup, DropTraceError, prepare as prepare_drop_tracing};
 pub use error::CaptureError;
-pub use frame::{Frame, LinkType};
+pub use frame::{DropRecord, Frame, LinkType};
 pub use ring::FrameReader;
 pub use sipwatch_common::Direction;

@@ -82,6 +82,10 @@ pub struct Args {
         value_name = "SECONDS,..."
     )]
     nat_gaps: Vec<u64>,
+    /// Do not trace the SIP packets this host's own kernel drops (its
+    /// firewall, no socket, a full socket buffer), which is on by default.
+    #[arg(long)]
+    no_drops: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9560).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<std::net::SocketAddr>,
@@ -134,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         snap_len: args.snap_len,
         ring_bytes: args.ring_size,
         consume_from: audit.iter().map(|a| a.echo).collect(),
+        trace_drops: !args.no_drops,
         ..CaptureConfig::new(&args.interface)
     };
     let view = if args.table {
@@ -160,6 +165,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()
         );
+        if let Some(why) = capture.drop_problem() {
+            eprintln!("sipwatch: SIP dropped by this host's own kernel is not traced: {why}");
+        }
         if let Some(path) = &args.write {
             let writer = PcapNgWriter::create(
                 path,

@@ -493,6 +493,7 @@ mod tests {
             wire_len: data.len() as u32,
             data,
             truncated: false,
+            kernel_drop: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! From captured frames to transport payloads: link decoding (Ethernet and
 //! VLANs, Linux cooked v1/v2, raw IP, BSD loopback), IPv4 and IPv6, IP defragmentation (with the first fragment of a datagram
 //! that never completes, [`FragmentHead`]), UDP, TCP stream reassembly
-//! ([`tcp`]), and the faults of TCP connections ([`ConnectionWatch`]).
+//! ([`tcp`]), the faults of TCP connections ([`ConnectionWatch`]), and the
+//! packets this host's kernel dropped ([`DroppedPacket`]).
 //!
 //! ```
 //! use sipwatch::net::Decoder;
@@ -13,7 +14,9 @@ mod bounded;
 mod connection;
 mod datagram;
 mod decoder;
+mod dropped;
 mod icmp;
+mod leg;
 mod link;
 mod select;
 pub mod tcp;
@@ -24,5 +27,7 @@ pub use connection::{
 };
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
 pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT, FragmentHead};
+pub use dropped::{Chain, DropStats, DropTally, DropWay, DroppedPacket, KernelDrop};
 pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind, sip_start_line};
+pub use leg::Leg;
 pub use select::{NotSipStats, SipSelection};

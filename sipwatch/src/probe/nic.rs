@@ -17,7 +17,7 @@ use sipwatch_common::Direction;
 
 use crate::{
     capture::{Capture, CaptureConfig},
-    net::{Decoder, SipSelection, tcp::TcpLimits},
+    net::{Decoder, DropWay, DroppedPacket, KernelDrop, SipSelection, tcp::TcpLimits},
     sip::{MessageAssembler, MessageIndex},
 };
 
@@ -33,6 +33,10 @@ pub struct NicView {
     pub left: HashMap<String, Vec<u8>>,
     /// Ids of the probes whose answers were seen arriving at the NIC.
     pub arrived: HashSet<String>,
+    /// Probes this host's kernel dropped on their way out, and why.
+    pub dropped: HashMap<String, KernelDrop>,
+    /// Probes whose answers this host's kernel dropped, and why.
+    pub answer_dropped: HashMap<String, KernelDrop>,
 }
 
 /// The eBPF capture running on its own thread while the probes go out;
@@ -141,7 +145,23 @@ impl NicWatch {
                     MessageAssembler::with_selection(TcpLimits::default(), selection),
                     Vec::new(),
                 );
+                let reasons = capture.drop_reasons().clone();
                 for f in &frames {
+                    // Not on the wire: what this host's kernel dropped.
+                    if f.kernel_drop.is_some() {
+                        let Some(d) = DroppedPacket::from_frame(f, &reasons) else {
+                            continue;
+                        };
+                        let index = MessageIndex::parse(&d.payload);
+                        if let Some(id) = index.header("x-sipwatch-probe") {
+                            let into = match d.drop.way {
+                                DropWay::Leaving => &mut view.dropped,
+                                DropWay::Arriving => &mut view.answer_dropped,
+                            };
+                            into.insert(id.into_owned(), d.drop);
+                        }
+                        continue;
+                    }
                     if let Some(d) = decoder.push(f) {
                         assembler.push(d, &mut messages);
                     }

@@ -4,40 +4,11 @@ use std::{fmt, io::Write, net::SocketAddr};
 
 use serde::Serialize;
 
+pub use crate::net::Leg;
 use crate::{
     alg::{Finding, sip_changed},
     net::Transport,
 };
-
-/// Where a probe ended up. The same words serve the continuous audit of a
-/// PBX's own registrations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Leg {
-    /// Answered: it arrived, and the answer came back.
-    Delivered,
-    /// The echo never saw it (its query channel says so): lost on the way out.
-    DroppedOnTheWayOut,
-    /// The echo saw and answered it; the answer never arrived here.
-    LostOnTheWayBack,
-    /// No answer, and the query channel could not tell which way it was lost.
-    NoAnswer,
-    /// TCP: the connection never came up (the SYN or its answer was lost);
-    /// nothing was sent, so the query channel cannot tell the way.
-    TcpConnectFailed,
-    /// Refused: a TCP reset, or over UDP an ICMP port unreachable, came
-    /// back: nothing listens on that port, or a firewall rejects SIP.
-    Refused,
-    /// Something answered, but not with an echo's mirror (why, in
-    /// `answer_problem`): not a `sipwatch echo`, or its answer was mangled.
-    InvalidAnswer,
-    /// Sent by the socket, never seen leaving the NIC: this host's own
-    /// firewall (OUTPUT) dropped it.
-    DroppedOnThisHost,
-    /// The answer reached the NIC but not the socket: this host's own
-    /// firewall (INPUT) dropped it.
-    AnswerDroppedOnThisHost,
-}
 
 /// The request a probe sends: what a PBX sends to its provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -118,6 +89,10 @@ pub struct ProbeOutcome {
     pub mirrored_bytes: Option<Vec<u8>>,
     /// Its answer seen arriving at this host's NIC, when observed.
     pub answer_at_nic: Option<bool>,
+    /// This host's kernel dropped the probe (or its answer), and why: the
+    /// drop tracer's reading, when the NIC was observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_drop: Option<crate::net::KernelDrop>,
 }
 
 /// The probe's overall answer.
@@ -281,14 +256,24 @@ fn leg_words(o: &ProbeOutcome) -> String {
             "an answer came back, but not an echo's mirror ({}): is it a sipwatch echo on that port, or something else answering SIP there?",
             o.answer_problem.as_deref().unwrap_or("unreadable")
         ),
-        Leg::DroppedOnThisHost => {
-            "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)"
-                .into()
-        }
-        Leg::AnswerDroppedOnThisHost => {
-            "answered, and the answer reached the NIC but not sipwatch (local firewall, INPUT)"
-                .into()
-        }
+        Leg::DroppedOnThisHost => match &o.kernel_drop {
+            Some(d) => format!(
+                "dropped on this host: never left, dropped by {}; {}",
+                d.describe(),
+                d.fix()
+            ),
+            None => "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)"
+                .into(),
+        },
+        Leg::AnswerDroppedOnThisHost => match &o.kernel_drop {
+            Some(d) => format!(
+                "answered, and the answer reached the NIC, then {} dropped it; {}",
+                d.describe(),
+                d.fix()
+            ),
+            None => "answered, and the answer reached the NIC but not sipwatch (local firewall, INPUT)"
+                .into(),
+        },
     }
 }
 
@@ -403,6 +388,7 @@ mod tests {
             sent_bytes: Vec::new(),
             mirrored_bytes: None,
             answer_at_nic: None,
+            kernel_drop: None,
         }
     }
 

@@ -164,8 +164,10 @@ fn refine(o: &mut ProbeOutcome, view: &NicView) {
     }
     if !left && o.sent > 0 {
         o.leg = Leg::DroppedOnThisHost;
+        o.kernel_drop = view.dropped.get(&o.id).cloned();
     } else if answered {
         o.leg = Leg::AnswerDroppedOnThisHost;
+        o.kernel_drop = view.answer_dropped.get(&o.id).cloned();
     }
 }
 
@@ -431,6 +433,7 @@ fn answered(
         mirrored_bytes: mirror.request_bytes(),
         left_nic: None,
         answer_at_nic: None,
+        kernel_drop: None,
     })
 }
 
@@ -477,6 +480,7 @@ fn unanswered(
         mirrored_bytes: None,
         left_nic: None,
         answer_at_nic: None,
+        kernel_drop: None,
     }
 }
 

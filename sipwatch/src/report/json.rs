@@ -233,6 +233,18 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         path_audits: Option<Vec<&'a crate::audit::PathAudit>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         audit_counters: Option<crate::audit::AuditCounters>,
+        /// Live: SIP packets this host's kernel dropped, by reason.
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        kernel_drops_by_reason: Vec<DropCount<'a>>,
+        /// Live: why drops were not traced.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kernel_drops_not_traced: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct DropCount<'a> {
+        #[serde(flatten)]
+        drop: &'a crate::net::KernelDrop,
+        count: u64,
     }
     let registrations = end.tracker.registrations();
     let record = Record {
@@ -242,6 +254,15 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         registrations: &registrations,
         path_audits: end.audit.map(|a| a.latest()),
         audit_counters: end.audit.map(|a| a.counters()),
+        kernel_drops_by_reason: end
+            .kernel_drops
+            .iter()
+            .map(|(drop, count)| DropCount {
+                drop,
+                count: *count,
+            })
+            .collect(),
+        kernel_drops_not_traced: end.drop_problem,
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")
@@ -279,6 +300,15 @@ impl Output for JsonLines {
         a: &crate::audit::PathAudit,
     ) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, a)?;
+        out.write_all(b"\n")
+    }
+
+    fn kernel_drop(
+        &mut self,
+        out: &mut dyn std::io::Write,
+        d: &crate::net::DroppedPacket,
+    ) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, d)?;
         out.write_all(b"\n")
     }
 

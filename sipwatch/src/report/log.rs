@@ -51,6 +51,25 @@ impl Output for MessageLog {
         writeln!(out, " PATH {}", a.describe())
     }
 
+    /// A SIP packet this host's kernel dropped: where, why, and what it was.
+    fn kernel_drop(
+        &mut self,
+        out: &mut dyn Write,
+        d: &crate::net::DroppedPacket,
+    ) -> io::Result<()> {
+        let out = &mut Printable::new(out);
+        write_clock_time(out, d.time)?;
+        write!(out, " DROPPED HERE {} ", d.transport)?;
+        write_addr(out, &d.src)?;
+        out.write_all(b" -> ")?;
+        write_addr(out, &d.dst)?;
+        write!(out, " by {}", d.drop.describe())?;
+        match &d.start_line {
+            Some(line) => writeln!(out, ": {line}"),
+            None => writeln!(out, " ({} bytes)", d.bytes),
+        }
+    }
+
     /// A UDP datagram that is not SIP (on a SIP port) is shown as what it
     /// is, never dropped silently.
     fn message(

@@ -9,7 +9,7 @@ use super::CaptureSummary;
 use crate::{
     audit::{Auditor, PathAudit},
     capture::{Counters, Frame},
-    net::IcmpError,
+    net::{DroppedPacket, IcmpError, KernelDrop},
     sip::{Message, ParsedMessage},
     track::{Event, Tracker},
 };
@@ -37,6 +37,10 @@ pub struct RunEnd<'a> {
     pub audit: Option<&'a Auditor>,
     /// What was read, for a file: `"trunk.pcapng (pcapng)"`.
     pub source: Option<&'a str>,
+    /// Live: SIP packets this host's kernel dropped, by reason and way.
+    pub kernel_drops: &'a [(KernelDrop, u64)],
+    /// Live: why drops were not traced, when they were not.
+    pub drop_problem: Option<&'a str>,
 }
 
 /// One consumer of the pipeline's stream. `out` is the run's standard
@@ -63,6 +67,12 @@ pub trait Output {
     /// did not get through (port unreachable, administratively prohibited,
     /// fragmentation needed).
     fn icmp(&mut self, _out: &mut dyn Write, _error: &IcmpError) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A SIP packet this host's own kernel dropped (its firewall, no
+    /// socket, a full socket buffer…), with the kernel's reason.
+    fn kernel_drop(&mut self, _out: &mut dyn Write, _drop: &DroppedPacket) -> io::Result<()> {
         Ok(())
     }
 

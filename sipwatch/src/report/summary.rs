@@ -32,6 +32,8 @@ pub struct PipelineStats {
     /// Transactions, retransmissions and timeouts (RFC 3261 §17 timers),
     /// and what tracking dropped to stay within bounds.
     pub tracking: TrackStats,
+    /// SIP packets this host's kernel dropped (live, the drop tracer).
+    pub kernel_drops: crate::net::DropStats,
 }
 
 /// Everything a capture run counted.
@@ -78,6 +80,7 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         writeln!(out, "--- capture summary ---")?;
         direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
         direction_line(out, "egress (TC) ", &s.kernel.egress)?;
+        write_kernel_drops(out, end)?;
     }
     let d = &s.pipeline.decode;
     let a = &s.pipeline.assembly;
@@ -96,7 +99,11 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         )?;
     }
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 14] = [
+    let losses: [(u64, &str); 15] = [
+        (
+            i.kernel_drop_lost + e.kernel_drop_lost,
+            "SIP packets dropped by this host's kernel not shown: ring buffer full (raise --ring-size)",
+        ),
         (
             i.ring_full + e.ring_full,
             "packets not captured: ring buffer full (raise --ring-size)",
@@ -156,6 +163,42 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// What this host's kernel dropped, by reason, or why that is not known.
+fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+    if let Some(why) = end.drop_problem {
+        return writeln!(
+            out,
+            "WARNING: SIP dropped by this host's own kernel is not traced: {why}"
+        );
+    }
+    let d = &end.summary.pipeline.kernel_drops;
+    let k = &end.summary.kernel;
+    if d.leaving + d.arriving == 0 && k.ingress.kernel_dropped + k.egress.kernel_dropped == 0 {
+        return writeln!(out, "dropped by this host's kernel: no SIP packet");
+    }
+    let reasons: Vec<String> = end
+        .kernel_drops
+        .iter()
+        .map(|(drop, n)| {
+            let way = match drop.way {
+                crate::net::DropWay::Leaving => "leaving",
+                crate::net::DropWay::Arriving => "arriving",
+            };
+            format!(
+                "{} {way} ×{n}",
+                drop.reason.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "dropped by this host's kernel: {} SIP packets leaving, {} arriving ({})",
+        d.leaving,
+        d.arriving,
+        reasons.join(", ")
+    )
+}
+
 /// The latest audit of each of the PBX's registrations, and the shadows'
 /// counters.
 pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) -> io::Result<()> {
@@ -173,9 +216,10 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
     let c = audit.counters();
     writeln!(
         out,
-        "shadows: {} sent, {} answered; not sent: {} over the rate cap, {} too large, {} UDP over IPv6, {} send errors",
+        "shadows: {} sent, {} answered, {} dropped by this host's kernel; not sent: {} over the rate cap, {} too large, {} UDP over IPv6, {} send errors",
         c.shadows_sent,
         c.shadows_answered,
+        c.dropped_here,
         c.skipped_rate,
         c.skipped_too_large,
         c.skipped_transport,
@@ -209,6 +253,8 @@ mod tests {
             live: true,
             audit: None,
             source: None,
+            kernel_drops: &[],
+            drop_problem: None,
         };
         TextSummary.finish(&mut out, &end).unwrap();
         String::from_utf8(out).unwrap()

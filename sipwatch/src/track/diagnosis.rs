@@ -16,7 +16,7 @@ use super::{
     path_words,
 };
 use crate::{
-    net::{ConnectionFault, IcmpKind, Transport},
+    net::{ConnectionFault, IcmpKind, KernelDrop, Leg, Transport},
     time::clock,
 };
 
@@ -66,6 +66,16 @@ pub enum AlgSignKind {
     /// `received` nor `rport`: stripped on the way back (or a registrar
     /// that ignores RFC 3581).
     ViaStripped,
+}
+
+/// Copies of a request this host's kernel dropped, and why the last was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DroppedHere {
+    /// Copies dropped (of all those sent).
+    pub copies: u32,
+    /// The kernel's reason, and which way the packet was going.
+    #[serde(flatten)]
+    pub drop: KernelDrop,
 }
 
 /// Why an attempt failed, or what its answer hints about the path, with
@@ -163,6 +173,10 @@ pub enum Diagnosis {
         code: u16,
         /// Where the answer was going: the request's source.
         sender: String,
+        /// This host's kernel dropped the answer after the capture saw it
+        /// arrive, and why (the drop tracer): located on this host.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dropped_on_this_host: Option<KernelDrop>,
     },
     /// 403 Forbidden.
     Forbidden {
@@ -208,6 +222,16 @@ pub enum Diagnosis {
         destination: SocketAddr,
         /// The transport it was sent over: `UDP` or `TCP`.
         transport: Transport,
+        /// Copies of the REGISTER this host's kernel dropped, and why
+        /// (the drop tracer); `None` when it dropped none.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        dropped_on_this_host: Option<DroppedHere>,
+        /// Where it was lost, in the probe's words, when the capture alone
+        /// tells: `dropped_on_this_host` when this host's kernel dropped
+        /// every copy. (With `attach --echo`, the path audit locates the
+        /// other legs.)
+        #[serde(skip_serializing_if = "Option::is_none")]
+        leg: Option<Leg>,
     },
     /// A 408 from the far end (a proxy timed out further on).
     RemoteTimeout {
@@ -478,7 +502,22 @@ impl Diagnosis {
                     "the client must complete its unregistration (answer the challenge with its credentials); until then calls may still be sent to this Contact".into(),
                 )
             }
-            Diagnosis::AnswerNotDelivered { side, code, sender } => match side {
+            Diagnosis::AnswerNotDelivered {
+                side,
+                code,
+                sender,
+                dropped_on_this_host: Some(drop),
+            } => match side {
+                Side::Client => (
+                    format!("the {code} answer reached this host's NIC, but this host dropped it before the PBX's socket at {sender}: {}; the PBX never sees it and will report 408", drop.describe()),
+                    drop.fix().to_owned(),
+                ),
+                Side::Registrar => (
+                    format!("this host answered {code} to the phone at {sender}, and dropped the answer on its way out: {}", drop.describe()),
+                    drop.fix().to_owned(),
+                ),
+            },
+            Diagnosis::AnswerNotDelivered { side, code, sender, .. } => match side {
                 Side::Client => (
                     format!("the {code} answer reached this host, but the PBX kept sending the same REGISTER after it: the answer never reached the PBX, which will report 408"),
                     format!("look at this host: an INPUT firewall rule dropping SIP from the registrar, a full socket receive buffer, or the PBX not listening on {sender} (PJSIP transport `bind`)"),
@@ -498,7 +537,15 @@ impl Diagnosis {
                     Side::Registrar => format!("this registrar has no AOR named {}: add a PJSIP `type=aor` section of that name (with `max_contacts`) for its endpoint (chan_sip: a peer with `host=dynamic`), or correct the phone's user name", opt(user)),
                 },
             ),
-            Diagnosis::Timeout { side, sent, left_this_host, provisional_seen, destination, transport } => {
+            Diagnosis::Timeout {
+                side,
+                sent,
+                dropped_on_this_host: Some(here),
+                destination,
+                transport,
+                ..
+            } if here.copies >= *sent => dropped_here(*side, *sent, here, destination, transport),
+            Diagnosis::Timeout { side, sent, left_this_host, provisional_seen, destination, transport, .. } => {
                 timeout(*side, *sent, *left_this_host, *provisional_seen, destination, transport)
             }
             Diagnosis::RemoteTimeout { reason } => (
@@ -751,6 +798,33 @@ fn forbidden(
         ),
     };
     (cause, fix)
+}
+
+/// Every copy of the REGISTER dropped by this host's own kernel.
+fn dropped_here(
+    side: Side,
+    sent: u32,
+    here: &DroppedHere,
+    destination: &SocketAddr,
+    transport: &Transport,
+) -> (String, String) {
+    let times = crate::words::count(sent, "time", "times");
+    match side {
+        Side::Client => (
+            format!(
+                "no final response: the REGISTER to {destination} over {transport} never left this host: {} dropped it, all {times}; the PBX reports 408 and retries after `retry_interval`",
+                here.drop.describe()
+            ),
+            here.drop.fix().to_owned(),
+        ),
+        Side::Registrar => (
+            format!(
+                "no final response: the REGISTER for {destination} over {transport} arrived here {times} and {} dropped it before the PBX's socket",
+                here.drop.describe()
+            ),
+            here.drop.fix().to_owned(),
+        ),
+    }
 }
 
 fn timeout(

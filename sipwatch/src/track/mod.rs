@@ -41,7 +41,7 @@ use std::{
 pub use attempt::{Attempt, Outcome, Purpose};
 pub use contacts::{ContactsKept, Relation, ReturnedContact, Rewriter};
 pub use continuity::{Continuity, Gap};
-pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, GrantSeen, Side};
+pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, DroppedHere, GrantSeen, Side};
 pub use digest::{DigestAlgorithm, asterisk_has_sha256};
 pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::is_private;
@@ -106,6 +106,8 @@ pub struct TrackStats {
     /// TCP connection faults forgotten to stay within
     /// [`MAX_CONNECTION_FAULTS`] before any timeout asked for them.
     pub connection_faults_evicted: u64,
+    /// SIP messages this host's kernel dropped (live, with the drop tracer).
+    pub kernel_drops: u64,
 }
 
 /// Something worth telling the user as it happens.
@@ -236,7 +238,8 @@ impl Tracker {
                 .final_response
                 .as_ref()
                 .is_some_and(|f| at.duration_since(f.at).unwrap_or_default() >= T1);
-            if late {
+            // Already told when the kernel dropped the answer.
+            if late && tx.answer_dropped.is_none() {
                 tx.sent_after_answer += 1;
                 if tx.sent_after_answer == 1 {
                     for b in bindings.iter() {
@@ -350,6 +353,58 @@ impl Tracker {
                 reg.path.on_answer(p, tx);
                 reg.on_final(p, tx);
                 if reg.take_event(p.message.timestamp) {
+                    events.push(Event::Registration(reg.clone()));
+                }
+            }
+        }
+    }
+
+    /// A SIP message this host's kernel dropped (the drop tracer), `drop`
+    /// saying why. A copy the capture did not see otherwise (a REGISTER
+    /// dropped in OUTPUT never reaches TC egress) counts as sent, and is
+    /// marked dropped; a final answer the capture saw arrive and the kernel
+    /// then dropped never reached its sender, which is told at once.
+    pub fn push_dropped(
+        &mut self,
+        p: &ParsedMessage<'_>,
+        drop: &crate::net::KernelDrop,
+        seen_on_the_wire: bool,
+        events: &mut Vec<Event>,
+    ) {
+        let at = p.message.timestamp;
+        self.advance(at, events);
+        self.stats.kernel_drops += 1;
+        let Some(key) = TransactionKey::of(p, &self.keys) else {
+            return;
+        };
+        if p.method().is_some() {
+            if !seen_on_the_wire {
+                self.push(p, events);
+            }
+            if let Some((tx, _)) = self.transactions.get_mut(&key) {
+                tx.dropped_here += 1;
+                tx.kernel_drop = Some(drop.clone());
+            }
+            return;
+        }
+        if p.status().is_none_or(|c| c < 200) {
+            return;
+        }
+        let Some((tx, bindings)) = self.transactions.get_mut(&key) else {
+            return;
+        };
+        if tx.answer_dropped.is_some() {
+            tx.answer_dropped = Some(drop.clone());
+            return;
+        }
+        tx.answer_dropped = Some(drop.clone());
+        if tx.final_response.is_none() {
+            return;
+        }
+        for b in bindings.iter() {
+            if let Some(reg) = self.registrations.get_mut(b) {
+                reg.on_answer_lost(tx);
+                if reg.take_event(at) {
                     events.push(Event::Registration(reg.clone()));
                 }
             }

@@ -337,10 +337,19 @@ impl Registration {
             sent: tx.sent,
             left_this_host: tx
                 .direction
-                .map(|d| d == sipwatch_common::Direction::Egress),
+                .map(|d| d == sipwatch_common::Direction::Egress && !tx.dropped_every_copy()),
             provisional_seen: tx.provisional.is_some(),
             destination: tx.dst,
             transport: tx.transport,
+            dropped_on_this_host: tx.kernel_drop.clone().map(|drop| {
+                super::diagnosis::DroppedHere {
+                    copies: tx.dropped_here,
+                    drop,
+                }
+            }),
+            leg: tx
+                .dropped_every_copy()
+                .then_some(crate::net::Leg::DroppedOnThisHost),
         };
         self.last_code = Some(408);
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
@@ -356,6 +365,7 @@ impl Registration {
             side: self.side,
             code: answer.code,
             sender: tx.src.to_string(),
+            dropped_on_this_host: tx.answer_dropped.clone(),
         };
         if let Some(a) = self.attempt.as_mut().filter(|a| a.awaiting_answer()) {
             a.answer_lost = Some(lost);

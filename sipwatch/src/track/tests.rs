@@ -1404,3 +1404,126 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
 /// Path faults read from one capture (issue 20): a second example of each kind.
 mod path;
 mod record;
+
+// --- Dropped by this host's own kernel (issue 10.2, the drop tracer) ---
+
+fn netfilter(way: crate::net::DropWay) -> crate::net::KernelDrop {
+    crate::net::KernelDrop {
+        reason: Some("NETFILTER_DROP".into()),
+        way,
+        chain: None,
+    }
+}
+
+#[test]
+fn a_register_this_hosts_firewall_dropped_every_time_times_out_on_this_host_with_the_reason() {
+    let r1 = register(1, None, 3600);
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let drop = netfilter(crate::net::DropWay::Leaving);
+    for secs in [0.0, 0.5, 1.5, 3.5] {
+        let m = message(&r1, secs, true);
+        t.push_dropped(&m.parsed(), &drop, false, &mut events);
+    }
+    t.tick(at(40.0), &mut events);
+    let reg = only(&t);
+    let d = reg
+        .diagnoses
+        .iter()
+        .find(|d| matches!(d, Diagnosis::Timeout { .. }))
+        .unwrap_or_else(|| panic!("{:?}", reg.diagnoses));
+    let Diagnosis::Timeout {
+        sent,
+        left_this_host,
+        dropped_on_this_host: Some(here),
+        leg,
+        ..
+    } = d
+    else {
+        panic!("{d:?}")
+    };
+    assert_eq!((*sent, here.copies), (4, 4));
+    assert_eq!(*left_this_host, Some(false));
+    assert_eq!(*leg, Some(crate::net::Leg::DroppedOnThisHost));
+    let (cause, fix) = d.explain();
+    assert!(cause.contains("never left this host"), "{cause}");
+    assert!(
+        cause.contains("OUTPUT") && cause.contains("NETFILTER_DROP"),
+        "{cause}"
+    );
+    assert!(fix.contains("nft list ruleset"), "{fix}");
+    let json = serde_json::to_value(d).unwrap();
+    assert_eq!(json["leg"], "dropped_on_this_host");
+    assert_eq!(json["dropped_on_this_host"]["reason"], "NETFILTER_DROP");
+}
+
+#[test]
+fn an_answer_dropped_after_the_nic_is_told_at_once_with_the_reason() {
+    let r1 = register(1, None, 3600);
+    let ok = response(&r1, "200 OK", "");
+    let mut t = run(&[(r1.clone(), 0.0, true), (ok.clone(), 0.01, false)]);
+    let mut events = Vec::new();
+    let m = message(&ok, 0.011, false);
+    t.push_dropped(
+        &m.parsed(),
+        &netfilter(crate::net::DropWay::Arriving),
+        true,
+        &mut events,
+    );
+    let reg = only(&t);
+    let d = reg
+        .diagnoses
+        .iter()
+        .find(|d| matches!(d, Diagnosis::AnswerNotDelivered { .. }))
+        .unwrap_or_else(|| panic!("{:?}", reg.diagnoses));
+    let (cause, fix) = d.explain();
+    assert!(
+        cause.contains("INPUT") && cause.contains("before the PBX's socket"),
+        "{cause}"
+    );
+    assert!(fix.contains("answers in"), "{fix}");
+    assert!(!events.is_empty(), "told at once");
+    // The PBX's retransmission adds no second diagnosis.
+    let mut t2 = t;
+    let mut later = Vec::new();
+    t2.push(&message(&r1, 1.0, true).parsed(), &mut later);
+    assert_eq!(
+        only(&t2)
+            .diagnoses
+            .iter()
+            .filter(|d| matches!(d, Diagnosis::AnswerNotDelivered { .. }))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_copy_dropped_by_a_queue_after_the_capture_saw_it_is_not_counted_twice() {
+    let r1 = register(1, None, 3600);
+    let mut t = run(&[(r1.clone(), 0.0, true)]);
+    let mut events = Vec::new();
+    let queue = crate::net::KernelDrop {
+        reason: Some("QDISC_DROP".into()),
+        way: crate::net::DropWay::Leaving,
+        chain: None,
+    };
+    t.push_dropped(&message(&r1, 0.0, true).parsed(), &queue, true, &mut events);
+    t.tick(at(40.0), &mut events);
+    let timeout = only(&t)
+        .diagnoses
+        .iter()
+        .find_map(|d| match d {
+            Diagnosis::Timeout {
+                sent,
+                dropped_on_this_host,
+                leg,
+                ..
+            } => Some((*sent, dropped_on_this_host.as_ref().map(|h| h.copies), *leg)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        timeout,
+        (1, Some(1), Some(crate::net::Leg::DroppedOnThisHost))
+    );
+}

@@ -11,7 +11,10 @@ use serde::Serialize;
 use sipwatch_common::Direction;
 
 use super::evidence::IcmpSeen;
-use crate::{net::Transport, sip::ParsedMessage};
+use crate::{
+    net::{KernelDrop, Transport},
+    sip::ParsedMessage,
+};
 
 /// T1, the RFC 3261 round-trip estimate.
 pub const T1: Duration = Duration::from_millis(500);
@@ -167,6 +170,21 @@ pub struct Transaction {
     pub state: TransactionState,
     /// ICMP / ICMPv6 errors that quote this request (or its answers).
     pub icmp: Option<IcmpSeen>,
+    /// Copies of the request this host's kernel dropped (included in
+    /// `sent`), and why the last one was.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped_here: u32,
+    /// Why this host's kernel dropped the request's last dropped copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_drop: Option<KernelDrop>,
+    /// Why this host's kernel dropped its final answer after the capture
+    /// saw it arrive: the sender never got it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer_dropped: Option<KernelDrop>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Transaction {
@@ -190,6 +208,9 @@ impl Transaction {
             final_response: None,
             state: TransactionState::Pending,
             icmp: None,
+            dropped_here: 0,
+            kernel_drop: None,
+            answer_dropped: None,
         }
     }
 
@@ -197,6 +218,12 @@ impl Transaction {
     pub fn response_time(&self) -> Option<Duration> {
         let f = self.final_response.as_ref()?;
         f.at.duration_since(self.first_sent).ok()
+    }
+
+    /// Every copy of the request was dropped by this host's kernel: it
+    /// never left (or, arriving, never reached a socket).
+    pub fn dropped_every_copy(&self) -> bool {
+        self.dropped_here > 0 && self.dropped_here >= self.sent
     }
 
     /// Whether Timer B / F has fired at `now`.

@@ -82,6 +82,7 @@ impl PcapReader {
             link: self.link,
             wire_len: origlen.max(caplen),
             truncated: caplen < origlen,
+            kernel_drop: None,
             data,
         }))
     }

@@ -216,6 +216,7 @@ impl PcapNgReader {
             link,
             wire_len: origlen.max(data.len() as u32),
             truncated: (data.len() as u32) < origlen,
+            kernel_drop: None,
             data: data.to_vec(),
         })
     }

@@ -14,6 +14,7 @@ fn frame(i: u8, direction: Option<Direction>) -> Frame {
         wire_len: data.len() as u32,
         data,
         truncated: false,
+        kernel_drop: None,
     }
 }
 

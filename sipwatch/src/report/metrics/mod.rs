@@ -73,6 +73,12 @@ struct LegLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabels {
+    reason: String,
+    way: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabel {
     direction: String,
 }
@@ -122,6 +128,7 @@ pub struct Metrics {
     icmp: Family<KindLabel, Counter>,
     path_findings: Family<KindLabel, Counter>,
     path_timeouts: Family<LegLabel, Counter>,
+    kernel_drops: Family<DropLabels, Counter>,
     alg_bindings: Gauge,
     nat_lifetime_min: Family<BindingLabels, Gauge>,
     nat_lifetime_max: Family<BindingLabels, Gauge>,
@@ -166,6 +173,7 @@ impl Metrics {
             icmp: Family::default(),
             path_findings: Family::default(),
             path_timeouts: Family::default(),
+            kernel_drops: Family::default(),
             alg_bindings: Gauge::default(),
             nat_lifetime_min: Family::default(),
             nat_lifetime_max: Family::default(),
@@ -223,8 +231,13 @@ impl Metrics {
         );
         r.register(
             "path_timeouts",
-            "REGISTER timeouts located by the path audit, by leg",
+            "REGISTER timeouts located, by leg: by the path audit, or on this host by the kernel's drops",
             m.path_timeouts.clone(),
+        );
+        r.register(
+            "kernel_drops",
+            "SIP packets this host's own kernel dropped (firewall, no socket, full socket buffer), by the kernel's reason and which way they were going",
+            m.kernel_drops.clone(),
         );
         r.register(
             "path_alg_registrations",
@@ -394,7 +407,25 @@ impl Output for Metrics {
                     method: tx.method.clone(),
                 })
                 .inc();
+            // Located by the capture alone: this host dropped every copy.
+            if tx.method == "REGISTER" && tx.dropped_every_copy() {
+                let leg = label(crate::net::Leg::DroppedOnThisHost);
+                self.path_timeouts.get_or_create(&LegLabel { leg }).inc();
+            }
         }
+        Ok(())
+    }
+
+    fn kernel_drop(
+        &mut self,
+        _out: &mut dyn Write,
+        d: &crate::net::DroppedPacket,
+    ) -> io::Result<()> {
+        let labels = DropLabels {
+            reason: d.drop.reason.clone().unwrap_or_else(|| "unknown".into()),
+            way: label(d.drop.way),
+        };
+        self.kernel_drops.get_or_create(&labels).inc();
         Ok(())
     }
 

@@ -1,0 +1,389 @@
+//! Packets this host's kernel dropped (the drop tracer's records): what
+//! they were, and what the kernel's reason means for a PBX admin.
+//!
+//! The kernel names its reasons (`enum skb_drop_reason`, Linux 5.17 and
+//! later, `include/net/dropreason-core.h`); the words here say which part
+//! of this host did it and what to look at.
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::SystemTime,
+};
+
+use serde::Serialize;
+use sipwatch_common::Direction;
+
+use super::Transport;
+use crate::capture::{DropReasons, Frame};
+
+/// Which way a dropped packet was going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropWay {
+    /// This host was sending it (a REGISTER from the PBX, an answer from a
+    /// registrar here): dropped on the way out (OUTPUT, POSTROUTING, the
+    /// neighbour table, a queue).
+    Leaving,
+    /// It had arrived at this host (an answer for the PBX): dropped before
+    /// it reached a socket (PREROUTING, INPUT, no socket, a full buffer).
+    Arriving,
+}
+
+/// The netfilter chain that dropped a packet (`NETFILTER_DROP`), told from
+/// where it was in the stack: leaving without an output device yet is
+/// OUTPUT, with one POSTROUTING; arriving before routing is PREROUTING,
+/// after it INPUT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Chain {
+    /// Arriving, before the routing decision (`prerouting` hook).
+    Prerouting,
+    /// Arriving for this host (`input` hook).
+    Input,
+    /// Sent by this host, before routing put it on a device (`output`).
+    Output,
+    /// Leaving, on its device (`postrouting` hook).
+    Postrouting,
+}
+
+impl Chain {
+    /// iptables' and nftables' name of the hook.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chain::Prerouting => "PREROUTING",
+            Chain::Input => "INPUT",
+            Chain::Output => "OUTPUT",
+            Chain::Postrouting => "POSTROUTING",
+        }
+    }
+}
+
+/// Why this host's kernel dropped a packet, as the kernel said it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct KernelDrop {
+    /// The kernel's name of its reason (`NETFILTER_DROP`, `NO_SOCKET`,
+    /// `SOCKET_RCVBUFF`…); `None` where the kernel gives none (before 5.17).
+    pub reason: Option<String>,
+    /// Leaving this host or arriving at it.
+    pub way: DropWay,
+    /// For `NETFILTER_DROP`: the chain, as far as the packet's state
+    /// tells it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Chain>,
+}
+
+impl KernelDrop {
+    /// Where on this host, in words: "this host's firewall (nftables /
+    /// iptables), OUTPUT chain (NETFILTER_DROP)".
+    pub fn describe(&self) -> String {
+        let reason = self.reason.as_deref();
+        if let (Some(r @ "NETFILTER_DROP"), Some(chain)) = (reason, self.chain) {
+            return format!(
+                "this host's firewall (nftables / iptables), its {} chain ({r})",
+                chain.name()
+            );
+        }
+        let what = match (reason, self.way) {
+            (Some("NETFILTER_DROP"), DropWay::Leaving) => {
+                "this host's firewall (nftables / iptables) in its OUTPUT or POSTROUTING chain"
+            }
+            (Some("NETFILTER_DROP"), DropWay::Arriving) => {
+                "this host's firewall (nftables / iptables) in its PREROUTING or INPUT chain"
+            }
+            (Some("NO_SOCKET"), _) => "this host: no socket listens on that address and port",
+            (Some("SOCKET_RCVBUFF"), _) => {
+                "this host: the receiving socket's buffer was full (the PBX did not read in time)"
+            }
+            (Some("SOCKET_FILTER"), _) => "a filter on the receiving socket",
+            (Some("SOCKET_BACKLOG" | "PROTO_MEM"), _) => {
+                "this host: the socket or the protocol ran out of memory"
+            }
+            (Some("UDP_CSUM" | "TCP_CSUM" | "IP_CSUM" | "SKB_CSUM"), _) => {
+                "this host: a bad checksum (a NIC's checksum offload, or damage on the path)"
+            }
+            (Some("IP_RPFILTER"), _) => {
+                "this host's reverse-path filter (rp_filter): the answer arrived on an interface the route back does not use"
+            }
+            (Some("IP_OUTNOROUTES" | "IP_INNOROUTES"), _) => "this host: no route",
+            (Some(r), _) if r.starts_with("NEIGH_") => {
+                "this host: the next hop did not answer ARP / neighbour discovery"
+            }
+            (Some(r), _) if r.starts_with("QDISC_") || r.starts_with("FQ_") => {
+                "this host's interface queue (traffic shaping, qdisc) was full"
+            }
+            (Some("BPF_CGROUP_EGRESS"), _) => "a cgroup BPF program (a container's firewall)",
+            (Some("XFRM_POLICY"), _) => "an IPsec policy on this host",
+            (Some("SECURITY_HOOK"), _) => "a security module on this host (SELinux, AppArmor)",
+            (Some("OTHERHOST"), _) => "this host: it was addressed to another host",
+            _ => "this host's kernel",
+        };
+        match reason {
+            Some(r) => format!("{what} ({r})"),
+            None => format!("{what} (the kernel gives no reason before Linux 5.17)"),
+        }
+    }
+
+    /// What to look at, in an Asterisk admin's terms.
+    pub fn fix(&self) -> &'static str {
+        match (self.reason.as_deref(), self.way, self.chain) {
+            (Some("NETFILTER_DROP"), _, Some(Chain::Postrouting)) => {
+                "let SIP out in this host's firewall: `nft list ruleset` (or `iptables -t mangle -S POSTROUTING` and the other tables) and allow the PBX's UDP/TCP to the registrar's port"
+            }
+            (Some("NETFILTER_DROP"), _, Some(Chain::Prerouting)) => {
+                "let the registrar's answers in: `nft list ruleset` (or `iptables -t raw -S PREROUTING`, `-t mangle`), allow UDP/TCP from the registrar to the PBX's port (fail2ban may have banned it)"
+            }
+            (Some("NETFILTER_DROP"), DropWay::Leaving, _) => {
+                "let SIP out in this host's firewall: `nft list ruleset` (or `iptables -S OUTPUT`) and allow the PBX's UDP/TCP to the registrar's port"
+            }
+            (Some("NETFILTER_DROP"), DropWay::Arriving, _) => {
+                "let the registrar's answers in: `nft list ruleset` (or `iptables -S INPUT`), allow UDP/TCP from the registrar to the PBX's port (fail2ban may have banned it)"
+            }
+            (Some("NO_SOCKET"), _, _) => {
+                "the PBX does not listen where the answers come back: check the PJSIP transport `bind` (chan_sip `udpbindaddr`) and that Asterisk runs"
+            }
+            (Some("SOCKET_RCVBUFF" | "SOCKET_BACKLOG" | "PROTO_MEM"), _, _) => {
+                "the PBX is overloaded or stalled: check its CPU, and raise net.core.rmem_max / the socket buffer"
+            }
+            (Some("IP_RPFILTER"), _, _) => {
+                "set net.ipv4.conf.<iface>.rp_filter=2 (loose), or route the registrar's answers back through the interface they arrive on"
+            }
+            _ => "look at this host's firewall, routes and interfaces for the reason shown",
+        }
+    }
+}
+
+/// A SIP packet this host's kernel dropped, as the log and JSON
+/// (`{"type":"kernel_drop",…}`) show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DroppedPacket {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// When the kernel dropped it.
+    #[serde(serialize_with = "crate::time::serialize")]
+    pub time: SystemTime,
+    /// Why and which way.
+    #[serde(flatten)]
+    pub drop: KernelDrop,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Source `ip:port`.
+    pub src: SocketAddr,
+    /// Destination `ip:port`.
+    pub dst: SocketAddr,
+    /// The interface it had arrived on (0 when leaving).
+    pub ifindex: u32,
+    /// The IP packet's length, in bytes.
+    pub bytes: u32,
+    /// The UDP payload or TCP segment data, as far as copied.
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    /// The SIP start line it carries, when it starts like SIP.
+    pub start_line: Option<String>,
+}
+
+impl DroppedPacket {
+    /// Reads a drop tracer record (an IP packet); `None` for one that is
+    /// not UDP or TCP or is cut short before its ports.
+    pub fn from_frame(frame: &Frame, reasons: &DropReasons) -> Option<DroppedPacket> {
+        let record = frame.kernel_drop?;
+        let code = record.reason;
+        let sliced = etherparse::SlicedPacket::from_ip(&frame.data).ok()?;
+        let (src_ip, dst_ip): (IpAddr, IpAddr) = match sliced.net.as_ref()? {
+            etherparse::NetSlice::Ipv4(v4) => (
+                v4.header().source_addr().into(),
+                v4.header().destination_addr().into(),
+            ),
+            etherparse::NetSlice::Ipv6(v6) => (
+                v6.header().source_addr().into(),
+                v6.header().destination_addr().into(),
+            ),
+            _ => return None,
+        };
+        let (transport, sport, dport, payload) = match sliced.transport.as_ref()? {
+            etherparse::TransportSlice::Udp(u) => (
+                Transport::Udp,
+                u.source_port(),
+                u.destination_port(),
+                u.payload(),
+            ),
+            etherparse::TransportSlice::Tcp(t) => (
+                Transport::Tcp,
+                t.source_port(),
+                t.destination_port(),
+                t.payload(),
+            ),
+            _ => return None,
+        };
+        let start_line =
+            super::sip_start_line(payload).map(|l| String::from_utf8_lossy(l).into_owned());
+        let way = match frame.direction {
+            Some(Direction::Ingress) => DropWay::Arriving,
+            _ => DropWay::Leaving,
+        };
+        let reason = reasons
+            .name(code)
+            .map(str::to_owned)
+            .or_else(|| (code != 0).then(|| format!("reason {code}")));
+        let chain = (reason.as_deref() == Some("NETFILTER_DROP")).then_some(match way {
+            DropWay::Leaving if record.had_device => Chain::Postrouting,
+            DropWay::Leaving => Chain::Output,
+            DropWay::Arriving if record.had_route => Chain::Input,
+            DropWay::Arriving => Chain::Prerouting,
+        });
+        Some(DroppedPacket {
+            kind: "kernel_drop",
+            time: frame.timestamp,
+            drop: KernelDrop { reason, way, chain },
+            transport,
+            src: SocketAddr::new(src_ip, sport),
+            dst: SocketAddr::new(dst_ip, dport),
+            ifindex: frame.ifindex,
+            bytes: frame.wire_len,
+            payload: payload.to_vec(),
+            start_line,
+        })
+    }
+
+    /// Whether the capture's hooks saw this packet too: an answer that
+    /// arrived on the captured interface (XDP saw it first), or one this
+    /// host sent that a queue dropped after TC egress. Such a packet is
+    /// the wire's copy's fate, not one more copy.
+    pub fn seen_on_the_wire(&self, captured_ifindex: Option<u32>) -> bool {
+        match self.drop.way {
+            DropWay::Arriving => captured_ifindex == Some(self.ifindex),
+            DropWay::Leaving => self.drop.reason.as_deref().is_some_and(|r| {
+                r.starts_with("QDISC_")
+                    || r.starts_with("FQ_")
+                    || matches!(r, "CAKE_FLOOD" | "DEV_READY" | "FULL_RING" | "NO_TX_TARGET")
+            }),
+        }
+    }
+}
+
+/// What the drop tracer delivered, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DropStats {
+    /// SIP packets this host sent and its kernel dropped.
+    pub leaving: u64,
+    /// SIP packets that arrived and its kernel dropped before a socket.
+    pub arriving: u64,
+    /// Drop records that were not UDP or TCP, or were cut short before
+    /// their ports (counted, not shown).
+    pub unreadable: u64,
+}
+
+/// Drops by reason and way, for the summary and metrics.
+#[derive(Clone, Debug, Default)]
+pub struct DropTally {
+    stats: DropStats,
+    by_reason: std::collections::HashMap<KernelDrop, u64>,
+}
+
+impl DropTally {
+    /// One more drop.
+    pub fn count(&mut self, drop: &KernelDrop) {
+        match drop.way {
+            DropWay::Leaving => self.stats.leaving += 1,
+            DropWay::Arriving => self.stats.arriving += 1,
+        }
+        *self.by_reason.entry(drop.clone()).or_default() += 1;
+    }
+
+    /// One record that could not be read.
+    pub fn unreadable(&mut self) {
+        self.stats.unreadable += 1;
+    }
+
+    /// The counts.
+    pub fn stats(&self) -> DropStats {
+        self.stats
+    }
+
+    /// Each reason and way with its count, most frequent first.
+    pub fn by_reason(&self) -> Vec<(KernelDrop, u64)> {
+        let mut v: Vec<(KernelDrop, u64)> = self
+            .by_reason
+            .iter()
+            .map(|(d, n)| (d.clone(), *n))
+            .collect();
+        v.sort_by(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| a.0.reason.cmp(&b.0.reason))
+                .then_with(|| (a.0.way as u8).cmp(&(b.0.way as u8)))
+        });
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use etherparse::PacketBuilder;
+
+    use super::*;
+    use crate::capture::LinkType;
+
+    fn dropped(payload: &[u8], direction: Direction, code: u32) -> Frame {
+        let builder = PacketBuilder::ipv4([192, 168, 77, 10], [203, 0, 113, 5], 64).udp(5060, 5060);
+        let mut data = Vec::new();
+        builder.write(&mut data, payload).unwrap();
+        Frame {
+            timestamp: SystemTime::now(),
+            ifindex: 0,
+            direction: Some(direction),
+            link: LinkType::RawIp,
+            wire_len: data.len() as u32,
+            data,
+            truncated: false,
+            kernel_drop: Some(crate::capture::DropRecord {
+                reason: code,
+                had_device: false,
+                had_route: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_dropped_register_reads_with_its_reason_and_way() {
+        let reasons = DropReasons::new([(12, "SKB_DROP_REASON_NETFILTER_DROP".to_owned())]);
+        let frame = dropped(
+            b"REGISTER sip:example.com SIP/2.0\r\n\r\n",
+            Direction::Egress,
+            12,
+        );
+        let d = DroppedPacket::from_frame(&frame, &reasons).unwrap();
+        assert_eq!(d.drop.reason.as_deref(), Some("NETFILTER_DROP"));
+        assert_eq!(d.drop.way, DropWay::Leaving);
+        assert_eq!(d.src.to_string(), "192.168.77.10:5060");
+        assert_eq!(
+            d.start_line.as_deref(),
+            Some("REGISTER sip:example.com SIP/2.0")
+        );
+        assert_eq!(d.drop.chain, Some(Chain::Output));
+        assert!(
+            d.drop.describe().contains("its OUTPUT chain"),
+            "{}",
+            d.drop.describe()
+        );
+        assert!(!d.seen_on_the_wire(Some(3)));
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["type"], "kernel_drop");
+        assert_eq!(json["reason"], "NETFILTER_DROP");
+        assert_eq!(json["way"], "leaving");
+        assert_eq!(json["chain"], "output");
+    }
+
+    #[test]
+    fn an_unnamed_reason_and_garbage_are_handled() {
+        let frame = dropped(b"SIP/2.0 200 OK\r\n\r\n", Direction::Ingress, 999);
+        let d = DroppedPacket::from_frame(&frame, &DropReasons::default()).unwrap();
+        assert_eq!(d.drop.reason.as_deref(), Some("reason 999"));
+        assert!(d.drop.describe().contains("INPUT") || d.drop.describe().contains("kernel"));
+        let mut garbage = frame.clone();
+        garbage.data.truncate(10);
+        assert!(DroppedPacket::from_frame(&garbage, &DropReasons::default()).is_none());
+        let old = dropped(b"x", Direction::Ingress, 0);
+        let d = DroppedPacket::from_frame(&old, &DropReasons::default()).unwrap();
+        assert!(d.drop.describe().contains("5.17"));
+    }
+}

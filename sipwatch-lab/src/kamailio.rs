@@ -19,7 +19,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{LabError, Netns, NetnsChild, addresses::PROVIDER_V4};
+use crate::{
+    LabError, Netns, NetnsChild,
+    addresses::{PROVIDER_V4, PROVIDER_V6},
+};
 
 /// A running Kamailio; stopped (and its files removed) on drop.
 pub struct Kamailio {
@@ -105,6 +108,8 @@ pub fn config_text() -> String {
          tcp_children=1\n\
          listen=udp:{PROVIDER_V4}:5060\n\
          listen=tcp:{PROVIDER_V4}:5060\n\
+         listen=udp:[{PROVIDER_V6}]:5060\n\
+         listen=tcp:[{PROVIDER_V6}]:5060\n\
          loadmodule \"sl.so\"\n\
          loadmodule \"tm.so\"\n\
          loadmodule \"pv.so\"\n\

@@ -79,17 +79,26 @@ impl Lab {
         Ok(lab)
     }
 
-    /// Gives the provider [`crate::ECHO_V4`] too, so that a `sipwatch echo`
+    /// Gives the provider [`crate::ECHO_V4`] and [`crate::ECHO_V6`] too, so that a `sipwatch echo`
     /// listens beside the registrar (which holds 5060 on its own address).
     pub fn add_echo_address(&self) -> Result<(), LabError> {
+        self.provider.run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", crate::ECHO_V4),
+            "dev",
+            PROVIDER_IF,
+        ])?;
         self.provider
             .run(&[
                 "ip",
                 "addr",
                 "add",
-                &format!("{}/24", crate::ECHO_V4),
+                &format!("{}/64", crate::ECHO_V6),
                 "dev",
                 PROVIDER_IF,
+                "nodad",
             ])
             .map(|_| ())
     }

@@ -26,8 +26,8 @@ struct Run {
     received: Vec<(SocketAddr, String)>,
 }
 
-/// `sipwatch echo` on the provider's second address, once its query
-/// channel serves.
+/// `sipwatch echo` on the provider's second addresses (IPv4 and IPv6),
+/// once its query channel serves.
 fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
     lab.add_echo_address().unwrap();
     let echo = lab
@@ -37,6 +37,8 @@ fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
             "echo",
             "--listen",
             &format!("{ECHO_V4}:5060"),
+            "--listen",
+            &format!("[{ECHO_V6}]:5060"),
         ])
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -51,16 +53,17 @@ fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
     echo
 }
 
-/// `sipwatch attach --json --echo` on the PBX (plus `extra`), once attached.
-fn attach_audited(lab: &Lab, extra: &[&str]) -> NetnsChild {
-    let echo = ECHO_V4.to_string();
+/// `sipwatch attach --json --echo ECHO` on the PBX (plus `extra`), once
+/// attached; the echo's IPv4 address unless `echo` says otherwise.
+fn attach_audited(lab: &Lab, echo: Option<&str>, extra: &[&str]) -> NetnsChild {
+    let v4 = ECHO_V4.to_string();
     let mut argv = vec![
         env!("CARGO_BIN_EXE_sipwatch"),
         "attach",
         PBX_IF,
         "--json",
         "--echo",
-        &echo,
+        echo.unwrap_or(&v4),
     ];
     argv.extend_from_slice(extra);
     let capture = lab.pbx.spawn(&argv).unwrap();
@@ -127,7 +130,7 @@ fn audited_with(
     let _echo = echo_beside_the_registrar(&lab);
     let mut args = vec!["--metrics", METRICS];
     args.extend_from_slice(extra);
-    let capture = attach_audited(&lab, &args);
+    let capture = attach_audited(&lab, None, &args);
     let pbx = pbx_udp_socket(&lab, Duration::from_millis(200));
     pbx.send_to(register(user).as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();
@@ -395,7 +398,7 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
     let lab = lab(Personality::SipAlg);
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
     let _echo = echo_beside_the_registrar(&lab);
-    let capture = attach_audited(&lab, &[]);
+    let capture = attach_audited(&lab, None, &[]);
     let answer = lab
         .pbx
         .enter(|| {
@@ -438,6 +441,60 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
     );
 }
 
+/// A PBX registering over UDP on IPv6 is shadowed over IPv6, from its own
+/// address and port: the router's NAT66 mapping reported, nothing changed,
+/// and the PBX's socket hears only its registrar.
+#[test]
+fn a_pbx_registering_over_udp_on_ipv6_is_audited_over_ipv6() {
+    let lab = lab(Personality::PlainNat);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    let _echo = echo_beside_the_registrar(&lab);
+    let capture = attach_audited(&lab, Some(&format!("[{ECHO_V6}]")), &[]);
+    let pbx = lab
+        .pbx
+        .enter(|| std::net::UdpSocket::bind((PBX_V6, 5060)))
+        .unwrap()
+        .unwrap();
+    pbx.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let register = register("alice")
+        .replace(&PROVIDER_V4.to_string(), &format!("[{PROVIDER_V6}]"))
+        .replace(&PBX_V4.to_string(), &format!("[{PBX_V6}]"));
+    pbx.send_to(register.as_bytes(), (PROVIDER_V6, 5060))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 65_536];
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        if let Ok((n, from)) = pbx.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            received.push((from, text.lines().next().unwrap_or("").to_owned()));
+        }
+    }
+    let json = stop_json(capture);
+    let registrar: SocketAddr = (PROVIDER_V6, 5060).into();
+    assert!(
+        received.contains(&(registrar, "SIP/2.0 200 OK".to_owned())),
+        "the PBX registered over IPv6: {received:?}"
+    );
+    assert!(
+        received.iter().all(|(from, _)| *from == registrar),
+        "{received:?}"
+    );
+    let compared = json
+        .iter()
+        .find(|v| v["type"] == "path_audit" && v["outcome"] == "compared")
+        .unwrap_or_else(|| panic!("no IPv6 shadow compared: {json:?}"));
+    assert_eq!(compared["findings"], serde_json::json!([]), "{compared}");
+    assert_eq!(compared["nat_source"], format!("[{ROUTER_WAN_V6}]:5060"));
+    let counters = &json.last().unwrap()["audit_counters"];
+    assert_eq!(counters["skipped_transport"], 0, "{counters}");
+    assert!(
+        counters["shadows_answered"].as_u64() >= Some(1),
+        "{counters}"
+    );
+}
+
 /// nftables on the PBX host itself: REGISTERs from port 5060 dropped in
 /// OUTPUT, answers to port 5062 dropped in INPUT. Both are this host's
 /// doing, named with the kernel's reason (the drop tracer on `kfree_skb`),
@@ -456,7 +513,7 @@ fn the_pbx_hosts_own_firewall_is_named_with_the_kernels_reason_both_ways() {
     lab.pbx
         .run_with_stdin(&["nft", "-f", "-"], Some(&rules))
         .unwrap();
-    let capture = attach_audited(&lab, &["--metrics", METRICS]);
+    let capture = attach_audited(&lab, None, &["--metrics", METRICS]);
     // erin on 5060: its REGISTER never leaves (OUTPUT), so Timer F fires.
     let out_blocked = pbx_udp_socket(&lab, Duration::from_millis(200));
     let sent = out_blocked.send_to(register("erin").as_bytes(), (PROVIDER_V4, 5060));

@@ -73,8 +73,8 @@ pub struct AuditCounters {
     pub skipped_rate: u64,
     /// REGISTERs not shadowed: larger than the echo answers (16 KiB).
     pub skipped_too_large: u64,
-    /// REGISTERs not shadowed: over UDP on IPv6, or of another address
-    /// family than the echo's (not shadowed yet).
+    /// REGISTERs not shadowed: of another address family than the echo's
+    /// (an IPv6 PBX address and an IPv4 echo, or the reverse).
     pub skipped_transport: u64,
     /// Shadows the kernel refused to send (or no raw socket).
     pub send_errors: u64,
@@ -421,9 +421,9 @@ impl Auditor {
         if recent {
             return;
         }
-        let udp_v4 = m.transport == Transport::Udp && m.src.is_ipv4() && self.config.echo.is_ipv4();
-        let tcp = m.transport == Transport::Tcp && m.src.is_ipv4() == self.config.echo.is_ipv4();
-        if !(udp_v4 || tcp) {
+        // One family: the shadow leaves from the PBX's own address.
+        let tcp = m.transport == Transport::Tcp;
+        if m.src.is_ipv4() != self.config.echo.is_ipv4() {
             self.counters.skipped_transport += 1;
             return;
         }

@@ -1,6 +1,8 @@
 //! Putting a shadow on the wire from the PBX's own address and port.
 //!
-//! A raw IPv4 socket (`IPPROTO_RAW`, the IP and UDP headers written here):
+//! A raw socket (`IPPROTO_RAW`, the IP and UDP headers written here; IPv4,
+//! and IPv6 where the host has it, which implies the header is ours from
+//! Linux 4.5 on):
 //! the PBX keeps its port (nothing binds it), the packet still crosses this
 //! host's netfilter OUTPUT and POSTROUTING like the PBX's own, and the
 //! router's NAT and SIP ALG see the PBX's source port, the one written in
@@ -15,7 +17,7 @@
 //! connection, so nothing reaches the PBX.
 use std::{
     io,
-    net::{SocketAddr, SocketAddrV4},
+    net::{SocketAddr, SocketAddrV4, SocketAddrV6},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
@@ -27,9 +29,17 @@ pub enum SendError {
     /// The raw socket could not be opened (no `CAP_NET_RAW`).
     #[error("cannot open a raw socket for the shadow REGISTERs (needs CAP_NET_RAW): {0}")]
     Socket(#[source] io::Error),
-    /// Only UDP over IPv4 is shadowed so far.
-    #[error("only UDP over IPv4 is shadowed so far ({0} is not IPv4)")]
-    NotIpv4(SocketAddr),
+    /// The PBX's address and the echo's are not of one family.
+    #[error("the PBX at {from} and the echo at {to} are not both IPv4 or both IPv6")]
+    Family {
+        /// The PBX's address.
+        from: SocketAddr,
+        /// The echo's.
+        to: SocketAddr,
+    },
+    /// No raw IPv6 socket (IPv6 disabled on this host).
+    #[error("cannot open a raw IPv6 socket for the shadow REGISTERs: {0}")]
+    NoIpv6(String),
     /// The kernel refused the datagram (a local firewall, no route).
     #[error("sending the shadow to {to} failed: {source}")]
     Send {
@@ -42,58 +52,89 @@ pub enum SendError {
     },
 }
 
-/// The raw socket shadows leave through.
+/// The raw sockets shadows leave through.
 pub struct RawSender {
-    fd: OwnedFd,
+    v4: OwnedFd,
+    /// `Err`: why there is none (IPv6 disabled), said when a shadow needs it.
+    v6: Result<OwnedFd, String>,
+}
+
+fn raw_socket(family: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the descriptor is owned below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl RawSender {
-    /// Opens the socket (`socket(AF_INET, SOCK_RAW, IPPROTO_RAW)`).
+    /// Opens the sockets (`socket(AF_INET / AF_INET6, SOCK_RAW,
+    /// IPPROTO_RAW)`); only the IPv4 one is required.
     pub fn open() -> Result<RawSender, SendError> {
-        // SAFETY: plain socket(2); the descriptor is owned below.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
-        if fd < 0 {
-            return Err(SendError::Socket(io::Error::last_os_error()));
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        Ok(RawSender {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let v4 = raw_socket(libc::AF_INET).map_err(SendError::Socket)?;
+        let v6 = raw_socket(libc::AF_INET6).map_err(|e| e.to_string());
+        Ok(RawSender { v4, v6 })
     }
 
-    /// Sends `payload` as one UDP datagram from `from` to `to`.
+    /// Sends `payload` as one UDP datagram from `from` to `to`, both IPv4
+    /// or both IPv6.
     pub fn send(&self, from: SocketAddr, to: SocketAddr, payload: &[u8]) -> Result<(), SendError> {
-        let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (from, to) else {
-            return Err(SendError::NotIpv4(if from.is_ipv4() { to } else { from }));
+        let n = match (from, to) {
+            (SocketAddr::V4(src), SocketAddr::V4(dst)) => {
+                let packet = datagram(src, dst, payload);
+                let addr = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(dst.ip().octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                send_to(&self.v4, &packet, &addr)
+            }
+            (SocketAddr::V6(src), SocketAddr::V6(dst)) => {
+                let fd = self.v6.as_ref().map_err(|e| SendError::NoIpv6(e.clone()))?;
+                let packet = datagram_v6(src, dst, payload);
+                // Port 0: a raw IPv6 socket reads a non-zero port as the
+                // protocol (raw(7)).
+                let addr = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: 0,
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: dst.ip().octets(),
+                    },
+                    sin6_scope_id: dst.scope_id(),
+                };
+                send_to(fd, &packet, &addr)
+            }
+            _ => return Err(SendError::Family { from, to }),
         };
-        let packet = datagram(src, dst, payload);
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes(dst.ip().octets()),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: the buffer and the address outlive the call.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                packet.as_ptr().cast(),
-                packet.len(),
-                0,
-                (&raw const addr).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(SendError::Send {
-                to,
-                source: io::Error::last_os_error(),
-            });
-        }
-        Ok(())
+        n.map_err(|source| SendError::Send { to, source })
     }
+}
+
+/// `sendto(2)` of `packet` to the socket address `addr` (a `sockaddr_in`
+/// or `sockaddr_in6`).
+fn send_to<A>(fd: &OwnedFd, packet: &[u8], addr: &A) -> io::Result<()> {
+    // SAFETY: the buffer and the address outlive the call; `A` is the
+    // sockaddr of the socket's family, its size passed with it.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (addr as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Sends `payload` over a new TCP connection from `from` (any port) to
@@ -146,6 +187,16 @@ fn datagram(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// IPv6 and UDP headers (the UDP checksum, mandatory in IPv6, computed)
+/// in front of `payload`.
+fn datagram_v6(src: SocketAddrV6, dst: SocketAddrV6, payload: &[u8]) -> Vec<u8> {
+    let builder =
+        PacketBuilder::ipv6(src.ip().octets(), dst.ip().octets(), 64).udp(src.port(), dst.port());
+    let mut out = Vec::with_capacity(builder.size(payload.len()));
+    let _ = builder.write(&mut out, payload);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +222,28 @@ mod tests {
             .calc_checksum_ipv4(&ip.header().to_header(), udp.payload())
             .unwrap();
         assert_eq!(udp.checksum(), expected);
+    }
+
+    #[test]
+    fn an_ipv6_datagram_carries_the_pbx_source_port_and_a_valid_checksum() {
+        let d = datagram_v6(
+            "[fd77::10]:5060".parse().unwrap(),
+            "[2001:db8:113::20]:5060".parse().unwrap(),
+            b"REGISTER sip:x SIP/2.0\r\n\r\n",
+        );
+        let sliced = etherparse::SlicedPacket::from_ip(&d).unwrap();
+        let Some(etherparse::TransportSlice::Udp(udp)) = sliced.transport else {
+            panic!("UDP");
+        };
+        assert_eq!((udp.source_port(), udp.destination_port()), (5060, 5060));
+        let Some(etherparse::NetSlice::Ipv6(ip)) = sliced.net else {
+            panic!("IPv6");
+        };
+        let expected = udp
+            .to_header()
+            .calc_checksum_ipv6(&ip.header().to_header(), udp.payload())
+            .unwrap();
+        assert_eq!(udp.checksum(), expected);
+        assert_ne!(udp.checksum(), 0);
     }
 }

@@ -216,7 +216,7 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
     let c = audit.counters();
     writeln!(
         out,
-        "shadows: {} sent, {} answered, {} dropped by this host's kernel; not sent: {} over the rate cap, {} too large, {} UDP over IPv6, {} send errors",
+        "shadows: {} sent, {} answered, {} dropped by this host's kernel; not sent: {} over the rate cap, {} too large, {} of another address family than the echo's, {} send errors",
         c.shadows_sent,
         c.shadows_answered,
         c.dropped_here,

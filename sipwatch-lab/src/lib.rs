@@ -21,6 +21,7 @@
 //! # Ok::<(), sipwatch_lab::LabError>(())
 //! ```
 mod addresses;
+pub mod baresip;
 mod error;
 pub mod flood;
 pub mod kamailio;

@@ -441,6 +441,64 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
     );
 }
 
+/// baresip as the PBX: a real user agent registering with its password
+/// (a 401 challenge answered) through the router's kernel SIP ALG. Its own
+/// REGISTER is shadowed and the ALG found on its binding, which is
+/// registered: the audit changed nothing for it.
+#[test]
+fn a_real_user_agent_registering_through_the_kernel_alg_is_found_rewritten() {
+    use sipwatch_lab::baresip::{Account, Baresip};
+    let lab = lab(Personality::SipAlg);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    let _echo = echo_beside_the_registrar(&lab);
+    let capture = attach_audited(&lab, None, &[]);
+    let aor = format!("sip:{}@{PROVIDER_V4}", sipwatch_lab::kamailio::USER);
+    let pbx = Baresip::start(
+        &lab.pbx,
+        (PBX_V4, 5060).into(),
+        &Account {
+            aor: &aor,
+            password: Some(sipwatch_lab::kamailio::PASSWORD),
+            regint: 60,
+        },
+    )
+    .unwrap_or_else(|e| panic!("baresip (cargo xtask setup installs baresip-core): {e}"));
+    std::thread::sleep(Duration::from_secs(4));
+    let json = stop_json(capture);
+    drop(pbx);
+    let summary = json.last().unwrap();
+    let registration = summary["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"]["aor"] == aor)
+        .unwrap_or_else(|| panic!("no registration of {aor}: {summary}"));
+    assert_eq!(
+        registration["state"]["state"], "registered",
+        "{registration}"
+    );
+    let compared = json
+        .iter()
+        .find(|v| {
+            v["type"] == "path_audit" && v["outcome"] == "compared" && v["binding"]["aor"] == aor
+        })
+        .unwrap_or_else(|| panic!("baresip's REGISTER not shadowed: {json:?}"));
+    assert_eq!(compared["alg"], true, "{compared}");
+    let contact = compared["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["header"] == "Contact")
+        .unwrap_or_else(|| panic!("Contact not rewritten: {compared}"));
+    assert_eq!(contact["kind"], "address_rewritten");
+    assert!(
+        contact["after"]
+            .as_str()
+            .is_some_and(|a| a.contains(&ROUTER_WAN_V4.to_string())),
+        "{contact}"
+    );
+}
+
 /// A PBX registering over UDP on IPv6 is shadowed over IPv6, from its own
 /// address and port: the router's NAT66 mapping reported, nothing changed,
 /// and the PBX's socket hears only its registrar.

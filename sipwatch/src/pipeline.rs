@@ -156,6 +156,10 @@ impl<W: Write> Pipeline<W> {
             return Ok(());
         };
         self.drops.count(&d.drop);
+        // A copy of what already arrived: counted in the summary, no fault.
+        if d.drop.is_duplicate() {
+            return Ok(());
+        }
         if let Some(audit) = &mut self.audit
             && audit.on_dropped(&d)
         {

@@ -82,6 +82,10 @@ pub struct AuditCounters {
     pub pending_evicted: u64,
     /// Query channel lookups that failed.
     pub query_errors: u64,
+    /// Bindings forgotten to stay within bounds (20 000 followed at once;
+    /// the least recently shadowed go first): their next REGISTER is
+    /// audited as new, their latest result is no longer listed.
+    pub bindings_forgotten: u64,
     /// Shadows (or the echo's answers) this host's own kernel dropped:
     /// its firewall treats them as it treats the PBX's SIP.
     pub dropped_here: u64,
@@ -404,10 +408,28 @@ impl Auditor {
     }
 
     fn record(&mut self, audit: PathAudit) {
-        if self.latest.len() < MAX_BINDINGS || self.latest.contains_key(&audit.binding) {
-            self.latest.insert(audit.binding.clone(), audit.clone());
+        if self.latest.len() >= MAX_BINDINGS && !self.latest.contains_key(&audit.binding) {
+            let oldest = crate::net::oldest_eighth(&self.latest, |a| a.time);
+            for k in &oldest {
+                self.latest.remove(k);
+            }
+            self.counters.bindings_forgotten += oldest.len() as u64;
         }
+        self.latest.insert(audit.binding.clone(), audit.clone());
         self.found.push(audit);
+    }
+
+    /// Makes room among the bindings followed: the eighth whose last
+    /// shadow is oldest is forgotten (counted); their next REGISTER is
+    /// shadowed as new.
+    fn forget_oldest_bindings(&mut self) {
+        let oldest = crate::net::oldest_eighth(&self.last_shadow, |(at, _)| *at);
+        for k in &oldest {
+            self.last_shadow.remove(k);
+        }
+        let gone: std::collections::HashSet<&BindingKey> = oldest.iter().collect();
+        self.by_call_id.retain(|_, b| !gone.contains(b));
+        self.counters.bindings_forgotten += oldest.len() as u64;
     }
 
     fn maybe_shadow(&mut self, m: &Message, p: &ParsedMessage<'_>) {
@@ -471,8 +493,7 @@ impl Auditor {
             self.expire_pending(at);
         }
         if self.last_shadow.len() >= MAX_BINDINGS && !self.last_shadow.contains_key(&binding) {
-            self.last_shadow.clear();
-            self.by_call_id.clear();
+            self.forget_oldest_bindings();
         }
         if let Some(call_id) = p.call_id() {
             self.by_call_id
@@ -629,5 +650,38 @@ impl Auditor {
             self.nat.remove(&id);
             self.record(PathAudit::new(now, binding, id, outcome));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(n: usize) -> BindingKey {
+        BindingKey {
+            registrar: "sip:203.0.113.2".into(),
+            aor: format!("sip:{n}@203.0.113.2"),
+            contact: format!("sip:{n}@192.168.77.10:5060"),
+        }
+    }
+
+    /// Nothing is sent here: the auditor's tables alone.
+    #[test]
+    fn a_full_binding_table_forgets_its_oldest_eighth_and_counts_them() {
+        let mut a = Auditor::new(AuditConfig::new("203.0.113.20:5060".parse().unwrap(), None));
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for n in 0..MAX_BINDINGS {
+            let at = t0 + Duration::from_secs(n as u64);
+            a.last_shadow.insert(binding(n), (at, format!("id-{n}")));
+            a.by_call_id.insert(format!("call-{n}"), binding(n));
+        }
+        a.forget_oldest_bindings();
+        let forgotten = MAX_BINDINGS / 8;
+        assert_eq!(a.counters().bindings_forgotten, forgotten as u64);
+        assert_eq!(a.last_shadow.len(), MAX_BINDINGS - forgotten);
+        assert!(!a.last_shadow.contains_key(&binding(0)));
+        assert!(a.last_shadow.contains_key(&binding(MAX_BINDINGS - 1)));
+        assert!(!a.by_call_id.contains_key("call-0"));
+        assert_eq!(a.by_call_id.len(), MAX_BINDINGS - forgotten);
     }
 }

@@ -11,7 +11,7 @@ use std::{collections::HashMap, hash::Hash};
 /// one entry) and returns how many entries were removed.
 pub fn evict_oldest<K, V, A>(map: &mut HashMap<K, V>, age: impl Fn(&V) -> A) -> usize
 where
-    K: Copy + Eq + Hash,
+    K: Clone + Eq + Hash,
     A: Ord,
 {
     let oldest = oldest_eighth(map, age);
@@ -25,14 +25,14 @@ where
 /// entry, none of an empty map), for a caller that must close each itself.
 pub fn oldest_eighth<K, V, A>(map: &HashMap<K, V>, age: impl Fn(&V) -> A) -> Vec<K>
 where
-    K: Copy + Eq + Hash,
+    K: Clone + Eq + Hash,
     A: Ord,
 {
     let n = (map.len() / 8).max(1).min(map.len());
     if n == 0 {
         return Vec::new();
     }
-    let mut by_age: Vec<(A, K)> = map.iter().map(|(k, v)| (age(v), *k)).collect();
+    let mut by_age: Vec<(A, K)> = map.iter().map(|(k, v)| (age(v), k.clone())).collect();
     by_age.select_nth_unstable_by(n - 1, |a, b| a.0.cmp(&b.0));
     by_age.truncate(n);
     by_age.into_iter().map(|(_, k)| k).collect()

@@ -122,6 +122,16 @@ impl KernelDrop {
         }
     }
 
+    /// A copy of data that already arrived (a TCP retransmission of bytes
+    /// received, a segment merged into the out-of-order queue, a duplicate
+    /// fragment): nothing was lost. Counted, not shown as a fault.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(
+            self.reason.as_deref(),
+            Some("TCP_OLD_DATA" | "TCP_OFOMERGE" | "TCP_OLD_SEQUENCE" | "DUP_FRAG")
+        )
+    }
+
     /// What to look at, in an Asterisk admin's terms.
     pub fn fix(&self) -> &'static str {
         match (self.reason.as_deref(), self.way, self.chain) {
@@ -366,6 +376,7 @@ mod tests {
             d.drop.describe()
         );
         assert!(!d.seen_on_the_wire(Some(3)));
+        assert!(!d.drop.is_duplicate());
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["type"], "kernel_drop");
         assert_eq!(json["reason"], "NETFILTER_DROP");

@@ -228,6 +228,13 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
     if let Some(problem) = &audit.send_problem {
         writeln!(out, "WARNING: {problem}")?;
     }
+    if c.bindings_forgotten > 0 {
+        writeln!(
+            out,
+            "WARNING: {} registrations forgotten by the audit (more than 20000 at once)",
+            c.bindings_forgotten
+        )?;
+    }
     Ok(())
 }
 

@@ -152,7 +152,7 @@ impl Tracker {
             .find_map(|f| self.flows.get(f).copied());
         let tx = key
             .and_then(|k| self.transactions.get_mut(&k))
-            .map(|(tx, _)| tx)
+            .map(|e| &mut e.0)
             .filter(|tx| tx.first_sent <= e.timestamp);
         let Some(tx) = tx else {
             self.stats.icmp_unattached += 1;
@@ -213,7 +213,7 @@ impl Tracker {
             Some(_) => return,
             None => TransactionKey::of(&p, &self.keys)
                 .and_then(|k| self.transactions.get(&k))
-                .map(|(_, b)| b.clone())
+                .map(|e| e.1.clone())
                 .unwrap_or_default(),
         };
         for key in bindings {

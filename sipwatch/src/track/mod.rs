@@ -138,14 +138,18 @@ const KEEP_COMPLETED: Duration = Duration::from_secs(64);
 /// How often, in capture time, the tables are swept for timers.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
 
+/// A transaction and the bindings its REGISTER is about.
+type TrackedTransaction = (Transaction, Vec<BindingKey>);
+
 /// Follows SIP messages in capture order: matches requests with responses,
 /// keeps each binding's registration, fires the timers, and tells what
 /// changed as [`Event`]s. Bounded by [`TrackLimits`].
 #[derive(Default)]
 pub struct Tracker {
-    /// Each transaction with the bindings its REGISTER is about.
-    transactions:
-        HashMap<TransactionKey, (Transaction, Vec<BindingKey>), BuildHasherDefault<KeyHasher>>,
+    /// Each transaction with the bindings its REGISTER is about. Boxed: a
+    /// transaction with its evidence is a few hundred bytes, and the table
+    /// would move every one of them each time it grows.
+    transactions: HashMap<TransactionKey, Box<TrackedTransaction>, BuildHasherDefault<KeyHasher>>,
     /// The per-process random key of transaction keys.
     keys: RandomState,
     /// Boxed: a registration is a few KiB, and a table of them inline would
@@ -222,7 +226,7 @@ impl Tracker {
         if method == "ACK" {
             return; // part of its INVITE transaction, no response of its own
         }
-        if let Some((tx, bindings)) = self.transactions.get_mut(&key) {
+        if let Some((tx, bindings)) = self.transactions.get_mut(&key).map(|e| &mut **e) {
             let at = p.message.timestamp;
             for b in bindings.iter() {
                 if let Some(reg) = self.registrations.get_mut(b) {
@@ -265,7 +269,7 @@ impl Tracker {
         };
         self.transaction_order.push_back(key);
         self.note_flow(&tx, key);
-        self.transactions.insert(key, (tx, bindings));
+        self.transactions.insert(key, Box::new((tx, bindings)));
     }
 
     /// A new REGISTER: each binding it is about, created when new (never
@@ -319,7 +323,7 @@ impl Tracker {
         code: u16,
         events: &mut Vec<Event>,
     ) {
-        let Some((tx, bindings)) = self.transactions.get_mut(key) else {
+        let Some((tx, bindings)) = self.transactions.get_mut(key).map(|e| &mut **e) else {
             self.stats.unmatched_responses += 1;
             return;
         };
@@ -381,7 +385,7 @@ impl Tracker {
             if !seen_on_the_wire {
                 self.push(p, events);
             }
-            if let Some((tx, _)) = self.transactions.get_mut(&key) {
+            if let Some((tx, _)) = self.transactions.get_mut(&key).map(|e| &mut **e) {
                 tx.dropped_here += 1;
                 tx.kernel_drop = Some(drop.clone());
             }
@@ -390,7 +394,7 @@ impl Tracker {
         if p.status().is_none_or(|c| c < 200) {
             return;
         }
-        let Some((tx, bindings)) = self.transactions.get_mut(&key) else {
+        let Some((tx, bindings)) = self.transactions.get_mut(&key).map(|e| &mut **e) else {
             return;
         };
         if tx.answer_dropped.is_some() {
@@ -454,7 +458,8 @@ impl Tracker {
 
     fn fire_timers(&mut self, now: SystemTime, events: &mut Vec<Event>, at_end: bool) {
         let mut timed_out = Vec::new();
-        self.transactions.retain(|_, (tx, bindings)| {
+        self.transactions.retain(|_, entry| {
+            let (tx, bindings) = &mut **entry;
             let refused = at_end && tx.state == TransactionState::Pending && tx.icmp.is_some();
             if tx.expired(now) || refused {
                 tx.state = TransactionState::TimedOut;
@@ -499,7 +504,7 @@ impl Tracker {
             let Some(oldest) = self.transaction_order.pop_front() else {
                 break;
             };
-            if let Some((tx, _)) = self.transactions.remove(&oldest)
+            if let Some((tx, _)) = self.transactions.remove(&oldest).map(|e| *e)
                 && tx.state == TransactionState::Pending
             {
                 self.stats.transactions_evicted += 1;

@@ -168,6 +168,7 @@ fn describe(problems: &[Problem]) -> String {
                 format!("Content-Length {declared} but {actual} body bytes")
             }
             Problem::NotUtf8 => "not UTF-8".to_owned(),
+            Problem::BadContentLength => "Content-Length is not a number".to_owned(),
         })
         .collect::<Vec<_>>()
         .join(", ")

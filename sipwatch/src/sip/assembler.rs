@@ -303,6 +303,7 @@ fn add(total: &mut FramingStats, s: &FramingStats) {
     total.skipped_bytes += s.skipped_bytes;
     total.resyncs += s.resyncs;
     total.missing_content_length += s.missing_content_length;
+    total.bad_content_length += s.bad_content_length;
 }
 
 #[cfg(test)]

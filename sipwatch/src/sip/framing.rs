@@ -2,9 +2,11 @@
 //! each message is its header block plus Content-Length bytes of body.
 //!
 //! Keep-alive CRLFs between messages are skipped. When the stream cannot be
-//! trusted (after a gap, a missing or absurd Content-Length, or garbage), the
-//! framer drops bytes up to the next line that starts like a SIP message and
-//! counts them, rather than emitting a scrambled message.
+//! trusted (after a gap, or garbage), the framer drops bytes up to the next
+//! line that starts like a SIP message and counts them, rather than emitting
+//! a scrambled message. A header block whose Content-Length is absurd or not
+//! a number is a message of its own, shown as malformed; what follows it is
+//! searched for the next start line.
 use sipwatch_common::looks_like_sip_start;
 
 /// Largest header block or body accepted; larger means the stream is lost.
@@ -23,6 +25,10 @@ pub struct FramingStats {
     pub resyncs: u64,
     /// Messages whose Content-Length was missing (taken as 0).
     pub missing_content_length: u64,
+    /// Messages whose Content-Length was not a number or over
+    /// [`MAX_MESSAGE`]: cut at their header block and shown as malformed,
+    /// the stream resynchronised after them.
+    pub bad_content_length: u64,
 }
 
 /// Cuts one direction of one TCP connection into SIP messages by
@@ -118,8 +124,12 @@ impl SipFramer {
             let length = match content_length(&self.buf[..header_end]) {
                 Ok(Some(n)) if n <= MAX_MESSAGE => n,
                 Ok(Some(_)) | Err(()) => {
-                    // An absurd or unreadable length: nothing after it can be trusted.
-                    self.lose_sync();
+                    // An absurd or unreadable length: the header block is
+                    // shown (malformed); nothing after it can be trusted
+                    // until the next start line.
+                    out.push(self.buf.drain(..header_end).collect());
+                    self.stats.messages += 1;
+                    self.stats.bad_content_length += 1;
                     continue;
                 }
                 Ok(None) => {
@@ -292,12 +302,23 @@ mod tests {
     }
 
     #[test]
-    fn an_absurd_content_length_does_not_swallow_the_next_messages() {
+    fn an_absurd_content_length_is_shown_and_does_not_swallow_the_next_messages() {
         let bad = b"INVITE sip:a@b SIP/2.0\r\nContent-Length: 99999999\r\n\r\n".to_vec();
-        let stream = [bad, msg(1, ""), msg(2, "z")].concat();
+        let stream = [bad.clone(), msg(1, ""), msg(2, "z")].concat();
         let (out, stats) = frame_all(&[&stream]);
-        assert_eq!(out, vec![msg(1, ""), msg(2, "z")]);
-        assert!(stats.resyncs >= 1);
+        assert_eq!(out, vec![bad, msg(1, ""), msg(2, "z")]);
+        assert_eq!(stats.bad_content_length, 1);
+    }
+
+    #[test]
+    fn a_content_length_that_is_no_number_is_shown_and_the_body_skipped() {
+        let bad = b"REGISTER sip:b SIP/2.0\r\nContent-Length: ten\r\n\r\n".to_vec();
+        // The body's lines (an SDP's end in CRLF) up to the next start line.
+        let stream = [bad.clone(), b"v=0\r\no=x\r\n".to_vec(), msg(3, "")].concat();
+        let (out, stats) = frame_all(&[&stream]);
+        assert_eq!(out, vec![bad, msg(3, "")]);
+        assert_eq!(stats.bad_content_length, 1);
+        assert_eq!(stats.skipped_bytes, 10);
     }
 
     #[test]

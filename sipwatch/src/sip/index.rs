@@ -69,6 +69,9 @@ pub enum Problem {
     },
     /// The bytes are not valid UTF-8 (shown lossily).
     NotUtf8,
+    /// The Content-Length header is not a number (RFC 3261 §20.14): a
+    /// receiver cannot tell where the message ends.
+    BadContentLength,
 }
 
 /// Where the start line, each header and the body are in a message's bytes,
@@ -221,15 +224,14 @@ impl<'a> MessageIndex<'a> {
             problems,
         };
         let actual = index.body.len();
-        if header_end.is_some()
-            && let Some(declared) = index
-                .header("content-length")
-                .and_then(|v| v.parse::<usize>().ok())
-            && declared != actual
-        {
-            index
-                .problems
-                .push(Problem::ContentLengthMismatch { declared, actual });
+        if let Some(value) = index.header("content-length") {
+            match value.trim().parse::<usize>() {
+                Ok(declared) if header_end.is_some() && declared != actual => index
+                    .problems
+                    .push(Problem::ContentLengthMismatch { declared, actual }),
+                Ok(_) => {}
+                Err(_) => index.problems.push(Problem::BadContentLength),
+            }
         }
         index
     }

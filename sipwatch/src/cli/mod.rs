@@ -76,7 +76,7 @@ pub fn resolve(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
 #[derive(clap::Args)]
 pub struct SelectionArgs {
     /// SIP ports (UDP and TCP); repeat or separate with commas.
-    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080])]
+    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080], value_parser = clap::value_parser!(u16).range(1..))]
     pub ports: Vec<u16>,
     /// Only the SIP ports: nothing on other ports is SIP, even when it starts like SIP.
     #[arg(long)]

@@ -391,23 +391,20 @@ impl Tracker {
             }
             return;
         }
-        if p.status().is_none_or(|c| c < 200) {
+        let Some(code) = p.status().filter(|&c| c >= 200) else {
             return;
-        }
+        };
         let Some((tx, bindings)) = self.transactions.get_mut(&key).map(|e| &mut **e) else {
             return;
         };
-        if tx.answer_dropped.is_some() {
-            tx.answer_dropped = Some(drop.clone());
-            return;
-        }
+        let told = tx.answer_dropped.is_some();
         tx.answer_dropped = Some(drop.clone());
-        if tx.final_response.is_none() {
+        if told {
             return;
         }
         for b in bindings.iter() {
             if let Some(reg) = self.registrations.get_mut(b) {
-                reg.on_answer_lost(tx);
+                reg.on_answer_not_delivered(tx, code);
                 if reg.take_event(at) {
                     events.push(Event::Registration(reg.clone()));
                 }

@@ -351,6 +351,18 @@ impl Registration {
                 .dropped_every_copy()
                 .then_some(crate::net::Leg::DroppedOnThisHost),
         };
+        // Answered, and the answer dropped on its way by this host: that,
+        // not "never answered", is why the sender timed out.
+        let lost = attempt.answer_lost.clone().or_else(|| {
+            self.diagnoses
+                .iter()
+                .find(|d| matches!(d, Diagnosis::AnswerNotDelivered { .. }))
+                .cloned()
+        });
+        let diagnosis = match (lost, &tx.answer_dropped) {
+            (Some(lost), Some(_)) => lost,
+            _ => diagnosis,
+        };
         self.last_code = Some(408);
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
     }
@@ -358,12 +370,18 @@ impl Registration {
     /// The REGISTER `tx` was sent again after its final answer was seen
     /// here: the answer was lost between this capture and the sender.
     pub fn on_answer_lost(&mut self, tx: &Transaction) {
-        let Some(answer) = &tx.final_response else {
-            return;
-        };
+        if let Some(answer) = &tx.final_response {
+            self.on_answer_not_delivered(tx, answer.code);
+        }
+    }
+
+    /// The final answer `code` to `tx` never reached the REGISTER's
+    /// sender: lost after this capture, or dropped by this host's kernel
+    /// (`tx.answer_dropped`), seen or not on its way.
+    pub fn on_answer_not_delivered(&mut self, tx: &Transaction, code: u16) {
         let lost = Diagnosis::AnswerNotDelivered {
             side: self.side,
-            code: answer.code,
+            code,
             sender: tx.src.to_string(),
             dropped_on_this_host: tx.answer_dropped.clone(),
         };

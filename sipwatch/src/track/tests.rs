@@ -1527,3 +1527,40 @@ fn a_copy_dropped_by_a_queue_after_the_capture_saw_it_is_not_counted_twice() {
         (1, Some(1), Some(crate::net::Leg::DroppedOnThisHost))
     );
 }
+
+#[test]
+fn at_the_registrar_an_answer_dropped_on_its_way_out_is_why_the_phone_timed_out() {
+    let r1 = register(1, None, 3600);
+    let ok = response(&r1, "200 OK", "");
+    let mut t = run_at_registrar(&[(r1.clone(), 0.0, true)]);
+    let mut events = Vec::new();
+    // This host (the registrar) answered; its OUTPUT firewall dropped it.
+    let mut m = message(&ok, 0.01, false);
+    m.direction = Some(Direction::Egress);
+    t.push_dropped(
+        &m.parsed(),
+        &netfilter(crate::net::DropWay::Leaving),
+        false,
+        &mut events,
+    );
+    t.tick(at(40.0), &mut events);
+    let reg = only(&t);
+    let d = reg
+        .diagnoses
+        .iter()
+        .find(|d| matches!(d, Diagnosis::AnswerNotDelivered { .. }))
+        .unwrap_or_else(|| panic!("{:?}", reg.diagnoses));
+    let (cause, fix) = d.explain();
+    assert!(
+        cause.contains("dropped the answer on its way out"),
+        "{cause}"
+    );
+    assert!(fix.contains("nft list ruleset"), "{fix}");
+    assert!(
+        reg.diagnoses
+            .iter()
+            .all(|d| !matches!(d, Diagnosis::Timeout { .. })),
+        "{:?}",
+        reg.diagnoses
+    );
+}

@@ -19,6 +19,11 @@ use crate::{
     track::{Event, Tracker},
 };
 
+/// How long an arriving final answer waits for the drop tracer before the
+/// tracker takes it as delivered: the kernel drops it within microseconds
+/// of XDP seeing it, in the same softirq, and both records share the ring.
+pub const ANSWER_HOLD: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Decoder, assembler and tracker, feeding `outputs`; `out` is the run's
 /// standard output, which the outputs share.
 pub struct Pipeline<W: Write> {
@@ -37,6 +42,12 @@ pub struct Pipeline<W: Write> {
     /// Why the kernel's drops are not traced (live), when they are not.
     drop_problem: Option<String>,
     drops: DropTally,
+    /// Live, with the drop tracer: final answers that arrived, held back
+    /// from the tracker for [`ANSWER_HOLD`], since this host's kernel may
+    /// still drop them (its INPUT firewall, no socket): then the PBX never
+    /// got them, and the tracker must not take them as answered.
+    held: Vec<Message>,
+    hold_answers: bool,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -70,6 +81,8 @@ impl<W: Write> Pipeline<W> {
             captured_ifindex: None,
             drop_problem: None,
             drops: DropTally::default(),
+            held: Vec::new(),
+            hold_answers: false,
             out,
             outputs,
             frames: 0,
@@ -99,6 +112,7 @@ impl<W: Write> Pipeline<W> {
     ) -> Self {
         self.drop_reasons = reasons;
         self.captured_ifindex = ifindex;
+        self.hold_answers = problem.is_none();
         self.drop_problem = problem;
         self
     }
@@ -155,20 +169,19 @@ impl<W: Write> Pipeline<W> {
             self.drops.unreadable();
             return Ok(());
         };
-        self.drops.count(&d.drop);
-        // A copy of what already arrived: counted in the summary, no fault.
-        if d.drop.is_duplicate() {
-            return Ok(());
-        }
+        // The audit's own traffic (shadows, the echo's answers) is the
+        // audit's to count.
         if let Some(audit) = &mut self.audit
             && audit.on_dropped(&d)
         {
             return Ok(());
         }
+        self.drops.count(&d.drop);
         for o in &mut self.outputs {
             o.kernel_drop(&mut self.out, &d)?;
         }
-        if d.start_line.is_none() {
+        // A copy of what already arrived (counted, not shown) is no fault.
+        if d.start_line.is_none() || d.drop.is_duplicate() {
             return Ok(());
         }
         let message = Message {
@@ -184,10 +197,40 @@ impl<W: Write> Pipeline<W> {
             reassembled: false,
             bytes: d.payload.clone(),
         };
-        let seen = d.seen_on_the_wire(self.captured_ifindex);
+        // An answer held back for this: the PBX never got it.
+        let held = self
+            .held
+            .iter()
+            .position(|h| h.src == message.src && h.dst == message.dst && h.bytes == message.bytes);
+        if let Some(i) = held {
+            self.held.remove(i);
+        }
+        let seen = d.seen_on_the_wire(self.captured_ifindex) && held.is_none();
         self.tracker
             .push_dropped(&message.parsed(), &d.drop, seen, &mut self.events);
         self.deliver_events()
+    }
+
+    /// Gives the tracker the held answers that arrived more than
+    /// [`ANSWER_HOLD`] before `now` (all of them when `now` is `None`):
+    /// no drop came for them, so they reached the PBX.
+    fn release_answers(&mut self, now: Option<std::time::SystemTime>) -> io::Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let due = |m: &Message| {
+            now.is_none_or(|n| n.duration_since(m.timestamp).unwrap_or_default() >= ANSWER_HOLD)
+        };
+        let (release, keep): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|m| due(m));
+        self.held = keep;
+        for m in release {
+            let parsed = m.parsed();
+            self.tracker.push(&parsed, &mut self.events);
+            self.deliver_events()?;
+        }
+        Ok(())
     }
 
     /// A TCP segment on the SIP ports: its connection's fault, if it shows
@@ -215,6 +258,8 @@ impl<W: Write> Pipeline<W> {
     fn deliver(&mut self, messages: &mut Vec<Message>) -> io::Result<()> {
         for m in messages.drain(..) {
             self.messages_seen += 1;
+            // Held answers no drop came for go first, in their order.
+            self.release_answers(Some(m.timestamp))?;
             // Parsed once, for the tracker and every output alike.
             let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
             if let Some(audit) = &mut self.audit
@@ -223,16 +268,26 @@ impl<W: Write> Pipeline<W> {
                 self.deliver_audit()?;
                 continue;
             }
+            let mut hold = false;
             if let Some(p) = &parsed {
                 // Timers due before this message are told before it.
                 self.tracker.tick(m.timestamp, &mut self.events);
                 self.deliver_events()?;
-                self.tracker.push(p, &mut self.events);
+                hold = self.hold_answers
+                    && m.direction == Some(Direction::Ingress)
+                    && p.status().is_some_and(|c| c >= 200);
+                if !hold {
+                    self.tracker.push(p, &mut self.events);
+                }
             }
             for o in &mut self.outputs {
                 o.message(&mut self.out, &m, parsed.as_ref())?;
             }
             self.deliver_events()?;
+            drop(parsed);
+            if hold {
+                self.held.push(m);
+            }
         }
         Ok(())
     }
@@ -264,6 +319,7 @@ impl<W: Write> Pipeline<W> {
     /// Live: time passes without messages (timers fire, the table is
     /// redrawn, metrics re-read); `kernel` is the capture's counters now.
     pub fn tick(&mut self, now: std::time::SystemTime, kernel: Option<Counters>) -> io::Result<()> {
+        self.release_answers(Some(now))?;
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
@@ -280,8 +336,10 @@ impl<W: Write> Pipeline<W> {
         self.out.flush()
     }
 
-    /// After a batch: what the outputs wrote reaches the terminal.
+    /// After a batch (live): held answers old enough go to the tracker,
+    /// and what the outputs wrote reaches the terminal.
     pub fn flush(&mut self) -> io::Result<()> {
+        self.release_answers(Some(std::time::SystemTime::now()))?;
         self.out.flush()
     }
 
@@ -299,8 +357,12 @@ impl<W: Write> Pipeline<W> {
         self.decoder.finish();
         self.assembler.finish(&mut self.messages);
         self.deliver_messages()?;
+        self.release_answers(None)?;
         self.tracker.finish(&mut self.events);
         self.deliver_events()?;
+        if let Some(audit) = &mut self.audit {
+            audit.stop_keepalives();
+        }
         let summary = CaptureSummary {
             kernel: kernel.unwrap_or_default(),
             malformed_records,
@@ -346,4 +408,124 @@ fn deliver_events(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use etherparse::PacketBuilder;
+
+    use super::*;
+    use crate::{
+        capture::{DropRecord, LinkType},
+        track::RegistrationState,
+    };
+
+    const REGISTER: &str = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-h1;rport\r\n\
+        From: <sip:alice@203.0.113.2>;tag=1\r\nTo: <sip:alice@203.0.113.2>\r\nCall-ID: h1\r\nCSeq: 1 REGISTER\r\n\
+        Contact: <sip:alice@192.168.77.10:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+    const OK: &str = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-h1;rport\r\n\
+        From: <sip:alice@203.0.113.2>;tag=1\r\nTo: <sip:alice@203.0.113.2>;tag=r\r\nCall-ID: h1\r\nCSeq: 1 REGISTER\r\n\
+        Contact: <sip:alice@192.168.77.10:5060>;expires=300\r\nContent-Length: 0\r\n\r\n";
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_millis(ms)
+    }
+
+    fn udp(from_pbx: bool, payload: &str) -> Vec<u8> {
+        let (pbx, provider) = ([192, 168, 77, 10], [203, 0, 113, 2]);
+        let (src, dst) = if from_pbx {
+            (pbx, provider)
+        } else {
+            (provider, pbx)
+        };
+        let mut out = Vec::new();
+        PacketBuilder::ipv4(src, dst, 64)
+            .udp(5060, 5060)
+            .write(&mut out, payload.as_bytes())
+            .unwrap();
+        out
+    }
+
+    fn frame(ms: u64, from_pbx: bool, payload: &str, dropped: bool) -> Frame {
+        let ip = udp(from_pbx, payload);
+        let (link, data) = if dropped {
+            (LinkType::RawIp, ip)
+        } else {
+            let mut eth = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+            eth.extend_from_slice(&ip);
+            (LinkType::Ethernet, eth)
+        };
+        Frame {
+            timestamp: at(ms),
+            ifindex: 2,
+            direction: Some(if from_pbx {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            }),
+            link,
+            wire_len: data.len() as u32,
+            data,
+            truncated: false,
+            kernel_drop: dropped.then_some(DropRecord {
+                reason: 12,
+                had_device: false,
+                had_route: true,
+            }),
+        }
+    }
+
+    fn live() -> Pipeline<Vec<u8>> {
+        Pipeline::new(Vec::new(), Vec::new()).with_kernel_drops(
+            DropReasons::new([(12, "NETFILTER_DROP".to_owned())]),
+            Some(2),
+            None,
+        )
+    }
+
+    #[test]
+    fn an_answer_this_host_dropped_after_xdp_is_not_taken_as_answered() {
+        let mut p = live();
+        p.push(&frame(0, true, REGISTER, false)).unwrap();
+        p.push(&frame(1, false, OK, false)).unwrap();
+        p.push(&frame(1, false, OK, true)).unwrap();
+        p.tick(at(40_000), None).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        let regs = done.tracker.registrations();
+        let reg = regs.first().expect("alice");
+        assert_eq!(
+            reg.state(),
+            RegistrationState::Timeout,
+            "{:?}",
+            reg.diagnoses
+        );
+        assert!(reg.diagnoses.iter().any(|d| matches!(
+            d,
+            crate::track::Diagnosis::AnswerNotDelivered {
+                code: 200,
+                dropped_on_this_host: Some(_),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn an_answer_no_drop_came_for_is_taken_in_its_turn() {
+        let mut p = live();
+        p.push(&frame(0, true, REGISTER, false)).unwrap();
+        p.push(&frame(1, false, OK, false)).unwrap();
+        // Released by a later message (past the hold), not only at the end.
+        let options =
+            "OPTIONS sip:x SIP/2.0\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        p.push(&frame(20, true, options, false)).unwrap();
+        assert!(p.held.is_empty());
+        let done = p.finish(None, 0, None).unwrap();
+        let regs = done.tracker.registrations();
+        assert!(matches!(
+            regs[0].state(),
+            RegistrationState::Registered { .. }
+        ));
+    }
 }

@@ -293,6 +293,40 @@ fn plain_nat_leaves_the_register_unchanged_and_its_mapping_is_reported() {
     assert_eq!(compared["nat_source"], format!("{ROUTER_WAN_V4}:5060"));
 }
 
+/// When sipwatch stops, the echo's NAT keep-alives still due stop too:
+/// nothing reaches the PBX's port once XDP no longer consumes them.
+#[test]
+fn keep_alives_stop_with_sipwatch_and_never_reach_the_pbx() {
+    let lab = lab(Personality::PlainNat);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    let _echo = echo_beside_the_registrar(&lab);
+    let capture = attach_audited(&lab, None, &["--nat-gaps", "3"]);
+    let pbx = pbx_udp_socket(&lab, Duration::from_millis(200));
+    pbx.send_to(register("alice").as_bytes(), (PROVIDER_V4, 5060))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let json = stop_json(capture);
+    assert!(
+        json.iter()
+            .any(|v| v["type"] == "path_audit" && v["outcome"] == "compared"),
+        "the shadow was answered: {json:?}"
+    );
+    // The keep-alive was due 3 s after the answer; listen past it.
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut received = Vec::new();
+    while Instant::now() < until {
+        if let Ok((n, from)) = pbx.recv_from(&mut buf) {
+            received.push((from, String::from_utf8_lossy(&buf[..n]).into_owned()));
+        }
+    }
+    let registrar: SocketAddr = (PROVIDER_V4, 5060).into();
+    assert!(
+        received.iter().all(|(from, _)| *from == registrar),
+        "after sipwatch stopped, the PBX received {received:?}"
+    );
+}
+
 /// A REGISTER that times out (Timer F, 32 s) behind `personality`: the
 /// leg the audit puts it on.
 fn timeout_leg(personality: Personality, user: &str) -> String {
@@ -650,6 +684,14 @@ fn the_pbx_hosts_own_firewall_is_named_with_the_kernels_reason_both_ways() {
     assert_eq!(timeout["left_this_host"], false);
     assert_eq!(timeout["dropped_on_this_host"]["reason"], "NETFILTER_DROP");
     assert_eq!(timeout["dropped_on_this_host"]["way"], "leaving");
+    // The PBX never got alice's 200 OK: not registered, timed out.
+    let alice = summary["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"]["aor"] == format!("sip:alice@{PROVIDER_V4}"))
+        .unwrap();
+    assert_eq!(alice["state"]["state"], "timeout", "{alice}");
     let lost = diagnosis("alice", "answer_not_delivered");
     assert_eq!(lost["code"], 200);
     assert_eq!(lost["dropped_on_this_host"]["reason"], "NETFILTER_DROP");
@@ -681,5 +723,16 @@ fn the_pbx_hosts_own_firewall_is_named_with_the_kernels_reason_both_ways() {
             r#"sipwatch_path_timeouts_total{leg="dropped_on_this_host"}"#
         ),
         1.0
+    );
+    assert_eq!(
+        sample(
+            &run,
+            r#"sipwatch_path_timeouts_total{leg="answer_dropped_on_this_host"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(&run, r#"sipwatch_registrations{state="registered"}"#),
+        0.0
     );
 }

@@ -86,8 +86,8 @@ pub struct AuditCounters {
     /// the least recently shadowed go first): their next REGISTER is
     /// audited as new, their latest result is no longer listed.
     pub bindings_forgotten: u64,
-    /// Shadows (or the echo's answers) this host's own kernel dropped:
-    /// its firewall treats them as it treats the PBX's SIP.
+    /// Shadows this host's own kernel dropped on their way out: its
+    /// firewall treats them as it treats the PBX's SIP.
     pub dropped_here: u64,
 }
 
@@ -223,6 +223,9 @@ struct Pending {
 /// A NAT lifetime measure: the echo's keep-alives to one shadow's mapping.
 struct NatWatch {
     binding: BindingKey,
+    /// The PBX's address and port the shadow left from, where the echo's
+    /// keep-alives go.
+    source: SocketAddr,
     refresh_s: Option<u32>,
     /// Keep-alives arrived so far (they arrive in order, or not at all).
     arrived: usize,
@@ -333,15 +336,43 @@ impl Auditor {
         false
     }
 
+    /// Stops the echo's keep-alives still due (sipwatch is going away and
+    /// will no longer consume them at XDP: they would reach the PBX's
+    /// port): a stop from each measure's source, which the echo never
+    /// answers.
+    pub fn stop_keepalives(&mut self) {
+        let Some(sender) = &self.sender else {
+            return;
+        };
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        for (id, w) in self.nat.drain() {
+            let auth = self
+                .config
+                .key
+                .as_deref()
+                .map(|k| wire::probe_auth(k, &id, unix));
+            let stop = wire::keepalive_stop(&id, auth.as_deref());
+            if sender.send(w.source, self.config.echo, &stop).is_err() {
+                self.counters.send_errors += 1;
+            }
+        }
+    }
+
     /// A packet this host's kernel dropped: `true` when it is the audit's
     /// own (a shadow, an echo's answer), counted here and kept from the
     /// PBX's log and registrations.
     pub fn on_dropped(&mut self, d: &crate::net::DroppedPacket) -> bool {
-        if self.is_echo(d.dst) || self.is_echo(d.src) {
+        if self.is_echo(d.dst) {
             self.counters.dropped_here += 1;
             return true;
         }
-        false
+        // The echo's answers and keep-alives are consumed at XDP on
+        // purpose; on a veth (or in generic mode) that frees an skb the
+        // tracer sees: our own doing, counted as consumed already.
+        self.is_echo(d.src)
     }
 
     fn own_traffic(&mut self, m: &Message) {
@@ -386,6 +417,7 @@ impl Auditor {
                 mirror.probe.clone(),
                 NatWatch {
                     binding,
+                    source: m.dst,
                     refresh_s: p.refresh_s,
                     arrived: 0,
                     last: m.timestamp,
@@ -554,7 +586,7 @@ impl Auditor {
     pub fn on_timeout(&mut self, tx: &Transaction) {
         // This host's kernel dropped every copy: the tracker located it
         // (with the kernel's reason); the shadow's fate would mislead.
-        if tx.method != "REGISTER" || tx.dropped_every_copy() {
+        if tx.method != "REGISTER" || tx.dropped_every_copy() || tx.answer_dropped.is_some() {
             return;
         }
         let Some(binding) = self.by_call_id.get(&tx.call_id).cloned() else {

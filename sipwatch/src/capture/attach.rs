@@ -78,7 +78,8 @@ impl Capture {
                 ),
             }
         } else {
-            (DropConfig::default(), DropReasons::default(), None)
+            let off = "turned off (attach --no-drops)".to_owned();
+            (DropConfig::default(), DropReasons::default(), Some(off))
         };
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(RING_MAP, config.ring_bytes)

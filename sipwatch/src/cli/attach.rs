@@ -165,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()
         );
-        if let Some(why) = capture.drop_problem() {
+        if let Some(why) = capture.drop_problem().filter(|_| !args.no_drops) {
             eprintln!("sipwatch: SIP dropped by this host's own kernel is not traced: {why}");
         }
         if let Some(path) = &args.write {

@@ -82,6 +82,8 @@ pub struct EchoStats {
     pub keepalives_sent: u64,
     /// Keep-alive schedules dropped to stay within bounds.
     pub keepalive_schedules_evicted: u64,
+    /// Keep-alive schedules their prober stopped (it went away).
+    pub keepalives_stopped: u64,
     /// Requests refused as [`Refusal::NotSip`].
     pub not_sip: u64,
     /// Requests refused as [`Refusal::NotAProbe`].
@@ -253,6 +255,30 @@ impl Responder {
             },
         ));
         Ok(response)
+    }
+
+    /// A datagram from `source` that stops one of its probes' keep-alives
+    /// ([`wire::keepalive_stop`]): `true` when it is one (then it is never
+    /// answered, whether or not it stopped anything); with a key, only a
+    /// signed stop counts.
+    pub fn stop_keepalives(&mut self, bytes: &[u8], source: SocketAddr, now: SystemTime) -> bool {
+        let Some((id, auth)) = wire::parse_keepalive_stop(bytes) else {
+            return false;
+        };
+        if let Some(key) = &self.policy.key {
+            let unix = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            if !auth.is_some_and(|a| wire::probe_auth_ok(key, &id, &a, unix)) {
+                return true;
+            }
+        }
+        let before = self.schedules.len();
+        self.schedules
+            .retain(|s| !(s.source == source && s.id == id));
+        self.stats.keepalives_stopped += (before - self.schedules.len()) as u64;
+        true
     }
 
     /// Keep-alives for a probe just answered; a later probe from the same
@@ -539,6 +565,47 @@ mod tests {
         assert_eq!(wire::keepalive_gaps("1,2,x"), None);
         assert_eq!(wire::keepalive_gaps("0"), None);
         assert_eq!(wire::keepalive_gaps("20, 40"), Some(vec![20, 40]));
+    }
+
+    #[test]
+    fn a_prober_going_away_stops_its_keep_alives_and_no_one_else_can() {
+        let t = |at: f64| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_800_000_000.0 + at);
+        let echo = addr("203.0.113.2:5060");
+        let prober = addr("203.0.113.1:40000");
+        let asking = |id: &str, auth: Option<&str>| {
+            String::from_utf8(probe(id, auth)).unwrap().replace(
+                "Content-Length: 0",
+                "X-Sipwatch-Keepalive: 2,5\r\nContent-Length: 0",
+            )
+        };
+        let mut r = Responder::new(EchoPolicy::default());
+        ask(&mut r, asking("ka3", None).as_bytes(), 0.0).unwrap();
+        // From another source, or for another id: stops nothing.
+        assert!(r.stop_keepalives(
+            &wire::keepalive_stop("ka3", None),
+            addr("198.51.100.7:5060"),
+            t(0.5)
+        ));
+        assert!(r.stop_keepalives(&wire::keepalive_stop("other", None), prober, t(0.5)));
+        assert_eq!(r.stats.keepalives_stopped, 0);
+        assert!(r.stop_keepalives(&wire::keepalive_stop("ka3", None), prober, t(0.5)));
+        assert_eq!(r.stats.keepalives_stopped, 1);
+        assert!(r.due_keepalives(echo, t(30.0)).is_empty());
+        // Not a stop: left to the probe path.
+        assert!(!r.stop_keepalives(b"SIPWATCH-KEEPALIVE ka3 0 2\r\n", prober, t(1.0)));
+        // With a key, only a signed stop counts.
+        let key = b"k".to_vec();
+        let mut keyed = Responder::new(EchoPolicy {
+            key: Some(key.clone()),
+            ..EchoPolicy::default()
+        });
+        let good = wire::probe_auth(&key, "ka4", 1_800_000_000);
+        ask(&mut keyed, asking("ka4", Some(&good)).as_bytes(), 0.0).unwrap();
+        assert!(keyed.stop_keepalives(&wire::keepalive_stop("ka4", None), prober, t(0.5)));
+        assert_eq!(keyed.stats.keepalives_stopped, 0);
+        let stop = wire::keepalive_stop("ka4", Some(&wire::probe_auth(&key, "ka4", 1_800_000_000)));
+        assert!(keyed.stop_keepalives(&stop, prober, t(0.5)));
+        assert_eq!(keyed.stats.keepalives_stopped, 1);
     }
 
     #[test]

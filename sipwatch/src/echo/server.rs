@@ -101,6 +101,12 @@ struct Shared {
 }
 
 impl Shared {
+    /// A prober's stop for its keep-alives: handled here, never answered.
+    fn stop_keepalives(&self, datagram: &[u8], source: SocketAddr) -> bool {
+        let mut r = self.responder.lock().unwrap_or_else(|e| e.into_inner());
+        r.stop_keepalives(datagram, source, SystemTime::now())
+    }
+
     fn answer(
         &self,
         request: &[u8],
@@ -176,6 +182,9 @@ async fn serve_udp(socket: UdpSocket, shared: Arc<Shared>) {
                 let Ok((n, source)) = received else {
                     continue;
                 };
+                if shared.stop_keepalives(&buf[..n], source) {
+                    continue;
+                }
                 if let Some(answer) = shared.answer(&buf[..n], "UDP", source, local) {
                     let _ = socket.send_to(&answer, source).await;
                 }

@@ -44,6 +44,34 @@ pub const MAX_KEEPALIVE_GAP_S: u64 = 900;
 /// nothing takes it for SIP.
 pub const KEEPALIVE_MAGIC: &str = "SIPWATCH-KEEPALIVE";
 
+/// The first bytes of a datagram a prober sends, from the probe's source,
+/// when it goes away (`attach --echo` stopping): the echo stops that
+/// probe's keep-alives, so that nothing more reaches the port (a PBX's
+/// once sipwatch no longer consumes them). Never answered.
+pub const KEEPALIVE_STOP_MAGIC: &str = "SIPWATCH-KEEPALIVE-STOP";
+
+/// The datagram that stops probe `id`'s keep-alives; `auth` is
+/// [`probe_auth`]'s value when the echo has a key.
+pub fn keepalive_stop(id: &str, auth: Option<&str>) -> Vec<u8> {
+    match auth {
+        Some(a) => format!("{KEEPALIVE_STOP_MAGIC} {id} {a}\r\n"),
+        None => format!("{KEEPALIVE_STOP_MAGIC} {id}\r\n"),
+    }
+    .into_bytes()
+}
+
+/// A stop's (probe id, auth value), when `bytes` is one.
+pub fn parse_keepalive_stop(bytes: &[u8]) -> Option<(String, Option<String>)> {
+    let text = std::str::from_utf8(bytes).ok()?.trim_end();
+    let mut parts = text.split(' ');
+    if parts.next()? != KEEPALIVE_STOP_MAGIC {
+        return None;
+    }
+    let id = parts.next().filter(|i| valid_id(i))?.to_owned();
+    let auth = parts.next().map(str::to_owned);
+    parts.next().is_none().then_some((id, auth))
+}
+
 /// The silences a [`KEEPALIVE_HEADER`] value asks for, when well formed:
 /// 1 to [`MAX_KEEPALIVES`] whole seconds, each 1 to [`MAX_KEEPALIVE_GAP_S`].
 pub fn keepalive_gaps(value: &str) -> Option<Vec<u64>> {

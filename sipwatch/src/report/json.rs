@@ -308,6 +308,9 @@ impl Output for JsonLines {
         out: &mut dyn std::io::Write,
         d: &crate::net::DroppedPacket,
     ) -> std::io::Result<()> {
+        if d.drop.is_duplicate() {
+            return Ok(());
+        }
         serde_json::to_writer(&mut *out, d)?;
         out.write_all(b"\n")
     }

@@ -71,7 +71,9 @@ pub trait Output {
     }
 
     /// A SIP packet this host's own kernel dropped (its firewall, no
-    /// socket, a full socket buffer…), with the kernel's reason.
+    /// socket, a full socket buffer…), with the kernel's reason; also the
+    /// copies of data that already arrived (`is_duplicate`), which only
+    /// counting outputs take.
     fn kernel_drop(&mut self, _out: &mut dyn Write, _drop: &DroppedPacket) -> io::Result<()> {
         Ok(())
     }

@@ -171,11 +171,13 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
             "WARNING: SIP dropped by this host's own kernel is not traced: {why}"
         );
     }
+    // The kernel's count also holds the audit's own (shadows, the echo's
+    // consumed answers), which the audit's line tells.
     let d = &end.summary.pipeline.kernel_drops;
-    let k = &end.summary.kernel;
-    if d.leaving + d.arriving == 0 && k.ingress.kernel_dropped + k.egress.kernel_dropped == 0 {
+    if d.leaving + d.arriving == 0 {
         return writeln!(out, "dropped by this host's kernel: no SIP packet");
     }
+    let packets = |n: u64| crate::words::count(n, "SIP packet", "SIP packets");
     let reasons: Vec<String> = end
         .kernel_drops
         .iter()
@@ -192,9 +194,9 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         .collect();
     writeln!(
         out,
-        "dropped by this host's kernel: {} SIP packets leaving, {} arriving ({})",
-        d.leaving,
-        d.arriving,
+        "dropped by this host's kernel: {} leaving, {} arriving ({})",
+        packets(d.leaving),
+        packets(d.arriving),
         reasons.join(", ")
     )
 }

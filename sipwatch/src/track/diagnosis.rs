@@ -809,10 +809,19 @@ fn dropped_here(
     transport: &Transport,
 ) -> (String, String) {
     let times = crate::words::count(sent, "time", "times");
+    // A firewall rule refuses the send itself (EPERM); other drops are
+    // silent to the sender, which times out.
+    let pbx = if here.drop.reason.as_deref() == Some("NETFILTER_DROP")
+        && *transport == Transport::Udp
+    {
+        "the PBX's send fails with \"Operation not permitted\" (Asterisk logs a transport error) and it retries after `retry_interval`"
+    } else {
+        "the PBX reports 408 and retries after `retry_interval`"
+    };
     match side {
         Side::Client => (
             format!(
-                "no final response: the REGISTER to {destination} over {transport} never left this host: {} dropped it, all {times}; the PBX reports 408 and retries after `retry_interval`",
+                "no final response: the REGISTER to {destination} over {transport} never left this host: {} dropped it, all {times}; {pbx}",
                 here.drop.describe()
             ),
             here.drop.fix().to_owned(),

@@ -59,6 +59,9 @@ pub enum EndedBy {
     TcpReset,
     /// This host: the client left a challenge unanswered.
     ThisHost,
+    /// This host's own kernel dropped the REGISTER, or its answer (the
+    /// drop tracer).
+    DroppedHere,
 }
 
 impl EndedBy {
@@ -80,6 +83,7 @@ impl EndedBy {
             EndedBy::Icmp => "an ICMP error",
             EndedBy::TcpReset => "a TCP reset or refused connection",
             EndedBy::ThisHost => "this host left a challenge unanswered",
+            EndedBy::DroppedHere => "dropped by this host's own kernel",
         }
     }
 }

@@ -522,11 +522,14 @@ impl Registration {
     /// The failure record, while failing.
     pub fn record(&self) -> Option<FailureRecord> {
         let run = self.failures.as_ref()?;
-        Some(FailureRecord::of(
-            run,
-            self.failed_answer.as_ref(),
-            self.last_success,
-        ))
+        let mut record = FailureRecord::of(run, self.failed_answer.as_ref(), self.last_success);
+        // No answer, and the capture saw why: say who ended it.
+        if run.last == Outcome::NoAnswer
+            && let Some(by) = self.diagnoses.iter().find_map(ended_by_evidence)
+        {
+            record.ended_by = Some(by);
+        }
+        Some(record)
     }
 
     /// What the PBX will do next, from its rules and what was seen.
@@ -674,5 +677,28 @@ impl Serialize for Registration {
             retry_storm: self.storm(),
         }
         .serialize(s)
+    }
+}
+
+/// Who ended an attempt nothing answered, when a diagnosis shows it: an
+/// ICMP error, a TCP reset or refusal, or this host's own kernel.
+fn ended_by_evidence(d: &Diagnosis) -> Option<super::EndedBy> {
+    use super::EndedBy;
+    use crate::net::ConnectionFault;
+    match d {
+        Diagnosis::Unreachable { .. } => Some(EndedBy::Icmp),
+        Diagnosis::ConnectionFailed {
+            connection: ConnectionFault::Refused { .. } | ConnectionFault::Reset { .. },
+            ..
+        } => Some(EndedBy::TcpReset),
+        Diagnosis::Timeout {
+            leg: Some(crate::net::Leg::DroppedOnThisHost),
+            ..
+        }
+        | Diagnosis::AnswerNotDelivered {
+            dropped_on_this_host: Some(_),
+            ..
+        } => Some(EndedBy::DroppedHere),
+        _ => None,
     }
 }

@@ -1453,6 +1453,11 @@ fn a_register_this_hosts_firewall_dropped_every_time_times_out_on_this_host_with
     );
     assert!(fix.contains("nft list ruleset"), "{fix}");
     let json = serde_json::to_value(d).unwrap();
+    assert_eq!(
+        reg.record().and_then(|r| r.ended_by),
+        Some(EndedBy::DroppedHere)
+    );
+    assert!(cause.contains("Operation not permitted"), "{cause}");
     assert_eq!(json["leg"], "dropped_on_this_host");
     assert_eq!(json["dropped_on_this_host"]["reason"], "NETFILTER_DROP");
 }

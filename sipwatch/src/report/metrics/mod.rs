@@ -408,8 +408,15 @@ impl Output for Metrics {
                 })
                 .inc();
             // Located by the capture alone: this host dropped every copy.
-            if tx.method == "REGISTER" && tx.dropped_every_copy() {
-                let leg = label(crate::net::Leg::DroppedOnThisHost);
+            let here = if tx.dropped_every_copy() {
+                Some(crate::net::Leg::DroppedOnThisHost)
+            } else if tx.answer_dropped.is_some() {
+                Some(crate::net::Leg::AnswerDroppedOnThisHost)
+            } else {
+                None
+            };
+            if let Some(leg) = here.filter(|_| tx.method == "REGISTER") {
+                let leg = label(leg);
                 self.path_timeouts.get_or_create(&LegLabel { leg }).inc();
             }
         }

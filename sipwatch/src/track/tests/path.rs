@@ -131,6 +131,12 @@ fn a_firewall_prohibiting_sip_is_named_by_the_address_that_said_so() {
         (*icmp, reporter.to_string().as_str(), *count),
         (IcmpKind::AdministrativelyProhibited, "198.51.100.1", 2)
     );
+    // The failure record says who ended it: an ICMP error, not silence.
+    let reg = t.registrations()[0];
+    assert_eq!(
+        reg.record().and_then(|r| r.ended_by),
+        Some(crate::track::EndedBy::Icmp)
+    );
     assert_eq!(
         start_line.as_deref(),
         Some("REGISTER sip:provider.example SIP/2.0")

@@ -212,14 +212,23 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// Gives the tracker the held answers that arrived more than
-    /// [`ANSWER_HOLD`] before `now` (all of them when `now` is `None`):
-    /// no drop came for them, so they reached the PBX.
-    fn release_answers(&mut self, now: Option<std::time::SystemTime>) -> io::Result<()> {
+    /// [`ANSWER_HOLD`] before `now` (all of them when `now` is `None`), and
+    /// those to `sender`, which sends again after them (a REGISTER with
+    /// credentials right after its 401): no drop came for them, so they
+    /// reached the PBX.
+    fn release_answers(
+        &mut self,
+        now: Option<std::time::SystemTime>,
+        sender: Option<std::net::SocketAddr>,
+    ) -> io::Result<()> {
         if self.held.is_empty() {
             return Ok(());
         }
         let due = |m: &Message| {
-            now.is_none_or(|n| n.duration_since(m.timestamp).unwrap_or_default() >= ANSWER_HOLD)
+            sender == Some(m.dst)
+                || now.is_none_or(|n| {
+                    n.duration_since(m.timestamp).unwrap_or_default() >= ANSWER_HOLD
+                })
         };
         let (release, keep): (Vec<Message>, Vec<Message>) = std::mem::take(&mut self.held)
             .into_iter()
@@ -258,8 +267,9 @@ impl<W: Write> Pipeline<W> {
     fn deliver(&mut self, messages: &mut Vec<Message>) -> io::Result<()> {
         for m in messages.drain(..) {
             self.messages_seen += 1;
-            // Held answers no drop came for go first, in their order.
-            self.release_answers(Some(m.timestamp))?;
+            // Held answers no drop came for go first, in their order; and
+            // any to the sender of this one, which has acted on them.
+            self.release_answers(Some(m.timestamp), Some(m.src))?;
             // Parsed once, for the tracker and every output alike.
             let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
             if let Some(audit) = &mut self.audit
@@ -319,7 +329,7 @@ impl<W: Write> Pipeline<W> {
     /// Live: time passes without messages (timers fire, the table is
     /// redrawn, metrics re-read); `kernel` is the capture's counters now.
     pub fn tick(&mut self, now: std::time::SystemTime, kernel: Option<Counters>) -> io::Result<()> {
-        self.release_answers(Some(now))?;
+        self.release_answers(Some(now), None)?;
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
@@ -339,7 +349,7 @@ impl<W: Write> Pipeline<W> {
     /// After a batch (live): held answers old enough go to the tracker,
     /// and what the outputs wrote reaches the terminal.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.release_answers(Some(std::time::SystemTime::now()))?;
+        self.release_answers(Some(std::time::SystemTime::now()), None)?;
         self.out.flush()
     }
 
@@ -357,7 +367,7 @@ impl<W: Write> Pipeline<W> {
         self.decoder.finish();
         self.assembler.finish(&mut self.messages);
         self.deliver_messages()?;
-        self.release_answers(None)?;
+        self.release_answers(None, None)?;
         self.tracker.finish(&mut self.events);
         self.deliver_events()?;
         if let Some(audit) = &mut self.audit {
@@ -509,6 +519,19 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn the_pbx_sending_again_right_after_an_answer_shows_it_got_it() {
+        let mut p = live();
+        p.push(&frame(0, true, REGISTER, false)).unwrap();
+        p.push(&frame(1, false, OK, false)).unwrap();
+        // 0.2 ms later, well within the hold: the PBX acted on the answer.
+        let refresh = REGISTER.replace("CSeq: 1", "CSeq: 2").replace("-h1", "-h2");
+        let mut next = frame(1, true, &refresh, false);
+        next.timestamp += Duration::from_micros(200);
+        p.push(&next).unwrap();
+        assert!(p.held.is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@ use super::{
     pbx::PbxKind,
     record::{Streak, interval},
     state::{FailureRun, Grant},
+    storm::BURST_WINDOW,
     transaction::TIMER_B,
 };
 
@@ -364,6 +365,9 @@ fn seen_on_wire(s: &Situation, run: &FailureRun) -> NextMove {
         return NextMove::Unknown;
     };
     match k.last_gap_ms {
+        // Retries within a second are a burst (a client answering each
+        // 401 at once), not a pace: nothing to predict the next from.
+        Some(gap) if gap < BURST_WINDOW.as_millis() as u64 => NextMove::Unknown,
         Some(gap) => NextMove::RetriesAt {
             at: later(k.last_at, Duration::from_millis(gap)),
             wait_s: u32::try_from(gap / 1000).unwrap_or(u32::MAX),
@@ -562,6 +566,35 @@ mod tests {
             granted: None,
             retrying: false,
         }
+    }
+
+    #[test]
+    fn another_clients_burst_is_no_pace_to_predict_from() {
+        let rejected = Outcome::Rejected { code: 401 };
+        let mut s = failing(PbxKind::Other, rejected, 8, None);
+        // Eight 401s within 2 ms (a client answering each challenge at once).
+        s.streak = Some(Streak {
+            outcome: rejected,
+            count: 8,
+            last_at: at(100),
+            last_gap_ms: Some(0),
+        });
+        assert_eq!(next_move(&s), NextMove::Unknown);
+        // Every 30 s is a pace.
+        s.streak = Some(Streak {
+            outcome: rejected,
+            count: 3,
+            last_at: at(100),
+            last_gap_ms: Some(30_000),
+        });
+        assert!(matches!(
+            next_move(&s),
+            NextMove::RetriesAt {
+                wait_s: 30,
+                rule: Rule::SeenOnWire,
+                ..
+            }
+        ));
     }
 
     #[test]

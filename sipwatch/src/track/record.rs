@@ -263,6 +263,11 @@ pub fn run_words(run: &FailureRun, next: &super::next_move::NextMove) -> String 
     s.push_str(&format!(" since {}", hms(run.first_at)));
     match (next, run.interval_ms) {
         (NextMove::GivesUp { .. }, _) => s.push_str(", gave up"),
+        // A burst (each challenge answered at once) is no retry pace.
+        (_, Some(ms)) if run.count > 1 && ms < super::storm::BURST_WINDOW.as_millis() as u64 => {
+            let total = (ms * u64::from(run.count - 1)).max(1);
+            s.push_str(&format!(", all within {}", interval(total)))
+        }
         (_, Some(ms)) if run.count > 1 => s.push_str(&format!(", retry every {}", interval(ms))),
         (NextMove::RetriesAt { at, .. }, _) => s.push_str(&format!(", retry at {}", hms(*at))),
         _ => {}
@@ -295,6 +300,28 @@ mod tests {
         let long = "é".repeat(MAX_TEXT);
         let kept = bounded(&long);
         assert!(kept.len() <= MAX_TEXT + "…".len() && kept.ends_with('…'));
+    }
+
+    #[test]
+    fn a_burst_reads_as_one_not_as_a_retry_pace() {
+        use super::super::next_move::NextMove;
+        let run = FailureRun {
+            last: Outcome::Rejected { code: 401 },
+            count: 8,
+            first_at: at(0),
+            last_at: at(0),
+            interval_ms: Some(0),
+        };
+        assert!(
+            run_words(&run, &NextMove::Unknown).ends_with(", all within 1 ms"),
+            "{}",
+            run_words(&run, &NextMove::Unknown)
+        );
+        let paced = FailureRun {
+            interval_ms: Some(10_000),
+            ..run
+        };
+        assert!(run_words(&paced, &NextMove::Unknown).ends_with(", retry every 10 s"));
     }
 
     #[test]

@@ -191,38 +191,42 @@ pub struct DroppedPacket {
 }
 
 impl DroppedPacket {
-    /// Reads a drop tracer record (an IP packet); `None` for one that is
-    /// not UDP or TCP or is cut short before its ports.
+    /// Reads a drop tracer record (an IP packet, perhaps cut at the snap
+    /// length or a first fragment: read as far as it goes); `None` for one
+    /// that is not UDP or TCP or is cut short before its ports.
     pub fn from_frame(frame: &Frame, reasons: &DropReasons) -> Option<DroppedPacket> {
         let record = frame.kernel_drop?;
         let code = record.reason;
-        let sliced = etherparse::SlicedPacket::from_ip(&frame.data).ok()?;
-        let (src_ip, dst_ip): (IpAddr, IpAddr) = match sliced.net.as_ref()? {
-            etherparse::NetSlice::Ipv4(v4) => (
+        // Lax: a copy cut at the snap length, a large datagram, the first
+        // fragment of one are still read as far as they go.
+        let sliced = etherparse::LaxSlicedPacket::from_ip(&frame.data).ok()?;
+        let (src_ip, dst_ip, ip): (IpAddr, IpAddr, _) = match sliced.net.as_ref()? {
+            etherparse::LaxNetSlice::Ipv4(v4) => (
                 v4.header().source_addr().into(),
                 v4.header().destination_addr().into(),
+                v4.payload(),
             ),
-            etherparse::NetSlice::Ipv6(v6) => (
+            etherparse::LaxNetSlice::Ipv6(v6) => (
                 v6.header().source_addr().into(),
                 v6.header().destination_addr().into(),
+                v6.payload(),
             ),
             _ => return None,
         };
-        let (transport, sport, dport, payload) = match sliced.transport.as_ref()? {
-            etherparse::TransportSlice::Udp(u) => (
-                Transport::Udp,
-                u.source_port(),
-                u.destination_port(),
-                u.payload(),
-            ),
-            etherparse::TransportSlice::Tcp(t) => (
-                Transport::Tcp,
-                t.source_port(),
-                t.destination_port(),
-                t.payload(),
-            ),
+        let (transport, header_len) = match ip.ip_number {
+            etherparse::IpNumber::UDP => (Transport::Udp, 8),
+            etherparse::IpNumber::TCP => {
+                let offset = usize::from(ip.payload.get(12)? >> 4) * 4;
+                (Transport::Tcp, offset.max(20))
+            }
             _ => return None,
         };
+        let ports = ip.payload.get(..4)?;
+        let (sport, dport) = (
+            u16::from_be_bytes([ports[0], ports[1]]),
+            u16::from_be_bytes([ports[2], ports[3]]),
+        );
+        let payload = ip.payload.get(header_len..).unwrap_or_default();
         let start_line =
             super::sip_start_line(payload).map(|l| String::from_utf8_lossy(l).into_owned());
         let way = match frame.direction {
@@ -393,6 +397,13 @@ mod tests {
         let mut garbage = frame.clone();
         garbage.data.truncate(10);
         assert!(DroppedPacket::from_frame(&garbage, &DropReasons::default()).is_none());
+        // Cut after its start line (the snap length, a first fragment):
+        // still read, as far as it goes.
+        let mut cut = frame.clone();
+        cut.data.truncate(20 + 8 + 16);
+        let d = DroppedPacket::from_frame(&cut, &DropReasons::default()).unwrap();
+        assert_eq!(d.start_line.as_deref(), Some("SIP/2.0 200 OK"));
+        assert_eq!(d.dst.port(), 5060);
         let old = dropped(b"x", Direction::Ingress, 0);
         let d = DroppedPacket::from_frame(&old, &DropReasons::default()).unwrap();
         assert!(d.drop.describe().contains("5.17"));

@@ -174,6 +174,13 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     // The kernel's count also holds the audit's own (shadows, the echo's
     // consumed answers), which the audit's line tells.
     let d = &end.summary.pipeline.kernel_drops;
+    if d.unreadable > 0 {
+        writeln!(
+            out,
+            "WARNING: {} dropped by this host's kernel and not readable (not UDP or TCP, or cut before their ports)",
+            crate::words::count(d.unreadable, "packet", "packets")
+        )?;
+    }
     if d.leaving + d.arriving == 0 {
         return writeln!(out, "dropped by this host's kernel: no SIP packet");
     }

@@ -96,6 +96,10 @@ impl LiveCapture {
                 n = frames.next_batch(&mut batch) => {
                     n?;
                     process(&mut batch, &mut pipeline)?;
+                    if let Some(echo) = pipeline.take_echo_conflict() {
+                        capture.stop_consuming(echo)?;
+                        eprintln!("sipwatch: --echo {echo} is where the PBX sends its own SIP: the audit stopped, and its answers reach the PBX");
+                    }
                     capture.flush_logs();
                 }
                 _ = timers.tick() => {

@@ -117,6 +117,12 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Live: an echo address whose answers XDP must no longer consume
+    /// (the PBX sends its own SIP there), once.
+    pub fn take_echo_conflict(&mut self) -> Option<std::net::SocketAddr> {
+        self.audit.as_mut()?.take_conflict()
+    }
+
     /// Takes as SIP what `selection` says (the live capture's ports and
     /// sniffing), rather than the default ports.
     pub fn with_selection(mut self, selection: SipSelection) -> Self {

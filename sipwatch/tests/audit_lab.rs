@@ -293,6 +293,45 @@ fn plain_nat_leaves_the_register_unchanged_and_its_mapping_is_reported() {
     assert_eq!(compared["nat_source"], format!("{ROUTER_WAN_V4}:5060"));
 }
 
+/// `--echo` given the registrar's own address: the first REGISTER the PBX
+/// sends there shows it, the audit stops and XDP no longer consumes those
+/// answers, so the PBX's retransmission is answered and it registers.
+#[test]
+fn an_echo_address_that_is_the_registrar_stops_the_audit_not_the_pbx() {
+    let lab = lab(Personality::PlainNat);
+    let _kamailio = Kamailio::start(&lab.provider).unwrap();
+    let capture = attach_audited(&lab, Some(&PROVIDER_V4.to_string()), &[]);
+    let pbx = pbx_udp_socket(&lab, Duration::from_millis(500));
+    let request = register("alice");
+    let mut buf = [0u8; 4096];
+    let mut answered = false;
+    // Sent again after T1 as a PBX does (RFC 3261 §17.1.2.2).
+    for _ in 0..4 {
+        pbx.send_to(request.as_bytes(), (PROVIDER_V4, 5060))
+            .unwrap();
+        if let Ok((n, _)) = pbx.recv_from(&mut buf) {
+            answered = buf[..n].starts_with(b"SIP/2.0 200 OK");
+            break;
+        }
+    }
+    let json = stop_json(capture);
+    assert!(answered, "the PBX never got its 200 OK: {json:?}");
+    let summary = json.last().unwrap();
+    assert!(
+        summary["audit_stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("not a `sipwatch echo`")),
+        "{summary}"
+    );
+    let alice = summary["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"]["aor"] == format!("sip:alice@{PROVIDER_V4}"))
+        .unwrap_or_else(|| panic!("the PBX's registration is tracked: {summary}"));
+    assert_eq!(alice["state"]["state"], "registered", "{alice}");
+}
+
 /// When sipwatch stops, the echo's NAT keep-alives still due stop too:
 /// nothing reaches the PBX's port once XDP no longer consumes them.
 #[test]

@@ -269,6 +269,15 @@ pub struct Auditor {
     next_id: u64,
     /// Why shadows cannot be sent, once.
     pub send_problem: Option<String>,
+    /// Random per run: shadow ids cannot be guessed, so an answer forged
+    /// from the echo's address cannot be taken for the echo's mirror.
+    id_nonce: u64,
+    /// Why the audit stopped (the echo's address turned out to be the
+    /// PBX's registrar), once.
+    pub stopped: Option<String>,
+    /// The echo address whose answers must no longer be consumed at XDP,
+    /// until the capture takes it ([`Auditor::take_conflict`]).
+    conflict: Option<SocketAddr>,
 }
 
 impl Auditor {
@@ -295,7 +304,22 @@ impl Auditor {
             counters: AuditCounters::default(),
             next_id: 0,
             send_problem,
+            stopped: None,
+            conflict: None,
+            id_nonce: {
+                use std::hash::{BuildHasher, Hasher};
+                // SipHash under the process's random keys, of nothing.
+                std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish()
+            },
         }
+    }
+
+    /// The echo address XDP must stop consuming answers from, once: the
+    /// PBX itself sends SIP there (see [`Auditor::stopped`]).
+    pub fn take_conflict(&mut self) -> Option<SocketAddr> {
+        self.conflict.take()
     }
 
     /// What was counted so far.
@@ -323,6 +347,26 @@ impl Auditor {
     /// (a shadow leaving, the echo's answer): the caller keeps it from the
     /// tracker and the message log, which are the PBX's.
     pub fn on_message(&mut self, m: &Message, parsed: Option<&ParsedMessage<'_>>) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        // A request of the PBX's own (no probe id) to the echo's address:
+        // the "echo" is its registrar, whose answers XDP must not consume.
+        if self.is_echo(m.dst)
+            && m.direction == Some(Direction::Egress)
+            && let Some(p) = parsed
+            && p.method().is_some()
+            && p.index
+                .header(&wire::PROBE_HEADER.to_ascii_lowercase())
+                .is_none()
+        {
+            self.stopped = Some(format!(
+                "the audit stopped: {} is where the PBX sends its own SIP (its registrar or proxy), not a `sipwatch echo`; its answers are the PBX's, so they are no longer consumed: give --echo the echo's address",
+                self.config.echo
+            ));
+            self.conflict = Some(self.config.echo);
+            return false;
+        }
         if self.is_echo(m.dst) || self.is_echo(m.src) {
             self.own_traffic(m);
             return true;
@@ -490,7 +534,7 @@ impl Auditor {
             return;
         }
         self.next_id += 1;
-        let id = format!("sw-audit-{}-{}", std::process::id(), self.next_id);
+        let id = format!("sw-audit-{:016x}-{}", self.id_nonce, self.next_id);
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()

@@ -129,6 +129,18 @@ impl Capture {
         Ok(capture)
     }
 
+    /// Stops consuming `echo`'s answers at XDP (it turned out to be where
+    /// the PBX sends its own SIP): they reach the PBX again.
+    ///
+    /// # Errors
+    /// [`CaptureError::Map`] when the kernel refuses the map update.
+    pub fn stop_consuming(&mut self, echo: std::net::SocketAddr) -> Result<(), CaptureError> {
+        match echo_map(&mut self.ebpf)?.remove(&echo_key(echo)) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(echo_map_error(e)),
+        }
+    }
+
     /// The kernel's drop reason names, for the packets the drop tracer
     /// copies; empty when drops are not traced.
     pub fn drop_reasons(&self) -> &DropReasons {
@@ -389,33 +401,45 @@ fn write_echoes(ebpf: &mut Ebpf, echoes: &[std::net::SocketAddr]) -> Result<(), 
     if echoes.is_empty() {
         return Ok(());
     }
-    let map_error = |source| CaptureError::Map {
-        map: ECHO_MAP,
-        source,
-    };
-    let mut map: aya::maps::HashMap<&mut MapData, EchoKey, u8> = ebpf
-        .map_mut(ECHO_MAP)
-        .ok_or(CaptureError::MissingPart("echo map"))?
-        .try_into()
-        .map_err(map_error)?;
+    let mut map = echo_map(ebpf)?;
     for echo in echoes {
-        let (addr, ip_version) = match echo.ip() {
-            std::net::IpAddr::V4(v4) => ([u32::from_ne_bytes(v4.octets()), 0, 0, 0], 4),
-            std::net::IpAddr::V6(v6) => {
-                let o = v6.octets();
-                let word = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-                ([word(0), word(4), word(8), word(12)], 6)
-            }
-        };
-        let key = EchoKey {
-            addr,
-            port: echo.port(),
-            ip_version,
-            _pad: 0,
-        };
-        map.insert(key, 1, 0).map_err(map_error)?;
+        map.insert(echo_key(*echo), 1, 0).map_err(echo_map_error)?;
     }
     Ok(())
+}
+
+fn echo_map_error(source: aya::maps::MapError) -> CaptureError {
+    CaptureError::Map {
+        map: ECHO_MAP,
+        source,
+    }
+}
+
+fn echo_map(
+    ebpf: &mut Ebpf,
+) -> Result<aya::maps::HashMap<&mut MapData, EchoKey, u8>, CaptureError> {
+    ebpf.map_mut(ECHO_MAP)
+        .ok_or(CaptureError::MissingPart("echo map"))?
+        .try_into()
+        .map_err(echo_map_error)
+}
+
+/// An echo's address as XDP reads it from a packet.
+fn echo_key(echo: std::net::SocketAddr) -> EchoKey {
+    let (addr, ip_version) = match echo.ip() {
+        std::net::IpAddr::V4(v4) => ([u32::from_ne_bytes(v4.octets()), 0, 0, 0], 4),
+        std::net::IpAddr::V6(v6) => {
+            let o = v6.octets();
+            let word = |i: usize| u32::from_ne_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+            ([word(0), word(4), word(8), word(12)], 6)
+        }
+    };
+    EchoKey {
+        addr,
+        port: echo.port(),
+        ip_version,
+        _pad: 0,
+    }
 }
 
 /// Kernels before 5.11 charge BPF maps against RLIMIT_MEMLOCK.

@@ -105,6 +105,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let audit = match &args.echo {
         Some(echo) => {
             let echo = super::resolve(echo, 5060)?;
+            let ip = echo.ip();
+            let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
+            if ip.is_unspecified() || ip.is_multicast() || broadcast || echo.port() == 0 {
+                anyhow::bail!(
+                    "--echo {echo}: the address and port of one `sipwatch echo` (not 0.0.0.0, a multicast or broadcast address, or port 0)"
+                );
+            }
+            if args.key.as_deref() == Some("") {
+                anyhow::bail!("--key: the echo's shared key cannot be empty");
+            }
             let query = match &args.echo_query {
                 Some(q) => super::resolve(q, DEFAULT_QUERY_PORT)?,
                 None => std::net::SocketAddr::new(echo.ip(), DEFAULT_QUERY_PORT),
@@ -125,6 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 );
             }
             config.keepalive_gaps = args.nat_gaps.clone();
+            eprintln!("sipwatch: auditing through the echo at {echo} (query channel {query})");
             Some(config)
         }
         None => None,

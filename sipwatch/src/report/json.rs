@@ -233,6 +233,9 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         path_audits: Option<Vec<&'a crate::audit::PathAudit>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         audit_counters: Option<crate::audit::AuditCounters>,
+        /// Why the audit stopped (`--echo` was the PBX's registrar).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audit_stopped: Option<&'a str>,
         /// Live: SIP packets this host's kernel dropped, by reason.
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         kernel_drops_by_reason: Vec<DropCount<'a>>,
@@ -254,6 +257,7 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         registrations: &registrations,
         path_audits: end.audit.map(|a| a.latest()),
         audit_counters: end.audit.map(|a| a.counters()),
+        audit_stopped: end.audit.and_then(|a| a.stopped.as_deref()),
         kernel_drops_by_reason: end
             .kernel_drops
             .iter()

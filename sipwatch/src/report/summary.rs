@@ -237,6 +237,9 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
     if let Some(problem) = &audit.send_problem {
         writeln!(out, "WARNING: {problem}")?;
     }
+    if let Some(stopped) = &audit.stopped {
+        writeln!(out, "WARNING: {stopped}")?;
+    }
     if c.bindings_forgotten > 0 {
         writeln!(
             out,

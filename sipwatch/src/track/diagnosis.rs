@@ -808,7 +808,11 @@ fn dropped_here(
     destination: &SocketAddr,
     transport: &Transport,
 ) -> (String, String) {
-    let times = crate::words::count(sent, "time", "times");
+    let times = if sent == 1 {
+        "the one time it was sent".to_owned()
+    } else {
+        format!("all {sent} times")
+    };
     // A firewall rule refuses the send itself (EPERM); other drops are
     // silent to the sender, which times out.
     let pbx = if here.drop.reason.as_deref() == Some("NETFILTER_DROP")
@@ -821,14 +825,14 @@ fn dropped_here(
     match side {
         Side::Client => (
             format!(
-                "no final response: the REGISTER to {destination} over {transport} never left this host: {} dropped it, all {times}; {pbx}",
+                "no final response: the REGISTER to {destination} over {transport} never left this host: {} dropped it, {times}; {pbx}",
                 here.drop.describe()
             ),
             here.drop.fix().to_owned(),
         ),
         Side::Registrar => (
             format!(
-                "no final response: the REGISTER for {destination} over {transport} arrived here {times} and {} dropped it before the PBX's socket",
+                "no final response: the REGISTER for {destination} over {transport} arrived here and {} dropped it before the PBX's socket, {times}",
                 here.drop.describe()
             ),
             here.drop.fix().to_owned(),

@@ -96,8 +96,8 @@ pub struct DropConfig {
     /// Non-zero: the tracepoint's third argument is `enum skb_drop_reason`
     /// (kernel 5.17 and later).
     pub has_reason: u32,
-    /// `net->ns.inum` of the network namespace sipwatch runs in: the inode
-    /// number of `/proc/self/ns/net`. Drops in other namespaces (containers,
+    /// `net->ns.inum` of the network namespace sipwatch attaches in: the
+    /// inode number of `/proc/thread-self/ns/net`. Drops in other namespaces (containers,
     /// a router in a lab) are not this host's.
     pub netns_inum: u32,
     /// `sk_buff.head` (pointer).
@@ -278,10 +278,21 @@ pub enum Counter {
     /// Of those, the ones whose copy was lost (ring buffer full, or their
     /// bytes unreadable).
     KernelDropLost = 11,
+    /// Of those, the ones counted but not copied: over
+    /// [`DROP_COPIES_PER_S`] a second on one CPU (a flood the firewall
+    /// drops must not crowd the wire's capture out of the ring).
+    KernelDropNotCopied = 12,
 }
 
 /// Number of [`Counter`] kinds.
-pub const COUNTER_KINDS: u32 = 12;
+pub const COUNTER_KINDS: u32 = 13;
+
+/// Dropped SIP packets the drop tracer copies at most, per second and CPU;
+/// the rest are counted only.
+pub const DROP_COPIES_PER_S: u64 = 2_000;
+/// Name of the drop tracer's per-CPU rate state (window start in ns, copies
+/// in the window).
+pub const DROP_RATE_MAP: &str = "DROP_RATE";
 /// Entries in the counters array: every counter once per direction.
 pub const COUNTER_ENTRIES: u32 = COUNTER_KINDS * 2;
 
@@ -412,11 +423,11 @@ mod tests {
 
     #[test]
     fn counter_indices_do_not_overlap_between_directions() {
-        let last_ingress = counter_index(Direction::Ingress, Counter::KernelDropLost);
+        let last_ingress = counter_index(Direction::Ingress, Counter::KernelDropNotCopied);
         let first_egress = counter_index(Direction::Egress, Counter::Seen);
         assert_eq!(last_ingress + 1, first_egress);
         assert_eq!(
-            counter_index(Direction::Egress, Counter::KernelDropLost) + 1,
+            counter_index(Direction::Egress, Counter::KernelDropNotCopied) + 1,
             COUNTER_ENTRIES
         );
     }

@@ -17,14 +17,14 @@ use aya_ebpf::helpers::{
     generated::{self, bpf_ktime_get_ns},
 };
 use sipwatch_common::{
-    Counter, DROP_HINT_DEVICE, DROP_HINT_ROUTE, Direction, DropConfig, FLAG_KERNEL_DROP,
-    FLAG_TRUNCATED, FrameHeader, PORT_SIP, SNAP_LEN_MAX,
+    Counter, DROP_COPIES_PER_S, DROP_HINT_DEVICE, DROP_HINT_ROUTE, Direction, DropConfig,
+    FLAG_KERNEL_DROP, FLAG_TRUNCATED, FrameHeader, PORT_SIP, SNAP_LEN_MAX,
     wire::{IPPROTO_TCP, IPPROTO_UDP, IPV4_FRAGMENT_OFFSET_MASK, IPV6_HEADER_LEN},
 };
 
 use crate::{
     emit::{count, scratch_slot, snapped, submit},
-    maps::{DROP_CONFIG, PORTS, global},
+    maps::{DROP_CONFIG, DROP_RATE, PORTS, global},
 };
 
 /// This program's scratch slot (see `SCRATCH_SLOTS_PER_CPU`).
@@ -126,6 +126,10 @@ fn try_trace(c: &DropConfig, skb: u64, reason: u32) -> Option<()> {
         Direction::Egress
     };
     count(direction, Counter::KernelDropped);
+    if !within_copy_rate() {
+        count(direction, Counter::KernelDropNotCopied);
+        return Some(());
+    }
     let linear = tail.saturating_sub(u32::from(network));
     let reason = if c.has_reason != 0 { reason } else { 0 };
     output(
@@ -138,6 +142,27 @@ fn try_trace(c: &DropConfig, skb: u64, reason: u32) -> Option<()> {
         hints,
     );
     Some(())
+}
+
+/// Whether one more copy fits this CPU's rate ([`DROP_COPIES_PER_S`] in
+/// each one-second window); counts it when it does.
+#[inline(always)]
+fn within_copy_rate() -> bool {
+    let Some(state) = DROP_RATE.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: this CPU's own slot; the tracer does not nest on one CPU.
+    let state = unsafe { &mut *state };
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now.wrapping_sub(state[0]) >= 1_000_000_000 {
+        state[0] = now;
+        state[1] = 0;
+    }
+    if state[1] >= DROP_COPIES_PER_S {
+        return false;
+    }
+    state[1] += 1;
+    true
 }
 
 /// Copies `linear` bytes from `ip` (up to the snap length) with a header

@@ -30,6 +30,10 @@ pub static FRAGS: LruHashMap<FragKey, u8> = LruHashMap::with_max_entries(FRAG_TA
 #[map]
 pub static ECHOES: HashMap<EchoKey, u8> = HashMap::with_max_entries(ECHO_ENTRIES, 0);
 
+/// The drop tracer's copy rate, per CPU: [window start (ns), copies in it].
+#[map]
+pub static DROP_RATE: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+
 /// Where a frame is assembled before its one copy into `FRAMES`: per-CPU maps
 /// cannot hold 64 KiB values, so this is a plain array with one slot per CPU
 /// and hook; user space sizes it to the number of possible CPUs at load time.

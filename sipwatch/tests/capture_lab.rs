@@ -365,6 +365,55 @@ fn a_full_ring_is_counted_and_every_copied_packet_is_delivered() {
     );
 }
 
+/// A flood of SIP this host's own firewall drops (a scanner): every drop
+/// is counted, at most 2000 a second per CPU copied, and the wire's own
+/// capture loses nothing to them.
+#[test]
+fn a_flood_this_hosts_firewall_drops_is_counted_without_crowding_out_the_wire() {
+    let lab = lab(Personality::PlainNat);
+    lab.pbx
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some("table inet scan {\n chain in {\n  type filter hook input priority 0; udp dport 5060 drop;\n }\n}\n"),
+        )
+        .unwrap();
+    let pbx = sa(PBX_V4, 5060);
+    let (run, sent) = capture_during(
+        &lab,
+        |_| {},
+        || {
+            // From the router's LAN side, which reaches the PBX directly.
+            let socket = lab
+                .router
+                .enter(|| std::net::UdpSocket::bind(sa(ROUTER_LAN_V4, 0)))
+                .unwrap()
+                .unwrap();
+            let options = b"OPTIONS sip:100@192.168.77.10 SIP/2.0\r\nCall-ID: scan\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+            (0..20_000)
+                .filter(|_| socket.send_to(options, pbx).is_ok())
+                .count() as u64
+        },
+    );
+    let i = run.counters.ingress;
+    assert!(i.selected > sent / 2, "{i:?} of {sent}");
+    assert_eq!(i.copied, i.selected, "the wire lost nothing: {i:?}");
+    assert_eq!(i.ring_full, 0, "{i:?}");
+    assert_eq!(i.kernel_dropped, i.selected, "every drop counted: {i:?}");
+    assert!(
+        i.kernel_drop_not_copied > 0,
+        "a flood is counted, not copied: {i:?}"
+    );
+    let copies = run
+        .frames
+        .iter()
+        .filter(|f| f.kernel_drop.is_some())
+        .count() as u64;
+    assert_eq!(
+        copies + i.kernel_drop_not_copied + i.kernel_drop_lost,
+        i.kernel_dropped
+    );
+}
+
 #[test]
 fn a_second_xdp_attach_is_refused_with_a_hint_to_use_tc() {
     let lab = lab(Personality::PlainNat);

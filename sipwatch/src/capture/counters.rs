@@ -48,6 +48,9 @@ pub struct DirectionCounters {
     /// Of `kernel_dropped`, those whose copy was lost (ring buffer full,
     /// bytes unreadable): their drop is counted, not shown.
     pub kernel_drop_lost: u64,
+    /// Of `kernel_dropped`, those counted but not copied: over 2000 a
+    /// second on one CPU (a flood this host's firewall drops).
+    pub kernel_drop_not_copied: u64,
 }
 
 impl DirectionCounters {
@@ -102,6 +105,7 @@ impl Counters {
                 consumed: get(d, Counter::Consumed)?,
                 kernel_dropped: get(d, Counter::KernelDropped)?,
                 kernel_drop_lost: get(d, Counter::KernelDropLost)?,
+                kernel_drop_not_copied: get(d, Counter::KernelDropNotCopied)?,
             })
         };
         Ok(Counters {

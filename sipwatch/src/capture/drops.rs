@@ -63,8 +63,8 @@ pub enum DropTraceError {
         /// The size read.
         expected: u32,
     },
-    /// This process's network namespace could not be identified.
-    #[error("cannot read this process's network namespace (/proc/self/ns/net): {0}")]
+    /// This thread's network namespace could not be identified.
+    #[error("cannot read this thread's network namespace (/proc/thread-self/ns/net): {0}")]
     Namespace(std::io::Error),
 }
 
@@ -86,7 +86,10 @@ pub fn prepare() -> Result<DropSetup, DropTraceError> {
         }
         Ok(f.offset)
     };
-    let netns_inum = std::fs::metadata("/proc/self/ns/net")
+    // The calling thread's namespace, as for the interface (a thread may
+    // have entered another one than the process's).
+    let netns_inum = std::fs::metadata("/proc/thread-self/ns/net")
+        .or_else(|_| std::fs::metadata("/proc/self/ns/net"))
         .map_err(DropTraceError::Namespace)?
         .ino() as u32;
     // Kernels before 5.17 have no reasons: drops are still traced.

@@ -48,6 +48,9 @@ pub struct Pipeline<W: Write> {
     /// got them, and the tracker must not take them as answered.
     held: Vec<Message>,
     hold_answers: bool,
+    /// Live: this host's addresses, to tell a packet passing through from
+    /// one for this host (read when the drop tracer is set up).
+    local_addresses: std::collections::HashSet<std::net::IpAddr>,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -83,6 +86,7 @@ impl<W: Write> Pipeline<W> {
             drops: DropTally::default(),
             held: Vec::new(),
             hold_answers: false,
+            local_addresses: std::collections::HashSet::new(),
             out,
             outputs,
             frames: 0,
@@ -113,6 +117,10 @@ impl<W: Write> Pipeline<W> {
         self.drop_reasons = reasons;
         self.captured_ifindex = ifindex;
         self.hold_answers = problem.is_none();
+        self.local_addresses = crate::net::local::addresses()
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect();
         self.drop_problem = problem;
         self
     }
@@ -171,10 +179,12 @@ impl<W: Write> Pipeline<W> {
     /// no output writes it as one): told, counted, and given to the
     /// tracker as the fate of its transaction.
     fn push_dropped(&mut self, frame: &Frame) -> io::Result<()> {
-        let Some(d) = DroppedPacket::from_frame(frame, &self.drop_reasons) else {
+        let Some(mut d) = DroppedPacket::from_frame(frame, &self.drop_reasons) else {
             self.drops.unreadable();
             return Ok(());
         };
+        let local = &self.local_addresses;
+        d.place(|ip| local.contains(&ip));
         // The audit's own traffic (shadows, the echo's answers) is the
         // audit's to count.
         if let Some(audit) = &mut self.audit

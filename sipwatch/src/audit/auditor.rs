@@ -159,6 +159,14 @@ impl PathAudit {
     pub fn describe(&self) -> String {
         let who = &self.binding.aor;
         match &self.outcome {
+            // Not even the first keep-alive came back: nothing to time.
+            AuditOutcome::NatLifetime {
+                at_least_s: 0,
+                less_than_s: Some(first),
+                ..
+            } => format!(
+                "{who}: none of the echo's keep-alives came back, not even after {first} s of silence: something on the way back (a NAT or firewall that forgets this trunk's UDP flow within {first} s, or drops packets nothing asked for) stops them; register over TCP, or keep the flow busy with `qualify_frequency` on the AOR, and check the router's UDP timeout"
+            ),
             AuditOutcome::Compared {
                 findings,
                 nat_source,
@@ -759,5 +767,44 @@ mod tests {
         assert!(a.last_shadow.contains_key(&binding(MAX_BINDINGS - 1)));
         assert!(!a.by_call_id.contains_key("call-0"));
         assert_eq!(a.by_call_id.len(), MAX_BINDINGS - forgotten);
+    }
+}
+
+#[cfg(test)]
+mod words {
+    use super::*;
+
+    fn lifetime(at_least_s: u64, less_than_s: Option<u64>) -> String {
+        PathAudit::new(
+            SystemTime::UNIX_EPOCH,
+            BindingKey {
+                registrar: "sip:203.0.113.2".into(),
+                aor: "sip:alice@203.0.113.2".into(),
+                contact: "sip:alice@192.168.77.10:5060".into(),
+            },
+            "sw-audit-1".into(),
+            AuditOutcome::NatLifetime {
+                at_least_s,
+                less_than_s,
+                refresh_s: Some(300),
+            },
+        )
+        .describe()
+    }
+
+    #[test]
+    fn no_keep_alive_back_at_all_advises_nothing_below_zero() {
+        let none = lifetime(0, Some(3));
+        assert!(
+            none.contains("none of the echo's keep-alives came back"),
+            "{none}"
+        );
+        assert!(!none.contains("below 0"), "{none}");
+        let some = lifetime(40, Some(80));
+        assert!(some.contains("between 40 and 80 s"), "{some}");
+        assert!(
+            some.contains("`qualify_frequency` on the AOR below 40 s"),
+            "{some}"
+        );
     }
 }

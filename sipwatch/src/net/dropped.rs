@@ -41,6 +41,9 @@ pub enum Chain {
     Input,
     /// Sent by this host, before routing put it on a device (`output`).
     Output,
+    /// Passing through this host (`forward`, or `postrouting` on its way
+    /// out): routed, addressed to another host.
+    Forward,
     /// Leaving, on its device (`postrouting` hook).
     Postrouting,
 }
@@ -52,6 +55,7 @@ impl Chain {
             Chain::Prerouting => "PREROUTING",
             Chain::Input => "INPUT",
             Chain::Output => "OUTPUT",
+            Chain::Forward => "FORWARD",
             Chain::Postrouting => "POSTROUTING",
         }
     }
@@ -137,6 +141,9 @@ impl KernelDrop {
         match (self.reason.as_deref(), self.way, self.chain) {
             (Some("NETFILTER_DROP"), _, Some(Chain::Postrouting)) => {
                 "let SIP out in this host's firewall: `nft list ruleset` (or `iptables -t mangle -S POSTROUTING` and the other tables) and allow the PBX's UDP/TCP to the registrar's port"
+            }
+            (Some("NETFILTER_DROP"), _, Some(Chain::Forward)) => {
+                "SIP passing through this host (containers, VMs, a router) is dropped: `nft list ruleset` (or `iptables -S FORWARD`, and Docker's DOCKER-USER chain), allow it"
             }
             (Some("NETFILTER_DROP"), _, Some(Chain::Prerouting)) => {
                 "let the registrar's answers in: `nft list ruleset` (or `iptables -t raw -S PREROUTING`, `-t mangle`), allow UDP/TCP from the registrar to the PBX's port (fail2ban may have banned it)"
@@ -255,6 +262,15 @@ impl DroppedPacket {
             payload: payload.to_vec(),
             start_line,
         })
+    }
+
+    /// Told apart with this host's own addresses: an arriving packet
+    /// dropped after routing and addressed to another host was passing
+    /// through (FORWARD), not for this host (INPUT).
+    pub fn place(&mut self, is_local: impl Fn(IpAddr) -> bool) {
+        if self.drop.chain == Some(Chain::Input) && !is_local(self.dst.ip()) {
+            self.drop.chain = Some(Chain::Forward);
+        }
     }
 
     /// Whether the capture's hooks saw this packet too: an answer that
@@ -386,6 +402,27 @@ mod tests {
         assert_eq!(json["reason"], "NETFILTER_DROP");
         assert_eq!(json["way"], "leaving");
         assert_eq!(json["chain"], "output");
+    }
+
+    #[test]
+    fn a_packet_for_another_host_dropped_after_routing_was_passing_through() {
+        let reasons = DropReasons::new([(12, "NETFILTER_DROP".to_owned())]);
+        let mut frame = dropped(b"SIP/2.0 200 OK\r\n\r\n", Direction::Ingress, 12);
+        frame.kernel_drop = Some(crate::capture::DropRecord {
+            reason: 12,
+            had_device: true,
+            had_route: true,
+        });
+        let mut d = DroppedPacket::from_frame(&frame, &reasons).unwrap();
+        assert_eq!(d.drop.chain, Some(Chain::Input));
+        // 203.0.113.5 is the destination: for this host, INPUT stays.
+        let mut mine = d.clone();
+        mine.place(|ip| ip.to_string() == "203.0.113.5");
+        assert_eq!(mine.drop.chain, Some(Chain::Input));
+        d.place(|_| false);
+        assert_eq!(d.drop.chain, Some(Chain::Forward));
+        assert!(d.drop.describe().contains("its FORWARD chain"));
+        assert!(d.drop.fix().contains("iptables -S FORWARD"));
     }
 
     #[test]

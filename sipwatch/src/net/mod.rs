@@ -18,6 +18,7 @@ mod dropped;
 mod icmp;
 mod leg;
 mod link;
+pub mod local;
 mod select;
 pub mod tcp;
 

@@ -46,60 +46,14 @@ pub struct NicWatch {
     thread: JoinHandle<Result<NicView, String>>,
 }
 
-/// The interface that holds `ip`.
-fn interface_of(ip: IpAddr) -> Option<String> {
-    let mut addrs: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we free below; we only read it.
-    if unsafe { libc::getifaddrs(&mut addrs) } != 0 {
-        return None;
-    }
-    let mut found = None;
-    let mut cur = addrs;
-    while !cur.is_null() {
-        // SAFETY: a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr points at a sockaddr of the family it says.
-            let addr = unsafe {
-                match i32::from((*ifa.ifa_addr).sa_family) {
-                    libc::AF_INET => {
-                        let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                        Some(IpAddr::from(
-                            u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
-                        ))
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
-                        Some(IpAddr::from(sin6.sin6_addr.s6_addr))
-                    }
-                    _ => None,
-                }
-            };
-            if addr == Some(ip) {
-                // SAFETY: ifa_name is a NUL-terminated string.
-                found = Some(
-                    unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
-                        .to_string_lossy()
-                        .into_owned(),
-                );
-                break;
-            }
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: the list from getifaddrs, freed once.
-    unsafe { libc::freeifaddrs(addrs) };
-    found
-}
-
 impl NicWatch {
     /// Attaches the capture to the interface holding `local_ip`, selecting
     /// `port` besides the defaults. Fails (with the reason) where it cannot:
     /// the probe then goes on without this host's leg.
     pub fn start(local_ip: IpAddr, ports: &[u16]) -> Result<NicWatch, String> {
         let ports = ports.to_vec();
-        let interface =
-            interface_of(local_ip).ok_or_else(|| format!("no interface holds {local_ip}"))?;
+        let interface = crate::net::local::interface_of(local_ip)
+            .ok_or_else(|| format!("no interface holds {local_ip}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let flag = stop.clone();

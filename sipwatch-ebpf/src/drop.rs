@@ -18,8 +18,12 @@ use aya_ebpf::helpers::{
 };
 use sipwatch_common::{
     Counter, DROP_COPIES_PER_S, DROP_HINT_DEVICE, DROP_HINT_ROUTE, Direction, DropConfig,
-    FLAG_KERNEL_DROP, FLAG_TRUNCATED, FrameHeader, PORT_SIP, SNAP_LEN_MAX,
-    wire::{IPPROTO_TCP, IPPROTO_UDP, IPV4_FRAGMENT_OFFSET_MASK, IPV6_HEADER_LEN},
+    FLAG_KERNEL_DROP, FLAG_TRUNCATED, FrameHeader, MAX_IPV6_EXT_HEADERS, PORT_SIP, SNAP_LEN_MAX,
+    wire::{
+        IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_TCP,
+        IPPROTO_UDP, IPV4_FRAGMENT_OFFSET_MASK, IPV6_EXT_LEN_UNIT, IPV6_FRAGMENT_HEADER_LEN,
+        IPV6_HEADER_LEN,
+    },
 };
 
 use crate::{
@@ -78,11 +82,9 @@ fn try_trace(c: &DropConfig, skb: u64, reason: u32) -> Option<()> {
         }
         6 => {
             let h: [u8; 40] = read(ip)?;
-            (
-                h[6],
-                ip + u64::from(IPV6_HEADER_LEN),
-                u32::from(u16::from_be_bytes([h[4], h[5]])) + IPV6_HEADER_LEN,
-            )
+            let total = u32::from(u16::from_be_bytes([h[4], h[5]])) + IPV6_HEADER_LEN;
+            let (next, l4) = skip_ipv6_extensions(h[6], ip + u64::from(IPV6_HEADER_LEN))?;
+            (next, l4, total)
         }
         _ => return None,
     };
@@ -142,6 +144,33 @@ fn try_trace(c: &DropConfig, skb: u64, reason: u32) -> Option<()> {
         hints,
     );
     Some(())
+}
+
+/// Steps over up to [`MAX_IPV6_EXT_HEADERS`] IPv6 extension headers
+/// (hop-by-hop, routing, destination options, and a first fragment's
+/// header): the transport's protocol and where it starts. `None` for a
+/// later fragment (no ports) or a header that cannot be read.
+#[inline(always)]
+fn skip_ipv6_extensions(mut next: u8, mut at: u64) -> Option<(u8, u64)> {
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                let b: [u8; 2] = read(at)?;
+                next = b[0];
+                at += (u64::from(b[1]) + 1) * u64::from(IPV6_EXT_LEN_UNIT);
+            }
+            IPPROTO_FRAGMENT => {
+                let b: [u8; 4] = read(at)?;
+                if u16::from_be_bytes([b[2], b[3]]) & 0xfff8 != 0 {
+                    return None;
+                }
+                next = b[0];
+                at += u64::from(IPV6_FRAGMENT_HEADER_LEN);
+            }
+            _ => return Some((next, at)),
+        }
+    }
+    Some((next, at))
 }
 
 /// Whether one more copy fits this CPU's rate ([`DROP_COPIES_PER_S`] in

@@ -216,6 +216,18 @@ fn a_kernel_drop_is_one_typed_object_and_documented() {
     });
     duplicate.direction = Some(Direction::Ingress);
     pipeline.push(&duplicate).unwrap();
+    // A TCP segment without data (an ACK after the socket closed): no fault.
+    let mut ack = Vec::new();
+    etherparse::PacketBuilder::ipv4([203, 0, 113, 2], [192, 168, 77, 10], 64)
+        .tcp(5060, 40000, 1, 1000)
+        .ack(1)
+        .write(&mut ack, &[])
+        .unwrap();
+    let mut bare = frame.clone();
+    bare.wire_len = ack.len() as u32;
+    bare.data = ack;
+    bare.direction = Some(Direction::Ingress);
+    pipeline.push(&bare).unwrap();
     pipeline.finish(None, 0, None).unwrap();
     let lines: Vec<Value> = String::from_utf8(out)
         .unwrap()
@@ -236,12 +248,20 @@ fn a_kernel_drop_is_one_typed_object_and_documented() {
     assert!(lines.iter().any(|l| l["type"] == "registration"));
     let summary = lines.last().unwrap();
     assert_eq!(summary["pipeline"]["kernel_drops"]["leaving"], 1);
-    assert_eq!(summary["pipeline"]["kernel_drops"]["arriving"], 1);
-    let reasons: Vec<&str> = summary["kernel_drops_by_reason"]
+    assert_eq!(summary["pipeline"]["kernel_drops"]["arriving"], 2);
+    let mut reasons: Vec<(&str, &str)> = summary["kernel_drops_by_reason"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["reason"].as_str().unwrap())
+        .map(|r| (r["reason"].as_str().unwrap(), r["way"].as_str().unwrap()))
         .collect();
-    assert_eq!(reasons, ["NETFILTER_DROP", "TCP_OLD_DATA"]);
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("NETFILTER_DROP", "arriving"),
+            ("NETFILTER_DROP", "leaving"),
+            ("TCP_OLD_DATA", "arriving")
+        ]
+    );
 }

@@ -122,6 +122,11 @@ impl Decoder {
     /// Decodes one frame into a datagram or an ICMP error about one;
     /// `None` when it is neither (yet).
     pub fn decode(&mut self, frame: &Frame) -> Option<Decoded> {
+        // Not from the wire: a packet this host's kernel dropped, which
+        // `DroppedPacket` reads; it is no part of any flow seen here.
+        if frame.kernel_drop.is_some() {
+            return None;
+        }
         self.stats.frames += 1;
         if frame.truncated {
             self.stats.truncated += 1;

@@ -264,6 +264,12 @@ impl DroppedPacket {
         })
     }
 
+    /// Whether it carried SIP bytes: a TCP segment without data (an ACK,
+    /// a FIN after the socket closed) is counted, never shown as a fault.
+    pub fn carries_data(&self) -> bool {
+        !self.payload.is_empty()
+    }
+
     /// Told apart with this host's own addresses: an arriving packet
     /// dropped after routing and addressed to another host was passing
     /// through (FORWARD), not for this host (INPUT).

@@ -57,6 +57,10 @@ impl Output for MessageLog {
         out: &mut dyn Write,
         d: &crate::net::DroppedPacket,
     ) -> io::Result<()> {
+        // Copies of what already arrived, segments without data: counted.
+        if d.drop.is_duplicate() || !d.carries_data() {
+            return Ok(());
+        }
         let out = &mut Printable::new(out);
         write_clock_time(out, d.time)?;
         write!(out, " DROPPED HERE {} ", d.transport)?;

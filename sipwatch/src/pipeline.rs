@@ -48,6 +48,8 @@ pub struct Pipeline<W: Write> {
     /// got them, and the tracker must not take them as answered.
     held: Vec<Message>,
     hold_answers: bool,
+    /// The latest frame's time: the capture's own clock.
+    latest: Option<std::time::SystemTime>,
     /// Live: this host's addresses, to tell a packet passing through from
     /// one for this host (read when the drop tracer is set up).
     local_addresses: std::collections::HashSet<std::net::IpAddr>,
@@ -86,6 +88,7 @@ impl<W: Write> Pipeline<W> {
             drops: DropTally::default(),
             held: Vec::new(),
             hold_answers: false,
+            latest: None,
             local_addresses: std::collections::HashSet::new(),
             out,
             outputs,
@@ -142,6 +145,10 @@ impl<W: Write> Pipeline<W> {
     /// One frame through every stage.
     pub fn push(&mut self, frame: &Frame) -> io::Result<()> {
         self.frames += 1;
+        self.latest = Some(
+            self.latest
+                .map_or(frame.timestamp, |l| l.max(frame.timestamp)),
+        );
         if frame.kernel_drop.is_some() {
             return self.push_dropped(frame);
         }
@@ -345,7 +352,8 @@ impl<W: Write> Pipeline<W> {
     /// Live: time passes without messages (timers fire, the table is
     /// redrawn, metrics re-read); `kernel` is the capture's counters now.
     pub fn tick(&mut self, now: std::time::SystemTime, kernel: Option<Counters>) -> io::Result<()> {
-        self.release_answers(Some(now), None)?;
+        // A second on, any drop of a held answer has long come.
+        self.release_answers(None, None)?;
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
@@ -365,7 +373,11 @@ impl<W: Write> Pipeline<W> {
     /// After a batch (live): held answers old enough go to the tracker,
     /// and what the outputs wrote reaches the terminal.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.release_answers(Some(std::time::SystemTime::now()), None)?;
+        // In the capture's own clock: a step of the wall clock (NTP) must
+        // not hold answers back.
+        if let Some(latest) = self.latest {
+            self.release_answers(Some(latest), None)?;
+        }
         self.out.flush()
     }
 

@@ -32,12 +32,20 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
         }
         Event::Timeout(tx) => writeln!(
             out,
-            "{} TIMEOUT {} {} to {} over {}: no final response in 32 s, sent {}{}",
+            "{} TIMEOUT {} {} to {} over {}: no final response {}, sent {}{}",
             clock(e.at()),
             tx.method,
             tx.call_id,
             tx.dst,
             tx.transport,
+            // Ended early: the capture stopped after ICMP errors answered it.
+            match e.at().duration_since(tx.first_sent) {
+                Ok(d) if d < crate::track::TIMER_B => format!(
+                    "before the capture ended {} s after it (ICMP errors answered it)",
+                    d.as_secs()
+                ),
+                _ => "in 32 s".to_owned(),
+            },
             count(tx.sent, "time", "times"),
             if tx.provisional.is_some() {
                 " (provisional answers only)"

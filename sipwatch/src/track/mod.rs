@@ -128,7 +128,7 @@ impl Event {
     pub fn at(&self) -> SystemTime {
         match self {
             Event::Registration(r) => r.last_change,
-            Event::Timeout(tx) => tx.first_sent + TIMER_B,
+            Event::Timeout(tx) => tx.ended_at.unwrap_or(tx.first_sent + TIMER_B),
         }
     }
 }
@@ -471,7 +471,9 @@ impl Tracker {
             // Stamped when Timer F fired (or the capture ended, for one an
             // ICMP error ended), and told before what it causes.
             let fired = (tx.first_sent + TIMER_B).min(now.max(tx.last_sent));
-            events.push(Event::Timeout(Box::new(tx.clone())));
+            let mut told = tx.clone();
+            told.ended_at = Some(fired);
+            events.push(Event::Timeout(Box::new(told)));
             let connection = self.connection_faults.since(tx.src, tx.dst, tx.first_sent);
             for b in bindings {
                 if let Some(reg) = self.registrations.get_mut(&b) {

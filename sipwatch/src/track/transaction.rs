@@ -181,6 +181,10 @@ pub struct Transaction {
     /// saw it arrive: the sender never got it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_dropped: Option<KernelDrop>,
+    /// When it was given up: Timer F, or the end of a capture for one an
+    /// ICMP error ended first (not in JSON: the event's own time).
+    #[serde(skip)]
+    pub ended_at: Option<SystemTime>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -211,6 +215,7 @@ impl Transaction {
             dropped_here: 0,
             kernel_drop: None,
             answer_dropped: None,
+            ended_at: None,
         }
     }
 

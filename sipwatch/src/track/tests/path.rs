@@ -712,6 +712,8 @@ fn a_file_that_ends_before_timer_f_still_tells_a_register_refused_by_icmp() {
         &icmp(IcmpKind::PortUnreachable, "203.0.113.2", 0.01, None),
         &mut events,
     );
+    // The capture ends 3 s later, well before Timer F.
+    t.tick(at(3.0), &mut events);
     t.finish(&mut events);
     let d = the_failure(&t);
     assert!(
@@ -723,5 +725,18 @@ fn a_file_that_ends_before_timer_f_still_tells_a_register_refused_by_icmp() {
             }
         ),
         "{d:?}"
+    );
+    // Told when the capture ended, not at a Timer F still in the future.
+    let timeout = events
+        .iter()
+        .find(|e| matches!(e, Event::Timeout(_)))
+        .expect("the refused REGISTER is over");
+    assert!(timeout.at() <= at(3.0), "{:?}", timeout.at());
+    let mut line = Vec::new();
+    crate::report::registrations::write_event(&mut line, timeout).unwrap();
+    let line = String::from_utf8(line).unwrap();
+    assert!(
+        line.contains("before the capture ended 3 s after it"),
+        "{line}"
     );
 }

@@ -330,6 +330,15 @@ fn an_echo_address_that_is_the_registrar_stops_the_audit_not_the_pbx() {
         .find(|r| r["key"]["aor"] == format!("sip:alice@{PROVIDER_V4}"))
         .unwrap_or_else(|| panic!("the PBX's registration is tracked: {summary}"));
     assert_eq!(alice["state"]["state"], "registered", "{alice}");
+    // An answer consumed before the audit stopped is not blamed on the host.
+    assert!(
+        alice["diagnoses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["kind"] != "answer_not_delivered"),
+        "{alice}"
+    );
 }
 
 /// When sipwatch stops, the echo's NAT keep-alives still due stop too:

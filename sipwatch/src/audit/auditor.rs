@@ -356,7 +356,9 @@ impl Auditor {
     /// tracker and the message log, which are the PBX's.
     pub fn on_message(&mut self, m: &Message, parsed: Option<&ParsedMessage<'_>>) -> bool {
         if self.stopped.is_some() {
-            return false;
+            // Until the capture stops consuming its answers at XDP, what
+            // comes from that address never reached the PBX.
+            return self.conflict.is_some() && self.is_echo(m.src);
         }
         // A request of the PBX's own (no probe id) to the echo's address:
         // the "echo" is its registrar, whose answers XDP must not consume.

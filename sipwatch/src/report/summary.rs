@@ -188,7 +188,7 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     if d.leaving + d.arriving == 0 {
         return writeln!(out, "dropped by this host's kernel: no SIP packet");
     }
-    let packets = |n: u64| crate::words::count(n, "SIP packet", "SIP packets");
+    let packets = |n: u64| crate::words::count(n, "packet", "packets");
     let reasons: Vec<String> = end
         .kernel_drops
         .iter()
@@ -205,7 +205,7 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         .collect();
     writeln!(
         out,
-        "dropped by this host's kernel: {} leaving, {} arriving ({})",
+        "dropped by this host's kernel, on the SIP ports: {} leaving, {} arriving ({})",
         packets(d.leaving),
         packets(d.arriving),
         reasons.join(", ")

@@ -64,11 +64,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             format!("query channel on {} (TCP)", list(&config.query))
         };
-        eprintln!(
+        let announce = format!(
             "sipwatch echo: answering probes on {} (UDP and TCP); {query}",
             list(&config.listen)
         );
-        let stats = sipwatch::echo::serve(config, stop).await?;
+        let stats =
+            sipwatch::echo::serve_announced(config, || eprintln!("{announce}"), stop).await?;
         println!(
             "{}",
             serde_json::to_string(&stats).context("writing the counters")?

@@ -6,7 +6,7 @@ mod server;
 pub mod wire;
 
 pub use responder::{EchoPolicy, EchoStats, MAX_REQUEST, PROBE_LOG_SIZE, Refusal, Responder, Seen};
-pub use server::{EchoConfig, EchoError, ServerStats, serve};
+pub use server::{EchoConfig, EchoError, ServerStats, serve, serve_announced};
 
 /// The echo's query channel port (TCP), offered by default on each address
 /// the echo listens on, and asked by default by `sipwatch probe`: one

@@ -125,6 +125,16 @@ pub async fn serve(
     config: EchoConfig,
     stop: impl Future<Output = ()>,
 ) -> Result<ServerStats, EchoError> {
+    serve_announced(config, || {}, stop).await
+}
+
+/// [`serve`], calling `ready` once every socket is bound (so that what it
+/// announces is true: a bind that fails is the error instead).
+pub async fn serve_announced(
+    config: EchoConfig,
+    ready: impl FnOnce(),
+    stop: impl Future<Output = ()>,
+) -> Result<ServerStats, EchoError> {
     let shared = Arc::new(Shared {
         responder: Mutex::new(Responder::new(config.policy.clone())),
         tcp_active: AtomicUsize::new(0),
@@ -155,6 +165,7 @@ pub async fn serve(
             })?;
         tasks.spawn(serve_queries(listener, shared.clone()));
     }
+    ready();
     stop.await;
     tasks.abort_all();
     let probes = shared

@@ -12,7 +12,12 @@ use std::{
 
 use serde_json::Value;
 use sipwatch_lab::{kamailio::Kamailio, *};
-use support::{lab, pbx_udp_socket, stop_json, wait_until_attached};
+use support::{asterisk_register, lab, pbx_udp_socket, stop_json, wait_until_attached};
+
+/// The PBX's one REGISTER for `user` (300 s).
+fn register_once(user: &str) -> String {
+    asterisk_register("audit", user, 1, 300)
+}
 
 /// What one audited run gave.
 struct Run {
@@ -83,22 +88,6 @@ fn scrape(lab: &Lab) -> Vec<String> {
         .collect()
 }
 
-fn register(user: &str) -> String {
-    format!(
-        "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-audit-{user};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:{user}@{PROVIDER_V4}>;tag=a{user}\r\n\
-         To: <sip:{user}@{PROVIDER_V4}>\r\n\
-         Call-ID: audit-{user}@{PBX_V4}\r\n\
-         CSeq: 1 REGISTER\r\n\
-         Contact: <sip:{user}@{PBX_V4}:5060>\r\n\
-         Expires: 300\r\n\
-         User-Agent: Asterisk PBX 22.0.0\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
-}
-
 /// Kamailio at the provider, the echo beside it, `attach --echo` on the
 /// PBX; the PBX's socket registers `user` once and listens for `listen`.
 fn audited(personality: Personality, user: &str, listen: Duration) -> Run {
@@ -132,7 +121,7 @@ fn audited_with(
     args.extend_from_slice(extra);
     let capture = attach_audited(&lab, None, &args);
     let pbx = pbx_udp_socket(&lab, Duration::from_millis(200));
-    pbx.send_to(register(user).as_bytes(), (PROVIDER_V4, 5060))
+    pbx.send_to(register_once(user).as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();
     let mut received = Vec::new();
     let mut buf = [0u8; 65_536];
@@ -302,7 +291,7 @@ fn an_echo_address_that_is_the_registrar_stops_the_audit_not_the_pbx() {
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
     let capture = attach_audited(&lab, Some(&PROVIDER_V4.to_string()), &[]);
     let pbx = pbx_udp_socket(&lab, Duration::from_millis(500));
-    let request = register("alice");
+    let request = register_once("alice");
     let mut buf = [0u8; 4096];
     let mut answered = false;
     // Sent again after T1 as a PBX does (RFC 3261 §17.1.2.2).
@@ -350,7 +339,7 @@ fn keep_alives_stop_with_sipwatch_and_never_reach_the_pbx() {
     let _echo = echo_beside_the_registrar(&lab);
     let capture = attach_audited(&lab, None, &["--nat-gaps", "3"]);
     let pbx = pbx_udp_socket(&lab, Duration::from_millis(200));
-    pbx.send_to(register("alice").as_bytes(), (PROVIDER_V4, 5060))
+    pbx.send_to(register_once("alice").as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     let json = stop_json(capture);
@@ -486,7 +475,7 @@ fn a_pbx_registering_over_tcp_is_audited_over_tcp_and_the_alg_found() {
         .enter(|| {
             let mut pbx = std::net::TcpStream::connect((PROVIDER_V4, 5060)).unwrap();
             let port = pbx.local_addr().unwrap().port();
-            let register = register("alice")
+            let register = register_once("alice")
                 .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
                 .replace(
                     &format!("{PBX_V4}:5060;branch"),
@@ -597,7 +586,7 @@ fn a_pbx_registering_over_udp_on_ipv6_is_audited_over_ipv6() {
         .unwrap();
     pbx.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let register = register("alice")
+    let register = register_once("alice")
         .replace(&PROVIDER_V4.to_string(), &format!("[{PROVIDER_V6}]"))
         .replace(&PBX_V4.to_string(), &format!("[{PBX_V6}]"));
     pbx.send_to(register.as_bytes(), (PROVIDER_V6, 5060))
@@ -656,7 +645,7 @@ fn the_pbx_hosts_own_firewall_is_named_with_the_kernels_reason_both_ways() {
     let capture = attach_audited(&lab, None, &["--metrics", METRICS]);
     // erin on 5060: its REGISTER never leaves (OUTPUT), so Timer F fires.
     let out_blocked = pbx_udp_socket(&lab, Duration::from_millis(200));
-    let sent = out_blocked.send_to(register("erin").as_bytes(), (PROVIDER_V4, 5060));
+    let sent = out_blocked.send_to(register_once("erin").as_bytes(), (PROVIDER_V4, 5060));
     assert!(sent.is_err(), "the OUTPUT rule refuses the send: {sent:?}");
     // alice on 5062: registered, but the 200 OK is dropped in INPUT.
     let in_blocked = lab
@@ -667,7 +656,8 @@ fn the_pbx_hosts_own_firewall_is_named_with_the_kernels_reason_both_ways() {
     in_blocked
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let alice = register("alice").replace(&format!("{PBX_V4}:5060"), &format!("{PBX_V4}:5062"));
+    let alice =
+        register_once("alice").replace(&format!("{PBX_V4}:5060"), &format!("{PBX_V4}:5062"));
     in_blocked
         .send_to(alice.as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();

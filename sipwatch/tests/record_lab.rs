@@ -9,24 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sipwatch_lab::{kamailio::Kamailio, *};
-use support::{lab, pbx_udp_socket, stop_json, wait_until_attached};
-
-/// A REGISTER from `user` like Asterisk's (its User-Agent), CSeq `cseq`.
-fn register(user: &str, cseq: u32, expires: u32) -> String {
-    format!(
-        "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-rec-{user}-{cseq};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:{user}@{PROVIDER_V4}>;tag=r{user}\r\n\
-         To: <sip:{user}@{PROVIDER_V4}>\r\n\
-         Call-ID: rec-{user}@{PBX_V4}\r\n\
-         CSeq: {cseq} REGISTER\r\n\
-         Contact: <sip:{user}@{PBX_V4}:5060>\r\n\
-         Expires: {expires}\r\n\
-         User-Agent: Asterisk PBX 22.0.0\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
-}
+use support::{asterisk_register, lab, pbx_udp_socket, stop_json, wait_until_attached};
 
 /// Kamailio, `attach --json` on the PBX, and the PBX's socket sending
 /// `user`'s REGISTERs after each delay; the last registration object
@@ -45,7 +28,7 @@ fn registration(personality: Personality, user: &str, expires: u32, delays: &[u6
         std::thread::sleep(Duration::from_secs(*delay));
         let cseq = i as u32 + 1;
         pbx.send_to(
-            register(user, cseq, expires).as_bytes(),
+            asterisk_register("rec", user, cseq, expires).as_bytes(),
             (PROVIDER_V4, 5060),
         )
         .unwrap();

@@ -12,7 +12,7 @@ use sipwatch_lab::{
     kamailio::{self, Kamailio},
     *,
 };
-use support::{json_lines, lab, wait_until_attached};
+use support::{asterisk_register, json_lines, lab, stop_json, wait_until_attached};
 
 fn sipwatch_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sipwatch")
@@ -23,21 +23,6 @@ struct Case {
     live: Vec<Value>,
     /// sipwatch analyze --json of the written capture.
     analysed: Vec<Value>,
-}
-
-fn register_text(user: &str, expires: u32) -> String {
-    format!(
-        "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
-         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-reg-{user}-{expires};rport\r\n\
-         Max-Forwards: 70\r\n\
-         From: <sip:{user}@{PROVIDER_V4}>;tag=t{user}\r\n\
-         To: <sip:{user}@{PROVIDER_V4}>\r\n\
-         Call-ID: reg-{user}@{PBX_V4}\r\n\
-         CSeq: 1 REGISTER\r\n\
-         Contact: <sip:{user}@{PBX_V4}:5060>\r\n\
-         Expires: {expires}\r\n\
-         Content-Length: 0\r\n\r\n"
-    )
 }
 
 /// Runs sipwatch attach on the PBX while `client` runs, then analyses the
@@ -73,15 +58,7 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
     ping.send_to(options.as_bytes(), (PROVIDER_V4, 5060))
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let out = capture
-        .stop(libc::SIGTERM, Duration::from_secs(20))
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let live = json_lines(&out.stdout);
+    let live = stop_json(capture);
     let analysed = std::process::Command::new(sipwatch_bin())
         .args(["analyze", "--json", file.to_str().unwrap()])
         .output()
@@ -182,7 +159,7 @@ fn the_right_password_registers_after_the_digest_challenge() {
         let reply = sipsak(
             &lab,
             "ok",
-            &register_text(kamailio::USER, 300),
+            &asterisk_register("reg", kamailio::USER, 1, 300),
             Some(kamailio::PASSWORD),
         );
         assert!(reply.contains("200 OK"), "{reply}");
@@ -201,7 +178,7 @@ fn a_wrong_password_is_diagnosed_with_user_and_realm() {
         sipsak(
             &lab,
             "wrong",
-            &register_text(kamailio::USER, 300),
+            &asterisk_register("reg", kamailio::USER, 1, 300),
             Some("not-the-password"),
         );
     });
@@ -231,7 +208,7 @@ fn an_unknown_user_a_forbidden_one_a_busy_registrar_and_a_short_expiry_are_told_
             sipsak(
                 &lab,
                 user,
-                &register_text(user, expires),
+                &asterisk_register("reg", user, 1, expires),
                 Some(kamailio::PASSWORD),
             );
         }
@@ -266,7 +243,7 @@ fn timeout_case(personality: Personality, name: &str) {
     let dir = std::env::temp_dir().join(format!("sipwatch-timeout-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("register.sip");
-    std::fs::write(&file, register_text(kamailio::USER, 300)).unwrap();
+    std::fs::write(&file, asterisk_register("reg", kamailio::USER, 1, 300)).unwrap();
     let case = observe(&lab, name, Duration::from_secs(34), || {
         let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
         // sipsak retransmits on the RFC 3261 schedule until it gives up.
@@ -326,7 +303,7 @@ fn attach_table_redraws_the_registration_table_in_place() {
     let reply = sipsak(
         &lab,
         "table",
-        &register_text(kamailio::USER, 300),
+        &asterisk_register("reg", kamailio::USER, 1, 300),
         Some(kamailio::PASSWORD),
     );
     assert!(reply.contains("200 OK"), "{reply}");

@@ -34,6 +34,26 @@ pub fn stop_json(capture: sipwatch_lab::NetnsChild) -> Vec<serde_json::Value> {
     json_lines(&out.stdout)
 }
 
+/// A REGISTER for `user` as Asterisk sends it from the PBX's 5060 to the
+/// lab's registrar (its User-Agent, `rport`), CSeq `cseq`, asking for
+/// `expires` s; `test` keeps each test's Call-ID and branches its own.
+pub fn asterisk_register(test: &str, user: &str, cseq: u32, expires: u32) -> String {
+    use sipwatch_lab::{PBX_V4, PROVIDER_V4};
+    format!(
+        "REGISTER sip:{PROVIDER_V4} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {PBX_V4}:5060;branch=z9hG4bK-{test}-{user}-{cseq}-{expires};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{user}@{PROVIDER_V4}>;tag={test}{user}\r\n\
+         To: <sip:{user}@{PROVIDER_V4}>\r\n\
+         Call-ID: {test}-{user}@{PBX_V4}\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:{user}@{PBX_V4}:5060>\r\n\
+         Expires: {expires}\r\n\
+         User-Agent: Asterisk PBX 22.0.0\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
 /// The PBX's own UDP socket on 5060, as a PBX holds it, reading with `timeout`.
 pub fn pbx_udp_socket(lab: &Lab, timeout: Duration) -> std::net::UdpSocket {
     let socket = lab

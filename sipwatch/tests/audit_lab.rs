@@ -38,7 +38,7 @@ fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
     let echo = lab
         .provider
         .spawn(&[
-            env!("CARGO_BIN_EXE_sipwatch"),
+            support::SIPWATCH,
             "echo",
             "--listen",
             &format!("{ECHO_V4}:5060"),
@@ -63,7 +63,7 @@ fn echo_beside_the_registrar(lab: &Lab) -> NetnsChild {
 fn attach_audited(lab: &Lab, echo: Option<&str>, extra: &[&str]) -> NetnsChild {
     let v4 = ECHO_V4.to_string();
     let mut argv = vec![
-        env!("CARGO_BIN_EXE_sipwatch"),
+        support::SIPWATCH,
         "attach",
         PBX_IF,
         "--json",

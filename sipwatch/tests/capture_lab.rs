@@ -448,14 +448,13 @@ fn a_second_xdp_attach_is_refused_with_a_hint_to_use_tc() {
     tc_only.expect("TC attaches beside another TC program");
 }
 
-fn sipwatch_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipwatch")
-}
-
 #[test]
 fn sigterm_detaches_everything_and_prints_the_counters() {
     let lab = lab(Personality::PlainNat);
-    let child = lab.pbx.spawn(&[sipwatch_bin(), "attach", PBX_IF]).unwrap();
+    let child = lab
+        .pbx
+        .spawn(&[support::SIPWATCH, "attach", PBX_IF])
+        .unwrap();
     let show_link = || lab.pbx.run(&["ip", "link", "show", PBX_IF]).unwrap();
     // TCX links are not listed by `tc` (nor by older bpftool): ask the kernel.
     let tcx_programs = || -> Vec<String> {
@@ -530,7 +529,7 @@ fn an_unknown_interface_is_a_clear_error() {
     let lab = lab(Personality::PlainNat);
     let err = lab
         .pbx
-        .run(&[sipwatch_bin(), "attach", "nosuch0"])
+        .run(&[support::SIPWATCH, "attach", "nosuch0"])
         .unwrap_err();
     assert!(
         err.to_string().contains("no interface named \"nosuch0\""),
@@ -548,7 +547,7 @@ fn without_capabilities_the_error_names_them() {
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
-            sipwatch_bin(),
+            support::SIPWATCH,
             "attach",
             PBX_IF,
         ])

@@ -1,40 +1,28 @@
-//! Registration cases from public bug reports (`shared/cases/`, beside the
-//! repository): one test per capture, asserting what each case's
+//! Registration cases from public bug reports (`tests/cases/`, each with
+//! its source in `expected.md`): one test per capture, asserting what each case's
 //! `expected.md` asks for. A missing capture fails the test: the cases are
 //! the evidence, never skipped.
-mod shared_cases;
+mod support;
 
 use serde_json::Value;
 use sipwatch::report::{Detail, View};
 
 /// The capture analysed as JSON Lines: messages, events, then the summary.
 fn json(case: &str, file: &str) -> Vec<Value> {
-    let path = shared_cases::case_file(case, file);
-    let mut out = Vec::new();
-    sipwatch::analyze::run(&path, View::Json.outputs(), &mut out)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    String::from_utf8_lossy(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    support::analyzed::json(&support::cases::case_file(case, file))
 }
 
 /// The capture analysed as text: the message log, events, table and totals.
 fn text(case: &str, file: &str) -> String {
-    let path = shared_cases::case_file(case, file);
-    let mut out = Vec::new();
-    sipwatch::analyze::run(&path, View::Text(Detail::FirstLine).outputs(), &mut out)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    String::from_utf8_lossy(&out).into_owned()
+    support::analyzed::text(
+        &support::cases::case_file(case, file),
+        View::Text(Detail::FirstLine),
+    )
 }
 
 /// Every registration in the final summary.
 fn registrations(records: &[Value]) -> Vec<Value> {
-    let summary = records
-        .last()
-        .filter(|s| s["type"] == "summary")
-        .expect("the summary comes last");
-    summary["registrations"]
+    support::analyzed::summary(records)["registrations"]
         .as_array()
         .expect("registrations")
         .clone()

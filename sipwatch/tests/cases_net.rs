@@ -4,9 +4,9 @@
 //! asks for; then tests of our own that cover the rest of each kind, with
 //! capture files written by the test itself.
 //!
-//! The cases live beside the repository (`../shared/cases/` from its root);
-//! a missing file fails the test with the path it looked for.
-mod shared_cases;
+//! The cases are committed in `tests/cases/`; a missing file fails the test
+//! with the path it looked for.
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -58,7 +58,7 @@ impl Json {
 }
 
 fn sll_loopback_any(file: &str) {
-    let json = Json::of(&shared_cases::case_file("sll-loopback-any", file));
+    let json = Json::of(&support::cases::case_file("sll-loopback-any", file));
     let pipeline = &json.summary()["pipeline"];
     assert_eq!(pipeline["decode"]["malformed"], 0, "{pipeline}");
     assert_eq!(pipeline["messages"], 4, "{pipeline}");
@@ -84,7 +84,7 @@ fn sll_loopback_any_v2_loopback_frames_are_read() {
 /// to one RTP datagram, one HTTP exchange on TCP 80 and a REGISTER / 200 OK.
 #[test]
 fn non_sip_noise_rtp_and_http_are_not_messages() {
-    let json = Json::of(&shared_cases::case_file(
+    let json = Json::of(&support::cases::case_file(
         "non-sip-noise",
         "minimal-noise.pcap",
     ));

@@ -5,30 +5,22 @@
 //! its `expected.md` asks for; the further tests of each kind are unit
 //! tests beside the code (`src/track/path_tests.rs`, `src/net/connection.rs`).
 //!
-//! The cases live beside the repository (`../shared/cases/` from its root);
-//! a missing file fails the test with the path it looked for, never skips.
-mod shared_cases;
+//! The cases are committed in `tests/cases/`; a missing file fails the test
+//! with the path it looked for, never skips.
+mod support;
 
 use serde_json::Value;
 use sipwatch::report::{Detail, View};
 
 /// `analyze` of the case in `view`, as text.
 fn analyzed(case: &str, file: &str, view: View) -> String {
-    let path = shared_cases::case_file(case, file);
-    let mut out = Vec::new();
-    if let Err(e) = sipwatch::analyze::run(&path, view.outputs(), &mut out) {
-        panic!("analyze {}: {e}", path.display());
-    }
-    String::from_utf8(out).expect("UTF-8 output")
+    support::analyzed::text(&support::cases::case_file(case, file), view)
 }
 
 /// The registrations of the final JSON summary.
 fn summary_registrations(case: &str, file: &str) -> Vec<Value> {
-    let out = analyzed(case, file, View::Json);
-    let last = out.lines().last().expect("a summary line");
-    let summary: Value = serde_json::from_str(last).expect("JSON");
-    assert_eq!(summary["type"], "summary", "{last}");
-    summary["registrations"]
+    let records = support::analyzed::json(&support::cases::case_file(case, file));
+    support::analyzed::summary(&records)["registrations"]
         .as_array()
         .expect("registrations")
         .clone()

@@ -5,7 +5,7 @@ mod support;
 
 use std::{
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -20,17 +20,6 @@ use support::{
     peers::{Responder, Transcript, assert_same_messages, tcp_exchange, udp_exchange},
     wait_until_attached,
 };
-
-fn sipwatch_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipwatch")
-}
-
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sipwatch-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// REGISTER/OPTIONS and INVITEs larger than the MTU, over UDP, IPv4 and
 /// IPv6; with `tcp`, REGISTER/OPTIONS over TCP too.
@@ -139,13 +128,14 @@ fn assert_all_messages(path: &Path, transcripts: &[Transcript], directions_known
 #[test]
 fn attach_write_produces_a_pcapng_that_tshark_reads_with_the_messages_sipwatch_printed() {
     let lab = lab(Personality::PlainNat);
-    let dir = temp_dir("write");
+    let tmp = support::temp_dir("write");
+    let dir = tmp.path();
     let file = dir.join("trunk.pcapng");
     let responder = responder(&lab);
     let capture = lab
         .pbx
         .spawn(&[
-            sipwatch_bin(),
+            support::SIPWATCH,
             "attach",
             PBX_IF,
             "--write",
@@ -218,7 +208,6 @@ fn attach_write_produces_a_pcapng_that_tshark_reads_with_the_messages_sipwatch_p
     let shown: Vec<String> = tshark.lines().map(|l| l.trim().to_owned()).collect();
     assert_eq!(printed.len(), 2 * 2 * 220, "sipwatch printed every message");
     assert_eq!(shown, printed);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn number_before(line: &str, label: &str) -> u64 {
@@ -234,7 +223,8 @@ fn number_before(line: &str, label: &str) -> u64 {
 #[test]
 fn captures_written_by_tcpdump_and_tshark_are_analysed_with_every_message() {
     let lab = lab(Personality::PlainNat);
-    let dir = temp_dir("readers");
+    let tmp = support::temp_dir("readers");
+    let dir = tmp.path();
     let files = [
         (
             "tcpdump-eth0.pcap",
@@ -295,7 +285,7 @@ fn captures_written_by_tcpdump_and_tshark_are_analysed_with_every_message() {
         let path = dir.join(name);
         // Only cooked (-i any) captures record the direction.
         assert_all_messages(&path, &transcripts, name.contains("any"));
-        let out = std::process::Command::new(sipwatch_bin())
+        let out = std::process::Command::new(support::SIPWATCH)
             .args(["analyze", path.to_str().unwrap()])
             .output()
             .unwrap();
@@ -312,7 +302,7 @@ fn captures_written_by_tcpdump_and_tshark_are_analysed_with_every_message() {
     }
     // JSON Lines: every message an object with its fields, then the summary.
     let path = dir.join("tshark-eth0.pcapng");
-    let out = std::process::Command::new(sipwatch_bin())
+    let out = std::process::Command::new(support::SIPWATCH)
         .args(["analyze", "--json", path.to_str().unwrap()])
         .output()
         .unwrap();
@@ -358,12 +348,12 @@ fn captures_written_by_tcpdump_and_tshark_are_analysed_with_every_message() {
             .filter(|m| m["start_line"]["method"] == "INVITE")
             .all(|m| m["sdp"]["media"][0].is_string())
     );
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn analyze_of_a_cut_file_shows_what_it_read_and_fails_saying_where() {
-    let dir = temp_dir("cut");
+    let tmp = support::temp_dir("cut");
+    let dir = tmp.path();
     let path = dir.join("cut.pcapng");
     let mut w = sipwatch::capture::file::PcapNgWriter::create(&path, None).unwrap();
     let f = SipMessageFactory {
@@ -393,7 +383,7 @@ fn analyze_of_a_cut_file_shows_what_it_read_and_fails_saying_where() {
     w.finish().unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 30]).unwrap();
-    let out = std::process::Command::new(sipwatch_bin())
+    let out = std::process::Command::new(support::SIPWATCH)
         .args(["analyze", path.to_str().unwrap()])
         .output()
         .unwrap();
@@ -412,5 +402,4 @@ fn analyze_of_a_cut_file_shows_what_it_read_and_fails_saying_where() {
         stderr.contains("analysed 2 frames, then stopped") && stderr.contains("cut short"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

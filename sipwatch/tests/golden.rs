@@ -77,7 +77,7 @@ fn failure_record() {
 }
 
 /// Source: RFC 3261 §10.2.2; pjsip/pjproject#35, #36; onsip/SIP.js#204
-/// (`../shared/cases/wildcard-unregister`).
+/// (a copy of `tests/cases/wildcard-unregister/wildcard.pcap`).
 #[test]
 fn wildcard_unregister() {
     every_view(
@@ -86,7 +86,7 @@ fn wildcard_unregister() {
     );
 }
 
-/// `tcpdump -i any` on loopback, Linux cooked v2 (`../shared/cases/sll-loopback-any`).
+/// `tcpdump -i any` on loopback, Linux cooked v2 (a copy of `tests/cases/sll-loopback-any/any-lo-sll2.pcap`).
 #[test]
 fn sll_loopback_any_v2() {
     every_view(
@@ -96,7 +96,7 @@ fn sll_loopback_any_v2() {
 }
 
 /// A registrar re-challenging a refresh without `stale=true`
-/// (`../shared/cases/nonce-expired-no-stale`).
+/// (a copy of `tests/cases/nonce-expired-no-stale/a-retry.pcap`).
 #[test]
 fn nonce_expired_no_stale_retry() {
     every_view(

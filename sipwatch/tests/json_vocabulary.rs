@@ -2,6 +2,7 @@
 //! one `type`, every time is RFC 3339 UTC, every duration names its unit,
 //! and every type written is documented with an example. No root needed.
 mod fixtures;
+mod support;
 
 use std::collections::BTreeSet;
 
@@ -26,13 +27,7 @@ const TIME_KEYS: &[&str] = &[
 const UNITLESS: &[&str] = &["expires", "retry_after", "min_expires", "asked", "rtt"];
 
 fn analyze_json(path: &std::path::Path) -> Vec<Value> {
-    let mut out = Vec::new();
-    sipwatch::analyze::run(path, View::Json.outputs(), &mut out).expect("analysed");
-    String::from_utf8(out)
-        .expect("UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
+    support::analyzed::json(path)
 }
 
 fn is_rfc3339_utc(s: &str) -> bool {

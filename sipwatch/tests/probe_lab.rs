@@ -7,10 +7,6 @@ use serde_json::Value;
 use sipwatch_lab::*;
 use support::{lab, start_echo};
 
-fn sipwatch_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipwatch")
-}
-
 /// Runs echo at the provider and probe at the PBX, both with their
 /// defaults (the query channel included); (exit code, report).
 fn run(personality: Personality) -> (i32, Value) {
@@ -40,7 +36,7 @@ fn run_with_local_firewall(personality: Personality, pbx_rules: Option<&str>) ->
     let out = lab
         .pbx
         .command(&[
-            sipwatch_bin(),
+            support::SIPWATCH,
             "probe",
             "203.0.113.2",
             "--timeout",
@@ -267,7 +263,7 @@ fn several_ports_and_ipv6_are_probed() {
         ],
     );
     let probe = |args: &[&str]| -> (i32, Value) {
-        let mut argv = vec![sipwatch_bin(), "probe"];
+        let mut argv = vec![support::SIPWATCH, "probe"];
         argv.extend_from_slice(args);
         argv.extend(["--timeout", "2", "--json"]);
         let out = lab.pbx.command(&argv).output().unwrap();
@@ -310,7 +306,7 @@ fn a_probe_that_cannot_reach_the_query_channel_says_why_and_what_to_open() {
     let out = lab
         .pbx
         .command(&[
-            sipwatch_bin(),
+            support::SIPWATCH,
             "probe",
             "203.0.113.2",
             "--transport",
@@ -336,7 +332,7 @@ fn the_human_report_reads_like_a_diff_in_the_admins_words() {
     let _echo = start_echo(&lab, &[]);
     let out = lab
         .pbx
-        .command(&[sipwatch_bin(), "probe", "203.0.113.2", "--timeout", "2"])
+        .command(&[support::SIPWATCH, "probe", "203.0.113.2", "--timeout", "2"])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

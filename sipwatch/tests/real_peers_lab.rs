@@ -58,8 +58,8 @@ fn large_sdp() -> String {
 fn sipsak_to_kamailio_over_udp_and_tcp_is_analysed_byte_for_byte() {
     let lab = lab(Personality::PlainNat);
     let _kamailio = Kamailio::start(&lab.provider).unwrap_or_else(|e| panic!("Kamailio: {e}"));
-    let dir = std::env::temp_dir().join(format!("sipwatch-real-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = support::temp_dir("real");
+    let dir = tmp.path();
     let captures = [dir.join("tcpdump.pcap"), dir.join("tshark.pcapng")];
     let tools = [
         lab.pbx
@@ -139,7 +139,6 @@ fn sipsak_to_kamailio_over_udp_and_tcp_is_analysed_byte_for_byte() {
     for capture in &captures {
         check_capture(capture, &sent);
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Every request sipsak sent is in the capture byte for byte, with

@@ -19,7 +19,7 @@ fn registration(personality: Personality, user: &str, expires: u32, delays: &[u6
     let _kamailio = Kamailio::start(&lab.provider).unwrap();
     let capture = lab
         .pbx
-        .spawn(&[env!("CARGO_BIN_EXE_sipwatch"), "attach", PBX_IF, "--json"])
+        .spawn(&[support::SIPWATCH, "attach", PBX_IF, "--json"])
         .unwrap();
     wait_until_attached(&lab);
     let pbx = pbx_udp_socket(&lab, Duration::from_millis(500));

@@ -14,10 +14,6 @@ use sipwatch_lab::{
 };
 use support::{asterisk_register, json_lines, lab, stop_json, wait_until_attached};
 
-fn sipwatch_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sipwatch")
-}
-
 struct Case {
     /// sipwatch attach --json output.
     live: Vec<Value>,
@@ -28,13 +24,13 @@ struct Case {
 /// Runs sipwatch attach on the PBX while `client` runs, then analyses the
 /// capture it wrote.
 fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Case {
-    let dir = std::env::temp_dir().join(format!("sipwatch-reg-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = support::temp_dir(&format!("reg-{test}"));
+    let dir = tmp.path();
     let file: PathBuf = dir.join("run.pcapng");
     let capture = lab
         .pbx
         .spawn(&[
-            sipwatch_bin(),
+            support::SIPWATCH,
             "attach",
             PBX_IF,
             "--json",
@@ -59,7 +55,7 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let live = stop_json(capture);
-    let analysed = std::process::Command::new(sipwatch_bin())
+    let analysed = std::process::Command::new(support::SIPWATCH)
         .args(["analyze", "--json", file.to_str().unwrap()])
         .output()
         .unwrap();
@@ -68,7 +64,6 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
         "{}",
         String::from_utf8_lossy(&analysed.stderr)
     );
-    let _ = std::fs::remove_dir_all(dir);
     Case {
         live,
         analysed: json_lines(&analysed.stdout),
@@ -94,9 +89,8 @@ fn registration<'a>(records: &'a [Value], user: &str) -> &'a Value {
 }
 
 fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> String {
-    let dir =
-        std::env::temp_dir().join(format!("sipwatch-sipsak-{dir_name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = support::temp_dir(&format!("sipsak-{dir_name}"));
+    let dir = tmp.path();
     let file = dir.join("register.sip");
     std::fs::write(&file, text).unwrap();
     let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
@@ -119,7 +113,6 @@ fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> Stri
         argv.extend(["-a", &auth[0], "-u", &auth[1]]);
     }
     let out = lab.pbx.command(&argv).output().unwrap();
-    let _ = std::fs::remove_dir_all(dir);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -240,8 +233,8 @@ fn an_unknown_user_a_forbidden_one_a_busy_registrar_and_a_short_expiry_are_told_
 fn timeout_case(personality: Personality, name: &str) {
     let lab = lab(personality);
     let _k = registrar(&lab);
-    let dir = std::env::temp_dir().join(format!("sipwatch-timeout-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = support::temp_dir(&format!("timeout-{name}"));
+    let dir = tmp.path();
     let file = dir.join("register.sip");
     std::fs::write(&file, asterisk_register("reg", kamailio::USER, 1, 300)).unwrap();
     let case = observe(&lab, name, Duration::from_secs(34), || {
@@ -266,7 +259,6 @@ fn timeout_case(personality: Personality, name: &str) {
     });
     // Capture time must pass Timer F in the file too: a later ping does it,
     // as any continuing traffic would.
-    let _ = std::fs::remove_dir_all(dir);
     for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
         let r = registration(records, kamailio::USER);
         assert_eq!(r["state"]["state"], "timeout", "{view}: {r}");
@@ -297,7 +289,7 @@ fn attach_table_redraws_the_registration_table_in_place() {
     let _k = registrar(&lab);
     let capture = lab
         .pbx
-        .spawn(&[sipwatch_bin(), "attach", PBX_IF, "--table"])
+        .spawn(&[support::SIPWATCH, "attach", PBX_IF, "--table"])
         .unwrap();
     wait_until_attached(&lab);
     let reply = sipsak(

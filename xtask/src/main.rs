@@ -33,7 +33,13 @@ enum Command {
     Demo,
     /// Set up, then check formatting and lints and run every test
     /// (the lab tests need root).
-    Test,
+    Test {
+        /// Leave out the lab tests (network namespaces, eBPF, real SIP
+        /// peers), for a machine without root: the unit, golden, case,
+        /// JSON and command-reference tests still run.
+        #[arg(long)]
+        no_lab: bool,
+    },
     /// Benchmarks, each printing sipwatch's figures beside the usual tool's.
     Bench {
         #[command(subcommand)]
@@ -46,7 +52,7 @@ fn main() {
     let result = match cli.command {
         Command::Setup => setup::run(),
         Command::Demo => demo::run(),
-        Command::Test => test::run(),
+        Command::Test { no_lab } => test::run(no_lab),
         Command::Bench { which } => bench::run(which),
     };
     if let Err(e) = result {

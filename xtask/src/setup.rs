@@ -7,7 +7,21 @@ use anyhow::{Context as _, bail};
 
 use crate::run::{output, run_command};
 
-/// Debian packages, each with why it is needed.
+/// What the set-up is for: building and the tests without root, or
+/// everything (the lab tests, the demo, the benchmarks).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The build and the tests that need no root (`cargo xtask test --no-lab`).
+    Build,
+    /// Everything.
+    All,
+}
+
+/// How many of [`PACKAGES`] the build needs (the rest serve the lab,
+/// the demo and the benchmarks).
+const BUILD_PACKAGES: usize = 4;
+
+/// Debian packages, each with why it is needed; the build's come first.
 const PACKAGES: &[(&str, &str)] = &[
     (
         "llvm-22-dev",
@@ -48,7 +62,16 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const EBPF_TOOLCHAIN: &str = "nightly";
 
 pub fn run() -> anyhow::Result<()> {
-    packages()?;
+    run_for(Scope::All)
+}
+
+/// Installs what `scope` needs.
+pub fn run_for(scope: Scope) -> anyhow::Result<()> {
+    let packages = match scope {
+        Scope::Build => &PACKAGES[..BUILD_PACKAGES],
+        Scope::All => PACKAGES,
+    };
+    self::packages(packages)?;
     rust_src()?;
     bpf_linker()?;
     println!("==> setup: everything is in place");
@@ -62,8 +85,8 @@ fn installed(package: &str) -> bool {
         .is_ok_and(|o| o.status.success() && o.stdout == b"installed")
 }
 
-fn packages() -> anyhow::Result<()> {
-    let missing: Vec<&(&str, &str)> = PACKAGES.iter().filter(|(p, _)| !installed(p)).collect();
+fn packages(packages: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&(&str, &str)> = packages.iter().filter(|(p, _)| !installed(p)).collect();
     if missing.is_empty() {
         return Ok(());
     }

@@ -1,8 +1,12 @@
-//! Shared by the lab tests: building a lab (failing loudly, never skipping,
-//! when this machine cannot), capturing on the PBX while traffic runs, and
-//! SIP peers in the lab's namespaces.
+//! Shared by the tests: the committed cases and `analyze` of a file
+//! ([`analyzed`], no root needed), the binary and temporary folders, and
+//! for the lab tests building a lab (failing loudly, never skipping, when
+//! this machine cannot), capturing on the PBX while traffic runs, and SIP
+//! peers in the lab's namespaces.
 #![allow(dead_code)]
 
+pub mod analyzed;
+pub mod cases;
 pub mod inject;
 pub mod peers;
 
@@ -10,6 +14,18 @@ use std::{sync::mpsc, thread, time::Duration};
 
 use sipwatch::capture::{Capture, CaptureConfig, Counters, Frame};
 use sipwatch_lab::{Lab, PBX_IF, Personality};
+
+/// The `sipwatch` binary cargo built for these tests.
+pub const SIPWATCH: &str = env!("CARGO_BIN_EXE_sipwatch");
+
+/// A fresh temporary folder for `test`, removed when dropped (even when the
+/// test fails).
+pub fn temp_dir(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("sipwatch-{test}-"))
+        .tempdir()
+        .expect("a temporary folder")
+}
 
 /// Every line of `bytes` as one JSON object (`--json` output), or a panic
 /// naming the line that is not.
@@ -97,12 +113,7 @@ pub fn wait_until_attached(lab: &Lab) {
 /// Starts `sipwatch echo` at the provider on 203.0.113.2:5060 with its query
 /// channel on :5099, plus `extra` arguments, and waits until it serves.
 pub fn start_echo(lab: &Lab, extra: &[&str]) -> sipwatch_lab::NetnsChild {
-    let mut argv = vec![
-        env!("CARGO_BIN_EXE_sipwatch"),
-        "echo",
-        "--listen",
-        "203.0.113.2:5060",
-    ];
+    let mut argv = vec![SIPWATCH, "echo", "--listen", "203.0.113.2:5060"];
     argv.extend_from_slice(extra);
     let child = lab.provider.spawn(&argv).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);

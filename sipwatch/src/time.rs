@@ -34,7 +34,16 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
-/// UTC time of day, `HH:MM:SS.mmm`, for text meant for people.
+/// UTC time of day with microseconds, `HH:MM:SS.uuuuuu`: the stamp that
+/// starts every line of the text views (messages, events, ICMP errors,
+/// path findings, drops), as tcpdump prints it.
+pub fn stamp(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    format!("{}{:03}", clock(t), d.subsec_micros() % 1000)
+}
+
+/// UTC time of day, `HH:MM:SS.mmm`, for times inside sentences and table
+/// cells (a line's own stamp is [`stamp`]).
 pub fn clock(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let s = d.as_secs() % 86_400;

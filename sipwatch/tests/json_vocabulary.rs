@@ -66,6 +66,12 @@ fn check(v: &Value, path: &str) {
     }
 }
 
+/// Every object says when it happened in its `time` (a summary of a
+/// capture with no packet has `null`).
+fn has_time(object: &Value, path: &str) {
+    assert!(object.get("time").is_some(), "{path}: no `time`: {object}");
+}
+
 /// The `type` of every example object in docs/json.md.
 fn documented_types() -> BTreeSet<String> {
     let doc = std::fs::read_to_string(
@@ -77,6 +83,7 @@ fn documented_types() -> BTreeSet<String> {
         let text = block.split("```").next().unwrap_or("");
         let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"));
         check(&v, "(docs)");
+        has_time(&v, "(docs)");
         let t = v["type"]
             .as_str()
             .unwrap_or_else(|| panic!("no type: {text}"));
@@ -95,6 +102,15 @@ fn every_object_analyze_writes_has_one_type_rfc3339_times_and_units_in_names() {
             .unwrap_or_else(|| panic!("no type: {line}"));
         types.insert(t.to_owned());
         check(line, t);
+        has_time(line, t);
+    }
+    let text = support::analyzed::text(&fixtures::registrations(), View::Json);
+    for line in text.lines() {
+        let after_type = line.split_once("\",").map(|(_, rest)| rest);
+        assert!(
+            after_type.is_some_and(|r| r.starts_with("\"time\":")),
+            "`time` comes right after `type`: {line}"
+        );
     }
     let want: BTreeSet<String> = ["message", "registration", "timeout", "summary"]
         .map(String::from)
@@ -105,7 +121,21 @@ fn every_object_analyze_writes_has_one_type_rfc3339_times_and_units_in_names() {
         .iter()
         .find(|l| l["type"] == "registration" && l["state"]["state"] == "registered")
         .expect("alice registers");
+    assert_eq!(registered["time"], "2026-11-29T16:00:00.010500Z");
     assert_eq!(registered["last_change"], "2026-11-29T16:00:00.010500Z");
+    let timeout = lines
+        .iter()
+        .find(|l| l["type"] == "timeout")
+        .expect("a timeout");
+    assert_eq!(
+        timeout["time"], "2026-11-29T16:00:34.000000Z",
+        "when Timer F fired"
+    );
+    assert_eq!(
+        lines.last().unwrap()["time"],
+        "2026-11-29T16:00:40.000300Z",
+        "the capture's clock at its end: its last packet"
+    );
     assert_eq!(registered["state"]["expires_s"], 300);
     assert_eq!(registered["expires_at"], "2026-11-29T16:05:00.010500Z");
 }

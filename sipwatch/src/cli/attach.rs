@@ -77,11 +77,11 @@ pub struct Args {
     #[arg(
         long,
         requires = "echo",
-        value_delimiter = ',',
-        default_values_t = sipwatch::audit::DEFAULT_KEEPALIVE_GAPS,
+        default_value_t = NatGaps(sipwatch::audit::DEFAULT_KEEPALIVE_GAPS.to_vec()),
+        value_parser = nat_gaps,
         value_name = "SECONDS,..."
     )]
-    nat_gaps: Vec<u64>,
+    nat_gaps: NatGaps,
     /// Do not trace the SIP packets this host's own kernel drops (its
     /// firewall, no socket, a full socket buffer), which is on by default.
     #[arg(long)]
@@ -99,6 +99,33 @@ fn rotation_size(text: &str) -> Result<u32, String> {
         return Err(format!("{text:?}: rotate at 1M or more"));
     }
     Ok(size)
+}
+
+/// `--nat-gaps`: the silences before each keep-alive, in seconds; none
+/// when given empty (`--nat-gaps ''`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatGaps(Vec<u64>);
+
+impl std::fmt::Display for NatGaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let gaps: Vec<String> = self.0.iter().map(u64::to_string).collect();
+        f.write_str(&gaps.join(","))
+    }
+}
+
+/// `20,40,80`, or the empty text for no keep-alives at all.
+fn nat_gaps(text: &str) -> Result<NatGaps, String> {
+    if text.trim().is_empty() {
+        return Ok(NatGaps(Vec::new()));
+    }
+    text.split(',')
+        .map(|g| {
+            g.trim()
+                .parse()
+                .map_err(|_| format!("{g:?} is not a number of seconds"))
+        })
+        .collect::<Result<_, _>>()
+        .map(NatGaps)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -122,9 +149,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let mut config = AuditConfig::new(echo, Some(query));
             config.key = args.key.clone().map(String::into_bytes);
             config.per_second = args.shadow_rate;
-            let bad = args.nat_gaps.len() > wire::MAX_KEEPALIVES
-                || args
-                    .nat_gaps
+            let gaps = &args.nat_gaps.0;
+            let bad = gaps.len() > wire::MAX_KEEPALIVES
+                || gaps
                     .iter()
                     .any(|g| !(1..=wire::MAX_KEEPALIVE_GAP_S).contains(g));
             if bad {
@@ -134,7 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     wire::MAX_KEEPALIVE_GAP_S
                 );
             }
-            config.keepalive_gaps = args.nat_gaps.clone();
+            config.keepalive_gaps = gaps.clone();
             eprintln!("sipwatch: auditing through the echo at {echo} (query channel {query})");
             Some(config)
         }
@@ -198,4 +225,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nat_gaps_empty_measures_nothing_and_a_list_is_read_in_order() {
+        assert_eq!(nat_gaps(""), Ok(NatGaps(Vec::new())));
+        assert_eq!(nat_gaps("20, 40,80"), Ok(NatGaps(vec![20, 40, 80])));
+        assert!(nat_gaps("20,,40").is_err());
+        assert!(nat_gaps("twenty").is_err());
+        assert_eq!(NatGaps(vec![20, 40]).to_string(), "20,40");
+    }
 }

@@ -81,6 +81,10 @@ pub enum EchoError {
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 #[serde(tag = "type", rename = "echo_summary")]
 pub struct ServerStats {
+    /// When the echo stopped (this host's clock); `null` only in a
+    /// default value never returned by [`serve`].
+    #[serde(serialize_with = "crate::time::serialize_opt")]
+    pub time: Option<SystemTime>,
     /// The responder's counts: answered, and refused by reason.
     #[serde(flatten)]
     pub probes: EchoStats,
@@ -174,6 +178,7 @@ pub async fn serve_announced(
         .unwrap_or_else(|e| e.into_inner())
         .stats;
     Ok(ServerStats {
+        time: Some(SystemTime::now()),
         probes,
         tcp_refused: shared.tcp_refused.load(Ordering::Relaxed) as u64,
         queries: shared.queries.load(Ordering::Relaxed) as u64,

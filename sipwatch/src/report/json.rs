@@ -211,9 +211,26 @@ fn direction(d: Option<Direction>) -> Option<&'static str> {
     })
 }
 
-/// A tracking event as `{"type":"registration",…}` or `{"type":"timeout",…}`.
+/// A tracking event as `{"type":"registration","time":…,…}` or
+/// `{"type":"timeout","time":…,…}`: `time` is when it happened (the
+/// registration's last change, the moment Timer F fired), as every other
+/// object has its `time`; the registration's or transaction's own fields
+/// follow.
 pub fn write_event(out: &mut dyn std::io::Write, e: &crate::track::Event) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *out, e)?;
+    use crate::track::Event;
+    let (kind, body) = match e {
+        Event::Registration(r) => ("registration", serde_json::to_vec(r)?),
+        Event::Timeout(tx) => ("timeout", serde_json::to_vec(tx)?),
+    };
+    write!(out, r#"{{"type":"{kind}","time":"{}""#, rfc3339(e.at()))?;
+    // `body` is one JSON object: its fields follow ours.
+    match body.strip_prefix(b"{") {
+        Some(b"}") | None => out.write_all(b"}")?,
+        Some(fields) => {
+            out.write_all(b",")?;
+            out.write_all(fields)?;
+        }
+    }
     out.write_all(b"\n")
 }
 
@@ -224,6 +241,10 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
     struct Record<'a> {
         #[serde(rename = "type")]
         kind: &'static str,
+        /// The capture's clock at the end: the latest packet's time, or
+        /// the last tick of a live run (null when nothing was read).
+        #[serde(serialize_with = "crate::time::serialize_opt")]
+        time: Option<std::time::SystemTime>,
         #[serde(flatten)]
         summary: &'a CaptureSummary,
         lost: u64,
@@ -252,6 +273,7 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
     let registrations = end.tracker.registrations();
     let record = Record {
         kind: "summary",
+        time: end.tracker.now(),
         summary: end.summary,
         lost: end.summary.lost(),
         registrations: &registrations,

@@ -6,7 +6,7 @@ use std::{
 };
 
 use crate::{
-    time::clock,
+    time::{clock, stamp},
     track::{Event, Registration, RegistrationState, TrackStats},
     words::count,
 };
@@ -24,7 +24,7 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
             writeln!(
                 out,
                 "{} REGISTRATION {} at {} -> {}{why}",
-                clock(r.last_change),
+                stamp(r.last_change),
                 r.key.aor,
                 r.key.registrar,
                 r.status()
@@ -33,7 +33,7 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
         Event::Timeout(tx) => writeln!(
             out,
             "{} TIMEOUT {} {} to {} over {}: no final response {}, sent {}{}",
-            clock(e.at()),
+            stamp(e.at()),
             tx.method,
             tx.call_id,
             tx.dst,

@@ -49,6 +49,9 @@ fn on_path(tool: &str) -> bool {
             .any(|d| std::path::Path::new(d).join(tool).is_file())
 }
 
+/// The router's table for a return-path drop added to a running lab.
+const RETURN_DROP_TABLE: &str = "sipwatch_lab_return_drop";
+
 impl Lab {
     /// Builds a lab with the router in `personality`.
     pub fn new(personality: Personality) -> Result<Lab, LabError> {
@@ -100,6 +103,31 @@ impl Lab {
                 PROVIDER_IF,
                 "nodad",
             ])
+            .map(|_| ())
+    }
+
+    /// From now on, the router's firewall drops SIP from the provider on its
+    /// way back to the PBX, as [`Personality::DropReturn`] does from the
+    /// start, until [`Lab::stop_dropping_sip_on_the_way_back`].
+    pub fn drop_sip_on_the_way_back(&self) -> Result<(), LabError> {
+        let table = format!(
+            "table inet {RETURN_DROP_TABLE} {{\n\
+             \tchain forward_filter {{\n\
+             \t\ttype filter hook forward priority filter; policy accept;\n\
+             \t\t{}\n\
+             \t}}\n\
+             }}\n",
+            crate::personality::return_path_drop()
+        );
+        self.router
+            .run_with_stdin(&["nft", "-f", "-"], Some(&table))
+            .map(|_| ())
+    }
+
+    /// Removes what [`Lab::drop_sip_on_the_way_back`] added.
+    pub fn stop_dropping_sip_on_the_way_back(&self) -> Result<(), LabError> {
+        self.router
+            .run(&["nft", "delete", "table", "inet", RETURN_DROP_TABLE])
             .map(|_| ())
     }
 

@@ -15,6 +15,14 @@ pub enum Personality {
     DropReturn,
 }
 
+/// The router's forward rule that drops SIP from the provider on its way
+/// back to the PBX (UDP and TCP from 5060 and 5080), in nftables syntax.
+pub fn return_path_drop() -> String {
+    format!(
+        "iifname \"{ROUTER_WAN_IF}\" meta l4proto {{ udp, tcp }} th sport {{ 5060, 5080 }} drop"
+    )
+}
+
 impl Personality {
     /// The router's nftables rule set for this personality.
     pub fn ruleset(self) -> String {
@@ -33,9 +41,7 @@ impl Personality {
                 Personality::DropOutbound => format!(
                     "\t\tiifname \"{ROUTER_LAN_IF}*\" meta l4proto {{ udp, tcp }} th dport {{ 5060, 5080 }} drop\n"
                 ),
-                Personality::DropReturn => format!(
-                    "\t\tiifname \"{ROUTER_WAN_IF}\" meta l4proto {{ udp, tcp }} th sport {{ 5060, 5080 }} drop\n"
-                ),
+                Personality::DropReturn => format!("\t\t{}\n", return_path_drop()),
                 Personality::PlainNat | Personality::SipAlg => String::new(),
             }
         );

@@ -2,8 +2,11 @@
 //! registrar at the provider, sipsak registering and calling, and sipwatch
 //! attached to the PBX's interface printing what crosses it and auditing
 //! the PBX's own REGISTERs through a `sipwatch echo` beside the registrar;
-//! then the pre-go-live check, `sipwatch probe` against the same echo. Both
-//! find the ALG that the PBX's own view cannot show.
+//! then the router's firewall starts dropping SIP on its way back, and the
+//! PBX's next REGISTER times out (its 408) with the audit placing the loss
+//! on that leg; last, the pre-go-live check, `sipwatch probe` against the
+//! same echo. The ALG and the lost answers are what the PBX's own view
+//! cannot show.
 use std::{
     path::Path,
     process::Stdio,
@@ -36,6 +39,7 @@ pub fn run() -> anyhow::Result<()> {
 fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("register.sip"), register("alice"))?;
     std::fs::write(dir.join("register-1001.sip"), register(kamailio::USER))?;
+    std::fs::write(dir.join("register-carol.sip"), register("carol"))?;
     std::fs::write(dir.join("invite.sip"), invite())?;
     let path = |name: &str| dir.join(name).display().to_string();
 
@@ -103,6 +107,7 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
         kamailio::USER,
     ]);
     std::thread::sleep(Duration::from_millis(700));
+    firewall_on_the_way_back(lab, &path("register-carol.sip"))?;
     println!(
         "\n==> stopping sipwatch (SIGINT): it detaches, prints the registrations and its counters\n"
     );
@@ -114,11 +119,40 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
         "\n==> What the PBX's NIC saw is what the PBX sent: private addresses in Via,\n    \
          Contact and SDP. The router's SIP ALG rewrote them on the way out, and the\n    \
          replies on the way back: from the PBX alone the path looks clean. The PATH\n    \
-         lines, from the shadow of each REGISTER the echo received, show the rewrite."
+         lines, from the shadow of each REGISTER the echo received, show the rewrite;\n    \
+         for carol's REGISTER, the echo received its shadow but its answer never came\n    \
+         back: the 408 was lost on the way back (the router's firewall), not at the\n    \
+         provider and not on this host."
     );
     let result = probe_the_path(lab, sipwatch);
     let _ = echo.stop(libc::SIGTERM, Duration::from_secs(5));
     result
+}
+
+/// The third use: a firewall on the router starts dropping SIP on its way
+/// back; the PBX's REGISTER goes unanswered until Timer F (32 s), when it
+/// reports 408, and the audit says on which leg it was lost.
+fn firewall_on_the_way_back(lab: &Lab, register: &str) -> anyhow::Result<()> {
+    println!(
+        "\n==> the router's firewall now drops SIP on its way back to the PBX; sipsak registers\n    \
+         carol: nothing answers, and after Timer F (32 s) the PBX would log 408 Request Timeout\n"
+    );
+    lab.drop_sip_on_the_way_back()
+        .context("adding the router's return-path drop")?;
+    let sent = Instant::now();
+    let target = format!("sip:carol@{PROVIDER_V4}");
+    // sipsak retransmits for about 32 s itself, then gives up.
+    let _ = lab.pbx.run(&[
+        "sipsak", "-f", register, "-s", &target, "-S", "-l", "5060", "--no-via",
+    ]);
+    // Timer F fires 32 s after the first send; the audit then asks the echo.
+    let timer_f = Duration::from_secs(34);
+    if let Some(rest) = timer_f.checked_sub(sent.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    lab.stop_dropping_sip_on_the_way_back()
+        .context("removing the router's return-path drop")?;
+    Ok(())
 }
 
 /// `sipwatch echo` on the provider's second address, once it serves.

@@ -46,5 +46,7 @@ pub fn cargo() -> Command {
 pub fn build_sipwatch() -> anyhow::Result<PathBuf> {
     println!("==> building sipwatch (release)");
     run_command(cargo().args(["build", "--release", "--package", "sipwatch"]))?;
-    Ok(workspace_root().join("target/release/sipwatch"))
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    Ok(target.join("release/sipwatch"))
 }

@@ -37,13 +37,16 @@ fn response(request: &[u8], code: u16, body: &str) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// A datagram the peer received, and when.
+type Arrival = (Instant, Vec<u8>);
+
 /// A UDP peer on 127.0.0.1: for the n-th datagram (from 1) it sends what
 /// `answer` returns; it stops after `last` datagrams or 2 s of silence and
-/// hands back when each datagram came.
+/// hands back each datagram with when it came.
 fn udp_peer(
     last: usize,
     answer: impl Fn(usize, &[u8]) -> Vec<Vec<u8>> + Send + 'static,
-) -> (SocketAddr, JoinHandle<Vec<Instant>>) {
+) -> (SocketAddr, JoinHandle<Vec<Arrival>>) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     socket
@@ -56,7 +59,7 @@ fn udp_peer(
             let Ok((n, from)) = socket.recv_from(&mut buf) else {
                 break;
             };
-            times.push(Instant::now());
+            times.push((Instant::now(), buf[..n].to_vec()));
             for datagram in answer(times.len(), &buf[..n]) {
                 socket.send_to(&datagram, from).unwrap();
             }
@@ -103,7 +106,7 @@ fn udp_retransmits_at_t1_doubling_until_the_third_retransmission_is_answered() {
         assert!(*sent >= T1 * factor, "{:?}", ex.sent_at);
     }
     let arrived = server.join().unwrap();
-    let gaps: Vec<Duration> = arrived.windows(2).map(|w| w[1] - w[0]).collect();
+    let gaps: Vec<Duration> = arrived.windows(2).map(|w| w[1].0 - w[0].0).collect();
     for (gap, factor) in gaps.iter().zip([1, 2, 4]) {
         // The server's clock sees the same spacing, less scheduling jitter.
         assert!(*gap >= T1 * factor - T1 / 2, "{gaps:?}");
@@ -141,6 +144,38 @@ fn an_invite_is_not_retransmitted_after_a_provisional() {
     let ex = run_udp(peer, &request("INVITE", "z9hG4bK-i"), timers);
     assert!(matches!(ex.outcome, Outcome::Timeout), "{:?}", ex.outcome);
     assert_eq!(ex.sent(), 1, "{:?}", ex.sent_at);
+}
+
+#[test]
+fn an_invites_failure_is_acknowledged_with_the_answerers_to_tag() {
+    let (peer, server) = udp_peer(2, |n, req| {
+        if n == 1 {
+            let busy = String::from_utf8(response(req, 486, ""))
+                .unwrap()
+                .replace("To: <sip:echo@127.0.0.1>", "To: <sip:echo@127.0.0.1>;tag=b");
+            vec![busy.into_bytes()]
+        } else {
+            Vec::new()
+        }
+    });
+    let ex = run_udp(peer, &request("INVITE", "z9hG4bK-busy"), Timers::scaled(T1));
+    assert!(matches!(&ex.outcome, Outcome::Final(r) if r.code == 486));
+    assert!(ex.acked);
+    let got = server.join().unwrap();
+    assert_eq!(got.len(), 2, "the INVITE, then its ACK");
+    let ack = String::from_utf8(got[1].1.clone()).unwrap();
+    assert!(
+        ack.starts_with("ACK sip:echo@127.0.0.1 SIP/2.0\r\n"),
+        "{ack}"
+    );
+    for line in [
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-busy;rport\r\n",
+        "To: <sip:echo@127.0.0.1>;tag=b\r\n",
+        "CSeq: 1 ACK\r\n",
+        "Call-ID: c1\r\n",
+    ] {
+        assert!(ack.contains(line), "{line} in {ack}");
+    }
 }
 
 #[test]

@@ -221,6 +221,10 @@ pub struct Exchange {
     pub skipped_bytes: u64,
     /// Sends and reads that failed without ending the transaction.
     pub errors: u64,
+    /// An INVITE's non-2xx final response was acknowledged (RFC 3261
+    /// §17.1.1.3; the ACK of a 2xx is the caller's, a transaction of its
+    /// own).
+    pub acked: bool,
 }
 
 impl Exchange {
@@ -328,7 +332,8 @@ impl Run {
 /// waits for its final response: over UDP retransmitting on the
 /// [`Schedule`], over a stream sending once; never longer than
 /// [`Timers::timeout`]. Anything that is not a response of this request
-/// is ignored and counted, never fatal.
+/// is ignored and counted, never fatal. An INVITE's non-2xx final
+/// response is acknowledged here, once.
 pub fn exchange(
     channel: &mut Channel,
     peer: SocketAddr,
@@ -349,12 +354,52 @@ pub fn exchange(
             ignored: 0,
             skipped_bytes: 0,
             errors: 0,
+            acked: false,
         },
     };
-    match channel {
+    let mut exchange = match channel {
         Channel::Udp { socket, connected } => udp(run, socket, *connected, peer, request, timers),
         Channel::Stream(stream) => over_stream(run, stream.as_mut(), peer, request, timers),
+    };
+    if let Outcome::Final(response) = &exchange.outcome
+        && invite
+        && response.code >= 300
+        && let Some(ack) = ack(&index, &response.bytes)
+    {
+        let sent = match channel {
+            Channel::Udp { socket, .. } => socket.send_to(&ack, peer).map(|_| ()),
+            Channel::Stream(stream) => stream.write_all(&ack).and_then(|()| stream.flush()),
+        };
+        exchange.acked = sent.is_ok();
     }
+    exchange
+}
+
+/// The ACK of a non-2xx final response to an INVITE, which the client
+/// transaction itself sends (RFC 3261 §17.1.1.3): the INVITE's Request-URI,
+/// top Via, Route, From, Call-ID and CSeq number, the response's To (with
+/// the tag the answerer added). `None` when either message lacks one of
+/// them.
+fn ack(invite: &MessageIndex<'_>, response: &[u8]) -> Option<Vec<u8>> {
+    let Some(StartLine::Request { uri, .. }) = &invite.start else {
+        return None;
+    };
+    let response = MessageIndex::parse(response);
+    let vias = invite.header("via")?;
+    let via = fields::split_list(&vias).into_iter().next()?;
+    let cseq = invite.header("cseq")?;
+    let (number, _) = cseq.split_once(char::is_whitespace)?;
+    let mut out = format!("ACK {uri} SIP/2.0\r\nVia: {via}\r\n");
+    for route in invite.headers_named("route") {
+        out.push_str(&format!("Route: {route}\r\n"));
+    }
+    out.push_str(&format!(
+        "Max-Forwards: 70\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {number} ACK\r\nContent-Length: 0\r\n\r\n",
+        invite.header("from")?,
+        response.header("to")?,
+        invite.header("call-id")?,
+    ));
+    Some(out.into_bytes())
 }
 
 /// The shortest wait handed to the system: a zero read timeout would mean

@@ -509,3 +509,96 @@ pub fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
         Err(format!("answered something else: {:?}", line.trim()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{net::TcpListener, thread};
+
+    use super::*;
+    use crate::echo::{EchoPolicy, Responder};
+
+    /// An echo on 127.0.0.1 (UDP) whose answers pass through `path` on the
+    /// way back; it stops after 2 s of silence.
+    fn udp_echo(path: fn(Vec<u8>) -> Vec<u8>) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        thread::spawn(move || {
+            let mut responder = Responder::new(EchoPolicy::default());
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                if let Ok(answer) =
+                    responder.answer(&buf[..n], "UDP", from, addr, SystemTime::now())
+                {
+                    socket.send_to(&path(answer), from).unwrap();
+                }
+            }
+        });
+        addr
+    }
+
+    fn config(target: SocketAddr, transport: Transport) -> ProbeConfig {
+        ProbeConfig {
+            target,
+            query: None,
+            transports: vec![transport],
+            key: None,
+            local_port: 0,
+            timeout: Duration::from_millis(700),
+            watch_nic: false,
+            ports: Vec::new(),
+        }
+    }
+
+    fn legs(report: &ProbeReport) -> Vec<(Leg, u32)> {
+        report.probes.iter().map(|o| (o.leg, o.sent)).collect()
+    }
+
+    #[test]
+    fn each_probe_is_answered_once_sent_through_the_client() {
+        let report = probe(&config(udp_echo(|a| a), Transport::Udp)).unwrap();
+        assert_eq!(legs(&report), [(Leg::Delivered, 1); 3]);
+        assert!(report.probes.iter().all(|o| o.out.is_empty()));
+    }
+
+    #[test]
+    fn a_mirror_whose_via_branch_the_path_rewrote_is_still_this_probes_answer() {
+        let rewrite = |a: Vec<u8>| {
+            String::from_utf8(a)
+                .unwrap()
+                .replacen(";branch=z9hG4bK-", ";branch=z9hG4bK-alg-", 1)
+                .into_bytes()
+        };
+        let report = probe(&config(udp_echo(rewrite), Transport::Udp)).unwrap();
+        for o in &report.probes {
+            assert_eq!(o.leg, Leg::Delivered, "{o:?}");
+            assert!(!o.back.is_empty(), "the rewrite is a finding: {o:?}");
+        }
+    }
+
+    #[test]
+    fn an_answer_that_is_no_mirror_is_an_invalid_answer() {
+        let report = probe(&config(udp_echo(|_| b"hello".to_vec()), Transport::Udp)).unwrap();
+        for o in &report.probes {
+            assert_eq!(o.leg, Leg::InvalidAnswer, "{o:?}");
+            assert_eq!(o.answer_problem.as_deref(), Some("not a SIP response"));
+            assert!(o.sent >= 2, "retransmitted meanwhile: {o:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_listening_is_refused_over_udp_and_tcp() {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let report = probe(&config(closed, transport)).unwrap();
+            for o in &report.probes {
+                assert_eq!(o.leg, Leg::Refused, "{transport}: {o:?}");
+            }
+        }
+    }
+}

@@ -241,7 +241,9 @@ impl Exchange {
 }
 
 /// What identifies the request's responses (RFC 3261 §17.1.3): its top
-/// Via's branch and its CSeq method.
+/// Via's branch and its CSeq method. A request without a branch (one an
+/// RFC 2543 client would send; sipwatch sends none) matches responses
+/// without one.
 #[derive(Debug, PartialEq, Eq)]
 struct Key {
     branch: Option<String>,

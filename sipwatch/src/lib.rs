@@ -18,6 +18,9 @@
 //!   binding, and the diagnosis of each failure.
 //! * [`alg`]: a message as sent against the same message as received: what a
 //!   SIP ALG, NAT or proxy changed, as typed findings.
+//! * [`client`]: the SIP client that sends rather than watches: one client
+//!   transaction (RFC 3261 §17.1, UDP retransmissions and TCP) and one
+//!   resolver, for [`probe`], the audit's TCP shadows and `doctor`.
 //! * [`audit`]: `attach --echo`: the PBX's own REGISTERs shadowed through an
 //!   echo, what the path does to them, where their timeouts were lost.
 //! * [`report`]: what the user sees, one [`report::Output`] per file: the
@@ -27,13 +30,14 @@
 //! (`sipwatch attach`) and [`analyze`] (`sipwatch analyze`) feed it from the
 //! NIC and from a file. [`echo`] (`sipwatch echo`) is the cooperating server
 //! on a public host, and [`probe`] (`sipwatch probe`) the pre-go-live router
-//! check against it, built on [`alg`] and [`capture`]. [`time`] and
+//! check against it, built on [`client`], [`alg`] and [`capture`]. [`time`] and
 //! [`words`], which any of them may use, write the RFC 3339 times of every
 //! JSON object and counts in words.
 pub mod alg;
 pub mod analyze;
 pub mod audit;
 pub mod capture;
+pub mod client;
 pub mod echo;
 pub mod live;
 pub mod net;

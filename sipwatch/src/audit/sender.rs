@@ -14,7 +14,11 @@
 //! own from the PBX's address (an ephemeral port: the PBX's connection is
 //! its own), to the echo's SIP port: ALGs act on TCP SIP by the address and
 //! the port the connection goes to. The answer comes back on that
-//! connection, so nothing reaches the PBX.
+//! connection, so nothing reaches the PBX. That exchange is a
+//! [`crate::client`] transaction; a UDP shadow is not: no socket of ours
+//! receives its answer (the capture reads it off the wire), so there is
+//! nothing for a client transaction to match or retransmit against, and the
+//! PBX retransmits its own REGISTER anyway.
 use std::{
     io,
     net::{SocketAddr, SocketAddrV4, SocketAddrV6},
@@ -138,8 +142,9 @@ fn send_to<A>(fd: &OwnedFd, packet: &[u8], addr: &A) -> io::Result<()> {
 }
 
 /// Sends `payload` over a new TCP connection from `from` (any port) to
-/// `to`, in a thread of its own; waits up to 5 s for the answer (which the
-/// capture reads off the wire) and closes. The result comes on `done`.
+/// `to`, in a thread of its own, as one [`crate::client`] transaction:
+/// waits up to 5 s for the final answer (which the capture reads off the
+/// wire) and closes. The result comes on `done`.
 pub fn send_tcp(
     from: std::net::IpAddr,
     to: SocketAddr,
@@ -150,29 +155,21 @@ pub fn send_tcp(
 }
 
 fn tcp_exchange(from: std::net::IpAddr, to: SocketAddr, payload: &[u8]) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(to),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )
-    .map_err(|e| format!("cannot open a TCP socket: {e}"))?;
-    socket
-        .bind(&SocketAddr::new(from, 0).into())
-        .map_err(|e| format!("cannot send from {from}: {e}"))?;
-    socket
-        .connect_timeout(&to.into(), std::time::Duration::from_secs(3))
-        .map_err(|e| format!("TCP to the echo at {to}: {e}"))?;
-    let mut stream: std::net::TcpStream = socket.into();
-    stream
-        .write_all(payload)
-        .map_err(|e| format!("sending the shadow to {to} over TCP: {e}"))?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
-        .ok();
-    let mut buf = [0u8; 16_384];
-    // Until the echo has answered (one read) or the time is up.
-    let _ = stream.read(&mut buf);
+    use crate::client::{self, Channel, ConnectError, Outcome, Timers};
+    let stream = client::connect_tcp(Some(from), to, std::time::Duration::from_secs(3)).map_err(
+        |e| match e {
+            ConnectError::Socket(e) => format!("cannot open a TCP socket: {e}"),
+            ConnectError::Bind { source, .. } => format!("cannot send from {from}: {source}"),
+            ConnectError::Connect { source, .. } => format!("TCP to the echo at {to}: {source}"),
+        },
+    )?;
+    // Until the echo has answered or the time is up; what the answer says,
+    // the capture reads off the wire.
+    let timers = Timers::default().with_timeout(std::time::Duration::from_secs(5));
+    let exchange = client::exchange(&mut Channel::stream(stream), to, payload, &timers);
+    if let Outcome::Unsent(e) = exchange.outcome {
+        return Err(format!("sending the shadow to {to} over TCP: {e}"));
+    }
     Ok(())
 }
 

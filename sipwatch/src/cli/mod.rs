@@ -6,12 +6,7 @@ pub mod attach;
 pub mod echo;
 pub mod probe;
 
-use std::{
-    future::Future,
-    net::{SocketAddr, ToSocketAddrs},
-    process::ExitCode,
-    time::Duration,
-};
+use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use sipwatch::{
@@ -50,24 +45,11 @@ impl OutputArgs {
     }
 }
 
-/// `HOST`, `HOST:PORT`, `IPv4`, `[IPv6]:PORT`: the first address it resolves to.
+/// `HOST`, `HOST:PORT`, `IPv4`, `[IPv6]:PORT`: the address the
+/// [`sipwatch::client`] resolver chooses (the first the system gives, in
+/// its RFC 6724 order), which the commands print.
 pub fn resolve(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
-    let has_port = text.parse::<SocketAddr>().is_ok()
-        || (!text.starts_with('[')
-            && text.matches(':').count() == 1
-            && text
-                .rsplit_once(':')
-                .is_some_and(|(_, p)| p.parse::<u16>().is_ok()));
-    let with_port = match (has_port, text.parse::<std::net::Ipv6Addr>()) {
-        (true, _) => text.to_owned(),
-        (false, Ok(v6)) => format!("[{v6}]:{default_port}"),
-        (false, Err(_)) => format!("{text}:{default_port}"),
-    };
-    with_port
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {text}"))?
-        .next()
-        .with_context(|| format!("{text} has no address"))
+    Ok(sipwatch::client::resolve(text, default_port)?.chosen())
 }
 
 /// Which traffic is SIP, shared by `attach` (what the kernel copies) and

@@ -1,6 +1,8 @@
-//! Sending the probes and collecting what came back.
+//! Sending the probes and reading what came back: the SIP client
+//! ([`crate::client`]) sends and matches; what an answer's mirror says is
+//! read here.
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader, Write},
     net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
     time::{Duration, Instant, SystemTime},
 };
@@ -11,6 +13,7 @@ use super::{
 };
 use crate::{
     alg::compare,
+    client::{self, Channel, Exchange, Outcome, Timers},
     echo::wire::{self, Mirror},
     net::Transport,
     sip::MessageIndex,
@@ -191,70 +194,76 @@ fn probe_udp(
     let request = request(kind, "UDP", local, config.target, id, config.key.as_deref());
     // Connected, so that an ICMP port unreachable comes back as an error:
     // nothing listens there, which is not a drop.
-    let connected = socket.connect(config.target).is_ok();
-    let mut refused = false;
-    let start = Instant::now();
-    let mut next_send = Duration::ZERO;
-    let mut interval = Duration::from_millis(500); // T1, doubling up to T2 (RFC 3261 §17.1.2.2)
-    let mut sent = 0;
-    let mut buf = vec![0u8; 65_536];
-    // An answer that is no mirror at all, kept to say so if nothing better comes.
-    let mut invalid = None;
-    while start.elapsed() < config.timeout {
-        if start.elapsed() >= next_send {
-            let _ = socket.send_to(&request, config.target);
-            sent += 1;
-            next_send += interval;
-            interval = (interval * 2).min(Duration::from_secs(4));
-        }
-        let wait = next_send
-            .saturating_sub(start.elapsed())
-            .min(config.timeout.saturating_sub(start.elapsed()));
-        socket
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
-            .ok();
-        let received = socket.recv_from(&mut buf);
-        if connected
-            && received
-                .as_ref()
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
-        {
-            refused = true;
-            break;
-        }
-        if let Ok((n, from)) = received
-            && from.ip() == config.target.ip()
-        {
-            match answered(
-                config.target,
-                kind,
-                Transport::Udp,
-                &request,
-                &buf[..n],
-                local,
-                sent,
-                start.elapsed(),
-                id,
-            ) {
-                Some(outcome) => return Ok(outcome),
-                None => {
-                    if invalid.is_none() {
-                        invalid = mirror_problem(&buf[..n]);
-                    }
-                }
-            }
-        }
+    let mut channel = Channel::udp(socket, config.target);
+    let timers = Timers::default().with_timeout(config.timeout);
+    let exchange = client::exchange(&mut channel, config.target, &request, &timers);
+    let mirrored = |bytes: &[u8], at: Duration| {
+        let sent = exchange.sent_by(at);
+        answered(
+            config.target,
+            kind,
+            Transport::Udp,
+            &request,
+            bytes,
+            local,
+            sent,
+            at,
+            id,
+        )
+    };
+    if let Some(outcome) = mirror_among(&exchange, config.target, mirrored) {
+        return Ok(outcome);
     }
-    let mut outcome = unanswered(config, kind, Transport::Udp, local, sent, id, &request);
-    if refused {
+    let mut outcome = unanswered(
+        config,
+        kind,
+        Transport::Udp,
+        local,
+        exchange.sent(),
+        id,
+        &request,
+    );
+    if let Outcome::Refused(_) = exchange.outcome {
         outcome.leg = Leg::Refused;
         outcome.query_error = None;
-    } else if let Some(problem) = invalid {
+    } else if let Some(problem) = first_problem(&exchange, config.target) {
         outcome.leg = Leg::InvalidAnswer;
         outcome.answer_problem = Some(problem);
         outcome.query_error = None;
     }
     Ok(outcome)
+}
+
+/// What came back from the echo's address, in order of arrival: every
+/// response and datagram the client ignored or took as provisional, then
+/// the final response.
+fn answers(exchange: &Exchange, echo: SocketAddr) -> impl Iterator<Item = (&[u8], Duration)> {
+    let early = exchange
+        .received
+        .iter()
+        .filter(move |r| r.from.ip() == echo.ip())
+        .map(|r| (r.bytes.as_slice(), r.at));
+    let last = match &exchange.outcome {
+        Outcome::Final(r) => Some((r.bytes.as_slice(), r.at)),
+        _ => None,
+    };
+    early.chain(last)
+}
+
+/// This probe's mirror among what came back: the final response as a rule;
+/// an answer the client did not match (a path that rewrote the Via branch
+/// or the CSeq) still counts, as the mirror names the probe.
+fn mirror_among(
+    exchange: &Exchange,
+    echo: SocketAddr,
+    mirrored: impl Fn(&[u8], Duration) -> Option<ProbeOutcome>,
+) -> Option<ProbeOutcome> {
+    answers(exchange, echo).find_map(|(bytes, at)| mirrored(bytes, at))
+}
+
+/// The first answer from the echo that is no mirror at all, in words.
+fn first_problem(exchange: &Exchange, echo: SocketAddr) -> Option<String> {
+    answers(exchange, echo).find_map(|(bytes, _)| mirror_problem(bytes))
 }
 
 /// Why `answer` is not an echo's mirror at all, in words; `None` when it
@@ -280,7 +289,7 @@ fn mirror_problem(answer: &[u8]) -> Option<String> {
 fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: ProbeMethod, id: &str) -> ProbeOutcome {
     let start = Instant::now();
     let unreachable = |local| unanswered(config, kind, Transport::Tcp, local, 0, id, &[]);
-    let mut stream = match TcpStream::connect_timeout(&config.target, config.timeout) {
+    let stream = match client::connect_tcp(None, config.target, config.timeout) {
         Ok(s) => s,
         // Nothing was sent: the echo's query channel cannot tell the way.
         Err(e) => {
@@ -298,46 +307,34 @@ fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: ProbeMethod, id: &str
     };
     let local = stream.local_addr().unwrap_or(SocketAddr::new(local_ip, 0));
     let request = request(kind, "TCP", local, config.target, id, config.key.as_deref());
-    if stream.write_all(&request).is_err() {
+    // The answer's time counts from before the handshake, as the time a
+    // PBX waits does.
+    let connected = start.elapsed();
+    let timers = Timers::default().with_timeout(config.timeout.saturating_sub(connected));
+    let exchange = client::exchange(
+        &mut Channel::stream(stream),
+        config.target,
+        &request,
+        &timers,
+    );
+    if let Outcome::Unsent(_) = exchange.outcome {
         return unanswered(config, kind, Transport::Tcp, local, 0, id, &request);
     }
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 16_384];
-    while start.elapsed() < config.timeout {
-        stream
-            .set_read_timeout(Some(
-                config
-                    .timeout
-                    .saturating_sub(start.elapsed())
-                    .max(Duration::from_millis(1)),
-            ))
-            .ok();
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-        let index = MessageIndex::parse(&got);
-        let complete = index
-            .header("content-length")
-            .and_then(|l| l.parse::<usize>().ok())
-            == Some(index.body.len());
-        if complete
-            && let Some(outcome) = answered(
-                config.target,
-                kind,
-                Transport::Tcp,
-                &request,
-                &got,
-                local,
-                1,
-                start.elapsed(),
-                id,
-            )
-        {
-            return outcome;
-        }
-    }
-    unanswered(config, kind, Transport::Tcp, local, 1, id, &request)
+    let mirrored = |bytes: &[u8], at: Duration| {
+        answered(
+            config.target,
+            kind,
+            Transport::Tcp,
+            &request,
+            bytes,
+            local,
+            1,
+            connected + at,
+            id,
+        )
+    };
+    mirror_among(&exchange, config.target, mirrored)
+        .unwrap_or_else(|| unanswered(config, kind, Transport::Tcp, local, 1, id, &request))
 }
 
 /// A realistic request of `kind` with this host's address in Via, Contact and SDP.
@@ -510,5 +507,98 @@ pub fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
         Ok(false)
     } else {
         Err(format!("answered something else: {:?}", line.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{net::TcpListener, thread};
+
+    use super::*;
+    use crate::echo::{EchoPolicy, Responder};
+
+    /// An echo on 127.0.0.1 (UDP) whose answers pass through `path` on the
+    /// way back; it stops after 2 s of silence.
+    fn udp_echo(path: fn(Vec<u8>) -> Vec<u8>) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        thread::spawn(move || {
+            let mut responder = Responder::new(EchoPolicy::default());
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                if let Ok(answer) =
+                    responder.answer(&buf[..n], "UDP", from, addr, SystemTime::now())
+                {
+                    socket.send_to(&path(answer), from).unwrap();
+                }
+            }
+        });
+        addr
+    }
+
+    fn config(target: SocketAddr, transport: Transport) -> ProbeConfig {
+        ProbeConfig {
+            target,
+            query: None,
+            transports: vec![transport],
+            key: None,
+            local_port: 0,
+            timeout: Duration::from_millis(700),
+            watch_nic: false,
+            ports: Vec::new(),
+        }
+    }
+
+    fn legs(report: &ProbeReport) -> Vec<(Leg, u32)> {
+        report.probes.iter().map(|o| (o.leg, o.sent)).collect()
+    }
+
+    #[test]
+    fn each_probe_is_answered_once_sent_through_the_client() {
+        let report = probe(&config(udp_echo(|a| a), Transport::Udp)).unwrap();
+        assert_eq!(legs(&report), [(Leg::Delivered, 1); 3]);
+        assert!(report.probes.iter().all(|o| o.out.is_empty()));
+    }
+
+    #[test]
+    fn a_mirror_whose_via_branch_the_path_rewrote_is_still_this_probes_answer() {
+        let rewrite = |a: Vec<u8>| {
+            String::from_utf8(a)
+                .unwrap()
+                .replacen(";branch=z9hG4bK-", ";branch=z9hG4bK-alg-", 1)
+                .into_bytes()
+        };
+        let report = probe(&config(udp_echo(rewrite), Transport::Udp)).unwrap();
+        for o in &report.probes {
+            assert_eq!(o.leg, Leg::Delivered, "{o:?}");
+            assert!(!o.back.is_empty(), "the rewrite is a finding: {o:?}");
+        }
+    }
+
+    #[test]
+    fn an_answer_that_is_no_mirror_is_an_invalid_answer() {
+        let report = probe(&config(udp_echo(|_| b"hello".to_vec()), Transport::Udp)).unwrap();
+        for o in &report.probes {
+            assert_eq!(o.leg, Leg::InvalidAnswer, "{o:?}");
+            assert_eq!(o.answer_problem.as_deref(), Some("not a SIP response"));
+            assert!(o.sent >= 2, "retransmitted meanwhile: {o:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_listening_is_refused_over_udp_and_tcp() {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let report = probe(&config(closed, transport)).unwrap();
+            for o in &report.probes {
+                assert_eq!(o.leg, Leg::Refused, "{transport}: {o:?}");
+            }
+        }
     }
 }

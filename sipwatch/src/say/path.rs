@@ -1,16 +1,15 @@
-//! The words for path faults ([`Diagnosis::explain`](super::Diagnosis::explain)
-//! calls these): answers from another address, lost fragments, ICMP
-//! errors, failed TCP connections, NAT mappings that expire between
-//! refreshes, and bans. Each gives (what happened, with its evidence; what
+//! The words for path faults ([`super::diagnosis::explain`] calls these):
+//! answers from another address, lost fragments, ICMP errors, failed TCP
+//! connections, NAT mappings that expire between refreshes, and bans. Each gives (what happened, with its evidence; what
 //! to do), the fix in Asterisk terms (PJSIP, chan_sip where it differs).
 use std::net::{IpAddr, SocketAddr};
 
 use std::time::SystemTime;
 
-use super::diagnosis::{Side, host_of};
 use crate::{
     net::{ConnectionFault, IcmpKind, Transport},
     time::clock,
+    track::Side,
 };
 
 /// Common NAT and firewall idle timeouts for TCP are a few minutes; a
@@ -242,4 +241,14 @@ pub(super) fn banned(
         }
     };
     (cause, fix.into())
+}
+
+/// The host of `ip:port` (IPv6 in brackets kept whole).
+fn host_of(addr: &str) -> &str {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => addr,
+    }
 }

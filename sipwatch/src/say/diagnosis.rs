@@ -130,7 +130,7 @@ pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
             ),
             None => (
                 format!("503 {reason}"),
-                "the registrar or a proxy cannot serve now; Asterisk tries the next DNS SRV target, then retries after `retry_interval`; if it persists, check DNS SRV failover and the provider's status".into(),
+                format!("the registrar or a proxy cannot serve now; Asterisk tries the next DNS SRV target, then retries after `{}`; if it persists, check DNS SRV failover and the provider's status", asterisk::RETRY_INTERVAL.name),
             ),
         },
         Diagnosis::IntervalTooBrief { side, asked, min_expires, shrinking_grants } => {
@@ -341,7 +341,11 @@ fn forbidden(
         .as_ref()
         .map(|a| format!("; the registrar saw this host as {a}"))
         .unwrap_or_default();
-    let stops = "; Asterisk stops registering after a 403 for good unless `forbidden_retry_interval` is set (PJSIP, default 0): `pjsip send register` once fixed";
+    let stops = format!(
+        "; Asterisk stops registering after a 403 for good unless `{}` is set (PJSIP, default {}): `pjsip send register` once fixed",
+        asterisk::FORBIDDEN_RETRY_INTERVAL.name,
+        asterisk::FORBIDDEN_RETRY_INTERVAL.default
+    );
     let (cause, fix) = match (side, after_challenge) {
         (Side::Registrar, _) => (
             format!("403 {reason}{warning} to the phone's REGISTER"),
@@ -377,13 +381,14 @@ fn dropped_here(
     };
     // A firewall rule refuses the send itself (EPERM); other drops are
     // silent to the sender, which times out.
-    let pbx = if here.drop.reason.as_deref() == Some("NETFILTER_DROP")
+    let what = if here.drop.reason.as_deref() == Some("NETFILTER_DROP")
         && *transport == Transport::Udp
     {
-        "the PBX's send fails with \"Operation not permitted\" (Asterisk logs a transport error) and it retries after `retry_interval`"
+        "the PBX's send fails with \"Operation not permitted\" (Asterisk logs a transport error) and it"
     } else {
-        "the PBX reports 408 and retries after `retry_interval`"
+        "the PBX reports 408 and"
     };
+    let pbx = format!("{what} retries after `{}`", asterisk::RETRY_INTERVAL.name);
     match side {
         Side::Client => (
             format!(
@@ -434,8 +439,9 @@ fn timeout(
     };
     (
         format!(
-            "no final response: the REGISTER was sent {} to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `retry_interval`",
-            crate::words::count(sent, "time", "times")
+            "no final response: the REGISTER was sent {} to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `{}`",
+            crate::words::count(sent, "time", "times"),
+            asterisk::RETRY_INTERVAL.name
         ),
         format!(
             "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"

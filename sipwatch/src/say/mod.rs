@@ -3,8 +3,8 @@
 //! failure record, a retry storm, the Contacts a registrar kept, the gaps
 //! in a registration, a packet this host's kernel dropped. One file per
 //! subject; [`crate::track`] decides and holds typed data, this module puts
-//! it into words, the way [`crate::alg::describe`] words what
-//! [`crate::alg::compare`] found (those two stay together in `alg`, the
+//! it into words, the way `alg/describe.rs` words what
+//! `alg/compare.rs` found (those two stay together in `alg`, the
 //! model this module follows; the path audit's words are in `audit`).
 //!
 //! The words take a [`Context`]: which PBX the binding belongs to (its

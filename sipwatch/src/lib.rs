@@ -4,7 +4,7 @@
 //! Data flows one way, and a module uses only the ones before it:
 //!
 //! ```text
-//! capture → net → sip → track / alg → report
+//! capture → net → sip → pbx → track / alg → say → report
 //! ```
 //!
 //! * [`capture`]: the kernel programs (XDP ingress, TC egress), their ring
@@ -14,6 +14,9 @@
 //!   IP defragmentation, TCP stream reassembly).
 //! * [`sip`]: whole SIP messages out of datagrams and streams, their
 //!   original bytes kept, with an index and typed fields read from it.
+//! * [`pbx`]: what sipwatch knows about the PBXs that register (Asterisk
+//!   PJSIP, chan_sip, FreeSWITCH): recognition, options and their
+//!   defaults, version facts, retry rules, each with its source.
 //! * [`track`]: transactions (RFC 3261 §17 timers), registrations per
 //!   binding, and the diagnosis of each failure.
 //! * [`alg`]: a message as sent against the same message as received: what a
@@ -23,6 +26,10 @@
 //!   resolver, for [`probe`], the audit's TCP shadows and `doctor`.
 //! * [`audit`]: `attach --echo`: the PBX's own REGISTERs shadowed through an
 //!   echo, what the path does to them, where their timeouts were lost.
+//! * [`say`]: the words a user reads about what [`track`] decided
+//!   (diagnoses, path findings, the next move, the failure record, kernel
+//!   drops), given a [`say::Context`] (which PBX, which configuration
+//!   section).
 //! * [`report`]: what the user sees, one [`report::Output`] per file: the
 //!   message log, JSON Lines, the live table, the summary, pcapng, metrics.
 //!
@@ -41,9 +48,11 @@ pub mod client;
 pub mod echo;
 pub mod live;
 pub mod net;
+pub mod pbx;
 pub mod pipeline;
 pub mod probe;
 pub mod report;
+pub mod say;
 pub mod sip;
 pub mod time;
 pub mod track;

@@ -2,8 +2,8 @@
 //! they were, and what the kernel's reason means for a PBX admin.
 //!
 //! The kernel names its reasons (`enum skb_drop_reason`, Linux 5.17 and
-//! later, `include/net/dropreason-core.h`); the words here say which part
-//! of this host did it and what to look at.
+//! later, `include/net/dropreason-core.h`); the words that say which part
+//! of this host did it and what to look at are in [`crate::say::kernel_drop`].
 use std::{
     net::{IpAddr, SocketAddr},
     time::SystemTime,
@@ -76,56 +76,6 @@ pub struct KernelDrop {
 }
 
 impl KernelDrop {
-    /// Where on this host, in words: "this host's firewall (nftables /
-    /// iptables), OUTPUT chain (NETFILTER_DROP)".
-    pub fn describe(&self) -> String {
-        let reason = self.reason.as_deref();
-        if let (Some(r @ "NETFILTER_DROP"), Some(chain)) = (reason, self.chain) {
-            return format!(
-                "this host's firewall (nftables / iptables), its {} chain ({r})",
-                chain.name()
-            );
-        }
-        let what = match (reason, self.way) {
-            (Some("NETFILTER_DROP"), DropWay::Leaving) => {
-                "this host's firewall (nftables / iptables) in its OUTPUT or POSTROUTING chain"
-            }
-            (Some("NETFILTER_DROP"), DropWay::Arriving) => {
-                "this host's firewall (nftables / iptables) in its PREROUTING or INPUT chain"
-            }
-            (Some("NO_SOCKET"), _) => "this host: no socket listens on that address and port",
-            (Some("SOCKET_RCVBUFF"), _) => {
-                "this host: the receiving socket's buffer was full (the PBX did not read in time)"
-            }
-            (Some("SOCKET_FILTER"), _) => "a filter on the receiving socket",
-            (Some("SOCKET_BACKLOG" | "PROTO_MEM"), _) => {
-                "this host: the socket or the protocol ran out of memory"
-            }
-            (Some("UDP_CSUM" | "TCP_CSUM" | "IP_CSUM" | "SKB_CSUM"), _) => {
-                "this host: a bad checksum (a NIC's checksum offload, or damage on the path)"
-            }
-            (Some("IP_RPFILTER"), _) => {
-                "this host's reverse-path filter (rp_filter): the answer arrived on an interface the route back does not use"
-            }
-            (Some("IP_OUTNOROUTES" | "IP_INNOROUTES"), _) => "this host: no route",
-            (Some(r), _) if r.starts_with("NEIGH_") => {
-                "this host: the next hop did not answer ARP / neighbour discovery"
-            }
-            (Some(r), _) if r.starts_with("QDISC_") || r.starts_with("FQ_") => {
-                "this host's interface queue (traffic shaping, qdisc) was full"
-            }
-            (Some("BPF_CGROUP_EGRESS"), _) => "a cgroup BPF program (a container's firewall)",
-            (Some("XFRM_POLICY"), _) => "an IPsec policy on this host",
-            (Some("SECURITY_HOOK"), _) => "a security module on this host (SELinux, AppArmor)",
-            (Some("OTHERHOST"), _) => "this host: it was addressed to another host",
-            _ => "this host's kernel",
-        };
-        match reason {
-            Some(r) => format!("{what} ({r})"),
-            None => format!("{what} (the kernel gives no reason before Linux 5.17)"),
-        }
-    }
-
     /// A copy of data that already arrived (a TCP retransmission of bytes
     /// received, a segment merged into the out-of-order queue, a duplicate
     /// fragment): nothing was lost. Counted, not shown as a fault.
@@ -134,37 +84,6 @@ impl KernelDrop {
             self.reason.as_deref(),
             Some("TCP_OLD_DATA" | "TCP_OFOMERGE" | "TCP_OLD_SEQUENCE" | "DUP_FRAG")
         )
-    }
-
-    /// What to look at, in an Asterisk admin's terms.
-    pub fn fix(&self) -> &'static str {
-        match (self.reason.as_deref(), self.way, self.chain) {
-            (Some("NETFILTER_DROP"), _, Some(Chain::Postrouting)) => {
-                "let SIP out in this host's firewall: `nft list ruleset` (or `iptables -t mangle -S POSTROUTING` and the other tables) and allow the PBX's UDP/TCP to the registrar's port"
-            }
-            (Some("NETFILTER_DROP"), _, Some(Chain::Forward)) => {
-                "SIP passing through this host (containers, VMs, a router) is dropped: `nft list ruleset` (or `iptables -S FORWARD`, and Docker's DOCKER-USER chain), allow it"
-            }
-            (Some("NETFILTER_DROP"), _, Some(Chain::Prerouting)) => {
-                "let the registrar's answers in: `nft list ruleset` (or `iptables -t raw -S PREROUTING`, `-t mangle`), allow UDP/TCP from the registrar to the PBX's port (fail2ban may have banned it)"
-            }
-            (Some("NETFILTER_DROP"), DropWay::Leaving, _) => {
-                "let SIP out in this host's firewall: `nft list ruleset` (or `iptables -S OUTPUT`) and allow the PBX's UDP/TCP to the registrar's port"
-            }
-            (Some("NETFILTER_DROP"), DropWay::Arriving, _) => {
-                "let the registrar's answers in: `nft list ruleset` (or `iptables -S INPUT`), allow UDP/TCP from the registrar to the PBX's port (fail2ban may have banned it)"
-            }
-            (Some("NO_SOCKET"), _, _) => {
-                "the PBX does not listen where the answers come back: check the PJSIP transport `bind` (chan_sip `udpbindaddr`) and that Asterisk runs"
-            }
-            (Some("SOCKET_RCVBUFF" | "SOCKET_BACKLOG" | "PROTO_MEM"), _, _) => {
-                "the PBX is overloaded or stalled: check its CPU, and raise net.core.rmem_max / the socket buffer"
-            }
-            (Some("IP_RPFILTER"), _, _) => {
-                "set net.ipv4.conf.<iface>.rp_filter=2 (loose), or route the registrar's answers back through the interface they arrive on"
-            }
-            _ => "look at this host's firewall, routes and interfaces for the reason shown",
-        }
     }
 }
 
@@ -396,11 +315,6 @@ mod tests {
             Some("REGISTER sip:example.com SIP/2.0")
         );
         assert_eq!(d.drop.chain, Some(Chain::Output));
-        assert!(
-            d.drop.describe().contains("its OUTPUT chain"),
-            "{}",
-            d.drop.describe()
-        );
         assert!(!d.seen_on_the_wire(Some(3)));
         assert!(!d.drop.is_duplicate());
         let json = serde_json::to_value(&d).unwrap();
@@ -427,8 +341,6 @@ mod tests {
         assert_eq!(mine.drop.chain, Some(Chain::Input));
         d.place(|_| false);
         assert_eq!(d.drop.chain, Some(Chain::Forward));
-        assert!(d.drop.describe().contains("its FORWARD chain"));
-        assert!(d.drop.fix().contains("iptables -S FORWARD"));
     }
 
     #[test]
@@ -436,7 +348,7 @@ mod tests {
         let frame = dropped(b"SIP/2.0 200 OK\r\n\r\n", Direction::Ingress, 999);
         let d = DroppedPacket::from_frame(&frame, &DropReasons::default()).unwrap();
         assert_eq!(d.drop.reason.as_deref(), Some("reason 999"));
-        assert!(d.drop.describe().contains("INPUT") || d.drop.describe().contains("kernel"));
+        assert_eq!(d.drop.way, DropWay::Arriving);
         let mut garbage = frame.clone();
         garbage.data.truncate(10);
         assert!(DroppedPacket::from_frame(&garbage, &DropReasons::default()).is_none());
@@ -449,6 +361,6 @@ mod tests {
         assert_eq!(d.dst.port(), 5060);
         let old = dropped(b"x", Direction::Ingress, 0);
         let d = DroppedPacket::from_frame(&old, &DropReasons::default()).unwrap();
-        assert!(d.drop.describe().contains("5.17"));
+        assert_eq!(d.drop.reason, None);
     }
 }

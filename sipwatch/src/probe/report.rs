@@ -8,6 +8,7 @@ pub use crate::net::Leg;
 use crate::{
     alg::{Finding, sip_changed},
     net::Transport,
+    say::kernel_drop,
 };
 
 /// The request a probe sends: what a PBX sends to its provider.
@@ -259,8 +260,8 @@ fn leg_words(o: &ProbeOutcome) -> String {
         Leg::DroppedOnThisHost => match &o.kernel_drop {
             Some(d) => format!(
                 "dropped on this host: never left, dropped by {}; {}",
-                d.describe(),
-                d.fix()
+                kernel_drop::describe(d),
+                kernel_drop::fix(d)
             ),
             None => "dropped on this host: sent, but never seen leaving the NIC (local firewall, OUTPUT)"
                 .into(),
@@ -268,8 +269,8 @@ fn leg_words(o: &ProbeOutcome) -> String {
         Leg::AnswerDroppedOnThisHost => match &o.kernel_drop {
             Some(d) => format!(
                 "answered, and the answer reached the NIC, then {} dropped it; {}",
-                d.describe(),
-                d.fix()
+                kernel_drop::describe(d),
+                kernel_drop::fix(d)
             ),
             None => "answered, and the answer reached the NIC but not sipwatch (local firewall, INPUT)"
                 .into(),

@@ -346,6 +346,82 @@ impl Output for JsonLines {
     }
 }
 
+/// The JSON form of a registration (`{"type":"registration",…}`).
+mod registration {
+    use std::{net::SocketAddr, time::SystemTime};
+
+    use serde::{Serialize, Serializer};
+
+    use crate::{
+        net::Transport,
+        say,
+        track::{
+            Attempt, BindingKey, ContactsKept, Continuity, Diagnosis, FailureRecord, FailureRun,
+            Grant, LastOutcome, NextMove, PbxKind, Registration, RegistrationState, RetryStorm,
+            Side,
+        },
+    };
+
+    /// The JSON form of a binding: the model and what is derived from it, one
+    /// object. Here rather than in `track`, because its `status` is a sentence
+    /// ([`crate::say::registration::status`], prose that may change) and `track`
+    /// does not call into the words.
+    impl Serialize for Registration {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            #[derive(Serialize)]
+            struct View<'a> {
+                key: &'a BindingKey,
+                state: RegistrationState,
+                status: String,
+                last_code: Option<u16>,
+                registrar_address: SocketAddr,
+                transport: Transport,
+                side: Side,
+                #[serde(serialize_with = "crate::time::serialize")]
+                last_change: SystemTime,
+                response_us: Option<u64>,
+                #[serde(serialize_with = "crate::time::serialize_opt")]
+                expires_at: Option<SystemTime>,
+                granted: &'a Option<Grant>,
+                attempt: &'a Option<Attempt>,
+                last_outcome: &'a Option<LastOutcome>,
+                failures: &'a Option<FailureRun>,
+                diagnoses: &'a [Diagnosis],
+                pbx: PbxKind,
+                failure_record: Option<FailureRecord>,
+                next_move: NextMove,
+                continuity: &'a Continuity,
+                contacts_kept: &'a Option<ContactsKept>,
+                retry_storm: Option<RetryStorm>,
+            }
+            View {
+                key: &self.key,
+                state: self.state(),
+                status: say::registration::status(self),
+                last_code: self.last_code,
+                registrar_address: self.registrar_address,
+                transport: self.transport,
+                side: self.side,
+                last_change: self.last_change,
+                response_us: self.response_us,
+                expires_at: self.expires_at(),
+                granted: &self.granted,
+                attempt: &self.attempt,
+                last_outcome: &self.last_outcome,
+                failures: &self.failures,
+                diagnoses: &self.diagnoses,
+                pbx: self.pbx,
+                failure_record: self.record(),
+                next_move: self.next_move(),
+                continuity: &self.continuity,
+                contacts_kept: &self.contacts_kept,
+                retry_storm: self.storm(),
+            }
+            .serialize(s)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;

@@ -67,7 +67,7 @@ impl Output for MessageLog {
         write_addr(out, &d.src)?;
         out.write_all(b" -> ")?;
         write_addr(out, &d.dst)?;
-        write!(out, " by {}", d.drop.describe())?;
+        write!(out, " by {}", crate::say::kernel_drop::describe(&d.drop))?;
         match &d.start_line {
             Some(line) => writeln!(out, ": {line}"),
             None => writeln!(out, " ({} bytes)", d.bytes),

@@ -6,6 +6,7 @@ use std::{
 };
 
 use crate::{
+    say::{self, Context},
     time::{clock, stamp},
     track::{Event, Registration, RegistrationState, TrackStats},
     words::count,
@@ -19,7 +20,7 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
                 .diagnoses
                 .iter()
                 .find(|d| d.is_failure())
-                .map(|d| format!(": {}", d.explain().0))
+                .map(|d| format!(": {}", say::diagnosis::explain(d, &Context::of(r)).0))
                 .unwrap_or_default();
             writeln!(
                 out,
@@ -27,7 +28,7 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
                 stamp(r.last_change),
                 r.key.aor,
                 r.key.registrar,
-                r.status()
+                say::registration::status(r)
             )
         }
         Event::Timeout(tx) => writeln!(
@@ -79,7 +80,7 @@ pub fn write_table(
             .unwrap_or(3)
             .max(3),
         regs.iter()
-            .map(|r| r.status().chars().count())
+            .map(|r| say::registration::status(r).chars().count())
             .max()
             .unwrap_or(16)
             .max(16),
@@ -110,7 +111,7 @@ pub fn write_table(
             "{:<w0$}  {:<w1$}  {:<w2$}  {:>4}  {:>7}  {:>10}  {:<15}",
             r.key.registrar,
             r.key.aor,
-            r.status(),
+            say::registration::status(r),
             r.last_code.map_or("-".into(), |c| c.to_string()),
             r.response_us
                 .map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1000.0)),
@@ -132,7 +133,7 @@ pub fn write_table(
             r.key.aor,
             r.key.registrar,
             r.key.contact,
-            r.status()
+            say::registration::status(r)
         )?;
         for (label, text) in lines {
             writeln!(out, "  {label}: {text}")?;
@@ -146,34 +147,35 @@ pub fn write_table(
 /// registrar kept, a gap in the registration and the request delay, a
 /// retry storm.
 fn details(r: &Registration) -> Vec<(&'static str, String)> {
+    let cx = Context::of(r);
     let mut lines = Vec::new();
     if let Some(record) = r.record() {
-        lines.push(("fails", record.words()));
-        if let Some(next) = r.next_move().words(r.pbx) {
+        lines.push(("fails", say::record::failure_record(&record)));
+        if let Some(next) = say::next_move::next_move(&r.next_move(), &cx) {
             lines.push(("next ", next));
         }
     }
     for d in &r.diagnoses {
-        let (cause, fix) = d.explain();
+        let (cause, fix) = say::diagnosis::explain(d, &cx);
         let label = if d.is_failure() { "cause" } else { "hint " };
         lines.push((label, cause));
         lines.push(("fix  ", fix));
     }
     if let Some(kept) = r.contacts_kept.as_ref().filter(|k| k.notable()) {
-        for (seen, means) in kept.words(&r.key.contact) {
+        for (seen, means) in say::contacts::contacts_kept(kept, &r.key.contact) {
             lines.push(("hint ", seen));
             lines.push(("fix  ", means));
         }
     }
-    if let Some(gap) = r.continuity.gap_words() {
+    if let Some(gap) = say::continuity::gap(&r.continuity) {
         lines.push(("gap  ", gap));
     }
     // Said where something is said about the binding anyway.
-    if let Some(rrd) = r.continuity.rrd_words().filter(|_| !lines.is_empty()) {
+    if let Some(rrd) = say::continuity::rrd(&r.continuity).filter(|_| !lines.is_empty()) {
         lines.push(("rrd  ", rrd));
     }
     if let Some(storm) = r.storm() {
-        let (seen, slow) = storm.words(r.pbx);
+        let (seen, slow) = say::storm::retry_storm(&storm, &cx);
         lines.push(("risk ", seen));
         lines.push(("fix  ", slow));
     }

@@ -5,7 +5,7 @@
 //! Another address or port in place of ours is a rewritten Contact: a SIP
 //! ALG on the path, or the registrar fixing up NAT. Further Contacts are
 //! other bindings of the AOR: stale ones from an earlier address or port
-//! of this PBX, or a second device.
+//! of this PBX, or a second device. Worded by [`crate::say::contacts`].
 use serde::Serialize;
 
 use crate::sip::{
@@ -136,50 +136,6 @@ impl ContactsKept {
     /// Whether there is anything to say: a rewritten Contact, or others.
     pub fn notable(&self) -> bool {
         self.rewritten_by.is_some() || self.others().next().is_some()
-    }
-
-    /// The detail lines: (what was seen, what it means).
-    pub fn words(&self, sent: &str) -> Vec<(String, String)> {
-        let mut lines = Vec::new();
-        if let (Some(by), Some(ours)) = (
-            self.rewritten_by,
-            self.returned
-                .iter()
-                .find(|c| c.relation == Relation::Rewritten),
-        ) {
-            let who = match by {
-                Rewriter::RegistrarNatFixup => {
-                    "it is the address the registrar saw this host as: the registrar fixing up NAT (or a SIP ALG that rewrote the REGISTER on its way out; `sipwatch probe` tells them apart)"
-                }
-                Rewriter::Alg => {
-                    "neither the address sent nor the one the registrar saw this host as: a SIP ALG on the path rewrote it"
-                }
-            };
-            lines.push((
-                format!("the registrar kept the Contact as {}, not {sent} as sent: {who}", ours.uri),
-                "the PBX may not recognise its own binding: it reads the granted expiry from the Contact that matches its own (Asterisk falls back to the Expires header or its own `expiration`), so it may refresh too late or read an unregistration where there was none; disable the ALG, or let the PBX put its public address in the Contact (PJSIP transport `external_signaling_address`, `local_net`)".into(),
-            ));
-        }
-        let others: Vec<&ReturnedContact> = self.others().collect();
-        if !others.is_empty() {
-            let listed: Vec<String> = others
-                .iter()
-                .map(|c| match c.expires_s {
-                    Some(e) => format!("{} (expires in {e} s)", c.uri),
-                    None => c.uri.clone(),
-                })
-                .collect();
-            lines.push((
-                format!(
-                    "{} bindings for this AOR; {} of them point to addresses this PBX no longer uses: {}",
-                    self.returned.len(),
-                    others.len(),
-                    listed.join(", ")
-                ),
-                "stale bindings from an earlier address or port of this PBX (a restart on another port, a new public address), or a second device: the registrar may send inbound calls to them; they lapse at their expiry, or remove them at once with an un-REGISTER of each (or `Contact: *`) or ask the provider; give the PJSIP transport a fixed `bind` port".into(),
-            ));
-        }
-        lines
     }
 }
 

@@ -3,7 +3,7 @@
 //! after the granted expiry: inbound calls could not reach the PBX), and
 //! the registration request delay of RFC 6076 §4.1 (RRD: from the first
 //! REGISTER of an attempt to its final answer, for the attempts that
-//! succeed).
+//! succeed). Worded by [`crate::say::continuity`].
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -64,45 +64,5 @@ impl Continuity {
             self.longest_gap_ms
                 .map_or(gap.length_ms, |m| m.max(gap.length_ms)),
         );
-    }
-
-    /// The detail line about the request delay, once one succeeded:
-    /// "10 ms last, 30 ms at most (RFC 6076 RRD: …)".
-    pub fn rrd_words(&self) -> Option<String> {
-        let (last, max) = (self.rrd_last_us?, self.rrd_max_us?);
-        Some(format!(
-            "{} last, {} at most (RFC 6076 registration request delay: first REGISTER of an attempt to its final answer)",
-            human_us(last),
-            human_us(max)
-        ))
-    }
-
-    /// The detail line about the latest gap, if there was one.
-    pub fn gap_words(&self) -> Option<String> {
-        let g = self.last_gap?;
-        let more = if self.gaps > 1 {
-            format!(
-                " ({} gaps, the longest {})",
-                self.gaps,
-                super::record::interval(self.longest_gap_ms.unwrap_or(g.length_ms))
-            )
-        } else {
-            String::new()
-        };
-        Some(format!(
-            "not registered from {} to {} ({}){more}: the refresh came after the registrar's binding had expired, and inbound calls could not reach the PBX meanwhile",
-            crate::time::clock(g.lapsed_at),
-            crate::time::clock(g.registered_at),
-            super::record::interval(g.length_ms)
-        ))
-    }
-}
-
-/// A delay for people: "0.3 ms", "12.0 ms", "2.5 s".
-fn human_us(us: u64) -> String {
-    if us < 100_000 {
-        format!("{:.1} ms", us as f64 / 1000.0)
-    } else {
-        super::record::interval(us / 1000)
     }
 }

@@ -6,7 +6,6 @@
 //! use sipwatch::track::DigestAlgorithm;
 //! assert_eq!(DigestAlgorithm::named(None), DigestAlgorithm::Md5);
 //! assert_eq!(DigestAlgorithm::named(Some("sha-256")), DigestAlgorithm::Sha256);
-//! assert_eq!(sipwatch::track::asterisk_has_sha256("Asterisk PBX 20.5.0"), Some(false));
 //! ```
 use serde::{Serialize, Serializer};
 
@@ -24,7 +23,7 @@ pub enum DigestAlgorithm {
     /// and client nonces (RFC 7616 §3.4.2).
     Md5Sess,
     /// `SHA-256`: answered by Asterisk PJSIP from 20.12.0, 21.7.0 and 22.2.0,
-    /// never by chan_sip.
+    /// never by chan_sip ([`crate::pbx::asterisk::has_sha256`]).
     Sha256,
     /// `SHA-256-sess`: the session variant of SHA-256.
     Sha256Sess,
@@ -85,35 +84,4 @@ impl Serialize for DigestAlgorithm {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
     }
-}
-
-/// Whether the Asterisk named in a User-Agent / Server header can answer
-/// SHA-256 and SHA-512-256 challenges (20.12.0, 21.7.0, 22.2.0 and later,
-/// per the Asterisk "PJSIP Authentication" documentation); `None` when it
-/// names no Asterisk version.
-pub fn asterisk_has_sha256(user_agent: &str) -> Option<bool> {
-    let lower = user_agent.to_ascii_lowercase();
-    let after = &lower[lower.find("asterisk")? + "asterisk".len()..];
-    let version = after
-        .split_whitespace()
-        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
-    let mut parts = version
-        .split(['.', '-', '~'])
-        .map(|p| p.parse::<u32>().ok());
-    let (major, minor) = (parts.next()??, parts.next().flatten().unwrap_or(0));
-    Some(match major {
-        20 => minor >= 12,
-        21 => minor >= 7,
-        22 => minor >= 2,
-        m => m > 22,
-    })
-}
-
-/// "SHA-256, MD5".
-pub fn names(algorithms: &[DigestAlgorithm]) -> String {
-    algorithms
-        .iter()
-        .map(DigestAlgorithm::name)
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -9,9 +9,11 @@
 //! and fires Timer F; each binding ([`Registration`]) holds what the
 //! registrar granted, the [`Attempt`] in flight, its last [`Outcome`] and
 //! the [`FailureRun`] only a success ends; a [`Diagnosis`] says why, with its
-//! evidence, and puts it into words in one place. Evidence from below SIP
-//! (ICMP errors, TCP connection faults, first fragments of datagrams that
-//! never completed) is attached to the transaction or binding it is about
+//! evidence, as data. The tracker decides and never words: every sentence
+//! about what it decided is in [`crate::say`], which reads these types;
+//! what it knows about PBXs (recognition, retry rules, defaults) is in
+//! [`crate::pbx`]. Evidence from below SIP (ICMP errors, TCP connection
+//! faults, first fragments of datagrams that never completed) is attached to the transaction or binding it is about
 //! ([`Tracker::push_icmp`], [`Tracker::push_connection`],
 //! [`Tracker::push_fragment_head`]), so that a path fault is named for
 //! what it is rather than read as a timeout or a missing password.
@@ -24,8 +26,6 @@ mod evidence;
 mod nat;
 mod next_move;
 mod path;
-mod path_words;
-mod pbx;
 mod record;
 mod registration;
 mod state;
@@ -38,20 +38,21 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+pub use crate::pbx::PbxKind;
+pub use crate::pbx::asterisk::has_sha256 as asterisk_has_sha256;
 pub use attempt::{Attempt, Outcome, Purpose};
 pub use contacts::{ContactsKept, Relation, ReturnedContact, Rewriter};
 pub use continuity::{Continuity, Gap};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, DroppedHere, GrantSeen, Side};
-pub use digest::{DigestAlgorithm, asterisk_has_sha256};
+pub use digest::DigestAlgorithm;
 pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::is_private;
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
-pub use pbx::PbxKind;
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
 pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
-pub use storm::{Pace, RetryStorm};
+pub use storm::{BURST_WINDOW, Pace, RetryStorm};
 pub use transaction::{
     FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
 };

@@ -1,11 +1,13 @@
 //! What the PBX will do next, and what its own status shows, predicted
 //! from the wire with the PBX's documented retry rules and their defaults:
 //! a pure function of (the PBX kind, the last outcome, the run of failures)
-//! to a [`NextMove`], tested rule by rule.
+//! to a [`NextMove`], tested rule by rule. The rules' facts (option
+//! defaults, which codes are temporary) are read from [`crate::pbx`], each
+//! with its source; the words are [`crate::say::next_move`].
 //!
 //! Asterisk PJSIP outbound registrations (`res_pjsip_outbound_registration.c`,
 //! `handle_registration_response` and `sip_outbound_registration_is_temporal`;
-//! defaults from `pjsip.conf.sample`): a 401/407 to the REGISTER that carried
+//! defaults from its option documentation, [`crate::pbx::asterisk`]): a 401/407 to the REGISTER that carried
 //! credentials is fatal (`auth_rejection_permanent=yes`); 403 is fatal unless
 //! `forbidden_retry_interval` is set; other codes that are not temporary are
 //! fatal unless `fatal_retry_interval` is set; 408, 500, 502, 503, 504 and
@@ -26,26 +28,16 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::pbx::{asterisk, freeswitch};
+
 use super::{
+    PbxKind,
     attempt::Outcome,
-    pbx::PbxKind,
-    record::{Streak, interval},
+    record::Streak,
     state::{FailureRun, Grant},
     storm::BURST_WINDOW,
     transaction::TIMER_B,
 };
-
-/// Asterisk `retry_interval` default, seconds.
-pub const ASTERISK_RETRY_INTERVAL_S: u32 = 60;
-/// Asterisk `max_retries` default: retries after the first failure.
-pub const ASTERISK_MAX_RETRIES: u32 = 10;
-/// Asterisk refreshes this long before the granted expiry
-/// (`REREGISTER_BUFFER_TIME`), seconds.
-pub const ASTERISK_REFRESH_BEFORE_S: u32 = 10;
-/// FreeSWITCH gateway `retry-seconds` default.
-pub const FREESWITCH_RETRY_SECONDS: u32 = 30;
-/// FreeSWITCH refreshes this long before the granted expiry, seconds.
-pub const FREESWITCH_REFRESH_BEFORE_S: u32 = 15;
 
 /// The rule a prediction follows, named for the PBX's option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -79,29 +71,6 @@ pub enum Rule {
     SeenOnWire,
     /// Another client: before the granted expiry, at the latest.
     GrantedExpiry,
-}
-
-impl Rule {
-    /// The PBX options that change the rule.
-    pub fn options(&self) -> &'static str {
-        match self {
-            Rule::AsteriskAuthRejectionPermanent => {
-                "`auth_rejection_permanent=no` or `fatal_retry_interval` set (defaults yes, 0)"
-            }
-            Rule::AsteriskForbidden => {
-                "`forbidden_retry_interval` or `fatal_retry_interval` set (default 0)"
-            }
-            Rule::AsteriskFatal => "`fatal_retry_interval` set (default 0)",
-            Rule::AsteriskRetryAfter | Rule::AsteriskRetryInterval => {
-                "`retry_interval` (default 60 s)"
-            }
-            Rule::AsteriskMaxRetries => "`max_retries` raised (default 10)",
-            Rule::AsteriskRefresh => "`expiration` (default 3600 s)",
-            Rule::FreeSwitchBackoff | Rule::FreeSwitchFlat => "`retry-seconds` (default 30)",
-            Rule::FreeSwitchRefresh => "the gateway's `expire-seconds` (default 3600)",
-            Rule::SeenOnWire | Rule::GrantedExpiry => "its retry interval",
-        }
-    }
 }
 
 /// What starts a PBX that gave up again.
@@ -144,18 +113,6 @@ pub enum PbxShows {
     FreeSwitchReged,
     /// `sofia status gateway`: FAIL_WAIT (status DOWN).
     FreeSwitchFailWait,
-}
-
-impl PbxShows {
-    /// In words: "`pjsip show registrations` shows Rejected".
-    pub fn words(&self) -> &'static str {
-        match self {
-            PbxShows::AsteriskRegistered => "`pjsip show registrations` shows Registered",
-            PbxShows::AsteriskRejected => "`pjsip show registrations` shows Rejected",
-            PbxShows::FreeSwitchReged => "`sofia status gateway` shows REGED",
-            PbxShows::FreeSwitchFailWait => "`sofia status gateway` shows FAIL_WAIT (DOWN)",
-        }
-    }
 }
 
 /// What the PBX will do next.
@@ -239,10 +196,8 @@ fn asterisk_class(outcome: Outcome) -> Option<AsteriskClass> {
             AsteriskClass::Fatal(Rule::AsteriskAuthRejectionPermanent)
         }
         Outcome::Rejected { code: 403 } => AsteriskClass::Fatal(Rule::AsteriskForbidden),
-        Outcome::Rejected {
-            code: 408 | 500 | 502 | 503 | 504 | 600..=699,
-        }
-        | Outcome::NoAnswer => AsteriskClass::Temporary,
+        Outcome::Rejected { code } if asterisk::is_temporary(code) => AsteriskClass::Temporary,
+        Outcome::NoAnswer => AsteriskClass::Temporary,
         Outcome::Rejected { .. } => AsteriskClass::Fatal(Rule::AsteriskFatal),
         _ => return None,
     })
@@ -266,12 +221,12 @@ fn refresh(s: &Situation) -> NextMove {
     };
     let (before, rule, shows) = match s.pbx {
         PbxKind::Asterisk => (
-            ASTERISK_REFRESH_BEFORE_S,
+            asterisk::REFRESH_BEFORE_S,
             Rule::AsteriskRefresh,
             Some(PbxShows::AsteriskRegistered),
         ),
         PbxKind::FreeSwitch => (
-            FREESWITCH_REFRESH_BEFORE_S,
+            freeswitch::REFRESH_BEFORE_S,
             Rule::FreeSwitchRefresh,
             Some(PbxShows::FreeSwitchReged),
         ),
@@ -306,7 +261,7 @@ fn asterisk(s: &Situation, run: &FailureRun) -> NextMove {
         },
         AsteriskClass::Temporary => {
             // The first failure and `max_retries` retries.
-            let allowed = ASTERISK_MAX_RETRIES + 1;
+            let allowed = asterisk::MAX_RETRIES.default + 1;
             if run.count > allowed || (run.count == allowed && s.retrying) {
                 return NextMove::ConfigDiffers {
                     rule: Rule::AsteriskMaxRetries,
@@ -325,7 +280,10 @@ fn asterisk(s: &Situation, run: &FailureRun) -> NextMove {
             }
             let (rule, wait) = match s.retry_after_s.filter(|_| run.last != Outcome::NoAnswer) {
                 Some(after) => (Rule::AsteriskRetryAfter, after),
-                None => (Rule::AsteriskRetryInterval, ASTERISK_RETRY_INTERVAL_S),
+                None => (
+                    Rule::AsteriskRetryInterval,
+                    asterisk::RETRY_INTERVAL.default,
+                ),
             };
             retry(run, streak, rule, (wait, wait), shows)
         }
@@ -333,21 +291,24 @@ fn asterisk(s: &Situation, run: &FailureRun) -> NextMove {
 }
 
 fn freeswitch(s: &Situation, run: &FailureRun) -> NextMove {
-    let flat = matches!(
-        run.last,
-        Outcome::NoAnswer | Outcome::Rejected { code: 503 }
-    );
+    let flat = match run.last {
+        Outcome::NoAnswer => freeswitch::retries_flat(None),
+        Outcome::Rejected { code } => freeswitch::retries_flat(Some(code)),
+        _ => false,
+    };
     let (rule, wait, waited) = if flat {
         (
             Rule::FreeSwitchFlat,
-            FREESWITCH_RETRY_SECONDS,
-            FREESWITCH_RETRY_SECONDS,
+            freeswitch::RETRY_SECONDS.default,
+            freeswitch::RETRY_SECONDS.default,
         )
     } else {
         (
             Rule::FreeSwitchBackoff,
-            FREESWITCH_RETRY_SECONDS.saturating_mul(run.count),
-            FREESWITCH_RETRY_SECONDS.saturating_mul(run.count.saturating_sub(1)),
+            freeswitch::RETRY_SECONDS.default.saturating_mul(run.count),
+            freeswitch::RETRY_SECONDS
+                .default
+                .saturating_mul(run.count.saturating_sub(1)),
         )
     };
     let streak = s.streak.filter(|k| k.outcome == run.last);
@@ -438,104 +399,6 @@ fn later(t: SystemTime, d: Duration) -> SystemTime {
 
 fn secs(s: u32) -> Duration {
     Duration::from_secs(s.into())
-}
-
-impl NextMove {
-    /// The detail line, in the PBX's terms: "Asterisk stops trying:
-    /// `pjsip show registrations` shows Rejected until `pjsip send
-    /// register` or a reload".
-    pub fn words(&self, pbx: PbxKind) -> Option<String> {
-        let who = pbx.name();
-        let shows =
-            |s: &Option<PbxShows>| s.map(|s| format!("; {}", s.words())).unwrap_or_default();
-        Some(match self {
-            NextMove::Refreshes { at, rule, shows: s } => format!(
-                "{who} refreshes at {} ({}){}",
-                crate::time::clock(*at),
-                rule_words(*rule),
-                shows(s)
-            ),
-            NextMove::RetriesAt {
-                at,
-                wait_s,
-                rule,
-                shows: s,
-            } => format!(
-                "{who} tries again at {}, {wait_s} s after the last failure ({}){}",
-                crate::time::clock(*at),
-                rule_words(*rule),
-                shows(s)
-            ),
-            NextMove::GivesUp {
-                rule,
-                brought_back_by: Revival::AsteriskSendRegister,
-                shows: s,
-            } => format!(
-                "{who} stops trying ({}){} until `pjsip send register` or a reload",
-                rule_words(*rule),
-                shows(s)
-            ),
-            NextMove::ConfigDiffers {
-                rule,
-                deviation,
-                next_at,
-            } => {
-                let seen = match deviation {
-                    Deviation::KeptTrying { attempts: 1 } => {
-                        format!("{who} tried again after a failure where its defaults stop")
-                    }
-                    Deviation::KeptTrying { attempts } => format!(
-                        "{who} kept trying ({attempts} failures in a row) where its defaults stop"
-                    ),
-                    Deviation::Interval { default_s, seen_ms } => format!(
-                        "{who} waited {} where its default is {default_s} s",
-                        interval(*seen_ms)
-                    ),
-                };
-                let next = next_at
-                    .map(|t| {
-                        format!(
-                            "; at the interval seen, the next REGISTER is due at {}",
-                            crate::time::clock(t)
-                        )
-                    })
-                    .unwrap_or_default();
-                let chan_sip = if pbx == PbxKind::Asterisk {
-                    "; or it is chan_sip (`registerattempts`, `registertimeout`), or someone ran `pjsip send register`"
-                } else {
-                    ""
-                };
-                format!(
-                    "{seen}: its configuration differs from the defaults: {}{chan_sip}{next}",
-                    rule.options()
-                )
-            }
-            NextMove::Unknown => return None,
-        })
-    }
-}
-
-fn rule_words(rule: Rule) -> &'static str {
-    match rule {
-        Rule::AsteriskAuthRejectionPermanent => {
-            "credentials rejected: fatal while `auth_rejection_permanent=yes`, the default"
-        }
-        Rule::AsteriskForbidden => "403: fatal while `forbidden_retry_interval=0`, the default",
-        Rule::AsteriskFatal => {
-            "a permanent failure: fatal while `fatal_retry_interval=0`, the default"
-        }
-        Rule::AsteriskRetryAfter => "temporary failure: as its Retry-After says",
-        Rule::AsteriskRetryInterval => "temporary failure: `retry_interval`, 60 s by default",
-        Rule::AsteriskMaxRetries => "`max_retries`, 10 by default, spent",
-        Rule::AsteriskRefresh => "10 s before the granted expiry",
-        Rule::FreeSwitchBackoff => "FAIL_WAIT: `retry-seconds`, 30 by default, × failures",
-        Rule::FreeSwitchFlat => {
-            "FAIL_WAIT: `retry-seconds`, 30 by default, flat after 503 or a timeout"
-        }
-        Rule::FreeSwitchRefresh => "15 s before the granted expiry",
-        Rule::SeenOnWire => "at the interval seen on the wire",
-        Rule::GrantedExpiry => "before the granted expiry, at the latest",
-    }
 }
 
 #[cfg(test)]
@@ -688,16 +551,5 @@ mod tests {
             retrying: false,
         };
         assert_eq!(next_move(&s), NextMove::Unknown);
-    }
-
-    #[test]
-    fn every_prediction_but_unknown_has_words_and_gave_up_names_what_brings_it_back() {
-        let s = failing(PbxKind::Asterisk, Outcome::Rejected { code: 403 }, 1, None);
-        let words = next_move(&s).words(PbxKind::Asterisk).unwrap();
-        assert_eq!(
-            words,
-            "Asterisk stops trying (403: fatal while `forbidden_retry_interval=0`, the default); `pjsip show registrations` shows Rejected until `pjsip send register` or a reload"
-        );
-        assert_eq!(NextMove::Unknown.words(PbxKind::Other), None);
     }
 }

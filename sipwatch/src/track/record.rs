@@ -2,15 +2,13 @@
 //! attempt exactly as sent (code, reason phrase, Warning, Retry-After), who
 //! ended it, since when it fails, how often, how far apart the attempts are
 //! on the wire, and when it last succeeded. Derived from the binding for
-//! the table, the detail view, JSON and metrics.
+//! the table, the detail view, JSON and metrics; worded by
+//! [`crate::say::record`].
 use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{
-    attempt::Outcome,
-    state::{FailureRun, human_ms},
-};
+use super::{attempt::Outcome, state::FailureRun};
 use crate::sip::{ParsedMessage, StartLine};
 
 /// A final answer as the registrar sent it.
@@ -72,18 +70,6 @@ impl EndedBy {
             Outcome::NoAnswer => Some(EndedBy::NoAnswer),
             Outcome::Abandoned { .. } => Some(EndedBy::ThisHost),
             _ => None,
-        }
-    }
-
-    /// In words: "the registrar answered".
-    pub fn words(&self) -> &'static str {
-        match self {
-            EndedBy::Registrar => "the registrar answered",
-            EndedBy::NoAnswer => "no answer at all",
-            EndedBy::Icmp => "an ICMP error",
-            EndedBy::TcpReset => "a TCP reset or refused connection",
-            EndedBy::ThisHost => "this host left a challenge unanswered",
-            EndedBy::DroppedHere => "dropped by this host's own kernel",
         }
     }
 }
@@ -200,79 +186,6 @@ impl FailureRecord {
             interval_ms: run.interval_ms,
         }
     }
-
-    /// The detail line: "last answer 403 Forbidden (Warning: 399 …),
-    /// the registrar answered; failing since 14:02:10.000, 7 attempts
-    /// every 10 s; last registered 13:58:00.120".
-    pub fn words(&self) -> String {
-        let mut s = match (&self.code, &self.reason) {
-            (Some(code), Some(reason)) => format!("last answer {code} {reason}"),
-            (Some(code), None) => format!("last failure {code}"),
-            _ => "last failure".into(),
-        };
-        if let Some(w) = &self.warning {
-            s.push_str(&format!(" (Warning: {w})"));
-        }
-        if let Some(r) = self.retry_after_s {
-            s.push_str(&format!(" (Retry-After: {r} s)"));
-        }
-        if let Some(by) = self.ended_by {
-            s.push_str(&format!(", {}", by.words()));
-        }
-        s.push_str(&format!(
-            "; failing since {}, {} attempt{}",
-            crate::time::clock(self.since),
-            self.attempts,
-            if self.attempts == 1 { "" } else { "s" }
-        ));
-        if let Some(ms) = self.interval_ms {
-            s.push_str(&format!(" every {}", interval(ms)));
-        }
-        match self.last_success_at {
-            Some(t) => s.push_str(&format!("; last registered {}", crate::time::clock(t))),
-            None => s.push_str("; no success seen"),
-        }
-        s
-    }
-}
-
-/// An interval for people, whole seconds from 10 s on: "4 ms", "2.5 s", "60 s".
-pub fn interval(ms: u64) -> String {
-    if ms >= 10_000 {
-        format!("{} s", ms.saturating_add(500) / 1000)
-    } else {
-        human_ms(ms)
-    }
-}
-
-/// A time of day to the second, for the table: "14:02:10".
-pub fn hms(t: SystemTime) -> String {
-    let mut s = crate::time::clock(t);
-    s.truncate(8);
-    s
-}
-
-/// The run in the table's short form, after the state's name: " ×7 since
-/// 14:02:10, retry every 10 s", " since 14:02:10, gave up".
-pub fn run_words(run: &FailureRun, next: &super::next_move::NextMove) -> String {
-    use super::next_move::NextMove;
-    let mut s = String::new();
-    if run.count > 1 {
-        s.push_str(&format!(" ×{}", run.count));
-    }
-    s.push_str(&format!(" since {}", hms(run.first_at)));
-    match (next, run.interval_ms) {
-        (NextMove::GivesUp { .. }, _) => s.push_str(", gave up"),
-        // A burst (each challenge answered at once) is no retry pace.
-        (_, Some(ms)) if run.count > 1 && ms < super::storm::BURST_WINDOW.as_millis() as u64 => {
-            let total = (ms * u64::from(run.count - 1)).max(1);
-            s.push_str(&format!(", all within {}", interval(total)))
-        }
-        (_, Some(ms)) if run.count > 1 => s.push_str(&format!(", retry every {}", interval(ms))),
-        (NextMove::RetriesAt { at, .. }, _) => s.push_str(&format!(", retry at {}", hms(*at))),
-        _ => {}
-    }
-    s
 }
 
 #[cfg(test)]
@@ -303,39 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_reads_as_one_not_as_a_retry_pace() {
-        use super::super::next_move::NextMove;
-        let run = FailureRun {
-            last: Outcome::Rejected { code: 401 },
-            count: 8,
-            first_at: at(0),
-            last_at: at(0),
-            interval_ms: Some(0),
-        };
-        assert!(
-            run_words(&run, &NextMove::Unknown).ends_with(", all within 1 ms"),
-            "{}",
-            run_words(&run, &NextMove::Unknown)
-        );
-        let paced = FailureRun {
-            interval_ms: Some(10_000),
-            ..run
-        };
-        assert!(run_words(&paced, &NextMove::Unknown).ends_with(", retry every 10 s"));
-    }
-
-    #[test]
-    fn intervals_read_in_whole_seconds_from_ten_on() {
-        assert_eq!(interval(4), "4 ms");
-        assert_eq!(interval(2_500), "2.5 s");
-        assert_eq!(interval(9_999), "10.0 s");
-        assert_eq!(interval(10_400), "10 s");
-        assert_eq!(interval(u64::MAX), format!("{} s", u64::MAX / 1000));
-    }
-
-    #[test]
     fn a_time_before_the_epoch_or_far_away_never_panics() {
         assert_eq!(millis(at(0), at(10)), 0);
-        assert_eq!(hms(at(86_399)), "23:59:59");
     }
 }

@@ -12,9 +12,10 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::{
+    PbxKind,
     attempt::{Attempt, Outcome, Purpose, has_credentials},
     contacts::ContactsKept,
     continuity::Continuity,
@@ -22,7 +23,6 @@ use super::{
     nat,
     next_move::{NextMove, Situation, next_move},
     path::PathWatch,
-    pbx::PbxKind,
     record::{FailureRecord, FinalAnswer, Streak},
     state::{FailureRun, Grant, LastOutcome, RegistrationState},
     storm::{Pace, RetryStorm},
@@ -68,7 +68,10 @@ struct Reported {
 /// One binding as seen on the wire: what the registrar granted, the
 /// attempt in flight, the last outcome, the run of failures and the record
 /// derived from them, with the diagnoses that explain them. State and
-/// status are derived, not stored.
+/// status are derived, not stored: the status in words is
+/// [`crate::say::registration::status`], and the JSON form (which carries
+/// it) is serialised in `report/json.rs`, so that `track` never calls into
+/// the words.
 #[derive(Clone, Debug)]
 pub struct Registration {
     /// Which binding: registrar, AOR and Contact.
@@ -179,38 +182,6 @@ impl Registration {
     /// When the registrar's binding lapses, while it holds one.
     pub fn expires_at(&self) -> Option<SystemTime> {
         self.granted.filter(|g| !g.lapsed).map(|g| g.until)
-    }
-
-    /// The state in words, with the run of failures, the PBX's next move
-    /// and the attempt in flight: "Rejected 403 ×7 since 14:02:10, retry
-    /// every 10 s", "Rejected 401 since 14:02:10, gave up",
-    /// "Registered, refreshing", "Registered; un-REGISTER not completed".
-    pub fn status(&self) -> String {
-        let mut s = self.state().name();
-        let held = self.expires_at().is_some();
-        if let Some(run) = &self.failures {
-            s.push_str(&super::record::run_words(run, &self.next_move()));
-            if self.attempt.is_some() {
-                s.push_str(", retrying");
-            }
-            if held {
-                s.push_str("; registration still held");
-            }
-            return s;
-        }
-        match self.attempt.as_ref().map(|a| a.purpose) {
-            Some(Purpose::Refresh) if held => s.push_str(", refreshing"),
-            Some(Purpose::Unregister) if held => s.push_str(", unregistering"),
-            _ => {}
-        }
-        let unregister_failed = self
-            .diagnoses
-            .iter()
-            .any(|d| matches!(d, Diagnosis::UnregisterNotCompleted { .. }));
-        if held && unregister_failed {
-            s.push_str("; un-REGISTER not completed");
-        }
-        s
     }
 
     /// Whether to report the binding now (at `at`): on a change of state or
@@ -573,10 +544,7 @@ impl Registration {
         if self.side_from_direction {
             return;
         }
-        let asterisk = |s: &str| {
-            let s = s.to_ascii_lowercase();
-            s.contains("asterisk") || s.contains("fpbx")
-        };
+        let asterisk = |s: &str| PbxKind::recognise(s) == PbxKind::Asterisk;
         let server_is_pbx = p.server().is_some_and(|s| asterisk(&s));
         let client_is_pbx = self
             .attempt
@@ -621,62 +589,6 @@ impl Registration {
         ours.or_else(|| p.expires())
             .or(asked)
             .unwrap_or(DEFAULT_EXPIRES)
-    }
-}
-
-/// The JSON form: the model and what is derived from it, one object.
-impl Serialize for Registration {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct View<'a> {
-            key: &'a BindingKey,
-            state: RegistrationState,
-            status: String,
-            last_code: Option<u16>,
-            registrar_address: SocketAddr,
-            transport: Transport,
-            side: Side,
-            #[serde(serialize_with = "crate::time::serialize")]
-            last_change: SystemTime,
-            response_us: Option<u64>,
-            #[serde(serialize_with = "crate::time::serialize_opt")]
-            expires_at: Option<SystemTime>,
-            granted: &'a Option<Grant>,
-            attempt: &'a Option<Attempt>,
-            last_outcome: &'a Option<LastOutcome>,
-            failures: &'a Option<FailureRun>,
-            diagnoses: &'a [Diagnosis],
-            pbx: PbxKind,
-            failure_record: Option<FailureRecord>,
-            next_move: NextMove,
-            continuity: &'a Continuity,
-            contacts_kept: &'a Option<ContactsKept>,
-            retry_storm: Option<RetryStorm>,
-        }
-        View {
-            key: &self.key,
-            state: self.state(),
-            status: self.status(),
-            last_code: self.last_code,
-            registrar_address: self.registrar_address,
-            transport: self.transport,
-            side: self.side,
-            last_change: self.last_change,
-            response_us: self.response_us,
-            expires_at: self.expires_at(),
-            granted: &self.granted,
-            attempt: &self.attempt,
-            last_outcome: &self.last_outcome,
-            failures: &self.failures,
-            diagnoses: &self.diagnoses,
-            pbx: self.pbx,
-            failure_record: self.record(),
-            next_move: self.next_move(),
-            continuity: &self.continuity,
-            contacts_kept: &self.contacts_kept,
-            retry_storm: self.storm(),
-        }
-        .serialize(s)
     }
 }
 

@@ -55,19 +55,6 @@ impl RegistrationState {
                 | RegistrationState::Expired
         )
     }
-
-    /// The state as the table shows it: "Registered", "Rejected 403",
-    /// "Timeout (408)".
-    pub fn name(&self) -> String {
-        match self {
-            RegistrationState::RequestSent => "Request sent".into(),
-            RegistrationState::Registered { .. } => "Registered".into(),
-            RegistrationState::Rejected { code } => format!("Rejected {code}"),
-            RegistrationState::Timeout => "Timeout (408)".into(),
-            RegistrationState::Unregistered => "Unregistered".into(),
-            RegistrationState::Expired => "Expired".into(),
-        }
-    }
 }
 
 /// The registration as the registrar holds it.
@@ -152,14 +139,5 @@ impl FailureRun {
                 code: other.code().unwrap_or(0),
             },
         }
-    }
-}
-
-/// A duration for people: "4 ms", "60.0 s".
-pub fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
     }
 }

@@ -1,12 +1,12 @@
 //! Retry storms: a client that sends REGISTERs for one binding faster than
 //! a provider tolerates (several a second; some block at 5 a second per
 //! AOR), or that retries a permanent failure without end. Either may get
-//! this address blocked by the provider.
+//! this address blocked by the provider. Worded by [`crate::say::storm`].
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::{attempt::Outcome, pbx::PbxKind, record::Streak};
+use super::{attempt::Outcome, record::Streak};
 
 /// New REGISTERs within [`BURST_WINDOW`] that make a burst.
 pub const BURST_REQUESTS: usize = 5;
@@ -85,40 +85,6 @@ impl RetryStorm {
             attempts: k.count,
             interval_ms: k.last_gap_ms,
         })
-    }
-
-    /// (what was seen and the risk, the option that slows it).
-    pub fn words(&self, pbx: PbxKind) -> (String, String) {
-        let seen = match self {
-            RetryStorm::Burst { rate_per_s } => format!(
-                "REGISTERs for this binding at {rate_per_s:.1} a second: faster than providers tolerate (some block at 5 a second per AOR)"
-            ),
-            RetryStorm::PermanentRetried {
-                code,
-                attempts,
-                interval_ms,
-            } => format!(
-                "the permanent failure {code} retried {attempts} times in a row{}: it will not go away by retrying",
-                interval_ms
-                    .map(|ms| format!(", every {}", super::record::interval(ms)))
-                    .unwrap_or_default()
-            ),
-        };
-        let slow = match pbx {
-            PbxKind::Asterisk => {
-                "slow it down: PJSIP `retry_interval`, `forbidden_retry_interval` and `fatal_retry_interval` (0 stops after a permanent failure), `max_retries`, `auth_rejection_permanent=yes`; check that no two `type=registration` sections register the same AOR"
-            }
-            PbxKind::FreeSwitch => {
-                "slow it down: the gateway's `retry-seconds`; check that no two gateways register the same AOR"
-            }
-            PbxKind::Other => {
-                "slow it down: the client's registration retry interval, and stop it from retrying a permanent failure"
-            }
-        };
-        (
-            format!("{seen}; the provider may block this address"),
-            slow.into(),
-        )
     }
 }
 

@@ -1,16 +1,16 @@
-//! The words for path faults ([`Diagnosis::explain`](super::Diagnosis::explain)
-//! calls these): answers from another address, lost fragments, ICMP
-//! errors, failed TCP connections, NAT mappings that expire between
-//! refreshes, and bans. Each gives (what happened, with its evidence; what
+//! The words for path faults ([`super::diagnosis::explain`] calls these):
+//! answers from another address, lost fragments, ICMP errors, failed TCP
+//! connections, NAT mappings that expire between refreshes, and bans. Each gives (what happened, with its evidence; what
 //! to do), the fix in Asterisk terms (PJSIP, chan_sip where it differs).
 use std::net::{IpAddr, SocketAddr};
 
 use std::time::SystemTime;
 
-use super::diagnosis::{Side, host_of};
 use crate::{
     net::{ConnectionFault, IcmpKind, Transport},
+    pbx::asterisk,
     time::clock,
+    track::Side,
 };
 
 /// Common NAT and firewall idle timeouts for TCP are a few minutes; a
@@ -231,15 +231,29 @@ pub(super) fn banned(
         host_of(registrar)
     );
     let fix = match (side, rejections > 0) {
-        (Side::Client, true) => {
-            "correct the `password` in the auth section used by `outbound_auth`; keep `auth_rejection_permanent=yes` (the default) so that Asterisk stops retrying a rejected password; then ask the provider to lift the ban on this address"
-        }
-        (Side::Client, false) => {
-            "register less often: check `expiration`, `retry_interval` and `max_retries` (and that no loop re-registers), then ask the provider to lift the ban on this address"
-        }
+        (Side::Client, true) => format!(
+            "correct the `password` in the auth section used by `outbound_auth`; keep `{}=yes` (the default) so that Asterisk stops retrying a rejected password; then ask the provider to lift the ban on this address",
+            asterisk::AUTH_REJECTION_PERMANENT.name
+        ),
+        (Side::Client, false) => format!(
+            "register less often: check `{}`, `{}` and `{}` (and that no loop re-registers), then ask the provider to lift the ban on this address",
+            asterisk::EXPIRATION.name,
+            asterisk::RETRY_INTERVAL.name,
+            asterisk::MAX_RETRIES.name
+        ),
         (Side::Registrar, _) => {
-            "this registrar (or a firewall in front of it) bans the client: fix the phone's password or its registration rate, then lift the ban (fail2ban: unban the address)"
+            "this registrar (or a firewall in front of it) bans the client: fix the phone's password or its registration rate, then lift the ban (fail2ban: unban the address)".to_owned()
         }
     };
-    (cause, fix.into())
+    (cause, fix)
+}
+
+/// The host of `ip:port` (IPv6 in brackets kept whole).
+fn host_of(addr: &str) -> &str {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => addr,
+    }
 }

@@ -1,0 +1,49 @@
+//! The words of a binding's state for the table, the log and the JSON
+//! `status` field (prose that may change).
+use super::record;
+use crate::track::{Diagnosis, Purpose, Registration, RegistrationState};
+
+/// The state in words, with the run of failures, the PBX's next move
+/// and the attempt in flight: "Rejected 403 ×7 since 14:02:10, retry
+/// every 10 s", "Rejected 401 since 14:02:10, gave up",
+/// "Registered, refreshing", "Registered; un-REGISTER not completed".
+pub fn status(r: &Registration) -> String {
+    let mut s = state(&r.state());
+    let held = r.expires_at().is_some();
+    if let Some(run) = &r.failures {
+        s.push_str(&record::failure_run(run, &r.next_move()));
+        if r.attempt.is_some() {
+            s.push_str(", retrying");
+        }
+        if held {
+            s.push_str("; registration still held");
+        }
+        return s;
+    }
+    match r.attempt.as_ref().map(|a| a.purpose) {
+        Some(Purpose::Refresh) if held => s.push_str(", refreshing"),
+        Some(Purpose::Unregister) if held => s.push_str(", unregistering"),
+        _ => {}
+    }
+    let unregister_failed = r
+        .diagnoses
+        .iter()
+        .any(|d| matches!(d, Diagnosis::UnregisterNotCompleted { .. }));
+    if held && unregister_failed {
+        s.push_str("; un-REGISTER not completed");
+    }
+    s
+}
+
+/// The state as the table shows it: "Registered", "Rejected 403",
+/// "Timeout (408)".
+pub fn state(state: &RegistrationState) -> String {
+    match state {
+        RegistrationState::RequestSent => "Request sent".into(),
+        RegistrationState::Registered { .. } => "Registered".into(),
+        RegistrationState::Rejected { code } => format!("Rejected {code}"),
+        RegistrationState::Timeout => "Timeout (408)".into(),
+        RegistrationState::Unregistered => "Unregistered".into(),
+        RegistrationState::Expired => "Expired".into(),
+    }
+}

@@ -15,8 +15,7 @@ use super::{sender::RawSender, shadow::shadow};
 use crate::{
     alg::{Finding, alg_suspected, compare},
     echo::{MAX_REQUEST, wire},
-    net::Transport,
-    probe::Leg,
+    net::{Leg, Transport},
     sip::{Message, MessageIndex, ParsedMessage},
     track::{BindingKey, Transaction, binding_key},
 };
@@ -120,9 +119,25 @@ pub enum AuditOutcome {
     TimeoutLocated {
         /// The leg, in the probe's vocabulary.
         leg: Leg,
-        /// Why, in words.
-        evidence: String,
+        /// What the shadow's fate showed (in JSON, prose that may change:
+        /// [`crate::say::path_audit::evidence`]).
+        evidence: TimeoutEvidence,
     },
+}
+
+/// What located a timed-out REGISTER: the fate of its binding's shadow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeoutEvidence {
+    /// The shadow reached the echo and its answer came back: the path
+    /// works both ways, so the registrar's address or the registrar is at fault.
+    ShadowAnswered,
+    /// The echo received the shadow and answered; the answer never arrived.
+    AnswerNeverArrived,
+    /// The echo never received the shadow, sent from the same address and port.
+    NeverReachedTheEcho,
+    /// The echo's query channel gave no answer; why, as
+    /// [`crate::client::seen`] says it.
+    QueryFailed(String),
 }
 
 /// One audit result, as the log, JSON (`{"type":"path_audit",…}`) and the
@@ -145,75 +160,18 @@ pub struct PathAudit {
 }
 
 impl PathAudit {
-    fn new(time: SystemTime, binding: BindingKey, shadow: String, outcome: AuditOutcome) -> Self {
+    pub(crate) fn new(
+        time: SystemTime,
+        binding: BindingKey,
+        shadow: String,
+        outcome: AuditOutcome,
+    ) -> Self {
         PathAudit {
             kind: "path_audit",
             time,
             binding,
             shadow,
             outcome,
-        }
-    }
-
-    /// One line in the admin's words.
-    pub fn describe(&self) -> String {
-        let who = &self.binding.aor;
-        match &self.outcome {
-            // Not even the first keep-alive came back: nothing to time.
-            AuditOutcome::NatLifetime {
-                at_least_s: 0,
-                less_than_s: Some(first),
-                ..
-            } => format!(
-                "{who}: none of the echo's keep-alives came back, not even after {first} s of silence: something on the way back (a NAT or firewall that forgets this trunk's UDP flow within {first} s, or drops packets nothing asked for) stops them; register over TCP, or keep the flow busy with `qualify_frequency` on the AOR, and check the router's UDP timeout"
-            ),
-            AuditOutcome::Compared {
-                findings,
-                nat_source,
-                alg,
-            } => {
-                let nat = nat_source
-                    .map(|s| format!("; the echo saw it from {s}"))
-                    .unwrap_or_default();
-                if findings.is_empty() {
-                    format!("{who}: its REGISTER crosses the path unchanged{nat}")
-                } else {
-                    let what: Vec<String> = findings.iter().map(Finding::describe).collect();
-                    let by = if *alg {
-                        "a SIP ALG on the path (the router's \"SIP helper\") rewrites this trunk's REGISTER"
-                    } else {
-                        "the path changes this trunk's REGISTER"
-                    };
-                    format!("{who}: {by}: {}{nat}", what.join("; "))
-                }
-            }
-            AuditOutcome::NatLifetime {
-                at_least_s,
-                less_than_s: Some(less),
-                refresh_s,
-            } => {
-                let refresh = match refresh_s {
-                    Some(r) if u64::from(*r) > *less => format!(
-                        "; the PBX refreshes only every ~{r} s, so calls to it are lost from somewhere between {at_least_s} and {less} s after each refresh: set `qualify_frequency` on the AOR below {at_least_s} s (keeps the mapping open), or `expiration` below it, or register over TCP with `keep_alive_interval`"
-                    ),
-                    _ => String::new(),
-                };
-                format!(
-                    "{who}: the NAT keeps this trunk's UDP mapping between {at_least_s} and {less} s without traffic{refresh}"
-                )
-            }
-            AuditOutcome::NatLifetime { at_least_s, .. } => format!(
-                "{who}: the NAT kept this trunk's UDP mapping through {at_least_s} s without traffic (the longest silence measured)"
-            ),
-            AuditOutcome::TimeoutLocated { leg, evidence } => {
-                let leg = match leg {
-                    Leg::DroppedOnTheWayOut => "lost on the way out",
-                    Leg::LostOnTheWayBack => "the answer was lost on the way back",
-                    Leg::Delivered => "the path works both ways: the registrar did not answer",
-                    _ => "not located",
-                };
-                format!("{who}: its REGISTER timed out (408): {leg} ({evidence})")
-            }
         }
     }
 }
@@ -656,7 +614,7 @@ impl Auditor {
                 id,
                 AuditOutcome::TimeoutLocated {
                     leg: Leg::Delivered,
-                    evidence: "its shadow reached the echo and the echo's answer came back over the same path; look at the registrar's address: a firewall rule for it alone, or the registrar itself".into(),
+                    evidence: TimeoutEvidence::ShadowAnswered,
                 },
             );
             self.record(audit);
@@ -667,7 +625,7 @@ impl Auditor {
         };
         let tx_answers = self.answers.0.clone();
         std::thread::spawn(move || {
-            let seen = crate::probe::seen(query, &id);
+            let seen = crate::client::seen(query, &id);
             let _ = tx_answers.send((binding, id, seen));
         });
     }
@@ -684,17 +642,14 @@ impl Auditor {
         }
         while let Ok((binding, id, seen)) = self.answers.1.try_recv() {
             let (leg, evidence) = match seen {
-                Ok(true) => (
-                    Leg::LostOnTheWayBack,
-                    "the echo received this binding's shadow and answered it; the answer never arrived: a firewall or NAT on the way back".to_owned(),
-                ),
+                Ok(true) => (Leg::LostOnTheWayBack, TimeoutEvidence::AnswerNeverArrived),
                 Ok(false) => (
                     Leg::DroppedOnTheWayOut,
-                    "the echo never received this binding's shadow, sent from the same address and port: a firewall on the way out".to_owned(),
+                    TimeoutEvidence::NeverReachedTheEcho,
                 ),
                 Err(why) => {
                     self.counters.query_errors += 1;
-                    (Leg::NoAnswer, format!("the echo's query channel {why}"))
+                    (Leg::NoAnswer, TimeoutEvidence::QueryFailed(why))
                 }
             };
             let audit = PathAudit::new(
@@ -769,44 +724,5 @@ mod tests {
         assert!(a.last_shadow.contains_key(&binding(MAX_BINDINGS - 1)));
         assert!(!a.by_call_id.contains_key("call-0"));
         assert_eq!(a.by_call_id.len(), MAX_BINDINGS - forgotten);
-    }
-}
-
-#[cfg(test)]
-mod words {
-    use super::*;
-
-    fn lifetime(at_least_s: u64, less_than_s: Option<u64>) -> String {
-        PathAudit::new(
-            SystemTime::UNIX_EPOCH,
-            BindingKey {
-                registrar: "sip:203.0.113.2".into(),
-                aor: "sip:alice@203.0.113.2".into(),
-                contact: "sip:alice@192.168.77.10:5060".into(),
-            },
-            "sw-audit-1".into(),
-            AuditOutcome::NatLifetime {
-                at_least_s,
-                less_than_s,
-                refresh_s: Some(300),
-            },
-        )
-        .describe()
-    }
-
-    #[test]
-    fn no_keep_alive_back_at_all_advises_nothing_below_zero() {
-        let none = lifetime(0, Some(3));
-        assert!(
-            none.contains("none of the echo's keep-alives came back"),
-            "{none}"
-        );
-        assert!(!none.contains("below 0"), "{none}");
-        let some = lifetime(40, Some(80));
-        assert!(some.contains("between 40 and 80 s"), "{some}");
-        assert!(
-            some.contains("`qualify_frequency` on the AOR below 40 s"),
-            "{some}"
-        );
     }
 }

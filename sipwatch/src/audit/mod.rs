@@ -15,4 +15,5 @@ pub mod shadow;
 
 pub use auditor::{
     AuditConfig, AuditCounters, AuditOutcome, Auditor, DEFAULT_KEEPALIVE_GAPS, PathAudit,
+    TimeoutEvidence,
 };

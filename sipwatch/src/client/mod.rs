@@ -10,6 +10,7 @@
 //!   branch and CSeq method (§17.1.3); everything else is ignored and
 //!   counted. The typed [`Outcome`]: a final response, a timeout, a refusal
 //!   (ICMP port unreachable), a reset or close of the stream.
+//! * [`seen`] asks an echo's query channel whether a probe arrived.
 //! * [`resolve`] turns what a user typed into every address it stands for
 //!   ([`Resolved`]); [`Resolver`] is where RFC 3263 (NAPTR / SRV) plugs in.
 //!
@@ -28,10 +29,12 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+mod query;
 mod resolve;
 mod timers;
 mod transaction;
 
+pub use query::seen;
 pub use resolve::{Host, ResolveError, Resolved, Resolver, SystemResolver, Target, resolve};
 pub use timers::{Schedule, T1, T2, TIMER_F, Timers};
 pub use transaction::{

@@ -7,8 +7,9 @@ mod nic;
 mod report;
 mod run;
 
+pub use crate::client::seen;
 pub use report::{
     ExitCode, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport, Verdict, verdict,
     write_report,
 };
-pub use run::{ProbeConfig, ProbeError, probe, seen};
+pub use run::{ProbeConfig, ProbeError, probe};

@@ -2,8 +2,7 @@
 //! ([`crate::client`]) sends and matches; what an answer's mirror says is
 //! read here.
 use std::{
-    io::{BufRead, BufReader, Write},
-    net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
+    net::{IpAddr, SocketAddr, UdpSocket},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -446,7 +445,7 @@ fn unanswered(
     id: &str,
     request: &[u8],
 ) -> ProbeOutcome {
-    let (leg, query_error) = match config.query.map(|q| (q, seen(q, id))) {
+    let (leg, query_error) = match config.query.map(|q| (q, crate::client::seen(q, id))) {
         Some((_, Ok(true))) => (Leg::LostOnTheWayBack, None),
         Some((_, Ok(false))) => (Leg::DroppedOnTheWayOut, None),
         Some((q, Err(why))) => (
@@ -478,35 +477,6 @@ fn unanswered(
         left_nic: None,
         answer_at_nic: None,
         kernel_drop: None,
-    }
-}
-
-/// Asks the echo's query channel whether probe `id` arrived; the error
-/// says, in words, why the channel gave no answer.
-pub fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
-    let mut s =
-        TcpStream::connect_timeout(&query, Duration::from_secs(3)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => {
-                "refused the connection (nothing listens there)".to_owned()
-            }
-            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                "did not answer within 3 s (filtered?)".to_owned()
-            }
-            _ => format!("could not be reached ({e})"),
-        })?;
-    let broken = |e: std::io::Error| format!("broke off ({e})");
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(broken)?;
-    s.write_all(format!("SEEN? {id}\n").as_bytes())
-        .map_err(broken)?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).map_err(broken)?;
-    if line.starts_with("SEEN ") {
-        Ok(true)
-    } else if line.starts_with("UNSEEN ") {
-        Ok(false)
-    } else {
-        Err(format!("answered something else: {:?}", line.trim()))
     }
 }
 

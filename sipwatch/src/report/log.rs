@@ -48,7 +48,7 @@ impl Output for MessageLog {
     fn audit(&mut self, out: &mut dyn Write, a: &crate::audit::PathAudit) -> io::Result<()> {
         let out = &mut Printable::new(out);
         write_clock_time(out, a.time)?;
-        writeln!(out, " PATH {}", a.describe())
+        writeln!(out, " PATH {}", crate::say::path_audit::describe(a))
     }
 
     /// A SIP packet this host's kernel dropped: where, why, and what it was.

@@ -224,7 +224,7 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
         writeln!(out, "(no REGISTER audited yet)")?;
     }
     for a in latest {
-        writeln!(out, "{}", a.describe())?;
+        writeln!(out, "{}", crate::say::path_audit::describe(a))?;
     }
     let c = audit.counters();
     writeln!(

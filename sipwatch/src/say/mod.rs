@@ -5,7 +5,7 @@
 //! subject; [`crate::track`] decides and holds typed data, this module puts
 //! it into words, the way `alg/describe.rs` words what
 //! `alg/compare.rs` found (those two stay together in `alg`, the
-//! model this module follows; the path audit's words are in `audit`).
+//! model this module follows). The path audit's words are [`path_audit`].
 //!
 //! The words take a [`Context`]: which PBX the binding belongs to (its
 //! option names and defaults come from [`crate::pbx`]), and room for the
@@ -32,6 +32,7 @@ pub mod diagnosis;
 pub mod kernel_drop;
 pub mod next_move;
 mod path;
+pub mod path_audit;
 pub mod record;
 pub mod registration;
 pub mod storm;

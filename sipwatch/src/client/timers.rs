@@ -2,16 +2,7 @@
 //! UDP.
 use std::time::Duration;
 
-/// T1, the round-trip time estimate (RFC 3261 §17.1.1.1): the first
-/// retransmission interval.
-pub const T1: Duration = Duration::from_millis(500);
-/// T2, the longest retransmission interval of a non-INVITE request and of
-/// an INVITE's answers (RFC 3261 §17.1.2.2).
-pub const T2: Duration = Duration::from_secs(4);
-/// Timer B (INVITE) and Timer F (every other request): 64×T1, how long a
-/// client transaction waits for a final response (RFC 3261 §17.1.1.2,
-/// §17.1.2.2).
-pub const TIMER_F: Duration = Duration::from_secs(32);
+pub use crate::sip::timers::{T1, T2, TIMER_F};
 
 /// The timers of one client transaction. [`Timers::default`] is RFC 3261's
 /// (T1 = 500 ms, T2 = 4 s, Timer B / F = 32 s); a test uses

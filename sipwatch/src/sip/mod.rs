@@ -14,6 +14,7 @@ pub mod fields;
 mod framing;
 mod index;
 mod message;
+pub mod timers;
 
 pub use assembler::{AssemblyStats, MessageAssembler};
 pub use framing::{FramingStats, MAX_MESSAGE, SipFramer};

@@ -16,11 +16,7 @@ use crate::{
     sip::ParsedMessage,
 };
 
-/// T1, the RFC 3261 round-trip estimate.
-pub const T1: Duration = Duration::from_millis(500);
-/// Timer B (INVITE) and F (others): 64 × T1, after which the client gives
-/// up and reports 408 Request Timeout to its user.
-pub const TIMER_B: Duration = Duration::from_secs(32);
+pub use crate::sip::timers::{T1, TIMER_B};
 
 /// What identifies a transaction: RFC 3261 §17.1.3 (top Via branch and CSeq
 /// method), with the RFC 2543 fallback (Call-ID, CSeq and From tag) when the

@@ -1,0 +1,16 @@
+//! RFC 3261's transaction timers, one home for the tracker (which fires
+//! them on what it watches) and the client (which runs them on what it
+//! sends).
+use std::time::Duration;
+
+/// T1, the round-trip time estimate (RFC 3261 §17.1.1.1): the first
+/// retransmission interval over UDP.
+pub const T1: Duration = Duration::from_millis(500);
+/// T2, the longest retransmission interval of a non-INVITE request and of
+/// an INVITE's answers (RFC 3261 §17.1.2.2).
+pub const T2: Duration = Duration::from_secs(4);
+/// Timer F (every request but INVITE): 64 × T1, after which the client
+/// gives up and reports 408 Request Timeout to its user (RFC 3261 §17.1.2.2).
+pub const TIMER_F: Duration = Duration::from_secs(32);
+/// Timer B (INVITE): 64 × T1, as Timer F (RFC 3261 §17.1.1.2).
+pub const TIMER_B: Duration = TIMER_F;

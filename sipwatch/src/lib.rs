@@ -37,9 +37,9 @@
 //! (`sipwatch attach`) and [`analyze`] (`sipwatch analyze`) feed it from the
 //! NIC and from a file. [`echo`] (`sipwatch echo`) is the cooperating server
 //! on a public host, and [`probe`] (`sipwatch probe`) the pre-go-live router
-//! check against it, built on [`client`], [`alg`] and [`capture`]. [`time`] and
-//! [`words`], which any of them may use, write the RFC 3339 times of every
-//! JSON object and counts in words.
+//! check against it, built on [`client`], [`alg`] and [`capture`]. [`time`],
+//! which any of them may use, writes the RFC 3339 times of every JSON
+//! object.
 pub mod alg;
 pub mod analyze;
 pub mod audit;
@@ -56,4 +56,3 @@ pub mod say;
 pub mod sip;
 pub mod time;
 pub mod track;
-pub mod words;

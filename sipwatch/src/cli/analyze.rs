@@ -29,7 +29,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!(
             "sipwatch: {}: {} on other interfaces passed over: {why}",
             args.file.display(),
-            sipwatch::words::count(n, "packet", "packets")
+            sipwatch::say::count(n, "packet", "packets")
         );
     }
     if let Some(stopped) = analysis.stopped {

@@ -232,14 +232,14 @@ fn leg_words(o: &ProbeOutcome) -> String {
         Leg::Delivered => format!("answered{rtt}"),
         Leg::DroppedOnTheWayOut => format!(
             "dropped on the way out (the echo never saw it; sent {})",
-            crate::words::count(o.sent, "time", "times")
+            crate::say::count(o.sent, "time", "times")
         ),
         Leg::LostOnTheWayBack => {
             "answered by the echo, but the answer was lost on the way back".into()
         }
         Leg::NoAnswer => format!(
             "no answer (sent {}); which way it was lost is not known: {}",
-            crate::words::count(o.sent, "time", "times"),
+            crate::say::count(o.sent, "time", "times"),
             o.query_error
                 .as_deref()
                 .unwrap_or("the echo's query channel was not asked")

@@ -6,10 +6,9 @@ use std::{
 };
 
 use crate::{
-    say::{self, Context},
+    say::{self, Context, count},
     time::{clock, stamp},
     track::{Event, Registration, RegistrationState, TrackStats},
-    words::count,
 };
 
 /// One line for an event in the message log.

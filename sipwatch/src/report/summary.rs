@@ -182,13 +182,13 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         writeln!(
             out,
             "WARNING: {} dropped by this host's kernel and not readable (not UDP or TCP, or cut before their ports)",
-            crate::words::count(d.unreadable, "packet", "packets")
+            crate::say::count(d.unreadable, "packet", "packets")
         )?;
     }
     if d.leaving + d.arriving == 0 {
         return writeln!(out, "dropped by this host's kernel: no SIP packet");
     }
-    let packets = |n: u64| crate::words::count(n, "packet", "packets");
+    let packets = |n: u64| crate::say::count(n, "packet", "packets");
     let reasons: Vec<String> = end
         .kernel_drops
         .iter()

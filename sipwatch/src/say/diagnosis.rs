@@ -422,7 +422,7 @@ fn timeout(
     };
     if side == Side::Registrar {
         return (
-            format!("no final response: the REGISTER arrived here {} for {destination} over {transport} and was never answered{provisional}", crate::words::count(sent, "time", "times")),
+            format!("no final response: the REGISTER arrived here {} for {destination} over {transport} and was never answered{provisional}", crate::say::count(sent, "time", "times")),
             "is the PBX listening on that address, port and transport (PJSIP transport `bind`), and does this host's INPUT firewall let SIP in?".into(),
         );
     }
@@ -440,7 +440,7 @@ fn timeout(
     (
         format!(
             "no final response: the REGISTER was sent {} to {destination} over {transport}; {left}{provisional}; the PBX reports 408 and retries after `{}`",
-            crate::words::count(sent, "time", "times"),
+            crate::say::count(sent, "time", "times"),
             asterisk::RETRY_INTERVAL.name
         ),
         format!(

@@ -37,6 +37,12 @@ pub mod record;
 pub mod registration;
 pub mod storm;
 
+/// `n` with its noun, singular for one: `1 time`, `3 times`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// What the words are about, beyond the typed finding itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Context {
@@ -116,5 +122,20 @@ mod tests {
     fn a_time_of_day_reads_to_the_second() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(86_399);
         assert_eq!(hms(at), "23:59:59");
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::count;
+
+    #[test]
+    fn one_is_singular_everything_else_plural() {
+        assert_eq!(count(1u32, "time", "times"), "1 time");
+        assert_eq!(count(0u32, "time", "times"), "0 times");
+        assert_eq!(
+            count(11u64, "transaction", "transactions"),
+            "11 transactions"
+        );
     }
 }

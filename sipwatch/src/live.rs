@@ -76,6 +76,7 @@ impl LiveCapture {
         let mut capture = self.capture;
         let ifindex = interface_index(capture.interface());
         let mut pipeline = Pipeline::new(out, outputs)
+            .frames_from_nic()
             .with_selection(self.selection)
             .with_kernel_drops(
                 capture.drop_reasons().clone(),

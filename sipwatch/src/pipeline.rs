@@ -28,7 +28,10 @@ use crate::{
         ConnectionWatch, Decoded, Decoder, DropTally, DropWay, DroppedPacket, SipSelection,
         Transport, tcp::TcpLimits,
     },
-    report::{CaptureSummary, Output, PipelineStats, RunEnd, Snapshot},
+    report::{
+        CaptureSummary, Count, Found, MessageStore, Output, PipelineStats, RunEnd, Snapshot,
+        StoreLimits,
+    },
     sip::{Clock, Message, MessageAssembler, Origin},
     track::{Event, Tracker},
 };
@@ -76,6 +79,8 @@ pub struct Pipeline<W: Write> {
     copies: Copies,
     /// Each source's clock, and messages ahead of the slowest.
     clocks: Clocks,
+    /// The messages themselves, when kept.
+    store: Option<MessageStore>,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -85,7 +90,9 @@ pub struct Pipeline<W: Write> {
     events: Vec<Event>,
 }
 
-/// What a run ended with: the counts, and the tracker's final state.
+/// What a run ended with: the counts, the tracker's final state, the
+/// messages kept, and the outputs themselves, which
+/// [`Finished::browse`] hands all of it (`analyze`, once the file is read).
 pub struct Finished {
     /// Every count of the run, kernel to tracker: what the summary and the
     /// JSON `summary` object show, and what `analyze` returns.
@@ -93,6 +100,31 @@ pub struct Finished {
     /// Transactions and registrations as they ended, with each failure's
     /// diagnosis, for a caller that wants more than the outputs wrote.
     pub tracker: Tracker,
+    /// The messages, by Call-ID, transaction and binding, when the
+    /// pipeline kept them ([`Pipeline::with_store`]).
+    pub store: Option<MessageStore>,
+    /// The outputs and the stages' own counts, as the summary showed
+    /// those not zero.
+    pub counts: Vec<Count>,
+    /// The outputs, finished.
+    pub outputs: Vec<Box<dyn Output>>,
+}
+
+impl Finished {
+    /// Hands what the run found to every output that keeps working after
+    /// the end ([`Output::browse`]: a terminal UI browsing the capture),
+    /// each in turn until it is done.
+    pub fn browse(&mut self) -> io::Result<()> {
+        let found = Found {
+            summary: &self.summary,
+            tracker: &self.tracker,
+            store: self.store.as_ref(),
+        };
+        for o in &mut self.outputs {
+            o.browse(&found)?;
+        }
+        Ok(())
+    }
 }
 
 impl<W: Write> Pipeline<W> {
@@ -116,6 +148,7 @@ impl<W: Write> Pipeline<W> {
             frames_from_nic: false,
             copies: Copies::default(),
             clocks: Clocks::default(),
+            store: None,
             out,
             outputs,
             frames: 0,
@@ -151,6 +184,14 @@ impl<W: Write> Pipeline<W> {
             .map(|(_, a)| a)
             .collect();
         self.drop_problem = problem;
+        self
+    }
+
+    /// Keeps every message (a copy of its bytes) in a [`MessageStore`]
+    /// within `limits`, found in [`Finished::store`]; the tracker keeps no
+    /// message bytes of its own.
+    pub fn with_store(mut self, limits: StoreLimits) -> Self {
+        self.store = Some(MessageStore::new(limits));
         self
     }
 
@@ -390,6 +431,9 @@ impl<W: Write> Pipeline<W> {
             if !hold {
                 self.tracker.push(p, &mut self.events);
             }
+            if let Some(store) = &mut self.store {
+                store.push(p);
+            }
         }
         for o in &mut self.outputs {
             o.message(&mut self.out, &m, parsed.as_ref())?;
@@ -500,6 +544,22 @@ impl<W: Write> Pipeline<W> {
             },
         };
         let kernel_drops = self.drops.by_reason();
+        let mut counts = vec![
+            Count {
+                by: "pipeline",
+                what: "copies of a message from another origin (taken once)",
+                n: self.copies.copies,
+                loss: false,
+            },
+            Count {
+                by: "pipeline",
+                what: "messages let go before a slower source's clock reached them (too many waiting)",
+                n: self.clocks.released_early,
+                loss: true,
+            },
+        ];
+        counts.extend(self.store.iter().flat_map(MessageStore::counts));
+        counts.extend(self.outputs.iter().flat_map(|o| o.counters()));
         let end = RunEnd {
             summary: &summary,
             tracker: &self.tracker,
@@ -508,6 +568,7 @@ impl<W: Write> Pipeline<W> {
             source,
             kernel_drops: &kernel_drops,
             drop_problem: self.drop_problem.as_deref(),
+            counts: &counts,
         };
         for o in &mut self.outputs {
             o.finish(&mut self.out, &end)?;
@@ -516,6 +577,9 @@ impl<W: Write> Pipeline<W> {
         Ok(Finished {
             summary,
             tracker: self.tracker,
+            store: self.store,
+            counts,
+            outputs: self.outputs,
         })
     }
 }
@@ -741,5 +805,28 @@ pub(crate) mod tests {
             done.tracker.registrations()[0].state(),
             RegistrationState::Registered { .. }
         ));
+    }
+
+    #[test]
+    fn the_store_keeps_the_messages_and_its_evictions_reach_the_summary() {
+        let mut p = Pipeline::new(
+            Vec::new(),
+            crate::report::View::Text(crate::report::Detail::Quiet).outputs(),
+        )
+        .with_store(StoreLimits {
+            max_bytes: 1 << 20,
+            max_messages: 1,
+        });
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        p.push_message(from_agent(9060, 1, false, OK)).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        let store = done.store.as_ref().expect("kept");
+        assert_eq!(store.by_call_id("h1").count(), 1);
+        assert_eq!(store.by_binding("sip:alice@203.0.113.2").count(), 1);
+        assert!(
+            done.counts
+                .iter()
+                .any(|c| c.by == "message store" && c.n == 1 && c.loss)
+        );
     }
 }

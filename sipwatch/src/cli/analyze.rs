@@ -20,7 +20,7 @@ const STDIN: &str = "standard input";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let outputs = args.output.view().outputs();
+    let outputs = args.output.plan().build()?.list;
     let selection = args.selection.selection();
     let analysis = if args.file.as_os_str() == "-" {
         let stdin = std::io::stdin().lock();

@@ -128,7 +128,8 @@ impl Finished {
 }
 
 impl<W: Write> Pipeline<W> {
-    /// A pipeline writing to `out` through `outputs` (see [`crate::report::View::outputs`]).
+    /// A pipeline writing to `out` through `outputs` (see
+    /// [`crate::report::OutputPlan::build`]).
     pub fn new(out: W, outputs: Vec<Box<dyn Output>>) -> Self {
         Self {
             decoder: Decoder::new(),

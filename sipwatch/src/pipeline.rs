@@ -228,7 +228,11 @@ impl<W: Write> Pipeline<W> {
     }
 
     /// `clock` reads `now`, though its source sent nothing (an idle HEP
-    /// agent, the NIC on a tick): messages waiting for it may go on.
+    /// agent, the NIC on a tick): messages waiting for it may go on. A
+    /// source announces its clock this way when it starts
+    /// ([`crate::source::drive`] does), so that copies of its messages are
+    /// looked for from the first one: that is done only while more than
+    /// one clock runs.
     pub fn advance_clock(&mut self, clock: Clock, now: std::time::SystemTime) -> io::Result<()> {
         self.clocks.advance(clock, now);
         self.deliver_due(false)
@@ -386,7 +390,11 @@ impl<W: Write> Pipeline<W> {
             if self.frames_from_nic && m.origin == Origin::CaptureFile {
                 m.origin = Origin::Nic(m.direction.unwrap_or(Direction::Ingress));
             }
-            if self.copies.is_copy(&m) {
+            // Copies are looked for only while several sources run (a
+            // single source's messages are never another's copies, and
+            // the cost stays off the path of a file or a NIC alone).
+            self.clocks.advance(m.origin.clock(), m.timestamp);
+            if self.clocks.is_several() && self.copies.is_copy(&m) {
                 continue;
             }
             if let Some(m) = self.clocks.arrive(m) {
@@ -794,6 +802,10 @@ pub(crate) mod tests {
     #[test]
     fn the_nic_copy_and_the_hep_copy_are_one_message_not_a_retransmission() {
         let mut p = live().frames_from_nic();
+        // Both sources announce their clocks as they start.
+        p.advance_clock(Clock::Nic, at(0)).unwrap();
+        p.advance_clock(Clock::Hep("192.168.77.1:9060".parse().unwrap()), at(0))
+            .unwrap();
         p.push(&frame(0, true, REGISTER, false)).unwrap();
         p.push_message(from_agent(9060, 3, true, REGISTER)).unwrap();
         p.push(&frame(5, false, OK, false)).unwrap();

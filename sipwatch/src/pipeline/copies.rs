@@ -1,7 +1,8 @@
 //! The same message from two origins (the NIC's copy and a HEP agent's, or
 //! a TLS process's plaintext and its HEP copy) is one message, not a
 //! retransmission: a retransmission is a second message from the same
-//! origin, and every origin sees it again.
+//! origin, and every origin sees it again. The pipeline looks for copies
+//! only while more than one source's clock runs.
 use std::{
     collections::{HashMap, VecDeque},
     hash::{Hash, Hasher},

@@ -124,6 +124,10 @@ pub async fn drive<S: Source, W: Write>(
     let mut batch = Vec::new();
     let mut timer = source.tick_every().map(tokio::time::interval);
     let mut ended = false;
+    // The source's clock runs from its start (see Pipeline::advance_clock).
+    if let Some((clock, now)) = source.now() {
+        pipeline.advance_clock(clock, now)?;
+    }
     {
         let mut stop = std::pin::pin!(stop);
         loop {

@@ -1,11 +1,16 @@
-//! `sipwatch analyze FILE`: the live pipeline over a capture file.
-use std::{io::Write, path::Path};
+//! `sipwatch analyze FILE`: the live pipeline over a capture file, read
+//! from a path or any reader (`sipwatch analyze -`: standard input).
+use std::{
+    io::{Read, Write},
+    path::Path,
+};
 
 use crate::{
-    capture::file::{CaptureFileReader, FileError},
+    capture::file::FileError,
     net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
+    source::{self, FileSource},
 };
 
 /// What an analysis read, and why it stopped early if it did.
@@ -59,25 +64,39 @@ pub fn run_with(
     selection: SipSelection,
     out: impl Write,
 ) -> Result<Analysis, AnalyzeError> {
-    let mut reader = CaptureFileReader::open(path)?;
-    let format = reader.format_name();
-    let mut pipeline = Pipeline::new(out, outputs).with_selection(selection);
-    let mut stopped = None;
-    for frame in &mut reader {
-        match frame {
-            Ok(frame) => pipeline.push(&frame)?,
-            Err(e) => {
-                stopped = Some(e);
-                break;
-            }
-        }
-    }
-    let source = format!("{} ({format})", path.display());
-    let finished = pipeline.finish(None, 0, Some(&source))?;
+    let source = FileSource::open(path)?;
+    run_source(
+        source,
+        Pipeline::new(out, outputs).with_selection(selection),
+    )
+}
+
+/// As [`run_with`], reading the capture from `reader` (standard input for
+/// `sipwatch analyze -`), `name`d in the summary.
+pub fn run_reader(
+    reader: impl Read + 'static,
+    name: &str,
+    outputs: Vec<Box<dyn Output>>,
+    selection: SipSelection,
+    out: impl Write,
+) -> Result<Analysis, AnalyzeError> {
+    let source = FileSource::from_reader(reader, name)?;
+    run_source(
+        source,
+        Pipeline::new(out, outputs).with_selection(selection),
+    )
+}
+
+/// `source` through `pipeline` to the end of the file.
+fn run_source(
+    mut source: FileSource,
+    pipeline: Pipeline<impl Write>,
+) -> Result<Analysis, AnalyzeError> {
+    let finished = source::run_ready(source::drive(&mut source, pipeline, std::future::pending()))?;
     Ok(Analysis {
         summary: finished.summary,
-        format,
-        stopped,
-        passed_over: reader.passed_over(),
+        format: source.format_name(),
+        stopped: source.stopped(),
+        passed_over: source.passed_over(),
     })
 }

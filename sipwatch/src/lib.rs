@@ -33,9 +33,12 @@
 //! * [`report`]: what the user sees, one [`report::Output`] per file: the
 //!   message log, JSON Lines, the live table, the summary, pcapng, metrics.
 //!
-//! Around that path: [`pipeline`] is the path for one frame; [`live`]
-//! (`sipwatch attach`) and [`analyze`] (`sipwatch analyze`) feed it from the
-//! NIC and from a file. [`echo`] (`sipwatch echo`) is the cooperating server
+//! Around that path: [`pipeline`] is the path for one frame or one whole
+//! message, and [`source`] the places they come from (the NIC ring, a
+//! capture file; later a HEP socket, a uprobe ring) with the one loop that
+//! drives a pipeline from any of them; [`live`] (`sipwatch attach`) and
+//! [`analyze`] (`sipwatch analyze`) run that loop over the NIC and over a
+//! file or standard input. [`source`] sits beside [`pipeline`], using it. [`echo`] (`sipwatch echo`) is the cooperating server
 //! on a public host, and [`probe`] (`sipwatch probe`) the pre-go-live router
 //! check against it, built on [`client`], [`alg`] and [`capture`]. [`time`],
 //! which any of them may use, writes the RFC 3339 times of every JSON
@@ -54,5 +57,6 @@ pub mod probe;
 pub mod report;
 pub mod say;
 pub mod sip;
+pub mod source;
 pub mod time;
 pub mod track;

@@ -4,25 +4,18 @@ use std::{future::Future, io::Write};
 
 use crate::{
     audit::Auditor,
-    capture::{Capture, CaptureConfig, CaptureError, Frame},
+    capture::{Capture, CaptureConfig},
     net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
+    source::{NicError, NicSource},
 };
 
-/// Why a live capture could not start or had to stop.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    /// Attaching, reading the ring or the counters, or detaching failed;
-    /// each [`CaptureError`] says what to do.
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    /// Writing an output failed: stdout closed (a pipe into `head`), or the
-    /// `--write` pcapng file (full disk, rotation), whose errors the pipeline
-    /// passes on as I/O errors.
-    #[error("writing the output failed")]
-    Output(#[from] std::io::Error),
-}
+/// Why a live capture could not start or had to stop: attaching, reading
+/// the ring or the counters, or detaching failed (each [`crate::capture::CaptureError`]
+/// says what to do), or writing an output failed (stdout closed, the
+/// `--write` pcapng file full).
+pub type LiveError = NicError;
 
 /// A capture attached and ready to run.
 pub struct LiveCapture {
@@ -73,45 +66,20 @@ impl LiveCapture {
         out: impl Write,
         stop: impl Future<Output = ()>,
     ) -> Result<CaptureSummary, LiveError> {
-        let mut capture = self.capture;
-        let ifindex = interface_index(capture.interface());
+        let ifindex = interface_index(self.capture.interface());
         let mut pipeline = Pipeline::new(out, outputs)
+            .frames_from_nic()
             .with_selection(self.selection)
             .with_kernel_drops(
-                capture.drop_reasons().clone(),
+                self.capture.drop_reasons().clone(),
                 ifindex,
-                capture.drop_problem().map(str::to_owned),
+                self.capture.drop_problem().map(str::to_owned),
             );
         if let Some(auditor) = audit {
             pipeline = pipeline.with_audit(auditor);
         }
-        let mut frames = capture.frames()?;
-        let mut batch = Vec::new();
-        // Timers (Timer F, expiries) fire even when nothing is captured.
-        let mut timers = tokio::time::interval(std::time::Duration::from_secs(1));
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                n = frames.next_batch(&mut batch) => {
-                    n?;
-                    process(&mut batch, &mut pipeline)?;
-                    if let Some(echo) = pipeline.take_echo_conflict() {
-                        capture.stop_consuming(echo)?;
-                        eprintln!("sipwatch: --echo {echo} is where the PBX sends its own SIP: the audit stopped, and its answers reach the PBX");
-                    }
-                    capture.flush_logs();
-                }
-                _ = timers.tick() => {
-                    pipeline.tick(std::time::SystemTime::now(), capture.counters().ok())?;
-                }
-            }
-        }
-        capture.detach()?;
-        frames.drain(&mut batch);
-        process(&mut batch, &mut pipeline)?;
-        capture.flush_logs();
-        let finished = pipeline.finish(Some(capture.counters()?), frames.malformed(), None)?;
+        let mut source = NicSource::new(self.capture)?;
+        let finished = crate::source::drive(&mut source, pipeline, stop).await?;
         Ok(finished.summary)
     }
 }
@@ -122,12 +90,4 @@ fn interface_index(name: &str) -> Option<u32> {
     // SAFETY: a valid NUL-terminated string.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     (index != 0).then_some(index)
-}
-
-fn process(batch: &mut Vec<Frame>, pipeline: &mut Pipeline<impl Write>) -> Result<(), LiveError> {
-    for frame in batch.drain(..) {
-        pipeline.push(&frame)?;
-    }
-    pipeline.flush()?;
-    Ok(())
 }

@@ -1,6 +1,20 @@
-//! The one path every frame takes, live or from a file: decode, assemble
-//! whole SIP messages, track transactions and registrations, and hand each
-//! frame, message and event to every output in turn.
+//! The one path every frame and message takes, live or from a file:
+//! decode, assemble whole SIP messages, track transactions and
+//! registrations, and hand each frame, message and event to every output
+//! in turn.
+//!
+//! Frames go in by [`Pipeline::push`]; whole messages (a HEP agent's, TLS
+//! plaintext: addresses and a time, no IP header) by
+//! [`Pipeline::push_message`], and from there take the path an assembled
+//! message takes. Two rules keep several sources honest: another origin's
+//! copy of a message already taken is one message, not a retransmission
+//! ([`copies`]), and each source keeps its own clock, the tracker's timers
+//! never running ahead of the slowest ([`clocks`]).
+//! [`crate::source::drive`] feeds a pipeline from any
+//! [`crate::source::Source`].
+pub mod clocks;
+pub mod copies;
+
 use std::io::{self, Write};
 
 use sipwatch_common::looks_like_sip_start;
@@ -14,10 +28,15 @@ use crate::{
         ConnectionWatch, Decoded, Decoder, DropTally, DropWay, DroppedPacket, SipSelection,
         Transport, tcp::TcpLimits,
     },
-    report::{CaptureSummary, Output, PipelineStats, RunEnd, Snapshot},
-    sip::{Message, MessageAssembler},
+    report::{
+        CaptureSummary, Count, Found, MessageStore, Output, PipelineStats, RunEnd, Snapshot,
+        StoreLimits,
+    },
+    sip::{Clock, Message, MessageAssembler, Origin},
     track::{Event, Tracker},
 };
+use clocks::Clocks;
+use copies::Copies;
 
 /// How long an arriving final answer waits for the drop tracer before the
 /// tracker takes it as delivered: the kernel drops it within microseconds
@@ -53,6 +72,15 @@ pub struct Pipeline<W: Write> {
     /// Live: this host's addresses, to tell a packet passing through from
     /// one for this host (read when the drop tracer is set up).
     local_addresses: std::collections::HashSet<std::net::IpAddr>,
+    /// Frames are the NIC's (live), not a capture file's: their messages'
+    /// [`Origin`].
+    frames_from_nic: bool,
+    /// Other origins' copies of messages already taken.
+    copies: Copies,
+    /// Each source's clock, and messages ahead of the slowest.
+    clocks: Clocks,
+    /// The messages themselves, when kept.
+    store: Option<MessageStore>,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -62,7 +90,9 @@ pub struct Pipeline<W: Write> {
     events: Vec<Event>,
 }
 
-/// What a run ended with: the counts, and the tracker's final state.
+/// What a run ended with: the counts, the tracker's final state, the
+/// messages kept, and the outputs themselves, which
+/// [`Finished::browse`] hands all of it (`analyze`, once the file is read).
 pub struct Finished {
     /// Every count of the run, kernel to tracker: what the summary and the
     /// JSON `summary` object show, and what `analyze` returns.
@@ -70,10 +100,36 @@ pub struct Finished {
     /// Transactions and registrations as they ended, with each failure's
     /// diagnosis, for a caller that wants more than the outputs wrote.
     pub tracker: Tracker,
+    /// The messages, by Call-ID, transaction and binding, when the
+    /// pipeline kept them ([`Pipeline::with_store`]).
+    pub store: Option<MessageStore>,
+    /// The outputs and the stages' own counts, as the summary showed
+    /// those not zero.
+    pub counts: Vec<Count>,
+    /// The outputs, finished.
+    pub outputs: Vec<Box<dyn Output>>,
+}
+
+impl Finished {
+    /// Hands what the run found to every output that keeps working after
+    /// the end ([`Output::browse`]: a terminal UI browsing the capture),
+    /// each in turn until it is done.
+    pub fn browse(&mut self) -> io::Result<()> {
+        let found = Found {
+            summary: &self.summary,
+            tracker: &self.tracker,
+            store: self.store.as_ref(),
+        };
+        for o in &mut self.outputs {
+            o.browse(&found)?;
+        }
+        Ok(())
+    }
 }
 
 impl<W: Write> Pipeline<W> {
-    /// A pipeline writing to `out` through `outputs` (see [`crate::report::View::outputs`]).
+    /// A pipeline writing to `out` through `outputs` (see
+    /// [`crate::report::OutputPlan::build`]).
     pub fn new(out: W, outputs: Vec<Box<dyn Output>>) -> Self {
         Self {
             decoder: Decoder::new(),
@@ -90,6 +146,10 @@ impl<W: Write> Pipeline<W> {
             hold_answers: false,
             latest: None,
             local_addresses: std::collections::HashSet::new(),
+            frames_from_nic: false,
+            copies: Copies::default(),
+            clocks: Clocks::default(),
+            store: None,
             out,
             outputs,
             frames: 0,
@@ -128,6 +188,21 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Keeps every message (a copy of its bytes) in a [`MessageStore`]
+    /// within `limits`, found in [`Finished::store`]; the tracker keeps no
+    /// message bytes of its own.
+    pub fn with_store(mut self, limits: StoreLimits) -> Self {
+        self.store = Some(MessageStore::new(limits));
+        self
+    }
+
+    /// Frames pushed are the NIC's (a live capture): their messages'
+    /// origin is [`Origin::Nic`], not [`Origin::CaptureFile`].
+    pub fn frames_from_nic(mut self) -> Self {
+        self.frames_from_nic = true;
+        self
+    }
+
     /// Live: an echo address whose answers XDP must no longer consume
     /// (the PBX sends its own SIP there), once.
     pub fn take_echo_conflict(&mut self) -> Option<std::net::SocketAddr> {
@@ -140,6 +215,27 @@ impl<W: Write> Pipeline<W> {
         self.assembler = MessageAssembler::with_selection(TcpLimits::default(), selection.clone());
         self.selection = selection;
         self
+    }
+
+    /// A whole SIP message from a source that hands over messages, not
+    /// frames (HEP, TLS plaintext): it takes the path of an assembled
+    /// message (audit, tracker, every output). Another origin's copy of a
+    /// message already taken is counted, not taken again; a message
+    /// stamped ahead of the slowest source's clock waits for it.
+    pub fn push_message(&mut self, message: Message) -> io::Result<()> {
+        self.messages.push(message);
+        self.deliver_messages()
+    }
+
+    /// `clock` reads `now`, though its source sent nothing (an idle HEP
+    /// agent, the NIC on a tick): messages waiting for it may go on. A
+    /// source announces its clock this way when it starts
+    /// ([`crate::source::drive`] does), so that copies of its messages are
+    /// looked for from the first one: that is done only while more than
+    /// one clock runs.
+    pub fn advance_clock(&mut self, clock: Clock, now: std::time::SystemTime) -> io::Result<()> {
+        self.clocks.advance(clock, now);
+        self.deliver_due(false)
     }
 
     /// One frame through every stage.
@@ -207,12 +303,14 @@ impl<W: Write> Pipeline<W> {
         if d.start_line.is_none() || d.drop.is_duplicate() {
             return Ok(());
         }
+        let direction = match d.drop.way {
+            DropWay::Leaving => Direction::Egress,
+            DropWay::Arriving => Direction::Ingress,
+        };
         let message = Message {
             timestamp: d.time,
-            direction: Some(match d.drop.way {
-                DropWay::Leaving => Direction::Egress,
-                DropWay::Arriving => Direction::Ingress,
-            }),
+            direction: Some(direction),
+            origin: Origin::Nic(direction),
             transport: d.transport,
             src: d.src,
             dst: d.dst,
@@ -288,39 +386,71 @@ impl<W: Write> Pipeline<W> {
     }
 
     fn deliver(&mut self, messages: &mut Vec<Message>) -> io::Result<()> {
-        for m in messages.drain(..) {
-            self.messages_seen += 1;
-            // Held answers no drop came for go first, in their order; and
-            // any to the sender of this one, which has acted on them.
-            self.release_answers(Some(m.timestamp), Some(m.src))?;
-            // Parsed once, for the tracker and every output alike.
-            let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
-            if let Some(audit) = &mut self.audit
-                && audit.on_message(&m, parsed.as_ref())
-            {
-                self.deliver_audit()?;
+        for mut m in messages.drain(..) {
+            if self.frames_from_nic && m.origin == Origin::CaptureFile {
+                m.origin = Origin::Nic(m.direction.unwrap_or(Direction::Ingress));
+            }
+            // Copies are looked for only while several sources run (a
+            // single source's messages are never another's copies, and
+            // the cost stays off the path of a file or a NIC alone).
+            self.clocks.advance(m.origin.clock(), m.timestamp);
+            if self.clocks.is_several() && self.copies.is_copy(&m) {
                 continue;
             }
-            let mut hold = false;
-            if let Some(p) = &parsed {
-                // Timers due before this message are told before it.
-                self.tracker.tick(m.timestamp, &mut self.events);
-                self.deliver_events()?;
-                hold = self.hold_answers
-                    && m.direction == Some(Direction::Ingress)
-                    && p.status().is_some_and(|c| c >= 200);
-                if !hold {
-                    self.tracker.push(p, &mut self.events);
-                }
+            if let Some(m) = self.clocks.arrive(m) {
+                self.deliver_one(m)?;
             }
-            for o in &mut self.outputs {
-                o.message(&mut self.out, &m, parsed.as_ref())?;
-            }
+            self.deliver_due(false)?;
+        }
+        Ok(())
+    }
+
+    /// Messages that waited for a slower clock and may go on now (all of
+    /// them at the end).
+    fn deliver_due(&mut self, all: bool) -> io::Result<()> {
+        if !self.clocks.is_waiting() {
+            return Ok(());
+        }
+        for m in self.clocks.due(all) {
+            self.deliver_one(m)?;
+        }
+        Ok(())
+    }
+
+    fn deliver_one(&mut self, m: Message) -> io::Result<()> {
+        self.messages_seen += 1;
+        // Held answers no drop came for go first, in their order; and
+        // any to the sender of this one, which has acted on them.
+        self.release_answers(Some(m.timestamp), Some(m.src))?;
+        // Parsed once, for the tracker and every output alike.
+        let parsed = looks_like_sip_start(&m.bytes).then(|| m.parsed());
+        if let Some(audit) = &mut self.audit
+            && audit.on_message(&m, parsed.as_ref())
+        {
+            return self.deliver_audit();
+        }
+        let mut hold = false;
+        if let Some(p) = &parsed {
+            // Timers due before this message are told before it.
+            self.tracker.tick(m.timestamp, &mut self.events);
             self.deliver_events()?;
-            drop(parsed);
-            if hold {
-                self.held.push(m);
+            hold = self.hold_answers
+                && m.direction == Some(Direction::Ingress)
+                && p.status().is_some_and(|c| c >= 200);
+            if !hold {
+                self.tracker.push(p, &mut self.events);
             }
+            if let Some(store) = &mut self.store {
+                store.push(p);
+            }
+        }
+        for o in &mut self.outputs {
+            o.message(&mut self.out, &m, parsed.as_ref())?;
+        }
+        self.deliver_events()?;
+        drop(parsed);
+        if hold {
+            self.held.push(m);
         }
         Ok(())
     }
@@ -354,6 +484,13 @@ impl<W: Write> Pipeline<W> {
     pub fn tick(&mut self, now: std::time::SystemTime, kernel: Option<Counters>) -> io::Result<()> {
         // A second on, any drop of a held answer has long come.
         self.release_answers(None, None)?;
+        self.deliver_due(false)?;
+        // With several sources, timers fire only as far as the slowest
+        // clock has come.
+        let now = match self.clocks.slowest() {
+            Some(slowest) if self.clocks.is_several() => now.min(slowest),
+            _ => now,
+        };
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
@@ -395,6 +532,7 @@ impl<W: Write> Pipeline<W> {
         self.decoder.finish();
         self.assembler.finish(&mut self.messages);
         self.deliver_messages()?;
+        self.deliver_due(true)?;
         self.release_answers(None, None)?;
         self.tracker.finish(&mut self.events);
         self.deliver_events()?;
@@ -415,6 +553,22 @@ impl<W: Write> Pipeline<W> {
             },
         };
         let kernel_drops = self.drops.by_reason();
+        let mut counts = vec![
+            Count {
+                by: "pipeline",
+                what: "copies of a message from another origin (taken once)",
+                n: self.copies.copies,
+                loss: false,
+            },
+            Count {
+                by: "pipeline",
+                what: "messages let go before a slower source's clock reached them (too many waiting)",
+                n: self.clocks.released_early,
+                loss: true,
+            },
+        ];
+        counts.extend(self.store.iter().flat_map(MessageStore::counts));
+        counts.extend(self.outputs.iter().flat_map(|o| o.counters()));
         let end = RunEnd {
             summary: &summary,
             tracker: &self.tracker,
@@ -423,6 +577,7 @@ impl<W: Write> Pipeline<W> {
             source,
             kernel_drops: &kernel_drops,
             drop_problem: self.drop_problem.as_deref(),
+            counts: &counts,
         };
         for o in &mut self.outputs {
             o.finish(&mut self.out, &end)?;
@@ -431,6 +586,9 @@ impl<W: Write> Pipeline<W> {
         Ok(Finished {
             summary,
             tracker: self.tracker,
+            store: self.store,
+            counts,
+            outputs: self.outputs,
         })
     }
 }
@@ -449,7 +607,7 @@ fn deliver_events(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::{Duration, SystemTime};
 
     use etherparse::PacketBuilder;
@@ -578,5 +736,110 @@ mod tests {
             regs[0].state(),
             RegistrationState::Registered { .. }
         ));
+    }
+
+    /// A message as a HEP agent at `agent` (port) hands it over.
+    pub(crate) fn from_agent(port: u16, ms: u64, from_pbx: bool, text: &str) -> Message {
+        let (pbx, provider) = ("192.168.77.10:5060", "203.0.113.2:5060");
+        let (src, dst) = if from_pbx {
+            (pbx, provider)
+        } else {
+            (provider, pbx)
+        };
+        Message {
+            timestamp: at(ms),
+            direction: None,
+            transport: Transport::Udp,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            vlans: Vec::new(),
+            reassembled: false,
+            bytes: text.as_bytes().to_vec(),
+            origin: Origin::Hep {
+                agent_id: u32::from(port),
+                agent: std::net::SocketAddr::from(([192, 168, 77, 1], port)),
+            },
+        }
+    }
+
+    #[test]
+    fn a_source_whose_clock_runs_ahead_does_not_fire_timers_early() {
+        let mut p = Pipeline::new(Vec::new(), Vec::new());
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        // Another agent, its clock 40 s ahead: past the REGISTER's Timer F
+        // (32 s) on the first agent's clock, which has not come that far.
+        let options =
+            "OPTIONS sip:x SIP/2.0\r\nCall-ID: o\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+        p.push_message(from_agent(9061, 40_000, true, options))
+            .unwrap();
+        p.push_message(from_agent(9060, 1, false, OK)).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        let regs = done.tracker.registrations();
+        assert!(
+            matches!(regs[0].state(), RegistrationState::Registered { .. }),
+            "{:?}",
+            regs[0].diagnoses
+        );
+        assert_eq!(done.summary.pipeline.tracking.timeouts, 0);
+        assert_eq!(done.summary.pipeline.messages, 3);
+    }
+
+    #[test]
+    fn a_tick_fires_timers_only_as_far_as_the_slowest_clock() {
+        let mut p = Pipeline::new(Vec::new(), Vec::new());
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        p.advance_clock(Clock::Hep("192.168.77.1:9061".parse().unwrap()), at(60_000))
+            .unwrap();
+        // The wall clock is a minute on, but the first agent's is not.
+        p.tick(at(60_000), None).unwrap();
+        assert_eq!(p.tracker.stats().timeouts, 0);
+        p.advance_clock(Clock::Hep("192.168.77.1:9060".parse().unwrap()), at(60_000))
+            .unwrap();
+        p.tick(at(60_000), None).unwrap();
+        assert_eq!(p.tracker.stats().timeouts, 1);
+    }
+
+    #[test]
+    fn the_nic_copy_and_the_hep_copy_are_one_message_not_a_retransmission() {
+        let mut p = live().frames_from_nic();
+        // Both sources announce their clocks as they start.
+        p.advance_clock(Clock::Nic, at(0)).unwrap();
+        p.advance_clock(Clock::Hep("192.168.77.1:9060".parse().unwrap()), at(0))
+            .unwrap();
+        p.push(&frame(0, true, REGISTER, false)).unwrap();
+        p.push_message(from_agent(9060, 3, true, REGISTER)).unwrap();
+        p.push(&frame(5, false, OK, false)).unwrap();
+        p.push_message(from_agent(9060, 7, false, OK)).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        let s = done.summary.pipeline;
+        assert_eq!((s.messages, s.tracking.retransmissions), (2, 0));
+        assert_eq!(s.tracking.response_retransmissions, 0);
+        assert!(matches!(
+            done.tracker.registrations()[0].state(),
+            RegistrationState::Registered { .. }
+        ));
+    }
+
+    #[test]
+    fn the_store_keeps_the_messages_and_its_evictions_reach_the_summary() {
+        let mut p = Pipeline::new(
+            Vec::new(),
+            crate::report::View::Text(crate::report::Detail::Quiet).outputs(),
+        )
+        .with_store(StoreLimits {
+            max_bytes: 1 << 20,
+            max_messages: 1,
+        });
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        p.push_message(from_agent(9060, 1, false, OK)).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        let store = done.store.as_ref().expect("kept");
+        assert_eq!(store.by_call_id("h1").count(), 1);
+        assert_eq!(store.by_binding("sip:alice@203.0.113.2").count(), 1);
+        assert!(
+            done.counts
+                .iter()
+                .any(|c| c.by == "message store" && c.n == 1 && c.loss)
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! `sipwatch analyze FILE`.
+//! `sipwatch analyze FILE` (`-`: standard input).
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
@@ -7,7 +7,7 @@ use super::{OutputArgs, SelectionArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The capture file.
+    /// The capture file (pcap or pcapng); - reads it from standard input.
     file: PathBuf,
     #[command(flatten)]
     output: OutputArgs,
@@ -15,27 +15,35 @@ pub struct Args {
     selection: SelectionArgs,
 }
 
+/// How `-` is named in messages and the summary.
+const STDIN: &str = "standard input";
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let analysis = sipwatch::analyze::run_with(
-        &args.file,
-        args.output.view().outputs(),
-        args.selection.selection(),
-        stdout,
-    )
-    .with_context(|| format!("analysing {}", args.file.display()))?;
+    let outputs = args.output.plan().build()?.list;
+    let selection = args.selection.selection();
+    let analysis = if args.file.as_os_str() == "-" {
+        let stdin = std::io::stdin().lock();
+        sipwatch::analyze::run_reader(stdin, STDIN, outputs, selection, stdout)
+    } else {
+        sipwatch::analyze::run_with(&args.file, outputs, selection, stdout)
+    };
+    let name = if args.file.as_os_str() == "-" {
+        STDIN.to_owned()
+    } else {
+        args.file.display().to_string()
+    };
+    let analysis = analysis.with_context(|| format!("analysing {name}"))?;
     if let Some((link, n)) = analysis.passed_over {
         let why = sipwatch::capture::file::FileError::UnsupportedLinkType { link };
         eprintln!(
-            "sipwatch: {}: {} on other interfaces passed over: {why}",
-            args.file.display(),
+            "sipwatch: {name}: {} on other interfaces passed over: {why}",
             sipwatch::say::count(n, "packet", "packets")
         );
     }
     if let Some(stopped) = analysis.stopped {
         anyhow::bail!(
-            "{}: analysed {} frames, then stopped: {stopped}",
-            args.file.display(),
+            "{name}: analysed {} frames, then stopped: {stopped}",
             analysis.summary.pipeline.frames
         );
     }

@@ -4,14 +4,10 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use sipwatch::{
     audit::{AuditConfig, Auditor},
-    capture::{
-        CaptureConfig, Hook, XdpModeChoice,
-        file::{PcapNgWriter, Rotation},
-        parse_size,
-    },
+    capture::{CaptureConfig, Hook, XdpModeChoice, file::Rotation, parse_size},
     echo::{DEFAULT_QUERY_PORT, wire},
     live::LiveCapture,
-    report::{Metrics, PcapNgOutput, View},
+    report::{View, WritePlan},
 };
 
 use super::{OutputArgs, SelectionArgs};
@@ -179,18 +175,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         trace_drops: !args.no_drops,
         ..CaptureConfig::new(&args.interface)
     };
-    let view = if args.table {
-        View::Table
-    } else {
-        args.output.view()
-    };
-    let mut outputs = view.outputs();
-    if let Some(addr) = args.metrics {
-        let metrics = Metrics::new();
-        let bound = sipwatch::report::metrics::serve(addr, metrics.registry())?;
-        eprintln!("sipwatch: metrics on http://{bound}/metrics");
-        outputs.push(Box::new(metrics));
+    let mut plan = args.output.plan();
+    if args.table {
+        plan.view = View::Table;
     }
+    plan.metrics = args.metrics;
+    plan.write = args.write.clone().map(|path| WritePlan {
+        path,
+        rotation: args.rotate.map(|max| Rotation {
+            max_bytes: u64::from(max),
+            max_files: args.keep,
+        }),
+    });
     super::runtime()?.block_on(async {
         let stop = super::stop_signal(args.duration)?;
         let capture = LiveCapture::attach(&config)
@@ -199,6 +195,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(problem) = auditor.as_ref().and_then(|a| a.send_problem.as_ref()) {
             anyhow::bail!("--echo: {problem}");
         }
+        // Every output, once the capture is attached (no capture file is
+        // left behind by one that could not attach).
+        let outputs = plan.build()?;
+        if let Some(bound) = outputs.metrics_at {
+            eprintln!("sipwatch: metrics on http://{bound}/metrics");
+        }
         eprintln!(
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()
@@ -206,21 +208,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(why) = capture.drop_problem().filter(|_| !args.no_drops) {
             eprintln!("sipwatch: SIP dropped by this host's own kernel is not traced: {why}");
         }
-        if let Some(path) = &args.write {
-            let writer = PcapNgWriter::create(
-                path,
-                args.rotate.map(|max| Rotation {
-                    max_bytes: u64::from(max),
-                    max_files: args.keep,
-                }),
-            )
-            .context("opening the capture file")?;
-            outputs.push(Box::new(PcapNgOutput::new(writer, view != View::Json)));
-        }
         // Flushed after every batch by the pipeline: no per-line syscalls.
         let stdout = std::io::BufWriter::new(std::io::stdout().lock());
         capture
-            .run(outputs, auditor, stdout, stop)
+            .run(outputs.list, auditor, stdout, stop)
             .await
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(ExitCode::SUCCESS)

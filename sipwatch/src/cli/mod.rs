@@ -11,10 +11,12 @@ use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use sipwatch::{
     net::SipSelection,
-    report::{Detail, View},
+    report::{Detail, OutputPlan, View},
 };
 
-/// How much of each message to print, shared by `attach` and `analyze`.
+/// How much of each message to print, shared by `attach` and `analyze`:
+/// the view of their [`OutputPlan`] (`attach` adds its table, `--write`
+/// and `--metrics` to the same plan).
 #[derive(clap::Args)]
 pub struct OutputArgs {
     /// Print whole messages, not just their first line.
@@ -33,6 +35,11 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
+    /// The outputs the flags ask for, every other output left out.
+    pub fn plan(&self) -> OutputPlan {
+        OutputPlan::view(self.view())
+    }
+
     /// The view the flags ask for (clap keeps them mutually exclusive).
     pub fn view(&self) -> View {
         match (self.json, self.quiet, self.verbose, self.events) {

@@ -5,8 +5,10 @@ use sipwatch_common::Direction;
 
 /// The transport a SIP message travelled over, as the `Via` header names
 /// it (RFC 3261 §18): shown in the log and JSON as `UDP` / `TCP`, and the
-/// `--transport` values of `sipwatch probe`. SIP over TLS cannot be read
-/// from the wire: `attach` only counts it (`--tls-port`).
+/// `--transport` values of `sipwatch probe` (UDP and TCP only). SIP over
+/// TLS cannot be read from the wire: `attach` only counts it
+/// (`--tls-port`); TLS, WS and WSS are for sources that hand over whole
+/// messages in clear (a HEP agent, TLS plaintext read in the process).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Transport {
@@ -15,6 +17,15 @@ pub enum Transport {
     /// TCP: messages framed out of the byte stream by `Content-Length`
     /// (RFC 3261 §18.3).
     Tcp,
+    /// TLS (RFC 3261 §26.2): only as plaintext a source hands over.
+    #[value(skip)]
+    Tls,
+    /// SIP over WebSocket (RFC 7118), as a source says.
+    #[value(skip)]
+    Ws,
+    /// SIP over secure WebSocket (RFC 7118), as a source says.
+    #[value(skip)]
+    Wss,
 }
 
 impl std::fmt::Display for Transport {
@@ -22,6 +33,9 @@ impl std::fmt::Display for Transport {
         f.write_str(match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
         })
     }
 }

@@ -117,6 +117,8 @@ pub fn probe(config: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
                 let outcome = match transport {
                     Transport::Udp => probe_udp(config, local_ip, kind, &id)?,
                     Transport::Tcp => probe_tcp(config, local_ip, kind, &id),
+                    // `--transport` offers UDP and TCP only.
+                    Transport::Tls | Transport::Ws | Transport::Wss => continue,
                 };
                 outcomes.push(outcome);
             }

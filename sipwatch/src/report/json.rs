@@ -438,6 +438,7 @@ mod tests {
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: vec![],
             reassembled: false,
+            origin: crate::sip::Origin::CaptureFile,
             bytes: b"REGISTER sip:example.com SIP/2.0\r\nCall-ID: c1\r\nCSeq: 3 REGISTER\r\n\
                 Authorization: Digest username=\"1001\", response=\"deadbeefdeadbeef\"\r\nContent-Length: 0\r\n\r\n"
                 .to_vec(),

@@ -263,6 +263,7 @@ mod tests {
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: vec![100],
             reassembled: false,
+            origin: crate::sip::Origin::CaptureFile,
             bytes: payload.to_vec(),
         }
     }

@@ -1,11 +1,19 @@
 //! The one trait every output implements, so that the pipeline feeds a
 //! list of them (message log, JSON lines, live table, end-of-run summary,
-//! pcapng file) without an `if` per output: a new output is one more
-//! implementation and one more entry in [`View::outputs`](super::View::outputs). Every method has a default that does nothing: an output
-//! implements what it consumes. Modelled on ripgrep's `Sink`.
+//! pcapng file, metrics) without an `if` per output: a new output is one
+//! more implementation and one more entry in
+//! [`OutputPlan::build`](super::OutputPlan::build). Every method has a
+//! default that does nothing: an output implements what it consumes.
+//! Modelled on ripgrep's `Sink`.
+//!
+//! Two methods look past the stream: [`Output::counters`] puts an output's
+//! own counts (a send queue's drops) into the run's summary, and
+//! [`Output::browse`] hands an output the whole run once a file has been
+//! read to its end ([`Found`]), for an output that keeps working on it
+//! (a terminal UI browsing a finished capture).
 use std::io::{self, Write};
 
-use super::CaptureSummary;
+use super::{CaptureSummary, MessageStore};
 use crate::{
     audit::{Auditor, PathAudit},
     capture::{Counters, Frame},
@@ -41,6 +49,38 @@ pub struct RunEnd<'a> {
     pub kernel_drops: &'a [(KernelDrop, u64)],
     /// Live: why drops were not traced, when they were not.
     pub drop_problem: Option<&'a str>,
+    /// Every output's and every stage's own counts ([`Output::counters`]):
+    /// the summary shows those that are not zero.
+    pub counts: &'a [Count],
+}
+
+/// One count an output (or a stage of the pipeline) keeps of its own work,
+/// for the run's summary: shown only when not zero, a loss as a warning.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Count {
+    /// Who counted, as the user knows it: `"--write"`, `"message store"`.
+    pub by: &'static str,
+    /// What was counted, in words after the number: `"frames not
+    /// written (send queue full)"`.
+    pub what: &'static str,
+    /// How many.
+    pub n: u64,
+    /// Something the user did not get (a frame not written, a message
+    /// evicted): told as a WARNING.
+    pub loss: bool,
+}
+
+/// What a run found, once a file has been read to its end, for an output
+/// that keeps working on it ([`Output::browse`]).
+pub struct Found<'a> {
+    /// Everything counted.
+    pub summary: &'a CaptureSummary,
+    /// Transactions and registrations as they ended, each failure with
+    /// its diagnosis.
+    pub tracker: &'a Tracker,
+    /// The messages themselves, by Call-ID, transaction and binding, when
+    /// the pipeline kept them ([`crate::pipeline::Pipeline::with_store`]).
+    pub store: Option<&'a MessageStore>,
 }
 
 /// One consumer of the pipeline's stream. `out` is the run's standard
@@ -96,6 +136,19 @@ pub trait Output {
 
     /// The run is over: everything has been seen.
     fn finish(&mut self, _out: &mut dyn Write, _end: &RunEnd<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// This output's own counts, read once before [`Output::finish`] and
+    /// shown in the summary when not zero (a loss as a WARNING).
+    fn counters(&self) -> Vec<Count> {
+        Vec::new()
+    }
+
+    /// After `analyze` read its file to the end and every output finished:
+    /// the whole run, for an output that keeps working on it (a terminal UI
+    /// browsing the capture) until it is done. Not called for a live run.
+    fn browse(&mut self, _found: &Found<'_>) -> io::Result<()> {
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::{
-    Output, RunEnd,
+    Count, Output, RunEnd,
     registrations::{write_table, write_totals},
 };
 use crate::{
@@ -160,9 +160,19 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         .iter()
         .filter(|(n, _)| *n > 0)
         .map(|(n, what)| format!("{n} {what}"));
+    // The outputs' and stages' own counts: losses warned about, the
+    // others told; none of them when zero.
+    let (lost, told): (Vec<&Count>, Vec<&Count>) =
+        end.counts.iter().filter(|c| c.n > 0).partition(|c| c.loss);
+    for c in told {
+        writeln!(out, "{}: {} {}", c.by, c.n, c.what)?;
+    }
     write_totals(out, &registrations, &s.pipeline.tracking)?;
     for w in warnings {
         writeln!(out, "WARNING: {w}")?;
+    }
+    for c in lost {
+        writeln!(out, "WARNING: {} {} ({})", c.n, c.what, c.by)?;
     }
     Ok(())
 }
@@ -268,6 +278,10 @@ mod tests {
     use crate::track::Tracker;
 
     fn text(s: &CaptureSummary) -> String {
+        text_with(s, &[])
+    }
+
+    fn text_with(s: &CaptureSummary, counts: &[Count]) -> String {
         let mut out = Vec::new();
         let tracker = Tracker::default();
         let end = RunEnd {
@@ -278,6 +292,7 @@ mod tests {
             source: None,
             kernel_drops: &[],
             drop_problem: None,
+            counts,
         };
         TextSummary.finish(&mut out, &end).unwrap();
         String::from_utf8(out).unwrap()
@@ -298,5 +313,30 @@ mod tests {
     #[test]
     fn a_clean_run_has_no_warning() {
         assert!(!text(&CaptureSummary::default()).contains("WARNING"));
+    }
+
+    #[test]
+    fn an_outputs_own_counts_show_only_when_not_zero_a_loss_as_a_warning() {
+        let count = |what, n, loss| Count {
+            by: "message store",
+            what,
+            n,
+            loss,
+        };
+        let s = CaptureSummary::default();
+        let quiet = text_with(&s, &[count("messages evicted", 0, true)]);
+        assert_eq!(quiet, text(&s));
+        let text = text_with(
+            &s,
+            &[
+                count("messages evicted (over its budget)", 3, true),
+                count("messages kept", 9, false),
+            ],
+        );
+        assert!(
+            text.contains("WARNING: 3 messages evicted (over its budget) (message store)"),
+            "{text}"
+        );
+        assert!(text.contains("message store: 9 messages kept"), "{text}");
     }
 }

@@ -1,4 +1,6 @@
-//! Which outputs a run has, from the command line's choice.
+//! Which outputs standard output's view has, from the command line's
+//! choice; [`OutputPlan`](super::OutputPlan) adds the others (`--write`,
+//! `--metrics`) in the one place the whole list is built.
 use super::{JsonLines, LiveTable, MessageLog, Output, TextSummary};
 
 /// How much of each message the text log shows.
@@ -28,7 +30,8 @@ pub enum View {
 }
 
 impl View {
-    /// The outputs that make up this view, in the order they write.
+    /// The outputs that make up this view, in the order they write (the
+    /// first part of [`OutputPlan::build`](super::OutputPlan::build)'s list).
     pub fn outputs(self) -> Vec<Box<dyn Output>> {
         match self {
             View::Text(Detail::Quiet) => vec![Box::new(TextSummary)],

@@ -134,6 +134,8 @@ impl MessageAssembler {
                 };
                 self.apply(flow, events, Some(template), out);
             }
+            // Never decoded from frames: these come as whole messages.
+            Transport::Tls | Transport::Ws | Transport::Wss => out.push(message(d)),
         }
     }
 
@@ -294,6 +296,7 @@ fn message(d: Datagram) -> Message {
         dst: d.dst,
         vlans: d.vlans,
         reassembled: d.reassembled,
+        origin: crate::sip::Origin::CaptureFile,
         bytes: d.payload,
     }
 }

@@ -35,6 +35,61 @@ pub struct Message {
     /// The message's bytes exactly as they were on the wire, never
     /// rewritten: every parsed view points into them.
     pub bytes: Vec<u8>,
+    /// Where sipwatch got it: the NIC, a capture file, a HEP agent, TLS
+    /// plaintext. The same message may come twice (the NIC's copy and a
+    /// HEP agent's): the pipeline takes the second as a copy, not as a
+    /// retransmission, by its different origin.
+    pub origin: Origin,
+}
+
+/// Where a message came from: each source of messages is one origin, and
+/// keeps its own clock ([`Origin::clock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// The eBPF capture on the NIC: arriving (XDP) or leaving (TC).
+    Nic(Direction),
+    /// A capture file (pcap, pcapng), or frames from a library caller.
+    CaptureFile,
+    /// A HEP (Homer encapsulation protocol) agent, by its capture id
+    /// (`capture_agent_id`, HEPv3 chunk 12) and the address it sent from.
+    Hep {
+        /// The agent's capture id.
+        agent_id: u32,
+        /// The address the HEP packet came from.
+        agent: SocketAddr,
+    },
+    /// TLS plaintext read inside a process (uprobes on its TLS library).
+    TlsPlaintext {
+        /// The process id.
+        pid: u32,
+    },
+}
+
+/// Whose clock a message's time is in: one per source of messages. The
+/// NIC's two directions share the kernel's clock; each HEP agent and each
+/// process has its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Clock {
+    /// The capturing host's kernel (both directions of the NIC).
+    Nic,
+    /// A capture file's timestamps.
+    CaptureFile,
+    /// One HEP agent's timestamps, by its address.
+    Hep(SocketAddr),
+    /// One process's TLS plaintext, by its process id.
+    TlsPlaintext(u32),
+}
+
+impl Origin {
+    /// The clock this origin's timestamps are in.
+    pub fn clock(&self) -> Clock {
+        match *self {
+            Origin::Nic(_) => Clock::Nic,
+            Origin::CaptureFile => Clock::CaptureFile,
+            Origin::Hep { agent, .. } => Clock::Hep(agent),
+            Origin::TlsPlaintext { pid } => Clock::TlsPlaintext(pid),
+        }
+    }
 }
 
 impl Message {

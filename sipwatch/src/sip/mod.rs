@@ -19,7 +19,7 @@ pub mod timers;
 pub use assembler::{AssemblyStats, MessageAssembler};
 pub use framing::{FramingStats, MAX_MESSAGE, SipFramer};
 pub use index::{HeaderLine, MessageIndex, Problem, StartLine};
-pub use message::{CSeq, Message, ParsedMessage};
+pub use message::{CSeq, Clock, Message, Origin, ParsedMessage};
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ fn message(text: &str) -> Message {
         dst: "203.0.113.2:5060".parse().unwrap(),
         vlans: Vec::new(),
         reassembled: false,
+        origin: crate::sip::Origin::CaptureFile,
         bytes: text.as_bytes().to_vec(),
     }
 }

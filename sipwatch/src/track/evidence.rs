@@ -202,6 +202,7 @@ impl Tracker {
             dst: head.dst,
             vlans: Vec::new(),
             reassembled: false,
+            origin: crate::sip::Origin::CaptureFile,
             bytes: head.payload.clone(),
         };
         let p = m.parsed();

@@ -94,6 +94,7 @@ fn message(text: &str, secs: f64, outbound: bool) -> Message {
         dst: if outbound { provider } else { pbx },
         vlans: Vec::new(),
         reassembled: false,
+        origin: crate::sip::Origin::CaptureFile,
         bytes: text.as_bytes().to_vec(),
     }
 }

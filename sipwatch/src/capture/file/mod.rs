@@ -6,9 +6,16 @@
 //! garbage yields what was readable and then one [`FileError`] that says at
 //! which byte and why.
 //!
+//! A file is read from a path or from any reader (a pipe, standard
+//! input: `sipwatch analyze -`), as ripgrep's searcher reads a path or a
+//! reader:
+//!
 //! ```no_run
 //! use sipwatch::capture::file::CaptureFileReader;
 //! for frame in CaptureFileReader::open("trunk.pcapng".as_ref())? {
+//!     let frame = frame?;
+//! }
+//! for frame in CaptureFileReader::from_reader(std::io::stdin())? {
 //!     let frame = frame?;
 //! }
 //! # Ok::<(), sipwatch::capture::file::FileError>(())
@@ -18,7 +25,11 @@ mod pcap;
 mod pcapng;
 mod writer;
 
-use std::{fs::File, io::BufReader, path::Path};
+use std::{
+    fs::File,
+    io::{BufReader, Read},
+    path::Path,
+};
 
 pub use writer::{PcapNgWriter, Rotation};
 
@@ -110,7 +121,7 @@ enum Format {
 
 /// Frames from a pcap or pcapng file, in file order.
 pub struct CaptureFileReader {
-    cursor: Cursor<BufReader<File>>,
+    cursor: Cursor<BufReader<Box<dyn Read>>>,
     format: Format,
     done: bool,
 }
@@ -124,7 +135,15 @@ impl CaptureFileReader {
             path: path.display().to_string(),
             source,
         })?;
-        let mut cursor = Cursor::new(BufReader::with_capacity(1 << 20, file));
+        Self::from_reader(file)
+    }
+
+    /// Reads a capture from `reader` (a pipe, standard input) and its
+    /// header: errors when it is not pcap or pcapng, or its header is cut
+    /// short or corrupt. The reader is read once, front to back.
+    pub fn from_reader(reader: impl Read + 'static) -> Result<Self, FileError> {
+        let reader: Box<dyn Read> = Box::new(reader);
+        let mut cursor = Cursor::new(BufReader::with_capacity(1 << 20, reader));
         let magic = cursor.peek4("file header")?;
         let format = match magic {
             pcapng::SHB_MAGIC_BYTES => Format::PcapNg(pcapng::PcapNgReader::new()),

@@ -507,6 +507,7 @@ mod tests {
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: Vec::new(),
             reassembled: false,
+            origin: crate::sip::Origin::CaptureFile,
             bytes: register.as_bytes().to_vec(),
         };
         let answer = Message {

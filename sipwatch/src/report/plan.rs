@@ -1,0 +1,112 @@
+//! The whole list of a run's outputs, built in one place from what the
+//! command line asked for: the view on standard output, `--write`'s
+//! pcapng file, `--metrics`' endpoint (and, as they come, `--hep`'s
+//! sender and `--tui`'s screen: one more field and one more push each).
+//! `attach` and `analyze` both build theirs here.
+use std::{net::SocketAddr, path::PathBuf};
+
+use super::{Metrics, Output, PcapNgOutput, View, metrics::MetricsError};
+use crate::capture::file::{FileError, PcapNgWriter, Rotation};
+
+/// `--write`: every frame into a pcapng file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WritePlan {
+    /// The file (with rotation, the first of its series).
+    pub path: PathBuf,
+    /// `--rotate` / `--keep`.
+    pub rotation: Option<Rotation>,
+}
+
+/// What the outputs of a run are to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputPlan {
+    /// What standard output shows.
+    pub view: View,
+    /// `--write`.
+    pub write: Option<WritePlan>,
+    /// `--metrics`: where to serve Prometheus metrics.
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Why an output could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The metrics endpoint could not listen; the error says where and why.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    /// The `--write` file could not be created: a missing directory, no
+    /// permission.
+    #[error("opening the capture file")]
+    Write(#[source] FileError),
+}
+
+/// The outputs built, and what the user is to be told of them.
+pub struct Outputs {
+    /// In the order they write to standard output.
+    pub list: Vec<Box<dyn Output>>,
+    /// Where the metrics are served, once listening.
+    pub metrics_at: Option<SocketAddr>,
+}
+
+impl OutputPlan {
+    /// Only the view (`analyze`, a library caller).
+    pub fn view(view: View) -> Self {
+        Self {
+            view,
+            write: None,
+            metrics: None,
+        }
+    }
+
+    /// Builds every output: the view's, then the metrics (listening from
+    /// now on), then the pcapng file (created now).
+    pub fn build(&self) -> Result<Outputs, PlanError> {
+        let mut list = self.view.outputs();
+        let mut metrics_at = None;
+        if let Some(addr) = self.metrics {
+            let metrics = Metrics::new();
+            metrics_at = Some(super::metrics::serve(addr, metrics.registry())?);
+            list.push(Box::new(metrics));
+        }
+        if let Some(w) = &self.write {
+            let writer = PcapNgWriter::create(&w.path, w.rotation).map_err(PlanError::Write)?;
+            // JSON Lines stays JSON: no `written:` line after the summary.
+            list.push(Box::new(PcapNgOutput::new(writer, self.view != View::Json)));
+        }
+        Ok(Outputs { list, metrics_at })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Detail;
+
+    #[test]
+    fn a_view_alone_is_its_outputs() {
+        let built = OutputPlan::view(View::Text(Detail::FirstLine))
+            .build()
+            .unwrap();
+        assert_eq!(built.list.len(), 2);
+        assert_eq!(built.metrics_at, None);
+    }
+
+    #[test]
+    fn metrics_and_write_follow_the_view() {
+        let dir = std::env::temp_dir().join(format!("sipwatch-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plan = OutputPlan {
+            view: View::Json,
+            write: Some(WritePlan {
+                path: dir.join("run.pcapng"),
+                rotation: None,
+            }),
+            metrics: Some("127.0.0.1:0".parse().unwrap()),
+        };
+        let built = plan.build().unwrap();
+        assert_eq!(built.list.len(), 3);
+        assert!(built.metrics_at.is_some_and(|a| a.port() != 0));
+        assert!(dir.join("run.pcapng").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -842,4 +842,25 @@ pub(crate) mod tests {
                 .any(|c| c.by == "message store" && c.n == 1 && c.loss)
         );
     }
+
+    #[test]
+    fn the_json_summary_carries_the_counts_that_are_not_zero() {
+        let mut out = Vec::new();
+        let mut p =
+            Pipeline::new(&mut out, crate::report::View::Json.outputs()).with_store(StoreLimits {
+                max_bytes: 1 << 20,
+                max_messages: 1,
+            });
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        p.push_message(from_agent(9060, 1, false, OK)).unwrap();
+        p.finish(None, 0, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        let counts = summary["counts"].as_array().expect("counts");
+        assert_eq!(counts.len(), 1, "only counts that are not zero: {counts:?}");
+        assert_eq!(counts[0]["by"], "message store");
+        assert_eq!(counts[0]["n"], 1);
+        assert_eq!(counts[0]["loss"], true);
+    }
 }

@@ -263,6 +263,10 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         /// Live: why drops were not traced.
         #[serde(skip_serializing_if = "Option::is_none")]
         kernel_drops_not_traced: Option<&'a str>,
+        /// The outputs' and stages' own counts that are not zero (a
+        /// send queue's drops, the message store's evictions).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        counts: Vec<&'a super::Count>,
     }
     #[derive(Serialize)]
     struct DropCount<'a> {
@@ -289,6 +293,7 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
             })
             .collect(),
         kernel_drops_not_traced: end.drop_problem,
+        counts: end.counts.iter().filter(|c| c.n > 0).collect(),
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")

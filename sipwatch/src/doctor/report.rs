@@ -3,7 +3,6 @@
 use std::{io, time::SystemTime};
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use super::{
     Timed,
@@ -188,33 +187,48 @@ impl Report {
 
     /// The `doctor_report` object (docs/json.md), `type` and `time` first.
     pub fn json(&self) -> Json {
-        fn with_mark(v: impl Serialize, mark: Mark) -> Value {
-            let mut v = serde_json::to_value(v).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut v {
-                map.insert("mark".into(), json!(mark));
-            }
-            v
-        }
         Json {
             kind: "doctor_report",
             time: crate::time::rfc3339(self.time),
             target: self.target.clone(),
             verdict: self.verdict(),
-            dns: with_mark(&self.dns, dns_mark(&self.dns.result)),
+            dns: Marked {
+                mark: dns_mark(&self.dns.result),
+                result: self.dns.clone(),
+            },
             reach: self
                 .reach
                 .iter()
-                .map(|r| with_mark(r, reach_mark(&r.result)))
+                .map(|r| Marked {
+                    mark: reach_mark(&r.result),
+                    result: r.clone(),
+                })
                 .collect(),
-            public: with_mark(&self.public, public_mark(&self.public.result)),
-            credentials: with_mark(
-                &self.credentials,
-                credentials_mark(&self.credentials.result),
-            ),
-            tls: with_mark(&self.tls, Mark::NotApplicable),
+            public: Marked {
+                mark: public_mark(&self.public.result),
+                result: self.public.clone(),
+            },
+            credentials: Marked {
+                mark: credentials_mark(&self.credentials.result),
+                result: self.credentials.clone(),
+            },
+            tls: Marked {
+                mark: Mark::NotApplicable,
+                result: self.tls.clone(),
+            },
             checklist: self.lines(),
         }
     }
+}
+
+/// A step's result with its mark first.
+#[derive(Clone, Debug, Serialize)]
+pub struct Marked<T> {
+    /// The step's mark.
+    pub mark: Mark,
+    /// What it found.
+    #[serde(flatten)]
+    pub result: T,
 }
 
 /// The `doctor_report` JSON object: each step's result with its `mark`,
@@ -231,15 +245,15 @@ pub struct Json {
     /// The verdict.
     pub verdict: Verdict,
     /// Step 1.
-    pub dns: Value,
+    pub dns: Marked<Timed<Resolution>>,
     /// Step 2, one per target.
-    pub reach: Vec<Value>,
+    pub reach: Vec<Marked<Timed<Reach>>>,
     /// Step 3.
-    pub public: Value,
+    pub public: Marked<Timed<Public>>,
     /// Step 4.
-    pub credentials: Value,
+    pub credentials: Marked<Timed<Credentials>>,
     /// Step 5.
-    pub tls: Value,
+    pub tls: Marked<Tls>,
     /// The checklist's lines.
     pub checklist: Vec<Line>,
 }

@@ -17,7 +17,7 @@ pub struct Args {
     /// The digest user name, when it differs from --user.
     #[arg(long, requires = "user")]
     auth_user: Option<String>,
-    /// Transports to check (TLS is reported as not tested).
+    /// Transports to check; with tls, the TLS targets' certificates too.
     #[arg(long = "transport", value_delimiter = ',', default_values = ["udp", "tcp"])]
     transports: Vec<Transport>,
     /// The provider's port: no NAPTR / SRV lookup then (RFC 3263 §4.2).
@@ -33,6 +33,9 @@ pub struct Args {
     /// Seconds to wait for each answer (UDP retransmits on the RFC 3261 schedule meanwhile).
     #[arg(long, default_value_t = 2.0, value_parser = super::seconds)]
     timeout: f64,
+    /// CA certificates (PEM) to trust for TLS besides the system's.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
     /// The report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -44,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     config.port = args.port;
     config.from_port = args.from_port;
     config.timeout = Duration::from_secs_f64(args.timeout);
+    config.ca = args.ca;
     if let Some(dns) = &args.dns {
         config.dns = Some(dns_server(dns)?);
     }

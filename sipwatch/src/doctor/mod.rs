@@ -14,7 +14,7 @@
 //! 4. [`credentials`]: a REGISTER without Contact (the RFC 3261 §10.2.4
 //!    query, which leaves the PBX's own binding alone), answered with digest
 //!    credentials, and the bindings the registrar holds.
-//! 5. [`tls`]: not tested yet (said as such).
+//! 5. [`tls`]: the TLS targets' handshake and certificate (rustls).
 //!
 //! ```no_run
 //! use sipwatch::doctor::{self, Config};
@@ -124,6 +124,8 @@ pub struct Config {
     pub account: Option<Account>,
     /// At most this many targets are tried per transport.
     pub max_targets: usize,
+    /// CA certificates (PEM) trusted besides the system's, for TLS.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -139,6 +141,7 @@ impl Config {
             timeout: Duration::from_secs(2),
             account: None,
             max_targets: 4,
+            ca: None,
         }
     }
 }
@@ -187,6 +190,9 @@ pub enum Unusable {
     /// The async runtime for the DNS lookups could not start.
     #[error("cannot start the DNS resolver: {0}")]
     Runtime(#[source] std::io::Error),
+    /// The `--ca` file cannot be read.
+    #[error("--ca: {0}")]
+    Ca(#[source] std::io::Error),
 }
 
 impl Provider {
@@ -231,7 +237,7 @@ impl Provider {
 }
 
 /// A step's result with the time it took.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Timed<T> {
     /// How long the step took, in milliseconds.
     pub took_ms: f64,
@@ -279,6 +285,11 @@ pub(crate) fn token() -> String {
 pub fn run(config: &Config) -> Result<Report, Unusable> {
     let started = SystemTime::now();
     let provider = Provider::parse(&config.target)?;
+    let roots = if config.transports.contains(&Transport::Tls) {
+        std::sync::Arc::new(tls::roots(config.ca.as_deref()).map_err(Unusable::Ca)?)
+    } else {
+        std::sync::Arc::new(rustls::RootCertStore::empty())
+    };
     let dns = if provider.ip.is_some() {
         timed(|| dns::Resolution::literal(&provider, config))
     } else {
@@ -286,6 +297,7 @@ pub fn run(config: &Config) -> Result<Report, Unusable> {
         timed(|| dns::resolve(&source, &provider, config))
     };
     let reach = reach::check_all(&provider, &dns.result.targets, config);
+    let tls = tls::check_all(&provider, &dns.result.targets, config, &roots);
     let public = timed(|| public::from_answers(&reach));
     let credentials = timed(|| match &config.account {
         Some(account) => credentials::check(&provider, &reach, account, config),
@@ -298,6 +310,6 @@ pub fn run(config: &Config) -> Result<Report, Unusable> {
         reach,
         public,
         credentials,
-        tls: tls::Tls::NotTested,
+        tls,
     })
 }

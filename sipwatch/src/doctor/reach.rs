@@ -74,6 +74,11 @@ pub enum Reached {
         /// The system's words.
         error: String,
     },
+    /// The TLS handshake failed (the port may not speak TLS).
+    TlsFailed {
+        /// rustls's or the system's words.
+        error: String,
+    },
     /// This transport is not tested by this version.
     NotTested,
 }
@@ -179,7 +184,11 @@ pub(crate) struct Opened {
 
 /// Opens a channel to `target`: a UDP socket from `config.from_port`
 /// (connected, so an ICMP port unreachable is heard), or a TCP connection.
-pub(crate) fn open(target: &Target, config: &Config) -> Result<Opened, Box<Reached>> {
+pub(crate) fn open(
+    provider: &Provider,
+    target: &Target,
+    config: &Config,
+) -> Result<Opened, Box<Reached>> {
     let peer = target.address;
     let failed = |e: std::io::Error| {
         Box::new(Reached::Failed {
@@ -198,30 +207,55 @@ pub(crate) fn open(target: &Target, config: &Config) -> Result<Opened, Box<Reach
             })
         }
         Transport::Tcp => {
-            let start = Instant::now();
-            match client::connect_tcp(None, peer, config.timeout) {
-                Ok(stream) => {
-                    let local = stream.local_addr().map_err(failed)?;
+            let stream = tcp(target, config)?;
+            let local = stream.local_addr().map_err(failed)?;
+            Ok(Opened {
+                channel: Channel::stream(stream),
+                local,
+            })
+        }
+        Transport::Tls => {
+            // Reachability only: any certificate is accepted here; the TLS
+            // step judges it.
+            let roots = std::sync::Arc::new(rustls::RootCertStore::empty());
+            let stream = tcp(target, config)?;
+            match super::tls::handshake(&provider.host, stream, config, &roots) {
+                Ok(c) => {
+                    let local = c.stream.sock.local_addr().map_err(failed)?;
                     Ok(Opened {
-                        channel: Channel::stream(stream),
+                        channel: Channel::stream(c.stream),
                         local,
                     })
                 }
-                Err(e) => Err(Box::new(match e.kind() {
-                    std::io::ErrorKind::ConnectionRefused => Reached::Refused,
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                        Reached::ConnectTimeout {
-                            waited_ms: ms(start.elapsed()),
-                        }
-                    }
-                    _ => Reached::Failed {
-                        error: e.to_string(),
-                    },
-                })),
+                Err(super::tls::Session::NoConnection { error }) => {
+                    Err(Box::new(Reached::Failed { error }))
+                }
+                Err(super::tls::Session::HandshakeFailed { error }) => {
+                    Err(Box::new(Reached::TlsFailed { error }))
+                }
+                Err(super::tls::Session::Completed(_)) => Err(Box::new(Reached::NotTested)),
             }
         }
-        Transport::Tls => Err(Box::new(Reached::NotTested)),
     }
+}
+
+/// A TCP connection to `target`, or how it failed: refused (RST), timed
+/// out, or another error.
+fn tcp(target: &Target, config: &Config) -> Result<std::net::TcpStream, Box<Reached>> {
+    let start = Instant::now();
+    client::connect_tcp(None, target.address, config.timeout).map_err(|e| {
+        Box::new(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => Reached::Refused,
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                Reached::ConnectTimeout {
+                    waited_ms: ms(start.elapsed()),
+                }
+            }
+            _ => Reached::Failed {
+                error: e.to_string(),
+            },
+        })
+    })
 }
 
 /// What a transaction's outcome means for a target, when it is not a
@@ -249,7 +283,7 @@ pub(crate) fn timers(config: &Config) -> Timers {
 
 /// One OPTIONS to one target.
 pub fn check(provider: &Provider, target: &Target, config: &Config) -> Reach {
-    let Opened { mut channel, local } = match open(target, config) {
+    let Opened { mut channel, local } = match open(provider, target, config) {
         Ok(o) => o,
         Err(reached) => {
             return Reach {

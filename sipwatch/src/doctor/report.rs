@@ -10,7 +10,7 @@ use super::{
     dns::{Finding, Resolution},
     public::Public,
     reach::{Reach, Reached},
-    tls::Tls,
+    tls::{Checked, NameMatch, Session, Tls, Trust},
     words,
 };
 
@@ -122,6 +122,23 @@ pub fn credentials_mark(c: &Credentials) -> Mark {
     }
 }
 
+/// A TLS target's mark: ✓ when the chain is trusted, valid now, and the
+/// domain or the SRV target is among its names.
+pub fn tls_mark(c: &Checked) -> Mark {
+    match &c.session {
+        Session::Completed(h) => {
+            let named = h.domain_match != NameMatch::No
+                || h.target_match.is_some_and(|m| m != NameMatch::No);
+            if h.trust == Trust::Trusted && named {
+                Mark::Pass
+            } else {
+                Mark::Fail
+            }
+        }
+        _ => Mark::Fail,
+    }
+}
+
 /// The verdict, as the exit code says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -153,7 +170,14 @@ impl Report {
             &self.credentials,
             credentials_mark(&self.credentials.result),
         ));
-        lines.push(words::tls(&self.tls));
+        match &self.tls {
+            Tls::Checked { targets } => {
+                for t in targets {
+                    lines.push(words::tls_target(t, tls_mark(&t.result)));
+                }
+            }
+            other => lines.push(words::tls(other)),
+        }
         lines
     }
 
@@ -213,7 +237,16 @@ impl Report {
                 result: self.credentials.clone(),
             },
             tls: Marked {
-                mark: Mark::NotApplicable,
+                mark: match &self.tls {
+                    Tls::Checked { targets } => {
+                        if targets.iter().any(|t| tls_mark(&t.result) == Mark::Fail) {
+                            Mark::Fail
+                        } else {
+                            Mark::Pass
+                        }
+                    }
+                    _ => Mark::NotApplicable,
+                },
                 result: self.tls.clone(),
             },
             checklist: self.lines(),
@@ -252,7 +285,7 @@ pub struct Json {
     pub public: Marked<Timed<Public>>,
     /// Step 4.
     pub credentials: Marked<Timed<Credentials>>,
-    /// Step 5.
+    /// Step 5, with the mark of the whole step (✗ when any target fails).
     pub tls: Marked<Tls>,
     /// The checklist's lines.
     pub checklist: Vec<Line>,

@@ -549,14 +549,46 @@ impl Registrar {
     /// Serves TCP on 127.0.0.1: each connection read request by request
     /// (no body: each ends at its blank line).
     fn tcp(self) -> SocketAddr {
+        self.stream_server(|s| Some(Box::new(s)))
+    }
+
+    /// Serves TLS on 127.0.0.1 with `chain` and `key`.
+    fn tls(
+        self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: Vec<u8>,
+    ) -> SocketAddr {
+        #[allow(deprecated)]
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()))
+                .unwrap(),
+        );
+        self.stream_server(move |s| {
+            let conn = rustls::ServerConnection::new(config.clone()).ok()?;
+            Some(Box::new(rustls::StreamOwned::new(conn, s)))
+        })
+    }
+
+    fn stream_server(
+        self,
+        wrap: impl Fn(std::net::TcpStream) -> Option<Box<dyn ReadWrite>> + Send + 'static,
+    ) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { return };
+                let Ok(stream) = stream else { return };
+                let from = stream.peer_addr().unwrap();
+                let Some(mut stream) = wrap(stream) else {
+                    continue;
+                };
                 let me = self.clone();
                 std::thread::spawn(move || {
-                    let from = stream.peer_addr().unwrap();
                     let mut pending = Vec::new();
                     let mut buf = [0u8; 4096];
                     while let Ok(n) = stream.read(&mut buf) {
@@ -566,7 +598,11 @@ impl Registrar {
                         pending.extend_from_slice(&buf[..n]);
                         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
                             let request: Vec<u8> = pending.drain(..end + 4).collect();
-                            if stream.write_all(&me.answer(&request, from)).is_err() {
+                            if stream
+                                .write_all(&me.answer(&request, from))
+                                .and_then(|()| stream.flush())
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -577,6 +613,9 @@ impl Registrar {
         addr
     }
 }
+
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
 
 /// A port nothing listens on, UDP and TCP (bound, then closed).
 fn closed_port() -> u16 {
@@ -630,7 +669,7 @@ fn a_healthy_registrar_over_udp_passes_every_step() {
             format!("✓ UDP {addr}: {}", lines[1].split_once(": ").unwrap().1),
             "✓ public address: the provider sees this host as 198.51.100.7:5060 — the address to whitelist".to_owned(),
             "✓ credentials: the credentials work for sip:alice@127.0.0.1: the registrar holds 2 bindings".to_owned(),
-            "– TLS: not tested by this version of sipwatch".to_owned(),
+            "– TLS: not asked (add tls to --transport)".to_owned(),
         ]
     );
     assert!(lines[1].contains(": 200 OK in "), "{}", lines[1]);
@@ -848,7 +887,288 @@ fn the_json_report_is_one_typed_object_with_units_in_its_names() {
     assert_eq!(v["credentials"]["outcome"], "registered");
     assert_eq!(v["credentials"]["bindings"][0]["expires_s"], 117);
     assert_eq!(v["credentials"]["algorithm"], "MD5");
-    assert_eq!(v["tls"]["state"], "not_tested");
+    assert_eq!(v["tls"]["state"], "not_asked");
     assert_eq!(v["checklist"][2]["mark"], "pass");
     assert!(!v.to_string().contains("s3cret-pw"));
+}
+
+// ---------------------------------------------------------------- TLS
+
+use super::tls::{self as tls_step, NameMatch, Session, Trust};
+
+struct Pki {
+    ca_pem: String,
+    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Lab CA");
+        let cert = params.self_signed(&key).unwrap();
+        Pki {
+            ca_pem: cert.pem(),
+            ca: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `names`, signed by the CA (or by itself),
+    /// valid until `until`.
+    fn server(
+        &self,
+        names: &[&str],
+        until: Option<(i32, u8, u8)>,
+        self_signed: bool,
+    ) -> (Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
+        if let Some((y, m, d)) = until {
+            params.not_before = rcgen::date_time_ymd(y - 1, m, d);
+            params.not_after = rcgen::date_time_ymd(y, m, d);
+        }
+        let cert = if self_signed {
+            params.self_signed(&key).unwrap()
+        } else {
+            params.signed_by(&key, &self.ca).unwrap()
+        };
+        (vec![cert.der().clone()], key.serialize_der())
+    }
+
+    fn ca_file(&self) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("sipwatch-doctor-ca-{}.pem", token()));
+        std::fs::write(&path, &self.ca_pem).unwrap();
+        path
+    }
+}
+
+fn tls_target(addr: SocketAddr) -> dns::Target {
+    dns::Target {
+        transport: Transport::Tls,
+        host: "sip.provider.test".into(),
+        address: addr,
+        via: Via::Srv,
+    }
+}
+
+fn tls_check(
+    addr: SocketAddr,
+    ca: Option<std::path::PathBuf>,
+) -> (Timed<tls_step::Checked>, report::Line) {
+    let provider = Provider::parse("sip:provider.test").unwrap();
+    let mut config = Config::new("sip:provider.test");
+    config.timeout = Duration::from_millis(800);
+    config.transports = vec![Transport::Tls];
+    let roots = std::sync::Arc::new(tls_step::roots(ca.as_deref()).unwrap());
+    let checked = timed(|| tls_step::check(&provider, &tls_target(addr), &config, &roots));
+    let line = words::tls_target(&checked, report::tls_mark(&checked.result));
+    (checked, line)
+}
+
+fn handshake(c: &Timed<tls_step::Checked>) -> &tls_step::Handshake {
+    match &c.result.session {
+        Session::Completed(h) => h,
+        other => panic!("no handshake: {other:?}"),
+    }
+}
+
+#[test]
+fn a_valid_chain_for_the_domain_and_the_target_passes_and_carries_sip() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["provider.test", "sip.provider.test"], None, false);
+    let addr = Registrar::default().tls(chain, key);
+    let ca = pki.ca_file();
+    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    let h = handshake(&checked);
+    assert_eq!(h.trust, Trust::Trusted);
+    assert_eq!(
+        (h.domain_match, h.target_match),
+        (NameMatch::Exact, Some(NameMatch::Exact))
+    );
+    assert!(!h.client_certificate_requested);
+    assert_eq!(line.mark, Mark::Pass, "{line:?}");
+    assert!(
+        line.seen
+            .starts_with("certificate verified, TLSv1_3 TLS13_"),
+        "{}",
+        line.seen
+    );
+    assert!(
+        line.details
+            .contains(&"the SIP domain provider.test is among the certificate's names".to_owned())
+    );
+    assert!(line.details[0].starts_with("certificate 1: CN=provider.test, issued by CN=Lab CA, DNS names provider.test, sip.provider.test, valid until "), "{:?}", line.details);
+    // The same TLS carries the OPTIONS of step 2.
+    let provider = Provider::parse("sip:provider.test").unwrap();
+    let mut config = Config::new("sip:provider.test");
+    config.timeout = Duration::from_millis(800);
+    let reach = reach::check(&provider, &tls_target(addr), &config);
+    assert_eq!(reach.answer().map(|a| a.code), Some(200), "{reach:?}");
+    std::fs::remove_file(ca).ok();
+}
+
+#[test]
+fn without_the_ca_the_chain_is_fetched_and_said_untrusted() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let addr = Registrar::default().tls(chain, key);
+    let (checked, line) = tls_check(addr, None);
+    assert_eq!(handshake(&checked).trust, Trust::UnknownIssuer);
+    assert_eq!(line.mark, Mark::Fail);
+    assert_eq!(
+        line.cause.as_deref(),
+        Some("the chain ends at CN=Lab CA, a CA this host does not trust")
+    );
+    assert!(line.fix.as_deref().unwrap().contains("`ca_list_file`"));
+}
+
+#[test]
+fn an_expired_certificate_is_said_with_its_date() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["provider.test"], Some((2020, 1, 1)), false);
+    let addr = Registrar::default().tls(chain, key);
+    let ca = pki.ca_file();
+    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    let h = handshake(&checked);
+    assert_eq!(h.trust, Trust::Expired);
+    assert!(h.chain[0].days_left < -300);
+    assert_eq!(line.mark, Mark::Fail);
+    assert_eq!(
+        line.cause.as_deref(),
+        Some("the certificate expired on 2020-01-01T00:00:00.000000Z")
+    );
+    assert!(
+        line.seen.contains("expired") && line.seen.contains("days ago"),
+        "{}",
+        line.seen
+    );
+    std::fs::remove_file(ca).ok();
+}
+
+#[test]
+fn a_certificate_for_another_name_fails_on_the_name() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["other.test"], None, false);
+    let addr = Registrar::default().tls(chain, key);
+    let ca = pki.ca_file();
+    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    let h = handshake(&checked);
+    assert_eq!(h.trust, Trust::Trusted);
+    assert_eq!(
+        (h.domain_match, h.target_match),
+        (NameMatch::No, Some(NameMatch::No))
+    );
+    assert_eq!(line.mark, Mark::Fail);
+    assert_eq!(
+        line.cause.as_deref(),
+        Some("the certificate covers other.test, not provider.test")
+    );
+    std::fs::remove_file(ca).ok();
+}
+
+#[test]
+fn a_certificate_for_the_srv_target_only_passes_and_says_so() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["sip.provider.test"], None, false);
+    let addr = Registrar::default().tls(chain, key);
+    let ca = pki.ca_file();
+    let (_, line) = tls_check(addr, Some(ca.clone()));
+    assert_eq!(line.mark, Mark::Pass);
+    assert!(
+        line.details.contains(
+            &"the SIP domain provider.test is not among the certificate's names".to_owned()
+        )
+    );
+    assert!(
+        line.details.contains(
+            &"the SRV target sip.provider.test is among the certificate's names".to_owned()
+        )
+    );
+    std::fs::remove_file(ca).ok();
+}
+
+#[test]
+fn a_self_signed_certificate_is_named_so() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["provider.test"], None, true);
+    let addr = Registrar::default().tls(chain, key);
+    let (checked, line) = tls_check(addr, None);
+    assert!(handshake(&checked).chain[0].self_signed);
+    assert_eq!(line.mark, Mark::Fail);
+    assert!(
+        line.seen
+            .starts_with("certificate self-signed, not trusted"),
+        "{}",
+        line.seen
+    );
+    assert_eq!(
+        line.cause.as_deref(),
+        Some("the certificate is self-signed: no CA this host trusts vouches for it")
+    );
+}
+
+#[test]
+fn plain_sip_on_the_tls_port_and_tls_on_a_plain_port() {
+    // TLS asked of a plain SIP port: the handshake fails, said as such.
+    let plain = Registrar::default().tcp();
+    let (checked, line) = tls_check(plain, None);
+    assert!(
+        matches!(checked.result.session, Session::HandshakeFailed { .. }),
+        "{checked:?}"
+    );
+    assert_eq!(line.mark, Mark::Fail);
+    assert!(
+        line.cause
+            .unwrap()
+            .starts_with("the port does not speak TLS")
+    );
+    // Plain SIP sent to a TLS port: the connection ends without an answer.
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let tls = Registrar::default().tls(chain, key);
+    let provider = Provider::parse("sip:provider.test").unwrap();
+    let mut config = Config::new("sip:provider.test");
+    config.timeout = Duration::from_millis(800);
+    let target = dns::Target {
+        transport: Transport::Tcp,
+        ..tls_target(tls)
+    };
+    let reach = reach::check(&provider, &target, &config);
+    assert!(
+        matches!(
+            reach.reached,
+            reach::Reached::Closed | reach::Reached::Reset | reach::Reached::NoAnswer { .. }
+        ),
+        "{reach:?}"
+    );
+}
+
+#[test]
+fn names_match_exactly_or_by_one_wildcard_label() {
+    let names = vec!["*.provider.test".to_owned(), "Provider.Test".to_owned()];
+    assert_eq!(
+        tls_step::name_match("provider.test.", &names, None),
+        NameMatch::Exact
+    );
+    assert_eq!(
+        tls_step::name_match("sip.provider.test", &names, None),
+        NameMatch::Wildcard
+    );
+    assert_eq!(
+        tls_step::name_match("a.sip.provider.test", &names, None),
+        NameMatch::No
+    );
+    assert_eq!(
+        tls_step::name_match("provider.test", &[], Some("provider.test")),
+        NameMatch::Exact
+    );
 }

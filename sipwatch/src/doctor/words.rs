@@ -7,7 +7,7 @@ use super::{
     public::Public,
     reach::{Answer, Reach, Reached},
     report::{Line, Mark, Verdict},
-    tls::Tls,
+    tls::{Certificate, Checked, NameMatch, Session, Tls, Trust},
 };
 use crate::{track::DigestAlgorithm, words::count};
 
@@ -311,6 +311,11 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
             Some("this host has no route or socket for it".to_owned()),
             Some("check this host's network (route, address family) and --from-port".to_owned()),
         ),
+        Reached::TlsFailed { error } => (
+            format!("the TLS handshake failed: {error}"),
+            Some("the port does not speak TLS (plain SIP on it?), or no TLS version or cipher in common".to_owned()),
+            Some(TLS_METHOD_FIX.to_owned()),
+        ),
         Reached::NotTested => ("not tested by this version".to_owned(), None, None),
     };
     let mut l = line(mark, step, Some(t.took_ms), seen);
@@ -539,6 +544,7 @@ fn unanswered(r: &Reached) -> String {
         Reached::Closed => "connection closed".to_owned(),
         Reached::Failed { error } => error.clone(),
         Reached::Answered(a) => format!("{} {}", a.code, a.reason),
+        Reached::TlsFailed { error } => format!("TLS handshake failed: {error}"),
         Reached::NotTested => "not tested".to_owned(),
     }
 }
@@ -557,14 +563,171 @@ pub fn credentials(t: &Timed<Credentials>, mark: Mark) -> Line {
     }
 }
 
-/// Step 5 in words.
+/// Step 5 when no target was checked.
 pub fn tls(t: &Tls) -> Line {
     match t {
-        Tls::NotTested => line(
+        Tls::NotAsked => line(
             Mark::NotApplicable,
             "TLS",
             None,
-            "not tested by this version of sipwatch",
+            "not asked (add tls to --transport)",
         ),
+        Tls::NoTarget => line(
+            Mark::NotApplicable,
+            "TLS",
+            None,
+            "no TLS target: no _sips._tcp SRV or SIPS+D2T NAPTR record",
+        ),
+        Tls::Checked { .. } => line(Mark::NotApplicable, "TLS", None, "checked"),
     }
+}
+
+fn name_words(what: &str, name: &str, m: NameMatch) -> String {
+    match m {
+        NameMatch::Exact => format!("{what} {name} is among the certificate's names"),
+        NameMatch::Wildcard => format!(
+            "{what} {name} is covered only by a wildcard, which RFC 5922 §7.2 does not accept for SIP (PJSIP accepts it)"
+        ),
+        NameMatch::No => format!("{what} {name} is not among the certificate's names"),
+    }
+}
+
+fn certificate(i: usize, c: &Certificate) -> String {
+    let names = if c.dns_names.is_empty() {
+        "no DNS name".to_owned()
+    } else {
+        format!("DNS names {}", c.dns_names.join(", "))
+    };
+    let days = if c.days_left < 0 {
+        format!("expired {} days ago", -c.days_left)
+    } else {
+        format!("{} days left", c.days_left)
+    };
+    let own = if c.self_signed { ", self-signed" } else { "" };
+    format!(
+        "certificate {}: {}, issued by {}, {names}, valid until {} ({days}){own}",
+        i + 1,
+        c.subject,
+        c.issuer,
+        c.not_after
+    )
+}
+
+const TLS_CA_FIX: &str = "PJSIP transport `ca_list_file` = the provider's CA (or this certificate) with `verify_server = yes`; chan_sip `tlscafile`; check it here with --ca FILE";
+const TLS_METHOD_FIX: &str = "check the TLS port with the provider (5061 or the SRV's); PJSIP transport `method = tlsv1_2` (or `tlsv1_3`), chan_sip `tlsclientmethod = tlsv1_2`";
+
+/// A TLS target's line.
+pub fn tls_target(t: &Timed<Checked>, mark: Mark) -> Line {
+    let c = &t.result;
+    let step = format!("TLS {}", c.target.address);
+    let h = match &c.session {
+        Session::NoConnection { error } => {
+            let mut l = line(
+                mark,
+                step,
+                Some(t.took_ms),
+                format!("no TCP connection: {error}"),
+            );
+            l.cause = Some("nothing accepts TCP there, or it is dropped on the way".to_owned());
+            l.fix = Some(format!(
+                "allow TCP out to {}; check the port with the provider",
+                c.target.address
+            ));
+            return l;
+        }
+        Session::HandshakeFailed { error } => {
+            let mut l = line(
+                mark,
+                step,
+                Some(t.took_ms),
+                format!("the TLS handshake failed: {error}"),
+            );
+            l.cause = Some("the port does not speak TLS (plain SIP on it?), or no TLS version or cipher in common".to_owned());
+            l.fix = Some(TLS_METHOD_FIX.to_owned());
+            return l;
+        }
+        Session::Completed(h) => h,
+    };
+    let end = h.chain.first();
+    let days = end.map(|e| e.days_left).unwrap_or_default();
+    let trust = match &h.trust {
+        Trust::Trusted => "verified".to_owned(),
+        Trust::UnknownIssuer if end.is_some_and(|e| e.self_signed) => {
+            "self-signed, not trusted".to_owned()
+        }
+        Trust::UnknownIssuer => "issued by a CA this host does not trust".to_owned(),
+        Trust::Expired => "expired".to_owned(),
+        Trust::NotValidYet => "not valid yet".to_owned(),
+        Trust::NoRoots => "not verified: no trusted root certificate on this host".to_owned(),
+        Trust::Other { error } => format!("not verified: {error}"),
+    };
+    let mut l = line(
+        mark,
+        step,
+        Some(t.took_ms),
+        format!(
+            "certificate {trust}, {} {}, {}",
+            h.version,
+            h.cipher,
+            if days < 0 {
+                format!("expired {} days ago", -days)
+            } else {
+                format!("{days} days left")
+            }
+        ),
+    );
+    l.details
+        .extend(h.chain.iter().enumerate().map(|(i, c)| certificate(i, c)));
+    l.details
+        .push(name_words("the SIP domain", &c.domain, h.domain_match));
+    if let Some(m) = h.target_match {
+        l.details
+            .push(name_words("the SRV target", &c.target.host, m));
+    }
+    if h.client_certificate_requested {
+        l.details.push("the server asks for a client certificate: PJSIP transport `cert_file` / `priv_key_file` (chan_sip `tlscertfile`)".to_owned());
+    }
+    if mark != Mark::Fail {
+        return l;
+    }
+    let (cause, fix) = match &h.trust {
+        Trust::UnknownIssuer if end.is_some_and(|e| e.self_signed) => (
+            "the certificate is self-signed: no CA this host trusts vouches for it".to_owned(),
+            TLS_CA_FIX.to_owned(),
+        ),
+        Trust::UnknownIssuer => (
+            format!(
+                "the chain ends at {}, a CA this host does not trust",
+                h.chain.last().map_or("an unknown issuer", |c| c.issuer.as_str())
+            ),
+            TLS_CA_FIX.to_owned(),
+        ),
+        Trust::Expired => (
+            format!(
+                "the certificate expired on {}",
+                end.map_or("", |e| e.not_after.as_str())
+            ),
+            "the provider must renew it; a PBX with `verify_server = yes` refuses it (`verify_server = no` only hides the problem)".to_owned(),
+        ),
+        Trust::NotValidYet => (
+            "the certificate is not valid yet, or this host's clock is wrong".to_owned(),
+            "check this host's clock (NTP)".to_owned(),
+        ),
+        Trust::NoRoots => (
+            "this host has no trusted root certificates".to_owned(),
+            "install the ca-certificates package, or give --ca FILE".to_owned(),
+        ),
+        Trust::Other { error } => (format!("the chain does not verify: {error}"), TLS_CA_FIX.to_owned()),
+        Trust::Trusted => (
+            format!(
+                "the certificate covers {}, not {}",
+                end.map_or(String::new(), |e| e.dns_names.join(", ")),
+                c.domain
+            ),
+            "PJSIP `verify_server` checks the name: `server_uri` must name a host the certificate covers; ask the provider for a certificate with the SIP domain in its subjectAltName (RFC 5922)".to_owned(),
+        ),
+    };
+    l.cause = Some(cause);
+    l.fix = Some(fix);
+    l
 }

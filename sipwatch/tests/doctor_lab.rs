@@ -72,6 +72,25 @@ fn doctor(lab: &Lab, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// The doctor over UDP with `user` and `password`: (exit code, stdout).
+fn with_credentials(lab: &Lab, dns: &str, user: &str, password: &str, json: bool) -> (i32, String) {
+    let mut args = vec![
+        "sip:provider.lab",
+        "--dns",
+        dns,
+        "--transport",
+        "udp",
+        "--user",
+        user,
+        "--password",
+        password,
+    ];
+    if json {
+        args.push("--json");
+    }
+    doctor(lab, &args)
+}
+
 /// The line of `text` that starts with `start`, or a panic showing all.
 fn line<'a>(text: &'a str, start: &str) -> &'a str {
     text.lines()
@@ -146,20 +165,7 @@ fn the_checklist_in_the_lab() {
     assert!(!text.contains(kamailio::PASSWORD), "{text}");
 
     // A wrong password, an unknown user, a banned account.
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:provider.lab",
-            "--dns",
-            &dns,
-            "--transport",
-            "udp",
-            "--user",
-            kamailio::USER,
-            "--password",
-            "wrong",
-        ],
-    );
+    let (code, text) = with_credentials(&lab, &dns, kamailio::USER, "wrong", false);
     assert_eq!(code, 2, "{text}");
     assert!(
         line(&text, "✗ credentials").ends_with(&format!(
@@ -168,40 +174,14 @@ fn the_checklist_in_the_lab() {
         )),
         "{text}"
     );
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:provider.lab",
-            "--dns",
-            &dns,
-            "--transport",
-            "udp",
-            "--user",
-            "ghost",
-            "--password",
-            "x",
-        ],
-    );
+    let (code, text) = with_credentials(&lab, &dns, "ghost", "x", false);
     assert_eq!(code, 2, "{text}");
     assert!(
         line(&text, "✗ credentials")
             .ends_with("404: the registrar does not know sip:ghost@provider.lab"),
         "{text}"
     );
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:provider.lab",
-            "--dns",
-            &dns,
-            "--transport",
-            "udp",
-            "--user",
-            "banned",
-            "--password",
-            "x",
-        ],
-    );
+    let (code, text) = with_credentials(&lab, &dns, "banned", "x", false);
     assert_eq!(code, 2, "{text}");
     assert!(
         line(&text, "✗ credentials").contains(
@@ -224,21 +204,7 @@ fn the_checklist_in_the_lab() {
         "{}",
         String::from_utf8_lossy(&buf[..n])
     );
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:provider.lab",
-            "--dns",
-            &dns,
-            "--transport",
-            "udp",
-            "--user",
-            "alice",
-            "--password",
-            "x",
-            "--json",
-        ],
-    );
+    let (code, text) = with_credentials(&lab, &dns, "alice", "x", true);
     assert_eq!(code, 0, "{text}");
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["type"], "doctor_report");

@@ -640,6 +640,20 @@ fn alice(password: &str) -> Option<Account> {
     })
 }
 
+/// The doctor against `registrar` over UDP with alice's `password`: the
+/// report and its credentials line.
+fn with_credentials(registrar: Registrar, password: &str) -> (Report, report::Line) {
+    let mut c = config(registrar.udp(), &[Transport::Udp]);
+    c.account = alice(password);
+    let report = run(&c).unwrap();
+    let line = report
+        .lines()
+        .into_iter()
+        .find(|l| l.step == "credentials")
+        .unwrap();
+    (report, line)
+}
+
 fn text(report: &Report) -> String {
     let mut out = Vec::new();
     write_report(&mut out, report).unwrap();
@@ -717,15 +731,7 @@ fn sha256_without_qop_is_answered() {
 
 #[test]
 fn a_wrong_password_is_said_with_the_asterisk_fix_and_never_printed() {
-    let addr = Registrar::default().udp();
-    let mut c = config(addr, &[Transport::Udp]);
-    c.account = alice("wrong-pw-123");
-    let report = run(&c).unwrap();
-    let line = report
-        .lines()
-        .into_iter()
-        .find(|l| l.step == "credentials")
-        .unwrap();
+    let (report, line) = with_credentials(Registrar::default(), "wrong-pw-123");
     assert_eq!(line.mark, Mark::Fail);
     assert_eq!(
         line.seen,
@@ -753,7 +759,7 @@ fn a_wrong_password_is_said_with_the_asterisk_fix_and_never_printed() {
             .unwrap()
             .contains("wrong-pw-123")
     );
-    assert!(!format!("{c:?}").contains("wrong-pw-123"));
+    assert!(!format!("{:?}", alice("wrong-pw-123")).contains("wrong-pw-123"));
 }
 
 #[test]
@@ -825,19 +831,11 @@ fn garbage_answers_are_no_answer_not_a_panic() {
 
 #[test]
 fn hostile_challenges_are_said_not_answered() {
-    let addr = Registrar {
+    let registrar = Registrar {
         algorithm: "ROT13",
         ..Registrar::default()
-    }
-    .udp();
-    let mut c = config(addr, &[Transport::Udp]);
-    c.account = alice("s3cret-pw");
-    let report = run(&c).unwrap();
-    let line = report
-        .lines()
-        .into_iter()
-        .find(|l| l.step == "credentials")
-        .unwrap();
+    };
+    let (_, line) = with_credentials(registrar, "s3cret-pw");
     assert_eq!(line.mark, Mark::Fail);
     assert_eq!(
         line.seen,
@@ -974,6 +972,25 @@ fn tls_check(
     (checked, line)
 }
 
+/// A TLS registrar with a certificate for `names` (valid until `until`,
+/// self-signed or by the lab CA), checked with the CA given by --ca or not.
+fn tls_case(
+    names: &[&str],
+    until: Option<(i32, u8, u8)>,
+    self_signed: bool,
+    with_ca: bool,
+) -> (Timed<tls_step::Checked>, report::Line) {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(names, until, self_signed);
+    let addr = Registrar::default().tls(chain, key);
+    let ca = with_ca.then(|| pki.ca_file());
+    let checked = tls_check(addr, ca.clone());
+    if let Some(ca) = ca {
+        std::fs::remove_file(ca).ok();
+    }
+    checked
+}
+
 fn handshake(c: &Timed<tls_step::Checked>) -> &tls_step::Handshake {
     match &c.result.session {
         Session::Completed(h) => h,
@@ -983,11 +1000,7 @@ fn handshake(c: &Timed<tls_step::Checked>) -> &tls_step::Handshake {
 
 #[test]
 fn a_valid_chain_for_the_domain_and_the_target_passes_and_carries_sip() {
-    let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test", "sip.provider.test"], None, false);
-    let addr = Registrar::default().tls(chain, key);
-    let ca = pki.ca_file();
-    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    let (checked, line) = tls_case(&["provider.test", "sip.provider.test"], None, false, true);
     let h = handshake(&checked);
     assert_eq!(h.trust, Trust::Trusted);
     assert_eq!(
@@ -1011,17 +1024,13 @@ fn a_valid_chain_for_the_domain_and_the_target_passes_and_carries_sip() {
     let provider = Provider::parse("sip:provider.test").unwrap();
     let mut config = Config::new("sip:provider.test");
     config.timeout = Duration::from_millis(800);
-    let reach = reach::check(&provider, &tls_target(addr), &config);
+    let reach = reach::check(&provider, &checked.result.target, &config);
     assert_eq!(reach.answer().map(|a| a.code), Some(200), "{reach:?}");
-    std::fs::remove_file(ca).ok();
 }
 
 #[test]
 fn without_the_ca_the_chain_is_fetched_and_said_untrusted() {
-    let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], None, false);
-    let addr = Registrar::default().tls(chain, key);
-    let (checked, line) = tls_check(addr, None);
+    let (checked, line) = tls_case(&["provider.test"], None, false, false);
     assert_eq!(handshake(&checked).trust, Trust::UnknownIssuer);
     assert_eq!(line.mark, Mark::Fail);
     assert_eq!(
@@ -1033,11 +1042,7 @@ fn without_the_ca_the_chain_is_fetched_and_said_untrusted() {
 
 #[test]
 fn an_expired_certificate_is_said_with_its_date() {
-    let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], Some((2020, 1, 1)), false);
-    let addr = Registrar::default().tls(chain, key);
-    let ca = pki.ca_file();
-    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    let (checked, line) = tls_case(&["provider.test"], Some((2020, 1, 1)), false, true);
     let h = handshake(&checked);
     assert_eq!(h.trust, Trust::Expired);
     assert!(h.chain[0].days_left < -300);
@@ -1051,16 +1056,11 @@ fn an_expired_certificate_is_said_with_its_date() {
         "{}",
         line.seen
     );
-    std::fs::remove_file(ca).ok();
 }
 
 #[test]
 fn a_certificate_for_another_name_fails_on_the_name() {
-    let pki = Pki::new();
-    let (chain, key) = pki.server(&["other.test"], None, false);
-    let addr = Registrar::default().tls(chain, key);
-    let ca = pki.ca_file();
-    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    let (checked, line) = tls_case(&["other.test"], None, false, true);
     let h = handshake(&checked);
     assert_eq!(h.trust, Trust::Trusted);
     assert_eq!(
@@ -1072,16 +1072,11 @@ fn a_certificate_for_another_name_fails_on_the_name() {
         line.cause.as_deref(),
         Some("the certificate covers other.test, not provider.test")
     );
-    std::fs::remove_file(ca).ok();
 }
 
 #[test]
 fn a_certificate_for_the_srv_target_only_passes_and_says_so() {
-    let pki = Pki::new();
-    let (chain, key) = pki.server(&["sip.provider.test"], None, false);
-    let addr = Registrar::default().tls(chain, key);
-    let ca = pki.ca_file();
-    let (_, line) = tls_check(addr, Some(ca.clone()));
+    let (_, line) = tls_case(&["sip.provider.test"], None, false, true);
     assert_eq!(line.mark, Mark::Pass);
     assert!(
         line.details.contains(
@@ -1093,15 +1088,11 @@ fn a_certificate_for_the_srv_target_only_passes_and_says_so() {
             &"the SRV target sip.provider.test is among the certificate's names".to_owned()
         )
     );
-    std::fs::remove_file(ca).ok();
 }
 
 #[test]
 fn a_self_signed_certificate_is_named_so() {
-    let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], None, true);
-    let addr = Registrar::default().tls(chain, key);
-    let (checked, line) = tls_check(addr, None);
+    let (checked, line) = tls_case(&["provider.test"], None, true, false);
     assert!(handshake(&checked).chain[0].self_signed);
     assert_eq!(line.mark, Mark::Fail);
     assert!(

@@ -263,3 +263,30 @@ fn the_checklist_in_the_lab() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("could not test"), "{text}");
 }
+
+/// The router drops SIP on its way out: UDP has no answer after its
+/// retransmissions, the TCP handshake times out; each named as such, and
+/// the whole run costs about the documented timeouts.
+#[test]
+fn sip_dropped_by_the_router_is_told_as_timeouts() {
+    let lab = lab(Personality::DropOutbound);
+    let _registrar = Kamailio::start(&lab.provider).unwrap_or_else(|e| panic!("Kamailio: {e}"));
+    let start = Instant::now();
+    let (code, text) = doctor(&lab, &["sip:203.0.113.2", "--timeout", "1"]);
+    let took = start.elapsed();
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        line(&text, "✗ UDP 203.0.113.2:5060").ends_with("no answer to 2 OPTIONS in 1.0 s"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "✗ TCP 203.0.113.2:5060")
+            .ends_with("the TCP handshake went unanswered for 1.0 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    cause: the requests or their answers are dropped on the way"),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}

@@ -290,3 +290,84 @@ fn sip_dropped_by_the_router_is_told_as_timeouts() {
     );
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
+
+/// ICMP errors are told apart and their sender named: a port nothing
+/// listens on at the provider, a port the router rejects as
+/// administratively prohibited, one it rejects with a port unreachable of
+/// its own.
+#[test]
+fn icmp_errors_name_what_and_who() {
+    let lab = lab(Personality::PlainNat);
+    lab.router
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some(&format!(
+                "table inet doctor_reject {{\n\
+                 \tchain forward {{\n\
+                 \t\ttype filter hook forward priority filter - 1; policy accept;\n\
+                 \t\tiifname \"{ROUTER_LAN_IF}\" udp dport 5070 reject with icmp type admin-prohibited\n\
+                 \t\tiifname \"{ROUTER_LAN_IF}\" udp dport 5071 reject\n\
+                 \t}}\n\
+                 }}\n"
+            )),
+        )
+        .unwrap();
+    let (code, text) = doctor(
+        &lab,
+        &[
+            "sip:203.0.113.2:5099",
+            "--transport",
+            "udp",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        line(&text, "✗ UDP 203.0.113.2:5099").ends_with(
+            "ICMP port unreachable from 203.0.113.2: the host is there, nothing listens on UDP port 5099"
+        ),
+        "{text}"
+    );
+    let (code, text) = doctor(
+        &lab,
+        &[
+            "sip:203.0.113.2:5070",
+            "--transport",
+            "udp",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        line(&text, "✗ UDP 203.0.113.2:5070").ends_with(&format!(
+            "ICMP administratively prohibited from {ROUTER_LAN_V4}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("    cause: a firewall on the way rejects the traffic\n"),
+        "{text}"
+    );
+    let (code, text) = doctor(
+        &lab,
+        &[
+            "sip:203.0.113.2:5071",
+            "--transport",
+            "udp",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        line(&text, "✗ UDP 203.0.113.2:5071")
+            .contains(&format!("ICMP port unreachable from {ROUTER_LAN_V4}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("    cause: {ROUTER_LAN_V4}, not the target, refused the port: a firewall on the way rejects it\n")),
+        "{text}"
+    );
+}

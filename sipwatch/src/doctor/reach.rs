@@ -57,7 +57,18 @@ pub enum Reached {
     },
     /// An ICMP port unreachable came back for the UDP datagram: the host
     /// is there, nothing listens on that port.
-    PortUnreachable,
+    PortUnreachable {
+        /// Who sent the ICMP error, when the kernel said.
+        from: Option<IpAddr>,
+    },
+    /// Other ICMP errors came back and no answer (host or network
+    /// unreachable, administratively prohibited).
+    Unreachable {
+        /// Transmissions made.
+        sent: u32,
+        /// The first ICMP error.
+        icmp: Icmp,
+    },
     /// The TCP handshake was answered with a RST: nothing listens.
     Refused,
     /// The TCP handshake was not answered in time: dropped on the way.
@@ -81,6 +92,156 @@ pub enum Reached {
     },
     /// This transport is not tested by this version.
     NotTested,
+}
+
+/// What an ICMP error said (RFC 792, RFC 4443).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IcmpKind {
+    /// Destination port unreachable.
+    PortUnreachable,
+    /// Host (or IPv6 address) unreachable: no such host on that network.
+    HostUnreachable,
+    /// Network unreachable: no route.
+    NetworkUnreachable,
+    /// Administratively prohibited: a firewall rejects it.
+    AdministrativelyProhibited,
+    /// Another type or code.
+    Other,
+}
+
+/// One ICMP error the kernel queued for the socket (`IP_RECVERR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Icmp {
+    /// What it said.
+    pub kind: IcmpKind,
+    /// Its ICMP type.
+    pub icmp_type: u8,
+    /// Its ICMP code.
+    pub icmp_code: u8,
+    /// Who sent it (the host itself, or a router on the way).
+    pub from: Option<IpAddr>,
+}
+
+impl Icmp {
+    fn of(v6: bool, icmp_type: u8, icmp_code: u8, from: Option<IpAddr>) -> Icmp {
+        let kind = match (v6, icmp_type, icmp_code) {
+            (false, 3, 3) | (true, 1, 4) => IcmpKind::PortUnreachable,
+            (false, 3, 1) | (true, 1, 3) => IcmpKind::HostUnreachable,
+            (false, 3, 0) | (true, 1, 0) => IcmpKind::NetworkUnreachable,
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => IcmpKind::AdministrativelyProhibited,
+            _ => IcmpKind::Other,
+        };
+        Icmp {
+            kind,
+            icmp_type,
+            icmp_code,
+            from,
+        }
+    }
+}
+
+/// Asks the kernel to queue the ICMP errors of `socket`'s datagrams with
+/// their sender (`IP_RECVERR` / `IPV6_RECVERR`, ip(7)); without it only a
+/// port unreachable reaches a connected socket.
+fn queue_icmp_errors(socket: &UdpSocket, v6: bool) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    let (level, name) = if v6 {
+        (libc::SOL_IPV6, libc::IPV6_RECVERR)
+    } else {
+        (libc::SOL_IP, libc::IP_RECVERR)
+    };
+    // SAFETY: a valid socket, a c_int option of the right size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// The ICMP errors queued for `socket` (at most 16), read without
+/// blocking (`MSG_ERRQUEUE`).
+fn icmp_errors(socket: &UdpSocket) -> Vec<Icmp> {
+    use std::os::fd::AsRawFd;
+    let mut out = Vec::new();
+    for _ in 0..16 {
+        let mut data = [0u8; 512];
+        let mut control = [0u64; 64];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: zeroed msghdr is valid; its buffers live through the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: as above.
+        let n = unsafe {
+            libc::recvmsg(
+                socket.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            break;
+        }
+        // SAFETY: the kernel filled msg_control; the CMSG macros walk it
+        // within msg_controllen.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let (level, kind) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
+                let v6 = level == libc::SOL_IPV6 && kind == libc::IPV6_RECVERR;
+                if v6 || (level == libc::SOL_IP && kind == libc::IP_RECVERR) {
+                    let ee = libc::CMSG_DATA(cmsg) as *const libc::sock_extended_err;
+                    let ee_value = std::ptr::read_unaligned(ee);
+                    let icmp_origin = if v6 {
+                        libc::SO_EE_ORIGIN_ICMP6
+                    } else {
+                        libc::SO_EE_ORIGIN_ICMP
+                    };
+                    if ee_value.ee_origin == icmp_origin {
+                        let offender = libc::SO_EE_OFFENDER(ee);
+                        let from = offender_ip(offender);
+                        out.push(Icmp::of(v6, ee_value.ee_type, ee_value.ee_code, from));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+    }
+    out
+}
+
+/// The address in a `SO_EE_OFFENDER` sockaddr.
+///
+/// # Safety
+/// `sa` points into the control buffer, at a sockaddr the kernel wrote.
+unsafe fn offender_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
+    // SAFETY: the caller's; the family says which sockaddr it is.
+    unsafe {
+        match i32::from(std::ptr::read_unaligned(sa).sa_family) {
+            libc::AF_INET => {
+                let sin = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in>());
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))))
+            }
+            libc::AF_INET6 => {
+                let sin6 = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>());
+                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// One target's check.
@@ -199,6 +360,7 @@ pub(crate) fn open(
         Transport::Udp => {
             let socket = UdpSocket::bind(SocketAddr::new(any_address(peer), config.from_port))
                 .map_err(failed)?;
+            queue_icmp_errors(&socket, peer.is_ipv6());
             socket.connect(peer).map_err(failed)?;
             let local = socket.local_addr().map_err(failed)?;
             Ok(Opened {
@@ -267,7 +429,7 @@ pub(crate) fn unanswered(exchange: &Exchange, config: &Config) -> Reached {
             sent: exchange.sent(),
             waited_ms: ms(config.timeout),
         },
-        Outcome::Refused(_) => Reached::PortUnreachable,
+        Outcome::Refused(_) => Reached::PortUnreachable { from: None },
         Outcome::Reset => Reached::Reset,
         Outcome::Closed => Reached::Closed,
         Outcome::Unsent(e) | Outcome::Broken(e) => Reached::Failed {
@@ -295,8 +457,22 @@ pub fn check(provider: &Provider, target: &Target, config: &Config) -> Reach {
     };
     let request = options(provider, target.transport, local);
     let exchange = client::exchange(&mut channel, target.address, &request, &timers(config));
-    let reached = match &exchange.outcome {
-        Outcome::Final(response) => Reached::Answered(read_answer(response, &exchange)),
+    let icmp = match &channel {
+        Channel::Udp { socket, .. } => icmp_errors(socket),
+        Channel::Stream(_) => Vec::new(),
+    };
+    let reached = match (&exchange.outcome, icmp.first()) {
+        (Outcome::Final(response), _) => Reached::Answered(read_answer(response, &exchange)),
+        (Outcome::Refused(_), _) => Reached::PortUnreachable {
+            from: icmp
+                .iter()
+                .find(|i| i.kind == IcmpKind::PortUnreachable)
+                .and_then(|i| i.from),
+        },
+        (Outcome::Timeout, Some(&icmp)) => Reached::Unreachable {
+            sent: exchange.sent(),
+            icmp,
+        },
         _ => unanswered(&exchange, config),
     };
     Reach {

@@ -795,7 +795,7 @@ fn udp_port_unreachable_and_tcp_refused_are_told_apart() {
         lines[1..4],
         [
             format!(
-                "✗ UDP {addr}: ICMP port unreachable: the host is there, nothing listens on UDP port {port}"
+                "✗ UDP {addr}: ICMP port unreachable from 127.0.0.1: the host is there, nothing listens on UDP port {port}"
             ),
             format!(
                 "✗ TCP {addr}: TCP connection refused (RST): nothing listens on TCP port {port}"

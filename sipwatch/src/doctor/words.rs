@@ -5,7 +5,7 @@ use super::{
     credentials::{Binding, Credentials, Registration, Tested},
     dns::{Failure, Finding, Resolution, Via},
     public::Public,
-    reach::{Answer, Reach, Reached},
+    reach::{Answer, IcmpKind, Reach, Reached},
     report::{Line, Mark, Verdict},
     tls::{Certificate, Checked, NameMatch, Session, Tls, Trust},
 };
@@ -281,9 +281,17 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
                 r.target.transport, r.target.address
             )),
         ),
-        Reached::PortUnreachable => (
-            format!("ICMP port unreachable: the host is there, nothing listens on UDP port {port}"),
-            Some(format!("{} answers, but not SIP on UDP {port}", r.target.address.ip())),
+        Reached::PortUnreachable { from } => (
+            format!(
+                "ICMP port unreachable{}: the host is there, nothing listens on UDP port {port}",
+                sender(*from)
+            ),
+            Some(match from {
+                Some(f) if *f != r.target.address.ip() => format!(
+                    "{f}, not the target, refused the port: a firewall on the way rejects it"
+                ),
+                _ => format!("{} answers, but not SIP on UDP {port}", r.target.address.ip()),
+            }),
             Some("check the port and transport with the provider (5060, 5080, 5160…): PJSIP registration `server_uri` sip:HOST:PORT, chan_sip `register => user:secret@HOST:PORT`".to_owned()),
         ),
         Reached::Refused => (
@@ -311,6 +319,28 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
             Some("this host has no route or socket for it".to_owned()),
             Some("check this host's network (route, address family) and --from-port".to_owned()),
         ),
+        Reached::Unreachable { sent, icmp } => (
+            format!(
+                "no answer to {}; {}{}",
+                count(*sent, "OPTIONS", "OPTIONS"),
+                icmp_words(icmp.kind, icmp.icmp_type, icmp.icmp_code),
+                sender(icmp.from)
+            ),
+            Some(match icmp.kind {
+                IcmpKind::AdministrativelyProhibited => "a firewall on the way rejects the traffic".to_owned(),
+                IcmpKind::HostUnreachable => "the last router cannot find the host: it is down, or the address is wrong".to_owned(),
+                IcmpKind::NetworkUnreachable => "a router on the way has no route to it".to_owned(),
+                _ => "an ICMP error came back instead of an answer".to_owned(),
+            }),
+            Some(match icmp.kind {
+                IcmpKind::AdministrativelyProhibited => format!(
+                    "ask whoever runs {} to allow SIP to {}",
+                    icmp.from.map_or("that firewall".to_owned(), |f| f.to_string()),
+                    r.target.address
+                ),
+                _ => "check the address with the provider and this host's routes".to_owned(),
+            }),
+        ),
         Reached::TlsFailed { error } => (
             format!("the TLS handshake failed: {error}"),
             Some("the port does not speak TLS (plain SIP on it?), or no TLS version or cipher in common".to_owned()),
@@ -337,6 +367,21 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
     l.cause = cause;
     l.fix = fix;
     l
+}
+
+/// ` from 192.0.2.1`, or nothing.
+fn sender(from: Option<std::net::IpAddr>) -> String {
+    from.map(|f| format!(" from {f}")).unwrap_or_default()
+}
+
+fn icmp_words(kind: IcmpKind, icmp_type: u8, icmp_code: u8) -> String {
+    match kind {
+        IcmpKind::PortUnreachable => "ICMP port unreachable".to_owned(),
+        IcmpKind::HostUnreachable => "ICMP host unreachable".to_owned(),
+        IcmpKind::NetworkUnreachable => "ICMP network unreachable".to_owned(),
+        IcmpKind::AdministrativelyProhibited => "ICMP administratively prohibited".to_owned(),
+        IcmpKind::Other => format!("ICMP type {icmp_type} code {icmp_code}"),
+    }
 }
 
 /// When DNS gave no target.
@@ -537,7 +582,8 @@ fn unanswered(r: &Reached) -> String {
             "no answer to {}",
             count(*sent, "transmission", "transmissions")
         ),
-        Reached::PortUnreachable => "ICMP port unreachable".to_owned(),
+        Reached::PortUnreachable { .. } => "ICMP port unreachable".to_owned(),
+        Reached::Unreachable { icmp, .. } => icmp_words(icmp.kind, icmp.icmp_type, icmp.icmp_code),
         Reached::Refused => "TCP connection refused".to_owned(),
         Reached::ConnectTimeout { .. } => "TCP handshake unanswered".to_owned(),
         Reached::Reset => "connection reset".to_owned(),

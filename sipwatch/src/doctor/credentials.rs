@@ -317,7 +317,9 @@ pub fn check(
         algorithm: None,
         registration: Registration::TooManyChallenges,
     };
-    let Opened { mut channel, local } = match reach::open(provider, &target, config) {
+    let Opened {
+        mut channel, local, ..
+    } = match reach::open(provider, &target, config) {
         Ok(o) => o,
         Err(reached) => {
             tested.registration = Registration::Unanswered { reached: *reached };

@@ -85,6 +85,17 @@ pub enum Reached {
         /// The system's words.
         error: String,
     },
+    /// No answer from the target, but an answer to the OPTIONS from another
+    /// address or port (a load balancer, a NAT on the provider's side): a
+    /// PBX's connected socket (and its transaction) never takes it.
+    AnsweredElsewhere {
+        /// Where it came from.
+        from: SocketAddr,
+        /// Its status code.
+        code: u16,
+        /// Its reason phrase.
+        reason: String,
+    },
     /// The TLS handshake failed (the port may not speak TLS).
     TlsFailed {
         /// rustls's or the system's words.
@@ -341,6 +352,43 @@ pub(crate) fn read_answer(response: &Response, exchange: &Exchange) -> Answer {
 pub(crate) struct Opened {
     pub(crate) channel: Channel,
     pub(crate) local: SocketAddr,
+    /// Over UDP, a second socket on the same port, not connected: the
+    /// kernel gives it what comes from any other address (the connected
+    /// socket matches the peer's datagrams better), so that an answer from
+    /// another address is seen.
+    pub(crate) strays: Option<UdpSocket>,
+}
+
+/// A UDP socket on `addr` that shares its port (`SO_REUSEADDR`).
+fn shared_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// A SIP response to an OPTIONS that came to `strays` from another
+/// address than the target's.
+fn stray_answer(strays: &UdpSocket) -> Option<(SocketAddr, u16, String)> {
+    strays.set_nonblocking(true).ok()?;
+    let mut buf = vec![0u8; crate::sip::MAX_MESSAGE + 1];
+    for _ in 0..32 {
+        let (n, from) = strays.recv_from(&mut buf).ok()?;
+        let index = MessageIndex::parse(&buf[..n]);
+        let options = index
+            .header("cseq")
+            .is_some_and(|c| c.trim_end().ends_with("OPTIONS"));
+        if let Some(crate::sip::StartLine::Response { code, reason }) = &index.start
+            && options
+        {
+            return Some((from, *code, reason.clone()));
+        }
+    }
+    None
 }
 
 /// Opens a channel to `target`: a UDP socket from `config.from_port`
@@ -358,14 +406,17 @@ pub(crate) fn open(
     };
     match target.transport {
         Transport::Udp => {
-            let socket = UdpSocket::bind(SocketAddr::new(any_address(peer), config.from_port))
-                .map_err(failed)?;
+            let any = any_address(peer);
+            let strays = shared_udp(SocketAddr::new(any, config.from_port)).map_err(failed)?;
+            let port = strays.local_addr().map_err(failed)?.port();
+            let socket = shared_udp(SocketAddr::new(any, port)).map_err(failed)?;
             queue_icmp_errors(&socket, peer.is_ipv6());
             socket.connect(peer).map_err(failed)?;
             let local = socket.local_addr().map_err(failed)?;
             Ok(Opened {
                 channel: Channel::udp(socket, peer),
                 local,
+                strays: Some(strays),
             })
         }
         Transport::Tcp => {
@@ -374,6 +425,7 @@ pub(crate) fn open(
             Ok(Opened {
                 channel: Channel::stream(stream),
                 local,
+                strays: None,
             })
         }
         Transport::Tls => {
@@ -387,6 +439,7 @@ pub(crate) fn open(
                     Ok(Opened {
                         channel: Channel::stream(c.stream),
                         local,
+                        strays: None,
                     })
                 }
                 Err(super::tls::Session::NoConnection { error }) => {
@@ -445,7 +498,11 @@ pub(crate) fn timers(config: &Config) -> Timers {
 
 /// One OPTIONS to one target.
 pub fn check(provider: &Provider, target: &Target, config: &Config) -> Reach {
-    let Opened { mut channel, local } = match open(provider, target, config) {
+    let Opened {
+        mut channel,
+        local,
+        strays,
+    } = match open(provider, target, config) {
         Ok(o) => o,
         Err(reached) => {
             return Reach {
@@ -469,6 +526,11 @@ pub fn check(provider: &Provider, target: &Target, config: &Config) -> Reach {
                 .find(|i| i.kind == IcmpKind::PortUnreachable)
                 .and_then(|i| i.from),
         },
+        (Outcome::Timeout, _)
+            if let Some((from, code, reason)) = strays.as_ref().and_then(stray_answer) =>
+        {
+            Reached::AnsweredElsewhere { from, code, reason }
+        }
         (Outcome::Timeout, Some(&icmp)) => Reached::Unreachable {
             sent: exchange.sent(),
             icmp,

@@ -447,6 +447,8 @@ struct Registrar {
     garbage: Option<&'static [u8]>,
     /// `received` / `rport` to put in the Via.
     seen_as: Option<(&'static str, u16)>,
+    /// Answer UDP from this address instead (a load balancer's other leg).
+    answer_from: Option<&'static str>,
 }
 
 impl Default for Registrar {
@@ -458,6 +460,7 @@ impl Default for Registrar {
             forbid: false,
             garbage: None,
             seen_as: Some(("198.51.100.7", 5060)),
+            answer_from: None,
         }
     }
 }
@@ -536,11 +539,12 @@ impl Registrar {
     fn udp(self) -> SocketAddr {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();
+        let out = self.answer_from.map(|a| UdpSocket::bind(a).unwrap());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 70_000];
             while let Ok((n, from)) = socket.recv_from(&mut buf) {
                 let answer = self.answer(&buf[..n], from);
-                socket.send_to(&answer, from).ok();
+                out.as_ref().unwrap_or(&socket).send_to(&answer, from).ok();
             }
         });
         addr
@@ -809,6 +813,33 @@ fn udp_port_unreachable_and_tcp_refused_are_told_apart() {
         "{all}"
     );
     assert_eq!(report.exit_code(), 2);
+}
+
+#[test]
+fn an_answer_from_another_address_is_seen_and_said() {
+    let addr = Registrar {
+        answer_from: Some("127.0.0.2:0"),
+        ..Registrar::default()
+    }
+    .udp();
+    let mut c = config(addr, &[Transport::Udp]);
+    c.timeout = Duration::from_millis(700);
+    let report = run(&c).unwrap();
+    let line = &report.lines()[1];
+    assert_eq!(line.mark, Mark::Fail);
+    assert!(
+        line.seen.starts_with(&format!(
+            "no answer from {addr}, but 200 OK from 127.0.0.2:"
+        )),
+        "{}",
+        line.seen
+    );
+    assert!(
+        line.cause
+            .as_deref()
+            .unwrap()
+            .contains("a load balancer or a NAT on the provider's side")
+    );
 }
 
 #[test]

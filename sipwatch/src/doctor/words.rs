@@ -341,6 +341,11 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
                 _ => "check the address with the provider and this host's routes".to_owned(),
             }),
         ),
+        Reached::AnsweredElsewhere { from, code, reason } => (
+            format!("no answer from {}, but {code} {reason} from {from}", r.target.address),
+            Some(format!("the answer comes from another address or port than the one asked ({from}): a load balancer or a NAT on the provider's side; a PBX drops it as not from its peer")),
+            Some(format!("ask the provider to answer from {} (the address asked), or point PJSIP's `server_uri` (and an `identify` `match`) at {from}", r.target.address)),
+        ),
         Reached::TlsFailed { error } => (
             format!("the TLS handshake failed: {error}"),
             Some("the port does not speak TLS (plain SIP on it?), or no TLS version or cipher in common".to_owned()),
@@ -591,6 +596,9 @@ fn unanswered(r: &Reached) -> String {
         Reached::Failed { error } => error.clone(),
         Reached::Answered(a) => format!("{} {}", a.code, a.reason),
         Reached::TlsFailed { error } => format!("TLS handshake failed: {error}"),
+        Reached::AnsweredElsewhere { from, code, .. } => {
+            format!("{code} from another address, {from}")
+        }
         Reached::NotTested => "not tested".to_owned(),
     }
 }

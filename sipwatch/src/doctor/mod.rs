@@ -188,10 +188,10 @@ pub enum Unusable {
     #[error("{0:?} is not a SIP URI or a host name")]
     Target(String),
     /// The async runtime for the DNS lookups could not start.
-    #[error("cannot start the DNS resolver: {0}")]
+    #[error("cannot start the DNS resolver")]
     Runtime(#[source] std::io::Error),
     /// The `--ca` file cannot be read.
-    #[error("--ca: {0}")]
+    #[error("--ca")]
     Ca(#[source] std::io::Error),
 }
 

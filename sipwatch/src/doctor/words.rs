@@ -316,7 +316,7 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
         ),
         Reached::Failed { error } => (
             format!("could not send: {error}"),
-            Some("this host has no route or socket for it".to_owned()),
+            Some("this host could not open or use a socket for it (no route, or the port is in use)".to_owned()),
             Some("check this host's network (route, address family) and --from-port".to_owned()),
         ),
         Reached::Unreachable { sent, icmp } => (

@@ -276,7 +276,7 @@ fn bindings(index: &MessageIndex<'_>) -> Vec<Binding> {
                 _ => c.split(';').next().unwrap_or("").trim().to_owned(),
             };
             Binding {
-                contact,
+                contact: super::clean(&contact),
                 expires_s: expires.or(default),
             }
         })
@@ -378,7 +378,7 @@ pub fn check(
                 };
                 if challenged && !challenge.stale {
                     tested.registration = Registration::WrongPassword {
-                        realm: challenge.realm.clone(),
+                        realm: challenge.realm.as_deref().map(super::clean),
                     };
                     return Credentials::Tested(Box::new(tested));
                 }
@@ -415,7 +415,7 @@ pub fn check(
             }
             403 => Registration::Forbidden {
                 after_challenge,
-                warning: index.header("warning").map(|w| w.trim().to_owned()),
+                warning: index.header("warning").map(|w| super::clean(w.trim())),
             },
             404 => Registration::NotFound { after_challenge },
             423 => Registration::IntervalTooBrief {
@@ -426,7 +426,7 @@ pub fn check(
             },
             code => Registration::Rejected {
                 code,
-                reason: response.reason.clone(),
+                reason: super::clean(&response.reason),
                 after_challenge,
             },
         };

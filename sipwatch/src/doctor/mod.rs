@@ -246,6 +246,24 @@ pub struct Timed<T> {
     pub result: T,
 }
 
+/// At most this many characters of a value a peer sent are kept.
+pub const MAX_SHOWN: usize = 256;
+
+/// A value a peer sent (a header, a record, a certificate's subject), made
+/// safe to print: control characters (a terminal's escape sequences) become
+/// `�`, and it is cut at [`MAX_SHOWN`] characters with `…`.
+pub fn clean(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_SHOWN)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if text.chars().nth(MAX_SHOWN).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Runs `f`, timing it.
 pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
     let start = Instant::now();

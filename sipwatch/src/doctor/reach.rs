@@ -328,21 +328,23 @@ pub(crate) fn uri_host(host: &str) -> String {
 /// What the doctor reads in a final response.
 pub(crate) fn read_answer(response: &Response, exchange: &Exchange) -> Answer {
     let index = MessageIndex::parse(&response.bytes);
-    let header = |n: &str| index.header(n).map(|v| v.trim().to_owned());
+    let header = |n: &str| index.header(n).map(|v| super::clean(v.trim()));
     let via = index.header("via").and_then(|v| {
         let first = fields::split_list(&v).into_iter().next()?.to_owned();
         fields::parse_via(&first)
     });
     Answer {
         code: response.code,
-        reason: response.reason.clone(),
+        reason: super::clean(&response.reason),
         rtt_ms: ms(response.at),
         sent: exchange.sent_by(response.at),
         server: header("server"),
         user_agent: header("user-agent"),
         allow: header("allow"),
         supported: header("supported"),
-        received: via.as_ref().and_then(|v| v.received.clone()),
+        received: via
+            .as_ref()
+            .and_then(|v| v.received.as_deref().map(super::clean)),
         rport: via.as_ref().and_then(|v| v.rport),
         rport_present: via.as_ref().is_some_and(|v| v.rport_present),
     }
@@ -385,7 +387,7 @@ fn stray_answer(strays: &UdpSocket) -> Option<(SocketAddr, u16, String)> {
         if let Some(crate::sip::StartLine::Response { code, reason }) = &index.start
             && options
         {
-            return Some((from, *code, reason.clone()));
+            return Some((from, *code, super::clean(reason)));
         }
     }
     None

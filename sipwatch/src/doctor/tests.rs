@@ -861,6 +861,15 @@ fn garbage_answers_are_no_answer_not_a_panic() {
 }
 
 #[test]
+fn what_a_peer_sends_is_printed_safely() {
+    assert_eq!(clean("Asterisk\x1b[2J 20"), "Asterisk\u{fffd}[2J 20");
+    let long = "x".repeat(MAX_SHOWN + 10);
+    let shown = clean(&long);
+    assert_eq!(shown.chars().count(), MAX_SHOWN + 1);
+    assert!(shown.ends_with('…'));
+}
+
+#[test]
 fn hostile_challenges_are_said_not_answered() {
     let registrar = Registrar {
         algorithm: "ROT13",

@@ -379,7 +379,7 @@ fn read(der: &CertificateDer<'_>, now: i64) -> Option<(Certificate, Option<Strin
                 .general_names
                 .iter()
                 .filter_map(|g| match g {
-                    x509_parser::extensions::GeneralName::DNSName(n) => Some((*n).to_owned()),
+                    x509_parser::extensions::GeneralName::DNSName(n) => Some(super::clean(n)),
                     _ => None,
                 })
                 .collect()
@@ -392,8 +392,8 @@ fn read(der: &CertificateDer<'_>, now: i64) -> Option<(Certificate, Option<Strin
         .and_then(|c| c.as_str().ok())
         .map(str::to_owned);
     let not_after = cert.validity().not_after.timestamp();
-    let subject = cert.subject().to_string();
-    let issuer = cert.issuer().to_string();
+    let subject = super::clean(&cert.subject().to_string());
+    let issuer = super::clean(&cert.issuer().to_string());
     Some((
         Certificate {
             self_signed: subject == issuer,

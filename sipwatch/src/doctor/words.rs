@@ -570,7 +570,7 @@ fn algorithms(offered: &[DigestAlgorithm]) -> String {
     }
     offered
         .iter()
-        .map(DigestAlgorithm::name)
+        .map(|a| super::clean(a.name()))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -660,7 +660,12 @@ fn failure(e: hickory_resolver::net::NetError) -> Failure {
     match &e {
         NetError::Timeout => Failure::Timeout,
         NetError::Dns(DnsError::ResponseCode(code)) => Failure::ServerError {
-            code: code.to_str().to_owned(),
+            // The mnemonic of RFC 1035 §4.1.1 and its meaning: `SERVFAIL (Server Failure)`.
+            code: format!(
+                "{} ({})",
+                format!("{code:?}").to_ascii_uppercase(),
+                code.to_str()
+            ),
         },
         NetError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Failure::Timeout,
         _ => Failure::Other {

@@ -1203,3 +1203,57 @@ fn names_match_exactly_or_by_one_wildcard_label() {
         NameMatch::Exact
     );
 }
+
+#[test]
+fn a_cname_chain_and_a_server_error_are_said() {
+    let mut fake = FakeDns::default();
+    fake.set(
+        "alias.example",
+        Kind::Address,
+        Ok(Answer {
+            addresses: vec![Address {
+                name: "real.example".into(),
+                ip: "192.0.2.8".parse().unwrap(),
+                ttl_s: 30,
+            }],
+            cnames: vec![dns::Cname {
+                name: "alias.example".into(),
+                target: "real.example".into(),
+                ttl_s: 600,
+            }],
+            ..Answer::default()
+        }),
+    );
+    let r = resolve(&fake, "alias.example", &[Transport::Udp]);
+    let line = dns_line(&r);
+    assert_eq!(line.mark, Mark::Pass);
+    assert!(
+        line.details
+            .contains(&"CNAME alias.example → real.example (TTL 600 s)".to_owned()),
+        "{:#?}",
+        line.details
+    );
+    assert!(
+        line.details
+            .contains(&"A real.example 192.0.2.8 (TTL 30 s)".to_owned())
+    );
+
+    let mut fake = FakeDns::default();
+    fake.set(
+        "broken.example",
+        Kind::Naptr,
+        Err(Failure::ServerError {
+            code: "SERVFAIL (Server Failure)".into(),
+        }),
+    );
+    let r = resolve(&fake, "broken.example", &[Transport::Udp]);
+    let line = dns_line(&r);
+    assert_eq!(line.mark, Mark::Fail);
+    assert_eq!(
+        line.cause.as_deref(),
+        Some(
+            "the DNS server answered Server Failure: the provider's zone or this resolver is broken"
+        )
+    );
+    assert!(!r.unreachable());
+}

@@ -1252,7 +1252,7 @@ fn a_cname_chain_and_a_server_error_are_said() {
     assert_eq!(
         line.cause.as_deref(),
         Some(
-            "the DNS server answered Server Failure: the provider's zone or this resolver is broken"
+            "the DNS server answered SERVFAIL (Server Failure): the provider's zone or this resolver is broken"
         )
     );
     assert!(!r.unreachable());

@@ -449,6 +449,8 @@ struct Registrar {
     seen_as: Option<(&'static str, u16)>,
     /// Answer UDP from this address instead (a load balancer's other leg).
     answer_from: Option<&'static str>,
+    /// Over TLS, ask for a client certificate issued by this CA.
+    client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for Registrar {
@@ -461,6 +463,7 @@ impl Default for Registrar {
             garbage: None,
             seen_as: Some(("198.51.100.7", 5060)),
             answer_from: None,
+            client_ca: None,
         }
     }
 }
@@ -564,11 +567,26 @@ impl Registrar {
     ) -> SocketAddr {
         #[allow(deprecated)]
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = match self.client_ca.clone() {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(ca).unwrap();
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    std::sync::Arc::new(roots),
+                    provider,
+                )
+                .allow_unauthenticated()
+                .build()
+                .unwrap();
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
         let config = std::sync::Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
+            builder
                 .with_single_cert(chain, rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()))
                 .unwrap(),
         );
@@ -936,6 +954,7 @@ use super::tls::{self as tls_step, NameMatch, Session, Trust};
 
 struct Pki {
     ca_pem: String,
+    ca_der: rustls::pki_types::CertificateDer<'static>,
     ca: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
@@ -950,6 +969,7 @@ impl Pki {
         let cert = params.self_signed(&key).unwrap();
         Pki {
             ca_pem: cert.pem(),
+            ca_der: cert.der().clone(),
             ca: rcgen::Issuer::new(params, key),
         }
     }
@@ -1256,4 +1276,26 @@ fn a_cname_chain_and_a_server_error_are_said() {
         )
     );
     assert!(!r.unreachable());
+}
+
+#[test]
+fn a_server_asking_for_a_client_certificate_is_said() {
+    let pki = Pki::new();
+    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let addr = Registrar {
+        client_ca: Some(pki.ca_der.clone()),
+        ..Registrar::default()
+    }
+    .tls(chain, key);
+    let ca = pki.ca_file();
+    let (checked, line) = tls_check(addr, Some(ca.clone()));
+    std::fs::remove_file(ca).ok();
+    assert!(handshake(&checked).client_certificate_requested);
+    assert_eq!(line.mark, Mark::Pass);
+    assert!(
+        line.details.iter().any(|d| d
+            .starts_with("the server asks for a client certificate: PJSIP transport `cert_file`")),
+        "{:#?}",
+        line.details
+    );
 }

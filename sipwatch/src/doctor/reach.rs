@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Config, Provider, Timed, Transport, dns::Target, ms, token};
 use crate::{
     client::{self, Channel, Exchange, Outcome, Response, Timers},
+    net::{IcmpKind, icmp_kind},
     sip::{MessageIndex, fields},
 };
 
@@ -105,27 +106,12 @@ pub enum Reached {
     NotTested,
 }
 
-/// What an ICMP error said (RFC 792, RFC 4443).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IcmpKind {
-    /// Destination port unreachable.
-    PortUnreachable,
-    /// Host (or IPv6 address) unreachable: no such host on that network.
-    HostUnreachable,
-    /// Network unreachable: no route.
-    NetworkUnreachable,
-    /// Administratively prohibited: a firewall rejects it.
-    AdministrativelyProhibited,
-    /// Another type or code.
-    Other,
-}
-
 /// One ICMP error the kernel queued for the socket (`IP_RECVERR`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Icmp {
-    /// What it said.
-    pub kind: IcmpKind,
+    /// What it said ([`crate::net::icmp_kind`]); `None` for a type that is
+    /// not an error about a packet.
+    pub kind: Option<IcmpKind>,
     /// Its ICMP type.
     pub icmp_type: u8,
     /// Its ICMP code.
@@ -136,15 +122,8 @@ pub struct Icmp {
 
 impl Icmp {
     fn of(v6: bool, icmp_type: u8, icmp_code: u8, from: Option<IpAddr>) -> Icmp {
-        let kind = match (v6, icmp_type, icmp_code) {
-            (false, 3, 3) | (true, 1, 4) => IcmpKind::PortUnreachable,
-            (false, 3, 1) | (true, 1, 3) => IcmpKind::HostUnreachable,
-            (false, 3, 0) | (true, 1, 0) => IcmpKind::NetworkUnreachable,
-            (false, 3, 9 | 10 | 13) | (true, 1, 1) => IcmpKind::AdministrativelyProhibited,
-            _ => IcmpKind::Other,
-        };
         Icmp {
-            kind,
+            kind: icmp_kind(if v6 { 6 } else { 4 }, icmp_type, icmp_code),
             icmp_type,
             icmp_code,
             from,
@@ -525,7 +504,7 @@ pub fn check(provider: &Provider, target: &Target, config: &Config) -> Reach {
         (Outcome::Refused(_), _) => Reached::PortUnreachable {
             from: icmp
                 .iter()
-                .find(|i| i.kind == IcmpKind::PortUnreachable)
+                .find(|i| i.kind == Some(IcmpKind::PortUnreachable))
                 .and_then(|i| i.from),
         },
         (Outcome::Timeout, _)

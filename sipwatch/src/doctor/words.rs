@@ -5,11 +5,11 @@ use super::{
     credentials::{Binding, Credentials, Registration, Tested},
     dns::{Failure, Finding, Resolution, Via},
     public::Public,
-    reach::{Answer, IcmpKind, Reach, Reached},
+    reach::{Answer, Icmp, Reach, Reached},
     report::{Line, Mark, Verdict},
     tls::{Certificate, Checked, NameMatch, Session, Tls, Trust},
 };
-use crate::{track::DigestAlgorithm, words::count};
+use crate::{net::IcmpKind, track::DigestAlgorithm, words::count};
 
 /// The first line of the checklist.
 pub fn heading(target: &str) -> String {
@@ -323,16 +323,16 @@ pub fn reach(t: &Timed<Reach>, mark: Mark) -> Line {
             format!(
                 "no answer to {}; {}{}",
                 count(*sent, "OPTIONS", "OPTIONS"),
-                icmp_words(icmp.kind, icmp.icmp_type, icmp.icmp_code),
+                icmp_words(icmp),
                 sender(icmp.from)
             ),
-            Some(match icmp.kind {
+            Some(match icmp.kind.unwrap_or(IcmpKind::OtherUnreachable) {
                 IcmpKind::AdministrativelyProhibited => "a firewall on the way rejects the traffic".to_owned(),
                 IcmpKind::HostUnreachable => "the last router cannot find the host: it is down, or the address is wrong".to_owned(),
                 IcmpKind::NetworkUnreachable => "a router on the way has no route to it".to_owned(),
                 _ => "an ICMP error came back instead of an answer".to_owned(),
             }),
-            Some(match icmp.kind {
+            Some(match icmp.kind.unwrap_or(IcmpKind::OtherUnreachable) {
                 IcmpKind::AdministrativelyProhibited => format!(
                     "ask whoever runs {} to allow SIP to {}",
                     icmp.from.map_or("that firewall".to_owned(), |f| f.to_string()),
@@ -379,13 +379,11 @@ fn sender(from: Option<std::net::IpAddr>) -> String {
     from.map(|f| format!(" from {f}")).unwrap_or_default()
 }
 
-fn icmp_words(kind: IcmpKind, icmp_type: u8, icmp_code: u8) -> String {
-    match kind {
-        IcmpKind::PortUnreachable => "ICMP port unreachable".to_owned(),
-        IcmpKind::HostUnreachable => "ICMP host unreachable".to_owned(),
-        IcmpKind::NetworkUnreachable => "ICMP network unreachable".to_owned(),
-        IcmpKind::AdministrativelyProhibited => "ICMP administratively prohibited".to_owned(),
-        IcmpKind::Other => format!("ICMP type {icmp_type} code {icmp_code}"),
+/// `ICMP host unreachable`, in the words of [`IcmpKind`]'s Display.
+fn icmp_words(icmp: &Icmp) -> String {
+    match icmp.kind {
+        Some(kind) => format!("ICMP {kind}"),
+        None => format!("ICMP type {} code {}", icmp.icmp_type, icmp.icmp_code),
     }
 }
 
@@ -588,7 +586,7 @@ fn unanswered(r: &Reached) -> String {
             count(*sent, "transmission", "transmissions")
         ),
         Reached::PortUnreachable { .. } => "ICMP port unreachable".to_owned(),
-        Reached::Unreachable { icmp, .. } => icmp_words(icmp.kind, icmp.icmp_type, icmp.icmp_code),
+        Reached::Unreachable { icmp, .. } => icmp_words(icmp),
         Reached::Refused => "TCP connection refused".to_owned(),
         Reached::ConnectTimeout { .. } => "TCP handshake unanswered".to_owned(),
         Reached::Reset => "connection reset".to_owned(),

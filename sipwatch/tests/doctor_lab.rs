@@ -91,6 +91,11 @@ fn with_credentials(lab: &Lab, dns: &str, user: &str, password: &str, json: bool
     doctor(lab, &args)
 }
 
+/// The doctor over UDP only, waiting 1 s: (exit code, stdout).
+fn udp_for_a_second(lab: &Lab, target: &str) -> (i32, String) {
+    doctor(lab, &[target, "--transport", "udp", "--timeout", "1"])
+}
+
 /// The line of `text` that starts with `start`, or a panic showing all.
 fn line<'a>(text: &'a str, start: &str) -> &'a str {
     text.lines()
@@ -312,16 +317,7 @@ fn icmp_errors_name_what_and_who() {
             )),
         )
         .unwrap();
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:203.0.113.2:5099",
-            "--transport",
-            "udp",
-            "--timeout",
-            "1",
-        ],
-    );
+    let (code, text) = udp_for_a_second(&lab, "sip:203.0.113.2:5099");
     assert_eq!(code, 2, "{text}");
     assert!(
         line(&text, "✗ UDP 203.0.113.2:5099").ends_with(
@@ -329,16 +325,7 @@ fn icmp_errors_name_what_and_who() {
         ),
         "{text}"
     );
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:203.0.113.2:5070",
-            "--transport",
-            "udp",
-            "--timeout",
-            "1",
-        ],
-    );
+    let (code, text) = udp_for_a_second(&lab, "sip:203.0.113.2:5070");
     assert_eq!(code, 2, "{text}");
     assert!(
         line(&text, "✗ UDP 203.0.113.2:5070").ends_with(&format!(
@@ -350,16 +337,7 @@ fn icmp_errors_name_what_and_who() {
         text.contains("    cause: a firewall on the way rejects the traffic\n"),
         "{text}"
     );
-    let (code, text) = doctor(
-        &lab,
-        &[
-            "sip:203.0.113.2:5071",
-            "--transport",
-            "udp",
-            "--timeout",
-            "1",
-        ],
-    );
+    let (code, text) = udp_for_a_second(&lab, "sip:203.0.113.2:5071");
     assert_eq!(code, 2, "{text}");
     assert!(
         line(&text, "✗ UDP 203.0.113.2:5071")

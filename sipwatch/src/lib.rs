@@ -48,6 +48,7 @@ pub mod analyze;
 pub mod audit;
 pub mod capture;
 pub mod client;
+pub mod doctor;
 pub mod echo;
 pub mod live;
 pub mod net;

@@ -33,6 +33,11 @@ enum Command {
     /// them, NAT maps them, or a firewall drops them (and on which leg).
     /// Exit code: 0 clean, 2 ALG found, 3 drops found, 4 could not test.
     Probe(cli::probe::Args),
+    /// The provider checklist before any capture: DNS as the PBX resolves
+    /// it (RFC 3263), reachability per transport, the public address the
+    /// provider sees, and the credentials with the bindings held.
+    /// Exit code: 0 all good, 2 a check failed, 1 could not test.
+    Doctor(cli::doctor::Args),
 }
 
 /// The per-message path allocates many small, short-lived values (header
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => cli::analyze::run(args),
         Command::Echo(args) => cli::echo::run(args),
         Command::Probe(args) => cli::probe::run(args),
+        Command::Doctor(args) => cli::doctor::run(args),
     };
     cli::exit(result)
 }

@@ -12,12 +12,13 @@ use std::{path::PathBuf, process::Command};
 
 /// The commands in the order the reference lists them; `None` is
 /// `sipwatch --help` itself.
-const COMMANDS: [Option<&str>; 5] = [
+const COMMANDS: [Option<&str>; 6] = [
     None,
     Some("attach"),
     Some("analyze"),
     Some("echo"),
     Some("probe"),
+    Some("doctor"),
 ];
 
 /// Set to rewrite docs/commands.md from the binary's help instead of checking it.

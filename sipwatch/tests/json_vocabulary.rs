@@ -183,6 +183,7 @@ fn every_type_any_command_writes_is_documented_with_an_example() {
         "icmp",
         "path_audit",
         "probe_report",
+        "doctor_report",
         "echo_summary",
     ] {
         assert!(documented.contains(t), "docs/json.md has no example of {t}");
@@ -288,5 +289,57 @@ fn a_kernel_drop_is_one_typed_object_and_documented() {
             ("NETFILTER_DROP", "leaving"),
             ("TCP_OLD_DATA", "arriving")
         ]
+    );
+}
+
+/// `doctor --json` on loopback (a UDP answerer that fills in `received` and
+/// `rport`, a TCP port nothing listens on) obeys the same rules, with `type`
+/// and `time` first.
+#[test]
+fn the_doctor_report_uses_the_same_vocabulary() {
+    use std::net::UdpSocket;
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let header = |name: &str| {
+                request
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let via = header("Via: ").replace(
+                ";rport",
+                &format!(";received=198.51.100.7;rport={}", from.port()),
+            );
+            let answer = format!(
+                "SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {}\r\nTo: {};tag=x\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+                header("From: "),
+                header("To: "),
+                header("Call-ID: "),
+                header("CSeq: ")
+            );
+            socket.send_to(answer.as_bytes(), from).ok();
+        }
+    });
+    let mut config = sipwatch::doctor::Config::new(&addr.to_string());
+    config.timeout = std::time::Duration::from_secs(1);
+    let report = sipwatch::doctor::run(&config).unwrap();
+    let written = serde_json::to_string(&report.json()).unwrap();
+    assert!(
+        written.starts_with("{\"type\":\"doctor_report\",\"time\":\""),
+        "{written}"
+    );
+    let v: Value = serde_json::from_str(&written).unwrap();
+    check(&v, "doctor_report");
+    assert!(is_rfc3339_utc(v["time"].as_str().unwrap()));
+    assert_eq!(v["reach"][0]["outcome"], "answered");
+    assert_eq!(v["reach"][1]["outcome"], "refused");
+    assert_eq!(
+        v["public"]["public"].as_str().unwrap().split(':').next(),
+        Some("198.51.100.7")
     );
 }

@@ -44,6 +44,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("sipsak", "the lab's SIP client"),
     ("kamailio", "the lab's SIP registrar"),
     (
+        "dnsmasq",
+        "the lab's DNS server: NAPTR, SRV and A records for `sipwatch doctor`",
+    ),
+    (
         "baresip-core",
         "the lab's PBX that registers and re-registers on its own (audit test)",
     ),

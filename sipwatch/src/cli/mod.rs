@@ -3,6 +3,7 @@
 //! here. Commands return the exit code they want; errors end in [`exit`].
 pub mod analyze;
 pub mod attach;
+pub mod doctor;
 pub mod echo;
 pub mod probe;
 

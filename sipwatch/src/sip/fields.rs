@@ -352,6 +352,13 @@ pub fn parse_challenge(value: &str) -> Challenge {
     }
 }
 
+/// One parameter of a challenge or credentials value (`opaque`, say),
+/// unquoted; `None` when absent or without a value.
+pub fn auth_param(value: &str, name: &str) -> Option<String> {
+    let (_, ps) = auth_params(value);
+    param(&ps, name).and_then(|(_, v)| v.clone())
+}
+
 /// The `o=`, `c=` and `m=` lines of an SDP body (RFC 4566), where an ALG
 /// or NAT shows in the media addresses; the first `o=` only.
 pub fn parse_sdp(body: &str) -> Sdp {

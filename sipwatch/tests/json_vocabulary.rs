@@ -328,7 +328,7 @@ fn the_doctor_report_uses_the_same_vocabulary() {
     let mut config = sipwatch::doctor::Config::new(&addr.to_string());
     config.timeout = std::time::Duration::from_secs(1);
     let report = sipwatch::doctor::run(&config).unwrap();
-    let written = serde_json::to_string(&report.json()).unwrap();
+    let written = serde_json::to_string(&sipwatch::say::doctor::json(&report)).unwrap();
     assert!(
         written.starts_with("{\"type\":\"doctor_report\",\"time\":\""),
         "{written}"

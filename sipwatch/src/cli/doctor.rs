@@ -59,15 +59,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         });
     }
     if config.from_port != 0 {
-        eprintln!("{}", doctor::words::from_port_warning(config.from_port));
+        eprintln!(
+            "{}",
+            sipwatch::say::doctor::from_port_warning(config.from_port)
+        );
     }
     let report = doctor::run(&config)?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer(&mut out, &report.json()).context("writing the report")?;
+        serde_json::to_writer(&mut out, &sipwatch::say::doctor::json(&report))
+            .context("writing the report")?;
         writeln!(out).context("writing the report")?;
     } else {
-        doctor::write_report(&mut out, &report).context("writing the report")?;
+        sipwatch::say::doctor::write_report(&mut out, &report).context("writing the report")?;
     }
     out.flush().context("writing the report")?;
     Ok(ExitCode::from(report.exit_code()))

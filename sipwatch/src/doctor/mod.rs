@@ -1,9 +1,9 @@
 //! `sipwatch doctor`: the half of a trunk's troubleshooting checklist that
 //! comes before any capture, in one command (issue 26).
 //!
-//! Each step is a module with a typed result; [`words`] holds every
-//! sentence said about them and [`report`] puts them in order, as a
-//! checklist or as one `doctor_report` JSON object:
+//! Each step is a module with a typed result and [`report`] marks them;
+//! [`crate::say::doctor`] holds every sentence said about them and puts
+//! them in order, as a checklist or as one `doctor_report` JSON object:
 //!
 //! 1. [`dns`]: the provider's name resolved as a PBX does (RFC 3263:
 //!    NAPTR → SRV → A / AAAA), into the ordered targets.
@@ -29,7 +29,6 @@ pub mod public;
 pub mod reach;
 pub mod report;
 pub mod tls;
-pub mod words;
 
 #[cfg(test)]
 mod tests;
@@ -41,7 +40,7 @@ use std::{
 
 use serde::Serialize;
 
-pub use report::{Line, Mark, Report, write_report};
+pub use report::{Mark, Report};
 
 /// A SIP transport the doctor can name (RFC 3261 §18, RFC 3263 §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]

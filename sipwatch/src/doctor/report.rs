@@ -1,6 +1,7 @@
-//! The checklist: each step's mark (✓ / ✗ / –), the lines [`super::words`]
-//! says about it, the exit code, and the `doctor_report` JSON object.
-use std::{io, time::SystemTime};
+//! The checklist's decisions: each step's mark (✓ / ✗ / –), the verdict
+//! and the exit code. Its words, the printed checklist and the
+//! `doctor_report` JSON object are [`crate::say::doctor`]'s.
+use std::time::SystemTime;
 
 use serde::Serialize;
 
@@ -11,7 +12,6 @@ use super::{
     public::Public,
     reach::{Reach, Reached},
     tls::{Checked, NameMatch, Session, Tls, Trust},
-    words,
 };
 
 /// A step's verdict.
@@ -35,25 +35,6 @@ impl Mark {
             Mark::NotApplicable => "–",
         }
     }
-}
-
-/// One line of the checklist, in words.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Line {
-    /// The verdict.
-    pub mark: Mark,
-    /// The step: `DNS`, `UDP 192.0.2.1:5060`, `public address`…
-    pub step: String,
-    /// How long it took, in milliseconds.
-    pub took_ms: Option<f64>,
-    /// What was seen.
-    pub seen: String,
-    /// Further lines (records, targets, headers, bindings).
-    pub details: Vec<String>,
-    /// For a ✗: why.
-    pub cause: Option<String>,
-    /// For a ✗: what to change, in Asterisk's terms.
-    pub fix: Option<String>,
 }
 
 /// Everything the doctor found.
@@ -153,32 +134,31 @@ pub enum Verdict {
 }
 
 impl Report {
-    /// The checklist, in order.
-    pub fn lines(&self) -> Vec<Line> {
-        let mut lines = vec![words::dns(&self.dns, dns_mark(&self.dns.result))];
-        for r in &self.reach {
-            lines.push(words::reach(r, reach_mark(&r.result)));
-        }
+    /// Every step's mark, in the checklist's order.
+    pub fn marks(&self) -> Vec<Mark> {
+        let mut marks = vec![dns_mark(&self.dns.result)];
+        marks.extend(self.reach.iter().map(|r| reach_mark(&r.result)));
         if self.reach.is_empty() {
-            lines.push(words::reach_none());
+            marks.push(Mark::NotApplicable);
         }
-        lines.push(words::public(
-            &self.public,
-            public_mark(&self.public.result),
-        ));
-        lines.push(words::credentials(
-            &self.credentials,
-            credentials_mark(&self.credentials.result),
-        ));
+        marks.push(public_mark(&self.public.result));
+        marks.push(credentials_mark(&self.credentials.result));
+        marks.push(self.tls_mark());
+        marks
+    }
+
+    /// The TLS step's mark: ✗ when any target fails, – when not checked.
+    pub fn tls_mark(&self) -> Mark {
         match &self.tls {
             Tls::Checked { targets } => {
-                for t in targets {
-                    lines.push(words::tls_target(t, tls_mark(&t.result)));
+                if targets.iter().any(|t| tls_mark(&t.result) == Mark::Fail) {
+                    Mark::Fail
+                } else {
+                    Mark::Pass
                 }
             }
-            other => lines.push(words::tls(other)),
+            _ => Mark::NotApplicable,
         }
-        lines
     }
 
     /// The verdict: could not test when DNS could not be asked or no
@@ -192,7 +172,7 @@ impl Report {
         if self.dns.result.unreachable() || none_tried {
             return Verdict::CouldNotTest;
         }
-        if self.lines().iter().any(|l| l.mark == Mark::Fail) {
+        if self.marks().contains(&Mark::Fail) {
             Verdict::Failed
         } else {
             Verdict::Ok
@@ -208,50 +188,6 @@ impl Report {
             Verdict::CouldNotTest => 1,
         }
     }
-
-    /// The `doctor_report` object (docs/json.md), `type` and `time` first.
-    pub fn json(&self) -> Json {
-        Json {
-            kind: "doctor_report",
-            time: crate::time::rfc3339(self.time),
-            target: self.target.clone(),
-            verdict: self.verdict(),
-            dns: Marked {
-                mark: dns_mark(&self.dns.result),
-                result: self.dns.clone(),
-            },
-            reach: self
-                .reach
-                .iter()
-                .map(|r| Marked {
-                    mark: reach_mark(&r.result),
-                    result: r.clone(),
-                })
-                .collect(),
-            public: Marked {
-                mark: public_mark(&self.public.result),
-                result: self.public.clone(),
-            },
-            credentials: Marked {
-                mark: credentials_mark(&self.credentials.result),
-                result: self.credentials.clone(),
-            },
-            tls: Marked {
-                mark: match &self.tls {
-                    Tls::Checked { targets } => {
-                        if targets.iter().any(|t| tls_mark(&t.result) == Mark::Fail) {
-                            Mark::Fail
-                        } else {
-                            Mark::Pass
-                        }
-                    }
-                    _ => Mark::NotApplicable,
-                },
-                result: self.tls.clone(),
-            },
-            checklist: self.lines(),
-        }
-    }
 }
 
 /// A step's result with its mark first.
@@ -262,57 +198,4 @@ pub struct Marked<T> {
     /// What it found.
     #[serde(flatten)]
     pub result: T,
-}
-
-/// The `doctor_report` JSON object: each step's result with its `mark`,
-/// and the checklist as printed.
-#[derive(Clone, Debug, Serialize)]
-pub struct Json {
-    /// `doctor_report`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// When the checklist started (RFC 3339 UTC).
-    pub time: String,
-    /// The target as typed.
-    pub target: String,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Step 1.
-    pub dns: Marked<Timed<Resolution>>,
-    /// Step 2, one per target.
-    pub reach: Vec<Marked<Timed<Reach>>>,
-    /// Step 3.
-    pub public: Marked<Timed<Public>>,
-    /// Step 4.
-    pub credentials: Marked<Timed<Credentials>>,
-    /// Step 5, with the mark of the whole step (✗ when any target fails).
-    pub tls: Marked<Tls>,
-    /// The checklist's lines.
-    pub checklist: Vec<Line>,
-}
-
-/// The checklist as text: a heading, then each step's mark, time and
-/// what was seen, its details indented, and for a ✗ its cause and fix.
-pub fn write_report(out: &mut dyn io::Write, report: &Report) -> io::Result<()> {
-    writeln!(out, "{}", words::heading(&report.target))?;
-    for line in report.lines() {
-        let took = line.took_ms.map(words::took).unwrap_or_default();
-        writeln!(
-            out,
-            "{} {}{took}: {}",
-            line.mark.symbol(),
-            line.step,
-            line.seen
-        )?;
-        for d in &line.details {
-            writeln!(out, "    {d}")?;
-        }
-        if let Some(cause) = &line.cause {
-            writeln!(out, "    {}", words::cause(cause))?;
-        }
-        if let Some(fix) = &line.fix {
-            writeln!(out, "    {}", words::fix(fix))?;
-        }
-    }
-    writeln!(out, "{}", words::verdict(report.verdict()))
 }

@@ -14,7 +14,11 @@ use super::{
     report::{Mark, dns_mark},
     *,
 };
-use crate::{sip::MessageIndex, track::DigestAlgorithm};
+use crate::{
+    say::doctor::{self as words, Line, checklist, json, write_report},
+    sip::MessageIndex,
+    track::DigestAlgorithm,
+};
 
 // ---------------------------------------------------------------- DNS
 
@@ -124,7 +128,7 @@ fn targets(r: &Resolution) -> Vec<String> {
         .collect()
 }
 
-fn dns_line(r: &Resolution) -> report::Line {
+fn dns_line(r: &Resolution) -> Line {
     words::dns(
         &Timed {
             took_ms: 1.0,
@@ -664,12 +668,11 @@ fn alice(password: &str) -> Option<Account> {
 
 /// The doctor against `registrar` over UDP with alice's `password`: the
 /// report and its credentials line.
-fn with_credentials(registrar: Registrar, password: &str) -> (Report, report::Line) {
+fn with_credentials(registrar: Registrar, password: &str) -> (Report, Line) {
     let mut c = config(registrar.udp(), &[Transport::Udp]);
     c.account = alice(password);
     let report = run(&c).unwrap();
-    let line = report
-        .lines()
+    let line = checklist(&report)
         .into_iter()
         .find(|l| l.step == "credentials")
         .unwrap();
@@ -684,8 +687,7 @@ fn text(report: &Report) -> String {
 
 /// The lines without their times, which vary.
 fn untimed(report: &Report) -> Vec<String> {
-    report
-        .lines()
+    checklist(report)
         .iter()
         .map(|l| format!("{} {}: {}", l.mark.symbol(), l.step, l.seen))
         .collect()
@@ -777,7 +779,7 @@ fn a_wrong_password_is_said_with_the_asterisk_fix_and_never_printed() {
     assert!(all.contains("    cause: the password"), "{all}");
     assert!(!all.contains("wrong-pw-123"));
     assert!(
-        !serde_json::to_string(&report.json())
+        !serde_json::to_string(&json(&report))
             .unwrap()
             .contains("wrong-pw-123")
     );
@@ -843,7 +845,7 @@ fn an_answer_from_another_address_is_seen_and_said() {
     let mut c = config(addr, &[Transport::Udp]);
     c.timeout = Duration::from_millis(700);
     let report = run(&c).unwrap();
-    let line = &report.lines()[1];
+    let line = &checklist(&report)[1];
     assert_eq!(line.mark, Mark::Fail);
     assert!(
         line.seen.starts_with(&format!(
@@ -923,7 +925,7 @@ fn the_json_report_is_one_typed_object_with_units_in_its_names() {
     let addr = Registrar::default().udp();
     let mut c = config(addr, &[Transport::Udp]);
     c.account = alice("s3cret-pw");
-    let written = serde_json::to_string(&run(&c).unwrap().json()).unwrap();
+    let written = serde_json::to_string(&json(&run(&c).unwrap())).unwrap();
     assert!(
         written.starts_with("{\"type\":\"doctor_report\",\"time\":\""),
         "{written}"
@@ -1018,10 +1020,7 @@ fn tls_target(addr: SocketAddr) -> dns::Target {
     }
 }
 
-fn tls_check(
-    addr: SocketAddr,
-    ca: Option<std::path::PathBuf>,
-) -> (Timed<tls_step::Checked>, report::Line) {
+fn tls_check(addr: SocketAddr, ca: Option<std::path::PathBuf>) -> (Timed<tls_step::Checked>, Line) {
     let provider = Provider::parse("sip:provider.test").unwrap();
     let mut config = Config::new("sip:provider.test");
     config.timeout = Duration::from_millis(800);
@@ -1039,7 +1038,7 @@ fn tls_case(
     until: Option<(i32, u8, u8)>,
     self_signed: bool,
     with_ca: bool,
-) -> (Timed<tls_step::Checked>, report::Line) {
+) -> (Timed<tls_step::Checked>, Line) {
     let pki = Pki::new();
     let (chain, key) = pki.server(names, until, self_signed);
     let addr = Registrar::default().tls(chain, key);

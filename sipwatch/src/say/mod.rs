@@ -29,6 +29,7 @@ use crate::{pbx::PbxKind, track::Registration};
 pub mod contacts;
 pub mod continuity;
 pub mod diagnosis;
+pub mod doctor;
 pub mod kernel_drop;
 pub mod next_move;
 mod path;

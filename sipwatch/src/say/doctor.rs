@@ -1,15 +1,25 @@
 //! Every sentence `sipwatch doctor` prints, as functions over the steps'
-//! typed results; the fixes in Asterisk's terms (PJSIP and chan_sip).
-use super::{
+//! typed results ([`crate::doctor`] decides); the fixes in Asterisk's terms
+//! (PJSIP and chan_sip). Also the checklist as printed ([`checklist`],
+//! [`write_report`]) and the `doctor_report` JSON object ([`json`]), whose
+//! `checklist` lines are prose that may change.
+use std::io;
+
+use serde::Serialize;
+
+use crate::doctor::{
     Timed,
     credentials::{Binding, Credentials, Registration, Tested},
     dns::{Failure, Finding, Resolution, Via},
     public::Public,
     reach::{Answer, Icmp, Reach, Reached},
-    report::{Line, Mark, Verdict},
+    report::{
+        Mark, Marked, Report, Verdict, credentials_mark, dns_mark, public_mark, reach_mark,
+        tls_mark,
+    },
     tls::{Certificate, Checked, NameMatch, Session, Tls, Trust},
 };
-use crate::{net::IcmpKind, track::DigestAlgorithm, words::count};
+use crate::{net::IcmpKind, say::count, track::DigestAlgorithm};
 
 /// The first line of the checklist.
 pub fn heading(target: &str) -> String {
@@ -568,7 +578,7 @@ fn algorithms(offered: &[DigestAlgorithm]) -> String {
     }
     offered
         .iter()
-        .map(|a| super::clean(a.name()))
+        .map(|a| crate::doctor::clean(a.name()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -782,4 +792,136 @@ pub fn tls_target(t: &Timed<Checked>, mark: Mark) -> Line {
     l.cause = Some(cause);
     l.fix = Some(fix);
     l
+}
+
+/// One line of the checklist, in words.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Line {
+    /// The verdict.
+    pub mark: Mark,
+    /// The step: `DNS`, `UDP 192.0.2.1:5060`, `public address`…
+    pub step: String,
+    /// How long it took, in milliseconds.
+    pub took_ms: Option<f64>,
+    /// What was seen.
+    pub seen: String,
+    /// Further lines (records, targets, headers, bindings).
+    pub details: Vec<String>,
+    /// For a ✗: why.
+    pub cause: Option<String>,
+    /// For a ✗: what to change, in Asterisk's terms.
+    pub fix: Option<String>,
+}
+
+/// The checklist, in order.
+pub fn checklist(report: &Report) -> Vec<Line> {
+    let mut lines = vec![dns(&report.dns, dns_mark(&report.dns.result))];
+    for r in &report.reach {
+        lines.push(reach(r, reach_mark(&r.result)));
+    }
+    if report.reach.is_empty() {
+        lines.push(reach_none());
+    }
+    lines.push(public(&report.public, public_mark(&report.public.result)));
+    lines.push(credentials(
+        &report.credentials,
+        credentials_mark(&report.credentials.result),
+    ));
+    match &report.tls {
+        Tls::Checked { targets } => {
+            for t in targets {
+                lines.push(tls_target(t, tls_mark(&t.result)));
+            }
+        }
+        other => lines.push(tls(other)),
+    }
+    lines
+}
+
+/// The `doctor_report` object (docs/json.md), `type` and `time` first.
+pub fn json(report: &Report) -> Json {
+    Json {
+        kind: "doctor_report",
+        time: crate::time::rfc3339(report.time),
+        target: report.target.clone(),
+        verdict: report.verdict(),
+        dns: Marked {
+            mark: dns_mark(&report.dns.result),
+            result: report.dns.clone(),
+        },
+        reach: report
+            .reach
+            .iter()
+            .map(|r| Marked {
+                mark: reach_mark(&r.result),
+                result: r.clone(),
+            })
+            .collect(),
+        public: Marked {
+            mark: public_mark(&report.public.result),
+            result: report.public.clone(),
+        },
+        credentials: Marked {
+            mark: credentials_mark(&report.credentials.result),
+            result: report.credentials.clone(),
+        },
+        tls: Marked {
+            mark: report.tls_mark(),
+            result: report.tls.clone(),
+        },
+        checklist: checklist(report),
+    }
+}
+
+/// The `doctor_report` JSON object: each step's result with its `mark`,
+/// and the checklist as printed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Json {
+    /// `doctor_report`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// When the checklist started (RFC 3339 UTC).
+    pub time: String,
+    /// The target as typed.
+    pub target: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Step 1.
+    pub dns: Marked<Timed<Resolution>>,
+    /// Step 2, one per target.
+    pub reach: Vec<Marked<Timed<Reach>>>,
+    /// Step 3.
+    pub public: Marked<Timed<Public>>,
+    /// Step 4.
+    pub credentials: Marked<Timed<Credentials>>,
+    /// Step 5, with the mark of the whole step (✗ when any target fails).
+    pub tls: Marked<Tls>,
+    /// The checklist's lines.
+    pub checklist: Vec<Line>,
+}
+
+/// The checklist as text: a heading, then each step's mark, time and
+/// what was seen, its details indented, and for a ✗ its cause and fix.
+pub fn write_report(out: &mut dyn io::Write, report: &Report) -> io::Result<()> {
+    writeln!(out, "{}", heading(&report.target))?;
+    for line in checklist(report) {
+        let took = line.took_ms.map(took).unwrap_or_default();
+        writeln!(
+            out,
+            "{} {}{took}: {}",
+            line.mark.symbol(),
+            line.step,
+            line.seen
+        )?;
+        for d in &line.details {
+            writeln!(out, "    {d}")?;
+        }
+        if let Some(why) = &line.cause {
+            writeln!(out, "    {}", cause(why))?;
+        }
+        if let Some(change) = &line.fix {
+            writeln!(out, "    {}", fix(change))?;
+        }
+    }
+    writeln!(out, "{}", verdict(report.verdict()))
 }

@@ -36,7 +36,7 @@ enum Command {
     /// The provider checklist before any capture: DNS as the PBX resolves
     /// it (RFC 3263), reachability per transport, the public address the
     /// provider sees, and the credentials with the bindings held.
-    /// Exit code: 0 all good, 2 a check failed, 1 could not test.
+    /// Exit code: 0 all good, 2 a check failed, 4 could not test, 1 an error (as `probe`).
     Doctor(cli::doctor::Args),
 }
 

@@ -180,7 +180,7 @@ pub struct Provider {
     pub port: Option<u16>,
 }
 
-/// Why the doctor could not test at all (exit code 1).
+/// Why the doctor could not start at all (an error: exit code 1).
 #[derive(Debug, thiserror::Error)]
 pub enum Unusable {
     /// The target is not a SIP URI or host.

@@ -128,8 +128,8 @@ pub enum Verdict {
     Ok,
     /// A check failed: the trunk cannot register as it stands (exit 2).
     Failed,
-    /// Nothing could be tested: no DNS server answered, or no socket could
-    /// be used (exit 1).
+    /// Nothing could be tested: no DNS server answered, or no target could
+    /// even be tried (exit 4).
     CouldNotTest,
 }
 
@@ -179,13 +179,13 @@ impl Report {
         }
     }
 
-    /// The process's exit code: 0 all good, 2 a check failed, 1 could not
-    /// test.
+    /// The process's exit code, as `probe`'s: 0 all good, 2 a check
+    /// failed, 4 could not test (1 is left to errors before any test).
     pub fn exit_code(&self) -> u8 {
         match self.verdict() {
             Verdict::Ok => 0,
             Verdict::Failed => 2,
-            Verdict::CouldNotTest => 1,
+            Verdict::CouldNotTest => 4,
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn verdict(v: Verdict) -> String {
         Verdict::Ok => "all checks passed (exit 0)".to_owned(),
         Verdict::Failed => "a check failed: see each ✗ for its cause and fix (exit 2)".to_owned(),
         Verdict::CouldNotTest => {
-            "could not test: this host cannot reach DNS or the network (exit 1)".to_owned()
+            "could not test: this host cannot reach DNS or the network (exit 4)".to_owned()
         }
     }
 }

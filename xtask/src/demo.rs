@@ -59,6 +59,10 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
             PBX_IF,
             "--echo",
             &ECHO_V4.to_string(),
+            // No NAT lifetime measure: the firewall switched on below would
+            // stop its keep-alives and read as a NAT that forgets.
+            "--nat-gaps",
+            "",
         ],
         Stdio::inherit(),
         Stdio::inherit(),

@@ -19,7 +19,7 @@ pub struct Args {
     #[command(flatten)]
     selection: SelectionArgs,
     /// SIP-over-TLS ports: packets are counted, not copied.
-    #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16], value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16], value_parser = super::port)]
     tls_ports: Vec<u16>,
     /// Bytes of each packet to capture at most (256 to 65600).
     #[arg(long, value_parser = parse_size, default_value = "65600")]

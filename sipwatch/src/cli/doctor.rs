@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long = "transport", value_delimiter = ',', default_values = ["udp", "tcp"])]
     transports: Vec<Transport>,
     /// The provider's port: no NAPTR / SRV lookup then (RFC 3263 §4.2).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_parser = super::port)]
     port: Option<u16>,
     /// A DNS server to ask (IP or IP:PORT) instead of /etc/resolv.conf's.
     #[arg(long)]

@@ -66,7 +66,7 @@ pub fn resolve(text: &str, default_port: u16) -> anyhow::Result<SocketAddr> {
 #[derive(clap::Args)]
 pub struct SelectionArgs {
     /// SIP ports (UDP and TCP); repeat or separate with commas.
-    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080], value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long = "port", value_delimiter = ',', default_values_t = [5060u16, 5080], value_parser = port)]
     pub ports: Vec<u16>,
     /// Only the SIP ports: nothing on other ports is SIP, even when it starts like SIP.
     #[arg(long)]
@@ -76,6 +76,16 @@ pub struct SelectionArgs {
 impl SelectionArgs {
     pub fn selection(&self) -> SipSelection {
         SipSelection::new(&self.ports, !self.no_sniff)
+    }
+}
+
+/// A port: a number from 1 to 65535, said so when it is not.
+pub fn port(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        Ok(_) => Err("a port is from 1 to 65535".into()),
+        Err(_) if text.trim().is_empty() => Err("a port number is missing".into()),
+        Err(_) => Err(format!("{text:?} is not a port number (1 to 65535)")),
     }
 }
 

@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(long)]
     query: Option<String>,
     /// The echo's ports to probe, e.g. 5060,5080 (default: the target's).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_delimiter = ',', value_parser = super::port)]
     ports: Vec<u16>,
     /// Transports to probe.
     #[arg(long = "transport", value_delimiter = ',', default_values = ["udp", "tcp"])]

@@ -74,6 +74,15 @@ pub enum ResolveError {
         #[source]
         source: std::io::Error,
     },
+    /// What follows the last `:` of `HOST:PORT` (or `[IPv6]:PORT`) is no
+    /// port from 1 to 65535: nothing is looked up.
+    #[error("{text}: {port:?} is not a port (1 to 65535)")]
+    BadPort {
+        /// What was typed.
+        text: String,
+        /// The part after the colon.
+        port: String,
+    },
     /// The name exists but has no address.
     #[error("{text} has no address")]
     NoAddress {
@@ -144,7 +153,29 @@ impl Resolver for SystemResolver {
 
 /// `text` ([`Target::parse`]) resolved by the [`SystemResolver`].
 pub fn resolve(text: &str, default_port: u16) -> Result<Resolved, ResolveError> {
+    if let Some(port) = bad_port(text) {
+        return Err(ResolveError::BadPort {
+            text: text.to_owned(),
+            port: port.to_owned(),
+        });
+    }
     SystemResolver.resolve(&Target::parse(text), default_port)
+}
+
+/// The port part of `HOST:PORT` or `[IPv6]:PORT` when it is none (`0`,
+/// `99999`, `abc`); a bare IPv6 address has no port part.
+fn bad_port(text: &str) -> Option<&str> {
+    let port = if text.starts_with('[') {
+        text.rsplit_once("]:")?.1
+    } else if text.matches(':').count() == 1 {
+        text.rsplit_once(':')?.1
+    } else {
+        return None;
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(port),
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +184,23 @@ mod tests {
 
     fn one(text: &str) -> SocketAddr {
         resolve(text, 5060).unwrap().chosen()
+    }
+
+    #[test]
+    fn a_port_out_of_range_or_not_a_number_is_said_without_a_lookup() {
+        for (text, port) in [
+            ("127.0.0.1:99999", "99999"),
+            ("127.0.0.1:0", "0"),
+            ("echo.example:abc", "abc"),
+            ("[::1]:70000", "70000"),
+        ] {
+            match resolve(text, 5060) {
+                Err(ResolveError::BadPort { port: p, .. }) => assert_eq!(p, port),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(one("[::1]:5062").port(), 5062);
+        assert_eq!(one("::1").port(), 5060);
     }
 
     #[test]

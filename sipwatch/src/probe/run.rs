@@ -51,6 +51,14 @@ pub enum ProbeError {
     /// address and `ip route get <address>`.
     #[error("no route to {0}: cannot find this host's address toward it")]
     NoRoute(SocketAddr, #[source] std::io::Error),
+    /// The echo is this host's own address and the port probes are sent
+    /// from: the probes would come back to their own socket (an echo there
+    /// would have the port already): `--local-port 0`, or the echo's real
+    /// address.
+    #[error(
+        "{0} is this host's own address and the port the probes are sent from (--local-port): they would come back to themselves; is the echo on another port or host? (--local-port 0 sends from a free port)"
+    )]
+    ToItself(SocketAddr),
     #[error(
         "cannot send from port {port}: {source}; another SIP server (Asterisk?) holds it — use --local-port 0 to send from a free port, with that port in the headers"
     )]
@@ -88,6 +96,12 @@ fn source_address(target: SocketAddr) -> Result<IpAddr, ProbeError> {
 pub fn probe(config: &ProbeConfig) -> Result<ProbeReport, ProbeError> {
     let started = SystemTime::now();
     let local_ip = source_address(config.target)?;
+    for port in ports(config) {
+        let echo = SocketAddr::new(config.target.ip(), port);
+        if echo.ip() == local_ip && port == config.local_port {
+            return Err(ProbeError::ToItself(echo));
+        }
+    }
     let watch = if config.watch_nic {
         NicWatch::start(local_ip, &ports(config))
     } else {
@@ -526,6 +540,16 @@ mod tests {
 
     fn legs(report: &ProbeReport) -> Vec<(Leg, u32)> {
         report.probes.iter().map(|o| (o.leg, o.sent)).collect()
+    }
+
+    #[test]
+    fn a_probe_to_its_own_address_and_port_is_refused_not_answered_by_itself() {
+        let mut c = config("127.0.0.1:5060".parse().unwrap(), Transport::Udp);
+        c.local_port = 5060;
+        match probe(&c) {
+            Err(ProbeError::ToItself(echo)) => assert_eq!(echo.port(), 5060),
+            other => panic!("{:?}", other.map(|r| r.verdict)),
+        }
     }
 
     #[test]

@@ -36,6 +36,36 @@ pub use writer::{PcapNgWriter, Rotation};
 use super::Frame;
 use cursor::Cursor;
 
+/// `1f 8b 08 08`: a file's first bytes, as a hex dump shows them.
+fn hex(bytes: &[u8; 4]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a file that is no capture probably is, from its first bytes.
+fn what_it_is(bytes: &[u8; 4]) -> &'static str {
+    match bytes {
+        [0x1f, 0x8b, ..] => ": gzip-compressed, unpack it first (gunzip)",
+        [0x28, 0xb5, 0x2f, 0xfd] => ": zstd-compressed, unpack it first (unzstd)",
+        [0xfd, b'7', b'z', b'X'] => ": xz-compressed, unpack it first (unxz)",
+        [b'B', b'Z', b'h', _] => ": bzip2-compressed, unpack it first (bunzip2)",
+        [b'P', b'K', 3, 4] => ": a zip archive, unpack it first",
+        [b's', b'n', b'o', b'o'] => {
+            ": a Solaris snoop capture, convert it with `editcap -F pcapng`"
+        }
+        b if b
+            .iter()
+            .all(|c| c.is_ascii_graphic() || c.is_ascii_whitespace()) =>
+        {
+            ": text, perhaps a tshark or sngrep text export rather than the capture"
+        }
+        _ => "",
+    }
+}
+
 /// Why reading a capture file stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -53,10 +83,14 @@ pub enum FileError {
     /// file is something else (a text export, another tool's format, a
     /// compressed file to unpack first). The bytes are given.
     #[error(
-        "not a pcap or pcapng capture (it starts with {:?}); write one with `tcpdump -i eth0 -w FILE port 5060` or save it from Wireshark as pcapng",
-        String::from_utf8_lossy(&.0[..]).escape_debug().to_string()
+        "not a pcap or pcapng capture (it starts with the bytes {}{}); write one with `tcpdump -i eth0 -w FILE port 5060` or save it from Wireshark as pcapng",
+        hex(.0),
+        what_it_is(.0)
     )]
     UnknownFormat([u8; 4]),
+    /// Nothing at all to read: an empty file, or nothing on standard input.
+    #[error("it is empty: nothing to analyse")]
+    Empty,
     /// The file ends inside a header or record: the capture was stopped
     /// uncleanly or the copy is incomplete. Everything before was read.
     #[error("the file ends in the middle of a {what} at byte {offset}: it was cut short")]
@@ -144,7 +178,11 @@ impl CaptureFileReader {
     pub fn from_reader(reader: impl Read + 'static) -> Result<Self, FileError> {
         let reader: Box<dyn Read> = Box::new(reader);
         let mut cursor = Cursor::new(BufReader::with_capacity(1 << 20, reader));
-        let magic = cursor.peek4("file header")?;
+        let magic = match cursor.peek4("file header") {
+            // Not one byte: nothing was ever written there.
+            Err(FileError::Truncated { offset: 0, .. }) => return Err(FileError::Empty),
+            other => other?,
+        };
         let format = match magic {
             pcapng::SHB_MAGIC_BYTES => Format::PcapNg(pcapng::PcapNgReader::new()),
             m if pcap::is_pcap_magic(m) => Format::Pcap(pcap::PcapReader::start(&mut cursor)?),

@@ -281,3 +281,20 @@ fn packets_of_an_unreadable_interface_are_passed_over_and_the_others_read() {
     assert!(frames[0].is_ok());
     assert_eq!(reader.passed_over(), Some((105, 1)));
 }
+
+#[test]
+fn an_empty_input_and_a_compressed_or_text_file_are_said_as_such() {
+    let empty = CaptureFileReader::from_reader(std::io::empty());
+    assert!(matches!(empty, Err(FileError::Empty)));
+    let short = CaptureFileReader::from_reader(&b"\xd4\xc3"[..]);
+    assert!(matches!(short, Err(FileError::Truncated { offset: 2, .. })));
+    let gzip = CaptureFileReader::from_reader(&b"\x1f\x8b\x08\x08rest"[..]);
+    let text = gzip.err().expect("not a capture").to_string();
+    assert!(
+        text.contains("the bytes 1f 8b 08 08: gzip-compressed"),
+        "{text}"
+    );
+    let export = CaptureFileReader::from_reader(&b"No.     Time"[..]);
+    let text = export.err().expect("not a capture").to_string();
+    assert!(text.contains("4e 6f 2e 20: text"), "{text}");
+}

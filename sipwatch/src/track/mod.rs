@@ -54,7 +54,7 @@ use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use storm::{BURST_WINDOW, Pace, RetryStorm};
 pub use transaction::{
-    FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
+    FinalResponse, KeyHasher, T1, TIMER_B, TIMER_C, Transaction, TransactionKey, TransactionState,
 };
 
 use crate::sip::ParsedMessage;
@@ -335,6 +335,7 @@ impl Tracker {
         }
         if code < 200 {
             tx.provisional = Some(tx.provisional.map_or(code, |c| c.max(code)));
+            tx.provisional_at = Some(p.message.timestamp);
             return;
         }
         if let Some(f) = &mut tx.final_response {
@@ -462,6 +463,9 @@ impl Tracker {
             if tx.expired(now) || refused {
                 tx.state = TransactionState::TimedOut;
                 timed_out.push((tx.clone(), std::mem::take(bindings)));
+                return false;
+            }
+            if tx.proceeding_abandoned(now) {
                 return false;
             }
             let done_at = tx.final_response.as_ref().map(|f| f.at);

@@ -1452,8 +1452,10 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
 
 // --- The failure record, the next move, continuity, kept Contacts (issue 18) ---
 /// Path faults read from one capture (issue 20): a second example of each kind.
+mod invite;
 mod path;
 mod record;
+mod wire;
 
 // --- Dropped by this host's own kernel (issue 10.2, the drop tracer) ---
 

@@ -415,11 +415,10 @@ fn timeout(
     destination: &SocketAddr,
     transport: &Transport,
 ) -> (String, String) {
-    let provisional = if provisional_seen {
-        "; only provisional responses came back"
-    } else {
-        "; nothing came back"
-    };
+    if provisional_seen {
+        return provisional_only(side, sent, destination, transport);
+    }
+    let provisional = "; nothing came back";
     if side == Side::Registrar {
         return (
             format!("no final response: the REGISTER arrived here {} for {destination} over {transport} and was never answered{provisional}", crate::say::count(sent, "time", "times")),
@@ -447,6 +446,33 @@ fn timeout(
             "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"
         ),
     )
+}
+
+/// A provisional answer (100 Trying) came back and no final one by Timer
+/// F: the request reached the registrar, which took it and never
+/// finished; the path is not in question.
+fn provisional_only(
+    side: Side,
+    sent: u32,
+    destination: &SocketAddr,
+    transport: &Transport,
+) -> (String, String) {
+    let times = crate::say::count(sent, "time", "times");
+    match side {
+        Side::Client => (
+            format!(
+                "no final response: the REGISTER was sent {times} to {destination} over {transport}, and the registrar answered with a provisional response (100 Trying) but never with a final one: it is reachable and was working on the request; the fault is on the provider's side (the registrar, or what it waits on: an authentication back end, a database, a proxy further on); the PBX reports 408 and retries after `{}`",
+                asterisk::RETRY_INTERVAL.name
+            ),
+            "the path works both ways (the provisional answer came back), so DNS, a firewall or a SIP ALG is not the cause: report it to the provider with the time and Call-ID of the REGISTER".into(),
+        ),
+        Side::Registrar => (
+            format!(
+                "no final response: the REGISTER arrived here {times} for {destination} over {transport}, and was answered with a provisional response (100 Trying) but never with a final one: the PBX took the request and did not finish it"
+            ),
+            "the network is not the cause: look in the PBX's log for this REGISTER's Call-ID, and at what registration waits on (realtime database, external authentication)".into(),
+        ),
+    }
 }
 
 fn interval_too_brief(

@@ -317,11 +317,25 @@ impl PathWatch {
         let Diagnosis::Timeout {
             destination,
             transport,
+            provisional_seen,
             ..
         } = &failure
         else {
             return failure;
         };
+        // A provisional answer came back: the REGISTER arrived whole and
+        // the registrar answered it, so neither its size nor a ban (nor an
+        // ICMP error about an earlier copy) is why no final answer came.
+        if *provisional_seen {
+            return match &self.timeout.connection {
+                Some(c) => Diagnosis::ConnectionFailed {
+                    side,
+                    destination: c.server,
+                    connection: c.fault,
+                },
+                None => failure,
+            };
+        }
         let too_large = self.timeout.bytes.filter(|&b| {
             self.timeout.icmp.is_none()
                 && b > UDP_REQUEST_LIMIT

@@ -51,6 +51,9 @@ pub enum EndedBy {
     Registrar,
     /// Nothing answered by Timer F (RFC 3261 §17.1.2.2).
     NoAnswer,
+    /// Only provisional responses (100 Trying…) came back by Timer F: the
+    /// registrar got the request and never finished it.
+    ProvisionalOnly,
     /// An ICMP error quoting the REGISTER.
     Icmp,
     /// A TCP reset, or a connection refused.

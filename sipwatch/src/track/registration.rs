@@ -604,6 +604,10 @@ fn ended_by_evidence(d: &Diagnosis) -> Option<super::EndedBy> {
             ..
         } => Some(EndedBy::TcpReset),
         Diagnosis::Timeout {
+            provisional_seen: true,
+            ..
+        } => Some(EndedBy::ProvisionalOnly),
+        Diagnosis::Timeout {
             leg: Some(crate::net::Leg::DroppedOnThisHost),
             ..
         }

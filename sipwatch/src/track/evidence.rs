@@ -174,6 +174,18 @@ impl Tracker {
         // A REGISTER that already timed out on this connection: its
         // diagnosis takes the growing evidence (retransmissions go on
         // after Timer F).
+        let known = self
+            .registrations
+            .values()
+            .any(|r| r.transport == Transport::Tcp && r.registrar_address == e.server);
+        if !known && first_sign(&e.fault) == Some(true) {
+            // No SIP byte ever went to this registrar: the connection that
+            // never came up is the PBX's registration attempt.
+            self.make_room_for_registration();
+            let reg = Registration::unsent(e.client, e.server, e.at);
+            self.registration_order.push_back(reg.key.clone());
+            self.registrations.insert(reg.key.clone(), Box::new(reg));
+        }
         for reg in self.registrations.values_mut() {
             if reg.path.on_later_connection_fault(e) {
                 for d in &mut reg.diagnoses {
@@ -231,10 +243,8 @@ impl Tracker {
 /// one failure per connection attempt (at its RST, or at its second SYN;
 /// later SYNs only add to the evidence). Returns whether it was counted.
 fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionEvent) -> bool {
-    let first_sign = match e.fault {
-        ConnectionFault::Refused { .. } => true,
-        ConnectionFault::NoAnswer { syns } => syns == 2,
-        _ => return false,
+    let Some(first_sign) = first_sign(&e.fault) else {
+        return false;
     };
     let ours = reg.transport == Transport::Tcp
         && reg.registrar_address == e.server
@@ -270,4 +280,15 @@ fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionE
     reg.failures = Some(FailureRun::after(reg.failures, Outcome::NoAnswer, e.at));
     reg.diagnoses = vec![failure];
     true
+}
+
+/// Whether a connection fault is the first sign of a connection that never
+/// came up (its RST, or its second SYN), `Some(false)` for a later SYN of
+/// the same attempt, `None` for a fault of a connection that did.
+fn first_sign(fault: &ConnectionFault) -> Option<bool> {
+    match fault {
+        ConnectionFault::Refused { .. } => Some(true),
+        ConnectionFault::NoAnswer { syns } => Some(*syns == 2),
+        _ => None,
+    }
 }

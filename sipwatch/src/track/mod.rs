@@ -49,7 +49,7 @@ pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::is_private;
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
-pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
+pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR};
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use storm::{BURST_WINDOW, Pace, RetryStorm};
@@ -303,8 +303,16 @@ impl Tracker {
         for (key, asked) in &bindings {
             if !self.registrations.contains_key(key) {
                 self.make_room_for_registration();
-                self.registrations
-                    .insert(key.clone(), Box::new(Registration::new(key.clone(), p)));
+                let mut reg = Registration::new(key.clone(), p);
+                // Known so far only from connections that never came up.
+                if p.message.transport == crate::net::Transport::Tcp
+                    && let Some(unsent) = self
+                        .registrations
+                        .remove(&BindingKey::unsent(p.message.dst))
+                {
+                    reg.adopt(*unsent);
+                }
+                self.registrations.insert(key.clone(), Box::new(reg));
                 self.registration_order.push_back(key.clone());
             }
             if let Some(reg) = self.registrations.get_mut(key) {

@@ -266,6 +266,17 @@ impl PathWatch {
     }
 
     /// Whether the binding's latest REGISTER came from `ip`.
+    /// A TCP connection from `client` to `server` tried at `at`, before
+    /// any REGISTER: the binding sends from `client`.
+    pub fn on_connection_attempt(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        at: SystemTime,
+    ) {
+        self.last_request = Some((client, server, at));
+    }
+
     pub fn sends_from(&self, ip: std::net::IpAddr) -> bool {
         self.last_request.is_some_and(|(src, _, _)| src.ip() == ip)
     }

@@ -56,6 +56,29 @@ pub struct BindingKey {
     pub contact: String,
 }
 
+/// The AOR of a binding known only from a TCP connection to a registrar
+/// that never came up: no REGISTER could be sent, so none names it.
+pub const UNSENT_AOR: &str = "(no REGISTER sent)";
+
+impl BindingKey {
+    /// The binding of a PBX whose TCP connection to `server` never came up:
+    /// the registrar as PJSIP would name it (`sip:ip:port;transport=tcp`),
+    /// [`UNSENT_AOR`], no Contact.
+    pub fn unsent(server: SocketAddr) -> BindingKey {
+        BindingKey {
+            registrar: format!("sip:{server};transport=tcp"),
+            aor: UNSENT_AOR.to_owned(),
+            contact: String::new(),
+        }
+    }
+
+    /// Whether this binding is known only from a connection that never
+    /// carried a REGISTER.
+    pub fn is_unsent(&self) -> bool {
+        self.aor == UNSENT_AOR
+    }
+}
+
 /// What was last reported, to report changes and bounded repeats only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Reported {
@@ -131,10 +154,38 @@ impl Registration {
     /// A binding first named by REGISTER `p`: its registrar address and
     /// transport from it, [`Side::Client`] until the capture tells otherwise.
     pub fn new(key: BindingKey, p: &ParsedMessage<'_>) -> Registration {
+        let m = p.message;
+        Registration::blank(key, m.dst, m.transport, m.timestamp)
+    }
+
+    /// The binding of a TCP connection from `client` to `server` that never
+    /// came up (first seen failing at `at`): see [`BindingKey::unsent`].
+    pub fn unsent(client: SocketAddr, server: SocketAddr, at: SystemTime) -> Registration {
+        let mut reg = Registration::blank(BindingKey::unsent(server), server, Transport::Tcp, at);
+        reg.path.on_connection_attempt(client, server, at);
+        reg
+    }
+
+    /// A binding that was known only from its failed connections (`unsent`)
+    /// is named by its first REGISTER: this one takes over its failures.
+    pub fn adopt(&mut self, unsent: Registration) {
+        self.failures = unsent.failures;
+        self.streak = unsent.streak;
+        self.last_outcome = unsent.last_outcome;
+        self.last_code = unsent.last_code;
+        self.diagnoses = unsent.diagnoses;
+    }
+
+    fn blank(
+        key: BindingKey,
+        registrar_address: SocketAddr,
+        transport: Transport,
+        at: SystemTime,
+    ) -> Registration {
         Registration {
             key,
-            registrar_address: p.message.dst,
-            transport: p.message.transport,
+            registrar_address,
+            transport,
             side: Side::Client,
             granted: None,
             attempt: None,
@@ -143,7 +194,7 @@ impl Registration {
             diagnoses: Vec::new(),
             last_code: None,
             response_us: None,
-            last_change: p.message.timestamp,
+            last_change: at,
             side_from_direction: false,
             accepted_nonce: None,
             grants_seen: Vec::new(),

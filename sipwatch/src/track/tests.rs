@@ -1457,6 +1457,7 @@ mod invite;
 mod path;
 mod provisional;
 mod record;
+mod unsent;
 mod wire;
 
 // --- Dropped by this host's own kernel (issue 10.2, the drop tracer) ---

@@ -489,6 +489,8 @@ impl Registration {
                     registrar: self.registrar_address,
                     side: self.side,
                     asked_rport: attempt.asked_rport,
+                    transport: p.message.transport,
+                    local: p.message.dst,
                 },
             );
             self.diagnoses.extend(self.path.hints(self.side));

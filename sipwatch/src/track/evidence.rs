@@ -182,9 +182,7 @@ impl Tracker {
             // No SIP byte ever went to this registrar: the connection that
             // never came up is the PBX's registration attempt.
             self.make_room_for_registration();
-            let reg = Registration::unsent(e.client, e.server, e.at);
-            self.registration_order.push_back(reg.key.clone());
-            self.registrations.insert(reg.key.clone(), Box::new(reg));
+            self.insert_registration(Registration::unsent(e.client, e.server, e.at));
         }
         for reg in self.registrations.values_mut() {
             if reg.path.on_later_connection_fault(e) {

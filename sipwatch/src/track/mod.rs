@@ -49,7 +49,9 @@ pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::is_private;
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
-pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR};
+pub use registration::{
+    BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR, registrar_identity,
+};
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use storm::{BURST_WINDOW, Pace, RetryStorm};
@@ -156,6 +158,10 @@ pub struct Tracker {
     /// Boxed: a registration is a few KiB, and a table of them inline would
     /// move every one of them each time it grows or sheds its tombstones.
     registrations: HashMap<BindingKey, Box<Registration>>,
+    /// Each binding's key with its registrar in [`registrar_identity`]
+    /// form, to the key it is tracked under: one registrar written two ways
+    /// is one binding.
+    identities: HashMap<BindingKey, BindingKey>,
     /// Insertion order, to evict the oldest in O(1): keys whose entry is
     /// already gone are skipped, and the queues are pruned when stale.
     transaction_order: VecDeque<TransactionKey>,
@@ -284,7 +290,10 @@ impl Tracker {
             Contacts::All => self
                 .registrations
                 .keys()
-                .filter(|k| k.registrar == target.registrar && k.aor == target.aor)
+                .filter(|k| {
+                    k.aor == target.aor
+                        && registrar_identity(&k.registrar) == registrar_identity(&target.registrar)
+                })
                 .map(|k| (k.clone(), Some(0)))
                 .collect(),
             Contacts::These(contacts) => contacts
@@ -295,6 +304,8 @@ impl Tracker {
                         aor: target.aor.clone(),
                         contact,
                     };
+                    // The registrar written another way is the same one.
+                    let key = self.known_key(key);
                     (key, expires.or(header_expires))
                 })
                 .collect(),
@@ -306,14 +317,12 @@ impl Tracker {
                 let mut reg = Registration::new(key.clone(), p);
                 // Known so far only from connections that never came up.
                 if p.message.transport == crate::net::Transport::Tcp
-                    && let Some(unsent) = self
-                        .registrations
-                        .remove(&BindingKey::unsent(p.message.dst))
+                    && let Some(unsent) =
+                        self.remove_registration(&BindingKey::unsent(p.message.dst))
                 {
                     reg.adopt(*unsent);
                 }
-                self.registrations.insert(key.clone(), Box::new(reg));
-                self.registration_order.push_back(key.clone());
+                self.insert_registration(reg);
             }
             if let Some(reg) = self.registrations.get_mut(key) {
                 reg.on_request(p, *asked);
@@ -323,6 +332,30 @@ impl Tracker {
             }
         }
         bindings.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The key of the binding already tracked that `key` names, its
+    /// registrar written in an equivalent form; else `key`.
+    fn known_key(&self, key: BindingKey) -> BindingKey {
+        if self.registrations.contains_key(&key) {
+            return key;
+        }
+        self.identities.get(&key.identity()).cloned().unwrap_or(key)
+    }
+
+    /// Tracks `reg` under its key (made room for already).
+    fn insert_registration(&mut self, reg: Registration) {
+        let key = reg.key.clone();
+        self.identities.insert(key.identity(), key.clone());
+        self.registration_order.push_back(key.clone());
+        self.registrations.insert(key, Box::new(reg));
+    }
+
+    /// Stops tracking the binding `key`.
+    fn remove_registration(&mut self, key: &BindingKey) -> Option<Box<Registration>> {
+        let reg = self.registrations.remove(key)?;
+        self.identities.remove(&key.identity());
+        Some(reg)
     }
 
     fn on_response(
@@ -533,7 +566,7 @@ impl Tracker {
             let Some(oldest) = self.registration_order.pop_front() else {
                 break;
             };
-            if self.registrations.remove(&oldest).is_some() {
+            if self.remove_registration(&oldest).is_some() {
                 self.stats.registrations_evicted += 1;
             }
         }

@@ -60,7 +60,40 @@ pub struct BindingKey {
 /// that never came up: no REGISTER could be sent, so none names it.
 pub const UNSENT_AOR: &str = "(no REGISTER sent)";
 
+/// At most this many other forms of a binding's registrar URI are kept.
+const REQUEST_URI_FORMS_KEPT: usize = 4;
+
+/// The registrar a Request-URI names, for grouping: scheme and host
+/// lower-cased, the scheme's default port dropped, URI parameters and
+/// headers dropped. `sip:203.0.113.2;transport=udp`, `sip:203.0.113.2`
+/// and `SIP:203.0.113.2:5060` are one registrar to the admin (RFC 3261
+/// §19.1.4 would tell them apart; the admin's PBX sends to the same one).
+pub fn registrar_identity(uri: &str) -> String {
+    let u = crate::sip::fields::parse_uri(uri);
+    let default = if u.scheme == "sips" { 5061 } else { 5060 };
+    let user = u.user.map(|u| format!("{u}@")).unwrap_or_default();
+    let host = u.host.to_ascii_lowercase();
+    match u.port.filter(|&p| p != default) {
+        Some(port) => format!("{}:{user}{host}:{port}", u.scheme),
+        None => format!("{}:{user}{host}", u.scheme),
+    }
+}
+
 impl BindingKey {
+    /// Whether `other` names the same binding, its registrar written in
+    /// an equivalent form ([`registrar_identity`]).
+    pub fn same_binding(&self, other: &BindingKey) -> bool {
+        self.identity() == other.identity()
+    }
+
+    /// This key with its registrar in [`registrar_identity`] form.
+    pub fn identity(&self) -> BindingKey {
+        BindingKey {
+            registrar: registrar_identity(&self.registrar),
+            ..self.clone()
+        }
+    }
+
     /// The binding of a PBX whose TCP connection to `server` never came up:
     /// the registrar as PJSIP would name it (`sip:ip:port;transport=tcp`),
     /// [`UNSENT_AOR`], no Contact.
@@ -99,6 +132,10 @@ struct Reported {
 pub struct Registration {
     /// Which binding: registrar, AOR and Contact.
     pub key: BindingKey,
+    /// Other forms of the registrar's URI than the key's, as written in
+    /// later REGISTERs (`sip:203.0.113.2;transport=udp` beside
+    /// `sip:203.0.113.2`), at most 4: one registrar, every form visible.
+    pub request_uri_forms: Vec<String>,
     /// The destination address and port of the latest REGISTER: the provider's
     /// registrar, or this PBX when phones register to it.
     pub registrar_address: SocketAddr,
@@ -184,6 +221,7 @@ impl Registration {
     ) -> Registration {
         Registration {
             key,
+            request_uri_forms: Vec::new(),
             registrar_address,
             transport,
             side: Side::Client,
@@ -265,6 +303,13 @@ impl Registration {
     /// `asked` seconds (0: unregister).
     pub fn on_request(&mut self, p: &ParsedMessage<'_>, asked: Option<u32>) {
         let at = p.message.timestamp;
+        if let Some(StartLine::Request { uri, .. }) = p.start_line()
+            && *uri != self.key.registrar
+            && !self.request_uri_forms.contains(uri)
+            && self.request_uri_forms.len() < REQUEST_URI_FORMS_KEPT
+        {
+            self.request_uri_forms.push(uri.clone());
+        }
         self.learn_side_from_request(p);
         if let Some(ua) = p.user_agent() {
             self.pbx = PbxKind::recognise(&ua);

@@ -1457,6 +1457,7 @@ mod invite;
 mod path;
 mod provisional;
 mod record;
+mod registrar_forms;
 mod tcp;
 mod unsent;
 mod wire;

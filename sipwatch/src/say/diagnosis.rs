@@ -32,15 +32,16 @@ pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
             realm_asked,
             algorithm_sent,
             algorithm_asked,
+            reason,
         } => credentials_rejected(
-            *challenge,
+            (*challenge, reason),
             *side,
             (username, from_user),
             (realm_sent, realm_asked),
             (algorithm_sent, algorithm_asked),
         ),
-        Diagnosis::StaleNonce { challenge, times } => (
-            format!("{} with stale=true {times} times in one attempt, each answered with the fresh nonce: the nonce expires before it is used, the credentials are fine", challenge_code(*challenge)),
+        Diagnosis::StaleNonce { challenge, times, reason } => (
+            format!("{} with stale=true {times} times in one attempt, each answered with the fresh nonce: the nonce expires before it is used, the credentials are fine", as_written(*challenge, reason)),
             "check the clocks (NTP) on the PBX and registrar and for long delays on the path; a nonce reused after its lifetime is what this means".into(),
         ),
         Diagnosis::NoCredentials { challenge, side, realm, algorithm_asked, user_agent } => {
@@ -198,7 +199,7 @@ fn opt(o: &Option<String>) -> String {
 }
 
 fn credentials_rejected(
-    challenge: ChallengeKind,
+    (challenge, reason): (ChallengeKind, &str),
     side: Side,
     (username, from_user): (&Option<String>, &Option<String>),
     (realm_sent, realm_asked): (&Option<String>, &Option<String>),
@@ -206,7 +207,7 @@ fn credentials_rejected(
 ) -> (String, String) {
     let mut cause = format!(
         "{} to the REGISTER that answered the challenge: user {} for realm {}",
-        challenge_code(challenge),
+        as_written(challenge, reason),
         opt(username),
         opt(realm_sent)
     );
@@ -347,13 +348,17 @@ fn forbidden(
         asterisk::FORBIDDEN_RETRY_INTERVAL.default
     );
     let (cause, fix) = match (side, after_challenge) {
-        (Side::Registrar, _) => (
+        (Side::Registrar, true) => (
+            format!("403 {reason}{warning} to the phone's REGISTER after a challenge: the phone answered it with credentials, and this registrar refused them"),
+            "the phone's password or auth user likely does not match: check them against the auth section named by the endpoint's `auth=` (PJSIP `username`, `password`; chan_sip answers a wrong `secret` with 403 Forbidden (Bad auth)); if they match, check the endpoint's `acl` / `contact_acl` and that its AOR allows registration".to_owned(),
+        ),
+        (Side::Registrar, false) => (
             format!("403 {reason}{warning} to the phone's REGISTER"),
             "this registrar refuses the phone: check the endpoint's `acl` / `contact_acl` (chan_sip `permit`/`deny`), that its AOR allows registration, and the domain the phone uses".to_owned(),
         ),
         (Side::Client, true) => (
-            format!("403 {reason}{warning} after the credentials were accepted{seen}"),
-            format!("the account exists but may not register from here: account disabled, registration not allowed, or wrong domain; ask the provider{stops}"),
+            format!("403 {reason}{warning} after a challenge: the registrar refused the REGISTER that carried the credentials{seen}"),
+            format!("a wrong password or auth user (some registrars answer it with 403, not 401): check them (PJSIP: `password` and `username` in the auth section used by `outbound_auth`; chan_sip: `secret`, `defaultuser`); if they are right, the account may not register from here (disabled, registration not allowed, wrong domain): ask the provider{stops}"),
         ),
         (Side::Client, false) => (
             format!("403 {reason}{warning} before any challenge{seen}"),
@@ -511,6 +516,20 @@ fn interval_too_brief(
         });
     }
     (cause, fix)
+}
+
+/// The refusal's status line as the registrar wrote it ("401 nonce has
+/// changed"); the standard phrase when it wrote none.
+fn as_written(c: ChallengeKind, reason: &str) -> String {
+    let code = match c {
+        ChallengeKind::Www => 401,
+        ChallengeKind::Proxy => 407,
+    };
+    if reason.trim().is_empty() {
+        challenge_code(c).to_owned()
+    } else {
+        format!("{code} {}", reason.trim())
+    }
 }
 
 fn challenge_code(c: ChallengeKind) -> &'static str {

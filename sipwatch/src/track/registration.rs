@@ -608,11 +608,32 @@ impl Registration {
                 .as_ref()
                 .is_some_and(|a| a.purpose != Purpose::Unregister && a.started >= run.last_at)
         });
+        // A rejection that never reached the PBX: the PBX saw no answer, and
+        // acts on a timeout (it reports 408), not on the rejection.
+        let undelivered = self.side == Side::Client
+            && self
+                .diagnoses
+                .iter()
+                .any(|d| matches!(d, Diagnosis::AnswerNotDelivered { .. }));
+        let as_seen = |o: Outcome| match o {
+            Outcome::Rejected { .. } if undelivered => Outcome::NoAnswer,
+            o => o,
+        };
         next_move(&Situation {
             pbx: self.pbx,
-            run: self.failures,
-            streak: self.streak,
-            retry_after_s: self.failed_answer.as_ref().and_then(|a| a.retry_after_s),
+            run: self.failures.map(|run| FailureRun {
+                last: as_seen(run.last),
+                ..run
+            }),
+            streak: self.streak.map(|s| Streak {
+                outcome: as_seen(s.outcome),
+                ..s
+            }),
+            retry_after_s: self
+                .failed_answer
+                .as_ref()
+                .filter(|_| !undelivered)
+                .and_then(|a| a.retry_after_s),
             granted: self.granted,
             retrying,
         })

@@ -1461,6 +1461,7 @@ mod registrar_forms;
 mod tcp;
 mod unsent;
 mod wire;
+mod words;
 
 // --- Dropped by this host's own kernel (issue 10.2, the drop tracer) ---
 

@@ -1454,6 +1454,7 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
 /// Path faults read from one capture (issue 20): a second example of each kind.
 mod contacts;
 mod invite;
+mod lapse;
 mod path;
 mod provisional;
 mod record;

@@ -117,6 +117,9 @@ pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
             transport,
             ..
         } if here.copies >= *sent => dropped_here(*side, *sent, here, destination, transport),
+        Diagnosis::Timeout { side: Side::Client, sent, tcp_acked: true, provisional_seen: false, destination, .. } => {
+            acked_unanswered(*sent, destination)
+        }
         Diagnosis::Timeout { side, sent, left_this_host, provisional_seen, destination, transport, .. } => {
             timeout(*side, *sent, *left_this_host, *provisional_seen, destination, transport)
         }
@@ -450,6 +453,20 @@ fn timeout(
         format!(
             "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"
         ),
+    )
+}
+
+/// A REGISTER over TCP the registrar's TCP acknowledged, and no SIP
+/// answer by Timer F: it reached the registrar's host over a path that
+/// works both ways (the ACKs came back); its SIP service never answered.
+fn acked_unanswered(sent: u32, destination: &SocketAddr) -> (String, String) {
+    (
+        format!(
+            "no final response: the REGISTER was sent {} to {destination} over TCP, and the registrar's TCP acknowledged it: it left this host and reached the registrar's host, and nothing came back at the SIP level; the PBX reports 408 and retries after `{}`",
+            crate::say::count(sent, "time", "times"),
+            asterisk::RETRY_INTERVAL.name
+        ),
+        "the path works both ways (the registrar's acknowledgements came back), so DNS, a firewall or a SIP ALG is not the cause: the registrar's SIP service took the bytes and never answered (overloaded, stuck, or not a SIP service on that port): ask the provider, with the time and Call-ID of the REGISTER".into(),
     )
 }
 

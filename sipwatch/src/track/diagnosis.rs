@@ -219,6 +219,11 @@ pub enum Diagnosis {
         /// A provisional response (100 Trying…) came back: the request got
         /// through, no final response did.
         provisional_seen: bool,
+        /// Over TCP: the registrar's TCP acknowledged every byte of the
+        /// REGISTER, so it reached the registrar's host and the path works
+        /// both ways; absent in JSON when not seen.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        tcp_acked: bool,
         /// Where the REGISTER was sent: its destination `ip:port`.
         destination: SocketAddr,
         /// The transport it was sent over: `UDP` or `TCP`.

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::{
     net::{
-        ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind, Transport,
-        evict_oldest, sip_start_line,
+        ConnectionAcked, ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind,
+        Transport, evict_oldest, sip_start_line,
     },
     sip::Message,
 };
@@ -194,6 +194,22 @@ impl Tracker {
             } else if connection_never_carried_the_register(reg, &e) && reg.take_event(e.at) {
                 events.push(Event::Registration(reg.clone()));
             }
+        }
+    }
+
+    /// The server's TCP acknowledged everything its client had sent on a
+    /// connection: the latest request sent on it, sent no later, reached
+    /// the server's host (a timeout then says so, rather than "whether it
+    /// left this host is not known").
+    pub fn push_acked(&mut self, e: ConnectionAcked) {
+        let tx = self
+            .flows
+            .get(&(Transport::Tcp, e.client, e.server))
+            .and_then(|k| self.transactions.get_mut(k))
+            .map(|entry| &mut entry.0)
+            .filter(|tx| tx.first_sent <= e.at);
+        if let Some(tx) = tx {
+            tx.tcp_acked_at.get_or_insert(e.at);
         }
     }
 

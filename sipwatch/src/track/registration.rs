@@ -402,10 +402,16 @@ impl Registration {
         let diagnosis = Diagnosis::Timeout {
             side: self.side,
             sent: tx.sent,
-            left_this_host: tx
-                .direction
-                .map(|d| d == sipwatch_common::Direction::Egress && !tx.dropped_every_copy()),
+            // Acknowledged by the registrar's TCP: it left, whatever the
+            // capture's direction says.
+            left_this_host: if tx.tcp_acked_at.is_some() {
+                Some(true)
+            } else {
+                tx.direction
+                    .map(|d| d == sipwatch_common::Direction::Egress && !tx.dropped_every_copy())
+            },
             provisional_seen: tx.provisional.is_some(),
+            tcp_acked: tx.tcp_acked_at.is_some(),
             destination: tx.dst,
             transport: tx.transport,
             dropped_on_this_host: tx.kernel_drop.clone().map(|drop| {

@@ -168,6 +168,11 @@ pub struct Transaction {
     pub final_response: Option<FinalResponse>,
     /// Pending, completed, or timed out.
     pub state: TransactionState,
+    /// When the server's TCP acknowledged every byte sent on the request's
+    /// connection, the request included (not in JSON): it reached the
+    /// registrar's host.
+    #[serde(skip)]
+    pub tcp_acked_at: Option<SystemTime>,
     /// ICMP / ICMPv6 errors that quote this request (or its answers).
     pub icmp: Option<IcmpSeen>,
     /// Copies of the request this host's kernel dropped (included in
@@ -212,6 +217,7 @@ impl Transaction {
             provisional_at: None,
             final_response: None,
             state: TransactionState::Pending,
+            tcp_acked_at: None,
             icmp: None,
             dropped_here: 0,
             kernel_drop: None,

@@ -151,3 +151,109 @@ proptest! {
         prop_assert_eq!(nat_claimed(&reg), seen != wire.pbx, "{:?}", reg.diagnoses);
     }
 }
+
+/// A TCP REGISTER that the registrar's TCP acknowledged (at `acked_after`
+/// s) and nothing answered by Timer F, captured with `direction`.
+fn acked_unanswered(wire: &Wire, acked_after: f64, direction: Option<Direction>) -> Registration {
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut m = wire.message(&wire.register(1, 300, false), 0.0, true);
+    m.direction = direction;
+    t.push(&m.parsed(), &mut events);
+    t.push_acked(crate::net::ConnectionAcked {
+        at: at(acked_after),
+        client: wire.pbx,
+        server: wire.registrar,
+    });
+    t.tick(at(40.0), &mut events);
+    only(&t)
+}
+
+fn assert_reached_the_registrar(reg: &Registration) {
+    let d = &reg.diagnoses[0];
+    assert!(
+        matches!(
+            d,
+            Diagnosis::Timeout {
+                tcp_acked: true,
+                left_this_host: Some(true),
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    let (cause, fix) = d.explain();
+    assert!(cause.contains("acknowledged it"), "{cause}");
+    assert!(!cause.contains("is not known"), "{cause}");
+    assert!(!fix.contains("dig"), "{fix}");
+}
+
+#[test]
+fn a_tcp_register_the_registrar_acked_left_this_host_even_without_a_direction() {
+    for (pbx, registrar, direction) in [
+        ("10.0.0.5:43122", "203.0.113.2:5060", None),
+        (
+            "[2001:db8:1::5]:51000",
+            "[2001:db8:2::2]:5060",
+            Some(Direction::Egress),
+        ),
+    ] {
+        let wire = Wire::new(pbx, registrar, Transport::Tcp, "1001");
+        assert_reached_the_registrar(&acked_unanswered(&wire, 0.04, direction));
+    }
+}
+
+#[test]
+fn an_ack_on_another_connection_says_nothing_about_this_register() {
+    let wire = Wire::new("10.0.0.5:43122", "203.0.113.2:5060", Transport::Tcp, "1001");
+    let other = Wire {
+        pbx: "10.0.0.5:43999".parse().unwrap(),
+        ..wire.clone()
+    };
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let mut m = wire.message(&wire.register(1, 300, false), 0.0, true);
+    m.direction = None;
+    t.push(&m.parsed(), &mut events);
+    t.push_acked(crate::net::ConnectionAcked {
+        at: at(0.05),
+        client: other.pbx,
+        server: other.registrar,
+    });
+    t.tick(at(40.0), &mut events);
+    assert!(
+        matches!(
+            only(&t).diagnoses[0],
+            Diagnosis::Timeout {
+                tcp_acked: false,
+                left_this_host: None,
+                ..
+            }
+        ),
+        "{:?}",
+        only(&t).diagnoses
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #[test]
+    fn every_acked_tcp_register_left_this_host(
+        pbx in any_ip(),
+        registrar in any_ip(),
+        local_port in 1024u16..65535,
+        acked_ms in 1u64..20_000,
+        with_direction in any::<bool>(),
+    ) {
+        prop_assume!(pbx != registrar);
+        let wire = Wire {
+            pbx: SocketAddr::new(pbx, local_port),
+            registrar: SocketAddr::new(registrar, 5060),
+            transport: Transport::Tcp,
+            user: "u".into(),
+            domain: "sip.example.net".into(),
+        };
+        let direction = with_direction.then_some(Direction::Egress);
+        assert_reached_the_registrar(&acked_unanswered(&wire, acked_ms as f64 / 1000.0, direction));
+    }
+}

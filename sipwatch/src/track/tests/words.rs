@@ -167,3 +167,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_408_from_the_far_end_and_any_other_code_are_quoted_as_written() {
+    let wire = Wire::new(
+        "192.168.3.3:5060",
+        "203.0.113.7:5060",
+        Transport::Udp,
+        "201",
+    );
+    for (status, kind_ok) in [
+        ("408 Upstream Timeout", "remote_timeout"),
+        ("488 Not Acceptable Here", "failed"),
+    ] {
+        let r = wire.register(1, 300, false);
+        let mut t = Tracker::default();
+        feed_wire(
+            &mut t,
+            &mut Vec::new(),
+            &wire,
+            &[
+                (r.clone(), 0.0, true),
+                (wire.answer(&r, status, ""), 0.01, false),
+            ],
+        );
+        let reg = only(&t);
+        let d = &reg.diagnoses[0];
+        let json = serde_json::to_value(d).unwrap();
+        assert_eq!(json["kind"], kind_ok);
+        let (cause, _) = d.explain();
+        assert!(cause.starts_with(status), "{cause}");
+    }
+}

@@ -733,6 +733,9 @@ fn ended_by_evidence(d: &Diagnosis) -> Option<super::EndedBy> {
             ..
         } => Some(EndedBy::ProvisionalOnly),
         Diagnosis::Timeout {
+            tcp_acked: true, ..
+        } => Some(EndedBy::TcpAckedOnly),
+        Diagnosis::Timeout {
             leg: Some(crate::net::Leg::DroppedOnThisHost),
             ..
         }

@@ -12,6 +12,13 @@ use super::{
 /// apart, each answered 200 OK.
 fn registered_through(wire: &Wire, forms: &[String]) -> Tracker {
     let mut t = Tracker::default();
+    registered_into(&mut t, wire, forms);
+    t
+}
+
+/// As [`registered_through`], into the tracker `t` (several trunks in one
+/// capture).
+fn registered_into(t: &mut Tracker, wire: &Wire, forms: &[String]) {
     let mut events = Vec::new();
     for (i, form) in forms.iter().enumerate() {
         let r = wire.register(i as u32 + 1, 120, false).replacen(
@@ -26,13 +33,12 @@ fn registered_through(wire: &Wire, forms: &[String]) -> Tracker {
         );
         let secs = i as f64 * 60.0;
         feed_wire(
-            &mut t,
+            t,
             &mut events,
             wire,
             &[(r, secs, true), (ok, secs + 0.02, false)],
         );
     }
-    t
 }
 
 #[test]
@@ -107,22 +113,25 @@ proptest! {
             ip => ip.to_string(),
         };
         let forms: Vec<String> = params.iter().map(|p| format!("sip:{host}{p}")).collect();
-        let mut all = Vec::new();
-        for trunk in 0..trunks {
-            let w = Wire { user: format!("{}k{trunk}", wire.user), ..wire.clone() };
-            let t = registered_through(&w, &forms);
-            let reg = only(&t);
-            prop_assert_eq!(&reg.key.registrar, &forms[0]);
-            let mut distinct: Vec<&String> = Vec::new();
-            for f in &forms[1..] {
-                if *f != forms[0] && !distinct.contains(&f) {
-                    distinct.push(f);
-                }
-            }
-            prop_assert_eq!(reg.request_uri_forms.iter().collect::<Vec<_>>(), distinct);
-            prop_assert_eq!(reg.state(), RegistrationState::Registered { expires: 120 });
-            all.push(reg);
+        let mut t = Tracker::default();
+        let wires: Vec<Wire> = (0..trunks)
+            .map(|trunk| Wire { user: format!("{}k{trunk}", wire.user), ..wire.clone() })
+            .collect();
+        for w in &wires {
+            registered_into(&mut t, w, &forms);
         }
-        prop_assert_eq!(all.len(), trunks);
+        let regs = t.registrations();
+        prop_assert_eq!(regs.len(), trunks);
+        let mut distinct: Vec<&String> = Vec::new();
+        for f in &forms[1..] {
+            if *f != forms[0] && !distinct.contains(&f) {
+                distinct.push(f);
+            }
+        }
+        for reg in regs {
+            prop_assert_eq!(&reg.key.registrar, &forms[0]);
+            prop_assert_eq!(reg.request_uri_forms.iter().collect::<Vec<_>>(), distinct.clone());
+            prop_assert_eq!(reg.state(), RegistrationState::Registered { expires: 120 });
+        }
     }
 }

@@ -184,6 +184,11 @@ fn assert_reached_the_registrar(reg: &Registration) {
     );
     let (cause, fix) = d.explain();
     assert!(cause.contains("acknowledged it"), "{cause}");
+    assert_eq!(
+        reg.record().and_then(|r| r.ended_by),
+        Some(EndedBy::TcpAckedOnly),
+        "the fails: line agrees"
+    );
     assert!(!cause.contains("is not known"), "{cause}");
     assert!(!fix.contains("dig"), "{fix}");
 }

@@ -174,10 +174,13 @@ impl Tracker {
         // A REGISTER that already timed out on this connection: its
         // diagnosis takes the growing evidence (retransmissions go on
         // after Timer F).
+        // Only a server no REGISTER went to, over any transport: a failing
+        // TCP connection to a registrar registered over UDP is about
+        // something else (a call, a probe).
         let known = self
             .registrations
             .values()
-            .any(|r| r.transport == Transport::Tcp && r.registrar_address == e.server);
+            .any(|r| r.registrar_address == e.server);
         if !known && first_sign(&e.fault) == Some(true) {
             // No SIP byte ever went to this registrar: the connection that
             // never came up is the PBX's registration attempt.

@@ -186,3 +186,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_failing_tcp_connection_to_a_registrar_registered_over_udp_is_no_registration() {
+    let wire = Wire::new(
+        "10.9.0.4:5060",
+        "203.0.113.60:5060",
+        Transport::Udp,
+        "trunk",
+    );
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let r = wire.register(1, 600, false);
+    let ok = wire.answer(
+        &r,
+        "200 OK",
+        &format!("Contact: <{}>;expires=600\r\n", wire.contact()),
+    );
+    feed_wire(
+        &mut t,
+        &mut events,
+        &wire,
+        &[(r, 0.0, true), (ok, 0.05, false)],
+    );
+    let client = "10.9.0.4:41000".parse().unwrap();
+    connections(
+        &mut t,
+        &mut events,
+        &attempt(client, wire.registrar, 10.0, Tried::Refused),
+    );
+    let reg = only(&t);
+    assert!(!reg.key.is_unsent());
+    assert_eq!(reg.state(), RegistrationState::Registered { expires: 600 });
+}

@@ -219,3 +219,26 @@ fn a_failing_tcp_connection_to_a_registrar_registered_over_udp_is_no_registratio
     assert!(!reg.key.is_unsent());
     assert_eq!(reg.state(), RegistrationState::Registered { expires: 600 });
 }
+
+#[test]
+fn the_table_shows_the_registrar_of_a_connection_that_never_came_up() {
+    let server: SocketAddr = "198.51.100.5:5060".parse().unwrap();
+    let mut t = Tracker::default();
+    let mut events = Vec::new();
+    let client = "192.168.50.2:41000".parse().unwrap();
+    connections(
+        &mut t,
+        &mut events,
+        &attempt(client, server, 0.0, Tried::Refused),
+    );
+    let mut out = Vec::new();
+    crate::report::registrations::write_table(&mut out, &t.registrations(), t.now()).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(!table.contains("(no REGISTER seen)"), "{table}");
+    assert!(
+        table.contains("sip:198.51.100.5:5060;transport=tcp"),
+        "{table}"
+    );
+    assert!(table.contains(UNSENT_AOR), "{table}");
+    assert!(table.contains("connection refused"), "{table}");
+}

@@ -373,6 +373,9 @@ impl<W: Write> Pipeline<W> {
             self.tracker.push_connection(fault, &mut self.events);
             self.deliver_events()?;
         }
+        if let Some(acked) = self.connections.take_acked() {
+            self.tracker.push_acked(acked);
+        }
         Ok(())
     }
 

@@ -130,11 +130,29 @@ struct Connection {
     last_seen: SystemTime,
     from_client: Sent,
     from_server: Sent,
+    /// The end of the client's data the server last acknowledged in full.
+    acked_end: Option<u32>,
+}
+
+/// The far end of a connection acknowledged every byte its client had
+/// sent (RFC 9293 §3.4: an ACK at or beyond the end of the data): what was
+/// sent reached the server's TCP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionAcked {
+    /// When the acknowledgement was seen (capture time).
+    pub at: SystemTime,
+    /// The end that opened the connection and sent the data.
+    pub client: SocketAddr,
+    /// The end that acknowledged it.
+    pub server: SocketAddr,
 }
 
 /// Watches TCP connections segment by segment and reports their faults.
 #[derive(Default)]
 pub struct ConnectionWatch {
+    /// The latest segment's acknowledgement of all the client's data, until
+    /// taken ([`ConnectionWatch::take_acked`]).
+    acked: Option<ConnectionAcked>,
     connections: HashMap<(SocketAddr, SocketAddr), Connection>,
     stats: ConnectionStats,
 }
@@ -153,6 +171,13 @@ impl ConnectionWatch {
     /// What was counted.
     pub fn stats(&self) -> ConnectionStats {
         self.stats
+    }
+
+    /// The acknowledgement the latest segment gave of everything its
+    /// connection's client had sent, once: evidence that a request sent on
+    /// it reached the server.
+    pub fn take_acked(&mut self) -> Option<ConnectionAcked> {
+        self.acked.take()
     }
 
     /// Feeds one TCP segment; returns the fault it shows, if any. A UDP
@@ -183,10 +208,27 @@ impl ConnectionWatch {
                     last_seen: d.timestamp,
                     from_client: Sent::default(),
                     from_server: Sent::default(),
+                    acked_end: None,
                 },
             );
         }
         let c = self.connections.get_mut(&k)?;
+        // Every byte up to the client's latest data acknowledged, told once
+        // per end of data.
+        let fully_acked = d.src == c.server
+            && c.from_client.end != c.acked_end
+            && tcp
+                .ack
+                .zip(c.from_client.end)
+                .is_some_and(|(ack, end)| !before(ack, end));
+        if fully_acked {
+            c.acked_end = c.from_client.end;
+            self.acked = Some(ConnectionAcked {
+                at: d.timestamp,
+                client: c.client,
+                server: c.server,
+            });
+        }
         let fault = c.segment(d, tcp);
         if tcp.rst || c.fins == (true, true) {
             self.connections.remove(&k);
@@ -349,6 +391,36 @@ mod tests {
             .filter_map(|s| w.push(s))
             .map(|e| e.fault)
             .collect()
+    }
+
+    /// The acknowledgements of all the client's data, segment by segment.
+    fn acks(segments: &[Datagram]) -> Vec<Option<ConnectionAcked>> {
+        let mut w = ConnectionWatch::default();
+        segments
+            .iter()
+            .map(|s| {
+                w.push(s);
+                w.take_acked()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_ack_of_every_byte_the_client_sent_is_told_once_and_a_partial_one_not() {
+        let got = acks(&[
+            seg(true, 0.0, 100, None, "S", 0),
+            seg(false, 0.01, 900, Some(101), "S", 0),
+            seg(true, 0.02, 101, Some(901), "", 0),
+            seg(true, 0.03, 101, Some(901), "", 500),
+            seg(false, 0.04, 901, Some(301), "", 0),
+            seg(false, 0.05, 901, Some(601), "", 0),
+            seg(false, 0.06, 901, Some(601), "", 0),
+        ]);
+        let told: Vec<usize> = (0..got.len()).filter(|&i| got[i].is_some()).collect();
+        assert_eq!(told, [5], "{got:?}");
+        let acked = got[5].unwrap();
+        assert_eq!(acked.client, PBX.parse().unwrap());
+        assert_eq!(acked.server, REGISTRAR.parse().unwrap());
     }
 
     #[test]

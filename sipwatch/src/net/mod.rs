@@ -24,7 +24,8 @@ pub mod tcp;
 
 pub use bounded::{evict_oldest, oldest_eighth};
 pub use connection::{
-    ConnectionEvent, ConnectionFault, ConnectionStats, ConnectionWatch, MAX_CONNECTIONS,
+    ConnectionAcked, ConnectionEvent, ConnectionFault, ConnectionStats, ConnectionWatch,
+    MAX_CONNECTIONS,
 };
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
 pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT, FragmentHead};

@@ -26,7 +26,7 @@ pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
                 "{} REGISTRATION {} at {} -> {}{why}",
                 stamp(r.last_change),
                 r.key.aor,
-                r.key.registrar,
+                say::registration::registrar(r),
                 say::registration::status(r)
             )
         }
@@ -69,7 +69,7 @@ pub fn write_table(
     }
     let widths = (
         regs.iter()
-            .map(|r| r.key.registrar.len())
+            .map(|r| say::registration::registrar(r).len())
             .max()
             .unwrap_or(9)
             .max(9),
@@ -108,7 +108,7 @@ pub fn write_table(
         writeln!(
             out,
             "{:<w0$}  {:<w1$}  {:<w2$}  {:>4}  {:>7}  {:>10}  {:<15}",
-            r.key.registrar,
+            say::registration::registrar(r),
             r.key.aor,
             say::registration::status(r),
             r.last_code.map_or("-".into(), |c| c.to_string()),
@@ -130,7 +130,7 @@ pub fn write_table(
             out,
             "\n{} at {} (contact {}): {}",
             r.key.aor,
-            r.key.registrar,
+            say::registration::registrar(r),
             r.key.contact,
             say::registration::status(r)
         )?;

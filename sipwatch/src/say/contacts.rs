@@ -1,5 +1,6 @@
 //! The words of the Contacts a registrar kept ([`ContactsKept`]): a Contact
-//! rewritten on the way, and stale bindings of the same AOR.
+//! rewritten on the way, ours not listed, and stale bindings of the same
+//! AOR.
 use crate::track::{ContactsKept, Relation, ReturnedContact, Rewriter};
 
 /// The detail lines, (what was seen, what it means), for the Contact
@@ -26,14 +27,19 @@ pub fn contacts_kept(kept: &ContactsKept, sent: &str) -> Vec<(String, String)> {
         ));
     }
     let others: Vec<&ReturnedContact> = kept.others().collect();
+    if kept.ours_missing() {
+        lines.push((
+            format!(
+                "the registrar's 200 OK lists {} for this AOR, and ours ({sent}) is not among them: our binding is not listed ({})",
+                crate::say::count(kept.returned.len() as u32, "binding", "bindings"),
+                listed(&others).join(", ")
+            ),
+            "a 2xx to a REGISTER lists every binding the registrar holds for the AOR (RFC 3261 §10.3): it did not keep ours, so calls may not reach this PBX, and the expiry it granted is not in the answer (the PBX falls back to the Expires header or its own `expiration`); the others are other devices or older bindings of the account: ask the provider whether the account's binding limit is reached or the registrar replaces Contacts".into(),
+        ));
+        return lines;
+    }
     if !others.is_empty() {
-        let listed: Vec<String> = others
-            .iter()
-            .map(|c| match c.expires_s {
-                Some(e) => format!("{} (expires in {e} s)", c.uri),
-                None => c.uri.clone(),
-            })
-            .collect();
+        let listed = listed(&others);
         lines.push((
             format!(
                 "{} bindings for this AOR; {} of them point to addresses this PBX no longer uses: {}",
@@ -45,4 +51,15 @@ pub fn contacts_kept(kept: &ContactsKept, sent: &str) -> Vec<(String, String)> {
         ));
     }
     lines
+}
+
+/// Each Contact with its expiry: "sip:1001@10.0.0.5:5060 (expires in 30 s)".
+fn listed(contacts: &[&ReturnedContact]) -> Vec<String> {
+    contacts
+        .iter()
+        .map(|c| match c.expires_s {
+            Some(e) => format!("{} (expires in {e} s)", c.uri),
+            None => c.uri.clone(),
+        })
+        .collect()
 }

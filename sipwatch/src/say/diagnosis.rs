@@ -32,15 +32,16 @@ pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
             realm_asked,
             algorithm_sent,
             algorithm_asked,
+            reason,
         } => credentials_rejected(
-            *challenge,
+            (*challenge, reason),
             *side,
             (username, from_user),
             (realm_sent, realm_asked),
             (algorithm_sent, algorithm_asked),
         ),
-        Diagnosis::StaleNonce { challenge, times } => (
-            format!("{} with stale=true {times} times in one attempt, each answered with the fresh nonce: the nonce expires before it is used, the credentials are fine", challenge_code(*challenge)),
+        Diagnosis::StaleNonce { challenge, times, reason } => (
+            format!("{} with stale=true {times} times in one attempt, each answered with the fresh nonce: the nonce expires before it is used, the credentials are fine", as_written(*challenge, reason)),
             "check the clocks (NTP) on the PBX and registrar and for long delays on the path; a nonce reused after its lifetime is what this means".into(),
         ),
         Diagnosis::NoCredentials { challenge, side, realm, algorithm_asked, user_agent } => {
@@ -116,6 +117,9 @@ pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
             transport,
             ..
         } if here.copies >= *sent => dropped_here(*side, *sent, here, destination, transport),
+        Diagnosis::Timeout { side: Side::Client, sent, tcp_acked: true, provisional_seen: false, destination, .. } => {
+            acked_unanswered(*sent, destination)
+        }
         Diagnosis::Timeout { side, sent, left_this_host, provisional_seen, destination, transport, .. } => {
             timeout(*side, *sent, *left_this_host, *provisional_seen, destination, transport)
         }
@@ -198,7 +202,7 @@ fn opt(o: &Option<String>) -> String {
 }
 
 fn credentials_rejected(
-    challenge: ChallengeKind,
+    (challenge, reason): (ChallengeKind, &str),
     side: Side,
     (username, from_user): (&Option<String>, &Option<String>),
     (realm_sent, realm_asked): (&Option<String>, &Option<String>),
@@ -206,7 +210,7 @@ fn credentials_rejected(
 ) -> (String, String) {
     let mut cause = format!(
         "{} to the REGISTER that answered the challenge: user {} for realm {}",
-        challenge_code(challenge),
+        as_written(challenge, reason),
         opt(username),
         opt(realm_sent)
     );
@@ -347,13 +351,17 @@ fn forbidden(
         asterisk::FORBIDDEN_RETRY_INTERVAL.default
     );
     let (cause, fix) = match (side, after_challenge) {
-        (Side::Registrar, _) => (
+        (Side::Registrar, true) => (
+            format!("403 {reason}{warning} to the phone's REGISTER after a challenge: the phone answered it with credentials, and this registrar refused them"),
+            "the phone's password or auth user likely does not match: check them against the auth section named by the endpoint's `auth=` (PJSIP `username`, `password`; chan_sip answers a wrong `secret` with 403 Forbidden (Bad auth)); if they match, check the endpoint's `acl` / `contact_acl` and that its AOR allows registration".to_owned(),
+        ),
+        (Side::Registrar, false) => (
             format!("403 {reason}{warning} to the phone's REGISTER"),
             "this registrar refuses the phone: check the endpoint's `acl` / `contact_acl` (chan_sip `permit`/`deny`), that its AOR allows registration, and the domain the phone uses".to_owned(),
         ),
         (Side::Client, true) => (
-            format!("403 {reason}{warning} after the credentials were accepted{seen}"),
-            format!("the account exists but may not register from here: account disabled, registration not allowed, or wrong domain; ask the provider{stops}"),
+            format!("403 {reason}{warning} after a challenge: the registrar refused the REGISTER that carried the credentials{seen}"),
+            format!("a wrong password or auth user (some registrars answer it with 403, not 401): check them (PJSIP: `password` and `username` in the auth section used by `outbound_auth`; chan_sip: `secret`, `defaultuser`); if they are right, the account may not register from here (disabled, registration not allowed, wrong domain): ask the provider{stops}"),
         ),
         (Side::Client, false) => (
             format!("403 {reason}{warning} before any challenge{seen}"),
@@ -415,11 +423,10 @@ fn timeout(
     destination: &SocketAddr,
     transport: &Transport,
 ) -> (String, String) {
-    let provisional = if provisional_seen {
-        "; only provisional responses came back"
-    } else {
-        "; nothing came back"
-    };
+    if provisional_seen {
+        return provisional_only(side, sent, destination, transport);
+    }
+    let provisional = "; nothing came back";
     if side == Side::Registrar {
         return (
             format!("no final response: the REGISTER arrived here {} for {destination} over {transport} and was never answered{provisional}", crate::say::count(sent, "time", "times")),
@@ -447,6 +454,47 @@ fn timeout(
             "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"
         ),
     )
+}
+
+/// A REGISTER over TCP the registrar's TCP acknowledged, and no SIP
+/// answer by Timer F: it reached the registrar's host over a path that
+/// works both ways (the ACKs came back); its SIP service never answered.
+fn acked_unanswered(sent: u32, destination: &SocketAddr) -> (String, String) {
+    (
+        format!(
+            "no final response: the REGISTER was sent {} to {destination} over TCP, and the registrar's TCP acknowledged it: it left this host and reached the registrar's host, and nothing came back at the SIP level; the PBX reports 408 and retries after `{}`",
+            crate::say::count(sent, "time", "times"),
+            asterisk::RETRY_INTERVAL.name
+        ),
+        "the path works both ways (the registrar's acknowledgements came back), so DNS, a firewall or a SIP ALG is not the cause: the registrar's SIP service took the bytes and never answered (overloaded, stuck, or not a SIP service on that port): ask the provider, with the time and Call-ID of the REGISTER".into(),
+    )
+}
+
+/// A provisional answer (100 Trying) came back and no final one by Timer
+/// F: the request reached the registrar, which took it and never
+/// finished; the path is not in question.
+fn provisional_only(
+    side: Side,
+    sent: u32,
+    destination: &SocketAddr,
+    transport: &Transport,
+) -> (String, String) {
+    let times = crate::say::count(sent, "time", "times");
+    match side {
+        Side::Client => (
+            format!(
+                "no final response: the REGISTER was sent {times} to {destination} over {transport}, and the registrar answered with a provisional response (100 Trying) but never with a final one: it is reachable and was working on the request; the fault is on the provider's side (the registrar, or what it waits on: an authentication back end, a database, a proxy further on); the PBX reports 408 and retries after `{}`",
+                asterisk::RETRY_INTERVAL.name
+            ),
+            "the path works both ways (the provisional answer came back), so DNS, a firewall or a SIP ALG is not the cause: report it to the provider with the time and Call-ID of the REGISTER".into(),
+        ),
+        Side::Registrar => (
+            format!(
+                "no final response: the REGISTER arrived here {times} for {destination} over {transport}, and was answered with a provisional response (100 Trying) but never with a final one: the PBX took the request and did not finish it"
+            ),
+            "the network is not the cause: look in the PBX's log for this REGISTER's Call-ID, and at what registration waits on (realtime database, external authentication)".into(),
+        ),
+    }
 }
 
 fn interval_too_brief(
@@ -485,6 +533,20 @@ fn interval_too_brief(
         });
     }
     (cause, fix)
+}
+
+/// The refusal's status line as the registrar wrote it ("401 nonce has
+/// changed"); the standard phrase when it wrote none.
+fn as_written(c: ChallengeKind, reason: &str) -> String {
+    let code = match c {
+        ChallengeKind::Www => 401,
+        ChallengeKind::Proxy => 407,
+    };
+    if reason.trim().is_empty() {
+        challenge_code(c).to_owned()
+    } else {
+        format!("{code} {}", reason.trim())
+    }
 }
 
 fn challenge_code(c: ChallengeKind) -> &'static str {

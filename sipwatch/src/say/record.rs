@@ -11,6 +11,8 @@ pub fn ended_by(e: EndedBy) -> &'static str {
     match e {
         EndedBy::Registrar => "the registrar answered",
         EndedBy::NoAnswer => "no answer at all",
+        EndedBy::ProvisionalOnly => "a provisional answer (100 Trying), never a final one",
+        EndedBy::TcpAckedOnly => "acknowledged by the registrar's TCP, never answered in SIP",
         EndedBy::Icmp => "an ICMP error",
         EndedBy::TcpReset => "a TCP reset or refused connection",
         EndedBy::ThisHost => "this host left a challenge unanswered",

@@ -47,3 +47,13 @@ pub fn state(state: &RegistrationState) -> String {
         RegistrationState::Expired => "Expired".into(),
     }
 }
+
+/// The binding's registrar as the admin wrote it: the key's Request-URI,
+/// and every other form of it the REGISTERs used
+/// (`sip:203.0.113.2 | sip:203.0.113.2;transport=udp`), one registrar.
+pub fn registrar(r: &Registration) -> String {
+    std::iter::once(r.key.registrar.as_str())
+        .chain(r.request_uri_forms.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}

@@ -14,3 +14,9 @@ pub const T2: Duration = Duration::from_secs(4);
 pub const TIMER_F: Duration = Duration::from_secs(32);
 /// Timer B (INVITE): 64 × T1, as Timer F (RFC 3261 §17.1.1.2).
 pub const TIMER_B: Duration = TIMER_F;
+/// Timer C (RFC 3261 §16.6 step 11): "greater than 3 minutes"; a proxy
+/// cancels an INVITE that no provisional response has refreshed for this
+/// long. An INVITE client transaction that got a provisional response has
+/// no Timer B (§17.1.1.2), so the tracker forgets one silently after this
+/// long without a further provisional or final response.
+pub const TIMER_C: Duration = Duration::from_secs(180);

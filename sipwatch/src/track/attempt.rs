@@ -197,6 +197,10 @@ impl Attempt {
             (ChallengeKind::Www, p.www_authenticate())
         };
         let stale = offered.iter().any(|c| c.stale);
+        let reason = match p.start_line() {
+            Some(crate::sip::StartLine::Response { reason, .. }) => reason.clone(),
+            _ => String::new(),
+        };
         self.challenges += 1;
         if stale {
             self.stale += 1;
@@ -212,9 +216,10 @@ impl Attempt {
             Some(_) if stale => (self.stale >= 2).then_some(Diagnosis::StaleNonce {
                 challenge: kind,
                 times: self.stale,
+                reason,
             }),
-            Some(round) => Some(self.rejected(&round.offered, kind, side)),
-            None if reoffered => Some(self.rejected(&offered, kind, side)),
+            Some(round) => Some(self.rejected(&round.offered, (kind, reason), side)),
+            None if reoffered => Some(self.rejected(&offered, (kind, reason), side)),
             None => None,
         };
         self.rechallenged = match (&answered, &self.sent) {
@@ -244,7 +249,12 @@ impl Attempt {
     }
 
     /// The credentials sent were refused; `offered`: the challenge they answered.
-    fn rejected(&self, offered: &[Challenge], kind: ChallengeKind, side: Side) -> Diagnosis {
+    fn rejected(
+        &self,
+        offered: &[Challenge],
+        (kind, reason): (ChallengeKind, String),
+        side: Side,
+    ) -> Diagnosis {
         let sent = self.sent.clone().unwrap_or_default();
         let answered = offered
             .iter()
@@ -259,6 +269,7 @@ impl Attempt {
             realm_asked: answered.and_then(|c| c.realm.clone()),
             algorithm_sent: DigestAlgorithm::named(sent.algorithm.as_deref()),
             algorithm_asked: DigestAlgorithm::offered(offered),
+            reason,
         }
     }
 

@@ -2,10 +2,13 @@
 //! compared with the Contact the PBX sent (RFC 3261 §10.3: the 2xx lists
 //! every current binding of the AOR, each with its `expires`).
 //!
-//! Another address or port in place of ours is a rewritten Contact: a SIP
-//! ALG on the path, or the registrar fixing up NAT. Further Contacts are
-//! other bindings of the AOR: stale ones from an earlier address or port
-//! of this PBX, or a second device. Worded by [`crate::say::contacts`].
+//! Ours at another address or port is a rewritten Contact only with
+//! evidence: at the address the registrar saw this host as (its NAT
+//! fix-up), or our user and parameters moved from a private address to a
+//! public one (a SIP ALG). Other Contacts are other bindings of the AOR:
+//! stale ones from an earlier address or port of this PBX, or another
+//! device; when none is ours, our binding is not listed. Worded by
+//! [`crate::say::contacts`].
 use serde::Serialize;
 
 use crate::sip::{
@@ -78,20 +81,31 @@ impl ContactsKept {
             .collect();
         let is_sent = |u: &Uri| same_address(u, &sent) && u.user == sent.user;
         let ours_kept = uris.iter().any(|(u, _)| is_sent(u));
-        // Not kept as sent: ours is the one at the address the registrar
-        // saw, else the only one (among several, another address may be a
-        // stale binding: no guess).
+        // Not kept as sent: ours rewritten is only what carries evidence of
+        // it — our user at the address the registrar saw this host as, or
+        // (the only Contact listed) our user with our URI parameters on a
+        // public address where we sent a private one, as an ALG rewrites
+        // it. Anything else is another binding of the AOR (another device,
+        // an older one): ours is then simply not listed (RFC 3261 §10.3:
+        // the 2xx lists every current binding).
         let seen_as = super::nat::seen_as(p);
         let at_source = |u: &Uri| {
-            seen_as.as_deref()
-                == Some(format!("{}:{}", u.host, u.port.unwrap_or(default_port(u))).as_str())
+            u.user == sent.user
+                && seen_as.as_deref()
+                    == Some(format!("{}:{}", u.host, u.port.unwrap_or(default_port(u))).as_str())
+        };
+        let alg_shaped = |u: &Uri| {
+            u.user == sent.user
+                && params(u) == params(&sent)
+                && is_private_host(&sent) == Some(true)
+                && is_private_host(u) == Some(false)
         };
         let rewritten = if ours_kept {
             None
         } else {
             uris.iter()
                 .position(|(u, _)| at_source(u))
-                .or((uris.len() == 1).then_some(0))
+                .or_else(|| (uris.len() == 1 && alg_shaped(&uris[0].0)).then_some(0))
         };
         let rewritten_by = rewritten.map(|i| {
             if at_source(&uris[i].0) {
@@ -133,10 +147,36 @@ impl ContactsKept {
             .filter(|c| c.relation == Relation::Other)
     }
 
-    /// Whether there is anything to say: a rewritten Contact, or others.
-    pub fn notable(&self) -> bool {
-        self.rewritten_by.is_some() || self.others().next().is_some()
+    /// Our binding is not among those listed, as sent or rewritten: the
+    /// registrar did not keep it (or lists it in a form nothing here ties
+    /// to ours). Its expiry is then not in the answer.
+    pub fn ours_missing(&self) -> bool {
+        self.ours().is_none()
     }
+
+    /// Whether there is anything to say: a rewritten Contact, ours missing,
+    /// or others.
+    pub fn notable(&self) -> bool {
+        self.rewritten_by.is_some() || self.ours_missing() || self.others().next().is_some()
+    }
+}
+
+/// The URI's parameters (`;transport=udp;ob`), lower-cased and sorted.
+fn params(u: &Uri) -> Vec<String> {
+    let text = u.text.split('?').next().unwrap_or(&u.text);
+    let mut ps: Vec<String> = text
+        .split(';')
+        .skip(1)
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
+    ps.sort();
+    ps
+}
+
+/// Whether the URI's host is a private address; `None` for a name.
+fn is_private_host(u: &Uri) -> Option<bool> {
+    let host = u.host.trim_matches(['[', ']']);
+    host.parse().ok().map(super::nat::is_private)
 }
 
 fn default_port(u: &Uri) -> u16 {

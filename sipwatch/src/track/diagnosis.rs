@@ -102,6 +102,9 @@ pub enum Diagnosis {
         algorithm_sent: DigestAlgorithm,
         /// Every algorithm offered, one per challenge header.
         algorithm_asked: Vec<DigestAlgorithm>,
+        /// The reason phrase of the 401/407 that refused them, as written
+        /// ("Unauthorized", "nonce has changed"…).
+        reason: String,
     },
     /// Challenged with `stale=true` again and again within one attempt,
     /// each time answered with the fresh nonce.
@@ -110,6 +113,8 @@ pub enum Diagnosis {
         challenge: ChallengeKind,
         /// Challenges with `stale=true` in this one attempt (2 or more).
         times: u32,
+        /// The reason phrase of the latest of them, as written.
+        reason: String,
     },
     /// Challenged, and the client never answered with credentials.
     NoCredentials {
@@ -178,9 +183,10 @@ pub enum Diagnosis {
         /// Which side of the REGISTER this host is on: whether the fix is the
         /// PBX's outbound registration or the phone's endpoint.
         side: Side,
-        /// The attempt was challenged before the 403: the credentials were
-        /// accepted, the account may not register from here. Else the source
-        /// was refused before any challenge.
+        /// The attempt was challenged before the 403: it refused the
+        /// REGISTER that carried credentials (a wrong password with some
+        /// registrars, or an account that may not register from here).
+        /// Else the source was refused before any challenge.
         after_challenge: bool,
         /// The reason phrase of the 403, as written.
         reason: String,
@@ -213,6 +219,11 @@ pub enum Diagnosis {
         /// A provisional response (100 Trying…) came back: the request got
         /// through, no final response did.
         provisional_seen: bool,
+        /// Over TCP: the registrar's TCP acknowledged every byte of the
+        /// REGISTER, so it reached the registrar's host and the path works
+        /// both ways; absent in JSON when not seen.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        tcp_acked: bool,
         /// Where the REGISTER was sent: its destination `ip:port`.
         destination: SocketAddr,
         /// The transport it was sent over: `UDP` or `TCP`.

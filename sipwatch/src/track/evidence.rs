@@ -19,8 +19,8 @@ use super::{
 };
 use crate::{
     net::{
-        ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind, Transport,
-        evict_oldest, sip_start_line,
+        ConnectionAcked, ConnectionEvent, ConnectionFault, FragmentHead, IcmpError, IcmpKind,
+        Transport, evict_oldest, sip_start_line,
     },
     sip::Message,
 };
@@ -174,6 +174,19 @@ impl Tracker {
         // A REGISTER that already timed out on this connection: its
         // diagnosis takes the growing evidence (retransmissions go on
         // after Timer F).
+        // Only a server no REGISTER went to, over any transport: a failing
+        // TCP connection to a registrar registered over UDP is about
+        // something else (a call, a probe).
+        let known = self
+            .registrations
+            .values()
+            .any(|r| r.registrar_address == e.server);
+        if !known && first_sign(&e.fault) == Some(true) {
+            // No SIP byte ever went to this registrar: the connection that
+            // never came up is the PBX's registration attempt.
+            self.make_room_for_registration();
+            self.insert_registration(Registration::unsent(e.client, e.server, e.at));
+        }
         for reg in self.registrations.values_mut() {
             if reg.path.on_later_connection_fault(e) {
                 for d in &mut reg.diagnoses {
@@ -184,6 +197,22 @@ impl Tracker {
             } else if connection_never_carried_the_register(reg, &e) && reg.take_event(e.at) {
                 events.push(Event::Registration(reg.clone()));
             }
+        }
+    }
+
+    /// The server's TCP acknowledged everything its client had sent on a
+    /// connection: the latest request sent on it, sent no later, reached
+    /// the server's host (a timeout then says so, rather than "whether it
+    /// left this host is not known").
+    pub fn push_acked(&mut self, e: ConnectionAcked) {
+        let tx = self
+            .flows
+            .get(&(Transport::Tcp, e.client, e.server))
+            .and_then(|k| self.transactions.get_mut(k))
+            .map(|entry| &mut entry.0)
+            .filter(|tx| tx.first_sent <= e.at);
+        if let Some(tx) = tx {
+            tx.tcp_acked_at.get_or_insert(e.at);
         }
     }
 
@@ -232,10 +261,8 @@ impl Tracker {
 /// one failure per connection attempt (at its RST, or at its second SYN;
 /// later SYNs only add to the evidence). Returns whether it was counted.
 fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionEvent) -> bool {
-    let first_sign = match e.fault {
-        ConnectionFault::Refused { .. } => true,
-        ConnectionFault::NoAnswer { syns } => syns == 2,
-        _ => return false,
+    let Some(first_sign) = first_sign(&e.fault) else {
+        return false;
     };
     let ours = reg.transport == Transport::Tcp
         && reg.registrar_address == e.server
@@ -271,4 +298,15 @@ fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionE
     reg.failures = Some(FailureRun::after(reg.failures, Outcome::NoAnswer, e.at));
     reg.diagnoses = vec![failure];
     true
+}
+
+/// Whether a connection fault is the first sign of a connection that never
+/// came up (its RST, or its second SYN), `Some(false)` for a later SYN of
+/// the same attempt, `None` for a fault of a connection that did.
+fn first_sign(fault: &ConnectionFault) -> Option<bool> {
+    match fault {
+        ConnectionFault::Refused { .. } => Some(true),
+        ConnectionFault::NoAnswer { syns } => Some(*syns == 2),
+        _ => None,
+    }
 }

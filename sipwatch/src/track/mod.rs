@@ -49,12 +49,14 @@ pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::is_private;
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
-pub use registration::{BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration};
+pub use registration::{
+    BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR, registrar_identity,
+};
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use storm::{BURST_WINDOW, Pace, RetryStorm};
 pub use transaction::{
-    FinalResponse, KeyHasher, T1, TIMER_B, Transaction, TransactionKey, TransactionState,
+    FinalResponse, KeyHasher, T1, TIMER_B, TIMER_C, Transaction, TransactionKey, TransactionState,
 };
 
 use crate::sip::ParsedMessage;
@@ -156,6 +158,10 @@ pub struct Tracker {
     /// Boxed: a registration is a few KiB, and a table of them inline would
     /// move every one of them each time it grows or sheds its tombstones.
     registrations: HashMap<BindingKey, Box<Registration>>,
+    /// Each binding's key with its registrar in [`registrar_identity`]
+    /// form, to the key it is tracked under: one registrar written two ways
+    /// is one binding.
+    identities: HashMap<BindingKey, BindingKey>,
     /// Insertion order, to evict the oldest in O(1): keys whose entry is
     /// already gone are skipped, and the queues are pruned when stale.
     transaction_order: VecDeque<TransactionKey>,
@@ -284,7 +290,10 @@ impl Tracker {
             Contacts::All => self
                 .registrations
                 .keys()
-                .filter(|k| k.registrar == target.registrar && k.aor == target.aor)
+                .filter(|k| {
+                    k.aor == target.aor
+                        && registrar_identity(&k.registrar) == registrar_identity(&target.registrar)
+                })
                 .map(|k| (k.clone(), Some(0)))
                 .collect(),
             Contacts::These(contacts) => contacts
@@ -295,6 +304,8 @@ impl Tracker {
                         aor: target.aor.clone(),
                         contact,
                     };
+                    // The registrar written another way is the same one.
+                    let key = self.known_key(key);
                     (key, expires.or(header_expires))
                 })
                 .collect(),
@@ -303,9 +314,15 @@ impl Tracker {
         for (key, asked) in &bindings {
             if !self.registrations.contains_key(key) {
                 self.make_room_for_registration();
-                self.registrations
-                    .insert(key.clone(), Box::new(Registration::new(key.clone(), p)));
-                self.registration_order.push_back(key.clone());
+                let mut reg = Registration::new(key.clone(), p);
+                // Known so far only from connections that never came up.
+                if p.message.transport == crate::net::Transport::Tcp
+                    && let Some(unsent) =
+                        self.remove_registration(&BindingKey::unsent(p.message.dst))
+                {
+                    reg.adopt(*unsent);
+                }
+                self.insert_registration(reg);
             }
             if let Some(reg) = self.registrations.get_mut(key) {
                 reg.on_request(p, *asked);
@@ -315,6 +332,30 @@ impl Tracker {
             }
         }
         bindings.into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The key of the binding already tracked that `key` names, its
+    /// registrar written in an equivalent form; else `key`.
+    fn known_key(&self, key: BindingKey) -> BindingKey {
+        if self.registrations.contains_key(&key) {
+            return key;
+        }
+        self.identities.get(&key.identity()).cloned().unwrap_or(key)
+    }
+
+    /// Tracks `reg` under its key (made room for already).
+    fn insert_registration(&mut self, reg: Registration) {
+        let key = reg.key.clone();
+        self.identities.insert(key.identity(), key.clone());
+        self.registration_order.push_back(key.clone());
+        self.registrations.insert(key, Box::new(reg));
+    }
+
+    /// Stops tracking the binding `key`.
+    fn remove_registration(&mut self, key: &BindingKey) -> Option<Box<Registration>> {
+        let reg = self.registrations.remove(key)?;
+        self.identities.remove(&key.identity());
+        Some(reg)
     }
 
     fn on_response(
@@ -335,6 +376,7 @@ impl Tracker {
         }
         if code < 200 {
             tx.provisional = Some(tx.provisional.map_or(code, |c| c.max(code)));
+            tx.provisional_at = Some(p.message.timestamp);
             return;
         }
         if let Some(f) = &mut tx.final_response {
@@ -464,6 +506,9 @@ impl Tracker {
                 timed_out.push((tx.clone(), std::mem::take(bindings)));
                 return false;
             }
+            if tx.proceeding_abandoned(now) {
+                return false;
+            }
             let done_at = tx.final_response.as_ref().map(|f| f.at);
             done_at.is_none_or(|d| now.duration_since(d).unwrap_or_default() <= KEEP_COMPLETED)
         });
@@ -521,7 +566,7 @@ impl Tracker {
             let Some(oldest) = self.registration_order.pop_front() else {
                 break;
             };
-            if self.registrations.remove(&oldest).is_some() {
+            if self.remove_registration(&oldest).is_some() {
                 self.stats.registrations_evicted += 1;
             }
         }

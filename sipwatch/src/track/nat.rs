@@ -14,6 +14,12 @@ pub struct Path<'a> {
     pub side: Side,
     /// Our top Via asked for `rport`.
     pub asked_rport: bool,
+    /// The transport of the REGISTER: over TCP the connection's source
+    /// port is ephemeral and differs from Via's port with or without NAT.
+    pub transport: crate::net::Transport,
+    /// Where the 2xx was delivered: this host's end of the connection when
+    /// this host sent the REGISTER.
+    pub local: SocketAddr,
 }
 
 /// The hints a 2xx to a REGISTER gives.
@@ -22,7 +28,10 @@ pub fn hints(p: &ParsedMessage<'_>, path: &Path<'_>) -> Vec<Diagnosis> {
     let Some(via) = p.vias().into_iter().next() else {
         return hints;
     };
-    let nat = nat_seen(&via);
+    let nat = match path.transport {
+        crate::net::Transport::Udp => nat_seen(&via),
+        crate::net::Transport::Tcp => nat_seen_over_tcp(&via, path),
+    };
     if nat {
         hints.push(Diagnosis::NatRewritesVia {
             side: path.side,
@@ -94,6 +103,22 @@ fn nat_seen(via: &Via) -> bool {
         .rport
         .is_some_and(|r| Some(r) != via.port.or(Some(5060)));
     received_differs || port_differs
+}
+
+/// Over TCP (RFC 3261 §18.2.1): the registrar saw another address than
+/// the Via's, or (this host being the client) another port than the one
+/// this host's end of the connection really has. The Via's own port says
+/// where the client listens, not where the connection comes from, so a
+/// difference from it is no evidence of NAT.
+fn nat_seen_over_tcp(via: &Via, path: &Path<'_>) -> bool {
+    let unbracket = |h: &str| h.trim_matches(['[', ']']).to_owned();
+    let received_differs = via
+        .received
+        .as_deref()
+        .is_some_and(|r| unbracket(r) != unbracket(&via.host));
+    let port_translated =
+        path.side == Side::Client && via.rport.is_some_and(|r| r != path.local.port());
+    received_differs || port_translated
 }
 
 fn ip_of(host: &str) -> Option<IpAddr> {

@@ -266,6 +266,17 @@ impl PathWatch {
     }
 
     /// Whether the binding's latest REGISTER came from `ip`.
+    /// A TCP connection from `client` to `server` tried at `at`, before
+    /// any REGISTER: the binding sends from `client`.
+    pub fn on_connection_attempt(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        at: SystemTime,
+    ) {
+        self.last_request = Some((client, server, at));
+    }
+
     pub fn sends_from(&self, ip: std::net::IpAddr) -> bool {
         self.last_request.is_some_and(|(src, _, _)| src.ip() == ip)
     }
@@ -317,11 +328,25 @@ impl PathWatch {
         let Diagnosis::Timeout {
             destination,
             transport,
+            provisional_seen,
             ..
         } = &failure
         else {
             return failure;
         };
+        // A provisional answer came back: the REGISTER arrived whole and
+        // the registrar answered it, so neither its size nor a ban (nor an
+        // ICMP error about an earlier copy) is why no final answer came.
+        if *provisional_seen {
+            return match &self.timeout.connection {
+                Some(c) => Diagnosis::ConnectionFailed {
+                    side,
+                    destination: c.server,
+                    connection: c.fault,
+                },
+                None => failure,
+            };
+        }
         let too_large = self.timeout.bytes.filter(|&b| {
             self.timeout.icmp.is_none()
                 && b > UDP_REQUEST_LIMIT

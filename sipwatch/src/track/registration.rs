@@ -56,6 +56,62 @@ pub struct BindingKey {
     pub contact: String,
 }
 
+/// The AOR of a binding known only from a TCP connection to a registrar
+/// that never came up: no REGISTER could be sent, so none names it.
+pub const UNSENT_AOR: &str = "(no REGISTER sent)";
+
+/// At most this many other forms of a binding's registrar URI are kept.
+const REQUEST_URI_FORMS_KEPT: usize = 4;
+
+/// The registrar a Request-URI names, for grouping: scheme and host
+/// lower-cased, the scheme's default port dropped, URI parameters and
+/// headers dropped. `sip:203.0.113.2;transport=udp`, `sip:203.0.113.2`
+/// and `SIP:203.0.113.2:5060` are one registrar to the admin (RFC 3261
+/// §19.1.4 would tell them apart; the admin's PBX sends to the same one).
+pub fn registrar_identity(uri: &str) -> String {
+    let u = crate::sip::fields::parse_uri(uri);
+    let default = if u.scheme == "sips" { 5061 } else { 5060 };
+    let user = u.user.map(|u| format!("{u}@")).unwrap_or_default();
+    let host = u.host.to_ascii_lowercase();
+    match u.port.filter(|&p| p != default) {
+        Some(port) => format!("{}:{user}{host}:{port}", u.scheme),
+        None => format!("{}:{user}{host}", u.scheme),
+    }
+}
+
+impl BindingKey {
+    /// Whether `other` names the same binding, its registrar written in
+    /// an equivalent form ([`registrar_identity`]).
+    pub fn same_binding(&self, other: &BindingKey) -> bool {
+        self.identity() == other.identity()
+    }
+
+    /// This key with its registrar in [`registrar_identity`] form.
+    pub fn identity(&self) -> BindingKey {
+        BindingKey {
+            registrar: registrar_identity(&self.registrar),
+            ..self.clone()
+        }
+    }
+
+    /// The binding of a PBX whose TCP connection to `server` never came up:
+    /// the registrar as PJSIP would name it (`sip:ip:port;transport=tcp`),
+    /// [`UNSENT_AOR`], no Contact.
+    pub fn unsent(server: SocketAddr) -> BindingKey {
+        BindingKey {
+            registrar: format!("sip:{server};transport=tcp"),
+            aor: UNSENT_AOR.to_owned(),
+            contact: String::new(),
+        }
+    }
+
+    /// Whether this binding is known only from a connection that never
+    /// carried a REGISTER.
+    pub fn is_unsent(&self) -> bool {
+        self.aor == UNSENT_AOR
+    }
+}
+
 /// What was last reported, to report changes and bounded repeats only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Reported {
@@ -76,6 +132,10 @@ struct Reported {
 pub struct Registration {
     /// Which binding: registrar, AOR and Contact.
     pub key: BindingKey,
+    /// Other forms of the registrar's URI than the key's, as written in
+    /// later REGISTERs (`sip:203.0.113.2;transport=udp` beside
+    /// `sip:203.0.113.2`), at most 4: one registrar, every form visible.
+    pub request_uri_forms: Vec<String>,
     /// The destination address and port of the latest REGISTER: the provider's
     /// registrar, or this PBX when phones register to it.
     pub registrar_address: SocketAddr,
@@ -131,10 +191,39 @@ impl Registration {
     /// A binding first named by REGISTER `p`: its registrar address and
     /// transport from it, [`Side::Client`] until the capture tells otherwise.
     pub fn new(key: BindingKey, p: &ParsedMessage<'_>) -> Registration {
+        let m = p.message;
+        Registration::blank(key, m.dst, m.transport, m.timestamp)
+    }
+
+    /// The binding of a TCP connection from `client` to `server` that never
+    /// came up (first seen failing at `at`): see [`BindingKey::unsent`].
+    pub fn unsent(client: SocketAddr, server: SocketAddr, at: SystemTime) -> Registration {
+        let mut reg = Registration::blank(BindingKey::unsent(server), server, Transport::Tcp, at);
+        reg.path.on_connection_attempt(client, server, at);
+        reg
+    }
+
+    /// A binding that was known only from its failed connections (`unsent`)
+    /// is named by its first REGISTER: this one takes over its failures.
+    pub fn adopt(&mut self, unsent: Registration) {
+        self.failures = unsent.failures;
+        self.streak = unsent.streak;
+        self.last_outcome = unsent.last_outcome;
+        self.last_code = unsent.last_code;
+        self.diagnoses = unsent.diagnoses;
+    }
+
+    fn blank(
+        key: BindingKey,
+        registrar_address: SocketAddr,
+        transport: Transport,
+        at: SystemTime,
+    ) -> Registration {
         Registration {
             key,
-            registrar_address: p.message.dst,
-            transport: p.message.transport,
+            request_uri_forms: Vec::new(),
+            registrar_address,
+            transport,
             side: Side::Client,
             granted: None,
             attempt: None,
@@ -143,7 +232,7 @@ impl Registration {
             diagnoses: Vec::new(),
             last_code: None,
             response_us: None,
-            last_change: p.message.timestamp,
+            last_change: at,
             side_from_direction: false,
             accepted_nonce: None,
             grants_seen: Vec::new(),
@@ -214,6 +303,13 @@ impl Registration {
     /// `asked` seconds (0: unregister).
     pub fn on_request(&mut self, p: &ParsedMessage<'_>, asked: Option<u32>) {
         let at = p.message.timestamp;
+        if let Some(StartLine::Request { uri, .. }) = p.start_line()
+            && *uri != self.key.registrar
+            && !self.request_uri_forms.contains(uri)
+            && self.request_uri_forms.len() < REQUEST_URI_FORMS_KEPT
+        {
+            self.request_uri_forms.push(uri.clone());
+        }
         self.learn_side_from_request(p);
         if let Some(ua) = p.user_agent() {
             self.pbx = PbxKind::recognise(&ua);
@@ -306,10 +402,16 @@ impl Registration {
         let diagnosis = Diagnosis::Timeout {
             side: self.side,
             sent: tx.sent,
-            left_this_host: tx
-                .direction
-                .map(|d| d == sipwatch_common::Direction::Egress && !tx.dropped_every_copy()),
+            // Acknowledged by the registrar's TCP: it left, whatever the
+            // capture's direction says.
+            left_this_host: if tx.tcp_acked_at.is_some() {
+                Some(true)
+            } else {
+                tx.direction
+                    .map(|d| d == sipwatch_common::Direction::Egress && !tx.dropped_every_copy())
+            },
             provisional_seen: tx.provisional.is_some(),
+            tcp_acked: tx.tcp_acked_at.is_some(),
             destination: tx.dst,
             transport: tx.transport,
             dropped_on_this_host: tx.kernel_drop.clone().map(|drop| {
@@ -438,6 +540,8 @@ impl Registration {
                     registrar: self.registrar_address,
                     side: self.side,
                     asked_rport: attempt.asked_rport,
+                    transport: p.message.transport,
+                    local: p.message.dst,
                 },
             );
             self.diagnoses.extend(self.path.hints(self.side));
@@ -510,11 +614,32 @@ impl Registration {
                 .as_ref()
                 .is_some_and(|a| a.purpose != Purpose::Unregister && a.started >= run.last_at)
         });
+        // A rejection that never reached the PBX: the PBX saw no answer, and
+        // acts on a timeout (it reports 408), not on the rejection.
+        let undelivered = self.side == Side::Client
+            && self
+                .diagnoses
+                .iter()
+                .any(|d| matches!(d, Diagnosis::AnswerNotDelivered { .. }));
+        let as_seen = |o: Outcome| match o {
+            Outcome::Rejected { .. } if undelivered => Outcome::NoAnswer,
+            o => o,
+        };
         next_move(&Situation {
             pbx: self.pbx,
-            run: self.failures,
-            streak: self.streak,
-            retry_after_s: self.failed_answer.as_ref().and_then(|a| a.retry_after_s),
+            run: self.failures.map(|run| FailureRun {
+                last: as_seen(run.last),
+                ..run
+            }),
+            streak: self.streak.map(|s| Streak {
+                outcome: as_seen(s.outcome),
+                ..s
+            }),
+            retry_after_s: self
+                .failed_answer
+                .as_ref()
+                .filter(|_| !undelivered)
+                .and_then(|a| a.retry_after_s),
             granted: self.granted,
             retrying,
         })
@@ -603,6 +728,13 @@ fn ended_by_evidence(d: &Diagnosis) -> Option<super::EndedBy> {
             connection: ConnectionFault::Refused { .. } | ConnectionFault::Reset { .. },
             ..
         } => Some(EndedBy::TcpReset),
+        Diagnosis::Timeout {
+            provisional_seen: true,
+            ..
+        } => Some(EndedBy::ProvisionalOnly),
+        Diagnosis::Timeout {
+            tcp_acked: true, ..
+        } => Some(EndedBy::TcpAckedOnly),
         Diagnosis::Timeout {
             leg: Some(crate::net::Leg::DroppedOnThisHost),
             ..

@@ -1453,8 +1453,17 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
 
 // --- The failure record, the next move, continuity, kept Contacts (issue 18) ---
 /// Path faults read from one capture (issue 20): a second example of each kind.
+mod contacts;
+mod invite;
+mod lapse;
 mod path;
+mod provisional;
 mod record;
+mod registrar_forms;
+mod tcp;
+mod unsent;
+mod wire;
+mod words;
 
 // --- Dropped by this host's own kernel (issue 10.2, the drop tracer) ---
 

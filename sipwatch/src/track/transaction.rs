@@ -16,7 +16,7 @@ use crate::{
     sip::ParsedMessage,
 };
 
-pub use crate::sip::timers::{T1, TIMER_B};
+pub use crate::sip::timers::{T1, TIMER_B, TIMER_C};
 
 /// What identifies a transaction: RFC 3261 §17.1.3 (top Via branch and CSeq
 /// method), with the RFC 2543 fallback (Call-ID, CSeq and From tag) when the
@@ -159,11 +159,20 @@ pub struct Transaction {
     pub sent_after_answer: u32,
     /// The highest provisional status seen (100–199).
     pub provisional: Option<u16>,
+    /// When the latest provisional response was seen (not in JSON): an
+    /// INVITE in Proceeding waits for its final response from here.
+    #[serde(skip)]
+    pub provisional_at: Option<SystemTime>,
     /// The first final response (200–699) and how often it came; `None`
     /// while pending or after Timer B / F.
     pub final_response: Option<FinalResponse>,
     /// Pending, completed, or timed out.
     pub state: TransactionState,
+    /// When the server's TCP acknowledged every byte sent on the request's
+    /// connection, the request included (not in JSON): it reached the
+    /// registrar's host.
+    #[serde(skip)]
+    pub tcp_acked_at: Option<SystemTime>,
     /// ICMP / ICMPv6 errors that quote this request (or its answers).
     pub icmp: Option<IcmpSeen>,
     /// Copies of the request this host's kernel dropped (included in
@@ -205,8 +214,10 @@ impl Transaction {
             sent: 1,
             sent_after_answer: 0,
             provisional: None,
+            provisional_at: None,
             final_response: None,
             state: TransactionState::Pending,
+            tcp_acked_at: None,
             icmp: None,
             dropped_here: 0,
             kernel_drop: None,
@@ -227,10 +238,31 @@ impl Transaction {
         self.dropped_here > 0 && self.dropped_here >= self.sent
     }
 
-    /// Whether Timer B / F has fired at `now`.
+    /// An INVITE that got a provisional response: in Proceeding (RFC 3261
+    /// §17.1.1.2), where Timer B no longer runs and only a final response
+    /// (or the TU's CANCEL) ends it.
+    pub fn proceeding_invite(&self) -> bool {
+        self.method == "INVITE" && self.provisional.is_some()
+    }
+
+    /// Whether Timer B / F has fired at `now`. Never for an INVITE in
+    /// Proceeding: its final response may come minutes later (a call
+    /// ringing), and attaches to it when it does.
     pub fn expired(&self, now: SystemTime) -> bool {
         self.state == TransactionState::Pending
+            && !self.proceeding_invite()
             && now.duration_since(self.first_sent).unwrap_or_default() >= TIMER_B
+    }
+
+    /// An INVITE in Proceeding that nothing has answered for [`TIMER_C`]
+    /// since its latest provisional response: forgotten without a timeout
+    /// (no timer of the client's fires; a proxy would have cancelled it).
+    pub fn proceeding_abandoned(&self, now: SystemTime) -> bool {
+        self.state == TransactionState::Pending
+            && self.proceeding_invite()
+            && self
+                .provisional_at
+                .is_some_and(|p| now.duration_since(p).unwrap_or_default() >= TIMER_C)
     }
 }
 

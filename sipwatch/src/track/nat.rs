@@ -30,7 +30,12 @@ pub fn hints(p: &ParsedMessage<'_>, path: &Path<'_>) -> Vec<Diagnosis> {
     };
     let nat = match path.transport {
         crate::net::Transport::Udp => nat_seen(&via),
-        crate::net::Transport::Tcp => nat_seen_over_tcp(&via, path),
+        // Every connection's source port is ephemeral, TLS and WebSockets
+        // included.
+        crate::net::Transport::Tcp
+        | crate::net::Transport::Tls
+        | crate::net::Transport::Ws
+        | crate::net::Transport::Wss => nat_seen_over_tcp(&via, path),
     };
     if nat {
         hints.push(Diagnosis::NatRewritesVia {

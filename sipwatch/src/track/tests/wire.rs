@@ -51,6 +51,7 @@ impl Wire {
             vlans: Vec::new(),
             reassembled: false,
             bytes: text.as_bytes().to_vec(),
+            origin: crate::sip::Origin::CaptureFile,
         }
     }
 

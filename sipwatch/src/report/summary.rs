@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     capture::{Counters, DirectionCounters},
-    net::{ConnectionStats, DecodeStats},
+    net::{ConnectionStats, DecodeStats, NotOpened},
     sip::AssemblyStats,
     track::TrackStats,
 };
@@ -67,6 +67,33 @@ impl Output for TextSummary {
     }
 }
 
+/// The frames not opened, by kind: "; not opened: 12 frames of L2TP, 3 of
+/// ARP" (empty when there were none).
+fn not_opened(frames: u64, kinds: &NotOpened) -> String {
+    let mut parts: Vec<String> = kinds
+        .kinds()
+        .enumerate()
+        .map(|(i, (kind, n))| {
+            let frames = if i == 0 { " frames" } else { "" };
+            format!("{n}{frames} of {kind}")
+        })
+        .collect();
+    if kinds.others() > 0 {
+        parts.push(format!("{} of other kinds", kinds.others()));
+    }
+    // Frames counted before they could be named (none, as the decoder is
+    // written; kept so the sum always shows).
+    let unnamed = frames.saturating_sub(kinds.total());
+    if unnamed > 0 {
+        parts.push(format!("{unnamed} other frames"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; not opened: {}", parts.join(", "))
+    }
+}
+
 /// The table with each failure's cause and fix, the kernel's counters
 /// (live), what was decoded, and a WARNING line for every loss.
 pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
@@ -94,8 +121,14 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     if !n.is_empty() || other_protocols > 0 {
         writeln!(
             out,
-            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {} ICMP errors about other traffic, {other_protocols} other frames",
-            n.udp_datagrams, n.udp_bytes, n.tcp_streams, n.tcp_segments, n.tcp_bytes, n.icmp_errors
+            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {} ICMP errors about other traffic{}",
+            n.udp_datagrams,
+            n.udp_bytes,
+            n.tcp_streams,
+            n.tcp_segments,
+            n.tcp_bytes,
+            n.icmp_errors,
+            not_opened(other_protocols, &d.not_opened)
         )?;
     }
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);

@@ -7,6 +7,7 @@
 
 pub mod analyzed;
 pub mod cases;
+pub mod frames;
 pub mod inject;
 pub mod peers;
 

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     capture::{Counters, DirectionCounters},
     net::{ConnectionStats, DecodeStats, NotOpened},
-    sip::AssemblyStats,
+    sip::{AssemblyStats, KeepAlives},
     track::TrackStats,
 };
 
@@ -64,6 +64,68 @@ impl Output for TextSummary {
             writeln!(out, "--- {source} ---")?;
         }
         write_summary(out, end)
+    }
+}
+
+/// One line per flow that sent keep-alives: "keep-alives: 192.168.77.10:5060
+/// -> 203.0.113.2:5060 every 30 s (12, CRLF CRLF)", and, where the path audit
+/// measured how long the NAT keeps the PBX's mapping, whether that is often
+/// enough.
+fn write_keep_alives(
+    out: &mut dyn Write,
+    keep_alives: &KeepAlives,
+    audit: Option<&crate::audit::Auditor>,
+) -> io::Result<()> {
+    for f in keep_alives.flows() {
+        let every = match (f.count, f.interval_ms()) {
+            (1, _) => format!("once ({})", f.kind),
+            (n, Some(ms)) => format!("every {} ({n}, {})", seconds(ms), f.kind),
+            (n, None) => format!("{n} times ({})", f.kind),
+        };
+        let nat = audit
+            .and_then(|a| nat_lifetime(a, f.src.port()))
+            .map(|(at_least_s, less_than_s)| match (f.interval_ms(), less_than_s) {
+                (Some(ms), Some(l)) if ms >= l * 1000 => format!(
+                    "; the NAT forgets the mapping after {at_least_s} to {l} s of silence (path audit): too seldom to keep it"
+                ),
+                (_, Some(l)) => format!(
+                    "; the NAT keeps the mapping {at_least_s} to {l} s (path audit)"
+                ),
+                (_, None) => format!("; the NAT keeps the mapping at least {at_least_s} s (path audit)"),
+            })
+            .unwrap_or_default();
+        writeln!(out, "keep-alives: {} -> {} {every}{nat}", f.src, f.dst)?;
+    }
+    if keep_alives.other_flows() > 0 {
+        writeln!(
+            out,
+            "keep-alives: {} more on other flows",
+            keep_alives.other_flows()
+        )?;
+    }
+    Ok(())
+}
+
+/// What the path audit measured of the NAT mapping of the PBX's `port`
+/// (at least, less than; s).
+fn nat_lifetime(audit: &crate::audit::Auditor, port: u16) -> Option<(u64, Option<u64>)> {
+    let port = format!(":{port}");
+    audit.latest().into_iter().find_map(|a| match a.outcome {
+        crate::audit::AuditOutcome::NatLifetime {
+            at_least_s,
+            less_than_s,
+            ..
+        } if a.binding.contact.ends_with(&port) => Some((at_least_s, less_than_s)),
+        _ => None,
+    })
+}
+
+/// Milliseconds as seconds: "30 s", "2.5 s".
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
     }
 }
 
@@ -131,6 +193,7 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
             not_opened(other_protocols, &d.not_opened)
         )?;
     }
+    write_keep_alives(out, &a.keep_alives, end.audit)?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
     let losses: [(u64, &str); 16] = [
         (

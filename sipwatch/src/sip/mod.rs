@@ -13,11 +13,13 @@ mod assembler;
 pub mod fields;
 mod framing;
 mod index;
+mod keepalive;
 mod message;
 
 pub use assembler::{AssemblyStats, MessageAssembler};
 pub use framing::{FramingStats, MAX_MESSAGE, SipFramer};
 pub use index::{HeaderLine, MessageIndex, Problem, StartLine};
+pub use keepalive::{KeepAlive, KeepAliveFlow, KeepAlives, MAX_KEEPALIVE_FLOWS, keep_alive};
 pub use message::{CSeq, Message, ParsedMessage};
 
 #[cfg(test)]

@@ -62,6 +62,15 @@ pub const SNAP_LEN_GLOBAL: &str = "SNAP_LEN";
 pub const SNIFF_GLOBAL: &str = "SNIFF_UDP";
 /// Name of the global that holds the wake-up threshold, set at load time.
 pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
+/// Name of the global that says where a packet's IP header starts at the
+/// hooks (`LINK_ETHERNET` or `LINK_NONE`), set at load time.
+pub const LINK_GLOBAL: &str = "LINK_LAYER";
+/// `LINK_GLOBAL`: packets begin with an Ethernet header (Ethernet, VLAN,
+/// bond, bridge, macvlan, loopback devices).
+pub const LINK_ETHERNET: u8 = 0;
+/// `LINK_GLOBAL`: packets begin with the IP header (layer-3 devices: tun,
+/// WireGuard, PPP, IP-in-IP and GRE tunnels), as TC sees them there.
+pub const LINK_NONE: u8 = 1;
 /// The kernel programs wake the reader only once this many bytes wait in the
 /// ring (waking it for every record costs more than the capture itself under
 /// load); the reader also drains on a short timer, so a lone message is not
@@ -74,6 +83,9 @@ pub const RING_BYTES_DEFAULT: u32 = 32 << 20;
 /// The kernel programs, by name as they appear in the object file.
 pub const XDP_PROGRAM: &str = "sipwatch_xdp";
 pub const TC_PROGRAM: &str = "sipwatch_tc";
+/// TC ingress, for interfaces where XDP cannot read the packets (layer-3
+/// devices): what XDP does elsewhere, arriving frames.
+pub const TC_INGRESS_PROGRAM: &str = "sipwatch_tc_ingress";
 /// The kernel drop tracer: a `tp_btf` program on the `kfree_skb`
 /// tracepoint, which the kernel fires with a reason for every packet it
 /// drops (kernel 5.17 and later give the reason).
@@ -192,6 +204,9 @@ pub const FLAG_TRUNCATED: u8 = 2;
 /// `drop_reason` says why, and `direction` says whether it was leaving
 /// (sent by this host) or had arrived.
 pub const FLAG_KERNEL_DROP: u8 = 4;
+/// `FrameHeader::flags`: the frame's bytes begin with the IP header (it
+/// was captured on a layer-3 device: tun, WireGuard, PPP, an IP tunnel).
+pub const FLAG_NO_LINK_HEADER: u8 = 8;
 
 /// `FrameHeader::drop_hints`: the packet had an output device when dropped
 /// (leaving: past routing, so POSTROUTING rather than OUTPUT).

@@ -11,13 +11,13 @@
 
 use aya_log_ebpf::debug;
 use sipwatch_common::{
-    Direction, EchoKey, FragKey, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, PORT_SIP, PORT_TLS,
-    SIP_START_MASKS, wire::*,
+    Direction, EchoKey, FragKey, LINK_NONE, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, PORT_SIP,
+    PORT_TLS, SIP_START_MASKS, wire::*,
 };
 
 use crate::{
     emit::count,
-    maps::{ECHOES, FRAGS, PORTS, SNIFF_UDP, global},
+    maps::{ECHOES, FRAGS, LINK_LAYER, PORTS, SNIFF_UDP, global},
     packet::Packet,
 };
 
@@ -40,6 +40,14 @@ fn be16(b: [u8; 2]) -> u16 {
 
 #[inline(always)]
 pub fn select<P: Packet>(p: &P, direction: Direction) -> Selection {
+    if global(&LINK_LAYER) == LINK_NONE {
+        // A layer-3 device: the IP header first, its version says which.
+        return match p.read::<1>(0).map(|b| b[0] >> 4) {
+            Some(4) => ipv4(p, 0, direction),
+            Some(6) => ipv6(p, 0, direction),
+            _ => Selection::Skip,
+        };
+    }
     let Some(mut ethertype) = p.read::<2>(ETH_TYPE_OFFSET).map(be16) else {
         return Selection::Skip;
     };

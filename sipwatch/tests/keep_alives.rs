@@ -19,18 +19,27 @@ fn stun_binding_request() -> Vec<u8> {
 /// Writes `datagrams` (source, destination, payload, second) as a raw-IP
 /// capture file.
 fn capture(name: &str, datagrams: &[(&str, &str, Vec<u8>, u32)]) -> tempfile::TempDir {
+    let packets: Vec<(Vec<u8>, u32)> = datagrams
+        .iter()
+        .map(|(src, dst, payload, second)| (udp_packet(src, dst, payload), *second))
+        .collect();
+    write_capture(name, &packets)
+}
+
+/// Writes IP `packets`, each at its second, as `capture.pcap` in a fresh
+/// temporary folder.
+fn write_capture(name: &str, packets: &[(Vec<u8>, u32)]) -> tempfile::TempDir {
     let dir = support::temp_dir(name);
     let mut file = Vec::new();
     for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 101] {
         file.extend_from_slice(&v.to_le_bytes());
     }
-    for (src, dst, payload, second) in datagrams {
-        let ip = udp_packet(src, dst, payload);
+    for (ip, second) in packets {
         let len = ip.len() as u32;
         for v in [1_700_000_000 + second, 0, len, len] {
             file.extend_from_slice(&v.to_le_bytes());
         }
-        file.extend_from_slice(&ip);
+        file.extend_from_slice(ip);
     }
     std::fs::write(dir.path().join("capture.pcap"), file).unwrap();
     dir
@@ -101,4 +110,37 @@ fn a_stun_request_off_the_sip_ports_is_not_taken_for_sip() {
     let summary = support::analyzed::summary(&records);
     assert_eq!(summary["pipeline"]["messages"], 0, "{summary}");
     assert!(summary["pipeline"]["assembly"].get("keep_alives").is_none());
+}
+
+#[test]
+fn crlf_pings_between_messages_of_a_tcp_stream_are_counted_not_shown() {
+    use etherparse::PacketBuilder;
+    let register = b"REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.77.10:5060;branch=z9hG4bK-1\r\nFrom: <sip:a@203.0.113.2>;tag=1\r\nTo: <sip:a@203.0.113.2>\r\nCall-ID: tcp-ka\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+    let mut seq = 1000u32;
+    let mut records = Vec::new();
+    for (payload, second) in [
+        (&register[..], 0u32),
+        (b"\r\n\r\n", 30),
+        (b"\r\n\r\n", 60),
+        (b"\r\n\r\n", 90),
+    ] {
+        let mut ip = Vec::new();
+        PacketBuilder::ipv4([192, 168, 77, 10], [203, 0, 113, 2], 64)
+            .tcp(5060, 5060, seq, 64_000)
+            .ack(1)
+            .write(&mut ip, payload)
+            .unwrap();
+        seq += payload.len() as u32;
+        records.push((ip, second));
+    }
+    let dir = write_capture("keep-alives-tcp", &records);
+    let path = dir.path().join("capture.pcap");
+    let text = support::analyzed::text(&path, View::Text(Detail::FirstLine));
+    assert!(
+        text.contains(
+            "keep-alives: 192.168.77.10:5060 -> 203.0.113.2:5060 over TCP every 30 s (3, CRLF CRLF)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("not a SIP start line"), "{text}");
 }

@@ -94,7 +94,15 @@ fn write_keep_alives(
                 (_, None) => format!("; the NAT keeps the mapping at least {at_least_s} s (path audit)"),
             })
             .unwrap_or_default();
-        writeln!(out, "keep-alives: {} -> {} {every}{nat}", f.src, f.dst)?;
+        let over = match f.transport {
+            crate::net::Transport::Udp => "",
+            crate::net::Transport::Tcp => " over TCP",
+        };
+        writeln!(
+            out,
+            "keep-alives: {} -> {}{over} {every}{nat}",
+            f.src, f.dst
+        )?;
     }
     if keep_alives.other_flows() > 0 {
         writeln!(

@@ -7,7 +7,7 @@
 //! so an HTTP connection neither shows up as messages nor as SIP bytes lost.
 use std::{collections::HashMap, time::SystemTime};
 
-use super::{FramingStats, KeepAlives, Message, SipFramer, keep_alive};
+use super::{FramingStats, KeepAlive, KeepAlives, Message, SipFramer, keep_alive};
 use crate::net::{
     Datagram, IcmpError, NotSipStats, SipSelection, Transport,
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
@@ -134,6 +134,7 @@ impl MessageAssembler {
                 if !self.tcp_is_sip(&d) {
                     return;
                 }
+                self.tally_tcp_keep_alive(&d);
                 let (flow, events) = self.tcp.push(&d);
                 if events.is_empty() {
                     return;
@@ -264,6 +265,28 @@ impl MessageAssembler {
             self.not_sip.tcp_bytes += d.payload.len() as u64;
         }
         kind == StreamKind::Sip
+    }
+
+    /// A segment that is a CRLF ping or pong (RFC 5626 §3.5.1) between two
+    /// messages of a SIP stream: framing steps over it, so it is counted here.
+    fn tally_tcp_keep_alive(&mut self, d: &Datagram) {
+        let Some(kind @ (KeepAlive::CrlfPing | KeepAlive::CrlfPong)) = keep_alive(&d.payload)
+        else {
+            return;
+        };
+        let flow = Flow {
+            src: d.src,
+            dst: d.dst,
+        };
+        // Inside a message (its header block split at a blank line), not between two.
+        let between = self
+            .streams
+            .get(&flow)
+            .is_none_or(|s| s.framer.pending() == 0);
+        if between {
+            self.keep_alives
+                .add(d.src, d.dst, d.transport, kind, d.timestamp);
+        }
     }
 
     /// Remembers a judgement, within the same bound as the streams.

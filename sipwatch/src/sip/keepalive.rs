@@ -119,7 +119,7 @@ pub struct KeepAliveFlow {
     pub src: SocketAddr,
     /// Whom they keep the binding to.
     pub dst: SocketAddr,
-    /// UDP (over TCP, CRLFs between messages are skipped by framing).
+    /// UDP, or TCP (CRLF pings and pongs between messages).
     pub transport: Transport,
     /// What the latest one was.
     pub kind: KeepAlive,

@@ -34,6 +34,8 @@ pub const SNAP_LEN_MIN: u32 = 256;
 
 /// Most VLAN tags (802.1Q / 802.1ad) the parser steps over.
 pub const MAX_VLAN_TAGS: usize = 2;
+/// MPLS labels the kernel programs step over at most before the IP header.
+pub const MAX_MPLS_LABELS: usize = 4;
 /// Most IPv6 extension headers the parser steps over before giving up.
 pub const MAX_IPV6_EXT_HEADERS: usize = 4;
 /// Entries in the fragment table that lets non-first fragments of a selected
@@ -145,6 +147,19 @@ pub mod wire {
     pub const ETH_P_IPV6: u16 = 0x86dd;
     pub const ETH_P_8021Q: u16 = 0x8100;
     pub const ETH_P_8021AD: u16 = 0x88a8;
+    /// PPPoE session stage (RFC 2516): a 6-byte header, then the PPP
+    /// protocol field (IPv4 0x0021, IPv6 0x0057).
+    pub const ETH_P_PPPOE_SESSION: u16 = 0x8864;
+    pub const PPPOE_HEADER_LEN: u32 = 6;
+    pub const PPP_PROTOCOL_LEN: u32 = 2;
+    pub const PPP_IPV4: u16 = 0x0021;
+    pub const PPP_IPV6: u16 = 0x0057;
+    /// MPLS (RFC 3032): 4-byte label stack entries, the last with its
+    /// bottom-of-stack bit (the low bit of its third byte) set.
+    pub const ETH_P_MPLS_UC: u16 = 0x8847;
+    pub const ETH_P_MPLS_MC: u16 = 0x8848;
+    pub const MPLS_LABEL_LEN: u32 = 4;
+    pub const MPLS_BOTTOM_OF_STACK: u8 = 0x01;
     pub const IPV4_MIN_HEADER_LEN: u32 = 20;
     pub const IPV4_MORE_FRAGMENTS: u16 = 0x2000;
     pub const IPV4_FRAGMENT_OFFSET_MASK: u16 = 0x1fff;

@@ -274,3 +274,79 @@ fn the_kernel_drop_tracer_sees_sip_dropped_behind_a_layer_3_tunnel() {
         .count();
     assert_eq!(dropped, 5, "every dropped answer traced");
 }
+
+/// `payload` in UDP from `src` to `dst` (IPv4), wrapped by `wrap` into an
+/// Ethernet frame's payload under `ether_type`.
+fn encapsulated(ether_type: u16, wrap: fn(&[u8]) -> Vec<u8>, payload: &[u8]) -> Vec<u8> {
+    let mut ip = Vec::new();
+    etherparse::PacketBuilder::ipv4([192, 168, 77, 10], [203, 0, 113, 2], 64)
+        .udp(5060, 5060)
+        .write(&mut ip, payload)
+        .unwrap();
+    let mut frame = vec![0xff; 6];
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+    frame.extend_from_slice(&ether_type.to_be_bytes());
+    frame.extend_from_slice(&wrap(&ip));
+    frame
+}
+
+#[test]
+fn attach_on_ethernet_reads_sip_inside_pppoe_sessions_and_mpls_both_ways() {
+    use sipwatch_lab::{PBX_IF, ROUTER_LAN_IF};
+    let lab = lab(Personality::PlainNat);
+    let pppoe = |ip: &[u8]| {
+        let mut p = vec![0x11, 0x00, 0x00, 0x07];
+        p.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+        p.extend_from_slice(&[0x00, 0x21]);
+        p.extend_from_slice(ip);
+        p
+    };
+    let mpls = |ip: &[u8]| [&[0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40][..], ip].concat();
+    let payload = |kind: &str, way: &str| format!("OPTIONS sip:{kind}-{way} SIP/2.0\r\n\r\n");
+    let mut outgoing = Vec::new();
+    let mut incoming = Vec::new();
+    for (kind, ether_type, wrap) in [
+        ("pppoe", 0x8864, pppoe as fn(&[u8]) -> Vec<u8>),
+        ("mpls", 0x8847, mpls),
+    ] {
+        outgoing.push(encapsulated(
+            ether_type,
+            wrap,
+            payload(kind, "out").as_bytes(),
+        ));
+        incoming.push(encapsulated(
+            ether_type,
+            wrap,
+            payload(kind, "in").as_bytes(),
+        ));
+    }
+    let (_, (run, ())) = capture_on(
+        &lab.pbx,
+        PBX_IF,
+        |_| {},
+        || {
+            support::inject::inject_frames(&lab.pbx, PBX_IF, &outgoing);
+            support::inject::inject_frames(&lab.router, ROUTER_LAN_IF, &incoming);
+        },
+    );
+    let mut decoder = Decoder::new();
+    let mut got: Vec<(Option<Direction>, String)> = run
+        .frames
+        .iter()
+        .filter_map(|f| decoder.push(f))
+        .map(|d| {
+            (
+                d.direction,
+                String::from_utf8_lossy(&d.payload).into_owned(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|(d, p)| (format!("{d:?}"), p.clone()));
+    let mut want = Vec::new();
+    for kind in ["pppoe", "mpls"] {
+        want.push((Some(Direction::Egress), payload(kind, "out")));
+        want.push((Some(Direction::Ingress), payload(kind, "in")));
+    }
+    want.sort_by_key(|(d, p)| (format!("{d:?}"), p.clone()));
+    assert_eq!(got, want);
+}

@@ -71,23 +71,24 @@ fn attach_on_loopback_captures_a_local_peer_both_ways_once() {
         "start-up says which hook serves both directions and why: {hooks:?}"
     );
     assert!(run.frames.iter().all(|f| f.link == LinkType::Ethernet));
-    // Both directions leave through lo: each is captured once, leaving.
-    assert_each_once(&run.frames, pbx, kamailio, &transcript, Direction::Egress);
+    // Both directions leave through lo: each is captured once, without a
+    // direction (as `tcpdump -i lo` records it).
+    assert_each_once(&run.frames, pbx, kamailio, &transcript, [None, None]);
 }
 
 /// Every request the PBX sent and every answer it received was captured
-/// exactly once, with its bytes, answers in direction `answers`.
+/// exactly once, with its bytes, requests and answers in `directions`.
 fn assert_each_once(
     frames: &[sipwatch::capture::Frame],
     pbx: SocketAddr,
     peer: SocketAddr,
     transcript: &support::peers::Transcript,
-    answers: Direction,
+    directions: [Option<Direction>; 2],
 ) {
     let out = payloads(frames, pbx, peer);
     let back = payloads(frames, peer, pbx);
-    assert!(out.iter().all(|(d, _)| *d == Some(Direction::Egress)));
-    assert!(back.iter().all(|(d, _)| *d == Some(answers)));
+    assert!(out.iter().all(|(d, _)| *d == directions[0]));
+    assert!(back.iter().all(|(d, _)| *d == directions[1]));
     let sent: Vec<Vec<u8>> = out.into_iter().map(|(_, p)| p).collect();
     let answered: Vec<Vec<u8>> = back.into_iter().map(|(_, p)| p).collect();
     assert_eq!(
@@ -230,7 +231,13 @@ fn attach_on_a_layer_3_tunnel_captures_both_ways_at_tc() {
         "{hooks:?}"
     );
     assert!(run.frames.iter().all(|f| f.link == LinkType::RawIp));
-    assert_each_once(&run.frames, pbx, provider, &transcript, Direction::Ingress);
+    assert_each_once(
+        &run.frames,
+        pbx,
+        provider,
+        &transcript,
+        [Some(Direction::Egress), Some(Direction::Ingress)],
+    );
     assert_eq!(run.counters.ingress.lost() + run.counters.egress.lost(), 0);
 }
 
@@ -349,4 +356,54 @@ fn attach_on_ethernet_reads_sip_inside_pppoe_sessions_and_mpls_both_ways() {
     }
     want.sort_by_key(|(d, p)| (format!("{d:?}"), p.clone()));
     assert_eq!(got, want);
+}
+
+#[test]
+fn sipwatch_attach_on_loopback_says_why_and_tracks_the_registration() {
+    let lab = lab(Personality::PlainNat);
+    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060);
+    let pbx = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5070);
+    let responder = Responder::start(&lab.pbx, &[registrar]);
+    let capture = lab
+        .pbx
+        .spawn(&[support::SIPWATCH, "attach", "lo", "--json"])
+        .unwrap();
+    // TCX links do not show in `ip link`: give the attach its moment.
+    thread::sleep(std::time::Duration::from_secs(3));
+    let register = "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-lo-1;rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:7001@127.0.0.1>;tag=lo1\r\n\
+         To: <sip:7001@127.0.0.1>\r\n\
+         Call-ID: lo-1@127.0.0.1\r\n\
+         CSeq: 1 REGISTER\r\n\
+         Contact: <sip:7001@127.0.0.1:5070>\r\n\
+         Expires: 120\r\n\
+         User-Agent: Asterisk PBX 22.0.0\r\n\
+         Content-Length: 0\r\n\r\n";
+    let transcript = udp_exchange(&lab.pbx, pbx, registrar, &[register.as_bytes().to_vec()]);
+    assert_eq!(transcript.received.len(), 1);
+    thread::sleep(std::time::Duration::from_millis(500));
+    let out = capture
+        .stop(libc::SIGTERM, std::time::Duration::from_secs(20))
+        .unwrap();
+    responder.finish();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("capturing SIP on lo: TC (egress)")
+            && stderr.contains("every packet leaves and arrives"),
+        "{stderr}"
+    );
+    let records = support::json_lines(&out.stdout);
+    let messages: Vec<_> = records.iter().filter(|r| r["type"] == "message").collect();
+    assert_eq!(messages.len(), 2, "{records:?}");
+    assert!(messages.iter().all(|m| m["direction"].is_null()));
+    let summary = records.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(
+        summary["pipeline"]["tracking"]["transactions"], 1,
+        "{summary}"
+    );
+    assert_eq!(summary["pipeline"]["tracking"]["timeouts"], 0, "{summary}");
 }

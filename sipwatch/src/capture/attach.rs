@@ -74,6 +74,7 @@ impl LinkKind {
 pub struct Capture {
     ebpf: Ebpf,
     interface: String,
+    link: LinkKind,
     hooks: Vec<AttachedHook>,
     xdp_link: Option<XdpLinkId>,
     tc_link: Option<SchedClassifierLinkId>,
@@ -144,6 +145,7 @@ impl Capture {
         let mut capture = Capture {
             ebpf,
             interface: config.interface.clone(),
+            link,
             hooks: Vec::new(),
             xdp_link: None,
             tc_link: None,
@@ -170,7 +172,7 @@ impl Capture {
             }
             LinkKind::Loopback => {
                 let why = format!(
-                    " (both directions: on {name} every packet leaves and arrives, so each is captured once, leaving)"
+                    " (both directions: on {name} every packet leaves and arrives, so each is captured once, leaving, and shown without a direction)"
                 );
                 capture.attach_tc(TcAttachType::Egress, &why)?;
             }
@@ -262,6 +264,11 @@ impl Capture {
         &self.interface
     }
 
+    /// What the interface's packets begin with, which decided the hooks.
+    pub fn link(&self) -> LinkKind {
+        self.link
+    }
+
     /// The hooks attached and how (driver or generic XDP, TCX link or
     /// clsact filter), in the order attached; empty after [`Capture::detach`].
     pub fn hooks(&self) -> &[AttachedHook] {
@@ -278,7 +285,7 @@ impl Capture {
             map: RING_MAP,
             source,
         })?;
-        FrameReader::new(ring)
+        FrameReader::new(ring, self.link == LinkKind::Loopback)
     }
 
     /// The kernel's counters so far.

@@ -368,8 +368,7 @@ fn sipwatch_attach_on_loopback_says_why_and_tracks_the_registration() {
         .pbx
         .spawn(&[support::SIPWATCH, "attach", "lo", "--json"])
         .unwrap();
-    // TCX links do not show in `ip link`: give the attach its moment.
-    thread::sleep(std::time::Duration::from_secs(3));
+    wait_until_linked(capture.id().expect("a running sipwatch"));
     let register = "REGISTER sip:127.0.0.1 SIP/2.0\r\n\
          Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-lo-1;rport\r\n\
          Max-Forwards: 70\r\n\
@@ -406,4 +405,29 @@ fn sipwatch_attach_on_loopback_says_why_and_tracks_the_registration() {
         "{summary}"
     );
     assert_eq!(summary["pipeline"]["tracking"]["timeouts"], 0, "{summary}");
+}
+
+/// Waits until process `pid` holds a BPF link (TCX links do not show in
+/// `ip link`, as XDP does): its hook is attached.
+fn wait_until_linked(pid: u32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let linked = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|target| target.to_string_lossy().contains("bpf_link"))
+            });
+        if linked {
+            thread::sleep(std::time::Duration::from_millis(300));
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sipwatch did not attach within 30 s"
+        );
+        thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

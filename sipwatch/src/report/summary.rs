@@ -95,8 +95,8 @@ fn write_keep_alives(
             })
             .unwrap_or_default();
         let over = match f.transport {
-            crate::net::Transport::Udp => "",
-            crate::net::Transport::Tcp => " over TCP",
+            crate::net::Transport::Udp => String::new(),
+            other => format!(" over {other}"),
         };
         writeln!(
             out,

@@ -34,6 +34,8 @@ pub const SNAP_LEN_MIN: u32 = 256;
 
 /// Most VLAN tags (802.1Q / 802.1ad) the parser steps over.
 pub const MAX_VLAN_TAGS: usize = 2;
+/// MPLS labels the kernel programs step over at most before the IP header.
+pub const MAX_MPLS_LABELS: usize = 4;
 /// Most IPv6 extension headers the parser steps over before giving up.
 pub const MAX_IPV6_EXT_HEADERS: usize = 4;
 /// Entries in the fragment table that lets non-first fragments of a selected
@@ -62,6 +64,15 @@ pub const SNAP_LEN_GLOBAL: &str = "SNAP_LEN";
 pub const SNIFF_GLOBAL: &str = "SNIFF_UDP";
 /// Name of the global that holds the wake-up threshold, set at load time.
 pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
+/// Name of the global that says where a packet's IP header starts at the
+/// hooks (`LINK_ETHERNET` or `LINK_NONE`), set at load time.
+pub const LINK_GLOBAL: &str = "LINK_LAYER";
+/// `LINK_GLOBAL`: packets begin with an Ethernet header (Ethernet, VLAN,
+/// bond, bridge, macvlan, loopback devices).
+pub const LINK_ETHERNET: u8 = 0;
+/// `LINK_GLOBAL`: packets begin with the IP header (layer-3 devices: tun,
+/// WireGuard, PPP, IP-in-IP and GRE tunnels), as TC sees them there.
+pub const LINK_NONE: u8 = 1;
 /// The kernel programs wake the reader only once this many bytes wait in the
 /// ring (waking it for every record costs more than the capture itself under
 /// load); the reader also drains on a short timer, so a lone message is not
@@ -74,6 +85,9 @@ pub const RING_BYTES_DEFAULT: u32 = 32 << 20;
 /// The kernel programs, by name as they appear in the object file.
 pub const XDP_PROGRAM: &str = "sipwatch_xdp";
 pub const TC_PROGRAM: &str = "sipwatch_tc";
+/// TC ingress, for interfaces where XDP cannot read the packets (layer-3
+/// devices): what XDP does elsewhere, arriving frames.
+pub const TC_INGRESS_PROGRAM: &str = "sipwatch_tc_ingress";
 /// The kernel drop tracer: a `tp_btf` program on the `kfree_skb`
 /// tracepoint, which the kernel fires with a reason for every packet it
 /// drops (kernel 5.17 and later give the reason).
@@ -133,6 +147,19 @@ pub mod wire {
     pub const ETH_P_IPV6: u16 = 0x86dd;
     pub const ETH_P_8021Q: u16 = 0x8100;
     pub const ETH_P_8021AD: u16 = 0x88a8;
+    /// PPPoE session stage (RFC 2516): a 6-byte header, then the PPP
+    /// protocol field (IPv4 0x0021, IPv6 0x0057).
+    pub const ETH_P_PPPOE_SESSION: u16 = 0x8864;
+    pub const PPPOE_HEADER_LEN: u32 = 6;
+    pub const PPP_PROTOCOL_LEN: u32 = 2;
+    pub const PPP_IPV4: u16 = 0x0021;
+    pub const PPP_IPV6: u16 = 0x0057;
+    /// MPLS (RFC 3032): 4-byte label stack entries, the last with its
+    /// bottom-of-stack bit (the low bit of its third byte) set.
+    pub const ETH_P_MPLS_UC: u16 = 0x8847;
+    pub const ETH_P_MPLS_MC: u16 = 0x8848;
+    pub const MPLS_LABEL_LEN: u32 = 4;
+    pub const MPLS_BOTTOM_OF_STACK: u8 = 0x01;
     pub const IPV4_MIN_HEADER_LEN: u32 = 20;
     pub const IPV4_MORE_FRAGMENTS: u16 = 0x2000;
     pub const IPV4_FRAGMENT_OFFSET_MASK: u16 = 0x1fff;
@@ -192,6 +219,9 @@ pub const FLAG_TRUNCATED: u8 = 2;
 /// `drop_reason` says why, and `direction` says whether it was leaving
 /// (sent by this host) or had arrived.
 pub const FLAG_KERNEL_DROP: u8 = 4;
+/// `FrameHeader::flags`: the frame's bytes begin with the IP header (it
+/// was captured on a layer-3 device: tun, WireGuard, PPP, an IP tunnel).
+pub const FLAG_NO_LINK_HEADER: u8 = 8;
 
 /// `FrameHeader::drop_hints`: the packet had an output device when dropped
 /// (leaving: past routing, so POSTROUTING rather than OUTPUT).

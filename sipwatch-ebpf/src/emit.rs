@@ -56,6 +56,9 @@ pub fn emit<P: Packet>(p: &P, direction: Direction, hook_slot: u32) {
     };
     let truncated = cap_len < wire_len;
     let mut flags = if truncated { FLAG_TRUNCATED } else { 0 };
+    if crate::maps::global(&crate::maps::LINK_LAYER) == sipwatch_common::LINK_NONE {
+        flags |= sipwatch_common::FLAG_NO_LINK_HEADER;
+    }
     let (vlan_tci, vlan_proto) = match p.vlan_metadata() {
         Some(tag) => {
             flags |= FLAG_VLAN_IN_METADATA;

@@ -1,7 +1,8 @@
 //! sipwatch's kernel programs.
 //!
 //! `sipwatch_xdp` sees frames arriving at the interface, `sipwatch_tc` frames
-//! leaving it (TC egress). Both pass every packet on untouched: they only
+//! leaving it (TC egress); on layer-3 devices, where packets begin with the
+//! IP header (`LINK_LAYER`), `sipwatch_tc_ingress` takes XDP's place. Both pass every packet on untouched: they only
 //! decide whether a packet is SIP ([`select`]) and, if so, copy it into the
 //! ring buffer ([`emit`]). Every decision that could lose a packet is counted.
 //! `sipwatch_drop` sees the packets this host's kernel drops ([`drop`]).
@@ -22,7 +23,7 @@ mod select;
 #[cfg(target_arch = "bpf")]
 mod programs {
     use aya_ebpf::{
-        bindings::{TC_ACT_OK, xdp_action},
+        bindings::{TC_ACT_OK, TC_ACT_SHOT, xdp_action},
         macros::{btf_tracepoint, classifier, xdp},
         programs::{BtfTracePointContext, TcContext, XdpContext},
     };
@@ -54,6 +55,19 @@ mod programs {
     pub fn sipwatch_tc(ctx: TcContext) -> i32 {
         let packet = SkbPacket::new(&ctx);
         handle(&packet, Direction::Egress, TC_SLOT);
+        TC_ACT_OK
+    }
+
+    /// Arriving packets on interfaces XDP cannot read (layer-3 devices:
+    /// tun, WireGuard, PPP, IP tunnels). It takes XDP's scratch slot: the
+    /// two are never attached together.
+    #[classifier]
+    pub fn sipwatch_tc_ingress(ctx: TcContext) -> i32 {
+        let packet = SkbPacket::new(&ctx);
+        if handle(&packet, Direction::Ingress, XDP_SLOT) == Selection::Consumed {
+            // An echo's answer to a shadow REGISTER: the PBX must not see it.
+            return TC_ACT_SHOT;
+        }
         TC_ACT_OK
     }
 

@@ -48,6 +48,11 @@ pub static SNAP_LEN: u32 = SNAP_LEN_DEFAULT;
 #[unsafe(no_mangle)]
 pub static WAKEUP_BYTES: u32 = WAKEUP_BYTES_MAX;
 
+/// Where the IP header starts: `LINK_ETHERNET` (after the Ethernet header
+/// and its VLAN tags) or `LINK_NONE` (at byte 0; set at load time).
+#[unsafe(no_mangle)]
+pub static LINK_LAYER: u8 = sipwatch_common::LINK_ETHERNET;
+
 /// Non-zero: UDP on ports that are not selected is still captured when its
 /// payload starts like a SIP message.
 #[unsafe(no_mangle)]

@@ -11,13 +11,13 @@
 
 use aya_log_ebpf::debug;
 use sipwatch_common::{
-    Direction, EchoKey, FragKey, MAX_IPV6_EXT_HEADERS, MAX_VLAN_TAGS, PORT_SIP, PORT_TLS,
-    SIP_START_MASKS, wire::*,
+    Direction, EchoKey, FragKey, LINK_NONE, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
+    PORT_SIP, PORT_TLS, SIP_START_MASKS, wire::*,
 };
 
 use crate::{
     emit::count,
-    maps::{ECHOES, FRAGS, PORTS, SNIFF_UDP, global},
+    maps::{ECHOES, FRAGS, LINK_LAYER, PORTS, SNIFF_UDP, global},
     packet::Packet,
 };
 
@@ -40,6 +40,14 @@ fn be16(b: [u8; 2]) -> u16 {
 
 #[inline(always)]
 pub fn select<P: Packet>(p: &P, direction: Direction) -> Selection {
+    if global(&LINK_LAYER) == LINK_NONE {
+        // A layer-3 device: the IP header first, its version says which.
+        return match p.read::<1>(0).map(|b| b[0] >> 4) {
+            Some(4) => ipv4(p, 0, direction),
+            Some(6) => ipv6(p, 0, direction),
+            _ => Selection::Skip,
+        };
+    }
     let Some(mut ethertype) = p.read::<2>(ETH_TYPE_OFFSET).map(be16) else {
         return Selection::Skip;
     };
@@ -54,11 +62,47 @@ pub fn select<P: Packet>(p: &P, direction: Direction) -> Selection {
         ethertype = inner;
         offset += VLAN_TAG_LEN;
     }
+    if ethertype == ETH_P_PPPOE_SESSION {
+        let Some(h) = p.read::<8>(offset) else {
+            return Selection::Skip;
+        };
+        offset += PPPOE_HEADER_LEN + PPP_PROTOCOL_LEN;
+        ethertype = match be16([h[6], h[7]]) {
+            PPP_IPV4 => ETH_P_IPV4,
+            PPP_IPV6 => ETH_P_IPV6,
+            _ => return Selection::Skip,
+        };
+    } else if ethertype == ETH_P_MPLS_UC || ethertype == ETH_P_MPLS_MC {
+        let Some(at) = mpls_payload(p, offset) else {
+            return Selection::Skip;
+        };
+        offset = at;
+        // Below the labels nothing names the protocol: the version nibble does.
+        ethertype = match p.read::<1>(offset).map(|b| b[0] >> 4) {
+            Some(4) => ETH_P_IPV4,
+            Some(6) => ETH_P_IPV6,
+            _ => return Selection::Skip,
+        };
+    }
     match ethertype {
         ETH_P_IPV4 => ipv4(p, offset, direction),
         ETH_P_IPV6 => ipv6(p, offset, direction),
         _ => Selection::Skip,
     }
+}
+
+/// Where the payload of the MPLS label stack at `offset` starts, when its
+/// bottom is within `MAX_MPLS_LABELS`.
+#[inline(always)]
+fn mpls_payload<P: Packet>(p: &P, mut offset: u32) -> Option<u32> {
+    for _ in 0..MAX_MPLS_LABELS {
+        let entry = p.read::<4>(offset)?;
+        offset += MPLS_LABEL_LEN;
+        if entry[2] & MPLS_BOTTOM_OF_STACK != 0 {
+            return Some(offset);
+        }
+    }
+    None
 }
 
 #[inline(always)]

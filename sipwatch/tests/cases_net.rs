@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sipwatch::report::{Detail, View};
+use support::frames::udp_packet;
 
 /// What `analyze --json` writes for a file: every object, the summary last.
 struct Json {
@@ -124,46 +125,13 @@ fn register_exchange(pbx: &str, expires: u32) -> [Vec<u8>; 2] {
     [register.into_bytes(), ok.into_bytes()]
 }
 
-/// An IP packet (v4 or v6 by the addresses) carrying one UDP datagram.
-fn udp_packet(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
-    use etherparse::PacketBuilder;
-    use std::net::SocketAddr;
-    let (src, dst): (SocketAddr, SocketAddr) = (src.parse().unwrap(), dst.parse().unwrap());
-    let builder = match (src, dst) {
-        (SocketAddr::V4(s), SocketAddr::V4(d)) => {
-            PacketBuilder::ipv4(s.ip().octets(), d.ip().octets(), 64)
-        }
-        (SocketAddr::V6(s), SocketAddr::V6(d)) => {
-            PacketBuilder::ipv6(s.ip().octets(), d.ip().octets(), 64)
-        }
-        _ => panic!("mixed address families"),
-    };
-    let mut out = Vec::new();
-    builder
-        .udp(src.port(), dst.port())
-        .write(&mut out, payload)
-        .unwrap();
-    out
-}
-
 /// Writes a classic little-endian pcap of `link` with one record per
 /// frame, a millisecond apart, into a fresh temporary file.
 fn write_pcap(name: &str, link: u32, frames: &[Vec<u8>]) -> PathBuf {
-    let mut file = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, link] {
-        file.extend_from_slice(&v.to_le_bytes());
-    }
-    for (i, f) in frames.iter().enumerate() {
-        let len = f.len() as u32;
-        for v in [1_700_000_000u32, i as u32 * 1000, len, len] {
-            file.extend_from_slice(&v.to_le_bytes());
-        }
-        file.extend_from_slice(f);
-    }
     let dir = std::env::temp_dir().join(format!("sipwatch-cases-net-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, file).unwrap();
+    support::frames::write_pcap(&path, link, frames);
     path
 }
 

@@ -12,8 +12,9 @@ use aya::{
 use aya_log::EbpfLogger;
 use sipwatch_common::{
     COUNTER_MAP, DROP_CONFIG_GLOBAL, DROP_PROGRAM, DROP_TRACEPOINT, DropConfig, ECHO_MAP, EchoKey,
-    PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP, SCRATCH_SLOTS_PER_CPU, SNAP_LEN_GLOBAL,
-    SNIFF_GLOBAL, TC_PROGRAM, WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
+    LINK_ETHERNET, LINK_GLOBAL, LINK_NONE, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP,
+    SCRATCH_SLOTS_PER_CPU, SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_INGRESS_PROGRAM, TC_PROGRAM,
+    WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
 };
 
 use super::{
@@ -28,11 +29,44 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 /// A hook as it was attached, for telling the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttachedHook {
-    /// Which hook: XDP (ingress) or TC (egress).
+    /// Which hook: XDP (ingress), TC (egress) or, on layer-3 devices, TC
+    /// (ingress).
     pub hook: Hook,
-    /// How: "in driver mode", "in generic mode", "via a TCX link",
-    /// "via a clsact filter".
-    pub how: &'static str,
+    /// How, and why there when it is not the usual hook for its direction:
+    /// "in driver mode", "in generic mode", "via a TCX link", "via a clsact
+    /// filter", "via a TCX link (wg0 has no Ethernet header: XDP cannot
+    /// read its packets)".
+    pub how: String,
+}
+
+/// What the hooks see of an interface's packets, from its ARPHRD type
+/// (`/sys/class/net/<interface>/type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkKind {
+    /// Ethernet (1), and what looks like it: VLANs, bonds, bridges,
+    /// macvlan/ipvlan, veth, gretap/VXLAN devices. XDP ingress, TC egress.
+    Ethernet,
+    /// Loopback (772): Ethernet-like headers, and every packet both leaves
+    /// and arrives, so TC egress alone sees each once.
+    Loopback,
+    /// Layer-3 devices whose packets begin with the IP header: tun and
+    /// WireGuard (65534), PPP (512), raw IP (519), IP-in-IP (768), IPv6
+    /// tunnels (769), SIT (776), GRE (778), IPv6 GRE (823). Both directions
+    /// at TC.
+    Layer3,
+}
+
+impl LinkKind {
+    /// The kind of ARPHRD type `arphrd`; `None` for types sipwatch cannot
+    /// read (InfiniBand, CAN, IEEE 802.11 monitor, …).
+    pub fn of_arphrd(arphrd: u16) -> Option<LinkKind> {
+        match arphrd {
+            1 => Some(LinkKind::Ethernet),
+            772 => Some(LinkKind::Loopback),
+            65534 | 512 | 519 | 768 | 769 | 776 | 778 | 823 => Some(LinkKind::Layer3),
+            _ => None,
+        }
+    }
 }
 
 /// Loaded and attached kernel programs. Dropping it detaches them (the links
@@ -40,9 +74,12 @@ pub struct AttachedHook {
 pub struct Capture {
     ebpf: Ebpf,
     interface: String,
+    link: LinkKind,
     hooks: Vec<AttachedHook>,
     xdp_link: Option<XdpLinkId>,
     tc_link: Option<SchedClassifierLinkId>,
+    /// TC ingress, in XDP's place on layer-3 devices.
+    tc_ingress_link: Option<SchedClassifierLinkId>,
     drop_link: Option<aya::programs::tp_btf::BtfTracePointLinkId>,
     /// The kernel's drop reason names (empty when drops are not traced).
     drop_reasons: DropReasons,
@@ -58,7 +95,7 @@ impl Capture {
         config.validate()?;
         require_ring_buffer()?;
         require_capabilities()?;
-        check_interface(&config.interface)?;
+        let link = check_interface(&config.interface)?;
         raise_memlock_limit();
 
         let cpus =
@@ -88,6 +125,15 @@ impl Capture {
             .override_global(SNIFF_GLOBAL, &sniff, true)
             .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
             .override_global(DROP_CONFIG_GLOBAL, &drop_config, true)
+            .override_global(
+                LINK_GLOBAL,
+                &if link == LinkKind::Layer3 {
+                    LINK_NONE
+                } else {
+                    LINK_ETHERNET
+                },
+                true,
+            )
             .load(EBPF_OBJECT)
             .map_err(CaptureError::Load)?;
         // The programs log only rare events; without the log map there is
@@ -99,19 +145,50 @@ impl Capture {
         let mut capture = Capture {
             ebpf,
             interface: config.interface.clone(),
+            link,
             hooks: Vec::new(),
             xdp_link: None,
             tc_link: None,
+            tc_ingress_link: None,
             drop_link: None,
             drop_reasons,
             drop_problem: None,
             logger,
         };
-        for hook in &config.hooks {
-            match hook {
-                Hook::Xdp if capture.xdp_link.is_none() => capture.attach_xdp(config.xdp_mode)?,
-                Hook::Tc if capture.tc_link.is_none() => capture.attach_tc()?,
-                _ => {}
+        let name = &config.interface;
+        match link {
+            LinkKind::Ethernet => {
+                for hook in &config.hooks {
+                    match hook {
+                        Hook::Xdp if capture.xdp_link.is_none() => {
+                            capture.attach_xdp(config.xdp_mode)?
+                        }
+                        Hook::Tc if capture.tc_link.is_none() => {
+                            capture.attach_tc(TcAttachType::Egress, "")?
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            LinkKind::Loopback => {
+                let why = format!(
+                    " (both directions: on {name} every packet leaves and arrives, so each is captured once, leaving, and shown without a direction)"
+                );
+                capture.attach_tc(TcAttachType::Egress, &why)?;
+            }
+            LinkKind::Layer3 => {
+                let why = format!(" ({name} has no Ethernet header: XDP cannot read its packets)");
+                for hook in &config.hooks {
+                    match hook {
+                        Hook::Xdp | Hook::TcIngress if capture.tc_ingress_link.is_none() => {
+                            capture.attach_tc(TcAttachType::Ingress, &why)?
+                        }
+                        Hook::Tc if capture.tc_link.is_none() => {
+                            capture.attach_tc(TcAttachType::Egress, "")?
+                        }
+                        _ => {}
+                    }
+                }
             }
         }
         if drop_config.enabled != 0
@@ -187,6 +264,11 @@ impl Capture {
         &self.interface
     }
 
+    /// What the interface's packets begin with, which decided the hooks.
+    pub fn link(&self) -> LinkKind {
+        self.link
+    }
+
     /// The hooks attached and how (driver or generic XDP, TCX link or
     /// clsact filter), in the order attached; empty after [`Capture::detach`].
     pub fn hooks(&self) -> &[AttachedHook] {
@@ -203,7 +285,7 @@ impl Capture {
             map: RING_MAP,
             source,
         })?;
-        FrameReader::new(ring)
+        FrameReader::new(ring, self.link == LinkKind::Loopback)
     }
 
     /// The kernel's counters so far.
@@ -239,6 +321,11 @@ impl Capture {
             self.program::<SchedClassifier>(TC_PROGRAM)?
                 .detach(link)
                 .map_err(|source| self.detach_error(Hook::Tc, source))?;
+        }
+        if let Some(link) = self.tc_ingress_link.take() {
+            self.program::<SchedClassifier>(TC_INGRESS_PROGRAM)?
+                .detach(link)
+                .map_err(|source| self.detach_error(Hook::TcIngress, source))?;
         }
         if let Some(link) = self.drop_link.take() {
             // Only the tracer stops: nothing on the interface depends on it.
@@ -290,7 +377,7 @@ impl Capture {
                     self.xdp_link = Some(link);
                     self.hooks.push(AttachedHook {
                         hook: Hook::Xdp,
-                        how,
+                        how: how.to_owned(),
                     });
                     return Ok(());
                 }
@@ -310,8 +397,14 @@ impl Capture {
         })
     }
 
-    fn attach_tc(&mut self) -> Result<(), CaptureError> {
+    /// Attaches TC on `side` (egress: `sipwatch_tc`; ingress, on layer-3
+    /// devices: `sipwatch_tc_ingress`); `why` ends what the user is told.
+    fn attach_tc(&mut self, side: TcAttachType, why: &str) -> Result<(), CaptureError> {
         let interface = self.interface.clone();
+        let (name, hook) = match side {
+            TcAttachType::Ingress => (TC_INGRESS_PROGRAM, Hook::TcIngress),
+            _ => (TC_PROGRAM, Hook::Tc),
+        };
         // Kernels from 6.6 on attach through a TCX link, which coexists with
         // other tc programs and needs no qdisc; older ones need clsact.
         let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
@@ -321,33 +414,37 @@ impl Capture {
                 Err(TcError::NetlinkError(e)) if e.raw_os_error() == Some(libc::EEXIST) => {}
                 Err(e) => {
                     return Err(CaptureError::Attach {
-                        hook: Hook::Tc,
+                        hook,
                         interface,
                         source: ProgramError::from(e),
                     });
                 }
             }
         }
-        let program = self.program::<SchedClassifier>(TC_PROGRAM)?;
+        let program = self.program::<SchedClassifier>(name)?;
         program.load().map_err(|source| CaptureError::Verify {
-            program: TC_PROGRAM,
+            program: name,
             source,
         })?;
         let link = program
-            .attach(&interface, TcAttachType::Egress)
+            .attach(&interface, side)
             .map_err(|source| CaptureError::Attach {
-                hook: Hook::Tc,
+                hook,
                 interface: interface.clone(),
                 source,
             })?;
-        self.tc_link = Some(link);
+        match hook {
+            Hook::TcIngress => self.tc_ingress_link = Some(link),
+            _ => self.tc_link = Some(link),
+        }
+        let how = if tcx {
+            "via a TCX link"
+        } else {
+            "via a clsact filter"
+        };
         self.hooks.push(AttachedHook {
-            hook: Hook::Tc,
-            how: if tcx {
-                "via a TCX link"
-            } else {
-                "via a clsact filter"
-            },
+            hook,
+            how: format!("{how}{why}"),
         });
         Ok(())
     }
@@ -370,29 +467,51 @@ fn require_ring_buffer() -> Result<(), CaptureError> {
     }
 }
 
-/// ARPHRD_ETHER, as /sys/class/net/*/type shows it.
-const LINK_TYPE_ETHER: &str = "1";
-
-fn check_interface(interface: &str) -> Result<(), CaptureError> {
+/// The interface exists here, and what its packets begin with.
+fn check_interface(interface: &str) -> Result<LinkKind, CaptureError> {
     let name = std::ffi::CString::new(interface)
         .map_err(|_| CaptureError::UnknownInterface(interface.to_owned()))?;
     // SAFETY: a valid NUL-terminated string.
     if unsafe { libc::if_nametoindex(name.as_ptr()) } == 0 {
         return Err(CaptureError::UnknownInterface(interface.to_owned()));
     }
-    // /sys shows the interfaces of the namespace it was mounted in, which may
-    // not be ours (e.g. under `ip netns exec` it is remounted; under setns it
-    // is not): only a type we can read and that differs is an error.
-    if let Ok(link_type) = std::fs::read_to_string(format!("/sys/class/net/{interface}/type")) {
-        let link_type = link_type.trim();
-        if link_type != LINK_TYPE_ETHER {
-            return Err(CaptureError::NotEthernet {
-                interface: interface.to_owned(),
-                link_type: link_type.to_owned(),
-            });
-        }
+    let Some(link_type) = arphrd(&name) else {
+        // Not answered (a kernel without the ioctl?): Ethernet, as most are.
+        return Ok(LinkKind::Ethernet);
+    };
+    LinkKind::of_arphrd(link_type).ok_or_else(|| CaptureError::NotEthernet {
+        interface: interface.to_owned(),
+        link_type: link_type.to_string(),
+    })
+}
+
+/// The interface's ARPHRD type, as the kernel of this thread's network
+/// namespace says (`SIOCGIFHWADDR`; `/sys/class/net/<if>/type` would show
+/// the namespace /sys was mounted in, which under `setns` is not ours).
+fn arphrd(name: &std::ffi::CStr) -> Option<u16> {
+    // SAFETY: a plain socket call; the descriptor is closed below.
+    let socket = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if socket < 0 {
+        return None;
     }
-    Ok(())
+    // SAFETY: ifreq is plain data; all zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    let bytes = name.to_bytes();
+    if bytes.len() >= req.ifr_name.len() {
+        // SAFETY: closing the descriptor opened above.
+        unsafe { libc::close(socket) };
+        return None;
+    }
+    for (dst, &b) in req.ifr_name.iter_mut().zip(bytes) {
+        *dst = b as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR with a valid ifreq naming the interface.
+    let r = unsafe { libc::ioctl(socket, libc::SIOCGIFHWADDR, &mut req) };
+    // SAFETY: closing the descriptor opened above.
+    unsafe { libc::close(socket) };
+    // SAFETY: on success the kernel filled the hardware address member.
+    let family = unsafe { req.ifr_ifru.ifru_hwaddr.sa_family };
+    (r == 0).then_some(family)
 }
 
 /// The echo servers whose answers XDP consumes, as the programs read them

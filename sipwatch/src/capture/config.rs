@@ -13,6 +13,11 @@ pub enum Hook {
     Xdp,
     /// TC (clsact / TCX) egress: frames leaving the interface.
     Tc,
+    /// TC ingress: frames arriving at a layer-3 device (tun, WireGuard,
+    /// PPP, IP tunnels), where XDP cannot read them; chosen by sipwatch in
+    /// XDP's place, never asked for.
+    #[value(skip)]
+    TcIngress,
 }
 
 impl std::fmt::Display for Hook {
@@ -20,6 +25,7 @@ impl std::fmt::Display for Hook {
         f.write_str(match self {
             Hook::Xdp => "XDP (ingress)",
             Hook::Tc => "TC (egress)",
+            Hook::TcIngress => "TC (ingress)",
         })
     }
 }

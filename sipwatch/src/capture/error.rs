@@ -24,11 +24,13 @@ pub enum CaptureError {
     /// namespace than the interface (`ip netns exec`).
     #[error("no interface named {0:?}: `ip link` lists the interfaces of this network namespace")]
     UnknownInterface(String),
-    /// The interface is not Ethernet (e.g. a WireGuard or `tun` device,
-    /// a loopback): the kernel programs parse Ethernet headers only.
+    /// The interface is of a link type the kernel programs cannot read
+    /// (InfiniBand, CAN, an 802.11 monitor…): they read Ethernet-like
+    /// headers, and IP from its first byte on layer-3 devices.
     #[error(
-        "{interface} is not an Ethernet interface (link type {link_type}); sipwatch captures on \
-         Ethernet interfaces (and VLANs on them)"
+        "{interface} is of link type {link_type}, which sipwatch cannot read; it captures on \
+         Ethernet interfaces (VLANs, bonds, bridges, macvlan/ipvlan), loopback, and layer-3 \
+         devices (tun, WireGuard, PPP, IP-in-IP, GRE, SIT)"
     )]
     NotEthernet {
         /// The interface asked for.

@@ -2,8 +2,8 @@
 use std::time::{Duration, SystemTime};
 
 use sipwatch_common::{
-    DROP_HINT_DEVICE, DROP_HINT_ROUTE, Direction, FLAG_KERNEL_DROP, FLAG_TRUNCATED,
-    FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
+    DROP_HINT_DEVICE, DROP_HINT_ROUTE, Direction, FLAG_KERNEL_DROP, FLAG_NO_LINK_HEADER,
+    FLAG_TRUNCATED, FLAG_VLAN_IN_METADATA, FRAME_HEADER_LEN, FrameHeader,
     wire::{ETH_TYPE_OFFSET, VLAN_TAG_LEN},
 };
 
@@ -156,7 +156,7 @@ impl Frame {
             timestamp: clock.wall_time(header.ts_ns),
             ifindex: header.ifindex,
             direction: Some(direction),
-            link: if dropped {
+            link: if dropped || header.flags & FLAG_NO_LINK_HEADER != 0 {
                 LinkType::RawIp
             } else {
                 LinkType::Ethernet

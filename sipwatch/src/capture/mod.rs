@@ -27,7 +27,7 @@ mod frame;
 mod privileges;
 mod ring;
 
-pub use attach::{AttachedHook, Capture};
+pub use attach::{AttachedHook, Capture, LinkKind};
 pub use config::{CaptureConfig, Hook, XdpModeChoice, parse_size};
 pub use counters::{Counters, DirectionCounters};
 pub use drops::{DropReasons, DropSetup, DropTraceError, prepare as prepare_drop_tracing};

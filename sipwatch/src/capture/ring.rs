@@ -12,6 +12,9 @@ pub struct FrameReader {
     ring: AsyncFd<RingBuf<MapData>>,
     clock: MonotonicClock,
     malformed: u64,
+    /// On loopback a packet both leaves and arrives (and is captured once,
+    /// leaving): its frames say no direction, as a `tcpdump -i lo` file.
+    directionless: bool,
 }
 
 /// At most this many frames per [`FrameReader::next_batch`], so a flood
@@ -23,7 +26,7 @@ pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 
 impl FrameReader {
     /// Must be called inside a tokio runtime.
-    pub(super) fn new(ring: RingBuf<MapData>) -> Result<Self, CaptureError> {
+    pub(super) fn new(ring: RingBuf<MapData>, directionless: bool) -> Result<Self, CaptureError> {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(CaptureError::Ring(std::io::Error::other(
                 "the frame reader needs a tokio runtime",
@@ -37,6 +40,7 @@ impl FrameReader {
             ring,
             clock: MonotonicClock::now(),
             malformed: 0,
+            directionless,
         })
     }
 
@@ -64,6 +68,7 @@ impl FrameReader {
                 }
             };
             if n > 0 {
+                self.directions(out, n);
                 return Ok(n);
             }
         }
@@ -71,13 +76,29 @@ impl FrameReader {
 
     /// Appends every frame available now to `out`, without waiting.
     pub fn drain(&mut self, out: &mut Vec<Frame>) -> usize {
-        drain_into(
+        let n = drain_into(
             self.ring.get_mut(),
             &self.clock,
             &mut self.malformed,
             out,
             usize::MAX,
-        )
+        );
+        self.directions(out, n);
+        n
+    }
+
+    /// Clears the direction of the last `n` frames of `out` on loopback
+    /// (the drop tracer's packets keep theirs: leaving or arriving).
+    fn directions(&self, out: &mut [Frame], n: usize) {
+        if !self.directionless {
+            return;
+        }
+        let start = out.len() - n;
+        for f in &mut out[start..] {
+            if f.kernel_drop.is_none() {
+                f.direction = None;
+            }
+        }
     }
 
     /// Records that could not be decoded (a bug if ever non-zero; reported).

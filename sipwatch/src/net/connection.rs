@@ -425,13 +425,7 @@ mod tests {
 
     #[test]
     fn no_segment_makes_the_watch_panic_and_its_table_stays_bounded() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::net::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut w = ConnectionWatch::default();
         for i in 0..(MAX_CONNECTIONS + 2_000) {
             let r = next();

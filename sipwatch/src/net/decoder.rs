@@ -6,13 +6,13 @@ use std::{
 };
 
 use etherparse::{
-    IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, VlanSlice,
-    defrag::IpDefragPool,
+    IpNumber, NetSlice, SlicedPacket, TcpSlice, TransportSlice, UdpSlice, defrag::IpDefragPool,
 };
 use sipwatch_common::{Direction, wire::IPV6_HEADER_LEN};
 
 use super::{
-    Datagram, IcmpError, TcpSegmentInfo, Transport,
+    Datagram, FrameKind, IcmpError, NotOpened, TcpSegmentInfo, Transport,
+    encapsulation::{self, Closed, Opened},
     link::{self, NotSliced},
 };
 use crate::capture::Frame;
@@ -59,6 +59,11 @@ pub struct DecodeStats {
     pub malformed: u64,
     /// Frames cut at the snap length (also counted where they ended up).
     pub truncated: u64,
+    /// The frames counted in `not_ip` and `not_udp_tcp`, by what they
+    /// carry ("12 frames of L2TP, not opened"); absent from the JSON when
+    /// there were none.
+    #[serde(skip_serializing_if = "NotOpened::is_empty")]
+    pub not_opened: NotOpened,
 }
 
 /// What the defragmentation pool keeps with each datagram: when its latest
@@ -67,7 +72,8 @@ pub struct DecodeStats {
 type FragmentStamp = (SystemTime, u64);
 
 /// Turns [`Frame`]s into UDP datagrams, TCP segments and ICMP errors:
-/// link layer, VLANs, IPv4 / IPv6 and IP defragmentation, counting in
+/// link layer, VLANs, encapsulations (tunnels, PPPoE, MPLS, mirrors; see
+/// [`super::encapsulation`]), IPv4 / IPv6 and IP defragmentation, counting in
 /// [`DecodeStats`] every frame that is none of them. One per capture, fed
 /// in capture order (fragments are held across frames, within
 /// [`FRAGMENT_TIMEOUT`] and a bound on datagrams reassembled at once).
@@ -131,18 +137,22 @@ impl Decoder {
         if frame.truncated {
             self.stats.truncated += 1;
         }
-        let slice = match link::slice(frame) {
+        let outer = match link::slice(frame) {
             Ok(slice) => slice,
-            Err(NotSliced::NotIp) => {
-                self.stats.not_ip += 1;
-                return None;
-            }
+            Err(NotSliced::NotIp(kind)) => return self.not_opened(kind, false),
             Err(NotSliced::Malformed) => {
                 self.stats.malformed += 1;
                 return None;
             }
         };
-        let vlans = vlan_ids(&slice);
+        let Opened { slice, vlans } = match encapsulation::open(outer) {
+            Ok(opened) => opened,
+            Err(Closed::Kind { kind, over_ip }) => return self.not_opened(kind, over_ip),
+            Err(Closed::Malformed) => {
+                self.stats.malformed += 1;
+                return None;
+            }
+        };
         let Some((src_ip, dst_ip)) = addresses(&slice) else {
             self.stats.not_ip += 1;
             return None;
@@ -165,12 +175,23 @@ impl Decoder {
             Some(TransportSlice::Icmpv4(icmp)) => return self.icmp(4, icmp.slice(), base),
             Some(TransportSlice::Icmpv6(icmp)) => return self.icmp(6, icmp.slice(), base),
             _ => {
-                self.stats.not_udp_tcp += 1;
-                return None;
+                let protocol = slice.ip_payload().map_or(0, |p| p.ip_number.0);
+                return self.not_opened(FrameKind::IpProtocol(protocol), true);
             }
         };
         self.stats.datagrams += 1;
         Some(Decoded::Datagram(datagram))
+    }
+
+    /// Counts a frame not opened, by what it carries.
+    fn not_opened(&mut self, kind: FrameKind, over_ip: bool) -> Option<Decoded> {
+        if over_ip {
+            self.stats.not_udp_tcp += 1;
+        } else {
+            self.stats.not_ip += 1;
+        }
+        self.stats.not_opened.add(kind);
+        None
     }
 
     fn icmp(&mut self, ip_version: u8, icmp: &[u8], base: Base<'_>) -> Option<Decoded> {
@@ -183,8 +204,7 @@ impl Decoder {
             base.frame.direction,
         );
         let Some(error) = error else {
-            self.stats.not_udp_tcp += 1;
-            return None;
+            return self.not_opened(FrameKind::IcmpNotError, true);
         };
         self.stats.icmp_errors += 1;
         Some(Decoded::Icmp(error))
@@ -254,10 +274,7 @@ impl Decoder {
                 };
                 base.tcp(&tcp)
             }
-            _ => {
-                self.stats.not_udp_tcp += 1;
-                return None;
-            }
+            n => return self.not_opened(FrameKind::IpProtocol(n.0), true),
         };
         self.stats.reassembled += 1;
         self.stats.datagrams += 1;
@@ -426,17 +443,6 @@ impl Base<'_> {
             Some(info),
             tcp.payload(),
         )
-    }
-}
-
-fn vlan_ids(slice: &SlicedPacket<'_>) -> Vec<u16> {
-    match slice.vlan() {
-        Some(VlanSlice::SingleVlan(v)) => vec![v.vlan_identifier().value()],
-        Some(VlanSlice::DoubleVlan(d)) => vec![
-            d.outer.vlan_identifier().value(),
-            d.inner.vlan_identifier().value(),
-        ],
-        None => Vec::new(),
     }
 }
 
@@ -671,13 +677,7 @@ mod tests {
             LinkType::CiscoHdlc,
             LinkType::Nflog,
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::net::xorshift(0x2545_f491_4f6c_dd1du64);
         let udp = udp_frame(b"INVITE sip:x SIP/2.0\r\n\r\n");
         let mut icmp = Vec::new();
         PacketBuilder::ethernet2([2; 6], [4; 6])

@@ -8,13 +8,15 @@
 //! loopback reader at all.
 use etherparse::{EtherType, SlicedPacket};
 
+use super::FrameKind;
 use crate::capture::{Frame, LinkType};
 
 /// Why a frame was not sliced down to its IP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum NotSliced {
-    /// A well-formed frame that does not carry IP (ARP, LLC, netlink, …).
-    NotIp,
+    /// A well-formed frame that does not carry IP (ARP, LLC, netlink, …),
+    /// and what it carries.
+    NotIp(FrameKind),
     /// Cut short or inconsistent.
     Malformed,
 }
@@ -100,7 +102,7 @@ pub(super) fn slice(frame: &Frame) -> Link<'_> {
 /// (0xff 0x03), its protocol field one byte long when compressed (odd first
 /// byte, RFC 1661 §6.5). BSD/OS writes Cisco HDLC frames under the same
 /// link type; their address byte tells them apart.
-fn ppp(data: &[u8]) -> Link<'_> {
+pub(super) fn ppp(data: &[u8]) -> Link<'_> {
     const HDLC_ADDRESS_CONTROL: [u8; 2] = [0xff, 0x03];
     const CISCO_ADDRESSES: [u8; 2] = [0x0f, 0x8f];
     const PPP_IPV4: u16 = 0x0021;
@@ -121,7 +123,7 @@ fn ppp(data: &[u8]) -> Link<'_> {
     };
     match protocol {
         PPP_IPV4 | PPP_IPV6 => ip(rest),
-        _ => Err(NotSliced::NotIp),
+        p => Err(NotSliced::NotIp(FrameKind::Ppp(p))),
     }
 }
 
@@ -131,11 +133,8 @@ fn cisco_hdlc(data: &[u8]) -> Link<'_> {
     let (Some(protocol), Some(rest)) = (be16(data, 2), data.get(HEADER_LEN..)) else {
         return Err(NotSliced::Malformed);
     };
-    match SlicedPacket::from_ether_type(EtherType(protocol), rest) {
-        Ok(s) if s.net.is_none() => Err(NotSliced::NotIp),
-        Ok(s) => Ok(s),
-        Err(_) => Err(NotSliced::Malformed),
-    }
+    // What is not IP (SLARP, CDP…) is named where encapsulations are opened.
+    SlicedPacket::from_ether_type(EtherType(protocol), rest).map_err(|_| NotSliced::Malformed)
 }
 
 /// Linux netfilter NFLOG (`tcpdump -i nflog:N`, an `iptables -j NFLOG`
@@ -179,11 +178,11 @@ fn nflog(data: &[u8]) -> Link<'_> {
         at += len.div_ceil(4) * 4;
     }
     // Logged without its packet (an `--nflog-range 0` rule, say).
-    Err(NotSliced::NotIp)
+    Err(NotSliced::NotIp(FrameKind::NflogWithoutPacket))
 }
 
 /// An IP header, version 4 or 6 (anything else is malformed).
-fn ip(data: &[u8]) -> Link<'_> {
+pub(super) fn ip(data: &[u8]) -> Link<'_> {
     SlicedPacket::from_ip(data).map_err(|_| NotSliced::Malformed)
 }
 
@@ -198,13 +197,14 @@ fn cooked(data: &[u8], header_len: usize, protocol_at: usize, hatype_at: usize) 
         return Err(NotSliced::Malformed);
     };
     if hatype == arphrd::NETLINK {
-        return Err(NotSliced::NotIp);
+        return Err(NotSliced::NotIp(FrameKind::Netlink));
     }
     if protocol >= FIRST_ETHER_TYPE {
         let s = SlicedPacket::from_ether_type(EtherType(protocol), rest);
         return match s {
             Ok(s) if s.net.is_none() && arphrd::IP_ONLY.contains(&hatype) => ip_by_version(rest),
-            Ok(s) if s.net.is_none() => Err(NotSliced::NotIp),
+            // What is not IP (ARP, PPPoE, MPLS…) is opened or named with
+            // the encapsulations.
             Ok(s) => Ok(s),
             Err(_) => Err(NotSliced::Malformed),
         };
@@ -212,14 +212,14 @@ fn cooked(data: &[u8], header_len: usize, protocol_at: usize, hatype_at: usize) 
     if arphrd::IP_ONLY.contains(&hatype) {
         return ip_by_version(rest);
     }
-    Err(NotSliced::NotIp)
+    Err(NotSliced::NotIp(FrameKind::LinuxProtocol(protocol)))
 }
 
 /// An IP-only device whose protocol field is unset: the version nibble says.
 fn ip_by_version(rest: &[u8]) -> Link<'_> {
     match rest.first().map(|b| b >> 4) {
         Some(4 | 6) => ip(rest),
-        Some(_) => Err(NotSliced::NotIp),
+        Some(_) => Err(NotSliced::NotIp(FrameKind::NotIpVersion)),
         None => Err(NotSliced::Malformed),
     }
 }
@@ -233,11 +233,11 @@ fn bsd(data: &[u8], family: impl Fn([u8; 4]) -> u32) -> Link<'_> {
     if family == AF_INET || AF_INET6.contains(&family) {
         ip(rest)
     } else {
-        Err(NotSliced::NotIp)
+        Err(NotSliced::NotIp(FrameKind::AddressFamily(family)))
     }
 }
 
-fn be16(data: &[u8], at: usize) -> Option<u16> {
+pub(super) fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*data.get(at)?, *data.get(at + 1)?]))
 }
 

@@ -1,5 +1,7 @@
 //! From captured frames to transport payloads: link decoding (Ethernet and
-//! VLANs, Linux cooked v1/v2, raw IP, BSD loopback), IPv4 and IPv6, IP defragmentation (with the first fragment of a datagram
+//! VLANs, Linux cooked v1/v2, raw IP, BSD loopback), encapsulations
+//! ([`encapsulation`]: PPPoE, MPLS, IP-in-IP, GRE, ERSPAN, VXLAN, Geneve,
+//! TZSP), IPv4 and IPv6, IP defragmentation (with the first fragment of a datagram
 //! that never completes, [`FragmentHead`]), UDP, TCP stream reassembly
 //! ([`tcp`]), the faults of TCP connections ([`ConnectionWatch`]), and the
 //! packets this host's kernel dropped ([`DroppedPacket`]).
@@ -15,6 +17,7 @@ mod connection;
 mod datagram;
 mod decoder;
 mod dropped;
+pub mod encapsulation;
 mod icmp;
 mod leg;
 mod link;
@@ -30,6 +33,19 @@ pub use connection::{
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
 pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT, FragmentHead};
 pub use dropped::{Chain, DropStats, DropTally, DropWay, DroppedPacket, KernelDrop};
+pub use encapsulation::{FrameKind, MAX_NESTING, NotOpened};
 pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind, sip_start_line};
 pub use leg::Leg;
 pub use select::{NotSipStats, SipSelection};
+
+/// A deterministic pseudo-random sequence (xorshift64) for the tests that
+/// shake the parsers with mutated input.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}

@@ -98,6 +98,11 @@ pub struct MessageRecord<'a> {
     pub problems: Vec<Problem>,
     /// rsip's objection, when its strict parse fails.
     pub parse_error: Option<String>,
+    /// What keep-alive this datagram is (`crlf_ping`, `stun_binding_request`,
+    /// …), when it is one instead of a SIP message; absent otherwise. A
+    /// keep-alive has no `problems` and no `parse_error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<crate::sip::KeepAlive>,
 }
 
 /// Writes `m` as one [`MessageRecord`] line; `parsed` is reused when the
@@ -115,6 +120,12 @@ pub fn write_message(
             &own
         }
     };
+    // A keep-alive is no failed SIP message: nothing to object to.
+    let keep_alive = p
+        .start_line()
+        .is_none()
+        .then(|| crate::sip::keep_alive(&m.bytes))
+        .flatten();
     let record = MessageRecord {
         kind: "message",
         time: rfc3339(m.timestamp),
@@ -144,8 +155,13 @@ pub fn write_message(
         warning: p.warning(),
         content_length: p.content_length(),
         sdp: p.sdp(),
-        problems: p.index.problems.clone(),
-        parse_error: p.rsip_error(),
+        problems: if keep_alive.is_some() {
+            Vec::new()
+        } else {
+            p.index.problems.clone()
+        },
+        parse_error: p.rsip_error().filter(|_| keep_alive.is_none()),
+        keep_alive,
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")

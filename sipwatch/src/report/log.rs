@@ -105,8 +105,12 @@ impl Output for MessageLog {
             if !p.index.problems.is_empty() {
                 write!(out, "  [malformed: {}]", describe(&p.index.problems))?;
             }
-        } else if d.bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
-            write!(out, "(keep-alive, {} bytes)", d.bytes.len())?;
+        } else if let Some(kind) = crate::sip::keep_alive(&d.bytes) {
+            if kind.is_line_ends() {
+                write!(out, "(keep-alive, {} bytes)", d.bytes.len())?;
+            } else {
+                write!(out, "(keep-alive: {kind}, {} bytes)", d.bytes.len())?;
+            }
         } else {
             write!(out, "(not a SIP start line, {} bytes)", d.bytes.len())?;
         }
@@ -306,6 +310,14 @@ mod tests {
         assert!(render(false, &d).ends_with("(not a SIP start line, 22 bytes)\n"));
         let ka = datagram(b"\r\n\r\n", Transport::Udp);
         assert!(render(false, &ka).ends_with("(keep-alive, 4 bytes)\n"));
+        let spaces = datagram(b"   \r\n", Transport::Udp);
+        assert!(render(false, &spaces).ends_with("(keep-alive: whitespace, 5 bytes)\n"));
+        let jak = datagram(b"jaK", Transport::Udp);
+        assert!(render(false, &jak).ends_with("(keep-alive: \"jaK\", 3 bytes)\n"));
+        let mut stun = vec![0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[1; 12]);
+        let stun = datagram(&stun, Transport::Udp);
+        assert!(render(false, &stun).ends_with("(keep-alive: STUN binding request, 20 bytes)\n"));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::{
 };
 use crate::{
     capture::{Counters, DirectionCounters},
-    net::{ConnectionStats, DecodeStats},
-    sip::AssemblyStats,
+    net::{ConnectionStats, DecodeStats, NotOpened},
+    sip::{AssemblyStats, KeepAlives},
     track::TrackStats,
 };
 
@@ -67,6 +67,103 @@ impl Output for TextSummary {
     }
 }
 
+/// One line per flow that sent keep-alives: "keep-alives: 192.168.77.10:5060
+/// -> 203.0.113.2:5060 every 30 s (12, CRLF CRLF)", and, where the path audit
+/// measured how long the NAT keeps the PBX's mapping, whether that is often
+/// enough.
+fn write_keep_alives(
+    out: &mut dyn Write,
+    keep_alives: &KeepAlives,
+    audit: Option<&crate::audit::Auditor>,
+) -> io::Result<()> {
+    for f in keep_alives.flows() {
+        let every = match (f.count, f.interval_ms()) {
+            (1, _) => format!("once ({})", f.kind),
+            (n, Some(ms)) => format!("every {} ({n}, {})", seconds(ms), f.kind),
+            (n, None) => format!("{n} times ({})", f.kind),
+        };
+        let nat = audit
+            .and_then(|a| nat_lifetime(a, f.src.port()))
+            .map(|(at_least_s, less_than_s)| match (f.interval_ms(), less_than_s) {
+                (Some(ms), Some(l)) if ms >= l * 1000 => format!(
+                    "; the NAT forgets the mapping after {at_least_s} to {l} s of silence (path audit): too seldom to keep it"
+                ),
+                (_, Some(l)) => format!(
+                    "; the NAT keeps the mapping {at_least_s} to {l} s (path audit)"
+                ),
+                (_, None) => format!("; the NAT keeps the mapping at least {at_least_s} s (path audit)"),
+            })
+            .unwrap_or_default();
+        let over = match f.transport {
+            crate::net::Transport::Udp => String::new(),
+            other => format!(" over {other}"),
+        };
+        writeln!(
+            out,
+            "keep-alives: {} -> {}{over} {every}{nat}",
+            f.src, f.dst
+        )?;
+    }
+    if keep_alives.other_flows() > 0 {
+        writeln!(
+            out,
+            "keep-alives: {} more on other flows",
+            keep_alives.other_flows()
+        )?;
+    }
+    Ok(())
+}
+
+/// What the path audit measured of the NAT mapping of the PBX's `port`
+/// (at least, less than; s).
+fn nat_lifetime(audit: &crate::audit::Auditor, port: u16) -> Option<(u64, Option<u64>)> {
+    let port = format!(":{port}");
+    audit.latest().into_iter().find_map(|a| match a.outcome {
+        crate::audit::AuditOutcome::NatLifetime {
+            at_least_s,
+            less_than_s,
+            ..
+        } if a.binding.contact.ends_with(&port) => Some((at_least_s, less_than_s)),
+        _ => None,
+    })
+}
+
+/// Milliseconds as seconds: "30 s", "2.5 s".
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// The frames not opened, by kind: "; not opened: 12 frames of L2TP, 3 of
+/// ARP" (empty when there were none).
+fn not_opened(frames: u64, kinds: &NotOpened) -> String {
+    let mut parts: Vec<String> = kinds
+        .kinds()
+        .enumerate()
+        .map(|(i, (kind, n))| {
+            let frames = if i == 0 { " frames" } else { "" };
+            format!("{n}{frames} of {kind}")
+        })
+        .collect();
+    if kinds.others() > 0 {
+        parts.push(format!("{} of other kinds", kinds.others()));
+    }
+    // Frames counted before they could be named (none, as the decoder is
+    // written; kept so the sum always shows).
+    let unnamed = frames.saturating_sub(kinds.total());
+    if unnamed > 0 {
+        parts.push(format!("{unnamed} other frames"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; not opened: {}", parts.join(", "))
+    }
+}
+
 /// The table with each failure's cause and fix, the kernel's counters
 /// (live), what was decoded, and a WARNING line for every loss.
 pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
@@ -94,10 +191,17 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     if !n.is_empty() || other_protocols > 0 {
         writeln!(
             out,
-            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {} ICMP errors about other traffic, {other_protocols} other frames",
-            n.udp_datagrams, n.udp_bytes, n.tcp_streams, n.tcp_segments, n.tcp_bytes, n.icmp_errors
+            "not SIP, passed over: {} UDP datagrams ({} bytes), {} TCP streams ({} segments, {} bytes), {} ICMP errors about other traffic{}",
+            n.udp_datagrams,
+            n.udp_bytes,
+            n.tcp_streams,
+            n.tcp_segments,
+            n.tcp_bytes,
+            n.icmp_errors,
+            not_opened(other_protocols, &d.not_opened)
         )?;
     }
+    write_keep_alives(out, &a.keep_alives, end.audit)?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
     let losses: [(u64, &str); 16] = [
         (

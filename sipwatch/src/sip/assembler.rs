@@ -7,7 +7,7 @@
 //! so an HTTP connection neither shows up as messages nor as SIP bytes lost.
 use std::{collections::HashMap, time::SystemTime};
 
-use super::{FramingStats, Message, SipFramer};
+use super::{FramingStats, KeepAlive, KeepAlives, Message, SipFramer, keep_alive};
 use crate::net::{
     Datagram, IcmpError, NotSipStats, SipSelection, Transport,
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
@@ -27,6 +27,10 @@ pub struct AssemblyStats {
     pub unfinished_bytes: u64,
     /// Traffic passed over as not SIP.
     pub not_sip: NotSipStats,
+    /// Keep-alives on the SIP ports (UDP), per flow; absent from the JSON
+    /// when there were none.
+    #[serde(skip_serializing_if = "KeepAlives::is_empty")]
+    pub keep_alives: KeepAlives,
 }
 
 struct Stream {
@@ -51,6 +55,7 @@ pub struct MessageAssembler {
     /// TCP directions off the SIP ports, once their first bytes were judged.
     judged: HashMap<Flow, Judged>,
     not_sip: NotSipStats,
+    keep_alives: KeepAlives,
 }
 
 /// What the first bytes of a TCP direction off the SIP ports said.
@@ -90,6 +95,7 @@ impl MessageAssembler {
             selection,
             judged: HashMap::new(),
             not_sip: NotSipStats::default(),
+            keep_alives: KeepAlives::default(),
         }
     }
 
@@ -104,6 +110,7 @@ impl MessageAssembler {
             framing,
             unfinished_bytes: self.unfinished_bytes,
             not_sip: self.not_sip,
+            keep_alives: self.keep_alives,
         }
     }
 
@@ -113,6 +120,10 @@ impl MessageAssembler {
         match d.transport {
             Transport::Udp => {
                 if self.selection.udp_is_sip(&d.src, &d.dst, &d.payload) {
+                    if let Some(kind) = keep_alive(&d.payload) {
+                        self.keep_alives
+                            .add(d.src, d.dst, d.transport, kind, d.timestamp);
+                    }
                     out.push(message(d));
                 } else {
                     self.not_sip.udp_datagrams += 1;
@@ -123,6 +134,7 @@ impl MessageAssembler {
                 if !self.tcp_is_sip(&d) {
                     return;
                 }
+                self.tally_tcp_keep_alive(&d);
                 let (flow, events) = self.tcp.push(&d);
                 if events.is_empty() {
                     return;
@@ -255,6 +267,28 @@ impl MessageAssembler {
             self.not_sip.tcp_bytes += d.payload.len() as u64;
         }
         kind == StreamKind::Sip
+    }
+
+    /// A segment that is a CRLF ping or pong (RFC 5626 §3.5.1) between two
+    /// messages of a SIP stream: framing steps over it, so it is counted here.
+    fn tally_tcp_keep_alive(&mut self, d: &Datagram) {
+        let Some(kind @ (KeepAlive::CrlfPing | KeepAlive::CrlfPong)) = keep_alive(&d.payload)
+        else {
+            return;
+        };
+        let flow = Flow {
+            src: d.src,
+            dst: d.dst,
+        };
+        // Inside a message (its header block split at a blank line), not between two.
+        let between = self
+            .streams
+            .get(&flow)
+            .is_none_or(|s| s.framer.pending() == 0);
+        if between {
+            self.keep_alives
+                .add(d.src, d.dst, d.transport, kind, d.timestamp);
+        }
     }
 
     /// Remembers a judgement, within the same bound as the streams.

@@ -13,12 +13,14 @@ mod assembler;
 pub mod fields;
 mod framing;
 mod index;
+mod keepalive;
 mod message;
 pub mod timers;
 
 pub use assembler::{AssemblyStats, MessageAssembler};
 pub use framing::{FramingStats, MAX_MESSAGE, SipFramer};
 pub use index::{HeaderLine, MessageIndex, Problem, StartLine};
+pub use keepalive::{KeepAlive, KeepAliveFlow, KeepAlives, MAX_KEEPALIVE_FLOWS, keep_alive};
 pub use message::{CSeq, Clock, Message, Origin, ParsedMessage};
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod analyzed;
 pub mod cases;
+pub mod frames;
 pub mod inject;
 pub mod peers;
 
@@ -153,11 +154,22 @@ pub fn capture_during<R>(
     config: impl FnOnce(&mut CaptureConfig),
     traffic: impl FnOnce() -> R,
 ) -> (CaptureRun, R) {
-    let mut cfg = CaptureConfig::new(PBX_IF);
+    capture_on(&lab.pbx, PBX_IF, config, traffic).1
+}
+
+/// The same on any `interface` of the PBX namespace `pbx`; also returns
+/// the hooks as attached, as start-up names them.
+pub fn capture_on<R>(
+    pbx: &sipwatch_lab::Netns,
+    interface: &str,
+    config: impl FnOnce(&mut CaptureConfig),
+    traffic: impl FnOnce() -> R,
+) -> (Vec<String>, (CaptureRun, R)) {
+    let mut cfg = CaptureConfig::new(interface);
     config(&mut cfg);
     let (ready_tx, ready_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let pbx_ns = lab.pbx.name().to_owned();
+    let pbx_ns = pbx.name().to_owned();
     let capture_thread = thread::spawn(move || -> Result<CaptureRun, String> {
         let ns = sipwatch_lab::Netns::from_name(pbx_ns);
         ns.enter_current_thread().map_err(|e| e.to_string())?;
@@ -174,7 +186,12 @@ pub fn capture_during<R>(
                 }
             };
             let mut reader = capture.frames().map_err(|e| e.to_string())?;
-            let _ = ready_tx.send(Ok(()));
+            let hooks = capture
+                .hooks()
+                .iter()
+                .map(|h| format!("{} {}", h.hook, h.how))
+                .collect();
+            let _ = ready_tx.send(Ok(hooks));
             let mut frames = Vec::new();
             tokio::pin!(stop_rx);
             loop {
@@ -192,14 +209,14 @@ pub fn capture_during<R>(
             })
         })
     });
-    match ready_rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(Ok(())) => {}
+    let hooks = match ready_rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(hooks)) => hooks,
         Ok(Err(e)) => panic!("sipwatch could not attach to the lab's PBX interface: {e}"),
         Err(_) => panic!(
             "sipwatch did not attach within 30 s: {:?}",
             capture_thread.join()
         ),
-    }
+    };
     let result = traffic();
     // Let the last packets cross the hooks before detaching.
     thread::sleep(Duration::from_millis(300));
@@ -208,5 +225,5 @@ pub fn capture_during<R>(
         .join()
         .expect("capture thread panicked")
         .expect("capture failed");
-    (run, result)
+    (hooks, (run, result))
 }

@@ -60,6 +60,8 @@ pub struct Pipeline<W: Write> {
     captured_ifindex: Option<u32>,
     /// Why the kernel's drops are not traced (live), when they are not.
     drop_problem: Option<String>,
+    /// Why the source stopped before its end (a file cut short), when it did.
+    stopped: Option<String>,
     drops: DropTally,
     /// Live, with the drop tracer: final answers that arrived, held back
     /// from the tracker for [`ANSWER_HOLD`], since this host's kernel may
@@ -141,6 +143,7 @@ impl<W: Write> Pipeline<W> {
             drop_reasons: DropReasons::default(),
             captured_ifindex: None,
             drop_problem: None,
+            stopped: None,
             drops: DropTally::default(),
             held: Vec::new(),
             hold_answers: false,
@@ -201,6 +204,13 @@ impl<W: Write> Pipeline<W> {
     pub fn frames_from_nic(mut self) -> Self {
         self.frames_from_nic = true;
         self
+    }
+
+    /// The source stopped before its end (a file cut short or corrupt):
+    /// the summary says why, so that JSON readers know the analysis is
+    /// partial.
+    pub fn note_stopped(&mut self, why: String) {
+        self.stopped = Some(why);
     }
 
     /// Live: an echo address whose answers XDP must no longer consume
@@ -580,6 +590,7 @@ impl<W: Write> Pipeline<W> {
             source,
             kernel_drops: &kernel_drops,
             drop_problem: self.drop_problem.as_deref(),
+            stopped: self.stopped.as_deref(),
             counts: &counts,
         };
         for o in &mut self.outputs {

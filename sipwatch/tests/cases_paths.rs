@@ -171,3 +171,29 @@ fn provider_ban_after_failed_logins() {
     assert!(text.contains("auth_rejection_permanent=yes"), "{text}");
     no_wrong_way(&text);
 }
+
+/// A capture cut short (a copy interrupted, a disk full) is analysed as far
+/// as it goes, and its JSON summary says why it stopped, so that a reader
+/// of the JSON alone knows the analysis is partial.
+#[test]
+fn a_capture_cut_short_says_so_in_its_json_summary() {
+    let whole = std::fs::read(support::cases::case_file(
+        "provider-ban-after-failed-logins",
+        "b-fail2ban-reject.pcap",
+    ))
+    .unwrap();
+    let tmp = support::temp_dir("cut");
+    let path = tmp.path().join("cut.pcap");
+    std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+    let records = support::analyzed::json(&path);
+    let stopped = support::analyzed::summary(&records)["stopped"]
+        .as_str()
+        .expect("the summary says why it stopped")
+        .to_owned();
+    assert!(stopped.contains("cut short"), "{stopped}");
+    let whole = support::analyzed::json(&support::cases::case_file(
+        "provider-ban-after-failed-logins",
+        "b-fail2ban-reject.pcap",
+    ));
+    assert!(support::analyzed::summary(&whole).get("stopped").is_none());
+}

@@ -283,6 +283,9 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         /// send queue's drops, the message store's evictions).
         #[serde(skip_serializing_if = "Vec::is_empty")]
         counts: Vec<&'a super::Count>,
+        /// Why the file was not read to its end: the analysis is partial.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stopped: Option<&'a str>,
     }
     #[derive(Serialize)]
     struct DropCount<'a> {
@@ -310,6 +313,7 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
             .collect(),
         kernel_drops_not_traced: end.drop_problem,
         counts: end.counts.iter().filter(|c| c.n > 0).collect(),
+        stopped: end.stopped,
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")

@@ -49,6 +49,9 @@ pub struct RunEnd<'a> {
     pub kernel_drops: &'a [(KernelDrop, u64)],
     /// Live: why drops were not traced, when they were not.
     pub drop_problem: Option<&'a str>,
+    /// Why the source stopped before its end (a file cut short or
+    /// corrupt): the analysis is partial.
+    pub stopped: Option<&'a str>,
     /// Every output's and every stage's own counts ([`Output::counters`]):
     /// the summary shows those that are not zero.
     pub counts: &'a [Count],

@@ -396,6 +396,7 @@ mod tests {
             source: None,
             kernel_drops: &[],
             drop_problem: None,
+            stopped: None,
             counts,
         };
         TextSummary.finish(&mut out, &end).unwrap();

@@ -76,6 +76,7 @@ impl Source for FileSource {
     fn end(&mut self) -> Result<SourceEnd, Self::Error> {
         Ok(SourceEnd {
             name: Some(format!("{} ({})", self.name, self.format_name())),
+            stopped: self.stopped.as_ref().map(ToString::to_string),
             ..SourceEnd::default()
         })
     }

@@ -57,6 +57,9 @@ pub struct SourceEnd {
     pub malformed_records: u64,
     /// What was read, for a file: `"trunk.pcapng (pcapng)"`.
     pub name: Option<String>,
+    /// Why the source stopped before its end (a file cut short or
+    /// corrupt), in words; everything before was read.
+    pub stopped: Option<String>,
 }
 
 /// A place inputs come from. Every method but [`Source::next_batch`] has a
@@ -155,6 +158,9 @@ pub async fn drive<S: Source, W: Write>(
         push(&mut batch, &mut pipeline)?;
     }
     let end = source.end()?;
+    if let Some(why) = end.stopped {
+        pipeline.note_stopped(why);
+    }
     Ok(pipeline.finish(end.kernel, end.malformed_records, end.name.as_deref())?)
 }
 

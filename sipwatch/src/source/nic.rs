@@ -96,6 +96,7 @@ impl Source for NicSource {
             kernel: Some(self.capture.counters()?),
             malformed_records: self.frames.malformed(),
             name: None,
+            stopped: None,
         })
     }
 }

@@ -38,11 +38,15 @@
 //! capture file; later a HEP socket, a uprobe ring) with the one loop that
 //! drives a pipeline from any of them; [`live`] (`sipwatch attach`) and
 //! [`analyze`] (`sipwatch analyze`) run that loop over the NIC and over a
-//! file or standard input. [`source`] sits beside [`pipeline`], using it. [`echo`] (`sipwatch echo`) is the cooperating server
-//! on a public host, and [`probe`] (`sipwatch probe`) the pre-go-live router
-//! check against it, built on [`client`], [`alg`] and [`capture`]. [`time`],
-//! which any of them may use, writes the RFC 3339 times of every JSON
-//! object.
+//! file or standard input. [`source`] sits beside [`pipeline`], using it.
+//! [`echo`] (`sipwatch echo`) is the cooperating server on a public host,
+//! and [`probe`] (`sipwatch probe`) the pre-go-live router check against
+//! it, built on [`client`], [`alg`] and [`capture`]. [`doctor`] (`sipwatch
+//! doctor`) is the provider checklist before any capture, built on
+//! [`client`], its words in [`say::doctor`]. [`time`], which any of them
+//! may use, writes the RFC 3339 times of every JSON object.
+//!
+//! `tests/module_graph.rs` fails on any cycle between these modules.
 pub mod alg;
 pub mod analyze;
 pub mod audit;

@@ -567,8 +567,25 @@ fn tested(t: &Tested, mark: Mark, took_ms: f64) -> Line {
         }
         l.details.extend(bindings.iter().map(binding));
     }
-    l.cause = cause;
-    l.fix = fix;
+    // The tracker's reading, as a capture of this exchange would give it:
+    // the same words as every other diagnosis.
+    let mut judged = t
+        .diagnoses
+        .iter()
+        .map(|d| super::diagnosis::explain(d, &super::Context::default()));
+    match judged.next() {
+        Some((cause, fix)) => {
+            l.cause = Some(cause);
+            l.fix = Some(fix);
+        }
+        None => {
+            l.cause = cause;
+            l.fix = fix;
+        }
+    }
+    for (cause, fix) in judged {
+        l.details.push(format!("also: {cause}; {fix}"));
+    }
     l
 }
 

@@ -1,6 +1,7 @@
 //! `sipwatch doctor` from the lab's PBX, through the router's plain NAT, to
 //! the provider: dnsmasq there serves NAPTR, SRV and A records for the
-//! provider's names (asked with `--dns`), Kamailio is the registrar. Each
+//! provider's names (asked with `--dns`, or through the namespace's own
+//! `/etc/netns/NAME/resolv.conf`: `Lab::use_dns`), Kamailio is the registrar. Each
 //! checklist line is asserted. Needs root and dnsmasq (`cargo xtask setup`
 //! installs it); fails, saying why, without.
 mod support;
@@ -175,6 +176,21 @@ fn the_checklist_in_the_lab() {
         )),
         "{text}"
     );
+    // The cause and fix are the tracker's, as a capture would say them.
+    assert!(
+        text.contains(&format!(
+            "    cause: 401 Unauthorized to the REGISTER that answered the challenge: user {} for realm {}\n",
+            kamailio::USER,
+            kamailio::REALM
+        )),
+        "{text}"
+    );
+    let (code, text) = with_credentials(&lab, &dns, "busy", "x", false);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("    cause: 503 Service Unavailable, retry after 30 s\n"),
+        "{text}"
+    );
     let (code, text) = with_credentials(&lab, &dns, "ghost", "x", false);
     assert_eq!(code, 2, "{text}");
     assert!(
@@ -343,5 +359,35 @@ fn icmp_errors_name_what_and_who() {
     assert!(
         text.contains(&format!("    cause: {ROUTER_LAN_V4}, not the target, refused the port: a firewall on the way rejects it\n")),
         "{text}"
+    );
+}
+
+/// Without `--dns`, the doctor asks the resolver of its namespace
+/// (`/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over
+/// `/etc/resolv.conf`): the lab's dnsmasq answers, and the line says so.
+#[test]
+fn without_dns_the_namespace_resolver_answers() {
+    let lab = lab(Personality::PlainNat);
+    let _registrar = Kamailio::start(&lab.provider).unwrap_or_else(|e| panic!("Kamailio: {e}"));
+    let _dns = dnsmasq(&lab);
+    lab.use_dns(PROVIDER_V4.into()).unwrap();
+    let resolv = format!("/etc/netns/{}/resolv.conf", lab.pbx.name());
+    assert!(std::path::Path::new(&resolv).exists(), "{resolv}");
+    let (code, text) = doctor(&lab, &["sip:provider.lab", "--transport", "udp"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        line(&text, "✓ DNS").ends_with(&format!(
+            "provider.lab resolves to 1 target, asked {PROVIDER_V4} (from /etc/resolv.conf)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("      1. UDP 203.0.113.2:5060 (sip.provider.lab, from NAPTR → SRV)\n"),
+        "{text}"
+    );
+    drop(lab);
+    assert!(
+        !std::path::Path::new(&resolv).exists(),
+        "{resolv} left behind"
     );
 }

@@ -1068,61 +1068,24 @@ fn the_json_report_is_one_typed_object_with_units_in_its_names() {
 
 use super::tls::{self as tls_step, NameMatch, Session, Trust};
 
-struct Pki {
-    ca_pem: String,
-    ca_der: rustls::pki_types::CertificateDer<'static>,
-    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+use sipwatch_lab::pki::Pki;
+
+/// `pki`'s certificate for `names` as a rustls chain and key.
+fn server(
+    pki: &Pki,
+    names: &[&str],
+    until: Option<(i32, u8, u8)>,
+    self_signed: bool,
+) -> (Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>) {
+    let issued = pki.server(names, until, self_signed);
+    (vec![issued.der.into()], issued.key_der)
 }
 
-impl Pki {
-    fn new() -> Pki {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Lab CA");
-        let cert = params.self_signed(&key).unwrap();
-        Pki {
-            ca_pem: cert.pem(),
-            ca_der: cert.der().clone(),
-            ca: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate for `names`, signed by the CA (or by itself),
-    /// valid until `until`.
-    fn server(
-        &self,
-        names: &[&str],
-        until: Option<(i32, u8, u8)>,
-        self_signed: bool,
-    ) -> (Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(
-            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, names[0]);
-        if let Some((y, m, d)) = until {
-            params.not_before = rcgen::date_time_ymd(y - 1, m, d);
-            params.not_after = rcgen::date_time_ymd(y, m, d);
-        }
-        let cert = if self_signed {
-            params.self_signed(&key).unwrap()
-        } else {
-            params.signed_by(&key, &self.ca).unwrap()
-        };
-        (vec![cert.der().clone()], key.serialize_der())
-    }
-
-    fn ca_file(&self) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("sipwatch-doctor-ca-{}.pem", token()));
-        std::fs::write(&path, &self.ca_pem).unwrap();
-        path
-    }
+/// The CA's certificate in a file, for `--ca`.
+fn ca_file(pki: &Pki) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("sipwatch-doctor-ca-{}.pem", token()));
+    std::fs::write(&path, &pki.ca_pem).unwrap();
+    path
 }
 
 fn tls_target(addr: SocketAddr) -> dns::Target {
@@ -1154,9 +1117,9 @@ fn tls_case(
     with_ca: bool,
 ) -> (Timed<tls_step::Checked>, Line) {
     let pki = Pki::new();
-    let (chain, key) = pki.server(names, until, self_signed);
+    let (chain, key) = server(&pki, names, until, self_signed);
     let addr = Registrar::default().tls(chain, key);
-    let ca = with_ca.then(|| pki.ca_file());
+    let ca = with_ca.then(|| ca_file(&pki));
     let checked = tls_check(addr, ca.clone());
     if let Some(ca) = ca {
         std::fs::remove_file(ca).ok();
@@ -1297,7 +1260,7 @@ fn plain_sip_on_the_tls_port_and_tls_on_a_plain_port() {
     );
     // Plain SIP sent to a TLS port: the connection ends without an answer.
     let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let (chain, key) = server(&pki, &["provider.test"], None, false);
     let tls = Registrar::default().tls(chain, key);
     let provider = Provider::parse("sip:provider.test").unwrap();
     let mut config = Config::new("sip:provider.test");
@@ -1394,13 +1357,13 @@ fn a_cname_chain_and_a_server_error_are_said() {
 #[test]
 fn a_server_asking_for_a_client_certificate_is_said() {
     let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let (chain, key) = server(&pki, &["provider.test"], None, false);
     let addr = Registrar {
-        client_ca: Some(pki.ca_der.clone()),
+        client_ca: Some(pki.ca_der.clone().into()),
         ..Registrar::default()
     }
     .tls(chain, key);
-    let ca = pki.ca_file();
+    let ca = ca_file(&pki);
     let (checked, line) = tls_check(addr, Some(ca.clone()));
     std::fs::remove_file(ca).ok();
     assert!(handshake(&checked).client_certificate_requested);

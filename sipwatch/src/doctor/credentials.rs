@@ -437,41 +437,35 @@ pub fn check(
     };
     let mut judge = Judge::new(target.transport, local, target.address);
     tested.registration = ask(
-        provider,
-        &target,
-        local,
+        (provider, account, config),
         &mut channel,
-        account,
-        config,
         &mut judge,
         &mut tested,
     );
-    let unanswered = matches!(
+    // A REGISTER refused below SIP (ICMP, TCP) has no registration outcome
+    // to judge: the line says what happened instead. A timeout is one.
+    let timed_out = matches!(
         tested.registration,
         Registration::Unanswered {
             reached: Reached::NoAnswer { .. }
         }
     );
-    let answered_or_timed_out =
-        unanswered || !matches!(tested.registration, Registration::Unanswered { .. });
-    if answered_or_timed_out {
-        tested.diagnoses = judge.diagnoses(unanswered);
+    if timed_out || !matches!(tested.registration, Registration::Unanswered { .. }) {
+        tested.diagnoses = judge.diagnoses(timed_out);
     }
     Credentials::Tested(Box::new(tested))
 }
 
-/// The REGISTERs and their answers, each transaction handed to `judge`.
-#[allow(clippy::too_many_arguments)]
+/// The REGISTERs to `tested.target` and their answers, each transaction
+/// handed to `judge`.
 fn ask(
-    provider: &Provider,
-    target: &Target,
-    local: SocketAddr,
+    (provider, account, config): (&Provider, &Account, &Config),
     channel: &mut client::Channel,
-    account: &Account,
-    config: &Config,
     judge: &mut Judge,
     tested: &mut Tested,
 ) -> Registration {
+    let target = tested.target.clone();
+    let local = judge.local;
     let auth_user = tested.auth_user.clone();
     let dialog = (token(), token());
     let uri = format!("sip:{}", reach::uri_host(&provider.host));

@@ -898,6 +898,12 @@ fn a_query_never_answered_is_the_captured_timeout() {
         "{}",
         line.seen
     );
+    // What only the doctor knows is kept beside the capture's words.
+    assert!(
+        line.details.contains(&"OPTIONS were answered but the REGISTER was not: ask the provider whether REGISTER from this address is dropped (rate limit, fail2ban-like ban)".to_owned()),
+        "{:?}",
+        line.details
+    );
 }
 
 #[test]

@@ -574,9 +574,16 @@ fn tested(t: &Tested, mark: Mark, took_ms: f64) -> Line {
         .iter()
         .map(|d| super::diagnosis::explain(d, &super::Context::default()));
     match judged.next() {
-        Some((cause, fix)) => {
-            l.cause = Some(cause);
-            l.fix = Some(fix);
+        Some((judged_cause, judged_fix)) => {
+            // What only the doctor knows stays beside it: the same target
+            // answered an OPTIONS.
+            if let (Registration::Unanswered { .. }, Some(cause), Some(fix)) =
+                (&t.registration, &cause, &fix)
+            {
+                l.details.push(format!("{cause}: {fix}"));
+            }
+            l.cause = Some(judged_cause);
+            l.fix = Some(judged_fix);
         }
         None => {
             l.cause = cause;

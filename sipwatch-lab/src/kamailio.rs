@@ -14,6 +14,11 @@
 //!
 //! An Expires below [`MIN_EXPIRES`] gets 423 Interval Too Brief; INVITE gets
 //! 486 Busy Here, anything else 200 OK.
+//!
+//! [`Kamailio::start_tls`] adds SIP over TLS (Kamailio's `tls` module,
+//! Debian's `kamailio-tls-modules`): one port per [`TlsPort`], each with the
+//! certificate the test made for it (valid, expired, for another name,
+//! self-signed…), the same routes behind.
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -30,9 +35,26 @@ pub struct Kamailio {
     dir: PathBuf,
 }
 
+/// One TLS port of the registrar, with its certificate chain and key (PEM).
+#[derive(Clone, Debug)]
+pub struct TlsPort {
+    /// The port on the provider's IPv4 address.
+    pub port: u16,
+    /// The certificate chain, end-entity first, PEM.
+    pub chain_pem: String,
+    /// Its private key, PEM (PKCS #8 or traditional).
+    pub key_pem: String,
+}
+
 impl Kamailio {
     /// Starts Kamailio in `ns` (the provider) and waits until it listens.
     pub fn start(ns: &Netns) -> Result<Kamailio, LabError> {
+        Kamailio::start_tls(ns, &[])
+    }
+
+    /// Starts Kamailio in `ns` with SIP over TLS on each of `tls` too, each
+    /// port with its own certificate, and waits until every port listens.
+    pub fn start_tls(ns: &Netns, tls: &[TlsPort]) -> Result<Kamailio, LabError> {
         let dir = std::env::temp_dir().join(format!(
             "sipwatch-kamailio-{}-{}",
             std::process::id(),
@@ -40,8 +62,15 @@ impl Kamailio {
         ));
         std::fs::create_dir_all(&dir)
             .map_err(LabError::io(format!("creating {}", dir.display())))?;
+        let mut text = config_text();
+        if !tls.is_empty() {
+            let tls_cfg = dir.join("tls.cfg");
+            std::fs::write(&tls_cfg, tls_config(&dir, tls)?)
+                .map_err(LabError::io("writing tls.cfg"))?;
+            text = with_tls(&text, &tls_cfg, tls);
+        }
         let config = dir.join("kamailio.cfg");
-        std::fs::write(&config, config_text()).map_err(LabError::io("writing kamailio.cfg"))?;
+        std::fs::write(&config, text).map_err(LabError::io("writing kamailio.cfg"))?;
         let path = |p: &Path| p.display().to_string();
         let mut process = ns.spawn(&[
             "kamailio",
@@ -58,7 +87,11 @@ impl Kamailio {
         loop {
             let listening = ns
                 .run(&["ss", "-Hlun", "sport = :5060"])
-                .is_ok_and(|o| !o.trim().is_empty());
+                .is_ok_and(|o| !o.trim().is_empty())
+                && tls.iter().all(|t| {
+                    ns.run(&["ss", "-Hltn", &format!("sport = :{}", t.port)])
+                        .is_ok_and(|o| !o.trim().is_empty())
+                });
             if listening {
                 break;
             }
@@ -135,5 +168,53 @@ pub fn config_text() -> String {
          \tif (is_method(\"INVITE\")) {{ sl_send_reply(\"486\", \"Busy Here\"); exit; }}\n\
          \tsl_send_reply(\"200\", \"OK\");\n\
          }}\n"
+    )
+}
+
+/// The `tls` module's configuration: a server section per port (the first
+/// also the default), no client certificate asked, TLS 1.2 and later.
+fn tls_config(dir: &Path, tls: &[TlsPort]) -> Result<String, LabError> {
+    let mut out = String::new();
+    for (i, t) in tls.iter().enumerate() {
+        let cert = dir.join(format!("tls-{}.pem", t.port));
+        let key = dir.join(format!("tls-{}.key", t.port));
+        std::fs::write(&cert, &t.chain_pem).map_err(LabError::io("writing a certificate"))?;
+        std::fs::write(&key, &t.key_pem).map_err(LabError::io("writing a private key"))?;
+        let mut sections = vec![format!("[server:{PROVIDER_V4}:{}]", t.port)];
+        if i == 0 {
+            sections.push("[server:default]".to_owned());
+        }
+        for section in sections {
+            out.push_str(&format!(
+                "{section}\n\
+                 method = TLSv1.2+\n\
+                 verify_certificate = no\n\
+                 require_certificate = no\n\
+                 certificate = {}\n\
+                 private_key = {}\n\n",
+                cert.display(),
+                key.display()
+            ));
+        }
+    }
+    out.push_str("[client:default]\nverify_certificate = no\nrequire_certificate = no\n");
+    Ok(out)
+}
+
+/// `config` with TLS enabled: the module, its configuration file, and a
+/// `listen=tls:` line per port.
+fn with_tls(config: &str, tls_cfg: &Path, tls: &[TlsPort]) -> String {
+    let mut extra = String::from("enable_tls=yes\n");
+    for t in tls {
+        extra.push_str(&format!("listen=tls:{PROVIDER_V4}:{}\n", t.port));
+    }
+    extra.push_str(&format!(
+        "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"{}\")\n",
+        tls_cfg.display()
+    ));
+    config.replacen(
+        "loadmodule \"sl.so\"\n",
+        &format!("{extra}loadmodule \"sl.so\"\n"),
+        1,
     )
 }

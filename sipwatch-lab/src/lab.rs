@@ -131,6 +131,27 @@ impl Lab {
             .map(|_| ())
     }
 
+    /// From now on, a command run in any of the lab's namespaces with `ip
+    /// netns exec` ([`Netns::command`], [`Netns::run`], [`Netns::spawn`])
+    /// resolves names with `server` alone: `/etc/netns/NAME/resolv.conf`,
+    /// which `ip netns exec` bind-mounts over `/etc/resolv.conf`. Removed
+    /// when the lab is dropped. (Code run with [`Netns::enter`] still reads
+    /// the host's `/etc/resolv.conf`: only `ip netns exec` mounts it.)
+    pub fn use_dns(&self, server: std::net::IpAddr) -> Result<(), LabError> {
+        for ns in self.namespaces() {
+            let dir = resolver_dir(ns.name());
+            std::fs::create_dir_all(&dir)
+                .map_err(LabError::io(format!("creating {}", dir.display())))?;
+            let file = dir.join("resolv.conf");
+            std::fs::write(
+                &file,
+                format!("# sipwatch lab {}\nnameserver {server}\n", ns.name()),
+            )
+            .map_err(LabError::io(format!("writing {}", file.display())))?;
+        }
+        Ok(())
+    }
+
     pub fn namespaces(&self) -> [&Netns; 3] {
         [&self.pbx, &self.router, &self.provider]
     }
@@ -267,8 +288,15 @@ fn ip(args: &[&str]) -> Result<String, LabError> {
     )
 }
 
-/// Kills what runs in a namespace and deletes it; best effort, for teardown.
+/// Where `ip netns exec` finds a namespace's own `/etc` files.
+fn resolver_dir(name: &str) -> std::path::PathBuf {
+    std::path::Path::new("/etc/netns").join(name)
+}
+
+/// Kills what runs in a namespace and deletes it, with the resolver
+/// configuration [`Lab::use_dns`] gave it; best effort, for teardown.
 fn remove_namespace(name: &str) {
+    let _ = std::fs::remove_dir_all(resolver_dir(name));
     if let Ok(pids) = ip(&["netns", "pids", name]) {
         for pid in pids
             .split_whitespace()

@@ -28,6 +28,7 @@ pub mod kamailio;
 mod lab;
 mod netns;
 mod personality;
+pub mod pki;
 mod sip;
 
 pub use addresses::*;

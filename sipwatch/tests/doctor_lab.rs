@@ -1,6 +1,7 @@
 //! `sipwatch doctor` from the lab's PBX, through the router's plain NAT, to
 //! the provider: dnsmasq there serves NAPTR, SRV and A records for the
-//! provider's names (asked with `--dns`), Kamailio is the registrar. Each
+//! provider's names (asked with `--dns`, or through the namespace's own
+//! `/etc/netns/NAME/resolv.conf`: `Lab::use_dns`), Kamailio is the registrar. Each
 //! checklist line is asserted. Needs root and dnsmasq (`cargo xtask setup`
 //! installs it); fails, saying why, without.
 mod support;
@@ -24,6 +25,16 @@ fn dnsmasq(lab: &Lab) -> NetnsChild {
         "--srv-host=_sip._udp.broken.lab,gone.broken.lab,5060,10,0".to_owned(),
         format!("--host-record=broken.lab,{p}"),
     ];
+    // The TLS cases: each domain's `_sips._tcp` SRV leads to its own port.
+    let records: Vec<String> = records
+        .into_iter()
+        .chain(TLS_CASES.iter().flat_map(|(domain, port)| {
+            [
+                format!("--srv-host=_sips._tcp.{domain},sip.{domain},{port},10,100"),
+                format!("--host-record=sip.{domain},{p}"),
+            ]
+        }))
+        .collect();
     let listen = format!("--listen-address={p}");
     let mut argv = vec![
         "dnsmasq",
@@ -173,6 +184,21 @@ fn the_checklist_in_the_lab() {
             "challenged again after the credentials for {}",
             kamailio::USER
         )),
+        "{text}"
+    );
+    // The cause and fix are the tracker's, as a capture would say them.
+    assert!(
+        text.contains(&format!(
+            "    cause: 401 Unauthorized to the REGISTER that answered the challenge: user {} for realm {}\n",
+            kamailio::USER,
+            kamailio::REALM
+        )),
+        "{text}"
+    );
+    let (code, text) = with_credentials(&lab, &dns, "busy", "x", false);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("    cause: 503 Service Unavailable, retry after 30 s\n"),
         "{text}"
     );
     let (code, text) = with_credentials(&lab, &dns, "ghost", "x", false);
@@ -344,4 +370,210 @@ fn icmp_errors_name_what_and_who() {
         text.contains(&format!("    cause: {ROUTER_LAN_V4}, not the target, refused the port: a firewall on the way rejects it\n")),
         "{text}"
     );
+}
+
+/// Without `--dns`, the doctor asks the resolver of its namespace
+/// (`/etc/netns/NAME/resolv.conf`, which `ip netns exec` mounts over
+/// `/etc/resolv.conf`): the lab's dnsmasq answers, and the line says so.
+#[test]
+fn without_dns_the_namespace_resolver_answers() {
+    let lab = lab(Personality::PlainNat);
+    let _registrar = Kamailio::start(&lab.provider).unwrap_or_else(|e| panic!("Kamailio: {e}"));
+    let _dns = dnsmasq(&lab);
+    lab.use_dns(PROVIDER_V4.into()).unwrap();
+    let resolv = format!("/etc/netns/{}/resolv.conf", lab.pbx.name());
+    assert!(std::path::Path::new(&resolv).exists(), "{resolv}");
+    let (code, text) = doctor(&lab, &["sip:provider.lab", "--transport", "udp"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        line(&text, "✓ DNS").ends_with(&format!(
+            "provider.lab resolves to 1 target, asked {PROVIDER_V4} (from /etc/resolv.conf)"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("      1. UDP 203.0.113.2:5060 (sip.provider.lab, from NAPTR → SRV)\n"),
+        "{text}"
+    );
+    drop(lab);
+    assert!(
+        !std::path::Path::new(&resolv).exists(),
+        "{resolv} left behind"
+    );
+}
+
+/// The TLS registrar's domains and ports, one certificate each.
+const TLS_CASES: [(&str, u16); 5] = [
+    ("valid.lab", 5061),
+    ("expired.lab", 5062),
+    ("wrongname.lab", 5063),
+    ("selfsigned.lab", 5064),
+    ("srvonly.lab", 5065),
+];
+
+/// Port `port` of the TLS registrar with `pki`'s certificate for `names`.
+fn tls_port(
+    pki: &pki::Pki,
+    port: u16,
+    names: &[&str],
+    until: Option<(i32, u8, u8)>,
+    self_signed: bool,
+) -> kamailio::TlsPort {
+    let issued = pki.server(names, until, self_signed);
+    kamailio::TlsPort {
+        port,
+        chain_pem: issued.pem,
+        key_pem: issued.key_pem,
+    }
+}
+
+/// The TLS step's line for `address` (the reach step's line for the same
+/// target starts the same way, with the OPTIONS' answer).
+fn tls_line<'a>(text: &'a str, mark: &str, address: &str) -> &'a str {
+    let start = format!("{mark} TLS {address}");
+    text.lines()
+        .find(|l| {
+            l.starts_with(&start)
+                && (l.contains(": certificate ") || l.contains(": the TLS handshake"))
+        })
+        .unwrap_or_else(|| panic!("no TLS line {start:?} in:\n{text}"))
+}
+
+/// Kamailio's TLS module with a certificate per port, the test's own: each
+/// TLS checklist line, and TLS asked of the plain SIP port.
+#[test]
+fn each_tls_certificate_is_judged_on_its_own_line() {
+    let lab = lab(Personality::PlainNat);
+    let pki = pki::Pki::new();
+    let ports = [
+        tls_port(&pki, 5061, &["valid.lab", "sip.valid.lab"], None, false),
+        tls_port(
+            &pki,
+            5062,
+            &["expired.lab", "sip.expired.lab"],
+            Some((2020, 1, 1)),
+            false,
+        ),
+        tls_port(&pki, 5063, &["other.example"], None, false),
+        tls_port(
+            &pki,
+            5064,
+            &["selfsigned.lab", "sip.selfsigned.lab"],
+            None,
+            true,
+        ),
+        tls_port(&pki, 5065, &["sip.srvonly.lab"], None, false),
+    ];
+    let _registrar = Kamailio::start_tls(&lab.provider, &ports).unwrap_or_else(|e| {
+        panic!("Kamailio with TLS (`cargo xtask setup` installs kamailio-tls-modules): {e}")
+    });
+    let _dns = dnsmasq(&lab);
+    let dns = PROVIDER_V4.to_string();
+    let ca =
+        std::env::temp_dir().join(format!("sipwatch-doctor-lab-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let ca_path = ca.display().to_string();
+    let tls = |domain: &str| {
+        doctor(
+            &lab,
+            &[
+                &format!("sip:{domain}"),
+                "--dns",
+                &dns,
+                "--transport",
+                "tls",
+                "--ca",
+                &ca_path,
+            ],
+        )
+    };
+
+    let (code, text) = tls("valid.lab");
+    assert!(
+        tls_line(&text, "✓", "203.0.113.2:5061").contains(": certificate verified, TLSv1_"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    the SIP domain valid.lab is among the certificate's names\n"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "✓ TLS 203.0.113.2:5061").contains(": 200 OK in "),
+        "the OPTIONS over TLS: {text}"
+    );
+    assert_eq!(code, 0, "{text}");
+
+    let (code, text) = tls("expired.lab");
+    assert_eq!(code, 2, "{text}");
+    tls_line(&text, "✗", "203.0.113.2:5062");
+    assert!(
+        text.contains("    cause: the certificate expired on 2020-01-01T00:00:00.000000Z\n"),
+        "{text}"
+    );
+
+    let (code, text) = tls("wrongname.lab");
+    assert_eq!(code, 2, "{text}");
+    tls_line(&text, "✗", "203.0.113.2:5063");
+    assert!(
+        text.contains("    cause: the certificate covers other.example, not wrongname.lab\n"),
+        "{text}"
+    );
+
+    let (code, text) = tls("selfsigned.lab");
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        tls_line(&text, "✗", "203.0.113.2:5064").contains(": certificate self-signed, not trusted"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "    cause: the certificate is self-signed: no CA this host trusts vouches for it\n"
+        ),
+        "{text}"
+    );
+
+    let (code, text) = tls("srvonly.lab");
+    tls_line(&text, "✓", "203.0.113.2:5065");
+    assert!(
+        text.contains("    the SIP domain srvonly.lab is not among the certificate's names\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    the SRV target sip.srvonly.lab is among the certificate's names\n"),
+        "{text}"
+    );
+    assert_eq!(code, 0, "{text}");
+
+    // TLS asked of the plain SIP port.
+    let (code, text) = doctor(
+        &lab,
+        &[
+            "sip:203.0.113.2:5060",
+            "--transport",
+            "tls",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    tls_line(&text, "✗", "203.0.113.2:5060");
+    assert!(
+        text.contains("    cause: the port does not speak TLS (plain SIP on it?)"),
+        "{text}"
+    );
+    // Plain SIP sent to a TLS port.
+    let (code, text) = doctor(
+        &lab,
+        &[
+            "sip:203.0.113.2:5061",
+            "--transport",
+            "tcp",
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(code, 2, "{text}");
+    line(&text, "✗ TCP 203.0.113.2:5061");
+    assert!(text.contains("(TLS expected on this port?)"), "{text}");
+    std::fs::remove_file(&ca).ok();
 }

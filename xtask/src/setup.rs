@@ -44,6 +44,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("sipsak", "the lab's SIP client"),
     ("kamailio", "the lab's SIP registrar"),
     (
+        "kamailio-tls-modules",
+        "the lab's TLS registrar for `sipwatch doctor` (Kamailio's tls module)",
+    ),
+    (
         "dnsmasq",
         "the lab's DNS server: NAPTR, SRV and A records for `sipwatch doctor`",
     ),

@@ -4,7 +4,19 @@
 //! adds, removes and refreshes none. Challenges are answered with digest
 //! (RFC 3261 §22.4; RFC 7616 / RFC 8760: MD5, SHA-256, SHA-512-256, their
 //! `-sess` variants, qop `auth` or none).
+//!
+//! The exchange is then judged as a captured registration is: every
+//! REGISTER and answer goes through a [`Tracker`] that follows binding
+//! queries ([`Tracker::with_queries`]), and the query's [`Diagnosis`] is
+//! what the line says (in [`crate::say::diagnosis`]'s words), so that
+//! `doctor` and a capture of the same registrar say the same thing.
+use std::{
+    net::SocketAddr,
+    time::{Duration, SystemTime},
+};
+
 use serde::Serialize;
+use sipwatch_common::Direction;
 
 use super::{
     Account, Config, Provider, Timed, Transport,
@@ -14,8 +26,8 @@ use super::{
 };
 use crate::{
     client::{self, Outcome},
-    sip::{MessageIndex, fields},
-    track::DigestAlgorithm,
+    sip::{Message, MessageIndex, Origin, fields},
+    track::{Diagnosis, DigestAlgorithm, TIMER_B, TrackLimits, Tracker},
 };
 
 /// One binding the registrar holds for the AOR.
@@ -103,6 +115,102 @@ pub struct Tested {
     /// The answer.
     #[serde(flatten)]
     pub registration: Registration,
+    /// What the tracker made of the exchange, as of a captured
+    /// registration (`credentials_rejected`, `forbidden`, `unknown_user`,
+    /// `interval_too_brief`, `unavailable`, `timeout`…): empty when it
+    /// concluded nothing (registered, or a challenge left unanswered).
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+/// The doctor's REGISTER exchange judged by the tracker, message by
+/// message, as a capture on this host would have shown it.
+struct Judge {
+    tracker: Tracker,
+    transport: crate::net::Transport,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// The latest request's first transmission, for Timer F.
+    last_sent: Option<SystemTime>,
+}
+
+impl Judge {
+    fn new(transport: Transport, local: SocketAddr, remote: SocketAddr) -> Judge {
+        Judge {
+            tracker: Tracker::new(TrackLimits::default()).with_queries(),
+            transport: match transport {
+                Transport::Udp => crate::net::Transport::Udp,
+                Transport::Tcp => crate::net::Transport::Tcp,
+                Transport::Tls => crate::net::Transport::Tls,
+            },
+            local,
+            remote,
+            last_sent: None,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8], at: SystemTime, outbound: bool) {
+        let (src, dst) = if outbound {
+            (self.local, self.remote)
+        } else {
+            (self.remote, self.local)
+        };
+        let message = Message {
+            timestamp: at,
+            direction: Some(if outbound {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            }),
+            transport: self.transport,
+            src,
+            dst,
+            vlans: Vec::new(),
+            reassembled: false,
+            bytes: bytes.to_vec(),
+            origin: Origin::CaptureFile,
+        };
+        self.tracker.push(&message.parsed(), &mut Vec::new());
+    }
+
+    /// One transaction: each transmission of `request` and each arrival
+    /// of its own, in time order (`started`: its first transmission).
+    fn exchange(&mut self, request: &[u8], exchange: &client::Exchange, started: SystemTime) {
+        let mut arrivals: Vec<(Duration, &[u8])> = exchange
+            .received
+            .iter()
+            .filter(|r| matches!(r.heard, client::Heard::Provisional(_)))
+            .map(|r| (r.at, r.bytes.as_slice()))
+            .collect();
+        if let Outcome::Final(response) = &exchange.outcome {
+            arrivals.push((response.at, response.bytes.as_slice()));
+        }
+        let mut sends = exchange.sent_at.iter().peekable();
+        for (at, bytes) in arrivals {
+            while let Some(sent) = sends.next_if(|&&s| s <= at) {
+                self.push(request, started + *sent, true);
+            }
+            self.push(bytes, started + at, false);
+        }
+        for sent in sends {
+            self.push(request, started + *sent, true);
+        }
+        self.last_sent = Some(started);
+    }
+
+    /// The query's diagnoses: a request left unanswered is judged when
+    /// Timer F would fire (the doctor waits less, the PBX would not).
+    fn diagnoses(mut self, unanswered: bool) -> Vec<Diagnosis> {
+        if unanswered && let Some(sent) = self.last_sent {
+            self.tracker
+                .tick(sent + TIMER_B + Duration::from_secs(1), &mut Vec::new());
+        }
+        self.tracker
+            .registrations()
+            .iter()
+            .find(|r| r.key.is_query())
+            .map(|r| r.diagnoses.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The step's result.
@@ -316,6 +424,7 @@ pub fn check(
         requests: 0,
         algorithm: None,
         registration: Registration::TooManyChallenges,
+        diagnoses: Vec::new(),
     };
     let Opened {
         mut channel, local, ..
@@ -326,6 +435,38 @@ pub fn check(
             return Credentials::Tested(Box::new(tested));
         }
     };
+    let mut judge = Judge::new(target.transport, local, target.address);
+    tested.registration = ask(
+        (provider, account, config),
+        &mut channel,
+        &mut judge,
+        &mut tested,
+    );
+    // A REGISTER refused below SIP (ICMP, TCP) has no registration outcome
+    // to judge: the line says what happened instead. A timeout is one.
+    let timed_out = matches!(
+        tested.registration,
+        Registration::Unanswered {
+            reached: Reached::NoAnswer { .. }
+        }
+    );
+    if timed_out || !matches!(tested.registration, Registration::Unanswered { .. }) {
+        tested.diagnoses = judge.diagnoses(timed_out);
+    }
+    Credentials::Tested(Box::new(tested))
+}
+
+/// The REGISTERs to `tested.target` and their answers, each transaction
+/// handed to `judge`.
+fn ask(
+    (provider, account, config): (&Provider, &Account, &Config),
+    channel: &mut client::Channel,
+    judge: &mut Judge,
+    tested: &mut Tested,
+) -> Registration {
+    let target = tested.target.clone();
+    let local = judge.local;
+    let auth_user = tested.auth_user.clone();
     let dialog = (token(), token());
     let uri = format!("sip:{}", reach::uri_host(&provider.host));
     let mut auth: Option<(&str, String)> = None;
@@ -341,21 +482,17 @@ pub fn check(
             auth.as_ref().map(|(n, v)| (*n, v.as_str())),
         );
         tested.requests = cseq;
-        let exchange = client::exchange(
-            &mut channel,
-            target.address,
-            &request,
-            &reach::timers(config),
-        );
+        let started = SystemTime::now();
+        let exchange = client::exchange(channel, target.address, &request, &reach::timers(config));
+        judge.exchange(&request, &exchange, started);
         let Outcome::Final(response) = &exchange.outcome else {
-            tested.registration = Registration::Unanswered {
+            return Registration::Unanswered {
                 reached: reach::unanswered(&exchange, config),
             };
-            return Credentials::Tested(Box::new(tested));
         };
         let index = MessageIndex::parse(&response.bytes);
         let after_challenge = challenged;
-        tested.registration = match response.code {
+        return match response.code {
             200..=299 => Registration::Registered {
                 bindings: bindings(&index),
             },
@@ -371,16 +508,12 @@ pub fn check(
                     .collect();
                 let (text, challenge) = match choose(&values) {
                     Ok(c) => c,
-                    Err(offered) => {
-                        tested.registration = Registration::CannotAnswer { offered };
-                        return Credentials::Tested(Box::new(tested));
-                    }
+                    Err(offered) => return Registration::CannotAnswer { offered },
                 };
                 if challenged && !challenge.stale {
-                    tested.registration = Registration::WrongPassword {
+                    return Registration::WrongPassword {
                         realm: challenge.realm.as_deref().map(super::clean),
                     };
-                    return Credentials::Tested(Box::new(tested));
                 }
                 challenged = true;
                 let algorithm = DigestAlgorithm::named(challenge.algorithm.as_deref());
@@ -430,8 +563,6 @@ pub fn check(
                 after_challenge,
             },
         };
-        return Credentials::Tested(Box::new(tested));
     }
-    tested.registration = Registration::TooManyChallenges;
-    Credentials::Tested(Box::new(tested))
+    Registration::TooManyChallenges
 }

@@ -455,6 +455,9 @@ struct Registrar {
     answer_from: Option<&'static str>,
     /// Over TLS, ask for a client certificate issued by this CA.
     client_ca: Option<rustls::pki_types::CertificateDer<'static>>,
+    /// Answer every REGISTER at once with this status line and extra
+    /// headers (no challenge); an empty status: never answer it.
+    register_answer: Option<(&'static str, &'static str)>,
 }
 
 impl Default for Registrar {
@@ -468,6 +471,7 @@ impl Default for Registrar {
             seen_as: Some(("198.51.100.7", 5060)),
             answer_from: None,
             client_ca: None,
+            register_answer: None,
         }
     }
 }
@@ -488,6 +492,11 @@ impl Registrar {
         let method = h("cseq").split_whitespace().nth(1).unwrap_or("").to_owned();
         let (status, extra) = if method == "OPTIONS" {
             ("200 OK", "Server: LabRegistrar 1.0\r\nAllow: INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER\r\nSupported: path, outbound\r\n".to_owned())
+        } else if let Some((status, extra)) = self.register_answer {
+            if status.is_empty() {
+                return Vec::new();
+            }
+            (status, extra.to_owned())
         } else if let Some(auth) = index.header("authorization") {
             let get = |n: &str| crate::sip::fields::auth_param(&auth, n).unwrap_or_default();
             let qop = get("qop");
@@ -551,7 +560,9 @@ impl Registrar {
             let mut buf = vec![0u8; 70_000];
             while let Ok((n, from)) = socket.recv_from(&mut buf) {
                 let answer = self.answer(&buf[..n], from);
-                out.as_ref().unwrap_or(&socket).send_to(&answer, from).ok();
+                if !answer.is_empty() {
+                    out.as_ref().unwrap_or(&socket).send_to(&answer, from).ok();
+                }
             }
         });
         addr
@@ -761,22 +772,30 @@ fn a_wrong_password_is_said_with_the_asterisk_fix_and_never_printed() {
         line.seen,
         "challenged again after the credentials for alice-auth"
     );
+    // The tracker's reading, in the words a capture of it would print.
+    let super::credentials::Credentials::Tested(tested) = &report.credentials.result else {
+        panic!("not tested");
+    };
+    assert!(matches!(
+        tested.diagnoses.as_slice(),
+        [crate::track::Diagnosis::CredentialsRejected { .. }]
+    ));
+    let (cause, fix) =
+        crate::say::diagnosis::explain(&tested.diagnoses[0], &crate::say::Context::default());
+    assert_eq!(line.cause.as_deref(), Some(cause.as_str()));
+    assert_eq!(line.fix.as_deref(), Some(fix.as_str()));
     assert_eq!(
-        line.cause.as_deref(),
-        Some(
-            "the password, or the authentication user name alice-auth, is wrong for realm \"lab\""
-        )
+        cause,
+        "401 Unauthorized to the REGISTER that answered the challenge: user alice-auth for realm lab; the auth user (alice-auth) differs from the From user (alice)"
     );
-    assert!(line.fix.as_deref().unwrap().contains("`outbound_auth`"));
-    assert!(
-        line.fix
-            .as_deref()
-            .unwrap()
-            .contains("`defaultuser` / `secret`")
-    );
+    assert!(fix.contains("`outbound_auth`"), "{fix}");
+    assert!(fix.contains("`defaultuser`"), "{fix}");
     assert_eq!(report.exit_code(), 2);
     let all = text(&report);
-    assert!(all.contains("    cause: the password"), "{all}");
+    assert!(
+        all.contains("    cause: 401 Unauthorized to the REGISTER"),
+        "{all}"
+    );
     assert!(!all.contains("wrong-pw-123"));
     assert!(
         !serde_json::to_string(&json(&report))
@@ -784,6 +803,107 @@ fn a_wrong_password_is_said_with_the_asterisk_fix_and_never_printed() {
             .contains("wrong-pw-123")
     );
     assert!(!format!("{:?}", alice("wrong-pw-123")).contains("wrong-pw-123"));
+}
+
+/// The doctor's credentials line for a registrar that answers every
+/// REGISTER with `status` and `extra`: its diagnoses, and the line, whose
+/// cause and fix must be the capture's words for the first.
+fn refused_with(
+    status: &'static str,
+    extra: &'static str,
+) -> (Vec<crate::track::Diagnosis>, crate::say::doctor::Line) {
+    let addr = Registrar {
+        register_answer: Some((status, extra)),
+        ..Registrar::default()
+    }
+    .udp();
+    let mut c = config(addr, &[Transport::Udp]);
+    c.account = alice("s3cret-pw");
+    let report = run(&c).unwrap();
+    let super::credentials::Credentials::Tested(tested) = &report.credentials.result else {
+        panic!("not tested");
+    };
+    let line = crate::say::doctor::credentials(
+        &report.credentials,
+        super::report::credentials_mark(&report.credentials.result),
+    );
+    let (cause, fix) =
+        crate::say::diagnosis::explain(&tested.diagnoses[0], &crate::say::Context::default());
+    assert_eq!(line.cause.as_deref(), Some(cause.as_str()));
+    assert_eq!(line.fix.as_deref(), Some(fix.as_str()));
+    assert_eq!(report.exit_code(), 2);
+    (tested.diagnoses.clone(), line)
+}
+
+#[test]
+fn the_query_refused_is_judged_as_a_captured_registration() {
+    use crate::track::Diagnosis;
+    let (d, line) = refused_with("404 Not Found", "");
+    assert!(matches!(d[0], Diagnosis::UnknownUser { .. }), "{d:?}");
+    assert_eq!(
+        line.seen,
+        "404: the registrar does not know sip:alice@127.0.0.1"
+    );
+    let (d, line) = refused_with("423 Interval Too Brief", "Min-Expires: 600\r\n");
+    assert!(
+        matches!(
+            d[0],
+            Diagnosis::IntervalTooBrief {
+                min_expires: Some(600),
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    assert!(
+        line.cause
+            .unwrap()
+            .contains("the registrar wants at least 600 s")
+    );
+    let (d, line) = refused_with("503 Service Unavailable", "Retry-After: 120\r\n");
+    assert!(
+        matches!(
+            d[0],
+            Diagnosis::Unavailable {
+                retry_after: Some(120),
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    assert!(line.cause.unwrap().contains("retry after 120 s"));
+    let (d, _) = refused_with("403 Forbidden", "");
+    assert!(
+        matches!(
+            d[0],
+            Diagnosis::Forbidden {
+                after_challenge: false,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_query_never_answered_is_the_captured_timeout() {
+    let (d, line) = refused_with("", "");
+    assert!(
+        matches!(d[0], crate::track::Diagnosis::Timeout { .. }),
+        "{d:?}"
+    );
+    assert!(
+        line.seen
+            .starts_with("the REGISTER had no answer: no answer to "),
+        "{}",
+        line.seen
+    );
+    // What only the doctor knows is kept beside the capture's words.
+    assert!(
+        line.details.contains(&"OPTIONS were answered but the REGISTER was not: ask the provider whether REGISTER from this address is dropped (rate limit, fail2ban-like ban)".to_owned()),
+        "{:?}",
+        line.details
+    );
 }
 
 #[test]
@@ -954,61 +1074,24 @@ fn the_json_report_is_one_typed_object_with_units_in_its_names() {
 
 use super::tls::{self as tls_step, NameMatch, Session, Trust};
 
-struct Pki {
-    ca_pem: String,
-    ca_der: rustls::pki_types::CertificateDer<'static>,
-    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+use sipwatch_lab::pki::Pki;
+
+/// `pki`'s certificate for `names` as a rustls chain and key.
+fn server(
+    pki: &Pki,
+    names: &[&str],
+    until: Option<(i32, u8, u8)>,
+    self_signed: bool,
+) -> (Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>) {
+    let issued = pki.server(names, until, self_signed);
+    (vec![issued.der.into()], issued.key_der)
 }
 
-impl Pki {
-    fn new() -> Pki {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Lab CA");
-        let cert = params.self_signed(&key).unwrap();
-        Pki {
-            ca_pem: cert.pem(),
-            ca_der: cert.der().clone(),
-            ca: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A server certificate for `names`, signed by the CA (or by itself),
-    /// valid until `until`.
-    fn server(
-        &self,
-        names: &[&str],
-        until: Option<(i32, u8, u8)>,
-        self_signed: bool,
-    ) -> (Vec<rustls::pki_types::CertificateDer<'static>>, Vec<u8>) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(
-            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, names[0]);
-        if let Some((y, m, d)) = until {
-            params.not_before = rcgen::date_time_ymd(y - 1, m, d);
-            params.not_after = rcgen::date_time_ymd(y, m, d);
-        }
-        let cert = if self_signed {
-            params.self_signed(&key).unwrap()
-        } else {
-            params.signed_by(&key, &self.ca).unwrap()
-        };
-        (vec![cert.der().clone()], key.serialize_der())
-    }
-
-    fn ca_file(&self) -> std::path::PathBuf {
-        let path = std::env::temp_dir().join(format!("sipwatch-doctor-ca-{}.pem", token()));
-        std::fs::write(&path, &self.ca_pem).unwrap();
-        path
-    }
+/// The CA's certificate in a file, for `--ca`.
+fn ca_file(pki: &Pki) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("sipwatch-doctor-ca-{}.pem", token()));
+    std::fs::write(&path, &pki.ca_pem).unwrap();
+    path
 }
 
 fn tls_target(addr: SocketAddr) -> dns::Target {
@@ -1040,9 +1123,9 @@ fn tls_case(
     with_ca: bool,
 ) -> (Timed<tls_step::Checked>, Line) {
     let pki = Pki::new();
-    let (chain, key) = pki.server(names, until, self_signed);
+    let (chain, key) = server(&pki, names, until, self_signed);
     let addr = Registrar::default().tls(chain, key);
-    let ca = with_ca.then(|| pki.ca_file());
+    let ca = with_ca.then(|| ca_file(&pki));
     let checked = tls_check(addr, ca.clone());
     if let Some(ca) = ca {
         std::fs::remove_file(ca).ok();
@@ -1183,7 +1266,7 @@ fn plain_sip_on_the_tls_port_and_tls_on_a_plain_port() {
     );
     // Plain SIP sent to a TLS port: the connection ends without an answer.
     let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let (chain, key) = server(&pki, &["provider.test"], None, false);
     let tls = Registrar::default().tls(chain, key);
     let provider = Provider::parse("sip:provider.test").unwrap();
     let mut config = Config::new("sip:provider.test");
@@ -1280,13 +1363,13 @@ fn a_cname_chain_and_a_server_error_are_said() {
 #[test]
 fn a_server_asking_for_a_client_certificate_is_said() {
     let pki = Pki::new();
-    let (chain, key) = pki.server(&["provider.test"], None, false);
+    let (chain, key) = server(&pki, &["provider.test"], None, false);
     let addr = Registrar {
-        client_ca: Some(pki.ca_der.clone()),
+        client_ca: Some(pki.ca_der.clone().into()),
         ..Registrar::default()
     }
     .tls(chain, key);
-    let ca = pki.ca_file();
+    let ca = ca_file(&pki);
     let (checked, line) = tls_check(addr, Some(ca.clone()));
     std::fs::remove_file(ca).ok();
     assert!(handshake(&checked).client_certificate_requested);

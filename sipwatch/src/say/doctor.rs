@@ -567,8 +567,32 @@ fn tested(t: &Tested, mark: Mark, took_ms: f64) -> Line {
         }
         l.details.extend(bindings.iter().map(binding));
     }
-    l.cause = cause;
-    l.fix = fix;
+    // The tracker's reading, as a capture of this exchange would give it:
+    // the same words as every other diagnosis.
+    let mut judged = t
+        .diagnoses
+        .iter()
+        .map(|d| super::diagnosis::explain(d, &super::Context::default()));
+    match judged.next() {
+        Some((judged_cause, judged_fix)) => {
+            // What only the doctor knows stays beside it: the same target
+            // answered an OPTIONS.
+            if let (Registration::Unanswered { .. }, Some(cause), Some(fix)) =
+                (&t.registration, &cause, &fix)
+            {
+                l.details.push(format!("{cause}: {fix}"));
+            }
+            l.cause = Some(judged_cause);
+            l.fix = Some(judged_fix);
+        }
+        None => {
+            l.cause = cause;
+            l.fix = fix;
+        }
+    }
+    for (cause, fix) in judged {
+        l.details.push(format!("also: {cause}; {fix}"));
+    }
     l
 }
 

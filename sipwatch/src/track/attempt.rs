@@ -33,6 +33,11 @@ pub enum Purpose {
     Refresh,
     /// Expires: 0, `;expires=0`, or `Contact: *` (RFC 3261 §10.2.2).
     Unregister,
+    /// A REGISTER without Contact (RFC 3261 §10.2.4): asks for the AOR's
+    /// bindings and changes none. Tracked only by a tracker made
+    /// [`with_queries`](super::Tracker::with_queries) (`doctor`), under
+    /// [`QUERY_CONTACT`](super::QUERY_CONTACT).
+    Query,
 }
 
 /// How an attempt ended.
@@ -48,6 +53,9 @@ pub enum Outcome {
     },
     /// A 2xx to an un-REGISTER: the registrar dropped the binding.
     Unregistered,
+    /// A 2xx to a query: the registrar listed the AOR's bindings (the
+    /// credentials, if asked for, were accepted).
+    Queried,
     /// A final failure response.
     Rejected {
         /// Its status code (401 / 407 when the credentials sent were refused).
@@ -68,7 +76,7 @@ impl Outcome {
         match self {
             Outcome::Rejected { code } | Outcome::Abandoned { code } => Some(*code),
             Outcome::NoAnswer => Some(408),
-            Outcome::Registered { .. } | Outcome::Unregistered => None,
+            Outcome::Registered { .. } | Outcome::Unregistered | Outcome::Queried => None,
         }
     }
 }

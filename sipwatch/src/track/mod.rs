@@ -50,7 +50,8 @@ pub use nat::is_private;
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
 pub use registration::{
-    BindingKey, DEFAULT_EXPIRES, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR, registrar_identity,
+    BindingKey, DEFAULT_EXPIRES, QUERY_CONTACT, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR,
+    registrar_identity,
 };
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
@@ -172,6 +173,8 @@ pub struct Tracker {
     /// The latest fault of each TCP connection (bounded).
     connection_faults: evidence::ConnectionFaults,
     limits: TrackLimits,
+    /// Binding queries (REGISTER without Contact) are tracked.
+    queries: bool,
     stats: TrackStats,
     now: Option<SystemTime>,
     last_sweep: Option<SystemTime>,
@@ -184,6 +187,17 @@ impl Tracker {
             limits,
             ..Self::default()
         }
+    }
+
+    /// This tracker also follows binding queries (a REGISTER without
+    /// Contact, RFC 3261 §10.2.4) as attempts with an outcome and
+    /// diagnoses, each keyed by its AOR with [`QUERY_CONTACT`]: what
+    /// `doctor` needs to judge its own query as a captured registration is
+    /// judged. Off by default: a captured query changes no binding, so it
+    /// is no row of the table.
+    pub fn with_queries(mut self) -> Self {
+        self.queries = true;
+        self
     }
 
     /// The counters so far.
@@ -296,6 +310,10 @@ impl Tracker {
                 })
                 .map(|k| (k.clone(), Some(0)))
                 .collect(),
+            Contacts::These(contacts) if contacts.is_empty() && self.queries => {
+                let key = BindingKey::query(target.registrar.clone(), target.aor.clone());
+                vec![(self.known_key(key), header_expires)]
+            }
             Contacts::These(contacts) => contacts
                 .into_iter()
                 .map(|(contact, expires)| {

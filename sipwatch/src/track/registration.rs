@@ -60,6 +60,13 @@ pub struct BindingKey {
 /// that never came up: no REGISTER could be sent, so none names it.
 pub const UNSENT_AOR: &str = "(no REGISTER sent)";
 
+/// The Contact of a binding query's key (a REGISTER without Contact, RFC
+/// 3261 §10.2.4, tracked by a tracker made
+/// [`with_queries`](super::Tracker::with_queries)): the query is about the
+/// AOR, not one of its bindings, so it is kept apart from every binding a
+/// REGISTER with a Contact names.
+pub const QUERY_CONTACT: &str = "(query: no Contact)";
+
 /// At most this many other forms of a binding's registrar URI are kept.
 const REQUEST_URI_FORMS_KEPT: usize = 4;
 
@@ -103,6 +110,21 @@ impl BindingKey {
             aor: UNSENT_AOR.to_owned(),
             contact: String::new(),
         }
+    }
+
+    /// The key a binding query for `aor` at `registrar` is tracked under
+    /// ([`QUERY_CONTACT`]).
+    pub fn query(registrar: String, aor: String) -> BindingKey {
+        BindingKey {
+            registrar,
+            aor,
+            contact: QUERY_CONTACT.to_owned(),
+        }
+    }
+
+    /// Whether this is a binding query's key ([`BindingKey::query`]).
+    pub fn is_query(&self) -> bool {
+        self.contact == QUERY_CONTACT
     }
 
     /// Whether this binding is known only from a connection that never
@@ -328,7 +350,9 @@ impl Registration {
         match &mut self.attempt {
             Some(a) => a.next_request(p, asked),
             None => {
-                let purpose = if asked == Some(0) {
+                let purpose = if self.key.is_query() {
+                    Purpose::Query
+                } else if asked == Some(0) {
                     Purpose::Unregister
                 } else if self.expires_at().is_some() {
                     Purpose::Refresh
@@ -515,7 +539,13 @@ impl Registration {
         self.failures = None;
         self.streak = None;
         self.accepted_nonce = attempt.nonce_sent().map(str::to_owned);
-        let outcome = if attempt.purpose == Purpose::Unregister {
+        let outcome = if attempt.purpose == Purpose::Query {
+            // The bindings listed are the registrar's, none of them this
+            // key's: nothing is granted, the failures are over.
+            self.diagnoses.clear();
+            self.last_success = Some(at);
+            Outcome::Queried
+        } else if attempt.purpose == Purpose::Unregister {
             self.granted = None;
             self.diagnoses.clear();
             self.contacts_kept = None;

@@ -1629,3 +1629,97 @@ fn at_the_registrar_an_answer_dropped_on_its_way_out_is_why_the_phone_timed_out(
         reg.diagnoses
     );
 }
+
+/// `steps` with every Contact and Expires header removed: binding queries
+/// (RFC 3261 §10.2.4).
+fn as_queries(steps: Vec<(String, f64, bool)>) -> Vec<(String, f64, bool)> {
+    steps
+        .into_iter()
+        .map(|(text, secs, out)| {
+            let text = text
+                .split("\r\n")
+                .filter(|l| !l.starts_with("Contact:") && !l.starts_with("Expires:"))
+                .collect::<Vec<_>>()
+                .join("\r\n");
+            (text, secs, out)
+        })
+        .collect()
+}
+
+#[test]
+fn a_captured_binding_query_is_no_binding() {
+    let t = run(&as_queries(wrong_password_round(1, 0.0)));
+    assert!(t.registrations().is_empty());
+    assert!(
+        binding_key(&message(&as_queries(wrong_password_round(1, 0.0))[0].0, 0.0, true).parsed())
+            .is_none()
+    );
+}
+
+#[test]
+fn a_tracked_binding_query_with_a_wrong_password_is_credentials_rejected() {
+    let mut t = Tracker::default().with_queries();
+    feed(
+        &mut t,
+        &mut Vec::new(),
+        &as_queries(wrong_password_round(1, 0.0)),
+        false,
+    );
+    let regs = t.registrations();
+    assert_eq!(regs.len(), 1);
+    let reg = regs[0];
+    assert!(reg.key.is_query());
+    assert_eq!(reg.key.contact, QUERY_CONTACT);
+    assert_eq!(reg.key.aor, "sip:1001@provider.example");
+    assert_eq!(reg.last_outcome.map(|o| o.purpose), Some(Purpose::Query));
+    assert!(matches!(
+        reg.diagnoses.first(),
+        Some(Diagnosis::CredentialsRejected { .. })
+    ));
+}
+
+#[test]
+fn a_tracked_binding_query_answered_200_is_queried_and_grants_nothing() {
+    let r = as_queries(vec![(register(1, None, 3600), 0.0, true)])
+        .remove(0)
+        .0;
+    let ok = response(
+        &r,
+        "200 OK",
+        "Contact: <sip:1001@198.51.100.7:5060>;expires=300\r\n",
+    );
+    let mut t = Tracker::default().with_queries();
+    feed(
+        &mut t,
+        &mut Vec::new(),
+        &[(r, 0.0, true), (ok, 0.01, false)],
+        false,
+    );
+    let reg = t.registrations()[0];
+    assert_eq!(reg.last_outcome.map(|o| o.outcome), Some(Outcome::Queried));
+    assert!(reg.granted.is_none());
+    assert!(reg.diagnoses.is_empty());
+}
+
+#[test]
+fn a_tracked_binding_query_refused_with_423_says_min_expires() {
+    let r = as_queries(vec![(register(1, None, 3600), 0.0, true)])
+        .remove(0)
+        .0;
+    let no = response(&r, "423 Interval Too Brief", "Min-Expires: 600\r\n");
+    let mut t = Tracker::default().with_queries();
+    feed(
+        &mut t,
+        &mut Vec::new(),
+        &[(r, 0.0, true), (no, 0.01, false)],
+        false,
+    );
+    let reg = t.registrations()[0];
+    assert!(matches!(
+        reg.diagnoses.first(),
+        Some(Diagnosis::IntervalTooBrief {
+            min_expires: Some(600),
+            ..
+        })
+    ));
+}

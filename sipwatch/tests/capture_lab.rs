@@ -506,7 +506,9 @@ fn sigterm_detaches_everything_and_prints_the_counters() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("egress (TC) : ") && stdout.contains("1 copied"),
+        stdout.contains("ingress (XDP): ")
+            && stdout.contains("egress (TC) : ")
+            && stdout.contains("1 copied"),
         "{stdout}"
     );
 

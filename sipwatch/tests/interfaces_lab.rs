@@ -74,6 +74,11 @@ fn attach_on_loopback_captures_a_local_peer_both_ways_once() {
     // Both directions leave through lo: each is captured once, without a
     // direction (as `tcpdump -i lo` records it).
     assert_each_once(&run.frames, pbx, kamailio, &transcript, [None, None]);
+    let summary = summary_text(run.counters);
+    assert!(
+        summary.contains("ingress (no hook): ") && summary.contains("egress (TC) : "),
+        "{summary}"
+    );
 }
 
 /// Every request the PBX sent and every answer it received was captured
@@ -239,6 +244,34 @@ fn attach_on_a_layer_3_tunnel_captures_both_ways_at_tc() {
         [Some(Direction::Egress), Some(Direction::Ingress)],
     );
     assert_eq!(run.counters.ingress.lost() + run.counters.egress.lost(), 0);
+    let summary = summary_text(run.counters);
+    assert!(
+        summary.contains("ingress (TC): ") && summary.contains("egress (TC) : "),
+        "{summary}"
+    );
+    assert!(!summary.contains("(XDP)"), "{summary}");
+}
+
+/// The end-of-run summary's text for a live run that counted `counters`.
+fn summary_text(counters: sipwatch::capture::Counters) -> String {
+    let summary = sipwatch::report::CaptureSummary {
+        kernel: counters,
+        ..Default::default()
+    };
+    let tracker = sipwatch::track::Tracker::default();
+    let end = sipwatch::report::RunEnd {
+        summary: &summary,
+        tracker: &tracker,
+        live: true,
+        audit: None,
+        source: None,
+        kernel_drops: &[],
+        drop_problem: None,
+        counts: &[],
+    };
+    let mut out = Vec::new();
+    sipwatch::report::write_summary(&mut out, &end).unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 #[test]

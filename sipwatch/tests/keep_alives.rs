@@ -112,30 +112,40 @@ fn a_stun_request_off_the_sip_ports_is_not_taken_for_sip() {
     assert!(summary["pipeline"]["assembly"].get("keep_alives").is_none());
 }
 
-#[test]
-fn crlf_pings_between_messages_of_a_tcp_stream_are_counted_not_shown() {
+const TCP_REGISTER: &[u8] = b"REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.77.10:5060;branch=z9hG4bK-1\r\nFrom: <sip:a@203.0.113.2>;tag=1\r\nTo: <sip:a@203.0.113.2>\r\nCall-ID: tcp-ka\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+
+/// What `analyze` prints of one TCP direction from the phone to the
+/// provider: `segments` (sequence offset from the first byte, payload,
+/// second).
+fn analyzed_tcp(name: &str, segments: &[(u32, &[u8], u32)]) -> String {
     use etherparse::PacketBuilder;
-    let register = b"REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/TCP 192.168.77.10:5060;branch=z9hG4bK-1\r\nFrom: <sip:a@203.0.113.2>;tag=1\r\nTo: <sip:a@203.0.113.2>\r\nCall-ID: tcp-ka\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
-    let mut seq = 1000u32;
     let mut records = Vec::new();
-    for (payload, second) in [
-        (&register[..], 0u32),
-        (b"\r\n\r\n", 30),
-        (b"\r\n\r\n", 60),
-        (b"\r\n\r\n", 90),
-    ] {
+    for (offset, payload, second) in segments {
         let mut ip = Vec::new();
         PacketBuilder::ipv4([192, 168, 77, 10], [203, 0, 113, 2], 64)
-            .tcp(5060, 5060, seq, 64_000)
+            .tcp(5060, 5060, 1000 + offset, 64_000)
             .ack(1)
             .write(&mut ip, payload)
             .unwrap();
-        seq += payload.len() as u32;
-        records.push((ip, second));
+        records.push((ip, *second));
     }
-    let dir = write_capture("keep-alives-tcp", &records);
+    let dir = write_capture(name, &records);
     let path = dir.path().join("capture.pcap");
-    let text = support::analyzed::text(&path, View::Text(Detail::FirstLine));
+    support::analyzed::text(&path, View::Text(Detail::FirstLine))
+}
+
+#[test]
+fn crlf_pings_between_messages_of_a_tcp_stream_are_counted_not_shown() {
+    let ping = TCP_REGISTER.len() as u32;
+    let text = analyzed_tcp(
+        "keep-alives-tcp",
+        &[
+            (0, TCP_REGISTER, 0),
+            (ping, b"\r\n\r\n", 30),
+            (ping + 4, b"\r\n\r\n", 60),
+            (ping + 8, b"\r\n\r\n", 90),
+        ],
+    );
     assert!(
         text.contains(
             "keep-alives: 192.168.77.10:5060 -> 203.0.113.2:5060 over TCP every 30 s (3, CRLF CRLF)"
@@ -143,4 +153,25 @@ fn crlf_pings_between_messages_of_a_tcp_stream_are_counted_not_shown() {
         "{text}"
     );
     assert!(!text.contains("not a SIP start line"), "{text}");
+}
+
+#[test]
+fn a_retransmitted_crlf_ping_over_tcp_is_counted_once() {
+    let ping = TCP_REGISTER.len() as u32;
+    // The ping at 30 s is sent again, same bytes at the same place, at 31 s.
+    let text = analyzed_tcp(
+        "keep-alives-tcp-retransmitted",
+        &[
+            (0, TCP_REGISTER, 0),
+            (ping, b"\r\n\r\n", 30),
+            (ping, b"\r\n\r\n", 31),
+            (ping + 4, b"\r\n\r\n", 60),
+        ],
+    );
+    assert!(
+        text.contains(
+            "keep-alives: 192.168.77.10:5060 -> 203.0.113.2:5060 over TCP every 30 s (2, CRLF CRLF)"
+        ),
+        "{text}"
+    );
 }

@@ -76,6 +76,9 @@ pub struct Capture {
     interface: String,
     link: LinkKind,
     hooks: Vec<AttachedHook>,
+    /// The hooks that were attached before [`Capture::detach`]: their
+    /// counters still name them.
+    detached: Vec<Hook>,
     xdp_link: Option<XdpLinkId>,
     tc_link: Option<SchedClassifierLinkId>,
     /// TC ingress, in XDP's place on layer-3 devices.
@@ -147,6 +150,7 @@ impl Capture {
             interface: config.interface.clone(),
             link,
             hooks: Vec::new(),
+            detached: Vec::new(),
             xdp_link: None,
             tc_link: None,
             tc_ingress_link: None,
@@ -299,7 +303,17 @@ impl Capture {
                 map: COUNTER_MAP,
                 source,
             })?;
-        Counters::read(&counters)
+        let mut counters = Counters::read(&counters)?;
+        let attached = |wanted: &[Hook]| {
+            self.hooks
+                .iter()
+                .map(|h| h.hook)
+                .chain(self.detached.iter().copied())
+                .find(|hook| wanted.contains(hook))
+        };
+        counters.ingress_hook = attached(&[Hook::Xdp, Hook::TcIngress]);
+        counters.egress_hook = attached(&[Hook::Tc]);
+        Ok(counters)
     }
 
     /// Passes the kernel programs' log records (aya-log) to the `log` crate.
@@ -333,7 +347,8 @@ impl Capture {
                 .program::<BtfTracePoint>(DROP_PROGRAM)
                 .map(|p| p.detach(link));
         }
-        self.hooks.clear();
+        self.detached
+            .extend(self.hooks.drain(..).map(|attached| attached.hook));
         Ok(())
     }
 

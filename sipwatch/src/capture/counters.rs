@@ -2,7 +2,7 @@
 use aya::maps::{MapData, PerCpuArray};
 use sipwatch_common::{COUNTER_MAP, Counter, Direction, counter_index};
 
-use super::CaptureError;
+use super::{CaptureError, Hook};
 
 /// What one hook counted. `selected = copied + ring_full + read_errors`:
 /// every selected packet is either delivered or counted as lost.
@@ -66,14 +66,22 @@ impl DirectionCounters {
 /// were loaded, so they cover the whole capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
-    /// What the XDP program counted: packets arriving at the interface.
+    /// What the ingress hook counted: packets arriving at the interface.
     pub ingress: DirectionCounters,
     /// What the TC egress program counted: packets leaving the interface.
     pub egress: DirectionCounters,
+    /// The hook that filled `ingress`: XDP, or TC (ingress) where XDP
+    /// cannot read the interface's packets (loopback, layer-3 devices);
+    /// `None` when not known (a capture file). The summary names it.
+    #[serde(skip)]
+    pub ingress_hook: Option<Hook>,
+    /// The hook that filled `egress` (TC), `None` when not known.
+    #[serde(skip)]
+    pub egress_hook: Option<Hook>,
 }
 
 impl Counters {
-    /// The counters of one direction (ingress is XDP, egress TC).
+    /// The counters of one direction.
     pub fn direction(&self, direction: Direction) -> &DirectionCounters {
         match direction {
             Direction::Ingress => &self.ingress,
@@ -111,6 +119,8 @@ impl Counters {
         Ok(Counters {
             ingress: read_direction(Direction::Ingress)?,
             egress: read_direction(Direction::Egress)?,
+            ingress_hook: None,
+            egress_hook: None,
         })
     }
 }

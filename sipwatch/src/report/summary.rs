@@ -8,7 +8,7 @@ use super::{
     registrations::{write_table, write_totals},
 };
 use crate::{
-    capture::{Counters, DirectionCounters},
+    capture::{Counters, DirectionCounters, Hook},
     net::{ConnectionStats, DecodeStats, NotOpened},
     sip::{AssemblyStats, KeepAlives},
     track::TrackStats,
@@ -175,8 +175,10 @@ pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     }
     if end.live {
         writeln!(out, "--- capture summary ---")?;
-        direction_line(out, "ingress (XDP)", &s.kernel.ingress)?;
-        direction_line(out, "egress (TC) ", &s.kernel.egress)?;
+        let ingress = hook_name(s.kernel.ingress_hook);
+        let egress = hook_name(s.kernel.egress_hook);
+        direction_line(out, &format!("ingress ({ingress})"), &s.kernel.ingress)?;
+        direction_line(out, &format!("egress ({egress}) "), &s.kernel.egress)?;
         write_kernel_drops(out, end)?;
     }
     let d = &s.pipeline.decode;
@@ -368,6 +370,17 @@ pub(super) fn write_audit(out: &mut dyn Write, audit: &crate::audit::Auditor) ->
     Ok(())
 }
 
+/// The short name of the hook that filled a direction's counters (the
+/// line already says the direction); none on loopback's ingress, whose
+/// packets are all seen leaving.
+fn hook_name(hook: Option<Hook>) -> &'static str {
+    match hook {
+        Some(Hook::Xdp) => "XDP",
+        Some(Hook::Tc | Hook::TcIngress) => "TC",
+        None => "no hook",
+    }
+}
+
 fn direction_line(out: &mut dyn Write, name: &str, c: &DirectionCounters) -> io::Result<()> {
     writeln!(
         out,
@@ -401,6 +414,25 @@ mod tests {
         };
         TextSummary.finish(&mut out, &end).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_counters_lines_name_the_hook_that_filled_them() {
+        let mut s = CaptureSummary::default();
+        s.kernel.ingress_hook = Some(Hook::Xdp);
+        s.kernel.egress_hook = Some(Hook::Tc);
+        let text_xdp = text(&s);
+        assert!(text_xdp.contains("ingress (XDP): "), "{text_xdp}");
+        assert!(text_xdp.contains("egress (TC) : "), "{text_xdp}");
+        let mut s = CaptureSummary::default();
+        s.kernel.ingress_hook = Some(Hook::TcIngress);
+        s.kernel.egress_hook = Some(Hook::Tc);
+        let text_tc = text(&s);
+        assert!(text_tc.contains("ingress (TC): "), "{text_tc}");
+        assert!(!text_tc.contains("(XDP)"), "{text_tc}");
+        s.kernel.ingress_hook = None;
+        let text_lo = text(&s);
+        assert!(text_lo.contains("ingress (no hook): "), "{text_lo}");
     }
 
     #[test]

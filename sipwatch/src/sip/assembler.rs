@@ -134,8 +134,19 @@ impl MessageAssembler {
                 if !self.tcp_is_sip(&d) {
                     return;
                 }
-                self.tally_tcp_keep_alive(&d);
+                let keep_alive = self.tcp_keep_alive(&d);
+                let duplicates_before = self.tcp.stats().duplicate_bytes;
                 let (flow, events) = self.tcp.push(&d);
+                // A retransmitted ping is one ping: count it only when its
+                // bytes were new to the stream.
+                let retransmitted =
+                    self.tcp.stats().duplicate_bytes - duplicates_before >= d.payload.len() as u64;
+                if let Some(kind) = keep_alive
+                    && !retransmitted
+                {
+                    self.keep_alives
+                        .add(d.src, d.dst, d.transport, kind, d.timestamp);
+                }
                 if events.is_empty() {
                     return;
                 }
@@ -270,11 +281,11 @@ impl MessageAssembler {
     }
 
     /// A segment that is a CRLF ping or pong (RFC 5626 §3.5.1) between two
-    /// messages of a SIP stream: framing steps over it, so it is counted here.
-    fn tally_tcp_keep_alive(&mut self, d: &Datagram) {
-        let Some(kind @ (KeepAlive::CrlfPing | KeepAlive::CrlfPong)) = keep_alive(&d.payload)
-        else {
-            return;
+    /// messages of a SIP stream: framing steps over it, so it is counted by
+    /// the caller.
+    fn tcp_keep_alive(&self, d: &Datagram) -> Option<KeepAlive> {
+        let kind @ (KeepAlive::CrlfPing | KeepAlive::CrlfPong) = keep_alive(&d.payload)? else {
+            return None;
         };
         let flow = Flow {
             src: d.src,
@@ -285,10 +296,7 @@ impl MessageAssembler {
             .streams
             .get(&flow)
             .is_none_or(|s| s.framer.pending() == 0);
-        if between {
-            self.keep_alives
-                .add(d.src, d.dst, d.transport, kind, d.timestamp);
-        }
+        between.then_some(kind)
     }
 
     /// Remembers a judgement, within the same bound as the streams.

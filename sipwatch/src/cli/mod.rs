@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod attach;
 pub mod doctor;
 pub mod echo;
+pub mod lint;
 pub mod probe;
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};

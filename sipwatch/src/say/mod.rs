@@ -31,6 +31,7 @@ pub mod continuity;
 pub mod diagnosis;
 pub mod doctor;
 pub mod kernel_drop;
+pub mod lint;
 pub mod next_move;
 mod path;
 pub mod path_audit;

@@ -171,6 +171,9 @@ pub struct Value {
     /// A `;` comment followed the value with no space before it: the
     /// value may have been cut where the admin meant a `;` in it.
     pub cut_by_comment: bool,
+    /// A `;` comment followed on the same line (the whitespace before it
+    /// is then layout, not part of a pasted value).
+    pub commented: bool,
     /// Written `name => value`.
     pub arrow: bool,
     /// The file it was written in.
@@ -302,6 +305,8 @@ struct Line {
     text: String,
     /// A `;` comment began right after a non-space character.
     cut_by_comment: bool,
+    /// A `;` comment ended the line.
+    commented: bool,
 }
 
 impl Reader {
@@ -450,6 +455,7 @@ impl Reader {
             value: after.trim_matches(is_space).to_owned(),
             raw,
             cut_by_comment: stripped.cut_by_comment,
+            commented: stripped.commented,
             arrow,
             file: file.to_path_buf(),
             line,
@@ -567,6 +573,7 @@ fn strip_comments(line: &str, level: &mut u32) -> Line {
     let b = line.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut cut_by_comment = false;
+    let mut commented = false;
     let mut i = 0;
     // Where the innermost open `;--` ended, so `;--;` does not close it.
     let mut opened_at = 0usize;
@@ -602,6 +609,7 @@ fn strip_comments(line: &str, level: &mut u32) -> Line {
                 continue;
             }
             cut_by_comment = out.last().is_some_and(|c| !c.is_ascii_whitespace());
+            commented = true;
             break;
         }
         out.push(c);
@@ -611,6 +619,7 @@ fn strip_comments(line: &str, level: &mut u32) -> Line {
         // Only ASCII bytes were removed, so the text stays UTF-8.
         text: String::from_utf8(out).unwrap_or_default(),
         cut_by_comment,
+        commented,
     }
 }
 

@@ -254,3 +254,50 @@ fn a_broken_file_is_an_error_naming_its_line() {
         "{err}"
     );
 }
+
+/// `analyze --config-dir`: the 401 of a committed capture
+/// (tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap) names
+/// the `type=registration` section whose client_uri is its AOR, with the
+/// file and line, in the event line and in the fix.
+#[test]
+fn a_failing_registration_names_the_section_that_sends_it() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("pjsip.conf"),
+        "[other-reg]\ntype=registration\nserver_uri=sip:other.example\n\n\
+         [alice-reg]\ntype=registration\nserver_uri=sip:sip.example.net\n\
+         client_uri=sip:alice.w@sip.example.net\noutbound_auth=alice-auth\n",
+    )
+    .unwrap();
+    let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(&capture)
+        .arg("--config-dir")
+        .arg(d.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let place = format!("[alice-reg] ({}:5)", d.path().join("pjsip.conf").display());
+    let event = text
+        .lines()
+        .find(|l| l.contains(" REGISTRATION ") && l.contains("Rejected 401"))
+        .expect("a registration event");
+    assert!(event.ends_with(&place), "{event}");
+    let fix = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("fix  :"))
+        .expect("a fix");
+    assert!(
+        fix.ends_with(&format!("; in this configuration: {place}")),
+        "{fix}"
+    );
+    // Without the configuration, the words are the wire's alone.
+    let plain = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("in this configuration"));
+}

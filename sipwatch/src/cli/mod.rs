@@ -54,6 +54,32 @@ impl OutputArgs {
     }
 }
 
+/// `--config-dir`, shared by `attach` and `analyze`: Asterisk's
+/// configuration, so that each diagnosis names the section that sends the
+/// registration.
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// Asterisk's configuration directory (pjsip.conf, pjsip_wizard.conf):
+    /// each registration's fix names the section and line that send it,
+    /// matched by client_uri to the AOR, else by server_uri to the registrar.
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<std::path::PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The registrations the configuration sends, when a directory is given.
+    pub fn trunks(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<sipwatch::pbx::config::trunks::Trunks>>> {
+        let Some(dir) = &self.config_dir else {
+            return Ok(None);
+        };
+        let trunks = sipwatch::pbx::config::trunks::Trunks::load(dir)
+            .with_context(|| format!("reading Asterisk's configuration in {}", dir.display()))?;
+        Ok(Some(std::sync::Arc::new(trunks)))
+    }
+}
+
 /// `HOST`, `HOST:PORT`, `IPv4`, `[IPv6]:PORT`: the address the
 /// [`sipwatch::client`] resolver chooses (the first the system gives, in
 /// its RFC 6724 order), which the commands print.

@@ -63,6 +63,20 @@ impl Context {
         Context::of_pbx(r.pbx)
     }
 
+    /// The context of a binding with the configuration read
+    /// (`--config-dir`): the section that sends its registration, when one
+    /// matches its Request-URI and AOR.
+    pub fn of_in(r: &Registration, trunks: Option<&crate::pbx::config::trunks::Trunks>) -> Context {
+        let config = trunks
+            .and_then(|t| t.find(&r.key.registrar, &r.key.aor))
+            .map(|t| ConfigRef {
+                file: t.file.clone(),
+                line: t.line,
+                section: t.section.clone(),
+            });
+        Context { pbx: r.pbx, config }
+    }
+
     /// The context of a PBX kind, no configuration.
     pub fn of_pbx(pbx: PbxKind) -> Context {
         Context { pbx, config: None }

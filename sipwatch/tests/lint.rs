@@ -26,126 +26,27 @@ fn lint(args: &[&str]) -> (i32, String) {
 }
 
 /// (file, line, section, kind, a piece of the fix)
+#[rustfmt::skip]
 const EXPECTED: &[(&str, u32, &str, &str, &str)] = &[
-    (
-        "pjsip.conf",
-        12,
-        "transport-udp",
-        "nat_unconfigured",
-        "external_signaling_address=<your public address>",
-    ),
-    (
-        "pjsip.conf",
-        32,
-        "provider-a-auth",
-        "password_trailing_space",
-        "remove the trailing whitespace",
-    ),
-    (
-        "pjsip.conf",
-        48,
-        "provider-b-auth",
-        "account_id_as_username",
-        "often bob",
-    ),
-    (
-        "pjsip.conf",
-        49,
-        "provider-b-auth",
-        "password_cut_by_comment",
-        "as `\\;`",
-    ),
-    (
-        "pjsip.conf",
-        64,
-        "provider-c-auth",
-        "auth_type_md5",
-        "auth_type=userpass",
-    ),
-    (
-        "pjsip.conf",
-        66,
-        "provider-c-auth",
-        "password_quoted",
-        "remove the quotes",
-    ),
-    (
-        "pjsip.conf",
-        66,
-        "provider-c-auth",
-        "password_special",
-        "letters and digits",
-    ),
-    (
-        "pjsip.conf",
-        68,
-        "provider-c-reg",
-        "forbidden_retry_zero",
-        "forbidden_retry_interval=300",
-    ),
-    (
-        "pjsip.conf",
-        73,
-        "provider-c-reg",
-        "max_retries_low",
-        "raise max_retries",
-    ),
-    (
-        "pjsip.conf",
-        74,
-        "provider-c-reg",
-        "expiration_low",
-        "60 or more",
-    ),
-    (
-        "pjsip.d/provider-d.conf",
-        3,
-        "provider-d-reg",
-        "outbound_auth_missing",
-        "add outbound_auth=",
-    ),
-    (
-        "pjsip.d/provider-d.conf",
-        5,
-        "provider-d-reg",
-        "no_identify",
-        "match=sip.provider-d.example.net",
-    ),
-    (
-        "pjsip.d/provider-d.conf",
-        19,
-        "provider-e-reg",
-        "outbound_auth_dangling",
-        "add [provider-e] with type=auth",
-    ),
-    (
-        "pjsip_wizard.conf",
-        10,
-        "provider-f",
-        "forbidden_retry_zero",
-        "forbidden_retry_interval=300",
-    ),
-    (
-        "pjsip_wizard.conf",
-        15,
-        "provider-f",
-        "password_quoted",
-        "remove the quotes",
-    ),
-    (
-        "sip.conf",
-        10,
-        "provider-g",
-        "chan_sip_users_swapped",
-        "defaultuser=5551234",
-    ),
-    (
-        "sip.conf",
-        17,
-        "provider-h",
-        "chan_sip_username_and_defaultuser",
-        "keep only defaultuser",
-    ),
+    ("pjsip.conf", 12, "transport-udp", "nat_unconfigured", "external_signaling_address=<your public address>"),
+    ("pjsip.conf", 32, "provider-a-auth", "password_trailing_space", "remove the trailing whitespace"),
+    ("pjsip.conf", 48, "provider-b-auth", "account_id_as_username", "often bob"),
+    ("pjsip.conf", 49, "provider-b-auth", "password_cut_by_comment", "as `\\;`"),
+    ("pjsip.conf", 64, "provider-c-auth", "auth_type_md5", "auth_type=userpass"),
+    ("pjsip.conf", 66, "provider-c-auth", "password_quoted", "remove the quotes"),
+    ("pjsip.conf", 66, "provider-c-auth", "password_special", "letters and digits"),
+    ("pjsip.conf", 68, "provider-c-reg", "forbidden_retry_zero", "forbidden_retry_interval=300"),
+    ("pjsip.conf", 73, "provider-c-reg", "max_retries_low", "raise max_retries"),
+    ("pjsip.conf", 74, "provider-c-reg", "expiration_low", "60 or more"),
+    ("pjsip.conf", 105, "provider-c", "reference_dangling", "add [transport-tls] with type=transport"),
+    ("pjsip.d/provider-d.conf", 3, "provider-d-reg", "outbound_auth_missing", "add outbound_auth="),
+    ("pjsip.d/provider-d.conf", 5, "provider-d-reg", "no_identify", "match=sip.provider-d.example.net"),
+    ("pjsip.d/provider-d.conf", 13, "provider-e", "reference_dangling", "add [provider-e] with type=aor"),
+    ("pjsip.d/provider-d.conf", 19, "provider-e-reg", "outbound_auth_dangling", "add [provider-e] with type=auth"),
+    ("pjsip_wizard.conf", 10, "provider-f", "forbidden_retry_zero", "forbidden_retry_interval=300"),
+    ("pjsip_wizard.conf", 15, "provider-f", "password_quoted", "remove the quotes"),
+    ("sip.conf", 10, "provider-g", "chan_sip_users_swapped", "defaultuser=5551234"),
+    ("sip.conf", 17, "provider-h", "chan_sip_username_and_defaultuser", "keep only defaultuser"),
 ];
 
 #[test]
@@ -164,7 +65,7 @@ fn every_classic_mistake_is_found_at_its_file_and_line_with_its_fix() {
         lines
             .last()
             .unwrap()
-            .ends_with("4 files read, 17 findings."),
+            .ends_with("4 files read, 19 findings."),
         "{text}"
     );
 }
@@ -207,7 +108,8 @@ fn a_clean_configuration_exits_0_and_a_missing_one_1() {
          [a]\ntype=auth\nusername=alice\npassword=s3cret\n\
          [r]\ntype=registration\nserver_uri=sip:sip.example.net\nclient_uri=sip:alice@sip.example.net\n\
          outbound_auth=a\nforbidden_retry_interval=600\n\
-         [i]\ntype=identify\nendpoint=r\nmatch=sip.example.net\n",
+         [i]\ntype=identify\nendpoint=trunk\nmatch=sip.example.net\n\
+         [trunk]\ntype=endpoint\noutbound_auth=a\n",
     )
     .unwrap();
     let run = |d: &std::path::Path| {

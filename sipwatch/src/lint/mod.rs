@@ -141,6 +141,17 @@ pub enum Problem {
         /// The `type` of the section of that name, when there is one.
         other_type: Option<String>,
     },
+    /// A reference to a section that does not exist or has another type:
+    /// an endpoint's `aors`, `outbound_auth`, `auth` or `transport`, a
+    /// registration's `transport`, an identify's `endpoint`.
+    ReferenceDangling {
+        /// The name given.
+        name: String,
+        /// The `type` the option wants.
+        wanted: String,
+        /// The `type` of the section of that name, when there is one.
+        other_type: Option<String>,
+    },
     /// `forbidden_retry_interval` is 0: one 403 stops the registration for good.
     ForbiddenRetryZero {
         /// Written 0 (else left at the default, 0).
@@ -303,6 +314,7 @@ pub fn check(files: &Files) -> Vec<Finding> {
     for r in &pjsip.registrations {
         registration(r, &pjsip, &mut out);
     }
+    references(&pjsip, &mut out);
     for w in &pjsip.wizards {
         wizard(w, &mut out);
     }
@@ -438,6 +450,74 @@ fn registration(r: &Registration, p: &Pjsip, out: &mut Vec<Finding>) {
             });
         }
     }
+}
+
+/// The options that name other sections, by the type of the object
+/// holding them: (holder type, option, wanted type). `outbound_auth` of a
+/// registration has its own finding.
+const REFERENCES: [(&str, &str, &str); 6] = [
+    ("endpoint", "aors", "aor"),
+    ("endpoint", "auth", "auth"),
+    ("endpoint", "outbound_auth", "auth"),
+    ("endpoint", "transport", "transport"),
+    ("registration", "transport", "transport"),
+    ("identify", "endpoint", "endpoint"),
+];
+
+/// Every reference of [`REFERENCES`] that names no section of its type.
+fn references(p: &Pjsip, out: &mut Vec<Finding>) {
+    let registrations: Vec<&Section> = p.registrations.iter().map(|r| r.section).collect();
+    let of_type = |t: &str| -> &[&Section] {
+        match t {
+            "endpoint" => &p.endpoints,
+            "aor" => &p.aors,
+            "auth" => &p.auths,
+            "transport" => &p.transports,
+            "identify" => &p.identifies,
+            _ => &[],
+        }
+    };
+    for (holder, key, wanted) in REFERENCES {
+        let holders: &[&Section] = if holder == "registration" {
+            &registrations
+        } else {
+            of_type(holder)
+        };
+        for s in holders {
+            let Some(v) = s.get(key) else { continue };
+            for name in pjsip::list(Some(v)) {
+                if of_type(wanted).iter().any(|t| t.name == name) {
+                    continue;
+                }
+                out.push(Finding {
+                    place: Place::value(s, v),
+                    problem: Problem::ReferenceDangling {
+                        name: name.to_owned(),
+                        wanted: wanted.to_owned(),
+                        other_type: any_type(p, name),
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// The type of any section named `name`.
+fn any_type(p: &Pjsip, name: &str) -> Option<String> {
+    let registrations = p.registrations.iter().map(|r| r.section);
+    [
+        &p.endpoints,
+        &p.aors,
+        &p.auths,
+        &p.identifies,
+        &p.transports,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .chain(registrations)
+    .find(|s| s.name == name)
+    .and_then(|s| s.kind().map(str::to_owned))
 }
 
 /// The type of a section named `name` that is not an auth, if any.

@@ -148,6 +148,18 @@ pub fn words(p: &Problem) -> Words {
             "Asterisk then has no credentials for the challenge: the registration stays at 401/407 (or is not loaded).".into(),
             format!("point outbound_auth at the type=auth section, or add [{name}] with type=auth."),
         ),
+        Problem::ReferenceDangling {
+            name,
+            wanted,
+            other_type,
+        } => (
+            match other_type {
+                Some(t) => format!("[{name}] is a type={t} section, not a type={wanted}."),
+                None => format!("there is no [{name}] section (a type={wanted} is wanted)."),
+            },
+            format!("Asterisk refuses or ignores the reference: without its {wanted} the trunk cannot register, authenticate, be reached or match the provider's calls."),
+            format!("name an existing type={wanted} section here, or add [{name}] with type={wanted}."),
+        ),
         Problem::ForbiddenRetryZero { written } => (
             if *written {
                 "forbidden_retry_interval=0.".into()

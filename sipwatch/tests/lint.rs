@@ -157,6 +157,20 @@ fn a_broken_file_is_an_error_naming_its_line() {
     );
 }
 
+/// `sipwatch analyze` of a committed capture with a 401 after credentials
+/// (tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap), with
+/// `--config-dir DIR` when given.
+fn analyze_401(config_dir: Option<&std::path::Path>) -> std::process::Output {
+    let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sipwatch"));
+    run.arg("analyze").arg(&capture);
+    if let Some(dir) = config_dir {
+        run.arg("--config-dir").arg(dir);
+    }
+    run.output().expect("sipwatch runs")
+}
+
 /// `analyze --config-dir`: the 401 of a committed capture
 /// (tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap) names
 /// the `type=registration` section whose client_uri is its AOR, with the
@@ -171,15 +185,7 @@ fn a_failing_registration_names_the_section_that_sends_it() {
          client_uri=sip:alice.w@sip.example.net\noutbound_auth=alice-auth\n",
     )
     .unwrap();
-    let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap");
-    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
-        .arg("analyze")
-        .arg(&capture)
-        .arg("--config-dir")
-        .arg(d.path())
-        .output()
-        .unwrap();
+    let out = analyze_401(Some(d.path()));
     let text = String::from_utf8_lossy(&out.stdout);
     let place = format!("[alice-reg] ({}:5)", d.path().join("pjsip.conf").display());
     let event = text
@@ -196,10 +202,16 @@ fn a_failing_registration_names_the_section_that_sends_it() {
         "{fix}"
     );
     // Without the configuration, the words are the wire's alone.
-    let plain = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
-        .arg("analyze")
-        .arg(&capture)
-        .output()
-        .unwrap();
+    let plain = analyze_401(None);
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("in this configuration"));
+}
+
+#[test]
+fn analyze_with_a_config_dir_without_pjsip_conf_is_an_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = analyze_401(Some(empty.path()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no pjsip.conf or pjsip_wizard.conf here")
+    );
 }

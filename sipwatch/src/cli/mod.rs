@@ -74,6 +74,15 @@ impl ConfigArgs {
         let Some(dir) = &self.config_dir else {
             return Ok(None);
         };
+        if !["pjsip.conf", "pjsip_wizard.conf"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+        {
+            anyhow::bail!(
+                "{}: no pjsip.conf or pjsip_wizard.conf here; give Asterisk's configuration directory with --config-dir",
+                dir.display()
+            );
+        }
         let trunks = sipwatch::pbx::config::trunks::Trunks::load(dir)
             .with_context(|| format!("reading Asterisk's configuration in {}", dir.display()))?;
         Ok(Some(std::sync::Arc::new(trunks)))

@@ -51,8 +51,9 @@ pub struct Context {
     /// The PBX the binding belongs to: its name and option names in the
     /// words ([`PbxKind::Other`] when unknown).
     pub pbx: PbxKind,
-    /// The configuration section the finding is about, when a command that
-    /// reads the PBX's configuration (`doctor`, `lint`) knows it; `None`
+    /// The configuration section the finding is about, when the PBX's
+    /// configuration was read (`attach` / `analyze --config-dir`: the
+    /// section that sends the registration, [`Context::of_in`]); `None`
     /// from the wire alone.
     pub config: Option<ConfigRef>,
 }

@@ -4,7 +4,7 @@
 //! Data flows one way, and a module uses only the ones before it:
 //!
 //! ```text
-//! capture → net → sip → pbx → track / alg → say → report
+//! capture → net → sip → pbx → lint / track / alg → say → report
 //! ```
 //!
 //! * [`capture`]: the kernel programs (XDP ingress, TC egress), their ring
@@ -16,7 +16,11 @@
 //!   original bytes kept, with an index and typed fields read from it.
 //! * [`pbx`]: what sipwatch knows about the PBXs that register (Asterisk
 //!   PJSIP, chan_sip, FreeSWITCH): recognition, options and their
-//!   defaults, version facts, retry rules, each with its source.
+//!   defaults, version facts, retry rules, each with its source; and
+//!   Asterisk's own configuration files read as Asterisk reads them
+//!   ([`pbx::config`]).
+//! * [`lint`]: `sipwatch lint`, the classic configuration mistakes as typed
+//!   findings with their file and line (worded by [`say::lint`]).
 //! * [`track`]: transactions (RFC 3261 §17 timers), registrations per
 //!   binding, and the diagnosis of each failure.
 //! * [`alg`]: a message as sent against the same message as received: what a
@@ -54,6 +58,7 @@ pub mod capture;
 pub mod client;
 pub mod doctor;
 pub mod echo;
+pub mod lint;
 pub mod live;
 pub mod net;
 pub mod pbx;

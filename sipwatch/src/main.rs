@@ -38,6 +38,11 @@ enum Command {
     /// provider sees, and the credentials with the bindings held.
     /// Exit code: 0 all good, 2 a check failed, 4 could not test, 1 an error (as `probe`).
     Doctor(cli::doctor::Args),
+    /// Check Asterisk's configuration (pjsip.conf, pjsip_wizard.conf,
+    /// sip.conf) for the classic mistakes that break registrations: each
+    /// finding with its file:line, section and fix.
+    /// Exit code: 0 clean, 2 findings, 1 an error.
+    Lint(cli::lint::Args),
 }
 
 /// The per-message path allocates many small, short-lived values (header
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
         Command::Echo(args) => cli::echo::run(args),
         Command::Probe(args) => cli::probe::run(args),
         Command::Doctor(args) => cli::doctor::run(args),
+        Command::Lint(args) => cli::lint::run(args),
     };
     cli::exit(result)
 }

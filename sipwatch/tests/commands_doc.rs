@@ -12,13 +12,14 @@ use std::{path::PathBuf, process::Command};
 
 /// The commands in the order the reference lists them; `None` is
 /// `sipwatch --help` itself.
-const COMMANDS: [Option<&str>; 6] = [
+const COMMANDS: [Option<&str>; 7] = [
     None,
     Some("attach"),
     Some("analyze"),
     Some("echo"),
     Some("probe"),
     Some("doctor"),
+    Some("lint"),
 ];
 
 /// Set to rewrite docs/commands.md from the binary's help instead of checking it.

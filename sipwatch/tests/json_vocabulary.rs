@@ -185,9 +185,26 @@ fn every_type_any_command_writes_is_documented_with_an_example() {
         "probe_report",
         "doctor_report",
         "echo_summary",
+        "lint_report",
     ] {
         assert!(documented.contains(t), "docs/json.md has no example of {t}");
     }
+}
+
+/// `lint --json` writes one `lint_report` that follows the same rules.
+#[test]
+fn a_lint_report_is_one_typed_object_with_its_time_first() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk");
+    let report = sipwatch::lint::lint_dir(&dir).expect("the fixture reads");
+    let text = serde_json::to_string(&sipwatch::say::lint::json(&report)).unwrap();
+    assert!(
+        text.starts_with("{\"type\":\"lint_report\",\"time\":"),
+        "{text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    check(&v, "lint_report");
+    has_time(&v, "lint_report");
+    assert!(is_rfc3339_utc(v["time"].as_str().unwrap()));
 }
 
 /// What only a live capture writes (the kernel's own drops) obeys the same

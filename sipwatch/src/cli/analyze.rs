@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 
-use super::{OutputArgs, SelectionArgs};
+use super::{ConfigArgs, OutputArgs, SelectionArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,6 +13,8 @@ pub struct Args {
     output: OutputArgs,
     #[command(flatten)]
     selection: SelectionArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// How `-` is named in messages and the summary.
@@ -20,7 +22,9 @@ const STDIN: &str = "standard input";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let outputs = args.output.plan().build()?.list;
+    let mut plan = args.output.plan();
+    plan.config = args.config.trunks()?;
+    let outputs = plan.build()?.list;
     let selection = args.selection.selection();
     let analysis = if args.file.as_os_str() == "-" {
         let stdin = std::io::stdin().lock();

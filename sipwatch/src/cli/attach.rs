@@ -35,6 +35,8 @@ pub struct Args {
     xdp_mode: XdpModeChoice,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    config: super::ConfigArgs,
     /// No message log: the registration table, redrawn every second.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
@@ -180,6 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         plan.view = View::Table;
     }
     plan.metrics = args.metrics;
+    plan.config = args.config.trunks()?;
     plan.write = args.write.clone().map(|path| WritePlan {
         path,
         rotation: args.rotate.map(|max| Rotation {

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod attach;
 pub mod doctor;
 pub mod echo;
+pub mod lint;
 pub mod probe;
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
@@ -50,6 +51,41 @@ impl OutputArgs {
             (.., true) => View::Text(Detail::Events),
             _ => View::Text(Detail::FirstLine),
         }
+    }
+}
+
+/// `--config-dir`, shared by `attach` and `analyze`: Asterisk's
+/// configuration, so that each diagnosis names the section that sends the
+/// registration.
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// Asterisk's configuration directory (pjsip.conf, pjsip_wizard.conf):
+    /// each registration's fix names the section and line that send it,
+    /// matched by client_uri to the AOR, else by server_uri to the registrar.
+    #[arg(long, value_name = "DIR")]
+    pub config_dir: Option<std::path::PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The registrations the configuration sends, when a directory is given.
+    pub fn trunks(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<sipwatch::pbx::config::trunks::Trunks>>> {
+        let Some(dir) = &self.config_dir else {
+            return Ok(None);
+        };
+        if !["pjsip.conf", "pjsip_wizard.conf"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+        {
+            anyhow::bail!(
+                "{}: no pjsip.conf or pjsip_wizard.conf here; give Asterisk's configuration directory with --config-dir",
+                dir.display()
+            );
+        }
+        let trunks = sipwatch::pbx::config::trunks::Trunks::load(dir)
+            .with_context(|| format!("reading Asterisk's configuration in {}", dir.display()))?;
+        Ok(Some(std::sync::Arc::new(trunks)))
     }
 }
 

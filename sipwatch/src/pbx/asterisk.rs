@@ -49,6 +49,30 @@ pub const AUTH_REJECTION_PERMANENT: Setting = Setting {
     default: 1,
 };
 
+/// `auth_type` of a `type=auth` section: `userpass` (default: `username`
+/// and `password`), `md5` (`username` and `md5_cred`, the hash of
+/// `username:realm:password`; `password` is then ignored), and since
+/// Asterisk 22 `digest` (`config_auth.c`, `auth_type_handler`).
+pub const AUTH_TYPE_DEFAULT: &str = "userpass";
+
+/// `minimum_expiration` of an Asterisk AOR as a registrar: it refuses
+/// shorter registrations with 423 and this Min-Expires; default 60
+/// (`res_pjsip/location.c`, `ast_sorcery_object_field_register(… "aor",
+/// "minimum_expiration", "60" …)`). A common floor among registrars.
+pub const MINIMUM_EXPIRATION: Setting = Setting {
+    name: "minimum_expiration",
+    default: 60,
+};
+
+/// `sends_registrations` of a `pjsip_wizard.conf` trunk (`type=wizard`):
+/// builds a `type=registration` from `remote_hosts` and the
+/// `outbound_auth/…` keys; default no (`res_pjsip_config_wizard.c`
+/// configInfo).
+pub const WIZARD_SENDS_REGISTRATIONS: Setting = Setting {
+    name: "sends_registrations",
+    default: 0,
+};
+
 /// A registration is refreshed this long before the granted expiry,
 /// seconds (`REREGISTER_BUFFER_TIME` in `res_pjsip_outbound_registration.c`).
 pub const REFRESH_BEFORE_S: u32 = 10;

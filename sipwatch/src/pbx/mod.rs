@@ -17,6 +17,7 @@
 //! ```
 pub mod asterisk;
 pub mod chan_sip;
+pub mod config;
 pub mod freeswitch;
 mod kind;
 

@@ -19,6 +19,7 @@ use crate::{
 pub struct MessageLog {
     full: bool,
     messages: bool,
+    config: Option<std::sync::Arc<crate::pbx::config::trunks::Trunks>>,
 }
 
 impl MessageLog {
@@ -27,6 +28,7 @@ impl MessageLog {
         Self {
             full,
             messages: true,
+            config: None,
         }
     }
 
@@ -36,13 +38,24 @@ impl MessageLog {
         Self {
             full: false,
             messages: false,
+            config: None,
         }
+    }
+
+    /// The same log, each failure naming the configuration section that
+    /// sends the registration (`--config-dir`).
+    pub fn with_config(
+        mut self,
+        config: Option<std::sync::Arc<crate::pbx::config::trunks::Trunks>>,
+    ) -> Self {
+        self.config = config;
+        self
     }
 }
 
 impl Output for MessageLog {
     fn event(&mut self, out: &mut dyn Write, e: &crate::track::Event) -> io::Result<()> {
-        super::registrations::write_event(&mut Printable::new(out), e)
+        super::registrations::write_event_in(&mut Printable::new(out), e, self.config.as_deref())
     }
 
     fn audit(&mut self, out: &mut dyn Write, a: &crate::audit::PathAudit) -> io::Result<()> {

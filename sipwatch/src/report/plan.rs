@@ -26,6 +26,9 @@ pub struct OutputPlan {
     pub write: Option<WritePlan>,
     /// `--metrics`: where to serve Prometheus metrics.
     pub metrics: Option<SocketAddr>,
+    /// `--config-dir`: the registrations Asterisk's configuration sends,
+    /// so that each fix names its section.
+    pub config: Option<std::sync::Arc<crate::pbx::config::trunks::Trunks>>,
 }
 
 /// Why an output could not be set up.
@@ -55,13 +58,14 @@ impl OutputPlan {
             view,
             write: None,
             metrics: None,
+            config: None,
         }
     }
 
     /// Builds every output: the view's, then the metrics (listening from
     /// now on), then the pcapng file (created now).
     pub fn build(&self) -> Result<Outputs, PlanError> {
-        let mut list = self.view.outputs();
+        let mut list = self.view.outputs_with(self.config.clone());
         let mut metrics_at = None;
         if let Some(addr) = self.metrics {
             let metrics = Metrics::new();
@@ -102,6 +106,7 @@ mod tests {
                 rotation: None,
             }),
             metrics: Some("127.0.0.1:0".parse().unwrap()),
+            config: None,
         };
         let built = plan.build().unwrap();
         assert_eq!(built.list.len(), 3);

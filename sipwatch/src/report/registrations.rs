@@ -6,6 +6,7 @@ use std::{
 };
 
 use crate::{
+    pbx::config::trunks::Trunks,
     say::{self, Context, count},
     time::{clock, stamp},
     track::{Event, Registration, RegistrationState, TrackStats},
@@ -13,13 +14,27 @@ use crate::{
 
 /// One line for an event in the message log.
 pub fn write_event(out: &mut dyn Write, e: &Event) -> io::Result<()> {
+    write_event_in(out, e, None)
+}
+
+/// [`write_event`], a failure naming the configuration section that sends
+/// the registration when the configuration was read (`--config-dir`).
+pub fn write_event_in(out: &mut dyn Write, e: &Event, trunks: Option<&Trunks>) -> io::Result<()> {
     match e {
         Event::Registration(r) => {
             let why = r
                 .diagnoses
                 .iter()
                 .find(|d| d.is_failure())
-                .map(|d| format!(": {}", say::diagnosis::explain(d, &Context::of(r)).0))
+                .map(|d| {
+                    let cx = Context::of_in(r, trunks);
+                    let at = cx
+                        .config
+                        .as_ref()
+                        .map(|c| format!(" [{}] ({}:{})", c.section, c.file.display(), c.line))
+                        .unwrap_or_default();
+                    format!(": {}{at}", say::diagnosis::explain(d, &cx).0)
+                })
                 .unwrap_or_default();
             writeln!(
                 out,
@@ -61,6 +76,17 @@ pub fn write_table(
     out: &mut dyn Write,
     regs: &[&Registration],
     now: Option<SystemTime>,
+) -> io::Result<()> {
+    write_table_in(out, regs, now, None)
+}
+
+/// [`write_table`], each fix naming the configuration section that sends
+/// the registration when the configuration was read (`--config-dir`).
+pub fn write_table_in(
+    out: &mut dyn Write,
+    regs: &[&Registration],
+    now: Option<SystemTime>,
+    trunks: Option<&Trunks>,
 ) -> io::Result<()> {
     writeln!(out, "--- registrations ---")?;
     if regs.is_empty() {
@@ -122,7 +148,7 @@ pub fn write_table(
         )?;
     }
     for r in regs {
-        let lines = details(r);
+        let lines = details(r, trunks);
         if lines.is_empty() {
             continue;
         }
@@ -145,8 +171,8 @@ pub fn write_table(
 /// PBX's next move, every diagnosis with its fix, the Contacts the
 /// registrar kept, a gap in the registration and the request delay, a
 /// retry storm.
-fn details(r: &Registration) -> Vec<(&'static str, String)> {
-    let cx = Context::of(r);
+fn details(r: &Registration, trunks: Option<&Trunks>) -> Vec<(&'static str, String)> {
+    let cx = Context::of_in(r, trunks);
     let mut lines = Vec::new();
     if let Some(record) = r.record() {
         lines.push(("fails", say::record::failure_record(&record)));

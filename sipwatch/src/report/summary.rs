@@ -5,11 +5,12 @@ use std::io::{self, Write};
 
 use super::{
     Count, Output, RunEnd,
-    registrations::{write_table, write_totals},
+    registrations::{write_table_in, write_totals},
 };
 use crate::{
     capture::{Counters, DirectionCounters, Hook},
     net::{ConnectionStats, DecodeStats, NotOpened},
+    pbx::config::trunks::Trunks,
     sip::{AssemblyStats, KeepAlives},
     track::TrackStats,
 };
@@ -55,7 +56,11 @@ impl CaptureSummary {
 }
 
 /// The summary in words, at the end of every text view.
-pub struct TextSummary;
+#[derive(Default)]
+pub struct TextSummary {
+    /// The configuration read (`--config-dir`): each fix names its section.
+    pub config: Option<std::sync::Arc<Trunks>>,
+}
 
 impl Output for TextSummary {
     fn finish(&mut self, out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
@@ -63,7 +68,7 @@ impl Output for TextSummary {
         if let Some(source) = end.source {
             writeln!(out, "--- {source} ---")?;
         }
-        write_summary(out, end)
+        write_summary_in(out, end, self.config.as_deref())
     }
 }
 
@@ -167,9 +172,18 @@ fn not_opened(frames: u64, kinds: &NotOpened) -> String {
 /// The table with each failure's cause and fix, the kernel's counters
 /// (live), what was decoded, and a WARNING line for every loss.
 pub fn write_summary(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+    write_summary_in(out, end, None)
+}
+
+/// [`write_summary`], each fix naming its configuration section.
+pub fn write_summary_in(
+    out: &mut dyn Write,
+    end: &RunEnd<'_>,
+    trunks: Option<&Trunks>,
+) -> io::Result<()> {
     let s = end.summary;
     let registrations = end.tracker.registrations();
-    write_table(out, &registrations, end.tracker.now())?;
+    write_table_in(out, &registrations, end.tracker.now(), trunks)?;
     if let Some(audit) = end.audit {
         write_audit(out, audit)?;
     }
@@ -412,7 +426,7 @@ mod tests {
             stopped: None,
             counts,
         };
-        TextSummary.finish(&mut out, &end).unwrap();
+        TextSummary::default().finish(&mut out, &end).unwrap();
         String::from_utf8(out).unwrap()
     }
 

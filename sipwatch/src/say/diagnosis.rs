@@ -19,9 +19,24 @@ use crate::{
 /// (Asterisk is the one PBX whose fixes are written out); `cx` is where a
 /// FreeSWITCH wording, or the configuration section a `doctor` or `lint`
 /// found ([`super::ConfigRef`]), comes in.
+///
+/// With the configuration read (`--config-dir`), the fix ends with the
+/// section that sends this registration and its line.
 pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
-    // Not read yet: see above.
-    let _ = cx;
+    let (cause, mut fix) = from_the_wire(d);
+    if let Some(c) = &cx.config {
+        fix.push_str(&format!(
+            "; in this configuration: [{}] ({}:{})",
+            c.section,
+            c.file.display(),
+            c.line
+        ));
+    }
+    (cause, fix)
+}
+
+/// The cause and fix the wire alone tells.
+fn from_the_wire(d: &Diagnosis) -> (String, String) {
     match d {
         Diagnosis::CredentialsRejected {
             challenge,
@@ -586,6 +601,28 @@ fn names(algorithms: &[DigestAlgorithm]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn with_the_configuration_read_the_fix_names_the_section_and_line() {
+        let d = Diagnosis::UnknownUser {
+            side: crate::track::Side::Client,
+            user: Some("alice".into()),
+        };
+        let wire = explain(&d, &Context::of_pbx(crate::pbx::PbxKind::Asterisk)).1;
+        let cx = Context {
+            pbx: crate::pbx::PbxKind::Asterisk,
+            config: Some(super::super::ConfigRef {
+                file: "pjsip.conf".into(),
+                line: 42,
+                section: "my-trunk-reg".into(),
+            }),
+        };
+        assert_eq!(
+            explain(&d, &cx).1,
+            format!("{wire}; in this configuration: [my-trunk-reg] (pjsip.conf:42)")
+        );
+    }
+
     use super::*;
 
     #[test]

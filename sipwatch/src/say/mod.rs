@@ -31,6 +31,7 @@ pub mod continuity;
 pub mod diagnosis;
 pub mod doctor;
 pub mod kernel_drop;
+pub mod lint;
 pub mod next_move;
 mod path;
 pub mod path_audit;
@@ -50,8 +51,9 @@ pub struct Context {
     /// The PBX the binding belongs to: its name and option names in the
     /// words ([`PbxKind::Other`] when unknown).
     pub pbx: PbxKind,
-    /// The configuration section the finding is about, when a command that
-    /// reads the PBX's configuration (`doctor`, `lint`) knows it; `None`
+    /// The configuration section the finding is about, when the PBX's
+    /// configuration was read (`attach` / `analyze --config-dir`: the
+    /// section that sends the registration, [`Context::of_in`]); `None`
     /// from the wire alone.
     pub config: Option<ConfigRef>,
 }
@@ -60,6 +62,20 @@ impl Context {
     /// The context of a binding: its PBX, no configuration.
     pub fn of(r: &Registration) -> Context {
         Context::of_pbx(r.pbx)
+    }
+
+    /// The context of a binding with the configuration read
+    /// (`--config-dir`): the section that sends its registration, when one
+    /// matches its Request-URI and AOR.
+    pub fn of_in(r: &Registration, trunks: Option<&crate::pbx::config::trunks::Trunks>) -> Context {
+        let config = trunks
+            .and_then(|t| t.find(&r.key.registrar, &r.key.aor))
+            .map(|t| ConfigRef {
+                file: t.file.clone(),
+                line: t.line,
+                section: t.section.clone(),
+            });
+        Context { pbx: r.pbx, config }
     }
 
     /// The context of a PBX kind, no configuration.

@@ -1,0 +1,294 @@
+//! The words of `sipwatch lint`: for each [`Finding`], what is wrong, why
+//! it breaks the registration or the calls, and the fix, naming the file,
+//! line and section. No password is ever repeated.
+//!
+//! ```
+//! use sipwatch::{lint::{Finding, Place, Problem}, say::lint};
+//! let f = Finding {
+//!     place: Place { file: "pjsip.conf".into(), line: 12, section: "trunk-reg".into(), key: Some("forbidden_retry_interval".into()) },
+//!     problem: Problem::ForbiddenRetryZero { written: true },
+//! };
+//! assert!(lint::line(&f).starts_with("pjsip.conf:12 [trunk-reg] forbidden_retry_interval: "));
+//! ```
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::{
+    lint::{Finding, Ignored, Place, Problem, Report, Special},
+    pbx::asterisk,
+};
+
+/// A finding in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Words {
+    /// What is wrong.
+    pub what: String,
+    /// Why it breaks the registration or the calls.
+    pub why: String,
+    /// What to change.
+    pub fix: String,
+}
+
+/// Where: `pjsip.conf:42 [my-trunk-auth] password`.
+pub fn place(p: &Place) -> String {
+    let key = p
+        .key
+        .as_deref()
+        .map(|k| format!(" {k}"))
+        .unwrap_or_default();
+    format!("{}:{} [{}]{key}", p.file.display(), p.line, p.section)
+}
+
+/// The finding on one line: place, what, why, then the fix.
+pub fn line(f: &Finding) -> String {
+    let w = words(&f.problem);
+    format!("{}: {} {} Fix: {}", place(&f.place), w.what, w.why, w.fix)
+}
+
+/// The whole report as text: a line per finding, then the count.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        out.push_str(&line(f));
+        out.push('\n');
+    }
+    let files = super::count(report.files.len() as u64, "file", "files");
+    if report.findings.is_empty() {
+        out.push_str(&format!(
+            "{}: {files} read, no mistake found.\n",
+            report.config_dir.display()
+        ));
+    } else {
+        out.push_str(&format!(
+            "{}: {files} read, {}.\n",
+            report.config_dir.display(),
+            super::count(report.findings.len() as u64, "finding", "findings")
+        ));
+    }
+    out
+}
+
+fn special(c: Special) -> &'static str {
+    match c {
+        Special::Space => "a space",
+        Special::Quote => "a quote",
+        Special::Backslash => "a backslash",
+        Special::Hash => "a #",
+        Special::NonAscii => "a non-ASCII character",
+    }
+}
+
+/// What, why and the fix of a problem.
+pub fn words(p: &Problem) -> Words {
+    let (what, why, fix): (String, String, String) = match p {
+        Problem::PasswordCutByComment => (
+            "a `;` right after the password starts a comment.".into(),
+            "Asterisk keeps only the part before the `;`, so the registrar's challenge is answered with the wrong password (401/403).".into(),
+            "write the `;` of the password as `\\;`.".into(),
+        ),
+        Problem::PasswordTrailingSpace => (
+            "the password line ends in whitespace.".into(),
+            "Asterisk strips it: if the provider's password really ends in a space (pasted from its portal), Asterisk sends a different one (401/403); if not, the space is harmless but hides the question.".into(),
+            "remove the trailing whitespace, and if the provider's password ends in a space, change it at the provider: Asterisk cannot hold one.".into(),
+        ),
+        Problem::PasswordQuoted => (
+            "the password is in quotes.".into(),
+            "Asterisk does not remove quotes: they are sent as part of the password (401/403).".into(),
+            "remove the quotes.".into(),
+        ),
+        Problem::PasswordSpecial { chars } => {
+            let names: Vec<&str> = chars.iter().map(|&c| special(c)).collect();
+            (
+                format!("the password holds {}.", names.join(", ")),
+                "Such characters are often changed between the provider's portal, a copy and the file (quotes and spaces trimmed, another encoding), and the digest then fails (401/403).".into(),
+                "check it character by character against the provider's, or set a password of letters and digits at the provider.".into(),
+            )
+        }
+        Problem::AccountIdAsUsername {
+            username,
+            client_user,
+        } => (
+            format!("username {username} is all digits and is not the user of client_uri ({client_user})."),
+            "It looks like an account or customer number where the SIP user name belongs: the registrar rejects the credentials (401/403/404).".into(),
+            format!("set username to the SIP user name the provider gave (often {client_user}); keep the account number out of the auth section."),
+        ),
+        Problem::AuthTypeMd5 { has_md5_cred } => (
+            "auth_type=md5.".into(),
+            if *has_md5_cred {
+                "With md5, Asterisk answers with md5_cred, the hash of username:realm:password, which must be made with the realm the registrar sends; a password line is ignored.".into()
+            } else {
+                "With md5, Asterisk reads md5_cred, not password: with no md5_cred there is no secret to answer the challenge with (401).".into()
+            },
+            format!("write auth_type={} with password, unless you mean to keep a hash.", asterisk::AUTH_TYPE_DEFAULT),
+        ),
+        Problem::ChanSipUsersSwapped {
+            register_user,
+            authuser,
+        } => (
+            format!("defaultuser is {authuser}, the register line's authentication user; the register line's user is {register_user}."),
+            "The peer's defaultuser goes into the user part of the URIs chan_sip sends to it, the authentication user into the digest: swapped, the registrar or the calls reject it.".into(),
+            format!("set defaultuser={register_user} and keep {authuser} as the authuser of the register line (user:secret:authuser@host)."),
+        ),
+        Problem::ChanSipUsernameAndDefaultuser => (
+            "username and defaultuser are both set, to different values.".into(),
+            "In chan_sip, username is the old name of defaultuser: one of them is ignored, and which one depends on their order.".into(),
+            "keep only defaultuser, set to the provider's user name.".into(),
+        ),
+        Problem::OutboundAuthMissing => (
+            "no outbound_auth (for a wizard trunk: no outbound_auth/username).".into(),
+            "The REGISTER cannot answer the registrar's challenge: it stays at 401/407.".into(),
+            "add outbound_auth=<a type=auth section> with the provider's username and password.".into(),
+        ),
+        Problem::OutboundAuthDangling { name, other_type } => (
+            match other_type {
+                Some(t) => format!("outbound_auth names [{name}], which is a type={t} section, not a type=auth."),
+                None => format!("outbound_auth names [{name}], which does not exist."),
+            },
+            "Asterisk then has no credentials for the challenge: the registration stays at 401/407 (or is not loaded).".into(),
+            format!("point outbound_auth at the type=auth section, or add [{name}] with type=auth."),
+        ),
+        Problem::ReferenceDangling {
+            name,
+            wanted,
+            other_type,
+        } => (
+            match other_type {
+                Some(t) => format!("[{name}] is a type={t} section, not a type={wanted}."),
+                None => format!("there is no [{name}] section (a type={wanted} is wanted)."),
+            },
+            format!("Asterisk refuses or ignores the reference: without its {wanted} the trunk cannot register, authenticate, be reached or match the provider's calls."),
+            format!("name an existing type={wanted} section here, or add [{name}] with type={wanted}."),
+        ),
+        Problem::ForbiddenRetryZero { written } => (
+            if *written {
+                "forbidden_retry_interval=0.".into()
+            } else {
+                format!("forbidden_retry_interval is not set (default {}).", asterisk::FORBIDDEN_RETRY_INTERVAL.default)
+            },
+            "With 0, one 403 Forbidden (a provider's brief hiccup included) stops this registration for good, until a reload.".into(),
+            "set forbidden_retry_interval=300 (or another number of seconds).".into(),
+        ),
+        Problem::MaxRetriesLow {
+            max_retries,
+            retry_interval_s,
+        } => (
+            format!("max_retries={max_retries}, below the default {}.", asterisk::MAX_RETRIES.default),
+            format!("After {max_retries} temporary failures {retry_interval_s} s apart (about {} s of provider outage) the registration stops for good, until a reload.", u64::from(*max_retries) * u64::from(*retry_interval_s)),
+            "raise max_retries (10000 keeps trying through a long outage).".into(),
+        ),
+        Problem::ExpirationLow {
+            expiration_s,
+            minimum_s,
+        } => (
+            format!("expiration={expiration_s}, below {minimum_s} s."),
+            format!("Many registrars refuse shorter registrations with 423 Interval Too Brief (Asterisk's own minimum_expiration is {minimum_s} s); each refresh is also traffic."),
+            format!("set expiration to {minimum_s} or more (the default is {}).", asterisk::EXPIRATION.default),
+        ),
+        Problem::NoIdentify { host } => (
+            format!("no identify matches the registrar's host {host}."),
+            "The provider's INVITEs are then not matched to this trunk's endpoint: Asterisk answers them 401 or 403, or sends them to the anonymous endpoint.".into(),
+            format!("add a type=identify section with endpoint=<the trunk's endpoint> and match={host} (or the provider's signalling addresses)."),
+        ),
+        Problem::NatUnconfigured { registrar, bind } => (
+            format!("the transport is bound to {bind} and has no external_signaling_address or local_net, while a registration goes to the public {registrar}."),
+            "Behind NAT, the Contact of the REGISTER would carry this host's private address: the registration may succeed while calls to it never arrive.".into(),
+            "set external_signaling_address=<your public address> and local_net=<each private network> in this transport.".into(),
+        ),
+        Problem::IgnoredLine { why } => (
+            match why {
+                Ignored::NoEquals => "a line without `=`.".into(),
+                Ignored::NoName => "a value without a name before `=`.".into(),
+                Ignored::UnknownDirective => "an unknown #directive.".into(),
+                Ignored::DirectiveWithoutArgument => "#include without a file name.".into(),
+                Ignored::Exec => "#exec, which sipwatch does not run (what it prints is not checked).".into(),
+            },
+            "Asterisk passes over this line with a warning in its log.".into(),
+            "correct the line, or make it a comment with `;`.".into(),
+        ),
+    };
+    Words { what, why, fix }
+}
+
+/// The `lint_report` object (docs/json.md), `type` and `time` first.
+pub fn json(report: &Report) -> Json<'_> {
+    Json {
+        kind: "lint_report",
+        time: crate::time::rfc3339(report.time),
+        config_dir: &report.config_dir,
+        files: &report.files,
+        verdict: if report.findings.is_empty() {
+            "clean"
+        } else {
+            "findings"
+        },
+        findings: report
+            .findings
+            .iter()
+            .map(|finding| {
+                let Words { what, why, fix } = words(&finding.problem);
+                JsonFinding {
+                    finding,
+                    what,
+                    why,
+                    fix,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The `lint_report` JSON object.
+#[derive(Clone, Debug, Serialize)]
+pub struct Json<'a> {
+    /// `lint_report`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// When the check ran (RFC 3339 UTC).
+    pub time: String,
+    /// The configuration directory.
+    pub config_dir: &'a Path,
+    /// Every file read.
+    pub files: &'a [PathBuf],
+    /// `clean` (exit 0) or `findings` (exit 2).
+    pub verdict: &'static str,
+    /// Each finding with its words.
+    pub findings: Vec<JsonFinding<'a>>,
+}
+
+/// A finding in JSON: its place, its `kind` and fields, and its words.
+#[derive(Clone, Debug, Serialize)]
+pub struct JsonFinding<'a> {
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: &'a Finding,
+    /// What is wrong.
+    pub what: String,
+    /// Why it breaks the registration or the calls.
+    pub why: String,
+    /// What to change.
+    pub fix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_problem_never_repeats_the_password() {
+        let c = crate::pbx::config::Config::parse(
+            "[a]\ntype=auth\npassword=\"s3cr3t p\u{e9}ss;word\n",
+            "pjsip.conf",
+        )
+        .unwrap();
+        let found = crate::lint::check(&crate::lint::Files {
+            pjsip: Some(&c),
+            ..Default::default()
+        });
+        assert!(!found.is_empty());
+        for f in &found {
+            let l = line(f);
+            assert!(!l.contains("s3cr3t"), "{l}");
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! `sipwatch lint` on a hand-made Asterisk configuration
+//! (tests/fixtures/asterisk/: pjsip.conf with an included pjsip.d/,
+//! pjsip_wizard.conf, sip.conf), one classic mistake per trunk: each
+//! finding's file:line, section and fix, the exit code, and the JSON.
+//! No root needed.
+use std::{path::PathBuf, process::Command};
+
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/asterisk")
+}
+
+fn lint(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("lint")
+        .arg("--config-dir")
+        .arg(dir())
+        .args(args)
+        .output()
+        .expect("sipwatch runs");
+    (
+        out.status.code().expect("an exit code"),
+        String::from_utf8(out.stdout).expect("UTF-8"),
+    )
+}
+
+/// (file, line, section, kind, a piece of the fix)
+#[rustfmt::skip]
+const EXPECTED: &[(&str, u32, &str, &str, &str)] = &[
+    ("pjsip.conf", 12, "transport-udp", "nat_unconfigured", "external_signaling_address=<your public address>"),
+    ("pjsip.conf", 32, "provider-a-auth", "password_trailing_space", "remove the trailing whitespace"),
+    ("pjsip.conf", 48, "provider-b-auth", "account_id_as_username", "often bob"),
+    ("pjsip.conf", 49, "provider-b-auth", "password_cut_by_comment", "as `\\;`"),
+    ("pjsip.conf", 64, "provider-c-auth", "auth_type_md5", "auth_type=userpass"),
+    ("pjsip.conf", 66, "provider-c-auth", "password_quoted", "remove the quotes"),
+    ("pjsip.conf", 66, "provider-c-auth", "password_special", "letters and digits"),
+    ("pjsip.conf", 68, "provider-c-reg", "forbidden_retry_zero", "forbidden_retry_interval=300"),
+    ("pjsip.conf", 73, "provider-c-reg", "max_retries_low", "raise max_retries"),
+    ("pjsip.conf", 74, "provider-c-reg", "expiration_low", "60 or more"),
+    ("pjsip.conf", 105, "provider-c", "reference_dangling", "add [transport-tls] with type=transport"),
+    ("pjsip.d/provider-d.conf", 3, "provider-d-reg", "outbound_auth_missing", "add outbound_auth="),
+    ("pjsip.d/provider-d.conf", 5, "provider-d-reg", "no_identify", "match=sip.provider-d.example.net"),
+    ("pjsip.d/provider-d.conf", 13, "provider-e", "reference_dangling", "add [provider-e] with type=aor"),
+    ("pjsip.d/provider-d.conf", 19, "provider-e-reg", "outbound_auth_dangling", "add [provider-e] with type=auth"),
+    ("pjsip_wizard.conf", 10, "provider-f", "forbidden_retry_zero", "forbidden_retry_interval=300"),
+    ("pjsip_wizard.conf", 15, "provider-f", "password_quoted", "remove the quotes"),
+    ("sip.conf", 10, "provider-g", "chan_sip_users_swapped", "defaultuser=5551234"),
+    ("sip.conf", 17, "provider-h", "chan_sip_username_and_defaultuser", "keep only defaultuser"),
+];
+
+#[test]
+fn every_classic_mistake_is_found_at_its_file_and_line_with_its_fix() {
+    let (code, text) = lint(&[]);
+    assert_eq!(code, 2, "findings exit 2:\n{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), EXPECTED.len() + 1, "{text}");
+    for (line, (file, n, section, _, fix)) in lines.iter().zip(EXPECTED) {
+        let place = format!("{}:{n} [{section}]", dir().join(file).display());
+        assert!(line.starts_with(&place), "{line}\nwanted {place}");
+        let (_, after) = line.split_once(" Fix: ").expect("a fix");
+        assert!(after.contains(fix), "{line}\nwanted the fix {fix:?}");
+    }
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .ends_with("4 files read, 19 findings."),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_password_is_printed() {
+    let (_, text) = lint(&[]);
+    let (_, json) = lint(&["--json"]);
+    for secret in ["Tr0ub4dor", "k8", "c4r0l", "fr4nk", "s3cret", "h4nk"] {
+        assert!(!text.contains(secret), "{secret} in the text");
+        assert!(!json.contains(secret), "{secret} in the JSON");
+    }
+}
+
+#[test]
+fn the_json_is_one_lint_report_with_every_finding() {
+    let (code, out) = lint(&["--json"]);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert!(out.starts_with("{\"type\":\"lint_report\",\"time\":\""));
+    assert_eq!(v["verdict"], "findings");
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), EXPECTED.len());
+    for (f, (file, n, section, kind, fix)) in findings.iter().zip(EXPECTED) {
+        assert_eq!(f["file"], dir().join(file).display().to_string());
+        assert_eq!(f["line"], *n);
+        assert_eq!(f["section"], *section);
+        assert_eq!(f["kind"], *kind);
+        assert!(f["fix"].as_str().unwrap().contains(fix));
+        assert!(f["what"].is_string() && f["why"].is_string());
+    }
+}
+
+#[test]
+fn a_clean_configuration_exits_0_and_a_missing_one_1() {
+    let clean = tempfile::tempdir().unwrap();
+    std::fs::write(
+        clean.path().join("pjsip.conf"),
+        "[t]\ntype=transport\nbind=0.0.0.0\nexternal_signaling_address=203.0.113.5\nlocal_net=192.168.0.0/16\n\
+         [a]\ntype=auth\nusername=alice\npassword=s3cret\n\
+         [r]\ntype=registration\nserver_uri=sip:sip.example.net\nclient_uri=sip:alice@sip.example.net\n\
+         outbound_auth=a\nforbidden_retry_interval=600\n\
+         [i]\ntype=identify\nendpoint=trunk\nmatch=sip.example.net\n\
+         [trunk]\ntype=endpoint\noutbound_auth=a\n",
+    )
+    .unwrap();
+    let run = |d: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+            .args(["lint", "--config-dir"])
+            .arg(d)
+            .output()
+            .unwrap()
+    };
+    let out = run(clean.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("1 file read, no mistake found.\n"));
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(empty.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no pjsip.conf, pjsip_wizard.conf or sip.conf here")
+    );
+}
+
+#[test]
+fn a_broken_file_is_an_error_naming_its_line() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("pjsip.conf"),
+        "[a]\ntype=auth\n[b](missing)\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .args(["lint", "--config-dir"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pjsip.conf:3: [b] inherits from [missing]"),
+        "{err}"
+    );
+}
+
+/// `sipwatch analyze` of a committed capture with a 401 after credentials
+/// (tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap), with
+/// `--config-dir DIR` when given.
+fn analyze_401(config_dir: Option<&std::path::Path>) -> std::process::Output {
+    let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap");
+    let mut run = Command::new(env!("CARGO_BIN_EXE_sipwatch"));
+    run.arg("analyze").arg(&capture);
+    if let Some(dir) = config_dir {
+        run.arg("--config-dir").arg(dir);
+    }
+    run.output().expect("sipwatch runs")
+}
+
+/// `analyze --config-dir`: the 401 of a committed capture
+/// (tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap) names
+/// the `type=registration` section whose client_uri is its AOR, with the
+/// file and line, in the event line and in the fix.
+#[test]
+fn a_failing_registration_names_the_section_that_sends_it() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("pjsip.conf"),
+        "[other-reg]\ntype=registration\nserver_uri=sip:other.example\n\n\
+         [alice-reg]\ntype=registration\nserver_uri=sip:sip.example.net\n\
+         client_uri=sip:alice.w@sip.example.net\noutbound_auth=alice-auth\n",
+    )
+    .unwrap();
+    let out = analyze_401(Some(d.path()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let place = format!("[alice-reg] ({}:5)", d.path().join("pjsip.conf").display());
+    let event = text
+        .lines()
+        .find(|l| l.contains(" REGISTRATION ") && l.contains("Rejected 401"))
+        .expect("a registration event");
+    assert!(event.ends_with(&place), "{event}");
+    let fix = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("fix  :"))
+        .expect("a fix");
+    assert!(
+        fix.ends_with(&format!("; in this configuration: {place}")),
+        "{fix}"
+    );
+    // Without the configuration, the words are the wire's alone.
+    let plain = analyze_401(None);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("in this configuration"));
+}
+
+#[test]
+fn analyze_with_a_config_dir_without_pjsip_conf_is_an_error() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = analyze_401(Some(empty.path()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no pjsip.conf or pjsip_wizard.conf here")
+    );
+}

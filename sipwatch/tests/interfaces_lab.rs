@@ -267,6 +267,7 @@ fn summary_text(counters: sipwatch::capture::Counters) -> String {
         source: None,
         kernel_drops: &[],
         drop_problem: None,
+        stopped: None,
         counts: &[],
     };
     let mut out = Vec::new();

@@ -58,6 +58,7 @@ pub mod capture;
 pub mod client;
 pub mod doctor;
 pub mod echo;
+pub mod hep;
 pub mod lint;
 pub mod live;
 pub mod net;

@@ -1,0 +1,9 @@
+//! HEP (Homer Encapsulation Protocol, also EEP): SIP messages and log
+//! records exchanged with HOMER, heplify, Asterisk's `res_hep`, Kamailio's
+//! `siptrace` and FreeSWITCH's capture server.
+//!
+//! [`chunk`] holds the protocol's numbers (chunk types, capture protocol
+//! types), shared by what encodes HEP and what decodes it. Source: the HEP
+//! v3 specification (github.com/sipcapture/HEP, `docs/HEP3_rev12.pdf`) and
+//! the chunk list heplify-server checks against.
+pub mod chunk;

@@ -19,6 +19,9 @@ struct Case {
     live: Vec<Value>,
     /// sipwatch analyze --json of the written capture.
     analysed: Vec<Value>,
+    /// The capture `attach --write` made, in a folder removed with the case.
+    capture: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 /// Runs sipwatch attach on the PBX while `client` runs, then analyses the
@@ -67,6 +70,8 @@ fn observe(lab: &Lab, test: &str, linger: Duration, client: impl FnOnce()) -> Ca
     Case {
         live,
         analysed: json_lines(&analysed.stdout),
+        capture: file,
+        _dir: tmp,
     }
 }
 
@@ -185,6 +190,69 @@ fn a_wrong_password_is_diagnosed_with_user_and_realm() {
     assert_eq!(d["username"], kamailio::USER);
     assert_eq!(d["realm_asked"], kamailio::REALM);
     assert_eq!(r["state"]["code"], 401);
+
+    // The same capture held against an Asterisk configuration: the digest
+    // sipsak computed tells which password was sent.
+    let said = |password_line: &str| analyze_with_password(&case, password_line);
+    let sent = said("password = not-the-password");
+    assert!(
+        sent.contains("computed with exactly the password of [provider-auth]")
+            && sent.contains("the registrar holds another password for this user")
+            && !sent.contains("which Asterisk strips"),
+        "{sent}"
+    );
+    let other = said("password = secret");
+    assert!(
+        other.contains("was not computed with the password of [provider-auth]")
+            && other.contains("`pjsip reload`"),
+        "{other}"
+    );
+    let quoted = said("password = \"not-the-password\"");
+    assert!(
+        quoted.contains("without the quotes the file has"),
+        "{quoted}"
+    );
+    let pasted = said("password = not-the-password   ");
+    assert!(
+        pasted.contains("computed with exactly the password")
+            && pasted.contains("spaces after it (pasted?), which Asterisk strips"),
+        "{pasted}"
+    );
+    for text in [sent, other, quoted, pasted] {
+        assert!(
+            !text.contains("not-the-password"),
+            "a password printed: {text}"
+        );
+    }
+}
+
+/// `sipwatch analyze` of the case's capture with a pjsip.conf whose auth
+/// section has `password_line`; the failing registration's lines.
+fn analyze_with_password(case: &Case, password_line: &str) -> String {
+    let dir = support::temp_dir("pjsip-conf");
+    std::fs::write(
+        dir.path().join("pjsip.conf"),
+        format!(
+            "[provider-reg]\ntype=registration\nserver_uri=sip:{PROVIDER_V4}\n\
+             client_uri=sip:{user}@{PROVIDER_V4}\noutbound_auth=provider-auth\n\n\
+             [provider-auth]\ntype=auth\nusername={user}\n{password_line}\n",
+            user = kamailio::USER
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::SIPWATCH)
+        .arg("analyze")
+        .arg(&case.capture)
+        .arg("--config-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -61,7 +61,8 @@ impl OutputArgs {
 pub struct ConfigArgs {
     /// Asterisk's configuration directory (pjsip.conf, pjsip_wizard.conf):
     /// each registration's fix names the section and line that send it,
-    /// matched by client_uri to the AOR, else by server_uri to the registrar.
+    /// matched by client_uri to the AOR, else by server_uri to the
+    /// registrar; a refused password is checked against the captured digest.
     #[arg(long, value_name = "DIR")]
     pub config_dir: Option<std::path::PathBuf>,
 }

@@ -23,7 +23,27 @@ use crate::{
 /// With the configuration read (`--config-dir`), the fix ends with the
 /// section that sends this registration and its line.
 pub fn explain(d: &Diagnosis, cx: &Context) -> (String, String) {
-    let (cause, mut fix) = from_the_wire(d);
+    let (mut cause, mut fix) = from_the_wire(d);
+    let refused_digest = matches!(
+        d,
+        Diagnosis::CredentialsRejected { .. }
+            | Diagnosis::Forbidden {
+                after_challenge: true,
+                ..
+            }
+    );
+    if refused_digest
+        && let Some(auth) = cx.config.as_ref().and_then(|c| c.auth.as_ref())
+        && let Some(check) = &auth.check
+    {
+        let (said, then) = super::password::explain(check, auth);
+        cause.push_str("; ");
+        cause.push_str(&said);
+        // What the digest says replaces the generic "check the password".
+        if let Some(then) = then {
+            fix = then;
+        }
+    }
     if let Some(c) = &cx.config {
         fix.push_str(&format!(
             "; in this configuration: [{}] ({}:{})",
@@ -612,6 +632,7 @@ mod tests {
         let cx = Context {
             pbx: crate::pbx::PbxKind::Asterisk,
             config: Some(super::super::ConfigRef {
+                auth: None,
                 file: "pjsip.conf".into(),
                 line: 42,
                 section: "my-trunk-reg".into(),

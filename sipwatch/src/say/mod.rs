@@ -24,7 +24,10 @@
 //! ```
 use std::{path::PathBuf, time::SystemTime};
 
-use crate::{pbx::PbxKind, track::Registration};
+use crate::{
+    pbx::PbxKind,
+    track::{Registration, password::PasswordCheck},
+};
 
 pub mod contacts;
 pub mod continuity;
@@ -33,6 +36,7 @@ pub mod doctor;
 pub mod kernel_drop;
 pub mod lint;
 pub mod next_move;
+pub mod password;
 mod path;
 pub mod path_audit;
 pub mod record;
@@ -74,6 +78,7 @@ impl Context {
                 file: t.file.clone(),
                 line: t.line,
                 section: t.section.clone(),
+                auth: t.auth.as_ref().map(|a| AuthRef::of(a, r)),
             });
         Context { pbx: r.pbx, config }
     }
@@ -93,6 +98,48 @@ pub struct ConfigRef {
     pub line: u32,
     /// The section's name, without brackets.
     pub section: String,
+    /// The credentials it answers challenges with, and what a refused
+    /// REGISTER's digest says of their password.
+    pub auth: Option<AuthRef>,
+}
+
+/// The auth section of a trunk (`outbound_auth`), and the check of its
+/// password against the digest the registrar refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthRef {
+    /// Where the password is: the option's file and line, else the
+    /// section's.
+    pub file: PathBuf,
+    /// That line (1-based).
+    pub line: u32,
+    /// The auth section (or the wizard trunk holding `outbound_auth/…`).
+    pub section: String,
+    /// The check, when the latest failure refused a digest and a password
+    /// (or `md5_cred`) is configured.
+    pub check: Option<PasswordCheck>,
+}
+
+impl AuthRef {
+    fn of(a: &crate::pbx::config::trunks::Auth, r: &Registration) -> AuthRef {
+        let check = match (&r.refused_digest, &a.secret) {
+            (Some(proof), Some(secret)) => Some(crate::track::password::check(
+                proof,
+                secret,
+                a.username.as_deref(),
+            )),
+            _ => None,
+        };
+        let (file, line) = a
+            .secret
+            .as_ref()
+            .map_or((a.file.clone(), a.line), |s| (s.file.clone(), s.line));
+        AuthRef {
+            file,
+            line,
+            section: a.section.clone(),
+            check,
+        }
+    }
 }
 
 /// An interval for people, whole seconds from 10 s on: "4 ms", "2.5 s", "60 s".

@@ -89,6 +89,78 @@ pub struct Credentials {
     pub response: Option<String>,
 }
 
+/// Everything a digest `response` was computed over (RFC 7616 §3.4.1,
+/// RFC 2617 §3.2.2), kept whole so that a password can be checked against
+/// it offline ([`crate::track::digest::check_password`]). Never shown and
+/// never serialised: its `Debug` masks the response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DigestProof {
+    /// The request's method (`REGISTER`): part of HA2.
+    pub method: String,
+    /// The `username` the hash covers.
+    pub username: String,
+    /// The `realm` the hash covers.
+    pub realm: String,
+    /// The server's nonce echoed.
+    pub nonce: String,
+    /// The digest-uri.
+    pub uri: String,
+    /// `algorithm=` as written; absent means MD5.
+    pub algorithm: Option<String>,
+    /// `qop=` chosen (`auth`, `auth-int`), absent for RFC 2069 digests.
+    pub qop: Option<String>,
+    /// `nc=`, the nonce count, as written (8 hex digits).
+    pub nc: Option<String>,
+    /// `cnonce=`, the client's nonce.
+    pub cnonce: Option<String>,
+    /// The `response` hash, lower case hex.
+    pub response: String,
+    /// The request's body, for `qop=auth-int` (hashed into HA2).
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for DigestProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestProof")
+            .field("method", &self.method)
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .field("algorithm", &self.algorithm)
+            .field("qop", &self.qop)
+            .field("response", &mask(&self.response))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The digest of an Authorization / Proxy-Authorization value sent with a
+/// request of `method` and `body`, when it holds every parameter a response
+/// needs (username, realm, nonce, uri, response; with `qop`, nc and cnonce).
+pub fn parse_digest_proof(value: &str, method: &str, body: &[u8]) -> Option<DigestProof> {
+    let (scheme, ps) = auth_params(value);
+    if !scheme.eq_ignore_ascii_case("digest") {
+        return None;
+    }
+    let get = |n: &str| param(&ps, n).and_then(|(_, v)| v.clone());
+    let qop = get("qop");
+    let (nc, cnonce) = (get("nc"), get("cnonce"));
+    if qop.is_some() && (nc.is_none() || cnonce.is_none()) {
+        return None;
+    }
+    Some(DigestProof {
+        method: method.to_owned(),
+        username: get("username")?,
+        realm: get("realm")?,
+        nonce: get("nonce")?,
+        uri: get("uri")?,
+        algorithm: get("algorithm"),
+        qop,
+        nc,
+        cnonce,
+        response: get("response")?.to_ascii_lowercase(),
+        body: body.to_vec(),
+    })
+}
+
 /// WWW-Authenticate / Proxy-Authenticate: what the server asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Challenge {

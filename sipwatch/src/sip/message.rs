@@ -6,8 +6,8 @@ use sipwatch_common::Direction;
 
 use super::{
     fields::{
-        Challenge, Credentials, NameAddr, Sdp, Via, parse_challenges, parse_credentials,
-        parse_name_addr, parse_sdp, parse_via, split_list,
+        Challenge, Credentials, DigestProof, NameAddr, Sdp, Via, parse_challenges,
+        parse_credentials, parse_digest_proof, parse_name_addr, parse_sdp, parse_via, split_list,
     },
     index::{MessageIndex, StartLine},
 };
@@ -204,6 +204,21 @@ impl<'a> ParsedMessage<'a> {
         self.index
             .header("proxy-authorization")
             .map(|v| parse_credentials(&v))
+    }
+
+    /// The digest this request's Authorization (else Proxy-Authorization)
+    /// was computed over, whole, for a password check offline; `None` when
+    /// it has none or lacks a parameter the hash needs.
+    pub fn digest_proof(&self) -> Option<DigestProof> {
+        let method = self.method()?;
+        let body = self
+            .message
+            .bytes
+            .get(self.index.body.clone())
+            .unwrap_or_default();
+        ["authorization", "proxy-authorization"]
+            .iter()
+            .find_map(|h| parse_digest_proof(&self.index.header(h)?, method, body))
     }
 
     /// Every WWW-Authenticate challenge (a registrar's 401), in order: one

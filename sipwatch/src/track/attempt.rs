@@ -20,7 +20,7 @@ use super::{
 };
 use crate::sip::{
     ParsedMessage,
-    fields::{Challenge, Credentials},
+    fields::{Challenge, Credentials, DigestProof},
 };
 
 /// What an attempt is for.
@@ -119,6 +119,9 @@ pub struct Attempt {
     /// The latest request's credentials.
     #[serde(skip)]
     sent: Option<Credentials>,
+    /// The latest request's digest, whole: for a password check offline.
+    #[serde(skip)]
+    proof: Option<DigestProof>,
     #[serde(skip)]
     round: Option<Round>,
     /// The latest challenge answered a request whose credentials were for
@@ -151,6 +154,7 @@ impl Attempt {
             challenges: 0,
             stale: 0,
             sent: None,
+            proof: None,
             round: None,
             rechallenged: None,
             asked_rport: false,
@@ -167,6 +171,7 @@ impl Attempt {
         self.requests += 1;
         self.latest_sent = p.message.timestamp;
         self.sent = credentials(p);
+        self.proof = p.digest_proof();
         self.asked_expires = asked_expires;
         self.asked_rport = p.vias().first().is_some_and(|v| v.rport_present);
         self.user_agent = p.user_agent().map(|u| u.into_owned());
@@ -184,6 +189,11 @@ impl Attempt {
     /// When the challenge that waits for an answer was issued.
     pub fn challenged_at(&self) -> Option<SystemTime> {
         self.round.as_ref().filter(|r| !r.answered).map(|r| r.at)
+    }
+
+    /// The digest of the latest request, whole (none without credentials).
+    pub fn proof(&self) -> Option<&DigestProof> {
+        self.proof.as_ref()
     }
 
     /// The nonce the latest request's credentials were computed for.

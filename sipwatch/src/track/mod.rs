@@ -25,6 +25,7 @@ mod digest;
 mod evidence;
 mod nat;
 mod next_move;
+pub mod password;
 mod path;
 mod record;
 mod registration;

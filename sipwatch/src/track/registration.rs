@@ -30,7 +30,7 @@ use super::{
 };
 use crate::{
     net::Transport,
-    sip::{ParsedMessage, StartLine},
+    sip::{ParsedMessage, StartLine, fields::DigestProof},
 };
 
 /// Expiry assumed when neither request nor response names one (RFC 3261 §10.2.1.1).
@@ -203,6 +203,11 @@ pub struct Registration {
     pub continuity: Continuity,
     /// The Contacts the registrar listed in its last 2xx.
     pub contacts_kept: Option<ContactsKept>,
+    /// The digest of the REGISTER whose credentials the registrar refused
+    /// (401/407, or 403 after a challenge) in the latest failure: what a
+    /// configured password is checked against offline
+    /// ([`crate::track::password::check`]). Cleared by any other outcome.
+    pub refused_digest: Option<DigestProof>,
     /// The pace of new REGISTERs, for retry storms.
     pace: Pace,
     /// What the exchanges say about the path (see [`PathWatch`]).
@@ -266,6 +271,7 @@ impl Registration {
             streak: None,
             continuity: Continuity::default(),
             contacts_kept: None,
+            refused_digest: None,
             pace: Pace::default(),
             path: PathWatch::default(),
         }
@@ -577,6 +583,7 @@ impl Registration {
             self.diagnoses.extend(self.path.hints(self.side));
             Outcome::Registered { expires: granted }
         };
+        self.refused_digest = None;
         self.last_outcome = Some(LastOutcome {
             outcome,
             purpose: attempt.purpose,
@@ -611,6 +618,14 @@ impl Registration {
         }
         // What the capture shows below SIP replaces a misleading reading.
         let failure = self.path.explain(failure, self.side);
+        self.refused_digest = match failure {
+            Diagnosis::CredentialsRejected { .. }
+            | Diagnosis::Forbidden {
+                after_challenge: true,
+                ..
+            } => attempt.proof().cloned(),
+            _ => None,
+        };
         if matches!(failure, Diagnosis::CredentialsRejected { .. }) {
             self.path.on_rejected_credentials();
         }

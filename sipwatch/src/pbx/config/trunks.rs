@@ -31,6 +31,108 @@ pub struct Trunk {
     pub server_host: String,
     /// The AOR as `user@host`, lower case (`client_uri`), when known.
     pub client_aor: Option<String>,
+    /// The credentials it answers challenges with (`outbound_auth`; a
+    /// wizard's `outbound_auth/…` keys), when configured.
+    pub auth: Option<Auth>,
+}
+
+/// The credentials of a trunk: an auth section (`type=auth`, named by the
+/// registration's `outbound_auth`) or a wizard's `outbound_auth/…` keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Auth {
+    /// The file of its section.
+    pub file: PathBuf,
+    /// The line of its section header.
+    pub line: u32,
+    /// The section holding them (the auth section, or the wizard trunk).
+    pub section: String,
+    /// `username` (a wizard's `outbound_auth/username`).
+    pub username: Option<String>,
+    /// `password` with `auth_type=userpass` (the default), or `md5_cred`
+    /// with `auth_type=md5`.
+    pub secret: Option<Secret>,
+}
+
+/// What a password is checked with, never shown: its `Debug` masks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// The option's line (`password = …`), for the fix.
+    pub line: u32,
+    /// The option's file.
+    pub file: PathBuf,
+    /// The password, or the MD5 of `username:realm:password`.
+    pub kind: SecretKind,
+    /// As Asterisk holds it: stripped, `\;` unescaped, quotes kept.
+    pub value: String,
+    /// As written, before Asterisk stripped it.
+    pub raw: String,
+    /// A `;` right after it started a comment: the password may have been
+    /// cut where the admin meant a `;` in it (Asterisk wants `\;`).
+    pub cut_by_comment: bool,
+}
+
+/// Which option a [`Secret`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// `password` (`auth_type=userpass`).
+    Password,
+    /// `md5_cred` (`auth_type=md5`): HA1, the MD5 of `username:realm:password`.
+    Md5Cred,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("kind", &self.kind)
+            .field("line", &self.line)
+            .field("value", &"********")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Secret {
+    fn of(v: &super::Value, kind: SecretKind) -> Secret {
+        Secret {
+            line: v.line,
+            file: v.file.clone(),
+            kind,
+            value: v.value.clone(),
+            // Before a comment, whitespace is layout, not a pasted space.
+            raw: if v.commented {
+                v.value.clone()
+            } else {
+                v.raw.clone()
+            },
+            cut_by_comment: v.cut_by_comment,
+        }
+    }
+}
+
+impl Auth {
+    /// The credentials of an auth section, or of a wizard trunk's keys
+    /// under `prefix` (`outbound_auth/`).
+    fn of(section: &super::Section, prefix: &str) -> Auth {
+        let key = |k: &str| format!("{prefix}{k}");
+        let md5 = section
+            .text(&key("auth_type"))
+            .is_some_and(|t| t.eq_ignore_ascii_case("md5"));
+        let secret = if md5 {
+            section
+                .get(&key("md5_cred"))
+                .map(|v| Secret::of(v, SecretKind::Md5Cred))
+        } else {
+            section
+                .get(&key("password"))
+                .map(|v| Secret::of(v, SecretKind::Password))
+        };
+        Auth {
+            file: section.file.clone(),
+            line: section.line,
+            section: section.name.clone(),
+            username: section.text(&key("username")).map(str::to_owned),
+            secret,
+        }
+    }
 }
 
 /// Every registration a configuration sends.
@@ -61,6 +163,11 @@ impl Trunks {
                 section: r.section.name.clone(),
                 server_host: server.host.to_ascii_lowercase(),
                 client_aor: r.client_uri().and_then(|v| aor(&v.value)),
+                auth: r
+                    .outbound_auth()
+                    .first()
+                    .and_then(|name| p.auth(name))
+                    .map(|a| Auth::of(a, "")),
             });
         }
         for w in p.wizards.iter().filter(|w| w.sends_registrations()) {
@@ -82,6 +189,10 @@ impl Trunks {
                 section: w.section.name.clone(),
                 server_host: host,
                 client_aor,
+                auth: w
+                    .section
+                    .get("outbound_auth/username")
+                    .map(|_| Auth::of(w.section, "outbound_auth/")),
             });
         }
         Trunks { trunks }
@@ -156,5 +267,56 @@ mod tests {
             t.find("sip:x", "sip:frank@sip.example.net").map(|t| t.line),
             Some(1)
         );
+    }
+
+    #[test]
+    fn each_trunk_carries_its_credentials_and_never_shows_the_password() {
+        let c = Config::parse(
+            "[r]\ntype=registration\nserver_uri=sip:p.example\noutbound_auth=r-auth\n\
+             [r-auth]\ntype=auth\nusername=acct\npassword=hunter2 \n\
+             [m]\ntype=registration\nserver_uri=sip:m.example\noutbound_auth=m-auth\n\
+             [m-auth]\ntype=auth\nauth_type=md5\nusername=u\nmd5_cred=0123abcd\n",
+            "pjsip.conf",
+        )
+        .unwrap();
+        let w = Config::parse(
+            "[w]\ntype=wizard\nsends_registrations=yes\nremote_hosts=w.example\n\
+             outbound_auth/username=frank\noutbound_auth/password=pw\n",
+            "pjsip_wizard.conf",
+        )
+        .unwrap();
+        let mut p = Pjsip::of(&c);
+        p.add(&w);
+        let t = Trunks::of(&p);
+        let auth = |host: &str| {
+            t.trunks
+                .iter()
+                .find(|t| t.server_host == host)
+                .and_then(|t| t.auth.clone())
+                .unwrap()
+        };
+        let r = auth("p.example");
+        assert_eq!(
+            (r.section.as_str(), r.username.as_deref()),
+            ("r-auth", Some("acct"))
+        );
+        let secret = r.secret.unwrap();
+        assert_eq!(
+            (secret.kind, secret.line, secret.value.as_str()),
+            (SecretKind::Password, 8, "hunter2")
+        );
+        assert_eq!(secret.raw, "hunter2 ");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        let m = auth("m.example").secret.unwrap();
+        assert_eq!(
+            (m.kind, m.value.as_str()),
+            (SecretKind::Md5Cred, "0123abcd")
+        );
+        let w = auth("w.example");
+        assert_eq!(
+            (w.section.as_str(), w.username.as_deref()),
+            ("w", Some("frank"))
+        );
+        assert_eq!(w.secret.map(|s| s.value), Some("pw".to_owned()));
     }
 }

@@ -30,6 +30,7 @@ fn lint(args: &[&str]) -> (i32, String) {
 const EXPECTED: &[(&str, u32, &str, &str, &str)] = &[
     ("pjsip.conf", 12, "transport-udp", "nat_unconfigured", "external_signaling_address=<your public address>"),
     ("pjsip.conf", 32, "provider-a-auth", "password_trailing_space", "remove the trailing whitespace"),
+    ("pjsip.conf", 43, "provider-a-identify", "identify_by_hostname", "signalling addresses or networks"),
     ("pjsip.conf", 48, "provider-b-auth", "account_id_as_username", "often bob"),
     ("pjsip.conf", 49, "provider-b-auth", "password_cut_by_comment", "as `\\;`"),
     ("pjsip.conf", 64, "provider-c-auth", "auth_type_md5", "auth_type=userpass"),
@@ -38,11 +39,21 @@ const EXPECTED: &[(&str, u32, &str, &str, &str)] = &[
     ("pjsip.conf", 68, "provider-c-reg", "forbidden_retry_zero", "forbidden_retry_interval=300"),
     ("pjsip.conf", 73, "provider-c-reg", "max_retries_low", "raise max_retries"),
     ("pjsip.conf", 74, "provider-c-reg", "expiration_low", "60 or more"),
+    ("pjsip.conf", 80, "provider-c-identify", "identify_by_hostname", "signalling addresses or networks"),
     ("pjsip.conf", 105, "provider-c", "reference_dangling", "add [transport-tls] with type=transport"),
+    ("pjsip.conf", 121, "provider-i-reg", "transport_mismatch", "a transport with protocol=tcp"),
+    ("pjsip.conf", 123, "provider-i-reg", "unknown_option", "write retry_interval"),
+    ("pjsip.conf", 124, "provider-i-reg", "bad_value", "a whole number of seconds"),
+    ("pjsip.conf", 127, "provider-i-reg2", "unknown_type", "write type=registration"),
+    ("pjsip.conf", 133, "provider-i-again", "same_aor_twice", "one registration per AOR"),
+    ("pjsip.conf", 135, "provider-i-again", "uri_cut_by_comment", "sip:proxy.example.net\\;lr"),
+    ("pjsip.conf", 142, "provider-i", "from_differs", "from_user=ivan"),
+    ("pjsip.conf", 144, "provider-i", "duplicate_section", "[name](+)"),
     ("pjsip.d/provider-d.conf", 3, "provider-d-reg", "outbound_auth_missing", "add outbound_auth="),
     ("pjsip.d/provider-d.conf", 5, "provider-d-reg", "no_identify", "match=sip.provider-d.example.net"),
     ("pjsip.d/provider-d.conf", 13, "provider-e", "reference_dangling", "add [provider-e] with type=aor"),
     ("pjsip.d/provider-d.conf", 19, "provider-e-reg", "outbound_auth_dangling", "add [provider-e] with type=auth"),
+    ("pjsip.d/provider-d.conf", 26, "provider-e-identify", "identify_by_hostname", "signalling addresses or networks"),
     ("pjsip_wizard.conf", 10, "provider-f", "forbidden_retry_zero", "forbidden_retry_interval=300"),
     ("pjsip_wizard.conf", 15, "provider-f", "password_quoted", "remove the quotes"),
     ("sip.conf", 10, "provider-g", "chan_sip_users_swapped", "defaultuser=5551234"),
@@ -62,10 +73,9 @@ fn every_classic_mistake_is_found_at_its_file_and_line_with_its_fix() {
         assert!(after.contains(fix), "{line}\nwanted the fix {fix:?}");
     }
     assert!(
-        lines
-            .last()
-            .unwrap()
-            .ends_with("4 files read, 19 findings."),
+        lines.last().unwrap().ends_with(
+            "4 files read, 30 findings: 18 break the registration or its calls, 12 risks."
+        ),
         "{text}"
     );
 }
@@ -74,7 +84,15 @@ fn every_classic_mistake_is_found_at_its_file_and_line_with_its_fix() {
 fn no_password_is_printed() {
     let (_, text) = lint(&[]);
     let (_, json) = lint(&["--json"]);
-    for secret in ["Tr0ub4dor", "k8", "c4r0l", "fr4nk", "s3cret", "h4nk"] {
+    for secret in [
+        "Tr0ub4dor",
+        "k8",
+        "c4r0l",
+        "fr4nk",
+        "s3cret",
+        "h4nk",
+        "1v4n",
+    ] {
         assert!(!text.contains(secret), "{secret} in the text");
         assert!(!json.contains(secret), "{secret} in the JSON");
     }
@@ -86,7 +104,7 @@ fn the_json_is_one_lint_report_with_every_finding() {
     assert_eq!(code, 2);
     let v: Value = serde_json::from_str(&out).expect("one JSON object");
     assert!(out.starts_with("{\"type\":\"lint_report\",\"time\":\""));
-    assert_eq!(v["verdict"], "findings");
+    assert_eq!(v["verdict"], "breaks");
     let findings = v["findings"].as_array().unwrap();
     assert_eq!(findings.len(), EXPECTED.len());
     for (f, (file, n, section, kind, fix)) in findings.iter().zip(EXPECTED) {
@@ -96,6 +114,7 @@ fn the_json_is_one_lint_report_with_every_finding() {
         assert_eq!(f["kind"], *kind);
         assert!(f["fix"].as_str().unwrap().contains(fix));
         assert!(f["what"].is_string() && f["why"].is_string());
+        assert!(["breaks", "risk"].contains(&f["severity"].as_str().unwrap()));
     }
 }
 
@@ -108,7 +127,7 @@ fn a_clean_configuration_exits_0_and_a_missing_one_1() {
          [a]\ntype=auth\nusername=alice\npassword=s3cret\n\
          [r]\ntype=registration\nserver_uri=sip:sip.example.net\nclient_uri=sip:alice@sip.example.net\n\
          outbound_auth=a\nforbidden_retry_interval=600\n\
-         [i]\ntype=identify\nendpoint=trunk\nmatch=sip.example.net\n\
+         [i]\ntype=identify\nendpoint=trunk\nmatch=203.0.113.0/24\n\
          [trunk]\ntype=endpoint\noutbound_auth=a\n",
     )
     .unwrap();
@@ -204,6 +223,29 @@ fn a_failing_registration_names_the_section_that_sends_it() {
     // Without the configuration, the words are the wire's alone.
     let plain = analyze_401(None);
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("in this configuration"));
+    // `--config-dir ''` turns the configuration off (the default would
+    // read /etc/asterisk); `--asterisk-config` is the same option.
+    let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap");
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+            .arg("analyze")
+            .arg(&capture)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(!run(&["--config-dir".as_ref(), "".as_ref()]).contains("in this configuration"));
+    assert_eq!(
+        run(&["--asterisk-config".as_ref(), d.path().as_os_str()]),
+        text
+    );
 }
 
 #[test]
@@ -214,4 +256,35 @@ fn analyze_with_a_config_dir_without_pjsip_conf_is_an_error() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no pjsip.conf or pjsip_wizard.conf here")
     );
+}
+
+/// Risks alone (a hostname in `match`, `forbidden_retry_interval` left at
+/// 0) are listed and exit 0: nothing there breaks the registration yet.
+#[test]
+fn risks_alone_are_listed_and_exit_0() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("pjsip.conf"),
+        "[a]\ntype=auth\nusername=alice\npassword=s3cret\n\
+         [r]\ntype=registration\nserver_uri=sip:sip.example.net\nclient_uri=sip:alice@sip.example.net\n\
+         outbound_auth=a\n\
+         [i]\ntype=identify\nendpoint=trunk\nmatch=sip.example.net\n\
+         [trunk]\ntype=endpoint\noutbound_auth=a\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .args(["lint", "--json", "--config-dir"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "risks");
+    let kinds: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["forbidden_retry_zero", "identify_by_hostname"]);
 }

@@ -1,5 +1,6 @@
 //! `sipwatch lint [--config-dir DIR]`: Asterisk's configuration checked for
-//! the classic registration mistakes. Exit code: 0 clean, 2 findings, 1 an
+//! the classic registration mistakes. Exit code: 0 nothing breaks (risks
+//! are listed), 2 something breaks the registration or its calls, 1 an
 //! error.
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -27,9 +28,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         out.write_all(sipwatch::say::lint::text(&report).as_bytes())?;
     }
     out.flush()?;
-    Ok(if report.findings.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if sipwatch::say::lint::verdict(&report) == "breaks" {
         ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     })
 }

@@ -63,30 +63,65 @@ pub struct ConfigArgs {
     /// each registration's fix names the section and line that send it,
     /// matched by client_uri to the AOR, else by server_uri to the
     /// registrar; a refused password is checked against the captured digest.
-    #[arg(long, value_name = "DIR")]
+    /// Default: /etc/asterisk when it holds either file; '' for none.
+    #[arg(long, value_name = "DIR", alias = "asterisk-config", value_parser = path_or_none)]
     pub config_dir: Option<std::path::PathBuf>,
 }
 
+/// A path, or '' (clap refuses an empty path by default).
+fn path_or_none(text: &str) -> Result<std::path::PathBuf, std::convert::Infallible> {
+    Ok(std::path::PathBuf::from(text))
+}
+
+/// Where Asterisk keeps its configuration.
+const ASTERISK_CONFIG: &str = "/etc/asterisk";
+
+/// The files `--config-dir` reads.
+const PJSIP_FILES: [&str; 2] = ["pjsip.conf", "pjsip_wizard.conf"];
+
 impl ConfigArgs {
-    /// The registrations the configuration sends, when a directory is given.
+    /// The registrations the configuration sends: from the directory given,
+    /// else from /etc/asterisk when it is there (a note on standard error
+    /// says so; a file there that cannot be read is a warning, not an
+    /// error, since nobody asked for it).
     pub fn trunks(
         &self,
     ) -> anyhow::Result<Option<std::sync::Arc<sipwatch::pbx::config::trunks::Trunks>>> {
-        let Some(dir) = &self.config_dir else {
-            return Ok(None);
+        let has_pjsip = |dir: &std::path::Path| PJSIP_FILES.iter().any(|f| dir.join(f).is_file());
+        let load = |dir: &std::path::Path| {
+            sipwatch::pbx::config::trunks::Trunks::load(dir)
+                .with_context(|| format!("reading Asterisk's configuration in {}", dir.display()))
         };
-        if !["pjsip.conf", "pjsip_wizard.conf"]
-            .iter()
-            .any(|f| dir.join(f).is_file())
-        {
-            anyhow::bail!(
-                "{}: no pjsip.conf or pjsip_wizard.conf here; give Asterisk's configuration directory with --config-dir",
-                dir.display()
-            );
+        match &self.config_dir {
+            Some(dir) if dir.as_os_str().is_empty() => Ok(None),
+            Some(dir) => {
+                if !has_pjsip(dir) {
+                    anyhow::bail!(
+                        "{}: no pjsip.conf or pjsip_wizard.conf here; give Asterisk's configuration directory with --config-dir",
+                        dir.display()
+                    );
+                }
+                Ok(Some(std::sync::Arc::new(load(dir)?)))
+            }
+            None => {
+                let dir = std::path::Path::new(ASTERISK_CONFIG);
+                if !has_pjsip(dir) {
+                    return Ok(None);
+                }
+                match load(dir) {
+                    Ok(trunks) => {
+                        eprintln!(
+                            "sipwatch: reading Asterisk's configuration in {ASTERISK_CONFIG} (--config-dir DIR for another, --config-dir '' for none)"
+                        );
+                        Ok(Some(std::sync::Arc::new(trunks)))
+                    }
+                    Err(e) => {
+                        eprintln!("sipwatch: warning: {e:#}; going on without it");
+                        Ok(None)
+                    }
+                }
+            }
         }
-        let trunks = sipwatch::pbx::config::trunks::Trunks::load(dir)
-            .with_context(|| format!("reading Asterisk's configuration in {}", dir.display()))?;
-        Ok(Some(std::sync::Arc::new(trunks)))
     }
 }
 

@@ -20,6 +20,9 @@ use std::{
 
 use serde::Serialize;
 
+mod consistency;
+mod schema;
+
 use crate::pbx::{
     asterisk,
     config::{
@@ -191,6 +194,133 @@ pub enum Problem {
         /// Why.
         why: Ignored,
     },
+    /// An option the section's `type=` does not have (Asterisk 22's
+    /// configInfo): Asterisk refuses to create the whole object.
+    UnknownOption {
+        /// The section's `type=`.
+        object_type: String,
+        /// The known option nearest in spelling, when one is close.
+        suggestion: Option<String>,
+    },
+    /// A URI option (`server_uri`, `client_uri`, `outbound_proxy`,
+    /// `contact`) cut at a `;` that started a comment: its parameters
+    /// (`;transport=tcp`, `;lr`) are lost; Asterisk wants `\;`.
+    UriCutByComment,
+    /// A `type=` no module loads, near one that is: the section is not
+    /// loaded at all, without an error.
+    UnknownType {
+        /// The type it is likely meant to be.
+        suggestion: String,
+    },
+    /// A value Asterisk cannot read for this option: it refuses to create
+    /// the whole object.
+    BadValue {
+        /// The section's `type=`.
+        object_type: String,
+        /// The words it accepts; empty: a whole number.
+        allowed: Vec<String>,
+    },
+    /// A second section of the same name and `type=` in one file: Asterisk
+    /// refuses every object of that type in the file ("configuration
+    /// contains a duplicate object").
+    DuplicateSection {
+        /// The `type=`.
+        object_type: String,
+        /// The line of the first one.
+        first_line: u32,
+    },
+    /// An identify's `match` by hostname: resolved once, when Asterisk
+    /// loads it; the provider's calls from new addresses are then not
+    /// matched.
+    IdentifyByHostname {
+        /// The hostname.
+        host: String,
+    },
+    /// A registration's `transport` whose `protocol` is not the one its
+    /// `server_uri` asks for (`;transport=tcp`, `sips:`).
+    TransportMismatch {
+        /// What the URI asks for.
+        uri_transport: String,
+        /// The transport section named.
+        transport: String,
+        /// Its `protocol`.
+        protocol: String,
+    },
+    /// Two registrations for one AOR at one registrar: each replaces or
+    /// doubles the other's binding.
+    SameAorTwice {
+        /// The AOR, `user@host`.
+        aor: String,
+        /// The other registration's section.
+        other_section: String,
+        /// Its line.
+        other_line: u32,
+    },
+    /// The trunk's endpoint (the one sharing the registration's
+    /// `outbound_auth`) sends calls with a `from_user` / `from_domain` other
+    /// than the registration's `client_uri`.
+    FromDiffers {
+        /// `from_user` or `from_domain`.
+        option: String,
+        /// Its value.
+        value: String,
+        /// The `client_uri` part it differs from.
+        client: String,
+        /// The registration's section.
+        registration: String,
+    },
+}
+
+/// How bad a finding is: `lint` exits 2 when any finding breaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The registration, or the calls over it, fail with this.
+    Breaks,
+    /// They fail on some event (a provider's hiccup, an address change, a
+    /// password with such characters), or a reader may be misled.
+    Risk,
+}
+
+impl Problem {
+    /// How bad it is.
+    pub fn severity(&self) -> Severity {
+        use Problem::*;
+        match self {
+            PasswordCutByComment
+            | PasswordQuoted
+            | ChanSipUsersSwapped { .. }
+            | OutboundAuthMissing
+            | OutboundAuthDangling { .. }
+            | ReferenceDangling { .. }
+            | NoIdentify { .. }
+            | NatUnconfigured { .. }
+            | UnknownOption { .. }
+            | UnknownType { .. }
+            | UriCutByComment
+            | BadValue { .. }
+            | DuplicateSection { .. }
+            | TransportMismatch { .. }
+            | SameAorTwice { .. } => Severity::Breaks,
+            AuthTypeMd5 { has_md5_cred } => {
+                if *has_md5_cred {
+                    Severity::Risk
+                } else {
+                    Severity::Breaks
+                }
+            }
+            PasswordTrailingSpace
+            | PasswordSpecial { .. }
+            | AccountIdAsUsername { .. }
+            | ChanSipUsernameAndDefaultuser
+            | ForbiddenRetryZero { .. }
+            | MaxRetriesLow { .. }
+            | ExpirationLow { .. }
+            | IgnoredLine { .. }
+            | IdentifyByHostname { .. }
+            | FromDiffers { .. } => Severity::Risk,
+        }
+    }
 }
 
 /// Why Asterisk ignores a line, serialisable.
@@ -321,6 +451,10 @@ pub fn check(files: &Files) -> Vec<Finding> {
     if let Some(sip) = files.sip {
         chan_sip(sip, &mut out);
     }
+    for c in [files.pjsip, files.wizard].into_iter().flatten() {
+        schema::options(c, &mut out);
+    }
+    consistency::check(&pjsip, &mut out);
     for c in [files.pjsip, files.wizard, files.sip].into_iter().flatten() {
         ignored(c, &mut out);
     }
@@ -415,7 +549,22 @@ fn registration(r: &Registration, p: &Pjsip, out: &mut Vec<Finding>) {
     let Some(server) = r.server_uri().and_then(|v| uri_parts(&v.value)) else {
         return;
     };
-    if !p.identifies.iter().any(|i| identifies(i, server.host)) {
+    // By name, the provider's addresses are not known here: an identify
+    // for the trunk's endpoint (the one sharing this registration's
+    // outbound_auth, or named by its `endpoint`) is taken as matching it.
+    let by_name = server.host.parse::<IpAddr>().is_err();
+    let trunk_identified = by_name
+        && p.identifies.iter().any(|i| {
+            i.text("endpoint").is_some_and(|e| {
+                r.section.text("endpoint") == Some(e)
+                    || (!r.outbound_auth().is_empty()
+                        && p.endpoints.iter().any(|ep| {
+                            ep.name == e
+                                && pjsip::list(ep.get("outbound_auth")) == r.outbound_auth()
+                        }))
+            })
+        });
+    if !trunk_identified && !p.identifies.iter().any(|i| identifies(i, server.host)) {
         out.push(Finding {
             place: Place::at(s, r.server_uri()),
             problem: Problem::NoIdentify {
@@ -788,7 +937,8 @@ mod tests {
         [a]\ntype=auth\nusername=alice\npassword=s3cret ; from the portal\n\
         [r]\ntype=registration\nserver_uri=sip:sip.example.net\nclient_uri=sip:alice@sip.example.net\n\
         outbound_auth=a\nforbidden_retry_interval=600\n\
-        [i]\ntype=identify\nmatch=sip.example.net\n";
+        [i]\ntype=identify\nendpoint=trunk\nmatch=203.0.113.0/24\n\
+        [trunk]\ntype=endpoint\noutbound_auth=a\n";
 
     #[test]
     fn a_sound_configuration_has_no_finding() {
@@ -834,5 +984,109 @@ mod tests {
             "10.0.0.0".parse().unwrap(),
             "255.0.0.0"
         ));
+    }
+
+    #[test]
+    fn what_asterisk_refuses_to_load_is_found_in_registrations_auths_and_wizards() {
+        let found = lint(
+            "[a]\ntype=auth\nusername=alice\npasword=x\nauth_type=plain\n\
+             [r]\ntype=registration\nserver_uri=sip:203.0.113.9\noutbound_auth=a\n\
+             forbidden_retry_interval=300\nmax_retries=ten\n\
+             [t]\ntype=transprot\n\
+             [a]\ntype=auth\nusername=bob\n",
+        );
+        assert!(found.contains(&Problem::UnknownOption {
+            object_type: "auth".into(),
+            suggestion: Some("password".into())
+        }));
+        assert!(found.contains(&Problem::BadValue {
+            object_type: "auth".into(),
+            allowed: vec![
+                "userpass".into(),
+                "md5".into(),
+                "digest".into(),
+                "google_oauth".into()
+            ]
+        }));
+        assert!(found.contains(&Problem::BadValue {
+            object_type: "registration".into(),
+            allowed: vec![]
+        }));
+        assert!(found.contains(&Problem::UnknownType {
+            suggestion: "transport".into()
+        }));
+        assert!(found.contains(&Problem::DuplicateSection {
+            object_type: "auth".into(),
+            first_line: 1
+        }));
+        // A template's misspelling is found once, not once per user.
+        let found = lint(
+            "[tpl](!)\ntype=registration\nretry_intervl=30\n\
+             [r1](tpl)\nserver_uri=sip:203.0.113.9\n[r2](tpl)\nserver_uri=sip:203.0.113.10\n",
+        );
+        let unknown = found
+            .iter()
+            .filter(|p| matches!(p, Problem::UnknownOption { .. }))
+            .count();
+        assert_eq!(unknown, 1, "{found:?}");
+        // Same name, other types: the usual endpoint/aor/auth triple is fine.
+        let found =
+            lint("[6001]\ntype=endpoint\n[6001]\ntype=aor\n[6001]\ntype=auth\nusername=6001\n");
+        assert!(
+            !found
+                .iter()
+                .any(|p| matches!(p, Problem::DuplicateSection { .. })),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn sections_of_one_trunk_that_disagree_are_found() {
+        let trunk = |server_uri: &str, transport: &str, extra: &str| {
+            lint(&format!(
+                "[udp]\ntype=transport\nprotocol=udp\nbind=203.0.113.5\n\
+                 [tls]\ntype=transport\nprotocol=tls\nbind=203.0.113.5\n\
+                 [a]\ntype=auth\nusername=alice\npassword=s3cret\n\
+                 [r]\ntype=registration\nserver_uri={server_uri}\nclient_uri=sip:alice@p.example\n\
+                 outbound_auth=a\nforbidden_retry_interval=300\ntransport={transport}\n{extra}"
+            ))
+        };
+        let mismatch = |f: &[Problem]| {
+            f.iter()
+                .any(|p| matches!(p, Problem::TransportMismatch { .. }))
+        };
+        assert!(mismatch(&trunk(
+            "sip:203.0.113.9\\;transport=tcp",
+            "udp",
+            ""
+        )));
+        assert!(mismatch(&trunk("sips:203.0.113.9", "udp", "")));
+        assert!(!mismatch(&trunk("sips:203.0.113.9", "tls", "")));
+        assert!(!mismatch(&trunk("sip:203.0.113.9", "udp", "")));
+        // `;transport=tcp` unescaped is a comment: the parameter is lost.
+        let cut = trunk("sip:203.0.113.9;transport=tcp", "udp", "");
+        assert!(cut.contains(&Problem::UriCutByComment), "{cut:?}");
+        assert!(!mismatch(&cut));
+        let twice = trunk(
+            "sip:203.0.113.9",
+            "udp",
+            "[r2]\ntype=registration\nserver_uri=sip:203.0.113.9\nclient_uri=sip:Alice@p.example\noutbound_auth=a\nforbidden_retry_interval=300\n",
+        );
+        assert!(twice.iter().any(
+            |p| matches!(p, Problem::SameAorTwice { other_section, .. } if other_section == "r")
+        ));
+        let from = trunk(
+            "sip:203.0.113.9",
+            "udp",
+            "[e]\ntype=endpoint\noutbound_auth=a\nfrom_user=alice\nfrom_domain=other.example\n",
+        );
+        let differs: Vec<&Problem> = from
+            .iter()
+            .filter(|p| matches!(p, Problem::FromDiffers { .. }))
+            .collect();
+        assert_eq!(differs.len(), 1, "{from:?}");
+        assert!(
+            matches!(differs[0], Problem::FromDiffers { option, .. } if option == "from_domain")
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::{
-    lint::{Finding, Ignored, Place, Problem, Report, Special},
+    lint::{Finding, Ignored, Place, Problem, Report, Severity, Special},
     pbx::asterisk,
 };
 
@@ -40,10 +40,35 @@ pub fn place(p: &Place) -> String {
     format!("{}:{} [{}]{key}", p.file.display(), p.line, p.section)
 }
 
-/// The finding on one line: place, what, why, then the fix.
+/// The finding on one line: place, how bad, what, why, then the fix.
 pub fn line(f: &Finding) -> String {
     let w = words(&f.problem);
-    format!("{}: {} {} Fix: {}", place(&f.place), w.what, w.why, w.fix)
+    format!(
+        "{}: {}: {} {} Fix: {}",
+        place(&f.place),
+        severity(f.problem.severity()),
+        w.what,
+        w.why,
+        w.fix
+    )
+}
+
+/// `breaks` or `risk`, as the text and JSON say it.
+pub fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Breaks => "breaks",
+        Severity::Risk => "risk",
+    }
+}
+
+/// What the findings add up to: `clean`, `risks` (nothing breaks; exit 0)
+/// or `breaks` (exit 2).
+pub fn verdict(report: &Report) -> &'static str {
+    match report.findings.iter().map(|f| f.problem.severity()).min() {
+        None => "clean",
+        Some(Severity::Risk) => "risks",
+        Some(Severity::Breaks) => "breaks",
+    }
 }
 
 /// The whole report as text: a line per finding, then the count.
@@ -60,10 +85,17 @@ pub fn text(report: &Report) -> String {
             report.config_dir.display()
         ));
     } else {
+        let breaks = report
+            .findings
+            .iter()
+            .filter(|f| f.problem.severity() == Severity::Breaks)
+            .count() as u64;
         out.push_str(&format!(
-            "{}: {files} read, {}.\n",
+            "{}: {files} read, {}: {} the registration or its calls, {}.\n",
             report.config_dir.display(),
-            super::count(report.findings.len() as u64, "finding", "findings")
+            super::count(report.findings.len() as u64, "finding", "findings"),
+            super::count(breaks, "breaks", "break"),
+            super::count(report.findings.len() as u64 - breaks, "risk", "risks"),
         ));
     }
     out
@@ -206,6 +238,87 @@ pub fn words(p: &Problem) -> Words {
             "Asterisk passes over this line with a warning in its log.".into(),
             "correct the line, or make it a comment with `;`.".into(),
         ),
+        Problem::UnknownOption {
+            object_type,
+            suggestion,
+        } => (
+            match suggestion {
+                Some(near) => format!("type={object_type} has no such option (did you mean {near}?)."),
+                None => format!("type={object_type} has no such option."),
+            },
+            format!("Asterisk does not skip an unknown option: it refuses to create this {object_type} (\"Could not find option suitable for category\", then \"Could not create an object of type '{object_type}'\"), and on a reload keeps the one it had, so the edit seems to do nothing."),
+            match suggestion {
+                Some(near) => format!("write {near}, then `pjsip reload`."),
+                None => "remove the line or correct its name (`pjsip show registration <name>` and the like list the options Asterisk took), then `pjsip reload`.".into(),
+            },
+        ),
+        Problem::UriCutByComment => (
+            "a `;` in this URI starts a comment.".into(),
+            "Asterisk keeps only the part before the `;`: the URI's parameters (;transport=tcp, ;lr) are lost, and the REGISTER goes over another transport or past the proxy's loose routing.".into(),
+            "write each `;` of the URI as `\\;` (sip:proxy.example.net\\;lr).".into(),
+        ),
+        Problem::UnknownType { suggestion } => (
+            format!("this type is not one Asterisk loads (did you mean type={suggestion}?)."),
+            "No module takes a section of this type: it is not loaded at all, and Asterisk logs no error for it.".into(),
+            format!("write type={suggestion}, then `pjsip reload`."),
+        ),
+        Problem::BadValue {
+            object_type,
+            allowed,
+        } => (
+            if allowed.is_empty() {
+                "the value is not a whole number.".into()
+            } else {
+                format!("the value is not one of {}.", allowed.join(", "))
+            },
+            format!("Asterisk cannot read it and refuses to create this {object_type} (on a reload it keeps the one it had)."),
+            if allowed.is_empty() {
+                "write a whole number of seconds (or a count), without a unit.".into()
+            } else {
+                format!("write one of {}.", allowed.join(", "))
+            },
+        ),
+        Problem::DuplicateSection {
+            object_type,
+            first_line,
+        } => (
+            format!("a second section of this name with type={object_type} (the first is at line {first_line})."),
+            format!("Asterisk refuses the whole file's {object_type} objects (\"configuration contains a duplicate object\"): none of them load."),
+            "rename one of them, or add to the first with [name](+).".into(),
+        ),
+        Problem::IdentifyByHostname { host } => (
+            format!("match={host} is a hostname."),
+            "Asterisk resolves it once, when it loads the identify (and on a reload): calls from addresses the provider adds later are not matched to the trunk (401/403, or the anonymous endpoint).".into(),
+            format!("list the provider's signalling addresses or networks (match=203.0.113.0/24), or keep {host} and `pjsip reload` when they change (srv_lookups=yes follows its SRV records)."),
+        ),
+        Problem::TransportMismatch {
+            uri_transport,
+            transport,
+            protocol,
+        } => (
+            format!("server_uri asks for {uri_transport}, and transport={transport} is protocol={protocol}."),
+            "PJSIP cannot send the REGISTER over a transport of another protocol than the URI's: the registration fails to start (\"Could not create request\" / no REGISTER on the wire).".into(),
+            format!("name a transport with protocol={uri_transport}, or drop ;transport= from server_uri."),
+        ),
+        Problem::SameAorTwice {
+            aor,
+            other_section,
+            other_line,
+        } => (
+            format!("a second registration for {aor} at the same registrar ([{other_section}], line {other_line})."),
+            "Both refresh one AOR: each REGISTER replaces or doubles the other's Contact, and the provider's calls go to either, or are refused as a duplicate login.".into(),
+            "keep one registration per AOR (one trunk), or give each its own client_uri.".into(),
+        ),
+        Problem::FromDiffers {
+            option,
+            value,
+            client,
+            registration,
+        } => (
+            format!("{option}={value}, while [{registration}] registers as {client}."),
+            "Calls go out with a From the provider did not register: many providers refuse them (403) or bill another account.".into(),
+            format!("set {option}={client}, or leave it out so the endpoint uses what it registers."),
+        ),
     };
     Words { what, why, fix }
 }
@@ -217,11 +330,7 @@ pub fn json(report: &Report) -> Json<'_> {
         time: crate::time::rfc3339(report.time),
         config_dir: &report.config_dir,
         files: &report.files,
-        verdict: if report.findings.is_empty() {
-            "clean"
-        } else {
-            "findings"
-        },
+        verdict: verdict(report),
         findings: report
             .findings
             .iter()
@@ -229,6 +338,7 @@ pub fn json(report: &Report) -> Json<'_> {
                 let Words { what, why, fix } = words(&finding.problem);
                 JsonFinding {
                     finding,
+                    severity: severity(finding.problem.severity()),
                     what,
                     why,
                     fix,
@@ -250,7 +360,8 @@ pub struct Json<'a> {
     pub config_dir: &'a Path,
     /// Every file read.
     pub files: &'a [PathBuf],
-    /// `clean` (exit 0) or `findings` (exit 2).
+    /// `clean` (exit 0), `risks` (nothing breaks: exit 0) or `breaks`
+    /// (exit 2).
     pub verdict: &'static str,
     /// Each finding with its words.
     pub findings: Vec<JsonFinding<'a>>,
@@ -262,6 +373,8 @@ pub struct JsonFinding<'a> {
     /// The finding.
     #[serde(flatten)]
     pub finding: &'a Finding,
+    /// `breaks` (the registration or its calls fail) or `risk`.
+    pub severity: &'static str,
     /// What is wrong.
     pub what: String,
     /// Why it breaks the registration or the calls.

@@ -28,6 +28,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod pjsip;
+pub mod schema;
 pub mod trunks;
 
 /// How deep `#include`s may nest (Asterisk has no limit but the stack).

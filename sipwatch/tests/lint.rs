@@ -288,3 +288,55 @@ fn risks_alone_are_listed_and_exit_0() {
         .collect();
     assert_eq!(kinds, ["forbidden_retry_zero", "identify_by_hostname"]);
 }
+
+/// `analyze --json --config-dir`: each registration (its events and the
+/// summary's) carries `config`, the section that sends it, its auth
+/// section and what the refused digest says of the configured password
+/// (this capture's digest is not a real one: `not_configured`).
+#[test]
+fn the_json_carries_the_section_its_auth_and_the_password_check() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("pjsip.conf"),
+        "[alice-reg]\ntype=registration\nserver_uri=sip:sip.example.net\n\
+         client_uri=sip:alice.w@sip.example.net\noutbound_auth=alice-auth\n\
+         [alice-auth]\ntype=auth\nusername=alice.w\npassword=n0t-it\n",
+    )
+    .unwrap();
+    let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/sha256-digest-challenge/e-md5-second-wrongpw.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .args(["analyze", "--json", "--config-dir"])
+        .arg(d.path())
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("n0t-it"), "a password printed");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    let last_event = lines
+        .iter()
+        .rev()
+        .find(|v| v["type"] == "registration")
+        .expect("a registration event");
+    for r in [&summary["registrations"][0], last_event] {
+        let c = &r["config"];
+        assert_eq!(c["section"], "alice-reg", "{r}");
+        assert_eq!(c["line"], 1);
+        assert_eq!(c["auth"]["section"], "alice-auth");
+        assert_eq!(c["auth"]["line"], 9, "the password's line");
+        assert_eq!(c["auth"]["password_check"]["verdict"], "not_configured");
+        assert_eq!(c["auth"]["password_check"]["username_sent"], "alice.w");
+    }
+    // Without the configuration, no `config`.
+    let plain = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .args(["analyze", "--json", "--config-dir", ""])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("\"config\""));
+}

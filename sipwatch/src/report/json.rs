@@ -11,6 +11,7 @@ use sipwatch_common::Direction;
 use super::{CaptureSummary, Output, RunEnd};
 use crate::{
     net::{IcmpError, IcmpKind, Transport},
+    pbx::config::trunks::Trunks,
     sip::{
         CSeq, Message, ParsedMessage, Problem, StartLine,
         fields::{Challenge, Credentials, NameAddr, Sdp, Via},
@@ -233,9 +234,23 @@ fn direction(d: Option<Direction>) -> Option<&'static str> {
 /// object has its `time`; the registration's or transaction's own fields
 /// follow.
 pub fn write_event(out: &mut dyn std::io::Write, e: &crate::track::Event) -> std::io::Result<()> {
+    write_event_in(out, e, None)
+}
+
+/// [`write_event`], a registration carrying its `config` (the section that
+/// sends it, its auth and the password check) when Asterisk's
+/// configuration was read.
+pub fn write_event_in(
+    out: &mut dyn std::io::Write,
+    e: &crate::track::Event,
+    trunks: Option<&Trunks>,
+) -> std::io::Result<()> {
     use crate::track::Event;
     let (kind, body) = match e {
-        Event::Registration(r) => ("registration", serde_json::to_vec(r)?),
+        Event::Registration(r) => (
+            "registration",
+            serde_json::to_vec(&InConfig::of(r, trunks))?,
+        ),
         Event::Timeout(tx) => ("timeout", serde_json::to_vec(tx)?),
     };
     write!(out, r#"{{"type":"{kind}","time":"{}""#, rfc3339(e.at()))?;
@@ -250,9 +265,74 @@ pub fn write_event(out: &mut dyn std::io::Write, e: &crate::track::Event) -> std
     out.write_all(b"\n")
 }
 
+/// A registration with the place in Asterisk's configuration that sends it
+/// (`config`, absent when no configuration was read or none matches).
+#[derive(Serialize)]
+pub struct InConfig<'a> {
+    #[serde(flatten)]
+    registration: &'a crate::track::Registration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<ConfigJson>,
+}
+
+impl<'a> InConfig<'a> {
+    /// `r` with its configuration, when `trunks` has a section for it.
+    pub fn of(r: &'a crate::track::Registration, trunks: Option<&Trunks>) -> InConfig<'a> {
+        let config = trunks
+            .and_then(|_| crate::say::Context::of_in(r, trunks).config)
+            .map(|c| ConfigJson {
+                file: c.file,
+                line: c.line,
+                section: c.section,
+                auth: c.auth.map(|a| AuthJson {
+                    file: a.file,
+                    line: a.line,
+                    section: a.section,
+                    password_check: a.check,
+                }),
+            });
+        InConfig {
+            registration: r,
+            config,
+        }
+    }
+}
+
+/// `config` of a registration: the section that sends it.
+#[derive(Serialize)]
+struct ConfigJson {
+    file: std::path::PathBuf,
+    line: u32,
+    section: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth: Option<AuthJson>,
+}
+
+/// `config.auth`: its credentials' place, and what the refused digest says
+/// of their password (`verdict`: `sent_as_configured` with `notes`,
+/// `sent_altered` with `how`, `not_configured`, `unchecked` with `why`).
+#[derive(Serialize)]
+struct AuthJson {
+    file: std::path::PathBuf,
+    line: u32,
+    section: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_check: Option<crate::track::password::PasswordCheck>,
+}
+
 /// The end of the run as one last `{"type":"summary",…}` object, so that
 /// the output stays pure JSON Lines.
 pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io::Result<()> {
+    write_summary_in(out, end, None)
+}
+
+/// [`write_summary`], each registration with its `config` when Asterisk's
+/// configuration was read.
+pub fn write_summary_in(
+    out: &mut dyn std::io::Write,
+    end: &RunEnd<'_>,
+    trunks: Option<&Trunks>,
+) -> std::io::Result<()> {
     #[derive(Serialize)]
     struct Record<'a> {
         #[serde(rename = "type")]
@@ -264,7 +344,7 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         #[serde(flatten)]
         summary: &'a CaptureSummary,
         lost: u64,
-        registrations: &'a [&'a crate::track::Registration],
+        registrations: Vec<InConfig<'a>>,
         /// With `attach --echo`: the latest audit of each binding, and the counters.
         #[serde(skip_serializing_if = "Option::is_none")]
         path_audits: Option<Vec<&'a crate::audit::PathAudit>>,
@@ -299,7 +379,10 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
         time: end.tracker.now(),
         summary: end.summary,
         lost: end.summary.lost(),
-        registrations: &registrations,
+        registrations: registrations
+            .iter()
+            .map(|r| InConfig::of(r, trunks))
+            .collect(),
         path_audits: end.audit.map(|a| a.latest()),
         audit_counters: end.audit.map(|a| a.counters()),
         audit_stopped: end.audit.and_then(|a| a.stopped.as_deref()),
@@ -321,7 +404,11 @@ pub fn write_summary(out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io:
 
 /// `--json`: every message and event as one JSON object per line, then the
 /// summary ([`write_summary`]).
-pub struct JsonLines;
+#[derive(Default)]
+pub struct JsonLines {
+    /// `--config-dir`: each registration carries the section that sends it.
+    pub config: Option<std::sync::Arc<Trunks>>,
+}
 
 impl Output for JsonLines {
     fn message(
@@ -338,7 +425,7 @@ impl Output for JsonLines {
         out: &mut dyn std::io::Write,
         e: &crate::track::Event,
     ) -> std::io::Result<()> {
-        write_event(out, e)
+        write_event_in(out, e, self.config.as_deref())
     }
 
     fn icmp(&mut self, out: &mut dyn std::io::Write, e: &IcmpError) -> std::io::Result<()> {
@@ -367,7 +454,7 @@ impl Output for JsonLines {
     }
 
     fn finish(&mut self, out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io::Result<()> {
-        write_summary(out, end)
+        write_summary_in(out, end, self.config.as_deref())
     }
 }
 

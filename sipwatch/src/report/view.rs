@@ -57,7 +57,7 @@ impl View {
                 Box::new(MessageLog::new(detail == Detail::Full).with_config(config.clone())),
                 summary(),
             ],
-            View::Json => vec![Box::new(JsonLines)],
+            View::Json => vec![Box::new(JsonLines { config })],
             View::Table => vec![Box::new(LiveTable), summary()],
         }
     }

@@ -2,7 +2,7 @@
 //! to its module in [`cli`]; the work is in the library.
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cli;
 
@@ -41,8 +41,13 @@ enum Command {
     /// Check Asterisk's configuration (pjsip.conf, pjsip_wizard.conf,
     /// sip.conf) for the classic mistakes that break registrations: each
     /// finding with its file:line, section and fix.
-    /// Exit code: 0 clean, 2 findings, 1 an error.
+    /// Exit code: 0 nothing breaks (risks are listed), 2 something breaks
+    /// the registration or its calls, 1 an error.
     Lint(cli::lint::Args),
+    /// Write the man pages and shell completions into a folder (for
+    /// `cargo xtask package`).
+    #[command(hide = true)]
+    PackageAssets(cli::assets::Args),
 }
 
 /// The per-message path allocates many small, short-lived values (header
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cli::probe::run(args),
         Command::Doctor(args) => cli::doctor::run(args),
         Command::Lint(args) => cli::lint::run(args),
+        Command::PackageAssets(args) => cli::assets::run(args, Cli::command()),
     };
     cli::exit(result)
 }

@@ -3,6 +3,8 @@
 //! * `setup` installs what building and testing need (idempotent);
 //! * `demo` runs sipwatch in the lab against a real SIP ALG router;
 //! * `test` runs set-up, formatting and lint checks and every test;
+//! * `package` builds the Debian package (and `--verify` installs it into
+//!   a fresh Debian root and runs it);
 //! * `bench capture|analyze|echo|soak` measure sipwatch beside tcpdump and
 //!   tshark in the same run (see docs/benchmarks.md).
 //!
@@ -10,6 +12,7 @@
 //! `setup` has installed the eBPF toolchain that sipwatch's build needs.
 mod bench;
 mod demo;
+mod package;
 mod run;
 mod setup;
 mod test;
@@ -40,6 +43,14 @@ enum Command {
         #[arg(long)]
         no_lab: bool,
     },
+    /// Build the Debian package (binary with its eBPF programs, systemd
+    /// unit, man pages, completions) into target/package/.
+    Package {
+        /// Then install it into a fresh Debian root (debootstrap, no build
+        /// tools) and run it there; needs root.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Benchmarks, each printing sipwatch's figures beside the usual tool's.
     Bench {
         #[command(subcommand)]
@@ -53,6 +64,13 @@ fn main() {
         Command::Setup => setup::run(),
         Command::Demo => demo::run(),
         Command::Test { no_lab } => test::run(no_lab),
+        Command::Package { verify } => package::build().and_then(|deb| {
+            if verify {
+                package::verify(&deb)
+            } else {
+                Ok(())
+            }
+        }),
         Command::Bench { which } => bench::run(which),
     };
     if let Err(e) = result {

@@ -63,6 +63,14 @@ const PACKAGES: &[(&str, &str)] = &[
         "python3-prometheus-client",
         "tests: Prometheus's own parser reads `attach --metrics`",
     ),
+    (
+        "debootstrap",
+        "the package test: a fresh Debian root without build tools",
+    ),
+    (
+        "binutils",
+        "the package: objdump reads the glibc version the binary needs",
+    ),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -7,7 +7,8 @@ use crate::{
 };
 
 /// Set-up, `cargo fmt --check`, clippy with warnings denied, then the
-/// tests: all of them, or with `no_lab` only those that need no root (the
+/// tests: all of them and the package installed into a fresh Debian root
+/// (`cargo xtask package --verify`), or with `no_lab` only those that need no root (the
 /// unit, golden, case, JSON-vocabulary and command-reference tests, not the
 /// `*_lab` suites that build network namespaces and attach eBPF programs).
 pub fn run(no_lab: bool) -> anyhow::Result<()> {
@@ -18,7 +19,10 @@ pub fn run(no_lab: bool) -> anyhow::Result<()> {
     run_command(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     if !no_lab {
         println!("==> cargo test (unit and lab tests; the lab tests need root)");
-        return run_command(cargo().args(["test"]));
+        run_command(cargo().args(["test"]))?;
+        println!("==> the Debian package, installed into a fresh root (needs root)");
+        let deb = crate::package::build()?;
+        return crate::package::verify(&deb);
     }
     println!("==> cargo test, without the lab tests (--no-lab)");
     run_command(cargo().args(["test", "--lib", "--bins"]))?;

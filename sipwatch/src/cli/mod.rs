@@ -2,6 +2,7 @@
 //! several commands share (output flags, the stop signal, the runtime) is
 //! here. Commands return the exit code they want; errors end in [`exit`].
 pub mod analyze;
+pub mod assets;
 pub mod attach;
 pub mod doctor;
 pub mod echo;

@@ -1,0 +1,384 @@
+//! `--hep`: every SIP message as a HEP v3 packet to HOMER (or any HEP
+//! receiver), with its original addresses, ports, transport, VLAN and
+//! capture time, the Call-ID as correlation id; and beside the messages,
+//! as HEP log records (type 100) correlated by the same Call-ID, what the
+//! message log says of them: each registration change with its diagnosis
+//! and fix, each timeout, each path audit finding, each SIP packet this
+//! host's kernel dropped, in the log's own words.
+//!
+//! Sending never holds up the capture ([`crate::hep::send`]): every packet
+//! not sent is counted, in the summary ([`Output::counters`]) and in the
+//! metrics (`sipwatch_hep_packets_dropped_total`).
+use std::{
+    collections::HashMap,
+    io::{self, Write},
+    net::SocketAddr,
+    sync::{Mutex, atomic::Ordering},
+    time::{Duration, SystemTime},
+};
+
+use super::{Count, MessageLog, Output, RunEnd, Snapshot, metrics::HepMetrics};
+use crate::{
+    audit::PathAudit,
+    hep::{
+        chunk::Protocol,
+        encode::{EncodeError, IP_PROTOCOL_TCP, IP_PROTOCOL_UDP, Packet, encode},
+        send::{Destination, SendError, Sender, WhenFull},
+    },
+    net::{DroppedPacket, Transport},
+    pbx::config::trunks::Trunks,
+    say::{self, Context},
+    sip::{Message, MessageIndex, ParsedMessage},
+    track::{BindingKey, Event},
+};
+
+/// Registrations whose Call-ID is remembered for their path audits, and
+/// Call-IDs whose request addresses are remembered for their log records,
+/// at most: past it a table starts again (a record then goes without).
+const KEPT: usize = 20_000;
+
+/// `--hep` and its companions, as the command line gave them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HepPlan {
+    /// The receivers, each sent every packet.
+    pub to: Vec<Destination>,
+    /// `--hep-id`: the capture agent id HOMER shows (Asterisk's
+    /// `capture_id`).
+    pub capture_id: u32,
+    /// `--hep-password`: the receiver's authentication key.
+    pub password: Option<String>,
+    /// `--hep-node-name`: this capture node's name.
+    pub node_name: Option<String>,
+    /// Live: drop when a queue is full; a file: wait.
+    pub when_full: WhenFull,
+}
+
+/// The HEP sender as an output.
+pub struct HepOutput {
+    plan: HepPlan,
+    /// Taken in [`Output::counters`], where the queues are drained so that
+    /// the summary counts what was sent and lost in the end.
+    senders: Mutex<Vec<Sender>>,
+    /// Every sender's stats, kept after the senders finish.
+    stats: Vec<(String, std::sync::Arc<crate::hep::send::SendStats>)>,
+    log: MessageLog,
+    config: Option<std::sync::Arc<Trunks>>,
+    /// The last SIP message's flow and time sent, to keep the times of
+    /// several messages of one TCP segment strictly increasing.
+    last: Option<(Transport, SocketAddr, SocketAddr, SystemTime)>,
+    /// Each registration's latest Call-ID, for its path audits.
+    call_ids: HashMap<BindingKey, String>,
+    /// Each Call-ID's latest request's source and destination: a log
+    /// record about it carries them, so HOMER shows it on that flow.
+    flows: HashMap<String, (SocketAddr, SocketAddr)>,
+    metrics: Option<HepMetrics>,
+    /// What the metrics were last told, per receiver.
+    reported: Vec<[u64; 4]>,
+    buf: Vec<u8>,
+}
+
+impl HepOutput {
+    /// Resolves every receiver and starts its sender; `metrics`: where
+    /// the counts go when `--metrics` is on.
+    pub fn start(
+        plan: HepPlan,
+        config: Option<std::sync::Arc<Trunks>>,
+        metrics: Option<HepMetrics>,
+    ) -> Result<HepOutput, SendError> {
+        let senders = plan
+            .to
+            .iter()
+            .map(|d| Sender::start(d, plan.when_full))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stats = plan
+            .to
+            .iter()
+            .zip(&senders)
+            .map(|(d, s)| (d.to_string(), s.stats().clone()))
+            .collect();
+        let mut output = HepOutput {
+            reported: vec![[0; 4]; senders.len()],
+            senders: Mutex::new(senders),
+            stats,
+            log: MessageLog::events_only().with_config(config.clone()),
+            config,
+            plan,
+            last: None,
+            call_ids: HashMap::new(),
+            flows: HashMap::new(),
+            metrics,
+            buf: Vec::new(),
+        };
+        // Every series from the start, at zero.
+        output.report_metrics();
+        Ok(output)
+    }
+
+    /// A log record: `text` beside the messages of `call_id`, at `time`,
+    /// with the addresses of what it is about.
+    fn log_record(
+        &mut self,
+        text: &[u8],
+        call_id: Option<&str>,
+        time: SystemTime,
+        (src, dst): (SocketAddr, SocketAddr),
+        transport: Transport,
+    ) {
+        send(
+            &mut self.buf,
+            &self.senders,
+            &Packet {
+                protocol: Protocol::Log,
+                ip_protocol: ip_protocol(transport),
+                src,
+                dst,
+                time,
+                capture_id: self.plan.capture_id,
+                password: self.plan.password.as_deref(),
+                node_name: self.plan.node_name.as_deref(),
+                correlation_id: call_id.filter(|c| !c.is_empty()),
+                vlan: None,
+                payload: trim_line_end(text),
+            },
+        );
+    }
+
+    /// The latest request's addresses of a Call-ID.
+    fn flow(&self, call_id: &str) -> Option<(SocketAddr, SocketAddr)> {
+        self.flows.get(call_id).copied()
+    }
+
+    /// Tells the metrics what each sender did since the last time.
+    fn report_metrics(&mut self) {
+        let Some(metrics) = &self.metrics else {
+            return;
+        };
+        for ((to, stats), last) in self.stats.iter().zip(self.reported.iter_mut()) {
+            let now = [
+                stats.sent.load(Ordering::Relaxed),
+                stats.queue_full.load(Ordering::Relaxed),
+                stats.send_failed.load(Ordering::Relaxed),
+                stats.too_large.load(Ordering::Relaxed),
+            ];
+            metrics.sent(to, now[0].saturating_sub(last[0]));
+            for (i, reason) in [(1, "queue_full"), (2, "send_failed"), (3, "too_large")] {
+                metrics.dropped(to, reason, now[i].saturating_sub(last[i]));
+            }
+            *last = now;
+        }
+    }
+}
+
+/// Encodes `packet` once (into `buf`) and queues it to every receiver.
+fn send(buf: &mut Vec<u8>, senders: &Mutex<Vec<Sender>>, packet: &Packet<'_>) {
+    buf.clear();
+    let encoded = encode(packet, buf);
+    let senders = senders.lock().unwrap_or_else(|e| e.into_inner());
+    for sender in senders.iter() {
+        match encoded {
+            Ok(()) => sender.send(buf.clone()),
+            Err(EncodeError::TooLarge { .. }) => {
+                sender.stats().too_large.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// The IP protocol a transport travels in: TLS and WebSocket over TCP.
+fn ip_protocol(transport: Transport) -> u8 {
+    match transport {
+        Transport::Udp => IP_PROTOCOL_UDP,
+        Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => IP_PROTOCOL_TCP,
+    }
+}
+
+/// A log line without its line end, and without the text's last newline.
+fn trim_line_end(text: &[u8]) -> &[u8] {
+    let mut end = text.len();
+    while end > 0 && matches!(text[end - 1], b'\n' | b'\r') {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Where no address is known (a registration's client side).
+const UNKNOWN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
+
+impl Output for HepOutput {
+    fn message(
+        &mut self,
+        _out: &mut dyn Write,
+        m: &Message,
+        parsed: Option<&ParsedMessage<'_>>,
+    ) -> io::Result<()> {
+        // Keep-alives and datagrams that are not SIP stay out of HOMER.
+        let Some(parsed) = parsed else {
+            return Ok(());
+        };
+        // Several messages of one TCP segment share its time: each later
+        // one a microsecond after the one before, so HOMER keeps them in
+        // order.
+        let mut time = m.timestamp;
+        if let Some((transport, src, dst, last)) = self.last
+            && (transport, src, dst) == (m.transport, m.src, m.dst)
+            && time <= last
+        {
+            time = last + Duration::from_micros(1);
+        }
+        self.last = Some((m.transport, m.src, m.dst, time));
+        let call_id = parsed.call_id();
+        if let Some(c) = &call_id
+            && parsed.method().is_some()
+        {
+            if self.flows.len() >= KEPT && !self.flows.contains_key(c.as_ref()) {
+                self.flows.clear();
+            }
+            self.flows.insert(c.clone().into_owned(), (m.src, m.dst));
+        }
+        send(
+            &mut self.buf,
+            &self.senders,
+            &Packet {
+                protocol: Protocol::Sip,
+                ip_protocol: ip_protocol(m.transport),
+                src: m.src,
+                dst: m.dst,
+                time,
+                capture_id: self.plan.capture_id,
+                password: self.plan.password.as_deref(),
+                node_name: self.plan.node_name.as_deref(),
+                correlation_id: call_id.as_deref(),
+                vlan: m.vlans.first().copied(),
+                payload: &m.bytes,
+            },
+        );
+        Ok(())
+    }
+
+    fn event(&mut self, _out: &mut dyn Write, e: &Event) -> io::Result<()> {
+        let mut text = Vec::new();
+        self.log.event(&mut text, e)?;
+        match e {
+            Event::Registration(r) => {
+                // The log's line says the cause; the record adds its fix.
+                let cx = Context::of_in(r, self.config.as_deref());
+                for d in r.diagnoses.iter().filter(|d| d.is_failure()) {
+                    text.extend_from_slice(say::diagnosis::explain(d, &cx).1.as_bytes());
+                    text.push(b'\n');
+                }
+                if self.call_ids.len() >= KEPT {
+                    self.call_ids.clear();
+                }
+                self.call_ids.insert(r.key.clone(), r.call_id.clone());
+                let call_id = r.call_id.clone();
+                let flow = self
+                    .flow(&call_id)
+                    .unwrap_or((UNKNOWN, r.registrar_address));
+                self.log_record(&text, Some(&call_id), e.at(), flow, r.transport);
+            }
+            Event::Timeout(tx) => {
+                let call_id = tx.call_id.clone();
+                self.log_record(
+                    &text,
+                    Some(&call_id),
+                    e.at(),
+                    (tx.src, tx.dst),
+                    tx.transport,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn audit(&mut self, _out: &mut dyn Write, a: &PathAudit) -> io::Result<()> {
+        let mut text = Vec::new();
+        self.log.audit(&mut text, a)?;
+        let call_id = self.call_ids.get(&a.binding).cloned();
+        let flow = call_id.as_deref().and_then(|c| self.flow(c));
+        self.log_record(
+            &text,
+            call_id.as_deref(),
+            a.time,
+            flow.unwrap_or((UNKNOWN, UNKNOWN)),
+            Transport::Udp,
+        );
+        Ok(())
+    }
+
+    fn kernel_drop(&mut self, _out: &mut dyn Write, d: &DroppedPacket) -> io::Result<()> {
+        let mut text = Vec::new();
+        self.log.kernel_drop(&mut text, d)?;
+        // The log leaves out copies and segments without data: so does HEP.
+        if text.is_empty() {
+            return Ok(());
+        }
+        let index = MessageIndex::parse(&d.payload);
+        let call_id = index.header("call-id").map(|c| c.into_owned());
+        self.log_record(
+            &text,
+            call_id.as_deref(),
+            d.time,
+            (d.src, d.dst),
+            d.transport,
+        );
+        Ok(())
+    }
+
+    fn tick(&mut self, _out: &mut dyn Write, _now: &Snapshot<'_>) -> io::Result<()> {
+        self.report_metrics();
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut dyn Write, _end: &RunEnd<'_>) -> io::Result<()> {
+        self.report_metrics();
+        Ok(())
+    }
+
+    /// Drains every queue first (the run is over), so that what was sent
+    /// and lost is known in full.
+    fn counters(&self) -> Vec<Count> {
+        let senders = std::mem::take(&mut *self.senders.lock().unwrap_or_else(|e| e.into_inner()));
+        for sender in senders {
+            sender.finish();
+        }
+        let total = |f: fn(&crate::hep::send::SendStats) -> u64| {
+            self.stats.iter().map(|(_, s)| f(s)).sum::<u64>()
+        };
+        let count = |what, n, loss| Count {
+            by: "--hep",
+            what,
+            n,
+            loss,
+        };
+        vec![
+            count(
+                "HEP packets sent",
+                total(|s| s.sent.load(Ordering::Relaxed)),
+                false,
+            ),
+            count(
+                "HEP packets not sent (send queue full: the receiver or the network is slower than the capture)",
+                total(|s| s.queue_full.load(Ordering::Relaxed)),
+                true,
+            ),
+            count(
+                "HEP packets not sent (the receiver refused them or was not connected)",
+                total(|s| s.send_failed.load(Ordering::Relaxed)),
+                true,
+            ),
+            count(
+                "HEP packets not sent (over 65,507 bytes, the largest HEP packet)",
+                total(|s| s.too_large.load(Ordering::Relaxed)),
+                true,
+            ),
+            count(
+                "HEP reconnections (the TCP receiver went away)",
+                total(|s| s.reconnects.load(Ordering::Relaxed)),
+                false,
+            ),
+        ]
+    }
+}

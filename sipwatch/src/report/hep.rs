@@ -3,8 +3,9 @@
 //! capture time, the Call-ID as correlation id; and beside the messages,
 //! as HEP log records (type 100) correlated by the same Call-ID, what the
 //! message log says of them: each registration change with its diagnosis
-//! and fix, each timeout, each path audit finding, each SIP packet this
-//! host's kernel dropped, in the log's own words.
+//! and fix, each timeout, each path audit finding (where a timeout was
+//! lost), each ICMP error about SIP, each SIP packet this host's kernel
+//! dropped, in the log's own words.
 //!
 //! Sending never holds up the capture ([`crate::hep::send`]): every packet
 //! not sent is counted, in the summary ([`Output::counters`]) and in the
@@ -25,7 +26,7 @@ use crate::{
         encode::{EncodeError, IP_PROTOCOL_TCP, IP_PROTOCOL_UDP, Packet, encode},
         send::{Destination, SendError, Sender, WhenFull},
     },
-    net::{DroppedPacket, Transport},
+    net::{DroppedPacket, IcmpError, Transport},
     pbx::config::trunks::Trunks,
     say::{self, Context},
     sip::{Message, MessageIndex, ParsedMessage},
@@ -71,6 +72,9 @@ pub struct HepOutput {
     /// Each Call-ID's latest request's source and destination: a log
     /// record about it carries them, so HOMER shows it on that flow.
     flows: HashMap<String, (SocketAddr, SocketAddr)>,
+    /// The reverse: each flow's latest request's Call-ID, for an ICMP
+    /// error whose quote stops before the Call-ID.
+    calls: HashMap<(SocketAddr, SocketAddr), String>,
     metrics: Option<HepMetrics>,
     /// What the metrics were last told, per receiver.
     reported: Vec<[u64; 4]>,
@@ -106,6 +110,7 @@ impl HepOutput {
             last: None,
             call_ids: HashMap::new(),
             flows: HashMap::new(),
+            calls: HashMap::new(),
             metrics,
             buf: Vec::new(),
         };
@@ -141,6 +146,15 @@ impl HepOutput {
                 payload: trim_line_end(text),
             },
         );
+    }
+
+    /// The Call-ID of a packet (whole or quoted), else of the latest
+    /// request on its flow.
+    fn call_id_in(&self, packet: &[u8], flow: (SocketAddr, SocketAddr)) -> Option<String> {
+        MessageIndex::parse(packet)
+            .header("call-id")
+            .map(|c| c.into_owned())
+            .or_else(|| self.calls.get(&flow).cloned())
     }
 
     /// The latest request's addresses of a Call-ID.
@@ -236,7 +250,11 @@ impl Output for HepOutput {
             if self.flows.len() >= KEPT && !self.flows.contains_key(c.as_ref()) {
                 self.flows.clear();
             }
+            if self.calls.len() >= KEPT && !self.calls.contains_key(&(m.src, m.dst)) {
+                self.calls.clear();
+            }
             self.flows.insert(c.clone().into_owned(), (m.src, m.dst));
+            self.calls.insert((m.src, m.dst), c.clone().into_owned());
         }
         send(
             &mut self.buf,
@@ -315,14 +333,30 @@ impl Output for HepOutput {
         if text.is_empty() {
             return Ok(());
         }
-        let index = MessageIndex::parse(&d.payload);
-        let call_id = index.header("call-id").map(|c| c.into_owned());
+        let call_id = self.call_id_in(&d.payload, (d.src, d.dst));
         self.log_record(
             &text,
             call_id.as_deref(),
             d.time,
             (d.src, d.dst),
             d.transport,
+        );
+        Ok(())
+    }
+
+    /// An ICMP error about a SIP packet, correlated by the Call-ID it
+    /// quotes (when the quote reaches that far).
+    fn icmp(&mut self, _out: &mut dyn Write, e: &IcmpError) -> io::Result<()> {
+        let mut text = Vec::new();
+        self.log.icmp(&mut text, e)?;
+        let q = &e.quoted;
+        let call_id = self.call_id_in(&q.payload, (q.src, q.dst));
+        self.log_record(
+            &text,
+            call_id.as_deref(),
+            e.timestamp,
+            (q.src, q.dst),
+            q.transport,
         );
         Ok(())
     }

@@ -180,6 +180,15 @@ impl Sender {
     /// capture starts) and starts the thread that sends to it; a TCP
     /// receiver is connected to by that thread, not here.
     pub fn start(destination: &Destination, when_full: WhenFull) -> Result<Sender, SendError> {
+        Sender::start_with_queue(destination, when_full, QUEUE_PACKETS)
+    }
+
+    /// [`Sender::start`] with a queue of `capacity` packets.
+    fn start_with_queue(
+        destination: &Destination,
+        when_full: WhenFull,
+        capacity: usize,
+    ) -> Result<Sender, SendError> {
         let to = crate::client::resolve(&destination.address, DEFAULT_PORT)
             .map_err(|source| SendError::Resolve {
                 destination: destination.to_string(),
@@ -201,7 +210,7 @@ impl Sender {
             Scheme::Tcp => Link::Tcp(TcpLink::new(to)),
         };
         let stats = Arc::new(SendStats::default());
-        let (queue, rx) = sync_channel(QUEUE_PACKETS);
+        let (queue, rx) = sync_channel(capacity);
         let thread_stats = stats.clone();
         let thread = std::thread::Builder::new()
             .name(format!("hep {destination}"))
@@ -401,6 +410,34 @@ fn drain(rx: Receiver<Vec<u8>>, mut link: Link, stats: &SendStats) {
     }
 }
 
+/// For tests: a TCP receiver that is not there (a port on 127.0.0.1 just
+/// freed, nothing listens there), and its port.
+#[cfg(test)]
+pub(crate) fn nowhere() -> (Destination, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1");
+    let to = Destination {
+        scheme: Scheme::Tcp,
+        address: format!("127.0.0.1:{port}"),
+    };
+    (to, port)
+}
+
+/// For tests: a UDP receiver on 127.0.0.1 (reads time out after 5 s), and
+/// where to send to it.
+#[cfg(test)]
+pub(crate) fn udp_receiver() -> (UdpSocket, Destination) {
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("a UDP socket on 127.0.0.1");
+    let _ = receiver.set_read_timeout(Some(Duration::from_secs(5)));
+    let to = Destination {
+        scheme: Scheme::Udp,
+        address: receiver.local_addr().expect("bound").to_string(),
+    };
+    (receiver, to)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -436,14 +473,7 @@ mod tests {
 
     #[test]
     fn udp_packets_arrive_one_datagram_each() {
-        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-        receiver
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let to = Destination {
-            scheme: Scheme::Udp,
-            address: receiver.local_addr().unwrap().to_string(),
-        };
+        let (receiver, to) = udp_receiver();
         let sender = Sender::start(&to, WhenFull::Wait).unwrap();
         sender.send(b"one".to_vec());
         sender.send(b"two".to_vec());
@@ -484,17 +514,29 @@ mod tests {
     }
 
     #[test]
-    fn tcp_to_a_receiver_that_is_not_there_drops_and_counts_without_waiting() {
-        // A port just freed: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    fn a_stalled_receiver_fills_the_queue_and_the_capture_does_not_wait() {
+        // Accepts (in the kernel's backlog) and never reads.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let to = Destination {
             scheme: Scheme::Tcp,
-            address: format!("127.0.0.1:{port}"),
+            address: listener.local_addr().unwrap().to_string(),
         };
+        let sender = Sender::start_with_queue(&to, WhenFull::Drop, 2).unwrap();
+        let started = Instant::now();
+        for _ in 0..2000 {
+            sender.send(vec![0; 60_000]);
+        }
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let stats = sender.stats().clone();
+        assert!(stats.queue_full.load(Ordering::Relaxed) > 1000);
+        // The sending thread is stuck in a write for up to 5 s: not waited for.
+        std::mem::forget(sender);
+        drop(listener);
+    }
+
+    #[test]
+    fn tcp_to_a_receiver_that_is_not_there_drops_and_counts_without_waiting() {
+        let (to, _) = nowhere();
         let started = Instant::now();
         let sender = Sender::start(&to, WhenFull::Wait).unwrap();
         for _ in 0..50 {

@@ -416,3 +416,89 @@ impl Output for HepOutput {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::report::Metrics;
+
+    fn message(bytes: &[u8]) -> Message {
+        Message {
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            direction: None,
+            transport: Transport::Tcp,
+            src: "192.0.2.10:40000".parse().unwrap(),
+            dst: "192.0.2.20:5060".parse().unwrap(),
+            vlans: vec![42],
+            reassembled: false,
+            bytes: bytes.to_vec(),
+            origin: crate::sip::Origin::CaptureFile,
+        }
+    }
+
+    fn plan(to: Destination) -> HepPlan {
+        HepPlan {
+            to: vec![to],
+            capture_id: 9,
+            password: None,
+            node_name: None,
+            when_full: WhenFull::Wait,
+        }
+    }
+
+    #[test]
+    fn a_receiver_that_is_gone_is_counted_in_the_summary_and_the_metrics() {
+        let (to, port) = crate::hep::send::nowhere();
+        let metrics = Metrics::new();
+        let mut hep = HepOutput::start(plan(to), None, Some(metrics.hep())).unwrap();
+        let m = message(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: c1\r\nContent-Length: 0\r\n\r\n");
+        for _ in 0..3 {
+            hep.message(&mut io::sink(), &m, Some(&m.parsed())).unwrap();
+        }
+        let huge = message(&[b'a'; 70_000]);
+        hep.message(&mut io::sink(), &huge, Some(&huge.parsed()))
+            .unwrap();
+        let counts = hep.counters();
+        let n = |what: &str| counts.iter().find(|c| c.what.contains(what)).unwrap().n;
+        assert_eq!(n("refused them or was not connected"), 3);
+        assert_eq!(n("over 65,507 bytes"), 1);
+        assert_eq!(n("HEP packets sent"), 0);
+        assert!(counts.iter().filter(|c| c.n > 0).all(|c| c.loss));
+        hep.report_metrics();
+        let text = metrics.encode();
+        let series = format!(
+            "sipwatch_hep_packets_dropped_total{{to=\"tcp:127.0.0.1:{port}\",reason=\"send_failed\"}} 3"
+        );
+        assert!(text.contains(&series), "{text}");
+        assert!(text.contains("reason=\"too_large\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn messages_of_one_segment_get_strictly_increasing_times_and_keep_alives_stay_out() {
+        let (receiver, to) = crate::hep::send::udp_receiver();
+        let mut hep = HepOutput::start(plan(to), None, None).unwrap();
+        let a = message(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: a\r\n\r\n");
+        let b = message(b"OPTIONS sip:x SIP/2.0\r\nCall-ID: b\r\n\r\n");
+        let keep_alive = message(b"\r\n\r\n");
+        hep.message(&mut io::sink(), &a, Some(&a.parsed())).unwrap();
+        hep.message(&mut io::sink(), &keep_alive, None).unwrap();
+        hep.message(&mut io::sink(), &b, Some(&b.parsed())).unwrap();
+        let counts = hep.counters();
+        assert_eq!(counts[0].n, 2, "{counts:?}");
+        let mut micros = Vec::new();
+        let mut buf = vec![0u8; 2048];
+        for _ in 0..2 {
+            let n = receiver.recv(&mut buf).unwrap();
+            // Seconds and microseconds: the 7th and 8th chunks (IPv4).
+            let at = 6 + 7 + 7 + 10 + 10 + 8 + 8;
+            assert_eq!(&buf[at + 2..at + 4], [0, 0x09]);
+            micros.push(u32::from_be_bytes(
+                buf[at + 16..at + 20].try_into().unwrap(),
+            ));
+            assert!(n > at);
+        }
+        assert_eq!(micros, [0, 1]);
+    }
+}

@@ -94,9 +94,9 @@ impl ConfigArgs {
 pub struct HepArgs {
     /// Send every SIP message, and each registration change, timeout, path
     /// finding and kernel drop as a HEP log record beside it, to this HEP v3
-    /// receiver (HOMER's heplify-server, sngrep -L): [udp:|tcp:]HOST[:PORT],
+    /// receiver (HOMER's heplify-server, sngrep -L): [udp:|tcp:|tls:]HOST[:PORT],
     /// UDP and port 9060 unless given; repeat for several receivers.
-    #[arg(long = "hep", value_name = "[udp:|tcp:]HOST[:PORT]")]
+    #[arg(long = "hep", value_name = "[udp:|tcp:|tls:]HOST[:PORT]")]
     pub hep: Vec<sipwatch::hep::send::Destination>,
     /// With --hep: the capture agent id HOMER shows for this node (0 to
     /// 4294967295; Asterisk's hep.conf `capture_id`).
@@ -109,6 +109,10 @@ pub struct HepArgs {
     /// With --hep: this capture node's name, shown by HOMER beside its id.
     #[arg(long, requires = "hep", value_name = "NAME")]
     pub hep_node_name: Option<String>,
+    /// With --hep tls:…: certificates (PEM) trusted for the receiver beside
+    /// the system's, for a private CA.
+    #[arg(long, requires = "hep", value_name = "FILE.pem")]
+    pub hep_ca: Option<std::path::PathBuf>,
 }
 
 impl HepArgs {
@@ -124,6 +128,7 @@ impl HepArgs {
             password: self.hep_password.clone(),
             node_name: self.hep_node_name.clone(),
             when_full,
+            ca: self.hep_ca.clone(),
         })
     }
 

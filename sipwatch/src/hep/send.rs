@@ -1,13 +1,13 @@
 //! Sending HEP packets to one receiver (HOMER's heplify-server, sngrep, a
 //! capture agent) without ever holding up the capture: packets go into a
 //! bounded queue that a thread of their own drains to the socket, over
-//! UDP (one datagram per packet) or TCP (one stream, reconnected with
-//! back-off). Every packet not sent is counted by why ([`SendStats`]).
+//! UDP (one datagram per packet), TCP or TLS (one stream, reconnected
+//! with back-off). Every packet not sent is counted by why ([`SendStats`]).
 //!
 //! ```no_run
 //! use sipwatch::hep::send::{Destination, Sender, WhenFull};
 //! let to: Destination = "tcp:homer.example.net:9061".parse().unwrap();
-//! let sender = Sender::start(&to, WhenFull::Drop).unwrap();
+//! let sender = Sender::start(&to, WhenFull::Drop, None).unwrap();
 //! sender.send(b"HEP3...".to_vec());
 //! sender.finish();
 //! ```
@@ -15,6 +15,7 @@ use std::{
     fmt,
     io::{self, BufWriter, Write},
     net::{SocketAddr, TcpStream, UdpSocket},
+    path::Path,
     str::FromStr,
     sync::{
         Arc,
@@ -24,6 +25,8 @@ use std::{
     thread::JoinHandle,
     time::{Duration, Instant},
 };
+
+use rustls::pki_types::ServerName;
 
 /// The port HEP receivers listen on when none is given (heplify-server,
 /// sngrep's examples, Asterisk's `hep.conf`).
@@ -47,6 +50,9 @@ pub enum Scheme {
     Udp,
     /// One stream (`tcp:`): what HOMER ingests fastest and without loss.
     Tcp,
+    /// One stream in TLS (`tls:`), the receiver's certificate verified
+    /// against the system's roots and `--hep-ca`.
+    Tls,
 }
 
 /// `--hep`: a receiver, `[udp:|tcp:]HOST[:PORT]`.
@@ -62,7 +68,7 @@ pub struct Destination {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// A scheme other than `udp:` or `tcp:`.
-    #[error("{0:?}: give udp:HOST:PORT or tcp:HOST:PORT (tls: is not supported yet)")]
+    #[error("{0:?}: give udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT")]
     Scheme(String),
     /// No address after the scheme.
     #[error("{0:?}: the receiver's address is missing (udp:HOST:PORT or tcp:HOST:PORT)")]
@@ -79,6 +85,9 @@ pub enum SendError {
     /// The UDP socket could not be opened.
     #[error("opening a UDP socket towards {0}")]
     Socket(SocketAddr, #[source] io::Error),
+    /// The trusted roots for `tls:` could not be read (`--hep-ca`).
+    #[error("--hep-ca")]
+    Roots(#[source] io::Error),
     /// The sending thread could not start.
     #[error("starting the HEP sending thread")]
     Thread(#[source] io::Error),
@@ -92,6 +101,7 @@ impl FromStr for Destination {
         let (scheme, address) = match text.split_once(':') {
             Some((s, rest)) if s.eq_ignore_ascii_case("udp") => (Scheme::Udp, rest),
             Some((s, rest)) if s.eq_ignore_ascii_case("tcp") => (Scheme::Tcp, rest),
+            Some((s, rest)) if s.eq_ignore_ascii_case("tls") => (Scheme::Tls, rest),
             // A scheme is letters before the first colon and no port
             // number: `tls:…`, `sctp:…`, `http:…`.
             Some((s, _))
@@ -125,6 +135,7 @@ impl fmt::Display for Destination {
         let scheme = match self.scheme {
             Scheme::Udp => "udp",
             Scheme::Tcp => "tcp",
+            Scheme::Tls => "tls",
         };
         write!(f, "{scheme}:{}", self.address)
     }
@@ -179,14 +190,21 @@ impl Sender {
     /// Resolves the receiver now (a bad name is an error before the
     /// capture starts) and starts the thread that sends to it; a TCP
     /// receiver is connected to by that thread, not here.
-    pub fn start(destination: &Destination, when_full: WhenFull) -> Result<Sender, SendError> {
-        Sender::start_with_queue(destination, when_full, QUEUE_PACKETS)
+    /// `ca`: a PEM file of certificates trusted for a `tls:` receiver,
+    /// beside the system's.
+    pub fn start(
+        destination: &Destination,
+        when_full: WhenFull,
+        ca: Option<&Path>,
+    ) -> Result<Sender, SendError> {
+        Sender::start_with_queue(destination, when_full, ca, QUEUE_PACKETS)
     }
 
     /// [`Sender::start`] with a queue of `capacity` packets.
     fn start_with_queue(
         destination: &Destination,
         when_full: WhenFull,
+        ca: Option<&Path>,
         capacity: usize,
     ) -> Result<Sender, SendError> {
         let to = crate::client::resolve(&destination.address, DEFAULT_PORT)
@@ -207,7 +225,12 @@ impl Sender {
                     .map_err(|e| SendError::Socket(to, e))?;
                 Link::Udp(socket)
             }
-            Scheme::Tcp => Link::Tcp(TcpLink::new(to)),
+            Scheme::Tcp => Link::Tcp(TcpLink::new(to, None)),
+            Scheme::Tls => {
+                let config = super::tls::client_config(ca).map_err(SendError::Roots)?;
+                let name = super::tls::server_name(&destination.address);
+                Link::Tcp(TcpLink::new(to, Some((config, name))))
+            }
         };
         let stats = Arc::new(SendStats::default());
         let (queue, rx) = sync_channel(capacity);
@@ -284,10 +307,38 @@ enum Link {
     Tcp(TcpLink),
 }
 
-/// A TCP connection that comes back after a failure, with back-off.
+/// A stream to the receiver: plain TCP, or TLS over it.
+enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<super::tls::TlsStream>),
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A TCP (or TLS) connection that comes back after a failure, with
+/// back-off; the first failure of an outage is logged (a warning on
+/// standard error), the packets lost to it counted.
 struct TcpLink {
     to: SocketAddr,
-    stream: Option<BufWriter<TcpStream>>,
+    /// For `tls:`: the client's configuration and the name to verify.
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    stream: Option<BufWriter<Stream>>,
+    /// An outage is under way and was told.
+    told: bool,
     /// Packets written into the buffer since the last flush: counted as
     /// sent, and moved to `send_failed` when the connection breaks.
     unflushed: u64,
@@ -298,10 +349,15 @@ struct TcpLink {
 }
 
 impl TcpLink {
-    fn new(to: SocketAddr) -> TcpLink {
+    fn new(
+        to: SocketAddr,
+        tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+    ) -> TcpLink {
         TcpLink {
             to,
+            tls,
             stream: None,
+            told: false,
             unflushed: 0,
             next_attempt: Instant::now(),
             backoff: FIRST_BACKOFF,
@@ -311,23 +367,48 @@ impl TcpLink {
 
     /// The stream, connecting when it is time to; `None` while the
     /// receiver is unreachable and the back-off runs.
-    fn stream(&mut self, stats: &SendStats) -> Option<&mut BufWriter<TcpStream>> {
+    fn stream(&mut self, stats: &SendStats) -> Option<&mut BufWriter<Stream>> {
         if self.stream.is_none() && Instant::now() >= self.next_attempt {
-            match TcpStream::connect_timeout(&self.to, CONNECT_TIMEOUT) {
+            match self.connect() {
                 Ok(s) => {
-                    let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
-                    let _ = s.set_nodelay(true);
                     if self.connected_before {
                         stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     }
                     self.connected_before = true;
+                    self.told = false;
                     self.backoff = FIRST_BACKOFF;
                     self.stream = Some(BufWriter::with_capacity(1 << 16, s));
                 }
-                Err(_) => self.failed(stats),
+                Err(e) => {
+                    if !self.told {
+                        log::warn!(
+                            "{}",
+                            NotSending {
+                                to: self.to,
+                                error: e
+                            }
+                        );
+                        self.told = true;
+                    }
+                    self.failed(stats);
+                }
             }
         }
         self.stream.as_mut()
+    }
+
+    /// One connection, and its TLS handshake for `tls:`.
+    fn connect(&self) -> io::Result<Stream> {
+        let tcp = TcpStream::connect_timeout(&self.to, CONNECT_TIMEOUT)?;
+        tcp.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Stream::Tcp(tcp)),
+            Some((config, name)) => {
+                super::tls::handshake(tcp, config.clone(), name.clone(), CONNECT_TIMEOUT)
+                    .map(|s| Stream::Tls(Box::new(s)))
+            }
+        }
     }
 
     /// The connection failed or broke: what its buffer held is lost
@@ -362,6 +443,15 @@ impl TcpLink {
         }
     }
 
+    /// Ends a TLS connection with its close_notify (RFC 8446 §6.1), so
+    /// that the receiver knows nothing was cut off.
+    fn close(&mut self) {
+        if let Some(Stream::Tls(tls)) = self.stream.as_mut().map(BufWriter::get_mut) {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    }
+
     /// Pushes out what the buffer holds.
     fn flush(&mut self, stats: &SendStats) {
         let Some(stream) = &mut self.stream else {
@@ -373,6 +463,16 @@ impl TcpLink {
             self.failed(stats);
         }
     }
+}
+
+/// Why a receiver is not being sent to, for the log.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "HEP receiver {to}: cannot connect ({error}); trying again with back-off, packets meanwhile dropped and counted"
+)]
+struct NotSending {
+    to: SocketAddr,
+    error: io::Error,
 }
 
 /// The sending thread: until the queue is closed and empty, each packet
@@ -407,6 +507,7 @@ fn drain(rx: Receiver<Vec<u8>>, mut link: Link, stats: &SendStats) {
     }
     if let Link::Tcp(tcp) = &mut link {
         tcp.flush(stats);
+        tcp.close();
     }
 }
 
@@ -461,8 +562,10 @@ mod tests {
         let d: Destination = "homer:9060".parse().unwrap();
         assert_eq!((d.scheme, d.address.as_str()), (Scheme::Udp, "homer:9060"));
         assert_eq!(d.to_string(), "udp:homer:9060");
+        let d: Destination = "tls:homer:9061".parse().unwrap();
+        assert_eq!((d.scheme, d.address.as_str()), (Scheme::Tls, "homer:9061"));
         assert!(matches!(
-            "tls:homer:9061".parse::<Destination>(),
+            "sctp:homer:9061".parse::<Destination>(),
             Err(SendError::Scheme(_))
         ));
         assert!(matches!(
@@ -474,7 +577,7 @@ mod tests {
     #[test]
     fn udp_packets_arrive_one_datagram_each() {
         let (receiver, to) = udp_receiver();
-        let sender = Sender::start(&to, WhenFull::Wait).unwrap();
+        let sender = Sender::start(&to, WhenFull::Wait, None).unwrap();
         sender.send(b"one".to_vec());
         sender.send(b"two".to_vec());
         let stats = sender.stats().clone();
@@ -495,7 +598,7 @@ mod tests {
             scheme: Scheme::Tcp,
             address: listener.local_addr().unwrap().to_string(),
         };
-        let sender = Sender::start(&to, WhenFull::Wait).unwrap();
+        let sender = Sender::start(&to, WhenFull::Wait, None).unwrap();
         for n in 0..100u8 {
             sender.send(vec![n; 10]);
         }
@@ -513,6 +616,67 @@ mod tests {
         assert_eq!(stats.sent.load(Ordering::Relaxed), 100);
     }
 
+    /// A TLS receiver on 127.0.0.1 with a certificate for 127.0.0.1 from
+    /// `pki`'s CA: what each of `connections` delivered.
+    fn tls_receiver(
+        pki: &sipwatch_lab::pki::Pki,
+        connections: usize,
+    ) -> (u16, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        let issued = pki.server(&["127.0.0.1"], None, false);
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![issued.der.into()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(issued.key_der.into()),
+            )
+            .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            (0..connections)
+                .map(|_| {
+                    let (s, _) = listener.accept().unwrap();
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let mut tls = rustls::StreamOwned::new(conn, s);
+                    let mut all = Vec::new();
+                    let _ = tls.read_to_end(&mut all);
+                    all
+                })
+                .collect()
+        });
+        (port, server)
+    }
+
+    #[test]
+    fn tls_delivers_to_a_receiver_whose_certificate_verifies_and_counts_the_one_that_does_not() {
+        let pki = sipwatch_lab::pki::Pki::new();
+        let (port, server) = tls_receiver(&pki, 2);
+        let ca = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca.path(), &pki.ca_pem).unwrap();
+        let to: Destination = format!("tls:127.0.0.1:{port}").parse().unwrap();
+        // Trusted through --hep-ca.
+        let sender = Sender::start(&to, WhenFull::Wait, Some(ca.path())).unwrap();
+        sender.send(b"HEP3 over TLS".to_vec());
+        let trusted = sender.stats().clone();
+        sender.finish();
+        // The same receiver, its CA not trusted.
+        let sender = Sender::start(&to, WhenFull::Wait, None).unwrap();
+        sender.send(b"not for an unknown CA".to_vec());
+        let untrusted = sender.stats().clone();
+        sender.finish();
+        let got = server.join().unwrap();
+        assert_eq!(got[0], b"HEP3 over TLS");
+        assert!(got[1].is_empty());
+        assert_eq!(trusted.sent.load(Ordering::Relaxed), 1);
+        assert_eq!(untrusted.sent.load(Ordering::Relaxed), 0);
+        assert_eq!(untrusted.send_failed.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn a_stalled_receiver_fills_the_queue_and_the_capture_does_not_wait() {
         // Accepts (in the kernel's backlog) and never reads.
@@ -521,7 +685,7 @@ mod tests {
             scheme: Scheme::Tcp,
             address: listener.local_addr().unwrap().to_string(),
         };
-        let sender = Sender::start_with_queue(&to, WhenFull::Drop, 2).unwrap();
+        let sender = Sender::start_with_queue(&to, WhenFull::Drop, None, 2).unwrap();
         let started = Instant::now();
         for _ in 0..2000 {
             sender.send(vec![0; 60_000]);
@@ -538,7 +702,7 @@ mod tests {
     fn tcp_to_a_receiver_that_is_not_there_drops_and_counts_without_waiting() {
         let (to, _) = nowhere();
         let started = Instant::now();
-        let sender = Sender::start(&to, WhenFull::Wait).unwrap();
+        let sender = Sender::start(&to, WhenFull::Wait, None).unwrap();
         for _ in 0..50 {
             sender.send(b"lost".to_vec());
         }

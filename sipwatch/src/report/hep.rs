@@ -52,6 +52,8 @@ pub struct HepPlan {
     pub node_name: Option<String>,
     /// Live: drop when a queue is full; a file: wait.
     pub when_full: WhenFull,
+    /// `--hep-ca`: certificates trusted for a `tls:` receiver (PEM).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// The HEP sender as an output.
@@ -92,7 +94,7 @@ impl HepOutput {
         let senders = plan
             .to
             .iter()
-            .map(|d| Sender::start(d, plan.when_full))
+            .map(|d| Sender::start(d, plan.when_full, plan.ca.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         let stats = plan
             .to
@@ -445,6 +447,7 @@ mod tests {
             password: None,
             node_name: None,
             when_full: WhenFull::Wait,
+            ca: None,
         }
     }
 

@@ -80,7 +80,6 @@ pub struct HepOutput {
     metrics: Option<HepMetrics>,
     /// What the metrics were last told, per receiver.
     reported: Vec<[u64; 4]>,
-    buf: Vec<u8>,
 }
 
 impl HepOutput {
@@ -114,7 +113,6 @@ impl HepOutput {
             flows: HashMap::new(),
             calls: HashMap::new(),
             metrics,
-            buf: Vec::new(),
         };
         // Every series from the start, at zero.
         output.report_metrics();
@@ -132,7 +130,6 @@ impl HepOutput {
         transport: Transport,
     ) {
         send(
-            &mut self.buf,
             &self.senders,
             &Packet {
                 protocol: Protocol::Log,
@@ -185,15 +182,24 @@ impl HepOutput {
     }
 }
 
-/// Encodes `packet` once (into `buf`) and queues it to every receiver.
-fn send(buf: &mut Vec<u8>, senders: &Mutex<Vec<Sender>>, packet: &Packet<'_>) {
-    buf.clear();
-    let encoded = encode(packet, buf);
+/// Encodes `packet` once and queues it to every receiver (a copy to each
+/// but the last).
+fn send(senders: &Mutex<Vec<Sender>>, packet: &Packet<'_>) {
+    let mut encoded = Vec::new();
+    let result = encode(packet, &mut encoded);
     let senders = senders.lock().unwrap_or_else(|e| e.into_inner());
-    for sender in senders.iter() {
-        match encoded {
-            Ok(()) => sender.send(buf.clone()),
-            Err(EncodeError::TooLarge { .. }) => {
+    let Some((last, others)) = senders.split_last() else {
+        return;
+    };
+    match result {
+        Ok(()) => {
+            for sender in others {
+                sender.send(encoded.clone());
+            }
+            last.send(encoded);
+        }
+        Err(EncodeError::TooLarge { .. }) => {
+            for sender in senders.iter() {
                 sender.stats().too_large.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -249,17 +255,23 @@ impl Output for HepOutput {
         if let Some(c) = &call_id
             && parsed.method().is_some()
         {
-            if self.flows.len() >= KEPT && !self.flows.contains_key(c.as_ref()) {
-                self.flows.clear();
+            let flow = (m.src, m.dst);
+            // Most requests repeat what is known (a registration's refresh):
+            // no allocation then.
+            if self.flows.get(c.as_ref()) != Some(&flow) {
+                if self.flows.len() >= KEPT {
+                    self.flows.clear();
+                }
+                self.flows.insert(c.clone().into_owned(), flow);
             }
-            if self.calls.len() >= KEPT && !self.calls.contains_key(&(m.src, m.dst)) {
-                self.calls.clear();
+            if self.calls.get(&flow).map(String::as_str) != Some(c.as_ref()) {
+                if self.calls.len() >= KEPT {
+                    self.calls.clear();
+                }
+                self.calls.insert(flow, c.clone().into_owned());
             }
-            self.flows.insert(c.clone().into_owned(), (m.src, m.dst));
-            self.calls.insert((m.src, m.dst), c.clone().into_owned());
         }
         send(
-            &mut self.buf,
             &self.senders,
             &Packet {
                 protocol: Protocol::Sip,

@@ -516,4 +516,55 @@ mod tests {
         }
         assert_eq!(micros, [0, 1]);
     }
+
+    #[test]
+    fn a_path_finding_goes_out_with_its_registrations_call_id_and_flow() {
+        let (receiver, to) = crate::hep::send::udp_receiver();
+        let mut hep = HepOutput::start(plan(to), None, None).unwrap();
+        let register = message(
+            b"REGISTER sip:example.net SIP/2.0\r\nCall-ID: reg-7@pbx\r\nCSeq: 1 REGISTER\r\n\r\n",
+        );
+        hep.message(&mut io::sink(), &register, Some(&register.parsed()))
+            .unwrap();
+        let key = BindingKey {
+            registrar: "sip:example.net".into(),
+            aor: "sip:100@example.net".into(),
+            contact: "sip:100@192.0.2.10".into(),
+        };
+        let mut registration = crate::track::Registration::new(key.clone(), &register.parsed());
+        registration.call_id = "reg-7@pbx".into();
+        let event = Event::Registration(Box::new(registration));
+        hep.event(&mut io::sink(), &event).unwrap();
+        let audit = PathAudit::new(
+            register.timestamp,
+            key,
+            "shadow-1".into(),
+            crate::audit::AuditOutcome::NatLifetime {
+                at_least_s: 20,
+                less_than_s: Some(40),
+                refresh_s: Some(300),
+            },
+        );
+        hep.audit(&mut io::sink(), &audit).unwrap();
+        hep.counters();
+        let mut buf = vec![0u8; 4096];
+        let mut records = Vec::new();
+        while let Ok(n) = receiver.recv(&mut buf) {
+            records.push(buf[..n].to_vec());
+            if records.len() == 3 {
+                break;
+            }
+        }
+        let path = &records[2];
+        let text = String::from_utf8_lossy(path);
+        assert!(text.contains(" PATH "), "{text}");
+        // Log type, the registration's Call-ID, the REGISTER's addresses.
+        let find = |needle: &[u8]| path.windows(needle.len()).any(|w| w == needle);
+        assert!(find(&[0, 0x0b, 0, 7, 100]), "a log record");
+        assert!(find(b"reg-7@pbx"));
+        assert!(
+            find(&[0, 3, 0, 10, 192, 0, 2, 10]),
+            "source: the REGISTER's"
+        );
+    }
 }

@@ -16,7 +16,7 @@ pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 
 /// The client's configuration: the system's roots and `ca`'s.
 pub fn client_config(ca: Option<&Path>) -> io::Result<Arc<ClientConfig>> {
-    let roots = crate::doctor::tls::roots(ca)?;
+    let roots = crate::client::roots(ca)?;
     // ring, as `doctor`: no C toolchain beyond the one the crate needs.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());

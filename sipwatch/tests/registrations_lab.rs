@@ -12,7 +12,7 @@ use sipwatch_lab::{
     kamailio::{self, Kamailio},
     *,
 };
-use support::{asterisk_register, json_lines, lab, stop_json, wait_until_attached};
+use support::{asterisk_register, json_lines, lab, sipsak, stop_json, wait_until_attached};
 
 struct Case {
     /// sipwatch attach --json output.
@@ -91,34 +91,6 @@ fn registration<'a>(records: &'a [Value], user: &str) -> &'a Value {
                 .is_some_and(|a| a.contains(&format!("sip:{user}@")))
         })
         .unwrap_or_else(|| panic!("no registration for {user} in {summary}"))
-}
-
-fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> String {
-    let tmp = support::temp_dir(&format!("sipsak-{dir_name}"));
-    let dir = tmp.path();
-    let file = dir.join("register.sip");
-    std::fs::write(&file, text).unwrap();
-    let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
-    let mut argv = vec![
-        "sipsak",
-        "-f",
-        file.to_str().unwrap(),
-        "-s",
-        &target,
-        "-S",
-        "-l",
-        "5060",
-        "--no-via",
-        "--no-crlf",
-        "-vv",
-    ];
-    let auth;
-    if let Some(p) = password {
-        auth = [p.to_owned(), kamailio::USER.to_owned()];
-        argv.extend(["-a", &auth[0], "-u", &auth[1]]);
-    }
-    let out = lab.pbx.command(&argv).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Both views agree on the state and the diagnosis kind; returns the live one.

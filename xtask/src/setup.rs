@@ -71,7 +71,18 @@ const PACKAGES: &[(&str, &str)] = &[
         "binutils",
         "the package: objdump reads the glibc version the binary needs",
     ),
+    (
+        "sngrep",
+        "tests: sngrep's HEP listener (`sngrep -L`) decodes `--hep`",
+    ),
+    (
+        "nodejs",
+        "tests: hep-js, sipcapture's HEP decoder, decodes `--hep`",
+    ),
 ];
+
+/// Where the tests' hep-js is installed (`npm ci`, from its lock file).
+const HEP_JS_DIR: &str = "sipwatch/tests/support/hep-js";
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -90,8 +101,29 @@ pub fn run_for(scope: Scope) -> anyhow::Result<()> {
     self::packages(packages)?;
     rust_src()?;
     bpf_linker()?;
+    if scope == Scope::All {
+        hep_js()?;
+    }
     println!("==> setup: everything is in place");
     Ok(())
+}
+
+/// hep-js from the npm registry, at the version its lock file names, for
+/// tests/hep_out.rs (Debian's `nodejs` runs it; `npm` comes with
+/// NodeSource's build, or Debian's `npm` package).
+fn hep_js() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(HEP_JS_DIR);
+    if dir.join("node_modules/hep-js").is_dir() {
+        return Ok(());
+    }
+    println!("==> setup: installing hep-js in {HEP_JS_DIR} (the HEP tests' decoder)");
+    let mut npm = Command::new("npm");
+    npm.args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir);
+    run_command(&mut npm)
+        .context("npm ci for hep-js (is npm installed? Debian: apt-get install npm)")
 }
 
 fn installed(package: &str) -> bool {

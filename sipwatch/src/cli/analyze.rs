@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 
-use super::{ConfigArgs, OutputArgs, SelectionArgs};
+use super::{ConfigArgs, HepArgs, OutputArgs, SelectionArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,6 +15,8 @@ pub struct Args {
     selection: SelectionArgs,
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    hep: HepArgs,
 }
 
 /// How `-` is named in messages and the summary.
@@ -24,7 +26,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut plan = args.output.plan();
     plan.config = args.config.trunks()?;
+    // A file is replayed whole: the sender waits for the receiver.
+    plan.hep = args.hep.plan(sipwatch::hep::send::WhenFull::Wait);
     let outputs = plan.build()?.list;
+    args.hep.announce();
     let selection = args.selection.selection();
     let analysis = if args.file.as_os_str() == "-" {
         let stdin = std::io::stdin().lock();

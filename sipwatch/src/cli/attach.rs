@@ -37,6 +37,8 @@ pub struct Args {
     output: OutputArgs,
     #[command(flatten)]
     config: super::ConfigArgs,
+    #[command(flatten)]
+    hep: super::HepArgs,
     /// No message log: the registration table, redrawn every second.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
@@ -182,6 +184,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         plan.view = View::Table;
     }
     plan.metrics = args.metrics;
+    // Live: a full queue drops (counted), never holding up the capture.
+    plan.hep = args.hep.plan(sipwatch::hep::send::WhenFull::Drop);
     plan.config = args.config.trunks()?;
     plan.write = args.write.clone().map(|path| WritePlan {
         path,
@@ -204,6 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(bound) = outputs.metrics_at {
             eprintln!("sipwatch: metrics on http://{bound}/metrics");
         }
+        args.hep.announce();
         eprintln!(
             "sipwatch: capturing SIP on {}; Ctrl-C to stop",
             capture.describe()

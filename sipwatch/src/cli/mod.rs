@@ -14,7 +14,7 @@ use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 use anyhow::Context as _;
 use sipwatch::{
     net::SipSelection,
-    report::{Detail, OutputPlan, View},
+    report::{Detail, HepPlan, OutputPlan, View},
 };
 
 /// How much of each message to print, shared by `attach` and `analyze`:
@@ -122,6 +122,57 @@ impl ConfigArgs {
                     }
                 }
             }
+        }
+    }
+}
+
+/// `--hep` and its companions, shared by `attach` and `analyze`.
+#[derive(clap::Args)]
+pub struct HepArgs {
+    /// Send every SIP message, and each registration change, timeout, path
+    /// finding and kernel drop as a HEP log record beside it, to this HEP v3
+    /// receiver (HOMER's heplify-server, sngrep -L): [udp:|tcp:|tls:]HOST[:PORT],
+    /// UDP and port 9060 unless given; repeat for several receivers.
+    #[arg(long = "hep", value_name = "[udp:|tcp:|tls:]HOST[:PORT]")]
+    pub hep: Vec<sipwatch::hep::send::Destination>,
+    /// With --hep: the capture agent id HOMER shows for this node (0 to
+    /// 4294967295; Asterisk's hep.conf `capture_id`).
+    #[arg(long, default_value_t = 0, requires = "hep", value_name = "ID")]
+    pub hep_id: u32,
+    /// With --hep: the receiver's authentication key (heplify-server's
+    /// `HEPAuth`, Asterisk's hep.conf `capture_password`), sent in clear.
+    #[arg(long, requires = "hep", value_name = "KEY")]
+    pub hep_password: Option<String>,
+    /// With --hep: this capture node's name, shown by HOMER beside its id.
+    #[arg(long, requires = "hep", value_name = "NAME")]
+    pub hep_node_name: Option<String>,
+    /// With --hep tls:…: certificates (PEM) trusted for the receiver beside
+    /// the system's, for a private CA.
+    #[arg(long, requires = "hep", value_name = "FILE.pem")]
+    pub hep_ca: Option<std::path::PathBuf>,
+}
+
+impl HepArgs {
+    /// The HEP output to build, when `--hep` is given; `when_full`: drop
+    /// (live) or wait (a file).
+    pub fn plan(&self, when_full: sipwatch::hep::send::WhenFull) -> Option<HepPlan> {
+        if self.hep.is_empty() {
+            return None;
+        }
+        Some(HepPlan {
+            to: self.hep.clone(),
+            capture_id: self.hep_id,
+            password: self.hep_password.clone(),
+            node_name: self.hep_node_name.clone(),
+            when_full,
+            ca: self.hep_ca.clone(),
+        })
+    }
+
+    /// Tells where HEP goes, on standard error.
+    pub fn announce(&self) {
+        for to in &self.hep {
+            eprintln!("sipwatch: sending HEP to {to}");
         }
     }
 }

@@ -11,6 +11,8 @@
 //!   counted. The typed [`Outcome`]: a final response, a timeout, a refusal
 //!   (ICMP port unreachable), a reset or close of the stream.
 //! * [`seen`] asks an echo's query channel whether a probe arrived.
+//! * [`roots`] are the certificates a TLS client trusts: the system's and
+//!   a private CA's.
 //! * [`resolve`] turns what a user typed into every address it stands for
 //!   ([`Resolved`]); [`Resolver`] is where RFC 3263 (NAPTR / SRV) plugs in.
 //!
@@ -31,11 +33,13 @@
 //! ```
 mod query;
 mod resolve;
+mod roots;
 mod timers;
 mod transaction;
 
 pub use query::seen;
 pub use resolve::{Host, ResolveError, Resolved, Resolver, SystemResolver, Target, resolve};
+pub use roots::roots;
 pub use timers::{Schedule, T1, T2, TIMER_F, Timers};
 pub use transaction::{
     Channel, ConnectError, Exchange, Heard, Ignored, MAX_KEPT, Outcome, Received, Response,

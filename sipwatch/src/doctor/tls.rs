@@ -8,7 +8,6 @@
 use std::{
     io,
     net::TcpStream,
-    path::Path,
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
 };
@@ -21,7 +20,7 @@ use rustls::{
         danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     },
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+    pki_types::{CertificateDer, ServerName, UnixTime},
     sign::CertifiedKey,
 };
 use serde::Serialize;
@@ -253,31 +252,9 @@ impl ResolvesClientCert for NoClientCert {
     }
 }
 
-/// The trusted roots: the system's (rustls-native-certs: the OpenSSL paths,
-/// `SSL_CERT_FILE` / `SSL_CERT_DIR`) and those of `ca`.
-pub fn roots(ca: Option<&Path>) -> io::Result<RootCertStore> {
-    let mut store = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    store.add_parsable_certificates(native.certs);
-    if let Some(ca) = ca {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
-            .map_err(|e| io::Error::other(format!("reading {}: {e}", ca.display())))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| io::Error::other(format!("reading {}: {e}", ca.display())))?;
-        if certs.is_empty() {
-            return Err(io::Error::other(format!(
-                "{}: no PEM certificate",
-                ca.display()
-            )));
-        }
-        for c in certs {
-            store
-                .add(c)
-                .map_err(|e| io::Error::other(format!("{}: {e}", ca.display())))?;
-        }
-    }
-    Ok(store)
-}
+/// The trusted roots (the system's and `--ca`'s): one home, in
+/// [`crate::client`], shared with `--hep tls:`.
+pub use crate::client::roots;
 
 /// An open TLS connection and what its handshake showed.
 pub(crate) struct Connected {

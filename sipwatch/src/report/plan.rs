@@ -1,11 +1,11 @@
 //! The whole list of a run's outputs, built in one place from what the
 //! command line asked for: the view on standard output, `--write`'s
-//! pcapng file, `--metrics`' endpoint (and, as they come, `--hep`'s
-//! sender and `--tui`'s screen: one more field and one more push each).
+//! pcapng file, `--metrics`' endpoint, `--hep`'s sender (and, as it
+//! comes, `--tui`'s screen: one more field and one more push).
 //! `attach` and `analyze` both build theirs here.
 use std::{net::SocketAddr, path::PathBuf};
 
-use super::{Metrics, Output, PcapNgOutput, View, metrics::MetricsError};
+use super::{HepOutput, HepPlan, Metrics, Output, PcapNgOutput, View, metrics::MetricsError};
 use crate::capture::file::{FileError, PcapNgWriter, Rotation};
 
 /// `--write`: every frame into a pcapng file.
@@ -29,6 +29,8 @@ pub struct OutputPlan {
     /// `--config-dir`: the registrations Asterisk's configuration sends,
     /// so that each fix names its section.
     pub config: Option<std::sync::Arc<crate::pbx::config::trunks::Trunks>>,
+    /// `--hep`: where to send every message and diagnosis as HEP.
+    pub hep: Option<HepPlan>,
 }
 
 /// Why an output could not be set up.
@@ -41,6 +43,9 @@ pub enum PlanError {
     /// permission.
     #[error("opening the capture file")]
     Write(#[source] FileError),
+    /// A `--hep` receiver does not resolve, or its socket cannot open.
+    #[error("--hep")]
+    Hep(#[from] crate::hep::send::SendError),
 }
 
 /// The outputs built, and what the user is to be told of them.
@@ -59,18 +64,26 @@ impl OutputPlan {
             write: None,
             metrics: None,
             config: None,
+            hep: None,
         }
     }
 
     /// Builds every output: the view's, then the metrics (listening from
-    /// now on), then the pcapng file (created now).
+    /// now on), then the HEP senders (their receivers resolved now), then
+    /// the pcapng file (created now).
     pub fn build(&self) -> Result<Outputs, PlanError> {
         let mut list = self.view.outputs_with(self.config.clone());
         let mut metrics_at = None;
+        let mut hep_metrics = None;
         if let Some(addr) = self.metrics {
             let metrics = Metrics::new();
             metrics_at = Some(super::metrics::serve(addr, metrics.registry())?);
+            hep_metrics = Some(metrics.hep());
             list.push(Box::new(metrics));
+        }
+        if let Some(hep) = &self.hep {
+            let output = HepOutput::start(hep.clone(), self.config.clone(), hep_metrics)?;
+            list.push(Box::new(output));
         }
         if let Some(w) = &self.write {
             let writer = PcapNgWriter::create(&w.path, w.rotation).map_err(PlanError::Write)?;
@@ -107,6 +120,7 @@ mod tests {
             }),
             metrics: Some("127.0.0.1:0".parse().unwrap()),
             config: None,
+            hep: None,
         };
         let built = plan.build().unwrap();
         assert_eq!(built.list.len(), 3);

@@ -163,6 +163,9 @@ pub struct Registration {
     pub registrar_address: SocketAddr,
     /// The transport of the latest REGISTER (UDP or TCP).
     pub transport: Transport,
+    /// The Call-ID of the latest REGISTER (a client keeps one per
+    /// registrar, RFC 3261 §10.2): what HEP log records correlate by.
+    pub call_id: String,
     /// Which side of the REGISTER this host is on: from the capture's direction
     /// when known, else guessed from the Server and User-Agent headers.
     pub side: Side,
@@ -251,6 +254,7 @@ impl Registration {
             request_uri_forms: Vec::new(),
             registrar_address,
             transport,
+            call_id: String::new(),
             side: Side::Client,
             granted: None,
             attempt: None,
@@ -339,6 +343,10 @@ impl Registration {
             self.request_uri_forms.push(uri.clone());
         }
         self.learn_side_from_request(p);
+        if let Some(call_id) = p.call_id() {
+            self.call_id.clear();
+            self.call_id.push_str(&call_id);
+        }
         if let Some(ua) = p.user_agent() {
             self.pbx = PbxKind::recognise(&ua);
         }

@@ -40,3 +40,26 @@ pub fn write_pcap(path: &Path, link: u32, frames: &[Vec<u8>]) {
     }
     std::fs::write(path, file).unwrap();
 }
+
+/// An IPv4 packet carrying one TCP segment with sequence number `seq` (a
+/// SYN when `syn`, else ACK and PSH), for streams the tests cut themselves.
+pub fn tcp_packet(src: &str, dst: &str, seq: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src.parse().unwrap(), dst.parse().unwrap())
+    else {
+        panic!("IPv4 addresses only");
+    };
+    let builder = PacketBuilder::ipv4(s.ip().octets(), d.ip().octets(), 64).tcp(
+        s.port(),
+        d.port(),
+        seq,
+        65_535,
+    );
+    let builder = if syn {
+        builder.syn()
+    } else {
+        builder.ack(1).psh()
+    };
+    let mut out = Vec::new();
+    builder.write(&mut out, payload).unwrap();
+    out
+}

@@ -8,6 +8,7 @@
 pub mod analyzed;
 pub mod cases;
 pub mod frames;
+pub mod hep;
 pub mod inject;
 pub mod peers;
 
@@ -226,4 +227,39 @@ pub fn capture_on<R>(
         .expect("capture thread panicked")
         .expect("capture failed");
     (hooks, (run, result))
+}
+
+/// sipsak on the PBX sending `text` (a REGISTER) from port 5060 to the
+/// lab's registrar, answering its challenge with `password` when given:
+/// what sipsak printed.
+pub fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> String {
+    let tmp = temp_dir(&format!("sipsak-{dir_name}"));
+    let dir = tmp.path();
+    let file = dir.join("register.sip");
+    std::fs::write(&file, text).unwrap();
+    let target = format!(
+        "sip:{}@{}",
+        sipwatch_lab::kamailio::USER,
+        sipwatch_lab::PROVIDER_V4
+    );
+    let mut argv = vec![
+        "sipsak",
+        "-f",
+        file.to_str().unwrap(),
+        "-s",
+        &target,
+        "-S",
+        "-l",
+        "5060",
+        "--no-via",
+        "--no-crlf",
+        "-vv",
+    ];
+    let auth;
+    if let Some(p) = password {
+        auth = [p.to_owned(), sipwatch_lab::kamailio::USER.to_owned()];
+        argv.extend(["-a", &auth[0], "-u", &auth[1]]);
+    }
+    let out = lab.pbx.command(&argv).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

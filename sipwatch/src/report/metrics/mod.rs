@@ -79,6 +79,45 @@ struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HepToLabel {
+    to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HepDropLabels {
+    to: String,
+    reason: String,
+}
+
+/// The `--hep` sender's counters, registered with the other metrics and
+/// moved by the sender's output ([`super::HepOutput`]).
+#[derive(Clone, Debug, Default)]
+pub struct HepMetrics {
+    sent: Family<HepToLabel, Counter>,
+    dropped: Family<HepDropLabels, Counter>,
+}
+
+impl HepMetrics {
+    /// `n` more packets handed to the socket towards `to` (`tcp:homer:9061`).
+    pub fn sent(&self, to: &str, n: u64) {
+        self.sent
+            .get_or_create(&HepToLabel { to: to.to_owned() })
+            .inc_by(n);
+    }
+
+    /// `n` more packets towards `to` not sent, for `reason` (`queue_full`,
+    /// `send_failed`, `too_large`).
+    pub fn dropped(&self, to: &str, reason: &str, n: u64) {
+        self.dropped
+            .get_or_create(&HepDropLabels {
+                to: to.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc_by(n);
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabel {
     direction: String,
 }
@@ -137,6 +176,7 @@ pub struct Metrics {
     packets_seen: Family<DirectionLabel, Counter>,
     packets_copied: Family<DirectionLabel, Counter>,
     packets_lost: Family<DirectionLabel, Counter>,
+    hep: HepMetrics,
     /// The last totals read, so that counters move by the difference.
     last: Totals,
 }
@@ -182,6 +222,7 @@ impl Metrics {
             packets_seen: Family::default(),
             packets_copied: Family::default(),
             packets_lost: Family::default(),
+            hep: HepMetrics::default(),
             last: Totals::default(),
         };
         r.register(
@@ -279,10 +320,25 @@ impl Metrics {
             "SIP packets selected but lost (ring buffer full, read errors), by direction",
             m.packets_lost.clone(),
         );
+        r.register(
+            "hep_packets_sent",
+            "HEP packets handed to the socket towards each --hep receiver",
+            m.hep.sent.clone(),
+        );
+        r.register(
+            "hep_packets_dropped",
+            "HEP packets not sent to a --hep receiver, by reason: queue_full (the receiver or network slower than the capture), send_failed (refused, or TCP not connected), too_large (over 65,507 bytes)",
+            m.hep.dropped.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m
         }
+    }
+
+    /// The `--hep` sender's counters, for its output to move.
+    pub fn hep(&self) -> HepMetrics {
+        self.hep.clone()
     }
 
     /// The registry, for [`serve`].

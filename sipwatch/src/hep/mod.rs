@@ -5,5 +5,7 @@
 //! [`chunk`] holds the protocol's numbers (chunk types, capture protocol
 //! types), shared by what encodes HEP and what decodes it. Source: the HEP
 //! v3 specification (github.com/sipcapture/HEP, `docs/HEP3_rev12.pdf`) and
-//! the chunk list heplify-server checks against.
+//! the chunk list heplify-server checks against. [`decode`] reads HEP v3
+//! and v2 packets (`sipwatch hep-listen`, `attach --hep-listen`).
 pub mod chunk;
+pub mod decode;

@@ -43,6 +43,10 @@ enum Command {
     /// finding with its file:line, section and fix.
     /// Exit code: 0 clean, 2 findings, 1 an error.
     Lint(cli::lint::Args),
+    /// Take SIP as a PBX or an agent sends it over HEP (Asterisk's hep.conf,
+    /// Kamailio's siptrace, FreeSWITCH's capture-server; HEP v3 and v2, UDP
+    /// and TCP) and analyse it as `attach` does; it never answers.
+    HepListen(cli::hep_listen::Args),
 }
 
 /// The per-message path allocates many small, short-lived values (header
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cli::probe::run(args),
         Command::Doctor(args) => cli::doctor::run(args),
         Command::Lint(args) => cli::lint::run(args),
+        Command::HepListen(args) => cli::hep_listen::run(args),
     };
     cli::exit(result)
 }

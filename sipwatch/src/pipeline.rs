@@ -62,6 +62,10 @@ pub struct Pipeline<W: Write> {
     drop_problem: Option<String>,
     /// Why the source stopped before its end (a file cut short), when it did.
     stopped: Option<String>,
+    /// A HEP listener's counts, as its source last told them.
+    hep: Option<crate::hep::tally::Tally>,
+    /// The source's own counts, told at its end.
+    source_counts: Vec<Count>,
     drops: DropTally,
     /// Live, with the drop tracer: final answers that arrived, held back
     /// from the tracker for [`ANSWER_HOLD`], since this host's kernel may
@@ -144,6 +148,8 @@ impl<W: Write> Pipeline<W> {
             captured_ifindex: None,
             drop_problem: None,
             stopped: None,
+            hep: None,
+            source_counts: Vec::new(),
             drops: DropTally::default(),
             held: Vec::new(),
             hold_answers: false,
@@ -211,6 +217,18 @@ impl<W: Write> Pipeline<W> {
     /// partial.
     pub fn note_stopped(&mut self, why: String) {
         self.stopped = Some(why);
+    }
+
+    /// A HEP listener's counts now (on each tick, and at the end): the
+    /// metrics and the JSON summary read them.
+    pub fn note_hep(&mut self, tally: crate::hep::tally::Tally) {
+        self.hep = Some(tally);
+    }
+
+    /// The source's own counts at its end (a HEP listener's refusals),
+    /// shown in the summary with the stages' and outputs' counts.
+    pub fn note_counts(&mut self, counts: Vec<Count>) {
+        self.source_counts = counts;
     }
 
     /// Live: an echo address whose answers XDP must no longer consume
@@ -513,6 +531,7 @@ impl<W: Write> Pipeline<W> {
             tracker: &self.tracker,
             audit: self.audit.as_ref(),
             kernel,
+            hep: self.hep,
         };
         for o in &mut self.outputs {
             o.tick(&mut self.out, &snapshot)?;
@@ -580,6 +599,7 @@ impl<W: Write> Pipeline<W> {
                 loss: true,
             },
         ];
+        counts.append(&mut self.source_counts);
         counts.extend(self.store.iter().flat_map(MessageStore::counts));
         counts.extend(self.outputs.iter().flat_map(|o| o.counters()));
         let end = RunEnd {
@@ -592,6 +612,7 @@ impl<W: Write> Pipeline<W> {
             drop_problem: self.drop_problem.as_deref(),
             stopped: self.stopped.as_deref(),
             counts: &counts,
+            hep: self.hep.as_ref(),
         };
         for o in &mut self.outputs {
             o.finish(&mut self.out, &end)?;

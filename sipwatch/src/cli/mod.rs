@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod attach;
 pub mod doctor;
 pub mod echo;
+pub mod hep_listen;
 pub mod lint;
 pub mod probe;
 

@@ -9,3 +9,4 @@
 //! and v2 packets (`sipwatch hep-listen`, `attach --hep-listen`).
 pub mod chunk;
 pub mod decode;
+pub mod tally;

@@ -21,7 +21,9 @@
 //! println!("{} messages", finished.summary.pipeline.messages);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+mod both;
 mod file;
+pub mod hep;
 mod nic;
 
 use std::{
@@ -30,12 +32,16 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+pub use both::Both;
 pub use file::FileSource;
+pub use hep::{HepError, HepSource};
 pub use nic::{NicError, NicSource};
 
 use crate::{
     capture::{Counters, Frame},
+    hep::tally::Tally,
     pipeline::{Finished, Pipeline},
+    report::Count,
     sip::{Clock, Message},
 };
 
@@ -60,6 +66,11 @@ pub struct SourceEnd {
     /// Why the source stopped before its end (a file cut short or
     /// corrupt), in words; everything before was read.
     pub stopped: Option<String>,
+    /// The source's own counts (a HEP listener's refusals), for the
+    /// summary.
+    pub counts: Vec<Count>,
+    /// A HEP listener's counts, for the JSON summary and the metrics.
+    pub hep: Option<Tally>,
 }
 
 /// A place inputs come from. Every method but [`Source::next_batch`] has a
@@ -83,10 +94,16 @@ pub trait Source {
         None
     }
 
-    /// This source's clock now, when it knows it without an input (the
-    /// NIC: this host's clock), so that messages waiting for it go on and
-    /// the timers move; see [`crate::pipeline::clocks`].
-    fn now(&self) -> Option<(Clock, SystemTime)> {
+    /// This source's clocks now, when it knows them without an input (the
+    /// NIC: this host's clock; a HEP listener: each agent's, moved on from
+    /// its last stamp), so that messages waiting for them go on and the
+    /// timers move; see [`crate::pipeline::clocks`].
+    fn now(&self) -> Vec<(Clock, SystemTime)> {
+        Vec::new()
+    }
+
+    /// A HEP listener's counts so far, for the metrics on a tick.
+    fn hep(&self) -> Option<Tally> {
         None
     }
 
@@ -128,7 +145,7 @@ pub async fn drive<S: Source, W: Write>(
     let mut timer = source.tick_every().map(tokio::time::interval);
     let mut ended = false;
     // The source's clock runs from its start (see Pipeline::advance_clock).
-    if let Some((clock, now)) = source.now() {
+    for (clock, now) in source.now() {
         pipeline.advance_clock(clock, now)?;
     }
     {
@@ -145,8 +162,11 @@ pub async fn drive<S: Source, W: Write>(
                     }
                 }
                 () = tick(&mut timer) => {
-                    if let Some((clock, now)) = source.now() {
+                    for (clock, now) in source.now() {
                         pipeline.advance_clock(clock, now)?;
+                    }
+                    if let Some(tally) = source.hep() {
+                        pipeline.note_hep(tally);
                     }
                     pipeline.tick(SystemTime::now(), source.counters())?;
                 }
@@ -161,6 +181,10 @@ pub async fn drive<S: Source, W: Write>(
     if let Some(why) = end.stopped {
         pipeline.note_stopped(why);
     }
+    if let Some(tally) = end.hep {
+        pipeline.note_hep(tally);
+    }
+    pipeline.note_counts(end.counts);
     Ok(pipeline.finish(end.kernel, end.malformed_records, end.name.as_deref())?)
 }
 

@@ -79,6 +79,11 @@ struct DropLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabel {
     direction: String,
 }
@@ -137,6 +142,10 @@ pub struct Metrics {
     packets_seen: Family<DirectionLabel, Counter>,
     packets_copied: Family<DirectionLabel, Counter>,
     packets_lost: Family<DirectionLabel, Counter>,
+    /// HEP packets by what became of them (`taken`, a refusal's name).
+    hep_packets: Family<OutcomeLabel, Counter>,
+    /// HEP TCP connections, `accepted` or `refused`.
+    hep_connections: Family<OutcomeLabel, Counter>,
     /// The last totals read, so that counters move by the difference.
     last: Totals,
 }
@@ -148,6 +157,8 @@ struct Totals {
     seen: [u64; 2],
     copied: [u64; 2],
     lost: [u64; 2],
+    /// HEP counts by metric and outcome.
+    hep: std::collections::HashMap<(&'static str, &'static str), u64>,
 }
 
 impl Default for Metrics {
@@ -182,6 +193,8 @@ impl Metrics {
             packets_seen: Family::default(),
             packets_copied: Family::default(),
             packets_lost: Family::default(),
+            hep_packets: Family::default(),
+            hep_connections: Family::default(),
             last: Totals::default(),
         };
         r.register(
@@ -279,6 +292,16 @@ impl Metrics {
             "SIP packets selected but lost (ring buffer full, read errors), by direction",
             m.packets_lost.clone(),
         );
+        r.register(
+            "hep_packets",
+            "HEP packets received (hep-listen, attach --hep-listen), by outcome: taken, or why refused (not_hep, wrong_password, inflates_too_large…, too_many_agents, socket_full)",
+            m.hep_packets.clone(),
+        );
+        r.register(
+            "hep_connections",
+            "HEP TCP connections, accepted or refused (too many open)",
+            m.hep_connections.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m
@@ -350,6 +373,9 @@ impl Metrics {
                 .count();
             self.alg_bindings.set(alg as i64);
         }
+        if let Some(t) = &now.hep {
+            self.refresh_hep(t);
+        }
         if let Some(k) = now.kernel {
             for (i, (name, d)) in [("in", &k.ingress), ("out", &k.egress)]
                 .into_iter()
@@ -368,6 +394,37 @@ impl Metrics {
                 bump(&self.packets_seen, &mut self.last.seen[i], d.seen);
                 bump(&self.packets_copied, &mut self.last.copied[i], d.copied);
                 bump(&self.packets_lost, &mut self.last.lost[i], d.lost());
+            }
+        }
+    }
+}
+
+impl Metrics {
+    /// HEP counters moved on by what the listener counted since.
+    fn refresh_hep(&mut self, t: &crate::hep::tally::Tally) {
+        let mut packets = vec![
+            ("taken", t.taken),
+            ("too_many_agents", t.agents_refused),
+            ("socket_full", t.socket_drops),
+        ];
+        packets.extend(t.refused.iter().map(|(why, n)| (why.name(), n)));
+        let connections = [
+            ("accepted", t.connections),
+            ("refused", t.connections_refused),
+        ];
+        let families = [
+            ("packets", &self.hep_packets, &packets[..]),
+            ("connections", &self.hep_connections, &connections[..]),
+        ];
+        for (metric, family, counts) in families {
+            for &(outcome, n) in counts {
+                let last = self.last.hep.entry((metric, outcome)).or_default();
+                family
+                    .get_or_create(&OutcomeLabel {
+                        outcome: outcome.into(),
+                    })
+                    .inc_by(n.saturating_sub(*last));
+                *last = n;
             }
         }
     }
@@ -477,6 +534,7 @@ impl Output for Metrics {
             tracker: end.tracker,
             audit: end.audit,
             kernel: end.live.then_some(end.summary.kernel),
+            hep: end.hep.copied(),
         });
         Ok(())
     }
@@ -524,6 +582,7 @@ mod tests {
             tracker: &tracker,
             audit: None,
             kernel: None,
+            hep: None,
         });
         let text = m.encode();
         let binding = "aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";

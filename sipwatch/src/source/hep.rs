@@ -153,7 +153,7 @@ impl HepSource {
         self.tally.taken += 1;
         batch.push(Input::Message(Message {
             timestamp: stamp,
-            direction: None,
+            direction: direction(&p, from),
             transport: p.transport,
             src: p.src,
             dst: p.dst,
@@ -272,6 +272,23 @@ impl Source for HepSource {
             hep: Some(tally),
             ..SourceEnd::default()
         })
+    }
+}
+
+/// Which way the message crossed the agent's host, as the agent captured
+/// it: arriving when it went to the address the agent sends HEP from,
+/// leaving when it came from there; unknown when the agent sends HEP from
+/// another address than its SIP one. The tracker learns from it which side
+/// of a registration the capture point is (a registrar's HEP is the
+/// registrar's side, as the NIC on the registrar would be).
+fn direction(p: &Packet, agent: SocketAddr) -> Option<sipwatch_common::Direction> {
+    use sipwatch_common::Direction;
+    if p.dst.ip() == agent.ip() && p.src.ip() != agent.ip() {
+        Some(Direction::Ingress)
+    } else if p.src.ip() == agent.ip() && p.dst.ip() != agent.ip() {
+        Some(Direction::Egress)
+    } else {
+        None
     }
 }
 

@@ -20,7 +20,7 @@ struct Cli {
 enum Command {
     /// Capture SIP on an interface (eBPF XDP ingress + TC egress) and print
     /// each message as it passes; Ctrl-C detaches and prints the counters.
-    Attach(cli::attach::Args),
+    Attach(Box<cli::attach::Args>),
     /// Run the same analysis on a capture file (pcap or pcapng, from
     /// tcpdump, Wireshark or `attach --write`).
     Analyze(cli::analyze::Args),
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Attach(args) => cli::attach::run(args),
+        Command::Attach(args) => cli::attach::run(*args),
         Command::Analyze(args) => cli::analyze::run(args),
         Command::Echo(args) => cli::echo::run(args),
         Command::Probe(args) => cli::probe::run(args),

@@ -323,6 +323,7 @@ fn garbage_a_wrong_password_and_a_flood_are_counted_and_nothing_else_is_lost() {
     assert_every_user(&registrations(&records), "hep-listen under a flood");
     assert_eq!(messages(&records).len(), 2 * USERS.len(), "{stderr}");
     let hep = &summary(&records)["hep"];
+    eprintln!("the HEP listener's counts after the flood: {hep}");
     let n = |v: &Value| v.as_u64().unwrap_or(0);
     let refused = &hep["refused"];
     assert!(n(&refused["not_hep"]) > 0, "{hep}");

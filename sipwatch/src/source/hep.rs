@@ -489,6 +489,21 @@ mod tests {
     }
 
     #[test]
+    fn datagrams_the_kernel_dropped_at_the_full_socket_buffer_are_counted() {
+        let rt = runtime();
+        let _guard = rt.enter();
+        let source = HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
+        let at = source.local_addr().unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Far beyond any receive buffer, never read.
+        let datagram = vec![b'x'; 1400];
+        for _ in 0..20_000 {
+            let _ = sender.send_to(&datagram, at);
+        }
+        assert!(source.tally().socket_drops > 0, "{:?}", source.tally());
+    }
+
+    #[test]
     fn the_summary_counts_name_each_refusal_and_mark_losses() {
         let mut t = Tally::default();
         t.refused.count(Refusal::NotSip);

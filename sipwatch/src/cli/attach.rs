@@ -93,7 +93,7 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     hep_listen: Option<std::net::SocketAddr>,
     /// With --hep-listen: the password every HEP packet must carry.
-    #[arg(long, requires = "hep_listen")]
+    #[arg(long, requires = "hep_listen", value_name = "PASSWORD")]
     hep_listen_password: Option<String>,
 }
 

@@ -14,6 +14,7 @@ use super::{ConfigArgs, OutputArgs};
 pub struct Args {
     /// Where to listen for HEP, UDP and TCP (e.g. 0.0.0.0:9060): the
     /// address the PBX's hep.conf, siptrace or capture-server sends to.
+    #[arg(value_name = "ADDR:PORT")]
     listen: SocketAddr,
     /// The password every HEP packet must carry (Asterisk's
     /// capture_password, Kamailio's auth_key); others are refused, counted.

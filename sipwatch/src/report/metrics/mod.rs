@@ -599,4 +599,34 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn hep_packets_are_exported_by_outcome_and_move_by_the_difference() {
+        use crate::hep::{decode::Refusal, tally::Tally};
+        let tracker = Tracker::default();
+        let mut m = Metrics::new();
+        let mut t = Tally {
+            taken: 3,
+            connections: 1,
+            ..Tally::default()
+        };
+        t.refused.count(Refusal::WrongPassword);
+        let snapshot = |t: Tally| Snapshot {
+            tracker: &tracker,
+            audit: None,
+            kernel: None,
+            hep: Some(t),
+        };
+        m.refresh(&snapshot(t));
+        t.taken = 5;
+        m.refresh(&snapshot(t));
+        let text = m.encode();
+        for line in [
+            "sipwatch_hep_packets_total{outcome=\"taken\"} 5",
+            "sipwatch_hep_packets_total{outcome=\"wrong_password\"} 1",
+            "sipwatch_hep_connections_total{outcome=\"accepted\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
 }

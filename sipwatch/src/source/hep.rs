@@ -91,6 +91,12 @@ pub struct HepSource {
     tx: mpsc::Sender<Arrived>,
     rx: mpsc::Receiver<Arrived>,
     agents: HashMap<SocketAddr, AgentClock>,
+    /// Over TCP, each host's agent address: its first connection's (each
+    /// new connection comes from another port, and is the same agent).
+    tcp_agents: HashMap<std::net::IpAddr, SocketAddr>,
+    /// Where it listens: the listener's own clock (this host's) is named
+    /// by it.
+    local: SocketAddr,
     tally: Tally,
     buf: Vec<u8>,
 }
@@ -119,6 +125,8 @@ impl HepSource {
             tx,
             rx,
             agents: HashMap::new(),
+            tcp_agents: HashMap::new(),
+            local: addr,
             tally: Tally::default(),
             buf: vec![0; crate::hep::chunk::MAX_PACKET_LEN + 1],
         })
@@ -126,7 +134,7 @@ impl HepSource {
 
     /// Where it listens (UDP and TCP).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.udp.local_addr()
+        Ok(self.local)
     }
 
     /// What it counted so far.
@@ -167,6 +175,16 @@ impl HepSource {
         }));
     }
 
+    /// A packet from a TCP connection: its agent is its host's first
+    /// connection's address, whatever port this connection came from.
+    fn take_from_tcp(&mut self, a: Arrived, batch: &mut Vec<Input>) {
+        if a.packet.is_ok() && self.tcp_agents.len() < MAX_AGENTS {
+            self.tcp_agents.entry(a.from.ip()).or_insert(a.from);
+        }
+        let from = self.tcp_agents.get(&a.from.ip()).copied().unwrap_or(a.from);
+        self.take(from, a.packet, batch);
+    }
+
     /// A TCP connection: followed, or closed at once when too many are.
     fn accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
         if self.connections.len() >= MAX_CONNECTIONS {
@@ -192,7 +210,7 @@ impl HepSource {
                 any = true;
             }
             if let Ok(a) = self.rx.try_recv() {
-                self.take(a.from, a.packet, batch);
+                self.take_from_tcp(a, batch);
                 any = true;
             }
             if !any {
@@ -217,7 +235,7 @@ impl Source for HepSource {
                     break;
                 }
                 Some(a) = self.rx.recv() => {
-                    self.take(a.from, a.packet, batch);
+                    self.take_from_tcp(a, batch);
                     break;
                 }
                 r = self.tcp.accept() => match r {
@@ -241,17 +259,19 @@ impl Source for HepSource {
         Some(Duration::from_secs(1))
     }
 
-    /// Each agent's clock now: its last stamp, moved on by the time
-    /// passed here since (a quiet agent's clock runs on; one stamped ahead
-    /// stays ahead).
+    /// The listener's own clock (this host's), from its start, so that
+    /// copies of the first messages are found (the pipeline looks for them
+    /// while several clocks run); and each agent's clock: its last stamp,
+    /// moved on by the time passed here since (a quiet agent's clock runs
+    /// on; one stamped ahead stays ahead).
     fn now(&self) -> Vec<(Clock, SystemTime)> {
         let now = SystemTime::now();
-        self.agents
-            .iter()
-            .map(|(agent, c)| {
-                let passed = now.duration_since(c.here).unwrap_or_default();
-                (Clock::Hep(*agent), c.stamp + passed)
-            })
+        let agents = self.agents.iter().map(|(agent, c)| {
+            let passed = now.duration_since(c.here).unwrap_or_default();
+            (Clock::Hep(*agent), c.stamp + passed)
+        });
+        std::iter::once((Clock::Hep(self.local), now))
+            .chain(agents)
             .collect()
     }
 
@@ -501,6 +521,42 @@ mod tests {
             let _ = sender.send_to(&datagram, at);
         }
         assert!(source.tally().socket_drops > 0, "{:?}", source.tally());
+    }
+
+    #[test]
+    fn the_listener_runs_a_clock_from_its_start_so_copies_of_the_first_messages_are_found() {
+        let rt = runtime();
+        let _guard = rt.enter();
+        let source = HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
+        let clocks = source.now();
+        assert_eq!(clocks.len(), 1);
+        assert_eq!(clocks[0].0, Clock::Hep(source.local_addr().unwrap()));
+    }
+
+    #[test]
+    fn a_tcp_agent_that_reconnects_is_the_same_agent() {
+        let v3 = asterisk_order(chunk(0, 0x000f, REGISTER.as_bytes()), &[]);
+        let rt = runtime();
+        let _guard = rt.enter();
+        let mut source = HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
+        let mut batch = Vec::new();
+        for port in [40000, 40001, 40002] {
+            let from = SocketAddr::from(([127, 0, 0, 1], port));
+            let packet = decode::decode(&v3, &source.rules);
+            source.take_from_tcp(Arrived { from, packet }, &mut batch);
+        }
+        assert_eq!(source.agents.len(), 1);
+        let agents: Vec<SocketAddr> = batch
+            .iter()
+            .filter_map(|i| match i {
+                Input::Message(Message {
+                    origin: Origin::Hep { agent, .. },
+                    ..
+                }) => Some(*agent),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(agents, vec![SocketAddr::from(([127, 0, 0, 1], 40000)); 3]);
     }
 
     #[test]

@@ -19,7 +19,9 @@ use sipwatch_lab::{
     kamailio::{HepTrace, Kamailio},
     *,
 };
-use support::{SIPWATCH, asterisk_register, json_lines, lab, pbx_udp_socket};
+use support::{
+    SIPWATCH, asterisk_register, json_lines, lab, pbx_udp_socket, registration_outcomes,
+};
 
 /// Where sipwatch listens for HEP: beside Kamailio, at the provider.
 const HEP_PORT: u16 = 9060;
@@ -127,39 +129,14 @@ fn messages(records: &[Value]) -> Vec<&Value> {
     records.iter().filter(|r| r["type"] == "message").collect()
 }
 
-/// Each registration as (AOR, state, last code, diagnosis kinds), sorted.
-fn registrations(records: &[Value]) -> Vec<(String, String, String, Vec<String>)> {
-    let mut out: Vec<_> = summary(records)["registrations"]
-        .as_array()
-        .expect("registrations")
-        .iter()
-        .map(|r| {
-            let kinds = r["diagnoses"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|d| d["kind"].as_str().map(str::to_owned))
-                .collect();
-            (
-                r["key"]["aor"].as_str().unwrap().to_owned(),
-                r["state"]["state"].as_str().unwrap().to_owned(),
-                r["last_code"].to_string(),
-                kinds,
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// Every user registered or was rejected as the registrar answers it.
-fn assert_every_user(regs: &[(String, String, String, Vec<String>)], view: &str) {
+fn assert_every_user(regs: &[String], view: &str) {
     for (user, state) in USERS {
         let r = regs
             .iter()
-            .find(|r| r.0.contains(&format!("sip:{user}@")))
+            .find(|r| r.contains(&format!("sip:{user}@")))
             .unwrap_or_else(|| panic!("{view}: no registration of {user} in {regs:?}"));
-        assert_eq!(r.1, state, "{view}: {user}: {r:?}");
+        assert!(r.contains(&format!(" \"{state}\" ")), "{view}: {user}: {r}");
     }
 }
 
@@ -181,9 +158,9 @@ fn kamailio_siptrace_over_udp_gives_the_registrations_and_diagnoses_the_nic_saw(
     let (hep, hep_err) = stop(hep);
     let (nic, _) = stop(nic);
 
-    let from_hep = registrations(&hep);
+    let from_hep = registration_outcomes(&hep);
     assert_every_user(&from_hep, "hep-listen");
-    assert_eq!(from_hep, registrations(&nic), "HEP against the NIC");
+    assert_eq!(from_hep, registration_outcomes(&nic), "HEP against the NIC");
     // The same messages, byte for byte in length and order of kinds.
     let lengths = |r: &[Value]| {
         let mut l: Vec<u64> = messages(r)
@@ -224,7 +201,7 @@ fn kamailio_siptrace_over_tcp_merged_with_the_nic_takes_each_message_once() {
     register_everyone(&lab, "heptcp");
     let (records, stderr) = stop(both);
 
-    assert_every_user(&registrations(&records), "attach --hep-listen");
+    assert_every_user(&registration_outcomes(&records), "attach --hep-listen");
     let s = summary(&records);
     let hep = &s["hep"];
     assert_eq!(hep["connections"], 1, "{hep}");
@@ -320,7 +297,7 @@ fn garbage_a_wrong_password_and_a_flood_are_counted_and_nothing_else_is_lost() {
     let (records, stderr) = stop(hep);
     drop(held);
 
-    assert_every_user(&registrations(&records), "hep-listen under a flood");
+    assert_every_user(&registration_outcomes(&records), "hep-listen under a flood");
     assert_eq!(messages(&records).len(), 2 * USERS.len(), "{stderr}");
     let hep = &summary(&records)["hep"];
     eprintln!("the HEP listener's counts after the flood: {hep}");

@@ -64,10 +64,15 @@ impl Kamailio {
         Kamailio::start_config(ns, tls, None)
     }
 
-    /// Starts Kamailio in `ns` sending HEP v3 of every SIP message it
+    /// Starts Kamailio in `ns` (with SIP over TLS on each of `tls`, as
+    /// [`Kamailio::start_tls`]) sending HEP v3 of every SIP message it
     /// receives and sends as `hep` says.
-    pub fn start_with_hep(ns: &Netns, hep: &HepTrace) -> Result<Kamailio, LabError> {
-        Kamailio::start_config(ns, &[], Some(hep))
+    pub fn start_with_hep(
+        ns: &Netns,
+        tls: &[TlsPort],
+        hep: &HepTrace,
+    ) -> Result<Kamailio, LabError> {
+        Kamailio::start_config(ns, tls, Some(hep))
     }
 
     fn start_config(

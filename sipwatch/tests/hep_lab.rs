@@ -16,7 +16,7 @@ use std::{
 
 use serde_json::Value;
 use sipwatch_lab::{
-    kamailio::{HepTrace, Kamailio},
+    kamailio::{HepTrace, Kamailio, TlsPort},
     *,
 };
 use support::{
@@ -40,13 +40,17 @@ fn hep_addr() -> SocketAddr {
 }
 
 fn kamailio(lab: &Lab, tcp: bool, auth_key: Option<&str>) -> Kamailio {
+    kamailio_tls(lab, tcp, auth_key, &[])
+}
+
+fn kamailio_tls(lab: &Lab, tcp: bool, auth_key: Option<&str>, tls: &[TlsPort]) -> Kamailio {
     let hep = HepTrace {
         to: hep_addr(),
         tcp,
         capture_id: CAPTURE_ID,
         auth_key: auth_key.map(str::to_owned),
     };
-    Kamailio::start_with_hep(&lab.provider, &hep)
+    Kamailio::start_with_hep(&lab.provider, tls, &hep)
         .unwrap_or_else(|e| panic!("Kamailio with siptrace: {e}"))
 }
 
@@ -320,4 +324,49 @@ fn garbage_a_wrong_password_and_a_flood_are_counted_and_nothing_else_is_lost() {
     );
     assert_eq!(n(&refused["v2_over_tcp"]), 1, "{hep}");
     assert_eq!(n(&hep["taken"]), 2 * USERS.len() as u64, "{hep}");
+}
+
+#[test]
+fn sip_over_tls_traced_by_kamailio_is_shown_and_tracked_as_tls() {
+    const TLS_PORT: u16 = 5061;
+    let lab = lab(Personality::PlainNat);
+    let issued = pki::Pki::new().server(&["provider.lab"], None, false);
+    let port = TlsPort {
+        port: TLS_PORT,
+        chain_pem: issued.pem,
+        key_pem: issued.key_pem,
+    };
+    let _k = kamailio_tls(&lab, false, None, &[port]);
+    let hep = lab
+        .provider
+        .spawn(&[SIPWATCH, "hep-listen", &hep_addr().to_string(), "--json"])
+        .unwrap();
+    wait_for_hep_port(&lab);
+    // The PBX registers over TLS (openssl as its TLS stack), its Via TLS.
+    let register = asterisk_register("heptls", "alice", 1, 300)
+        .replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+        .replace(":5060>", ":5061;transport=tls>");
+    let target = format!("{PROVIDER_V4}:{TLS_PORT}");
+    let answer = lab
+        .pbx
+        .run_with_stdin(
+            &[
+                "timeout", "3", "openssl", "s_client", "-connect", &target, "-quiet", "-ign_eof",
+            ],
+            Some(&register),
+        )
+        .unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (records, stderr) = stop(hep);
+
+    let messages = messages(&records);
+    assert_eq!(messages.len(), 2, "{answer}\n{stderr}\n{records:?}");
+    for m in &messages {
+        assert_eq!(m["transport"], "TLS", "{m}");
+    }
+    let regs = registration_outcomes(&records);
+    assert!(
+        regs.len() == 1 && regs[0].contains("sip:alice@") && regs[0].contains(" \"registered\" "),
+        "{regs:?}"
+    );
 }

@@ -45,6 +45,11 @@ pub fn refused(why: Refusal) -> &'static str {
     }
 }
 
+/// Packets taken.
+pub const TAKEN: &str = "HEP packets taken (one SIP message each)";
+/// TCP connections followed.
+pub const CONNECTIONS: &str = "HEP TCP connections accepted";
+
 /// TCP connections closed at once, too many being open.
 pub const CONNECTIONS_REFUSED: &str =
     "HEP TCP connections closed at once: too many open (64 at most)";

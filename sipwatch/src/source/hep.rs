@@ -312,32 +312,32 @@ fn direction(p: &Packet, agent: SocketAddr) -> Option<sipwatch_common::Direction
     }
 }
 
-/// The tally as the summary's counts: every refusal a loss but "not SIP"
-/// (passed over by design).
+/// The tally as the summary's counts: what was taken and the connections
+/// told, every refusal a loss but "not SIP" (passed over by design).
 pub fn counts(t: &Tally) -> Vec<Count> {
-    let mut out: Vec<Count> = t
-        .refused
-        .iter()
-        .map(|(why, n)| Count {
-            by: say::hep::BY,
-            what: say::hep::refused(why),
-            n,
-            loss: why != Refusal::NotSip,
-        })
-        .collect();
-    for (what, n) in [
-        (say::hep::CONNECTIONS_REFUSED, t.connections_refused),
-        (say::hep::AGENTS_REFUSED, t.agents_refused),
-        (say::hep::SOCKET_DROPS, t.socket_drops),
-    ] {
-        out.push(Count {
+    let mut counts = vec![
+        (say::hep::TAKEN, t.taken, false),
+        (say::hep::CONNECTIONS, t.connections, false),
+    ];
+    counts.extend(
+        t.refused
+            .iter()
+            .map(|(why, n)| (say::hep::refused(why), n, why != Refusal::NotSip)),
+    );
+    counts.extend([
+        (say::hep::CONNECTIONS_REFUSED, t.connections_refused, true),
+        (say::hep::AGENTS_REFUSED, t.agents_refused, true),
+        (say::hep::SOCKET_DROPS, t.socket_drops, true),
+    ]);
+    counts
+        .into_iter()
+        .map(|(what, n, loss)| Count {
             by: say::hep::BY,
             what,
             n,
-            loss: true,
-        });
-    }
-    out
+            loss,
+        })
+        .collect()
 }
 
 /// Packets framed out of one TCP connection by their own length, until

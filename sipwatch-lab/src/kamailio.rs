@@ -21,7 +21,7 @@
 //! self-signed…), the same routes behind.
 //!
 //! [`Kamailio::start_with_hep`] adds the `siptrace` module mirroring every
-//! SIP message Kamailio receives and sends as HEP v3 (`trace_mode` 1: its
+//! SIP message Kamailio receives and sends as HEP v3 or v2 (`trace_mode` 1: its
 //! core's network events, no script change; `trace_on` 1, without which
 //! those events trace nothing) to a [`HepTrace`] destination,
 //! over UDP or TCP, with a capture id and optionally a password.
@@ -236,6 +236,8 @@ pub struct HepTrace {
     pub to: std::net::SocketAddr,
     /// Over TCP (`;transport=tcp`), else UDP.
     pub tcp: bool,
+    /// `hep_version`: 3, or 2 (the fixed header, UDP only).
+    pub version: u8,
     /// `hep_capture_id`.
     pub capture_id: u32,
     /// `auth_key`: the password sent in every packet, when set.
@@ -249,12 +251,12 @@ fn with_hep(config: &str, hep: &HepTrace) -> String {
         "loadmodule \"siptrace.so\"\n\
          modparam(\"siptrace\", \"duplicate_uri\", \"sip:{}{transport}\")\n\
          modparam(\"siptrace\", \"hep_mode_on\", 1)\n\
-         modparam(\"siptrace\", \"hep_version\", 3)\n\
+         modparam(\"siptrace\", \"hep_version\", {})\n\
          modparam(\"siptrace\", \"hep_capture_id\", {})\n\
          modparam(\"siptrace\", \"trace_to_database\", 0)\n\
          modparam(\"siptrace\", \"trace_mode\", 1)\n\
          modparam(\"siptrace\", \"trace_on\", 1)\n",
-        hep.to, hep.capture_id
+        hep.to, hep.version, hep.capture_id
     );
     if let Some(key) = &hep.auth_key {
         extra.push_str(&format!(

@@ -40,12 +40,19 @@ fn hep_addr() -> SocketAddr {
 }
 
 fn kamailio(lab: &Lab, tcp: bool, auth_key: Option<&str>) -> Kamailio {
-    kamailio_tls(lab, tcp, auth_key, &[])
+    kamailio_with(lab, 3, tcp, auth_key, &[])
 }
 
-fn kamailio_tls(lab: &Lab, tcp: bool, auth_key: Option<&str>, tls: &[TlsPort]) -> Kamailio {
+fn kamailio_with(
+    lab: &Lab,
+    version: u8,
+    tcp: bool,
+    auth_key: Option<&str>,
+    tls: &[TlsPort],
+) -> Kamailio {
     let hep = HepTrace {
         to: hep_addr(),
+        version,
         tcp,
         capture_id: CAPTURE_ID,
         auth_key: auth_key.map(str::to_owned),
@@ -146,8 +153,20 @@ fn assert_every_user(regs: &[String], view: &str) {
 
 #[test]
 fn kamailio_siptrace_over_udp_gives_the_registrations_and_diagnoses_the_nic_saw() {
+    same_as_the_nic(3, "hepudp");
+}
+
+#[test]
+fn kamailio_siptrace_in_hep_v2_gives_the_registrations_and_diagnoses_the_nic_saw() {
+    same_as_the_nic(2, "hepv2");
+}
+
+/// Kamailio sends HEP `version` over UDP while the NIC at the provider
+/// captures the same exchange: the same registrations, codes, diagnoses
+/// and messages.
+fn same_as_the_nic(version: u8, test: &str) {
     let lab = lab(Personality::PlainNat);
-    let _k = kamailio(&lab, false, None);
+    let _k = kamailio_with(&lab, version, false, None, &[]);
     let nic = lab
         .provider
         .spawn(&[SIPWATCH, "attach", PROVIDER_IF, "--json"])
@@ -158,7 +177,7 @@ fn kamailio_siptrace_over_udp_gives_the_registrations_and_diagnoses_the_nic_saw(
         .spawn(&[SIPWATCH, "hep-listen", &hep_addr().to_string(), "--json"])
         .unwrap();
     wait_for_hep_port(&lab);
-    register_everyone(&lab, "hepudp");
+    register_everyone(&lab, test);
     let (hep, hep_err) = stop(hep);
     let (nic, _) = stop(nic);
 
@@ -336,7 +355,7 @@ fn sip_over_tls_traced_by_kamailio_is_shown_and_tracked_as_tls() {
         chain_pem: issued.pem,
         key_pem: issued.key_pem,
     };
-    let _k = kamailio_tls(&lab, false, None, &[port]);
+    let _k = kamailio_with(&lab, 3, false, None, &[port]);
     let hep = lab
         .provider
         .spawn(&[SIPWATCH, "hep-listen", &hep_addr().to_string(), "--json"])

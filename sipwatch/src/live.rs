@@ -99,6 +99,7 @@ impl LiveCapture {
         let finished = match hep {
             Some(hep) => {
                 let mut both = Both::new(nic, hep);
+                let pipeline = pipeline.looking_for_copies();
                 crate::source::drive(&mut both, pipeline, stop).await?
             }
             None => crate::source::drive(&mut nic, pipeline, stop).await?,
@@ -115,7 +116,8 @@ pub async fn listen(
     out: impl Write,
     stop: impl Future<Output = ()>,
 ) -> Result<CaptureSummary, HepError> {
-    let pipeline = Pipeline::new(out, outputs);
+    // Several agents may send copies of one message (a PBX and its proxy).
+    let pipeline = Pipeline::new(out, outputs).looking_for_copies();
     let finished = crate::source::drive(&mut source, pipeline, stop).await?;
     Ok(finished.summary)
 }

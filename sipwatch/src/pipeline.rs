@@ -81,6 +81,9 @@ pub struct Pipeline<W: Write> {
     /// Frames are the NIC's (live), not a capture file's: their messages'
     /// [`Origin`].
     frames_from_nic: bool,
+    /// Copies are looked for from the first message, not only once
+    /// several clocks run ([`Pipeline::looking_for_copies`]).
+    copies_from_start: bool,
     /// Other origins' copies of messages already taken.
     copies: Copies,
     /// Each source's clock, and messages ahead of the slowest.
@@ -156,6 +159,7 @@ impl<W: Write> Pipeline<W> {
             latest: None,
             local_addresses: std::collections::HashSet::new(),
             frames_from_nic: false,
+            copies_from_start: false,
             copies: Copies::default(),
             clocks: Clocks::default(),
             store: None,
@@ -209,6 +213,16 @@ impl<W: Write> Pipeline<W> {
     /// origin is [`Origin::Nic`], not [`Origin::CaptureFile`].
     pub fn frames_from_nic(mut self) -> Self {
         self.frames_from_nic = true;
+        self
+    }
+
+    /// Copies of a message are looked for from the first message on: for
+    /// a source whose other origins are not known at its start (a HEP
+    /// listener, beside the NIC or with several agents), so that the first
+    /// copy taken is remembered when its twin comes from an origin that
+    /// had not sent anything yet.
+    pub fn looking_for_copies(mut self) -> Self {
+        self.copies_from_start = true;
         self
     }
 
@@ -425,7 +439,8 @@ impl<W: Write> Pipeline<W> {
             // single source's messages are never another's copies, and
             // the cost stays off the path of a file or a NIC alone).
             self.clocks.advance(m.origin.clock(), m.timestamp);
-            if self.clocks.is_several() && self.copies.is_copy(&m) {
+            let several = self.copies_from_start || self.clocks.is_several();
+            if several && self.copies.is_copy(&m) {
                 continue;
             }
             if let Some(m) = self.clocks.arrive(m) {
@@ -853,6 +868,20 @@ pub(crate) mod tests {
             done.tracker.registrations()[0].state(),
             RegistrationState::Registered { .. }
         ));
+    }
+
+    #[test]
+    fn a_hep_copy_of_the_first_message_is_found_when_copies_are_looked_for_from_the_start() {
+        let run = |p: Pipeline<Vec<u8>>| {
+            let mut p = p.frames_from_nic();
+            p.advance_clock(Clock::Nic, at(0)).unwrap();
+            // The agent has sent nothing yet: the NIC's clock runs alone.
+            p.push(&frame(0, true, REGISTER, false)).unwrap();
+            p.push_message(from_agent(9060, 3, true, REGISTER)).unwrap();
+            p.finish(None, 0, None).unwrap().summary.pipeline.messages
+        };
+        assert_eq!(run(live()), 2, "the first NIC message was not remembered");
+        assert_eq!(run(live().looking_for_copies()), 1);
     }
 
     #[test]

@@ -94,8 +94,7 @@ pub struct HepSource {
     /// Over TCP, each host's agent address: its first connection's (each
     /// new connection comes from another port, and is the same agent).
     tcp_agents: HashMap<std::net::IpAddr, SocketAddr>,
-    /// Where it listens: the listener's own clock (this host's) is named
-    /// by it.
+    /// Where it listens.
     local: SocketAddr,
     tally: Tally,
     buf: Vec<u8>,
@@ -259,19 +258,19 @@ impl Source for HepSource {
         Some(Duration::from_secs(1))
     }
 
-    /// The listener's own clock (this host's), from its start, so that
-    /// copies of the first messages are found (the pipeline looks for them
-    /// while several clocks run); and each agent's clock: its last stamp,
-    /// moved on by the time passed here since (a quiet agent's clock runs
-    /// on; one stamped ahead stays ahead).
+    /// Each agent's clock now: its last stamp, moved on by the time
+    /// passed here since (a quiet agent's clock runs on; one stamped ahead
+    /// stays ahead). Before any agent sent, none: the pipeline is told to
+    /// look for copies from the start instead
+    /// ([`crate::pipeline::Pipeline::looking_for_copies`]).
     fn now(&self) -> Vec<(Clock, SystemTime)> {
         let now = SystemTime::now();
-        let agents = self.agents.iter().map(|(agent, c)| {
-            let passed = now.duration_since(c.here).unwrap_or_default();
-            (Clock::Hep(*agent), c.stamp + passed)
-        });
-        std::iter::once((Clock::Hep(self.local), now))
-            .chain(agents)
+        self.agents
+            .iter()
+            .map(|(agent, c)| {
+                let passed = now.duration_since(c.here).unwrap_or_default();
+                (Clock::Hep(*agent), c.stamp + passed)
+            })
             .collect()
     }
 
@@ -521,16 +520,6 @@ mod tests {
             let _ = sender.send_to(&datagram, at);
         }
         assert!(source.tally().socket_drops > 0, "{:?}", source.tally());
-    }
-
-    #[test]
-    fn the_listener_runs_a_clock_from_its_start_so_copies_of_the_first_messages_are_found() {
-        let rt = runtime();
-        let _guard = rt.enter();
-        let source = HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
-        let clocks = source.now();
-        assert_eq!(clocks.len(), 1);
-        assert_eq!(clocks[0].0, Clock::Hep(source.local_addr().unwrap()));
     }
 
     #[test]

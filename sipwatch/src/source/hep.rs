@@ -465,6 +465,14 @@ mod tests {
                 }
             }
         }
+        // It never answers: not a byte back, over UDP or TCP.
+        let mut buf = [0u8; 64];
+        sender.set_nonblocking(true).unwrap();
+        assert!(sender.recv(&mut buf).is_err(), "an answer over UDP");
+        assert!(
+            !matches!(stream.try_read(&mut buf), Ok(n) if n > 0),
+            "an answer over TCP"
+        );
         (messages, source.tally())
     }
 

@@ -116,7 +116,7 @@ fn listen(packets: Vec<Vec<u8>>, tcp: bool) -> Vec<Value> {
         .unwrap();
     let out = runtime.block_on(async move {
         let source = HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
-        let at = source.local_addr().unwrap();
+        let at = source.local_addr();
         let (done, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
             if tcp {

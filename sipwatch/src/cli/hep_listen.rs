@@ -51,7 +51,7 @@ pub fn bind(listen: SocketAddr, rules: Rules) -> anyhow::Result<HepSource> {
     let source = HepSource::bind(listen, rules)?;
     eprintln!(
         "sipwatch: listening for HEP v3 and v2 on {} (UDP and TCP, at most {MAX_CONNECTIONS} connections); it never answers",
-        source.local_addr().unwrap_or(listen)
+        source.local_addr()
     );
     Ok(source)
 }

@@ -127,13 +127,15 @@ impl HepSource {
             tcp_agents: HashMap::new(),
             local: addr,
             tally: Tally::default(),
-            buf: vec![0; crate::hep::chunk::MAX_PACKET_LEN + 1],
+            // Any UDP payload (IPv6's reach 65,527 bytes): a datagram is
+            // never cut, so a length that lies is told apart from a cut.
+            buf: vec![0; usize::from(u16::MAX) + 1],
         })
     }
 
     /// Where it listens (UDP and TCP).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// What it counted so far.
@@ -186,6 +188,8 @@ impl HepSource {
 
     /// A TCP connection: followed, or closed at once when too many are.
     fn accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // Connections that ended are not counted against the limit.
+        while self.connections.try_join_next().is_some() {}
         if self.connections.len() >= MAX_CONNECTIONS {
             self.tally.connections_refused += 1;
             return;
@@ -442,7 +446,7 @@ mod tests {
         want: usize,
     ) -> (Vec<Message>, Tally) {
         let mut source = HepSource::bind("127.0.0.1:0".parse().unwrap(), rules).unwrap();
-        let at = source.local_addr().unwrap();
+        let at = source.local_addr();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for d in udp {
             sender.send_to(d, at).unwrap();
@@ -520,7 +524,7 @@ mod tests {
         let rt = runtime();
         let _guard = rt.enter();
         let source = HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
-        let at = source.local_addr().unwrap();
+        let at = source.local_addr();
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         // Far beyond any receive buffer, never read.
         let datagram = vec![b'x'; 1400];

@@ -16,8 +16,11 @@ pub struct Tally {
     /// TCP connections accepted.
     pub connections: u64,
     /// TCP connections closed at once: too many open
-    /// ([`crate::source::hep::MAX_CONNECTIONS`]).
+    /// ([`crate::source::hep::MAX_CONNECTIONS`]), none of them silent.
     pub connections_refused: u64,
+    /// TCP connections closed to make room for a new one, silent for
+    /// [`crate::source::hep::SILENT_AFTER`] or more.
+    pub connections_silent: u64,
     /// Packets from a new agent once [`crate::source::hep::MAX_AGENTS`]
     /// agents have sent.
     pub agents_refused: u64,

@@ -52,7 +52,10 @@ pub const CONNECTIONS: &str = "HEP TCP connections accepted";
 
 /// TCP connections closed at once, too many being open.
 pub const CONNECTIONS_REFUSED: &str =
-    "HEP TCP connections closed at once: too many open (64 at most)";
+    "HEP TCP connections closed at once: too many open (64 at most), none silent for a minute";
+/// Silent TCP connections closed for new ones.
+pub const CONNECTIONS_SILENT: &str =
+    "HEP TCP connections closed after a minute or more of silence, to make room for a new one";
 /// Packets from one agent too many.
 pub const AGENTS_REFUSED: &str = "HEP packets refused: from a new agent address beyond 256 agents";
 /// Datagrams the kernel dropped at the socket.

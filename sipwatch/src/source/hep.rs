@@ -7,7 +7,9 @@
 //! It never answers anything (no byte is ever sent back, over UDP or TCP),
 //! so it cannot amplify. Memory stays bounded whatever arrives: one
 //! datagram buffer, at most [`MAX_CONNECTIONS`] TCP connections each
-//! holding at most one packet (64 KiB) and a read, at most
+//! holding at most one packet (64 KiB) and a read (when all are taken, a
+//! new one replaces the one silent longest, if silent for
+//! [`SILENT_AFTER`]: silent connections cannot keep agents out), at most
 //! [`MAX_AGENTS`] agents (each one clock of the pipeline), and a bounded
 //! queue between the connections and the pipeline (a full queue stops
 //! reading from TCP, so TCP senders slow down instead of losing). What is
@@ -45,6 +47,10 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const MAX_AGENTS: usize = 256;
 /// Packets waiting between the TCP connections and the pipeline.
 const QUEUE: usize = 1024;
+/// A connection silent this long may be closed to make room for a new
+/// one when [`MAX_CONNECTIONS`] are open (silent connections cannot keep
+/// agents out).
+pub const SILENT_AFTER: Duration = Duration::from_secs(60);
 /// Packets taken per batch at most, so that ticks still come in a flood.
 const BATCH: usize = 256;
 /// The UDP socket's receive buffer asked for: bursts of a busy PBX.
@@ -88,6 +94,11 @@ pub struct HepSource {
     tcp: TcpListener,
     rules: Arc<Rules>,
     connections: JoinSet<()>,
+    /// Each open connection's task and when it last read something.
+    open: Vec<(tokio::task::AbortHandle, Arc<LastRead>)>,
+    /// How long a connection may be silent before it may be closed for a
+    /// new one ([`SILENT_AFTER`]).
+    silent_after: Duration,
     tx: mpsc::Sender<Arrived>,
     rx: mpsc::Receiver<Arrived>,
     agents: HashMap<SocketAddr, AgentClock>,
@@ -121,6 +132,8 @@ impl HepSource {
             tcp,
             rules: Arc::new(rules),
             connections: JoinSet::new(),
+            open: Vec::new(),
+            silent_after: SILENT_AFTER,
             tx,
             rx,
             agents: HashMap::new(),
@@ -187,20 +200,38 @@ impl HepSource {
     }
 
     /// A TCP connection: followed, or closed at once when too many are.
+    /// When all are taken, the connection silent longest (at least
+    /// [`SILENT_AFTER`]) is closed to make room.
     fn accepted(&mut self, stream: TcpStream, peer: SocketAddr) {
         // Connections that ended are not counted against the limit.
         while self.connections.try_join_next().is_some() {}
-        if self.connections.len() >= MAX_CONNECTIONS {
-            self.tally.connections_refused += 1;
-            return;
+        self.open.retain(|(task, _)| !task.is_finished());
+        if self.open.len() >= MAX_CONNECTIONS {
+            let silent = self
+                .open
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, last))| last.silent_for() >= self.silent_after)
+                .max_by_key(|(_, (_, last))| last.silent_for())
+                .map(|(i, _)| i);
+            let Some(i) = silent else {
+                self.tally.connections_refused += 1;
+                return;
+            };
+            let (task, _) = self.open.swap_remove(i);
+            task.abort();
+            self.tally.connections_silent += 1;
         }
         self.tally.connections += 1;
-        self.connections.spawn(read_connection(
+        let last = Arc::new(LastRead::now());
+        let task = self.connections.spawn(read_connection(
             stream,
             peer,
             self.rules.clone(),
             self.tx.clone(),
+            last.clone(),
         ));
+        self.open.push((task, last));
     }
 
     /// What is there already, without waiting, up to a batch.
@@ -329,6 +360,7 @@ pub fn counts(t: &Tally) -> Vec<Count> {
     );
     counts.extend([
         (say::hep::CONNECTIONS_REFUSED, t.connections_refused, true),
+        (say::hep::CONNECTIONS_SILENT, t.connections_silent, false),
         (say::hep::AGENTS_REFUSED, t.agents_refused, true),
         (say::hep::SOCKET_DROPS, t.socket_drops, true),
     ]);
@@ -343,6 +375,32 @@ pub fn counts(t: &Tally) -> Vec<Count> {
         .collect()
 }
 
+/// When a connection last read something.
+struct LastRead {
+    start: std::time::Instant,
+    /// Milliseconds after `start`.
+    at_ms: std::sync::atomic::AtomicU64,
+}
+
+impl LastRead {
+    fn now() -> LastRead {
+        LastRead {
+            start: std::time::Instant::now(),
+            at_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.at_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let at = Duration::from_millis(self.at_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(at)
+    }
+}
+
 /// Packets framed out of one TCP connection by their own length, until
 /// it closes or stops being HEP v3 (then it cannot be followed: closed).
 async fn read_connection(
@@ -350,6 +408,7 @@ async fn read_connection(
     peer: SocketAddr,
     rules: Arc<Rules>,
     tx: mpsc::Sender<Arrived>,
+    last: Arc<LastRead>,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut read = vec![0u8; 16 * 1024];
@@ -371,7 +430,10 @@ async fn read_connection(
         }
         match stream.read(&mut read).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&read[..n]),
+            Ok(n) => {
+                last.touch();
+                buf.extend_from_slice(&read[..n]);
+            }
         }
     }
 }
@@ -558,6 +620,32 @@ mod tests {
             })
             .collect();
         assert_eq!(agents, vec![SocketAddr::from(([127, 0, 0, 1], 40000)); 3]);
+    }
+
+    #[test]
+    fn a_silent_connection_makes_room_for_a_new_one_when_all_are_taken() {
+        let rt = runtime();
+        rt.block_on(async {
+            let mut source =
+                HepSource::bind("127.0.0.1:0".parse().unwrap(), Rules::default()).unwrap();
+            source.silent_after = Duration::ZERO;
+            let at = source.local_addr();
+            let mut held = Vec::new();
+            for _ in 0..=MAX_CONNECTIONS {
+                held.push(tokio::net::TcpStream::connect(at).await.unwrap());
+                let (stream, peer) = source.tcp.accept().await.unwrap();
+                source.accepted(stream, peer);
+            }
+            assert_eq!(source.tally.connections, MAX_CONNECTIONS as u64 + 1);
+            assert_eq!(source.tally.connections_silent, 1);
+            assert_eq!(source.tally.connections_refused, 0);
+            // Never silent: the next is refused.
+            source.silent_after = Duration::from_secs(3600);
+            held.push(tokio::net::TcpStream::connect(at).await.unwrap());
+            let (stream, peer) = source.tcp.accept().await.unwrap();
+            source.accepted(stream, peer);
+            assert_eq!(source.tally.connections_refused, 1);
+        });
     }
 
     #[test]

@@ -299,7 +299,7 @@ impl Metrics {
         );
         r.register(
             "hep_connections",
-            "HEP TCP connections, accepted or refused (too many open)",
+            "HEP TCP connections: accepted, refused (too many open), or closed_silent (silent a minute, closed for a new one)",
             m.hep_connections.clone(),
         );
         Metrics {
@@ -411,6 +411,7 @@ impl Metrics {
         let connections = [
             ("accepted", t.connections),
             ("refused", t.connections_refused),
+            ("closed_silent", t.connections_silent),
         ];
         let families = [
             ("packets", &self.hep_packets, &packets[..]),

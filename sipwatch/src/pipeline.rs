@@ -531,12 +531,15 @@ impl<W: Write> Pipeline<W> {
         // A second on, any drop of a held answer has long come.
         self.release_answers(None, None)?;
         self.deliver_due(false)?;
-        // With several sources, timers fire only as far as the slowest
-        // clock has come.
-        let now = match self.clocks.slowest() {
-            Some(slowest) if self.clocks.is_several() => now.min(slowest),
-            _ => now,
-        };
+        // Timers fire only as far as the sources' clocks have come (the
+        // slowest, with several): a lone HEP agent whose clock runs behind
+        // this host's gets no timeouts from this host's clock. A source
+        // that runs on this host's clock (the NIC) announces it before
+        // each tick (`source::drive`).
+        let now = self
+            .clocks
+            .slowest()
+            .map_or(now, |slowest| now.min(slowest));
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
@@ -733,10 +736,12 @@ pub(crate) mod tests {
 
     #[test]
     fn an_answer_this_host_dropped_after_xdp_is_not_taken_as_answered() {
-        let mut p = live();
+        let mut p = live().frames_from_nic();
         p.push(&frame(0, true, REGISTER, false)).unwrap();
         p.push(&frame(1, false, OK, false)).unwrap();
         p.push(&frame(1, false, OK, true)).unwrap();
+        // As `source::drive` does: the NIC's clock, then the tick.
+        p.advance_clock(Clock::Nic, at(40_000)).unwrap();
         p.tick(at(40_000), None).unwrap();
         let done = p.finish(None, 0, None).unwrap();
         let regs = done.tracker.registrations();
@@ -832,6 +837,24 @@ pub(crate) mod tests {
         );
         assert_eq!(done.summary.pipeline.tracking.timeouts, 0);
         assert_eq!(done.summary.pipeline.messages, 3);
+    }
+
+    #[test]
+    fn a_lone_agent_whose_clock_runs_behind_gets_no_timeouts_from_this_hosts_clock() {
+        let mut p = Pipeline::new(Vec::new(), Vec::new());
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        // This host's clock is a week on; the agent's, a second.
+        let week = 7 * 86_400_000;
+        p.advance_clock(Clock::Hep("192.168.77.1:9060".parse().unwrap()), at(1_000))
+            .unwrap();
+        p.tick(at(week), None).unwrap();
+        p.push_message(from_agent(9060, 1_500, false, OK)).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        assert_eq!(done.summary.pipeline.tracking.timeouts, 0);
+        assert!(matches!(
+            done.tracker.registrations()[0].state(),
+            RegistrationState::Registered { .. }
+        ));
     }
 
     #[test]

@@ -19,6 +19,12 @@
 //! Debian's `kamailio-tls-modules`): one port per [`TlsPort`], each with the
 //! certificate the test made for it (valid, expired, for another name,
 //! self-signed…), the same routes behind.
+//!
+//! [`Kamailio::start_with_hep`] adds the `siptrace` module mirroring every
+//! SIP message Kamailio receives and sends as HEP v3 or v2 (`trace_mode` 1: its
+//! core's network events, no script change; `trace_on` 1, without which
+//! those events trace nothing) to a [`HepTrace`] destination,
+//! over UDP or TCP, with a capture id and optionally a password.
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -55,6 +61,25 @@ impl Kamailio {
     /// Starts Kamailio in `ns` with SIP over TLS on each of `tls` too, each
     /// port with its own certificate, and waits until every port listens.
     pub fn start_tls(ns: &Netns, tls: &[TlsPort]) -> Result<Kamailio, LabError> {
+        Kamailio::start_config(ns, tls, None)
+    }
+
+    /// Starts Kamailio in `ns` (with SIP over TLS on each of `tls`, as
+    /// [`Kamailio::start_tls`]) sending HEP v3 of every SIP message it
+    /// receives and sends as `hep` says.
+    pub fn start_with_hep(
+        ns: &Netns,
+        tls: &[TlsPort],
+        hep: &HepTrace,
+    ) -> Result<Kamailio, LabError> {
+        Kamailio::start_config(ns, tls, Some(hep))
+    }
+
+    fn start_config(
+        ns: &Netns,
+        tls: &[TlsPort],
+        hep: Option<&HepTrace>,
+    ) -> Result<Kamailio, LabError> {
         let dir = std::env::temp_dir().join(format!(
             "sipwatch-kamailio-{}-{}",
             std::process::id(),
@@ -68,6 +93,9 @@ impl Kamailio {
             std::fs::write(&tls_cfg, tls_config(&dir, tls)?)
                 .map_err(LabError::io("writing tls.cfg"))?;
             text = with_tls(&text, &tls_cfg, tls);
+        }
+        if let Some(hep) = hep {
+            text = with_hep(&text, hep);
         }
         let config = dir.join("kamailio.cfg");
         std::fs::write(&config, text).map_err(LabError::io("writing kamailio.cfg"))?;
@@ -199,6 +227,43 @@ fn tls_config(dir: &Path, tls: &[TlsPort]) -> Result<String, LabError> {
     }
     out.push_str("[client:default]\nverify_certificate = no\nrequire_certificate = no\n");
     Ok(out)
+}
+
+/// Where and how Kamailio's `siptrace` sends HEP.
+#[derive(Clone, Debug)]
+pub struct HepTrace {
+    /// The HEP listener's address.
+    pub to: std::net::SocketAddr,
+    /// Over TCP (`;transport=tcp`), else UDP.
+    pub tcp: bool,
+    /// `hep_version`: 3, or 2 (the fixed header, UDP only).
+    pub version: u8,
+    /// `hep_capture_id`.
+    pub capture_id: u32,
+    /// `auth_key`: the password sent in every packet, when set.
+    pub auth_key: Option<String>,
+}
+
+/// `config` with `siptrace` mirroring all SIP traffic as HEP v3.
+fn with_hep(config: &str, hep: &HepTrace) -> String {
+    let transport = if hep.tcp { ";transport=tcp" } else { "" };
+    let mut extra = format!(
+        "loadmodule \"siptrace.so\"\n\
+         modparam(\"siptrace\", \"duplicate_uri\", \"sip:{}{transport}\")\n\
+         modparam(\"siptrace\", \"hep_mode_on\", 1)\n\
+         modparam(\"siptrace\", \"hep_version\", {})\n\
+         modparam(\"siptrace\", \"hep_capture_id\", {})\n\
+         modparam(\"siptrace\", \"trace_to_database\", 0)\n\
+         modparam(\"siptrace\", \"trace_mode\", 1)\n\
+         modparam(\"siptrace\", \"trace_on\", 1)\n",
+        hep.to, hep.version, hep.capture_id
+    );
+    if let Some(key) = &hep.auth_key {
+        extra.push_str(&format!(
+            "modparam(\"siptrace\", \"auth_key\", \"{key}\")\n"
+        ));
+    }
+    config.replacen("request_route {", &format!("{extra}request_route {{"), 1)
 }
 
 /// `config` with TLS enabled: the module, its configuration file, and a

@@ -14,6 +14,10 @@
 //!   IP defragmentation, TCP stream reassembly).
 //! * [`sip`]: whole SIP messages out of datagrams and streams, their
 //!   original bytes kept, with an index and typed fields read from it.
+//! * [`hep`]: HEP (Homer encapsulation protocol), its numbers and
+//!   [`hep::decode`], which reads HEP v3 and v2 packets into SIP messages
+//!   with their addresses, transport and the agent's capture time, each
+//!   refusal named ([`hep::tally`] counts them).
 //! * [`pbx`]: what sipwatch knows about the PBXs that register (Asterisk
 //!   PJSIP, chan_sip, FreeSWITCH): recognition, options and their
 //!   defaults, version facts, retry rules, each with its source; and
@@ -39,10 +43,11 @@
 //!
 //! Around that path: [`pipeline`] is the path for one frame or one whole
 //! message, and [`source`] the places they come from (the NIC ring, a
-//! capture file; later a HEP socket, a uprobe ring) with the one loop that
+//! capture file, a HEP listener; later a uprobe ring) with the one loop that
 //! drives a pipeline from any of them; [`live`] (`sipwatch attach`) and
 //! [`analyze`] (`sipwatch analyze`) run that loop over the NIC and over a
-//! file or standard input. [`source`] sits beside [`pipeline`], using it.
+//! file or standard input; [`live::listen`] (`sipwatch hep-listen`) over a
+//! HEP listener, and `attach --hep-listen` over both. [`source`] sits beside [`pipeline`], using it.
 //! [`echo`] (`sipwatch echo`) is the cooperating server on a public host,
 //! and [`probe`] (`sipwatch probe`) the pre-go-live router check against
 //! it, built on [`client`], [`alg`] and [`capture`]. [`doctor`] (`sipwatch

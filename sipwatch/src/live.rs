@@ -1,5 +1,7 @@
 //! `sipwatch attach`: capture on an interface until told to stop, print each
-//! SIP message as it passes, then detach and print what was counted.
+//! SIP message as it passes, then detach and print what was counted; with
+//! `--hep-listen`, HEP from the PBX beside it ([`LiveCapture::run_with_hep`]).
+//! `sipwatch hep-listen` is the HEP listener alone ([`listen`]).
 use std::{future::Future, io::Write};
 
 use crate::{
@@ -8,7 +10,7 @@ use crate::{
     net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
-    source::{NicError, NicSource},
+    source::{Both, HepError, HepSource, NicError, NicSource},
 };
 
 /// Why a live capture could not start or had to stop: attaching, reading
@@ -66,6 +68,21 @@ impl LiveCapture {
         out: impl Write,
         stop: impl Future<Output = ()>,
     ) -> Result<CaptureSummary, LiveError> {
+        self.run_with_hep(None, outputs, audit, out, stop).await
+    }
+
+    /// As [`LiveCapture::run`], with HEP from `hep` (`attach
+    /// --hep-listen`) merged with the NIC's view: a message the NIC saw
+    /// and the PBX sent as HEP is one message, its first origin kept, the
+    /// copy counted.
+    pub async fn run_with_hep(
+        self,
+        hep: Option<HepSource>,
+        outputs: Vec<Box<dyn Output>>,
+        audit: Option<Auditor>,
+        out: impl Write,
+        stop: impl Future<Output = ()>,
+    ) -> Result<CaptureSummary, LiveError> {
         let ifindex = interface_index(self.capture.interface());
         let mut pipeline = Pipeline::new(out, outputs)
             .frames_from_nic()
@@ -78,10 +95,31 @@ impl LiveCapture {
         if let Some(auditor) = audit {
             pipeline = pipeline.with_audit(auditor);
         }
-        let mut source = NicSource::new(self.capture)?;
-        let finished = crate::source::drive(&mut source, pipeline, stop).await?;
+        let mut nic = NicSource::new(self.capture)?;
+        let finished = match hep {
+            Some(hep) => {
+                let mut both = Both::new(nic, hep);
+                let pipeline = pipeline.looking_for_copies();
+                crate::source::drive(&mut both, pipeline, stop).await?
+            }
+            None => crate::source::drive(&mut nic, pipeline, stop).await?,
+        };
         Ok(finished.summary)
     }
+}
+
+/// `sipwatch hep-listen`: HEP from `source` through `outputs` until `stop`
+/// completes, then the summary (the listener's refusals among its counts).
+pub async fn listen(
+    mut source: HepSource,
+    outputs: Vec<Box<dyn Output>>,
+    out: impl Write,
+    stop: impl Future<Output = ()>,
+) -> Result<CaptureSummary, HepError> {
+    // Several agents may send copies of one message (a PBX and its proxy).
+    let pipeline = Pipeline::new(out, outputs).looking_for_copies();
+    let finished = crate::source::drive(&mut source, pipeline, stop).await?;
+    Ok(finished.summary)
 }
 
 /// The interface's index in this namespace, as the kernel stamps packets.

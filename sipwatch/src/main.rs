@@ -44,6 +44,10 @@ enum Command {
     /// Exit code: 0 nothing breaks (risks are listed), 2 something breaks
     /// the registration or its calls, 1 an error.
     Lint(cli::lint::Args),
+    /// Take SIP as a PBX or an agent sends it over HEP (Asterisk's hep.conf,
+    /// Kamailio's siptrace, FreeSWITCH's capture-server; HEP v3 and v2, UDP
+    /// and TCP) and analyse it as `attach` does; it never answers.
+    HepListen(cli::hep_listen::Args),
     /// Write the man pages and shell completions into a folder (for
     /// `cargo xtask package`).
     #[command(hide = true)]
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cli::probe::run(args),
         Command::Doctor(args) => cli::doctor::run(args),
         Command::Lint(args) => cli::lint::run(args),
+        Command::HepListen(args) => cli::hep_listen::run(args),
         Command::PackageAssets(args) => cli::assets::run(args, Cli::command()),
     };
     cli::exit(result)

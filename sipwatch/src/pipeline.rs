@@ -62,6 +62,10 @@ pub struct Pipeline<W: Write> {
     drop_problem: Option<String>,
     /// Why the source stopped before its end (a file cut short), when it did.
     stopped: Option<String>,
+    /// A HEP listener's counts, as its source last told them.
+    hep: Option<crate::hep::tally::Tally>,
+    /// The source's own counts, told at its end.
+    source_counts: Vec<Count>,
     drops: DropTally,
     /// Live, with the drop tracer: final answers that arrived, held back
     /// from the tracker for [`ANSWER_HOLD`], since this host's kernel may
@@ -77,6 +81,9 @@ pub struct Pipeline<W: Write> {
     /// Frames are the NIC's (live), not a capture file's: their messages'
     /// [`Origin`].
     frames_from_nic: bool,
+    /// Copies are looked for from the first message, not only once
+    /// several clocks run ([`Pipeline::looking_for_copies`]).
+    copies_from_start: bool,
     /// Other origins' copies of messages already taken.
     copies: Copies,
     /// Each source's clock, and messages ahead of the slowest.
@@ -144,12 +151,15 @@ impl<W: Write> Pipeline<W> {
             captured_ifindex: None,
             drop_problem: None,
             stopped: None,
+            hep: None,
+            source_counts: Vec::new(),
             drops: DropTally::default(),
             held: Vec::new(),
             hold_answers: false,
             latest: None,
             local_addresses: std::collections::HashSet::new(),
             frames_from_nic: false,
+            copies_from_start: false,
             copies: Copies::default(),
             clocks: Clocks::default(),
             store: None,
@@ -206,11 +216,33 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// Copies of a message are looked for from the first message on: for
+    /// a source whose other origins are not known at its start (a HEP
+    /// listener, beside the NIC or with several agents), so that the first
+    /// copy taken is remembered when its twin comes from an origin that
+    /// had not sent anything yet.
+    pub fn looking_for_copies(mut self) -> Self {
+        self.copies_from_start = true;
+        self
+    }
+
     /// The source stopped before its end (a file cut short or corrupt):
     /// the summary says why, so that JSON readers know the analysis is
     /// partial.
     pub fn note_stopped(&mut self, why: String) {
         self.stopped = Some(why);
+    }
+
+    /// A HEP listener's counts now (on each tick, and at the end): the
+    /// metrics and the JSON summary read them.
+    pub fn note_hep(&mut self, tally: crate::hep::tally::Tally) {
+        self.hep = Some(tally);
+    }
+
+    /// The source's own counts at its end (a HEP listener's refusals),
+    /// shown in the summary with the stages' and outputs' counts.
+    pub fn note_counts(&mut self, counts: Vec<Count>) {
+        self.source_counts = counts;
     }
 
     /// Live: an echo address whose answers XDP must no longer consume
@@ -407,7 +439,8 @@ impl<W: Write> Pipeline<W> {
             // single source's messages are never another's copies, and
             // the cost stays off the path of a file or a NIC alone).
             self.clocks.advance(m.origin.clock(), m.timestamp);
-            if self.clocks.is_several() && self.copies.is_copy(&m) {
+            let several = self.copies_from_start || self.clocks.is_several();
+            if several && self.copies.is_copy(&m) {
                 continue;
             }
             if let Some(m) = self.clocks.arrive(m) {
@@ -498,12 +531,15 @@ impl<W: Write> Pipeline<W> {
         // A second on, any drop of a held answer has long come.
         self.release_answers(None, None)?;
         self.deliver_due(false)?;
-        // With several sources, timers fire only as far as the slowest
-        // clock has come.
-        let now = match self.clocks.slowest() {
-            Some(slowest) if self.clocks.is_several() => now.min(slowest),
-            _ => now,
-        };
+        // Timers fire only as far as the sources' clocks have come (the
+        // slowest, with several): a lone HEP agent whose clock runs behind
+        // this host's gets no timeouts from this host's clock. A source
+        // that runs on this host's clock (the NIC) announces it before
+        // each tick (`source::drive`).
+        let now = self
+            .clocks
+            .slowest()
+            .map_or(now, |slowest| now.min(slowest));
         self.tracker.tick(now, &mut self.events);
         if let Some(audit) = &mut self.audit {
             audit.poll(now);
@@ -513,6 +549,7 @@ impl<W: Write> Pipeline<W> {
             tracker: &self.tracker,
             audit: self.audit.as_ref(),
             kernel,
+            hep: self.hep,
         };
         for o in &mut self.outputs {
             o.tick(&mut self.out, &snapshot)?;
@@ -580,6 +617,7 @@ impl<W: Write> Pipeline<W> {
                 loss: true,
             },
         ];
+        counts.append(&mut self.source_counts);
         counts.extend(self.store.iter().flat_map(MessageStore::counts));
         counts.extend(self.outputs.iter().flat_map(|o| o.counters()));
         let end = RunEnd {
@@ -592,6 +630,7 @@ impl<W: Write> Pipeline<W> {
             drop_problem: self.drop_problem.as_deref(),
             stopped: self.stopped.as_deref(),
             counts: &counts,
+            hep: self.hep.as_ref(),
         };
         for o in &mut self.outputs {
             o.finish(&mut self.out, &end)?;
@@ -697,10 +736,12 @@ pub(crate) mod tests {
 
     #[test]
     fn an_answer_this_host_dropped_after_xdp_is_not_taken_as_answered() {
-        let mut p = live();
+        let mut p = live().frames_from_nic();
         p.push(&frame(0, true, REGISTER, false)).unwrap();
         p.push(&frame(1, false, OK, false)).unwrap();
         p.push(&frame(1, false, OK, true)).unwrap();
+        // As `source::drive` does: the NIC's clock, then the tick.
+        p.advance_clock(Clock::Nic, at(40_000)).unwrap();
         p.tick(at(40_000), None).unwrap();
         let done = p.finish(None, 0, None).unwrap();
         let regs = done.tracker.registrations();
@@ -799,6 +840,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_lone_agent_whose_clock_runs_behind_gets_no_timeouts_from_this_hosts_clock() {
+        let mut p = Pipeline::new(Vec::new(), Vec::new());
+        p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
+        // This host's clock is a week on; the agent's, a second.
+        let week = 7 * 86_400_000;
+        p.advance_clock(Clock::Hep("192.168.77.1:9060".parse().unwrap()), at(1_000))
+            .unwrap();
+        p.tick(at(week), None).unwrap();
+        p.push_message(from_agent(9060, 1_500, false, OK)).unwrap();
+        let done = p.finish(None, 0, None).unwrap();
+        assert_eq!(done.summary.pipeline.tracking.timeouts, 0);
+        assert!(matches!(
+            done.tracker.registrations()[0].state(),
+            RegistrationState::Registered { .. }
+        ));
+    }
+
+    #[test]
     fn a_tick_fires_timers_only_as_far_as_the_slowest_clock() {
         let mut p = Pipeline::new(Vec::new(), Vec::new());
         p.push_message(from_agent(9060, 0, true, REGISTER)).unwrap();
@@ -832,6 +891,20 @@ pub(crate) mod tests {
             done.tracker.registrations()[0].state(),
             RegistrationState::Registered { .. }
         ));
+    }
+
+    #[test]
+    fn a_hep_copy_of_the_first_message_is_found_when_copies_are_looked_for_from_the_start() {
+        let run = |p: Pipeline<Vec<u8>>| {
+            let mut p = p.frames_from_nic();
+            p.advance_clock(Clock::Nic, at(0)).unwrap();
+            // The agent has sent nothing yet: the NIC's clock runs alone.
+            p.push(&frame(0, true, REGISTER, false)).unwrap();
+            p.push_message(from_agent(9060, 3, true, REGISTER)).unwrap();
+            p.finish(None, 0, None).unwrap().summary.pipeline.messages
+        };
+        assert_eq!(run(live()), 2, "the first NIC message was not remembered");
+        assert_eq!(run(live().looking_for_copies()), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::{path::PathBuf, process::Command};
 
 /// The commands in the order the reference lists them; `None` is
 /// `sipwatch --help` itself.
-const COMMANDS: [Option<&str>; 7] = [
+const COMMANDS: [Option<&str>; 8] = [
     None,
     Some("attach"),
     Some("analyze"),
@@ -20,6 +20,7 @@ const COMMANDS: [Option<&str>; 7] = [
     Some("probe"),
     Some("doctor"),
     Some("lint"),
+    Some("hep-listen"),
 ];
 
 /// Set to rewrite docs/commands.md from the binary's help instead of checking it.

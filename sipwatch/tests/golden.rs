@@ -41,6 +41,7 @@ fn table(path: &Path) -> String {
         tracker: &finished.tracker,
         audit: None,
         kernel: None,
+        hep: None,
     };
     LiveTable.tick(&mut out, &now).expect("drawn");
     String::from_utf8(out).expect("UTF-8")

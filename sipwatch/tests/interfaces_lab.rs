@@ -269,6 +269,7 @@ fn summary_text(counters: sipwatch::capture::Counters) -> String {
         drop_problem: None,
         stopped: None,
         counts: &[],
+        hep: None,
     };
     let mut out = Vec::new();
     sipwatch::report::write_summary(&mut out, &end).unwrap();

@@ -98,12 +98,7 @@ fn both<'a>(case: &'a Case, user: &str, state: &str, diagnosis: Option<&str>) ->
     for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
         let r = registration(records, user);
         assert_eq!(r["state"]["state"], state, "{view}: {r}");
-        let kinds: Vec<&str> = r["diagnoses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|d| d["kind"].as_str())
-            .collect();
+        let kinds = support::diagnosis_kinds(r);
         match diagnosis {
             Some(kind) => assert!(kinds.contains(&kind), "{view}: wanted {kind} in {r}"),
             None => assert!(

@@ -89,6 +89,14 @@ pub struct Args {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9560).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<std::net::SocketAddr>,
+    /// Also take HEP (v3 and v2, UDP and TCP) from the PBX on this address,
+    /// merged with the interface's view: a message seen on both is one
+    /// message (see `sipwatch hep-listen`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    hep_listen: Option<std::net::SocketAddr>,
+    /// With --hep-listen: the password every HEP packet must carry.
+    #[arg(long, requires = "hep_listen", value_name = "PASSWORD")]
+    hep_listen_password: Option<String>,
 }
 
 /// A file size to rotate at: at least 1 MiB, so that a file holds more
@@ -194,8 +202,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_files: args.keep,
         }),
     });
+    let hep_rules = super::hep_listen::rules(args.hep_listen_password.as_deref())?;
     super::runtime()?.block_on(async {
         let stop = super::stop_signal(args.duration)?;
+        // Bound first: a port in use is said before anything is attached.
+        let hep = match args.hep_listen {
+            Some(at) => Some(super::hep_listen::bind(at, hep_rules)?),
+            None => None,
+        };
         let capture = LiveCapture::attach(&config)
             .with_context(|| format!("capture on {}", args.interface))?;
         let auditor = audit.map(Auditor::new);
@@ -219,7 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Flushed after every batch by the pipeline: no per-line syscalls.
         let stdout = std::io::BufWriter::new(std::io::stdout().lock());
         capture
-            .run(outputs.list, auditor, stdout, stop)
+            .run_with_hep(hep, outputs.list, auditor, stdout, stop)
             .await
             .with_context(|| format!("capture on {}", args.interface))?;
         Ok(ExitCode::SUCCESS)

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod attach;
 pub mod doctor;
 pub mod echo;
+pub mod hep_listen;
 pub mod lint;
 pub mod probe;
 

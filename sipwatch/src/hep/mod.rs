@@ -9,7 +9,11 @@
 //! v3 packet of a message or a log record, as the strictest receiver
 //! wants it; [`send`] takes packets to a receiver over UDP, TCP or TLS
 //! ([`tls`]) from a bounded queue, never holding up the capture.
+//! [`decode`] reads HEP v3 and v2 packets (`sipwatch hep-listen`, `attach
+//! --hep-listen`), [`tally`] counts what it refused.
 pub mod chunk;
+pub mod decode;
 pub mod encode;
 pub mod send;
+pub mod tally;
 pub mod tls;

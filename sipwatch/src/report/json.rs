@@ -104,6 +104,20 @@ pub struct MessageRecord<'a> {
     /// keep-alive has no `problems` and no `parse_error`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_alive: Option<crate::sip::KeepAlive>,
+    /// The HEP agent that sent the message (`hep-listen`, `attach
+    /// --hep-listen`); absent for the NIC and capture files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hep: Option<HepAgent>,
+}
+
+/// Which HEP agent sent a message: the address its packets came from and
+/// its capture id (Asterisk's `capture_id`, Kamailio's `hep_capture_id`).
+#[derive(Serialize)]
+pub struct HepAgent {
+    /// The address the HEP packet came from.
+    pub agent: SocketAddr,
+    /// The agent's capture id.
+    pub capture_id: u32,
 }
 
 /// Writes `m` as one [`MessageRecord`] line; `parsed` is reused when the
@@ -163,6 +177,13 @@ pub fn write_message(
         },
         parse_error: p.rsip_error().filter(|_| keep_alive.is_none()),
         keep_alive,
+        hep: match m.origin {
+            crate::sip::Origin::Hep { agent_id, agent } => Some(HepAgent {
+                agent,
+                capture_id: agent_id,
+            }),
+            _ => None,
+        },
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")
@@ -366,6 +387,9 @@ pub fn write_summary_in(
         /// Why the file was not read to its end: the analysis is partial.
         #[serde(skip_serializing_if = "Option::is_none")]
         stopped: Option<&'a str>,
+        /// A HEP listener's counts (`hep-listen`, `attach --hep-listen`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hep: Option<&'a crate::hep::tally::Tally>,
     }
     #[derive(Serialize)]
     struct DropCount<'a> {
@@ -397,6 +421,7 @@ pub fn write_summary_in(
         kernel_drops_not_traced: end.drop_problem,
         counts: end.counts.iter().filter(|c| c.n > 0).collect(),
         stopped: end.stopped,
+        hep: end.hep,
     };
     serde_json::to_writer(&mut *out, &record)?;
     out.write_all(b"\n")

@@ -112,6 +112,11 @@ impl Output for MessageLog {
         if d.reassembled {
             out.write_all(b" (reassembled)")?;
         }
+        // Which agent sent it, so that HEP's messages read apart from the
+        // NIC's (`attach --hep-listen`).
+        if let crate::sip::Origin::Hep { agent, agent_id } = d.origin {
+            write!(out, " (HEP from {agent}, id {agent_id})")?;
+        }
         out.write_all(b" ")?;
         if let Some(p) = parsed {
             Printable::new(out).write_all(first_line(&d.bytes))?;
@@ -304,6 +309,25 @@ mod tests {
             render(false, &d),
             "01:02:03.000042 OUT UDP 192.168.77.10:5060 -> 203.0.113.2:5060 vlan 100 \
              REGISTER sip:example.com SIP/2.0\n"
+        );
+    }
+
+    #[test]
+    fn a_message_a_hep_agent_sent_names_the_agent() {
+        let mut d = datagram(
+            b"SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\n\r\n",
+            Transport::Tls,
+        );
+        d.origin = crate::sip::Origin::Hep {
+            agent_id: 2001,
+            agent: "203.0.113.2:5060".parse().unwrap(),
+        };
+        assert!(
+            render(false, &d).contains(
+                " OUT TLS 192.168.77.10:5060 -> 203.0.113.2:5060 vlan 100 (HEP from 203.0.113.2:5060, id 2001) SIP/2.0 200 OK\n"
+            ),
+            "{}",
+            render(false, &d)
         );
     }
 

@@ -17,6 +17,7 @@ use super::{CaptureSummary, MessageStore};
 use crate::{
     audit::{Auditor, PathAudit},
     capture::{Counters, Frame},
+    hep::tally::Tally,
     net::{DroppedPacket, IcmpError, KernelDrop},
     sip::{Message, ParsedMessage},
     track::{Event, Tracker},
@@ -31,6 +32,8 @@ pub struct Snapshot<'a> {
     pub audit: Option<&'a Auditor>,
     /// The kernel programs' counters now (a live capture).
     pub kernel: Option<Counters>,
+    /// A HEP listener's counts now (`hep-listen`, `attach --hep-listen`).
+    pub hep: Option<Tally>,
 }
 
 /// What a run ends with, for the outputs that report on it.
@@ -55,6 +58,8 @@ pub struct RunEnd<'a> {
     /// Every output's and every stage's own counts ([`Output::counters`]):
     /// the summary shows those that are not zero.
     pub counts: &'a [Count],
+    /// A HEP listener's counts (`hep-listen`, `attach --hep-listen`).
+    pub hep: Option<&'a Tally>,
 }
 
 /// One count an output (or a stage of the pipeline) keeps of its own work,

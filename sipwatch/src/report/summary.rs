@@ -425,6 +425,7 @@ mod tests {
             drop_problem: None,
             stopped: None,
             counts,
+            hep: None,
         };
         TextSummary::default().finish(&mut out, &end).unwrap();
         String::from_utf8(out).unwrap()

@@ -33,6 +33,7 @@ pub mod contacts;
 pub mod continuity;
 pub mod diagnosis;
 pub mod doctor;
+pub mod hep;
 pub mod kernel_drop;
 pub mod lint;
 pub mod next_move;

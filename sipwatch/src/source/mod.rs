@@ -5,7 +5,8 @@
 //! for the sources that have no IP header to give: a HEP agent, TLS
 //! plaintext), and says what its clock reads and how often the pipeline's
 //! timers want a tick while it runs. [`drive`] is the loop `attach` and
-//! `analyze` share: batches through the pipeline, a tick every second
+//! `analyze` share: batches through the pipeline (the source's clocks told
+//! after each), a tick every second
 //! when the source asks for one, and on stop the source's last inputs
 //! (live: hooks detached first, then the ring drained) before the
 //! pipeline's end. The shape is smoltcp's `phy::Device`: the NIC ring
@@ -21,7 +22,9 @@
 //! println!("{} messages", finished.summary.pipeline.messages);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+mod both;
 mod file;
+pub mod hep;
 mod nic;
 
 use std::{
@@ -30,12 +33,16 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+pub use both::Both;
 pub use file::FileSource;
+pub use hep::{HepError, HepSource};
 pub use nic::{NicError, NicSource};
 
 use crate::{
     capture::{Counters, Frame},
+    hep::tally::Tally,
     pipeline::{Finished, Pipeline},
+    report::Count,
     sip::{Clock, Message},
 };
 
@@ -60,6 +67,11 @@ pub struct SourceEnd {
     /// Why the source stopped before its end (a file cut short or
     /// corrupt), in words; everything before was read.
     pub stopped: Option<String>,
+    /// The source's own counts (a HEP listener's refusals), for the
+    /// summary.
+    pub counts: Vec<Count>,
+    /// A HEP listener's counts, for the JSON summary and the metrics.
+    pub hep: Option<Tally>,
 }
 
 /// A place inputs come from. Every method but [`Source::next_batch`] has a
@@ -83,10 +95,16 @@ pub trait Source {
         None
     }
 
-    /// This source's clock now, when it knows it without an input (the
-    /// NIC: this host's clock), so that messages waiting for it go on and
-    /// the timers move; see [`crate::pipeline::clocks`].
-    fn now(&self) -> Option<(Clock, SystemTime)> {
+    /// This source's clocks now, when it knows them without an input (the
+    /// NIC: this host's clock; a HEP listener: each agent's, moved on from
+    /// its last stamp), so that messages waiting for them go on and the
+    /// timers move; see [`crate::pipeline::clocks`].
+    fn now(&self) -> Vec<(Clock, SystemTime)> {
+        Vec::new()
+    }
+
+    /// A HEP listener's counts so far, for the metrics on a tick.
+    fn hep(&self) -> Option<Tally> {
         None
     }
 
@@ -128,7 +146,7 @@ pub async fn drive<S: Source, W: Write>(
     let mut timer = source.tick_every().map(tokio::time::interval);
     let mut ended = false;
     // The source's clock runs from its start (see Pipeline::advance_clock).
-    if let Some((clock, now)) = source.now() {
+    for (clock, now) in source.now() {
         pipeline.advance_clock(clock, now)?;
     }
     {
@@ -139,14 +157,23 @@ pub async fn drive<S: Source, W: Write>(
                 more = source.next_batch(&mut batch) => {
                     ended = !more?;
                     push(&mut batch, &mut pipeline)?;
+                    // Quiet sources' clocks move on with the busy one's
+                    // batches, not only on ticks: a flood from one HEP
+                    // agent does not pile up behind another's idle clock.
+                    for (clock, now) in source.now() {
+                        pipeline.advance_clock(clock, now)?;
+                    }
                     source.after_batch(&mut pipeline)?;
                     if ended {
                         break;
                     }
                 }
                 () = tick(&mut timer) => {
-                    if let Some((clock, now)) = source.now() {
+                    for (clock, now) in source.now() {
                         pipeline.advance_clock(clock, now)?;
+                    }
+                    if let Some(tally) = source.hep() {
+                        pipeline.note_hep(tally);
                     }
                     pipeline.tick(SystemTime::now(), source.counters())?;
                 }
@@ -161,6 +188,10 @@ pub async fn drive<S: Source, W: Write>(
     if let Some(why) = end.stopped {
         pipeline.note_stopped(why);
     }
+    if let Some(tally) = end.hep {
+        pipeline.note_hep(tally);
+    }
+    pipeline.note_counts(end.counts);
     Ok(pipeline.finish(end.kernel, end.malformed_records, end.name.as_deref())?)
 }
 
@@ -222,6 +253,53 @@ mod tests {
     const REGISTER: &str = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-s1\r\n\
         From: <sip:bob@203.0.113.2>;tag=1\r\nTo: <sip:bob@203.0.113.2>\r\nCall-ID: s1\r\nCSeq: 1 REGISTER\r\n\
         Contact: <sip:bob@192.168.77.10:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n";
+
+    /// Prepared batches, and one quiet agent whose clock reads `quiet`
+    /// once it has sent (in the first batch).
+    struct WithQuietAgent {
+        batches: Replay,
+        quiet: (Clock, SystemTime),
+        sent: bool,
+    }
+
+    impl Source for WithQuietAgent {
+        type Error = io::Error;
+
+        async fn next_batch(&mut self, batch: &mut Vec<Input>) -> io::Result<bool> {
+            self.sent = true;
+            self.batches.next_batch(batch).await
+        }
+
+        fn now(&self) -> Vec<(Clock, SystemTime)> {
+            self.sent.then_some(self.quiet).into_iter().collect()
+        }
+    }
+
+    #[test]
+    fn a_busy_agent_does_not_pile_up_behind_a_quiet_agents_clock_between_ticks() {
+        let quiet = from_agent(9060, 0, true, REGISTER);
+        let busy = |i: u64| {
+            let text = format!("OPTIONS sip:x SIP/2.0\r\nCall-ID: b{i}\r\nCSeq: 1 OPTIONS\r\n\r\n");
+            Input::Message(from_agent(9061, 1 + i / 100, true, &text))
+        };
+        let n = crate::pipeline::clocks::MAX_WAITING as u64 + 2_000;
+        let mut batches = vec![vec![Input::Message(quiet.clone())]];
+        batches.extend((0..4).map(|b| (b * n / 4..(b + 1) * n / 4).map(busy).collect()));
+        let far = quiet.timestamp + Duration::from_secs(3600);
+        let mut source = WithQuietAgent {
+            batches: Replay(batches),
+            quiet: (quiet.origin.clock(), far),
+            sent: false,
+        };
+        let pipeline = Pipeline::new(Vec::new(), Vec::new());
+        let done = run_ready(drive(&mut source, pipeline, std::future::pending())).unwrap();
+        let early = done
+            .counts
+            .iter()
+            .find(|c| c.what.starts_with("messages let go"));
+        assert_eq!(early.map(|c| c.n), Some(0), "{:?}", done.counts);
+        assert_eq!(done.summary.pipeline.messages, n + 1);
+    }
 
     #[test]
     fn two_message_sources_with_skewed_clocks_are_driven_by_the_slowest() {

@@ -21,6 +21,9 @@ pub enum NicError {
     /// pipeline passes on as I/O errors.
     #[error("writing the output failed")]
     Output(#[from] std::io::Error),
+    /// The HEP listener beside the NIC (`attach --hep-listen`) failed.
+    #[error(transparent)]
+    Hep(#[from] super::HepError),
 }
 
 /// An attached capture and its ring. Its clock is this host's: the
@@ -64,8 +67,8 @@ impl Source for NicSource {
         Some(std::time::Duration::from_secs(1))
     }
 
-    fn now(&self) -> Option<(Clock, SystemTime)> {
-        Some((Clock::Nic, SystemTime::now()))
+    fn now(&self) -> Vec<(Clock, SystemTime)> {
+        vec![(Clock::Nic, SystemTime::now())]
     }
 
     fn counters(&mut self) -> Option<Counters> {
@@ -95,8 +98,7 @@ impl Source for NicSource {
         Ok(SourceEnd {
             kernel: Some(self.capture.counters()?),
             malformed_records: self.frames.malformed(),
-            name: None,
-            stopped: None,
+            ..SourceEnd::default()
         })
     }
 }

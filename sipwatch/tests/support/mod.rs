@@ -38,6 +38,42 @@ pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The `kind` of each diagnosis of a registration (a JSON `registration`).
+pub fn diagnosis_kinds(registration: &serde_json::Value) -> Vec<&str> {
+    registration["diagnoses"]
+        .as_array()
+        .expect("diagnoses")
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect()
+}
+
+/// Each registration of the summary that ends `records`, as "AOR state
+/// last-code [diagnosis kinds]", sorted: what two views of the same
+/// exchange must agree on.
+pub fn registration_outcomes(records: &[serde_json::Value]) -> Vec<String> {
+    let summary = records
+        .last()
+        .filter(|s| s["type"] == "summary")
+        .expect("the summary, last");
+    let mut out: Vec<String> = summary["registrations"]
+        .as_array()
+        .expect("registrations")
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {:?}",
+                r["key"]["aor"],
+                r["state"]["state"],
+                r["last_code"],
+                diagnosis_kinds(r)
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Stops a `sipwatch attach --json` with SIGTERM, checks that it ended
 /// well, and returns what it wrote.
 pub fn stop_json(capture: sipwatch_lab::NetnsChild) -> Vec<serde_json::Value> {

@@ -118,6 +118,11 @@ impl HepMetrics {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabel {
     direction: String,
 }
@@ -177,6 +182,10 @@ pub struct Metrics {
     packets_copied: Family<DirectionLabel, Counter>,
     packets_lost: Family<DirectionLabel, Counter>,
     hep: HepMetrics,
+    /// HEP packets by what became of them (`taken`, a refusal's name).
+    hep_packets: Family<OutcomeLabel, Counter>,
+    /// HEP TCP connections, `accepted` or `refused`.
+    hep_connections: Family<OutcomeLabel, Counter>,
     /// The last totals read, so that counters move by the difference.
     last: Totals,
 }
@@ -188,6 +197,8 @@ struct Totals {
     seen: [u64; 2],
     copied: [u64; 2],
     lost: [u64; 2],
+    /// HEP counts by metric and outcome.
+    hep: std::collections::HashMap<(&'static str, &'static str), u64>,
 }
 
 impl Default for Metrics {
@@ -223,6 +234,8 @@ impl Metrics {
             packets_copied: Family::default(),
             packets_lost: Family::default(),
             hep: HepMetrics::default(),
+            hep_packets: Family::default(),
+            hep_connections: Family::default(),
             last: Totals::default(),
         };
         r.register(
@@ -330,6 +343,16 @@ impl Metrics {
             "HEP packets not sent to a --hep receiver, by reason: queue_full (the receiver or network slower than the capture), send_failed (refused, or TCP not connected), too_large (over 65,507 bytes)",
             m.hep.dropped.clone(),
         );
+        r.register(
+            "hep_packets",
+            "HEP packets received (hep-listen, attach --hep-listen), by outcome: taken, or why refused (not_hep, wrong_password, inflates_too_large…, too_many_agents, socket_full)",
+            m.hep_packets.clone(),
+        );
+        r.register(
+            "hep_connections",
+            "HEP TCP connections: accepted, refused (too many open), or closed_silent (silent a minute, closed for a new one)",
+            m.hep_connections.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m
@@ -406,6 +429,9 @@ impl Metrics {
                 .count();
             self.alg_bindings.set(alg as i64);
         }
+        if let Some(t) = &now.hep {
+            self.refresh_hep(t);
+        }
         if let Some(k) = now.kernel {
             for (i, (name, d)) in [("in", &k.ingress), ("out", &k.egress)]
                 .into_iter()
@@ -424,6 +450,38 @@ impl Metrics {
                 bump(&self.packets_seen, &mut self.last.seen[i], d.seen);
                 bump(&self.packets_copied, &mut self.last.copied[i], d.copied);
                 bump(&self.packets_lost, &mut self.last.lost[i], d.lost());
+            }
+        }
+    }
+}
+
+impl Metrics {
+    /// HEP counters moved on by what the listener counted since.
+    fn refresh_hep(&mut self, t: &crate::hep::tally::Tally) {
+        let mut packets = vec![
+            ("taken", t.taken),
+            ("too_many_agents", t.agents_refused),
+            ("socket_full", t.socket_drops),
+        ];
+        packets.extend(t.refused.iter().map(|(why, n)| (why.name(), n)));
+        let connections = [
+            ("accepted", t.connections),
+            ("refused", t.connections_refused),
+            ("closed_silent", t.connections_silent),
+        ];
+        let families = [
+            ("packets", &self.hep_packets, &packets[..]),
+            ("connections", &self.hep_connections, &connections[..]),
+        ];
+        for (metric, family, counts) in families {
+            for &(outcome, n) in counts {
+                let last = self.last.hep.entry((metric, outcome)).or_default();
+                family
+                    .get_or_create(&OutcomeLabel {
+                        outcome: outcome.into(),
+                    })
+                    .inc_by(n.saturating_sub(*last));
+                *last = n;
             }
         }
     }
@@ -533,6 +591,7 @@ impl Output for Metrics {
             tracker: end.tracker,
             audit: end.audit,
             kernel: end.live.then_some(end.summary.kernel),
+            hep: end.hep.copied(),
         });
         Ok(())
     }
@@ -580,6 +639,7 @@ mod tests {
             tracker: &tracker,
             audit: None,
             kernel: None,
+            hep: None,
         });
         let text = m.encode();
         let binding = "aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";
@@ -595,5 +655,35 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn hep_packets_are_exported_by_outcome_and_move_by_the_difference() {
+        use crate::hep::{decode::Refusal, tally::Tally};
+        let tracker = Tracker::default();
+        let mut m = Metrics::new();
+        let mut t = Tally {
+            taken: 3,
+            connections: 1,
+            ..Tally::default()
+        };
+        t.refused.count(Refusal::WrongPassword);
+        let snapshot = |t: Tally| Snapshot {
+            tracker: &tracker,
+            audit: None,
+            kernel: None,
+            hep: Some(t),
+        };
+        m.refresh(&snapshot(t));
+        t.taken = 5;
+        m.refresh(&snapshot(t));
+        let text = m.encode();
+        for line in [
+            "sipwatch_hep_packets_total{outcome=\"taken\"} 5",
+            "sipwatch_hep_packets_total{outcome=\"wrong_password\"} 1",
+            "sipwatch_hep_connections_total{outcome=\"accepted\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -249,6 +249,45 @@ pub(super) fn banned(
 }
 
 /// The host of `ip:port` (IPv6 in brackets kept whole).
+/// Asterisk PJSIP refreshes this long before the granted expiry
+/// (`REREGISTER_BUFFER_TIME` in res_pjsip_outbound_registration.c).
+const ASTERISK_REFRESH_LEAD_S: u64 = 10;
+
+pub(super) fn dead_target(
+    side: Side,
+    (dead, transport, sent, timed_out_at): (&SocketAddr, Transport, u32, SystemTime),
+    through: &SocketAddr,
+    delay_ms: u64,
+) -> (String, String) {
+    let times = if sent == 1 {
+        "once".to_owned()
+    } else {
+        format!("{sent} times")
+    };
+    let delay_s = delay_ms.div_ceil(1000);
+    let lapse = if delay_s > ASTERISK_REFRESH_LEAD_S {
+        format!(
+            "; Asterisk starts a refresh {ASTERISK_REFRESH_LEAD_S} s before the expiry, so its binding lapses for about {} s at each one",
+            delay_s - ASTERISK_REFRESH_LEAD_S
+        )
+    } else {
+        String::new()
+    };
+    let cause = format!(
+        "registered through {through}, but only after the REGISTER to {dead} over {transport} (sent {times}) got no answer at all (given up at {}): that target is dead, and the PBX tries it first again at the next refresh (DNS SRV order), {delay_s} s lost each time{lapse}",
+        clock(timed_out_at)
+    );
+    let fix = match side {
+        Side::Client => format!(
+            "the registration works; the provider must fix or remove its dead target {dead} (its DNS SRV records, or that server); until then send to the target that answers: PJSIP `outbound_proxy` (or `server_uri`) naming {through} (chan_sip: the `register =>` host), or check that this host may reach {dead} at all (firewall, route)"
+        ),
+        Side::Registrar => format!(
+            "the phone reaches this PBX only after failing over from {dead}: remove or fix that target in the DNS SRV records phones resolve, or point the phone at {through}"
+        ),
+    };
+    (cause, fix)
+}
+
 fn host_of(addr: &str) -> &str {
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {

@@ -436,6 +436,27 @@ pub enum Diagnosis {
         /// ICMP errors seen for the REGISTER that timed out.
         icmp_count: u32,
     },
+    /// Registered, but only through another target after REGISTERs to a
+    /// first one got no answer at all (DNS SRV failover, RFC 3263 §4.4):
+    /// the dead target is tried first again at the next refresh. A hint.
+    DeadTarget {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The target that never answered, `ip:port`.
+        dead: SocketAddr,
+        /// The transport the REGISTERs to it went over.
+        transport: Transport,
+        /// Times the last REGISTER to it was sent (1 + retransmissions).
+        sent: u32,
+        /// When Timer F fired on it (or the capture ended).
+        #[serde(serialize_with = "crate::time::serialize")]
+        timed_out_at: SystemTime,
+        /// The target that answered and registered the binding, `ip:port`.
+        registered_through: SocketAddr,
+        /// From the first REGISTER to the dead target to the success, in
+        /// ms: what each refresh that tries it first loses.
+        delay_ms: u64,
+    },
 }
 
 impl Diagnosis {
@@ -449,6 +470,7 @@ impl Diagnosis {
                 | Diagnosis::AlgSign { .. }
                 | Diagnosis::AnswersFromOtherAddress { .. }
                 | Diagnosis::NatMappingLost { .. }
+                | Diagnosis::DeadTarget { .. }
                 | Diagnosis::UnregisterNotCompleted { .. }
         )
     }

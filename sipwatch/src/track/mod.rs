@@ -23,6 +23,7 @@ mod continuity;
 mod diagnosis;
 mod digest;
 mod evidence;
+mod failover;
 mod nat;
 mod next_move;
 mod path;

@@ -20,6 +20,7 @@ use super::{
     contacts::ContactsKept,
     continuity::Continuity,
     diagnosis::{Diagnosis, GrantSeen, Side},
+    failover::Failover,
     nat,
     next_move::{NextMove, Situation, next_move},
     path::PathWatch,
@@ -207,6 +208,9 @@ pub struct Registration {
     pace: Pace,
     /// What the exchanges say about the path (see [`PathWatch`]).
     pub(super) path: PathWatch,
+    /// Destinations that never answered since the last success (see
+    /// [`Failover`]).
+    failover: Failover,
 }
 
 impl Registration {
@@ -268,6 +272,7 @@ impl Registration {
             contacts_kept: None,
             pace: Pace::default(),
             path: PathWatch::default(),
+            failover: Failover::default(),
         }
     }
 
@@ -420,6 +425,17 @@ impl Registration {
     /// A request the client already followed with a newer one does not
     /// end the attempt: the newer one may still be answered.
     pub fn on_timeout(&mut self, tx: &Transaction, at: SystemTime) {
+        // Registered through another target before this one's Timer F
+        // was told: name the dead one now.
+        let registered = self
+            .expires_at()
+            .and(self.last_success)
+            .map(|s| (s, self.registrar_address));
+        if let Some(dead) = self.failover.on_timeout(tx, at, registered, self.side) {
+            self.diagnoses
+                .retain(|d| !matches!(d, Diagnosis::DeadTarget { .. }));
+            self.diagnoses.push(dead);
+        }
         let Some(attempt) = self.attempt.take_if(|a| a.latest_sent == tx.first_sent) else {
             return;
         };
@@ -575,6 +591,10 @@ impl Registration {
                 },
             );
             self.diagnoses.extend(self.path.hints(self.side));
+            self.diagnoses.extend(
+                self.failover
+                    .on_success(self.registrar_address, at, self.side),
+            );
             Outcome::Registered { expires: granted }
         };
         self.last_outcome = Some(LastOutcome {

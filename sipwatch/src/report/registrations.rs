@@ -218,9 +218,22 @@ pub fn write_totals(out: &mut dyn Write, regs: &[&Registration], s: &TrackStats)
         .iter()
         .filter(|r| r.state() == RegistrationState::Unregistered)
         .count();
+    // Only where the capture held one direction of a flow.
+    let not_captured = if s.answers_not_captured > 0 {
+        format!(
+            "; {} (one direction only)",
+            count(
+                s.answers_not_captured,
+                "transaction whose answers are not in this capture",
+                "transactions whose answers are not in this capture"
+            )
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {}, {}, {}, {}",
+        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {}, {}, {}, {}{not_captured}",
         count(s.transactions, "transaction", "transactions"),
         count(s.timeouts, "timeout", "timeouts"),
         count(s.retransmissions, "retransmission", "retransmissions"),

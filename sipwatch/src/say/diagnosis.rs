@@ -209,6 +209,9 @@ fn from_the_wire(d: &Diagnosis) -> (String, String) {
         Diagnosis::Banned { side, registrar, rejections, answered_burst, answers_stopped_at, icmp, icmp_count } => {
             path::banned(*side, registrar, (*rejections, *answered_burst), *answers_stopped_at, (*icmp, *icmp_count))
         }
+        Diagnosis::AnswersNotCaptured { side, destination, transport, sent, acted_on } => {
+            path::answers_not_captured(*side, destination, *transport, *sent, *acted_on)
+        }
         Diagnosis::DeadTarget { side, dead, transport, sent, timed_out_at, registered_through, delay_ms } => {
             path::dead_target(*side, (dead, *transport, *sent, *timed_out_at), registered_through, *delay_ms)
         }

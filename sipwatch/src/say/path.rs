@@ -10,7 +10,7 @@ use crate::{
     net::{ConnectionFault, IcmpKind, Transport},
     pbx::asterisk,
     time::clock,
-    track::Side,
+    track::{ActedOn, Side},
 };
 
 /// Common NAT and firewall idle timeouts for TCP are a few minutes; a
@@ -249,6 +249,36 @@ pub(super) fn banned(
 }
 
 /// The host of `ip:port` (IPv6 in brackets kept whole).
+pub(super) fn answers_not_captured(
+    side: Side,
+    destination: &SocketAddr,
+    transport: Transport,
+    sent: u32,
+    acted_on: ActedOn,
+) -> (String, String) {
+    let acted = match acted_on {
+        ActedOn::Credentials => {
+            "the sender answered a challenge this capture does not hold (credentials after a REGISTER without them)".to_owned()
+        }
+        ActedOn::Ack => "the sender acknowledged (ACK) a final answer this capture does not hold".to_owned(),
+        ActedOn::InDialog => "the sender sent requests inside a dialog (BYE…) that only an answer could have set up".to_owned(),
+    };
+    let cause = format!(
+        "answers not in this capture: the REGISTER to {destination} over {transport} (seen {}) has no answer here, but {acted}, and nothing at all came back from {} in this capture: it holds one direction only (a mirror of one leg, asymmetric routing); no timeout is claimed",
+        crate::say::count(sent, "time", "times"),
+        destination.ip()
+    );
+    let fix = match side {
+        Side::Client => {
+            "capture both directions to judge this registration: on the PBX host itself (`sipwatch attach`), or mirror both directions of its port (the answers may come in on another interface: asymmetric routing)"
+        }
+        Side::Registrar => {
+            "capture both directions to judge this phone: on this PBX's own interfaces (`sipwatch attach`), or mirror both directions of the phone's port"
+        }
+    };
+    (cause, fix.to_owned())
+}
+
 /// Asterisk PJSIP refreshes this long before the granted expiry
 /// (`REREGISTER_BUFFER_TIME` in res_pjsip_outbound_registration.c).
 const ASTERISK_REFRESH_LEAD_S: u64 = 10;

@@ -13,6 +13,7 @@ use std::{
 use serde::Serialize;
 
 use super::digest::DigestAlgorithm;
+use super::one_way::ActedOn;
 use crate::net::{ConnectionFault, IcmpKind, KernelDrop, Leg, Transport};
 
 /// Which kind of digest challenge: from the registrar (401) or a proxy (407).
@@ -436,6 +437,22 @@ pub enum Diagnosis {
         /// ICMP errors seen for the REGISTER that timed out.
         icmp_count: u32,
     },
+    /// No answer to the REGISTER is in the capture, yet its sender acted
+    /// on one, and nothing came back on its flow: the capture holds one
+    /// direction only (a mirror of one leg, asymmetric routing). Not a
+    /// timeout: a note.
+    AnswersNotCaptured {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// Where the REGISTER went, `ip:port`.
+        destination: SocketAddr,
+        /// Its transport.
+        transport: Transport,
+        /// Times it was seen: 1 + retransmissions.
+        sent: u32,
+        /// What its sender did that only an answer explains.
+        acted_on: ActedOn,
+    },
     /// Registered, but only through another target after REGISTERs to a
     /// first one got no answer at all (DNS SRV failover, RFC 3263 §4.4):
     /// the dead target is tried first again at the next refresh. A hint.
@@ -471,6 +488,7 @@ impl Diagnosis {
                 | Diagnosis::AnswersFromOtherAddress { .. }
                 | Diagnosis::NatMappingLost { .. }
                 | Diagnosis::DeadTarget { .. }
+                | Diagnosis::AnswersNotCaptured { .. }
                 | Diagnosis::UnregisterNotCompleted { .. }
         )
     }

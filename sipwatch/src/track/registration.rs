@@ -480,6 +480,32 @@ impl Registration {
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
     }
 
+    /// Timer F fired on `tx`, whose answers are not in this capture
+    /// though its sender acted on one (`acted`): the attempt ends with no
+    /// outcome the capture can tell; the run of failures, the grant and
+    /// the last outcome stay as they were.
+    pub fn on_answers_not_captured(&mut self, tx: &Transaction, acted: super::ActedOn) {
+        if self
+            .attempt
+            .take_if(|a| a.latest_sent == tx.first_sent)
+            .is_none()
+        {
+            return;
+        }
+        self.diagnoses
+            .retain(|d| !matches!(d, Diagnosis::AnswersNotCaptured { .. }));
+        self.diagnoses.insert(
+            0,
+            Diagnosis::AnswersNotCaptured {
+                side: self.side,
+                destination: tx.dst,
+                transport: tx.transport,
+                sent: tx.sent,
+                acted_on: acted,
+            },
+        );
+    }
+
     /// The REGISTER `tx` was sent again after its final answer was seen
     /// here: the answer was lost between this capture and the sender.
     pub fn on_answer_lost(&mut self, tx: &Transaction) {

@@ -229,6 +229,11 @@ pub enum Diagnosis {
         destination: SocketAddr,
         /// The transport it was sent over: `UDP` or `TCP`.
         transport: Transport,
+        /// Its source and destination are on one host or in one private
+        /// subnet ([`crate::track::same_link`]): no router, NAT or SIP
+        /// ALG stands between them; absent in JSON when not so.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        no_router: bool,
         /// Copies of the REGISTER this host's kernel dropped, and why
         /// (the drop tracer); `None` when it dropped none.
         #[serde(skip_serializing_if = "Option::is_none")]

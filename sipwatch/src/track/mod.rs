@@ -48,7 +48,7 @@ pub use continuity::{Continuity, Gap};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, DroppedHere, GrantSeen, Side};
 pub use digest::DigestAlgorithm;
 pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
-pub use nat::is_private;
+pub use nat::{is_private, same_link};
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use one_way::ActedOn;
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};

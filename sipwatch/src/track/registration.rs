@@ -454,6 +454,7 @@ impl Registration {
             tcp_acked: tx.tcp_acked_at.is_some(),
             destination: tx.dst,
             transport: tx.transport,
+            no_router: nat::same_link(tx.src.ip(), tx.dst.ip()),
             dropped_on_this_host: tx.kernel_drop.clone().map(|drop| {
                 super::diagnosis::DroppedHere {
                     copies: tx.dropped_here,

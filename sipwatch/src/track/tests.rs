@@ -1457,6 +1457,7 @@ mod contacts;
 mod failover;
 mod invite;
 mod lapse;
+mod no_router;
 mod one_way;
 mod path;
 mod provisional;

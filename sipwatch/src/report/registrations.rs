@@ -56,7 +56,7 @@ pub fn write_event_in(out: &mut dyn Write, e: &Event, trunks: Option<&Trunks>) -
             // Ended early: the capture stopped after ICMP errors answered it.
             match e.at().duration_since(tx.first_sent) {
                 Ok(d) if d < crate::track::TIMER_B => format!(
-                    "before the capture ended {} s after it (ICMP errors answered it)",
+                    "before the capture ended {} s after it (ICMP errors came back; the PBX keeps sending it until Timer F)",
                     d.as_secs()
                 ),
                 _ => "in 32 s".to_owned(),

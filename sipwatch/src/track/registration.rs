@@ -211,6 +211,12 @@ pub struct Registration {
     /// Destinations that never answered since the last success (see
     /// [`Failover`]).
     failover: Failover,
+    /// When the PBX itself gives up on the last unanswered REGISTER (its
+    /// Timer F), where the capture ended before it: ICMP errors do not end
+    /// a UDP client transaction (the PBX keeps sending it through Timer F,
+    /// RFC 3261 §17.1.2.2, pjsip as Asterisk 22 runs it), so its retry is
+    /// counted from there, not from the end of the capture.
+    gives_up_at: Option<SystemTime>,
 }
 
 impl Registration {
@@ -273,6 +279,7 @@ impl Registration {
             pace: Pace::default(),
             path: PathWatch::default(),
             failover: Failover::default(),
+            gives_up_at: None,
         }
     }
 
@@ -479,6 +486,8 @@ impl Registration {
         };
         self.last_code = Some(408);
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
+        let timer_f = tx.first_sent + TIMER_B;
+        self.gives_up_at = (timer_f > at).then_some(timer_f);
     }
 
     /// Timer F fired on `tx`, whose answers are not in this capture
@@ -645,6 +654,7 @@ impl Registration {
             purpose: attempt.purpose,
             at,
         });
+        self.gives_up_at = None;
         let code = outcome.code().unwrap_or(0);
         if attempt.purpose == Purpose::Unregister {
             self.diagnoses
@@ -702,14 +712,26 @@ impl Registration {
             Outcome::Rejected { .. } if undelivered => Outcome::NoAnswer,
             o => o,
         };
+        // The capture ended before the PBX's Timer F: it gives up (and
+        // counts its wait) from there.
+        let late = |at: SystemTime| {
+            self.gives_up_at
+                .filter(|g| *g > at)
+                .map_or(Duration::ZERO, |g| g.duration_since(at).unwrap_or_default())
+        };
         next_move(&Situation {
             pbx: self.pbx,
             run: self.failures.map(|run| FailureRun {
                 last: as_seen(run.last),
+                last_at: run.last_at + late(run.last_at),
                 ..run
             }),
             streak: self.streak.map(|s| Streak {
                 outcome: as_seen(s.outcome),
+                last_at: s.last_at + late(s.last_at),
+                last_gap_ms: s
+                    .last_gap_ms
+                    .map(|g| g + late(s.last_at).as_millis() as u64),
                 ..s
             }),
             retry_after_s: self

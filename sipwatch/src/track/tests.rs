@@ -1726,3 +1726,4 @@ fn a_tracked_binding_query_refused_with_423_says_min_expires() {
         })
     ));
 }
+mod icmp_retry;

@@ -10,7 +10,7 @@ use crate::{
     net::{ConnectionFault, IcmpKind, Transport},
     pbx::asterisk,
     time::clock,
-    track::{ActedOn, Side},
+    track::{ActedOn, Side, UDP_REQUEST_LIMIT},
 };
 
 /// Common NAT and firewall idle timeouts for TCP are a few minutes; a
@@ -81,15 +81,25 @@ pub(super) fn large_request_unanswered(
     (bytes, answered): (u32, u32),
     destination: &SocketAddr,
 ) -> (String, String) {
+    let why = if bytes > UDP_REQUEST_LIMIT {
+        format!(
+            "larger than RFC 3261 allows over UDP without a known MTU, {UDP_REQUEST_LIMIT} bytes"
+        )
+    } else {
+        format!(
+            "{} bytes more than the one answered, under the {UDP_REQUEST_LIMIT} bytes RFC 3261 allows: a path-MTU black hole, a link on the way (a tunnel, VPN or PPPoE) whose MTU the small REGISTER fits and this one does not, with the ICMP \"fragmentation needed\" that would say so filtered",
+            bytes - answered
+        )
+    };
     let cause = format!(
-        "the REGISTER of {bytes} bytes to {destination} over UDP got no answer while REGISTERs of up to {answered} bytes were answered: it is lost for its size (larger than RFC 3261 allows over UDP without a known MTU, 1300 bytes), to an MTU with Don't Fragment set or a device that drops fragments"
+        "the REGISTER of {bytes} bytes to {destination} over UDP got no answer while REGISTERs of up to {answered} bytes were answered: it is lost for its size ({why}), to an MTU with Don't Fragment set or a device that drops fragments"
     );
     let fix = match side {
         Side::Client => {
-            "register over TCP (PJSIP `transport` for TCP, `server_uri` with `;transport=tcp`), or make the REGISTER smaller (fewer Contact parameters and headers)"
+            "register over TCP (PJSIP `transport` for TCP, `server_uri` with `;transport=tcp`), or make the REGISTER smaller (fewer Contact parameters and headers); find the link whose MTU is too small (`ping -M do -s` with growing sizes towards the registrar) and let its ICMP \"fragmentation needed\" through"
         }
         Side::Registrar => {
-            "have the phone register over TCP or TLS, or make its REGISTER smaller (push notification parameters off on UDP)"
+            "have the phone register over TCP or TLS, or make its REGISTER smaller (push notification parameters off on UDP); find the link whose MTU is too small and let its ICMP \"fragmentation needed\" through"
         }
     };
     (cause, fix.into())

@@ -51,6 +51,7 @@ pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
 pub use nat::{is_private, same_link};
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
 pub use one_way::ActedOn;
+pub use path::UDP_REQUEST_LIMIT;
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
 pub use registration::{
     BindingKey, DEFAULT_EXPIRES, QUERY_CONTACT, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR,
@@ -145,6 +146,10 @@ impl Event {
     }
 }
 
+/// (host, registrar address) pairs whose answers are tallied for bursts at
+/// most; beyond it new pairs are not (a ban then reads from each binding's
+/// own answers).
+const MAX_BURSTS: usize = 4096;
 /// Completed transactions are kept this long for retransmissions (Timer J / K).
 const KEEP_COMPLETED: Duration = Duration::from_secs(64);
 /// How often, in capture time, the tables are swept for timers.
@@ -183,6 +188,9 @@ pub struct Tracker {
     /// Which ways each pair of addresses was heard, for captures that hold
     /// one direction only.
     directions: one_way::Directions,
+    /// REGISTERs answered fast in a row, per (this host, registrar
+    /// address), every binding's: the burst before a flood ban (bounded).
+    bursts: HashMap<(std::net::IpAddr, std::net::SocketAddr), path::Burst>,
     limits: TrackLimits,
     /// Binding queries (REGISTER without Contact) are tracked.
     queries: bool,
@@ -425,6 +433,16 @@ impl Tracker {
             count: 1,
         });
         tx.state = TransactionState::Completed;
+        if !bindings.is_empty() {
+            let pair = (tx.src.ip(), tx.dst);
+            if self.bursts.len() < MAX_BURSTS || self.bursts.contains_key(&pair) {
+                let at = p.message.timestamp;
+                self.bursts
+                    .entry(pair)
+                    .or_default()
+                    .on_answer(tx.first_sent, at);
+            }
+        }
         for b in bindings.iter() {
             if let Some(reg) = self.registrations.get_mut(b) {
                 reg.path.on_answer(p, tx);
@@ -565,9 +583,14 @@ impl Tracker {
             told.ended_at = Some(fired);
             events.push(Event::Timeout(Box::new(told)));
             let connection = self.connection_faults.since(tx.src, tx.dst, tx.first_sent);
+            let burst = self
+                .bursts
+                .get(&(tx.src.ip(), tx.dst))
+                .copied()
+                .unwrap_or_default();
             for b in bindings {
                 if let Some(reg) = self.registrations.get_mut(&b) {
-                    reg.path.on_timeout(&tx, connection);
+                    reg.path.on_timeout(&tx, connection, burst);
                     reg.on_timeout(&tx, fired);
                     if reg.take_event(fired) {
                         events.push(Event::Registration(reg.clone()));

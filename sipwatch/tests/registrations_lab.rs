@@ -316,3 +316,73 @@ fn attach_table_redraws_the_registration_table_in_place() {
         "no message log in the table view"
     );
 }
+
+/// The diagnosis kinds of `user`'s registration (or of the binding
+/// `aor` names) in both views.
+fn kinds_in_both(case: &Case, aor_part: &str) -> [Vec<String>; 2] {
+    [&case.live, &case.analysed].map(|records| {
+        let summary = records
+            .last()
+            .filter(|s| s["type"] == "summary")
+            .expect("summary last");
+        summary["registrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["key"]["aor"]
+                    .as_str()
+                    .is_some_and(|a| a.contains(aor_part))
+            })
+            .flat_map(|r| r["diagnoses"].as_array().unwrap().iter())
+            .filter_map(|d| d["kind"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+#[test]
+fn icmp_and_a_refused_connection_on_a_port_outside_the_sip_ports_are_told_live_as_from_the_file() {
+    // Nothing listens on 5090 at the provider, a port `attach` does not
+    // select: the REGISTER is sniffed as SIP, and so must be the port
+    // unreachable that answers it and the TCP connection refused there.
+    let lab = lab(Personality::PlainNat);
+    let case = observe(&lab, "offport", Duration::from_secs(2), || {
+        let udp = lab
+            .pbx
+            .enter(|| std::net::UdpSocket::bind((PBX_V4, 5070)))
+            .unwrap()
+            .unwrap();
+        let text = asterisk_register("offport", "offport", 1, 300)
+            .replace(&format!("{PBX_V4}:5060"), &format!("{PBX_V4}:5070"));
+        for wait in [0, 500, 1000] {
+            std::thread::sleep(Duration::from_millis(wait));
+            udp.send_to(text.as_bytes(), (PROVIDER_V4, 5090)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let refused = lab
+            .pbx
+            .enter(|| {
+                std::net::TcpStream::connect_timeout(
+                    &(PROVIDER_V4, 5090).into(),
+                    Duration::from_secs(3),
+                )
+            })
+            .unwrap();
+        assert!(refused.is_err(), "nothing listens on 5090");
+    });
+    let [live, analysed] = kinds_in_both(&case, "sip:offport@");
+    assert!(live.iter().any(|k| k == "unreachable"), "attach: {live:?}");
+    assert!(
+        analysed.iter().any(|k| k == "unreachable"),
+        "analyze: {analysed:?}"
+    );
+    // The refused connection to that endpoint is watched in both.
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let summary = records.last().unwrap();
+        let faults = &summary["pipeline"]["connections"]["faults"];
+        assert!(
+            faults.as_u64().is_some_and(|n| n >= 1),
+            "{view}: {faults} in {summary}"
+        );
+    }
+}

@@ -386,3 +386,63 @@ fn icmp_and_a_refused_connection_on_a_port_outside_the_sip_ports_are_told_live_a
         );
     }
 }
+
+#[test]
+fn a_dead_first_target_is_named_after_registering_through_the_next_one() {
+    // The provider's first target (5090) drops everything; the PBX gives
+    // up on it at Timer F and registers through Kamailio on 5060 (what
+    // Asterisk does over DNS SRV: a new transaction to the next target).
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    lab.provider
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some(
+                "table inet dead_target {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tudp dport 5090 drop\n\t}\n}\n",
+            ),
+        )
+        .unwrap();
+    let case = observe(&lab, "failover", Duration::from_millis(500), || {
+        let socket = support::pbx_udp_socket(&lab, Duration::from_millis(10));
+        let first = asterisk_register("failover", kamailio::USER, 1, 300);
+        let start = std::time::Instant::now();
+        for at in [
+            0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
+        ] {
+            std::thread::sleep(Duration::from_millis(at).saturating_sub(start.elapsed()));
+            socket
+                .send_to(first.as_bytes(), (PROVIDER_V4, 5090))
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(32_200).saturating_sub(start.elapsed()));
+        drop(socket);
+        let reply = sipsak(
+            &lab,
+            "failover",
+            &asterisk_register("failover", kamailio::USER, 2, 300),
+            Some(kamailio::PASSWORD),
+        );
+        assert!(reply.contains("200 OK"), "{reply}");
+    });
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        assert_eq!(r["state"]["state"], "registered", "{view}: {r}");
+        let dead = r["diagnoses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "dead_target")
+            .unwrap_or_else(|| panic!("{view}: no dead_target in {r}"));
+        assert_eq!(
+            dead["dead"],
+            format!("{PROVIDER_V4}:5090"),
+            "{view}: {dead}"
+        );
+        assert_eq!(
+            dead["registered_through"],
+            format!("{PROVIDER_V4}:5060"),
+            "{view}: {dead}"
+        );
+        assert!(dead["sent"].as_u64().unwrap() >= 10, "{view}: {dead}");
+    }
+}

@@ -446,3 +446,74 @@ fn a_dead_first_target_is_named_after_registering_through_the_next_one() {
         assert!(dead["sent"].as_u64().unwrap() >= 10, "{view}: {dead}");
     }
 }
+
+/// The router's WAN link narrowed to 576 bytes: the plain REGISTER fits,
+/// the one with credentials does not, and leaves the PBX with Don't
+/// Fragment set. With `drop_icmp`, the router's "fragmentation needed" is
+/// dropped (a path-MTU black hole); else it reaches the PBX, MTU named.
+fn mtu_case(name: &str, drop_icmp: bool) -> Case {
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    lab.router
+        .run(&["ip", "link", "set", ROUTER_WAN_IF, "mtu", "576"])
+        .unwrap();
+    if drop_icmp {
+        lab.router
+            .run_with_stdin(
+                &["nft", "-f", "-"],
+                Some(
+                    "table inet mtu_black_hole {\n\tchain output {\n\t\ttype filter hook output priority filter; policy accept;\n\t\ticmp type destination-unreachable icmp code frag-needed drop\n\t}\n}\n",
+                ),
+            )
+            .unwrap();
+    }
+    let tmp = support::temp_dir(&format!("mtu-{name}"));
+    let file = tmp.path().join("register.sip");
+    std::fs::write(&file, asterisk_register(name, kamailio::USER, 1, 300)).unwrap();
+    observe(&lab, name, Duration::from_secs(34), || {
+        let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
+        let client = lab
+            .pbx
+            .spawn(&[
+                "sipsak",
+                "-f",
+                file.to_str().unwrap(),
+                "-s",
+                &target,
+                "-S",
+                "-l",
+                "5060",
+                "--no-via",
+                "--no-crlf",
+                "-a",
+                kamailio::PASSWORD,
+                "-u",
+                kamailio::USER,
+            ])
+            .unwrap();
+        std::mem::forget(client); // ends by itself; the lab kills it at the latest
+    })
+}
+
+#[test]
+fn credentials_lost_to_a_narrow_link_whose_icmp_is_dropped_are_a_path_mtu_black_hole() {
+    let case = mtu_case("mtuhole", true);
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "large_request_unanswered", "{view}: {r}");
+        assert!(d["bytes"].as_u64().unwrap() < 1300, "{view}: {d}");
+    }
+}
+
+#[test]
+fn credentials_refused_by_a_narrow_link_name_its_mtu() {
+    let case = mtu_case("mtuicmp", false);
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "unreachable", "{view}: {r}");
+        assert_eq!(d["icmp"], "fragmentation_needed", "{view}: {d}");
+        assert_eq!(d["mtu"], 576, "{view}: {d}");
+    }
+}

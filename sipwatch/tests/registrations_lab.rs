@@ -517,3 +517,45 @@ fn credentials_refused_by_a_narrow_link_name_its_mtu() {
         assert_eq!(d["mtu"], 576, "{view}: {d}");
     }
 }
+
+#[test]
+fn trunks_silenced_by_a_flood_ban_after_a_burst_are_told_the_ban_live_and_from_the_file() {
+    // The provider's flood protection: past 12 packets in a burst from one
+    // source, that source is banned (nftables dynamic sets).
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    lab.provider
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some(
+                "table inet flood_ban {\n\tset banned {\n\t\ttype ipv4_addr\n\t\tflags dynamic, timeout\n\t\ttimeout 5m\n\t}\n\tset rate {\n\t\ttype ipv4_addr\n\t\tflags dynamic\n\t}\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr @banned drop\n\t\tudp dport 5060 update @rate { ip saddr limit rate over 20/minute burst 12 packets } add @banned { ip saddr } drop\n\t}\n}\n",
+            ),
+        )
+        .unwrap();
+    let mut answered = 0;
+    let case = observe(&lab, "flood", Duration::from_secs(34), || {
+        // A PBX starting up registers its 16 trunks at once.
+        let socket = support::pbx_udp_socket(&lab, Duration::from_millis(100));
+        let mut buf = [0u8; 4096];
+        for trunk in 0..16 {
+            let text = asterisk_register("flood", &format!("trunk{trunk}"), 1, 300);
+            socket
+                .send_to(text.as_bytes(), (PROVIDER_V4, 5060))
+                .unwrap();
+            if socket.recv_from(&mut buf).is_ok() {
+                answered += 1;
+            }
+        }
+    });
+    assert!(
+        (10..16).contains(&answered),
+        "the burst passed, then the ban: {answered}"
+    );
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, "trunk15");
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "banned", "{view}: {r}");
+        assert_eq!(d["rejections"], 0, "{view}: {d}");
+        assert!(d["answered_burst"].as_u64().unwrap() >= 10, "{view}: {d}");
+    }
+}

@@ -559,3 +559,78 @@ fn trunks_silenced_by_a_flood_ban_after_a_burst_are_told_the_ban_live_and_from_t
         assert!(d["answered_burst"].as_u64().unwrap() >= 10, "{view}: {d}");
     }
 }
+
+#[test]
+fn a_mirror_of_the_pbxs_outbound_leg_says_answers_not_in_this_capture_not_timeout() {
+    // tcpdump keeps only what the PBX sends (a mirror of one leg): the
+    // challenge and the 200 OK are not in the file, but the PBX answered
+    // the challenge, so the REGISTER is no timeout.
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    let tmp = support::temp_dir("oneway");
+    let file = tmp.path().join("outbound.pcap");
+    let filter = format!("src host {PBX_V4}");
+    let writer = lab
+        .pbx
+        .spawn(&[
+            "tcpdump",
+            "-i",
+            PBX_IF,
+            "-U",
+            "-w",
+            file.to_str().unwrap(),
+            &filter,
+        ])
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !file.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let reply = sipsak(
+        &lab,
+        "oneway",
+        &asterisk_register("oneway", kamailio::USER, 1, 300),
+        Some(kamailio::PASSWORD),
+    );
+    assert!(reply.contains("200 OK"), "registered on the wire: {reply}");
+    // A later packet of the PBX moves the file's time past Timer F.
+    std::thread::sleep(Duration::from_secs(33));
+    let ping = lab
+        .pbx
+        .enter(|| std::net::UdpSocket::bind((PBX_V4, 5099)))
+        .unwrap()
+        .unwrap();
+    let options = format!(
+        "OPTIONS sip:{PROVIDER_V4} SIP/2.0\r\nVia: SIP/2.0/UDP {PBX_V4}:5099;branch=z9hG4bK-ping-oneway\r\nFrom: <sip:ping@{PBX_V4}>;tag=p\r\nTo: <sip:{PROVIDER_V4}>\r\nCall-ID: ping-oneway\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    ping.send_to(options.as_bytes(), (PROVIDER_V4, 5060))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    writer.stop(libc::SIGINT, Duration::from_secs(10)).unwrap();
+    let out = std::process::Command::new(support::SIPWATCH)
+        .args(["analyze", "--json", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = json_lines(&out.stdout);
+    let r = registration(&records, kamailio::USER);
+    let kinds: Vec<&str> = r["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["answers_not_captured"], "{r}");
+    assert_ne!(r["state"]["state"], "timeout", "{r}");
+    let summary = records.last().unwrap();
+    assert_eq!(summary["pipeline"]["tracking"]["timeouts"], 0, "{summary}");
+    assert!(
+        records.iter().all(|e| e["type"] != "timeout"),
+        "no timeout event"
+    );
+}

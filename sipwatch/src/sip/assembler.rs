@@ -27,6 +27,10 @@ pub struct AssemblyStats {
     pub unfinished_bytes: u64,
     /// Traffic passed over as not SIP.
     pub not_sip: NotSipStats,
+    /// Endpoints off the SIP ports where SIP was sniffed, forgotten to stay
+    /// within bounds: ICMP errors and TCP about them may since have been
+    /// passed over as not SIP (see [`SipEndpoints`]).
+    pub sip_endpoints_evicted: u64,
     /// Keep-alives on the SIP ports (UDP), per flow; absent from the JSON
     /// when there were none.
     #[serde(skip_serializing_if = "KeepAlives::is_empty")]
@@ -119,6 +123,7 @@ impl MessageAssembler {
             framing,
             unfinished_bytes: self.unfinished_bytes,
             not_sip: self.not_sip,
+            sip_endpoints_evicted: self.endpoints.evicted,
             keep_alives: self.keep_alives,
         }
     }

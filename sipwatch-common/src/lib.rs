@@ -56,6 +56,14 @@ pub const PORT_MAP: &str = "PORTS";
 pub const ECHO_MAP: &str = "ECHOES";
 /// Echo servers at most in [`ECHO_MAP`].
 pub const ECHO_ENTRIES: u32 = 16;
+/// Name of the LRU map of endpoints (`EndpointKey`) off the SIP ports
+/// where a UDP payload was sniffed as SIP: UDP and TCP to or from them, and
+/// ICMP errors quoting a packet of theirs, are SIP's too (a router's error
+/// quotes only 8 bytes of UDP, no SIP byte to sniff).
+pub const SIP_ENDPOINT_MAP: &str = "SIP_ENDPOINTS";
+/// Endpoints at most in [`SIP_ENDPOINT_MAP`] (LRU: the least recently
+/// sniffed go first).
+pub const SIP_ENDPOINT_ENTRIES: u32 = 4_096;
 /// Name of the scratch array (one [`SNAP_LEN_MAX`] slot per CPU and hook).
 pub const SCRATCH_MAP: &str = "SCRATCH";
 /// Name of the global that holds the snap length, set at load time.
@@ -344,6 +352,18 @@ pub struct EchoKey {
     pub _pad: u8,
 }
 
+/// Key of [`SIP_ENDPOINT_MAP`]: an address and port (UDP or TCP alike).
+/// IPv4 addresses sit in the first word; words in network byte order, as
+/// read from the packet; the port in host order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointKey {
+    pub addr: [u32; 4],
+    pub port: u16,
+    pub ip_version: u8,
+    pub _pad: u8,
+}
+
 /// Key of the fragment table: the IP identity of a fragmented datagram.
 /// IPv4 addresses sit in the first word of each address.
 #[repr(C)]
@@ -424,6 +444,7 @@ mod pod {
     unsafe impl aya::Pod for super::FrameHeader {}
     unsafe impl aya::Pod for super::FragKey {}
     unsafe impl aya::Pod for super::EchoKey {}
+    unsafe impl aya::Pod for super::EndpointKey {}
     unsafe impl aya::Pod for super::DropConfig {}
 }
 

@@ -5,8 +5,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use sipwatch_common::{
-    COUNTER_ENTRIES, DropConfig, ECHO_ENTRIES, EchoKey, FRAG_TABLE_ENTRIES, FragKey, PORT_COUNT,
-    RING_BYTES_DEFAULT, SNAP_LEN_DEFAULT, ScratchRecord, WAKEUP_BYTES_MAX,
+    COUNTER_ENTRIES, DropConfig, ECHO_ENTRIES, EchoKey, EndpointKey, FRAG_TABLE_ENTRIES, FragKey,
+    PORT_COUNT, RING_BYTES_DEFAULT, SIP_ENDPOINT_ENTRIES, SNAP_LEN_DEFAULT, ScratchRecord,
+    WAKEUP_BYTES_MAX,
 };
 
 /// Captured frames for user space. Its size is set by user space at load time.
@@ -25,6 +26,12 @@ pub static PORTS: Array<u8> = Array::with_max_entries(PORT_COUNT, 0);
 /// fragments carry no UDP header and are matched here instead.
 #[map]
 pub static FRAGS: LruHashMap<FragKey, u8> = LruHashMap::with_max_entries(FRAG_TABLE_ENTRIES, 0);
+
+/// Endpoints off the SIP ports where UDP was sniffed as SIP: their UDP and
+/// TCP, and ICMP errors quoting their packets, are selected too.
+#[map]
+pub static SIP_ENDPOINTS: LruHashMap<EndpointKey, u8> =
+    LruHashMap::with_max_entries(SIP_ENDPOINT_ENTRIES, 0);
 
 /// Echo servers whose UDP answers are consumed at XDP (`attach --echo`).
 #[map]

@@ -3,21 +3,23 @@
 //! Selection, in order: a non-first fragment of a datagram whose first
 //! fragment was selected; a UDP or TCP packet to or from a port in `PORTS`;
 //! a UDP payload (on any other port, a TLS port included) that starts like a
-//! SIP message; an ICMP / ICMPv6 error (destination unreachable, packet too
-//! big) quoting a UDP or TCP packet to or from a SIP port, which is evidence
-//! of why SIP did not get through. An arriving UDP datagram from an echo
+//! SIP message, whose endpoints are then remembered (`SIP_ENDPOINTS`); UDP
+//! or TCP to or from such an endpoint; an ICMP / ICMPv6 error (destination
+//! unreachable, packet too big) quoting a UDP or TCP packet to or from a SIP
+//! port or such an endpoint, or whose quoted UDP payload starts like SIP,
+//! which is evidence of why SIP did not get through. An arriving UDP datagram from an echo
 //! server in `ECHOES` is selected to be consumed: copied, then dropped
 //! before the PBX's socket sees it.
 
 use aya_log_ebpf::debug;
 use sipwatch_common::{
-    Direction, EchoKey, FragKey, LINK_NONE, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS, MAX_VLAN_TAGS,
-    PORT_SIP, PORT_TLS, SIP_START_MASKS, wire::*,
+    Direction, EchoKey, EndpointKey, FragKey, LINK_NONE, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS,
+    MAX_VLAN_TAGS, PORT_SIP, PORT_TLS, SIP_START_MASKS, wire::*,
 };
 
 use crate::{
     emit::count,
-    maps::{ECHOES, FRAGS, LINK_LAYER, PORTS, SNIFF_UDP, global},
+    maps::{ECHOES, FRAGS, LINK_LAYER, PORTS, SIP_ENDPOINTS, SNIFF_UDP, global},
     packet::Packet,
 };
 
@@ -128,7 +130,7 @@ fn ipv4<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
     if frag & IPV4_FRAGMENT_OFFSET_MASK != 0 {
         return later_fragment(&key, more);
     }
-    let selection = transport(p, offset + header_len, proto);
+    let selection = transport(p, offset + header_len, proto, &key);
     if more && selection == Selection::Sip {
         remember_fragmented(p, &key, direction);
     }
@@ -178,7 +180,7 @@ fn ipv6<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
             _ => break,
         }
     }
-    let selection = transport(p, offset, next);
+    let selection = transport(p, offset, next, &key);
     if first_fragment_more && selection == Selection::Sip {
         remember_fragmented(p, &key, direction);
     }
@@ -226,49 +228,80 @@ fn words(h: &[u8; 40], at: usize) -> [u32; 4] {
 }
 
 #[inline(always)]
-fn transport<P: Packet>(p: &P, offset: u32, proto: u8) -> Selection {
+fn transport<P: Packet>(p: &P, offset: u32, proto: u8, ip: &FragKey) -> Selection {
     if proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6 {
         return icmp_error(p, offset, proto);
     }
     if proto != IPPROTO_UDP && proto != IPPROTO_TCP {
         return Selection::Skip;
     }
-    let Some(class) = ports_class(p, offset) else {
+    let Some(ports) = p.read::<4>(offset) else {
         return Selection::Skip;
     };
+    let (src_port, dst_port) = (be16([ports[0], ports[1]]), be16([ports[2], ports[3]]));
+    let class = port_class(src_port) | port_class(dst_port);
     if class & PORT_SIP != 0 {
         return Selection::Sip;
     }
+    let src = endpoint(ip.src, src_port, ip.ip_version);
+    let dst = endpoint(ip.dst, dst_port, ip.ip_version);
     // Plain SIP over UDP on a TLS port (5061/UDP is common) is SIP, as
     // user space reads it; TLS records never start like SIP.
     let sniffed = proto == IPPROTO_UDP
         && global(&SNIFF_UDP) != 0
         && starts_like_sip(p, offset + UDP_HEADER_LEN);
     if sniffed {
+        remember_endpoint(&src);
+        remember_endpoint(&dst);
         return Selection::Sip;
     }
     if class & PORT_TLS != 0 {
         return Selection::Tls;
     }
+    if known_endpoint(&src) || known_endpoint(&dst) {
+        return Selection::Sip;
+    }
     Selection::Skip
 }
 
-/// The port classes of both ports of the UDP or TCP header at `offset`.
 #[inline(always)]
-fn ports_class<P: Packet>(p: &P, offset: u32) -> Option<u8> {
-    let ports = p.read::<4>(offset)?;
-    Some(port_class(be16([ports[0], ports[1]])) | port_class(be16([ports[2], ports[3]])))
+fn endpoint(addr: [u32; 4], port: u16, ip_version: u8) -> EndpointKey {
+    EndpointKey {
+        addr,
+        port,
+        ip_version,
+        _pad: 0,
+    }
 }
 
-/// An ICMP error whose quoted packet is UDP or TCP on a SIP port. The quote
-/// is read without extension headers (IPv6) and only from a first fragment.
+#[inline(always)]
+fn known_endpoint(key: &EndpointKey) -> bool {
+    // SAFETY: the value is only tested for presence.
+    unsafe { SIP_ENDPOINTS.get(key) }.is_some()
+}
+
+/// Remembers an endpoint where SIP was sniffed. A full map evicts its
+/// least recently used entry (an LRU map): nothing to count.
+#[inline(always)]
+fn remember_endpoint(key: &EndpointKey) {
+    if !known_endpoint(key) {
+        let _ = SIP_ENDPOINTS.insert(key, 1u8, 0);
+    }
+}
+
+/// An ICMP error whose quoted packet is UDP or TCP on a SIP port or to or
+/// from an endpoint where SIP was sniffed, or whose quoted UDP payload
+/// starts like SIP (a host quotes the whole datagram it refused; a router,
+/// RFC 792, only the IP header and 8 bytes: the endpoints tell then). The
+/// quote is read without extension headers (IPv6) and only from a first
+/// fragment.
 #[inline(always)]
 fn icmp_error<P: Packet>(p: &P, offset: u32, proto: u8) -> Selection {
     let Some(h) = p.read::<1>(offset) else {
         return Selection::Skip;
     };
     let quote = offset + ICMP_HEADER_LEN;
-    let (quoted_proto, l4) = if proto == IPPROTO_ICMP {
+    let (quoted_proto, l4, src, dst, version) = if proto == IPPROTO_ICMP {
         if h[0] != ICMP_DEST_UNREACH {
             return Selection::Skip;
         }
@@ -280,23 +313,54 @@ fn icmp_error<P: Packet>(p: &P, offset: u32, proto: u8) -> Selection {
         if header_len < IPV4_MIN_HEADER_LEN || frag & IPV4_FRAGMENT_OFFSET_MASK != 0 {
             return Selection::Skip;
         }
-        (ip[9], quote + header_len)
+        let src = [
+            u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
+            0,
+            0,
+            0,
+        ];
+        let dst = [
+            u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
+            0,
+            0,
+            0,
+        ];
+        (ip[9], quote + header_len, src, dst, 4)
     } else {
         if h[0] != ICMPV6_DEST_UNREACH && h[0] != ICMPV6_PACKET_TOO_BIG {
             return Selection::Skip;
         }
-        let Some(ip) = p.read::<8>(quote) else {
+        let Some(ip) = p.read::<40>(quote) else {
             return Selection::Skip;
         };
-        (ip[6], quote + IPV6_HEADER_LEN)
+        (
+            ip[6],
+            quote + IPV6_HEADER_LEN,
+            words(&ip, 8),
+            words(&ip, 24),
+            6,
+        )
     };
     if quoted_proto != IPPROTO_UDP && quoted_proto != IPPROTO_TCP {
         return Selection::Skip;
     }
-    match ports_class(p, l4) {
-        Some(class) if class & PORT_SIP != 0 => Selection::Sip,
-        _ => Selection::Skip,
+    let Some(ports) = p.read::<4>(l4) else {
+        return Selection::Skip;
+    };
+    let (src_port, dst_port) = (be16([ports[0], ports[1]]), be16([ports[2], ports[3]]));
+    if (port_class(src_port) | port_class(dst_port)) & PORT_SIP != 0 {
+        return Selection::Sip;
     }
+    let sniffed = quoted_proto == IPPROTO_UDP
+        && global(&SNIFF_UDP) != 0
+        && starts_like_sip(p, l4 + UDP_HEADER_LEN);
+    if sniffed
+        || known_endpoint(&endpoint(src, src_port, version))
+        || known_endpoint(&endpoint(dst, dst_port, version))
+    {
+        return Selection::Sip;
+    }
+    Selection::Skip
 }
 
 #[inline(always)]

@@ -408,7 +408,9 @@ impl<W: Write> Pipeline<W> {
     /// A TCP segment on the SIP ports: its connection's fault, if it shows
     /// one, goes to the tracker.
     fn watch_connection(&mut self, d: &crate::net::Datagram) -> io::Result<()> {
-        if d.transport != Transport::Tcp || !self.selection.on_sip_port(&d.src, &d.dst) {
+        let sip = self.selection.on_sip_port(&d.src, &d.dst)
+            || self.assembler.sip_endpoint(&d.src, &d.dst);
+        if d.transport != Transport::Tcp || !sip {
             return Ok(());
         }
         if let Some(fault) = self.connections.push(d) {

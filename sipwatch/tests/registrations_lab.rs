@@ -351,3 +351,321 @@ fn attach_table_redraws_the_registration_table_in_place() {
         "no message log in the table view"
     );
 }
+
+/// The diagnosis kinds of `user`'s registration (or of the binding
+/// `aor` names) in both views.
+fn kinds_in_both(case: &Case, aor_part: &str) -> [Vec<String>; 2] {
+    [&case.live, &case.analysed].map(|records| {
+        let summary = records
+            .last()
+            .filter(|s| s["type"] == "summary")
+            .expect("summary last");
+        summary["registrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["key"]["aor"]
+                    .as_str()
+                    .is_some_and(|a| a.contains(aor_part))
+            })
+            .flat_map(|r| r["diagnoses"].as_array().unwrap().iter())
+            .filter_map(|d| d["kind"].as_str().map(str::to_owned))
+            .collect()
+    })
+}
+
+#[test]
+fn icmp_and_a_refused_connection_on_a_port_outside_the_sip_ports_are_told_live_as_from_the_file() {
+    // Nothing listens on 5090 at the provider, a port `attach` does not
+    // select: the REGISTER is sniffed as SIP, and so must be the port
+    // unreachable that answers it and the TCP connection refused there.
+    let lab = lab(Personality::PlainNat);
+    let case = observe(&lab, "offport", Duration::from_secs(2), || {
+        let udp = lab
+            .pbx
+            .enter(|| std::net::UdpSocket::bind((PBX_V4, 5070)))
+            .unwrap()
+            .unwrap();
+        let text = asterisk_register("offport", "offport", 1, 300)
+            .replace(&format!("{PBX_V4}:5060"), &format!("{PBX_V4}:5070"));
+        for wait in [0, 500, 1000] {
+            std::thread::sleep(Duration::from_millis(wait));
+            udp.send_to(text.as_bytes(), (PROVIDER_V4, 5090)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let refused = lab
+            .pbx
+            .enter(|| {
+                std::net::TcpStream::connect_timeout(
+                    &(PROVIDER_V4, 5090).into(),
+                    Duration::from_secs(3),
+                )
+            })
+            .unwrap();
+        assert!(refused.is_err(), "nothing listens on 5090");
+    });
+    let [live, analysed] = kinds_in_both(&case, "sip:offport@");
+    assert!(live.iter().any(|k| k == "unreachable"), "attach: {live:?}");
+    assert!(
+        analysed.iter().any(|k| k == "unreachable"),
+        "analyze: {analysed:?}"
+    );
+    // The refused connection to that endpoint is watched in both.
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let summary = records.last().unwrap();
+        let faults = &summary["pipeline"]["connections"]["faults"];
+        assert!(
+            faults.as_u64().is_some_and(|n| n >= 1),
+            "{view}: {faults} in {summary}"
+        );
+    }
+}
+
+#[test]
+fn a_dead_first_target_is_named_after_registering_through_the_next_one() {
+    // The provider's first target (5090) drops everything; the PBX gives
+    // up on it at Timer F and registers through Kamailio on 5060 (what
+    // Asterisk does over DNS SRV: a new transaction to the next target).
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    lab.provider
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some(
+                "table inet dead_target {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tudp dport 5090 drop\n\t}\n}\n",
+            ),
+        )
+        .unwrap();
+    let case = observe(&lab, "failover", Duration::from_millis(500), || {
+        let socket = support::pbx_udp_socket(&lab, Duration::from_millis(10));
+        let first = asterisk_register("failover", kamailio::USER, 1, 300);
+        let start = std::time::Instant::now();
+        for at in [
+            0, 500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500,
+        ] {
+            std::thread::sleep(Duration::from_millis(at).saturating_sub(start.elapsed()));
+            socket
+                .send_to(first.as_bytes(), (PROVIDER_V4, 5090))
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(32_200).saturating_sub(start.elapsed()));
+        drop(socket);
+        let reply = sipsak(
+            &lab,
+            "failover",
+            &asterisk_register("failover", kamailio::USER, 2, 300),
+            Some(kamailio::PASSWORD),
+        );
+        assert!(reply.contains("200 OK"), "{reply}");
+    });
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        assert_eq!(r["state"]["state"], "registered", "{view}: {r}");
+        let dead = r["diagnoses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "dead_target")
+            .unwrap_or_else(|| panic!("{view}: no dead_target in {r}"));
+        assert_eq!(
+            dead["dead"],
+            format!("{PROVIDER_V4}:5090"),
+            "{view}: {dead}"
+        );
+        assert_eq!(
+            dead["registered_through"],
+            format!("{PROVIDER_V4}:5060"),
+            "{view}: {dead}"
+        );
+        assert!(dead["sent"].as_u64().unwrap() >= 10, "{view}: {dead}");
+    }
+}
+
+/// The router's WAN link narrowed to 576 bytes: the plain REGISTER fits,
+/// the one with credentials does not, and leaves the PBX with Don't
+/// Fragment set. With `drop_icmp`, the router's "fragmentation needed" is
+/// dropped (a path-MTU black hole); else it reaches the PBX, MTU named.
+fn mtu_case(name: &str, drop_icmp: bool) -> Case {
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    lab.router
+        .run(&["ip", "link", "set", ROUTER_WAN_IF, "mtu", "576"])
+        .unwrap();
+    if drop_icmp {
+        lab.router
+            .run_with_stdin(
+                &["nft", "-f", "-"],
+                Some(
+                    "table inet mtu_black_hole {\n\tchain output {\n\t\ttype filter hook output priority filter; policy accept;\n\t\ticmp type destination-unreachable icmp code frag-needed drop\n\t}\n}\n",
+                ),
+            )
+            .unwrap();
+    }
+    let tmp = support::temp_dir(&format!("mtu-{name}"));
+    let file = tmp.path().join("register.sip");
+    std::fs::write(&file, asterisk_register(name, kamailio::USER, 1, 300)).unwrap();
+    observe(&lab, name, Duration::from_secs(34), || {
+        let target = format!("sip:{}@{PROVIDER_V4}", kamailio::USER);
+        let client = lab
+            .pbx
+            .spawn(&[
+                "sipsak",
+                "-f",
+                file.to_str().unwrap(),
+                "-s",
+                &target,
+                "-S",
+                "-l",
+                "5060",
+                "--no-via",
+                "--no-crlf",
+                "-a",
+                kamailio::PASSWORD,
+                "-u",
+                kamailio::USER,
+            ])
+            .unwrap();
+        std::mem::forget(client); // ends by itself; the lab kills it at the latest
+    })
+}
+
+#[test]
+fn credentials_lost_to_a_narrow_link_whose_icmp_is_dropped_are_a_path_mtu_black_hole() {
+    let case = mtu_case("mtuhole", true);
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "large_request_unanswered", "{view}: {r}");
+        assert!(d["bytes"].as_u64().unwrap() < 1300, "{view}: {d}");
+    }
+}
+
+#[test]
+fn credentials_refused_by_a_narrow_link_name_its_mtu() {
+    let case = mtu_case("mtuicmp", false);
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, kamailio::USER);
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "unreachable", "{view}: {r}");
+        assert_eq!(d["icmp"], "fragmentation_needed", "{view}: {d}");
+        assert_eq!(d["mtu"], 576, "{view}: {d}");
+    }
+}
+
+#[test]
+fn trunks_silenced_by_a_flood_ban_after_a_burst_are_told_the_ban_live_and_from_the_file() {
+    // The provider's flood protection: past 12 packets in a burst from one
+    // source, that source is banned (nftables dynamic sets).
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    lab.provider
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some(
+                "table inet flood_ban {\n\tset banned {\n\t\ttype ipv4_addr\n\t\tflags dynamic, timeout\n\t\ttimeout 5m\n\t}\n\tset rate {\n\t\ttype ipv4_addr\n\t\tflags dynamic\n\t}\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tip saddr @banned drop\n\t\tudp dport 5060 update @rate { ip saddr limit rate over 20/minute burst 12 packets } add @banned { ip saddr } drop\n\t}\n}\n",
+            ),
+        )
+        .unwrap();
+    let mut answered = 0;
+    let case = observe(&lab, "flood", Duration::from_secs(34), || {
+        // A PBX starting up registers its 16 trunks at once.
+        let socket = support::pbx_udp_socket(&lab, Duration::from_millis(100));
+        let mut buf = [0u8; 4096];
+        for trunk in 0..16 {
+            let text = asterisk_register("flood", &format!("trunk{trunk}"), 1, 300);
+            socket
+                .send_to(text.as_bytes(), (PROVIDER_V4, 5060))
+                .unwrap();
+            if socket.recv_from(&mut buf).is_ok() {
+                answered += 1;
+            }
+        }
+    });
+    assert!(
+        (10..16).contains(&answered),
+        "the burst passed, then the ban: {answered}"
+    );
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let r = registration(records, "trunk15");
+        let d = &r["diagnoses"][0];
+        assert_eq!(d["kind"], "banned", "{view}: {r}");
+        assert_eq!(d["rejections"], 0, "{view}: {d}");
+        assert!(d["answered_burst"].as_u64().unwrap() >= 10, "{view}: {d}");
+    }
+}
+
+#[test]
+fn a_mirror_of_the_pbxs_outbound_leg_says_answers_not_in_this_capture_not_timeout() {
+    // tcpdump keeps only what the PBX sends (a mirror of one leg): the
+    // challenge and the 200 OK are not in the file, but the PBX answered
+    // the challenge, so the REGISTER is no timeout.
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    let tmp = support::temp_dir("oneway");
+    let file = tmp.path().join("outbound.pcap");
+    let filter = format!("src host {PBX_V4}");
+    let writer = lab
+        .pbx
+        .spawn(&[
+            "tcpdump",
+            "-i",
+            PBX_IF,
+            "-U",
+            "-w",
+            file.to_str().unwrap(),
+            &filter,
+        ])
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !file.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let reply = sipsak(
+        &lab,
+        "oneway",
+        &asterisk_register("oneway", kamailio::USER, 1, 300),
+        Some(kamailio::PASSWORD),
+    );
+    assert!(reply.contains("200 OK"), "registered on the wire: {reply}");
+    // A later packet of the PBX moves the file's time past Timer F.
+    std::thread::sleep(Duration::from_secs(33));
+    let ping = lab
+        .pbx
+        .enter(|| std::net::UdpSocket::bind((PBX_V4, 5099)))
+        .unwrap()
+        .unwrap();
+    let options = format!(
+        "OPTIONS sip:{PROVIDER_V4} SIP/2.0\r\nVia: SIP/2.0/UDP {PBX_V4}:5099;branch=z9hG4bK-ping-oneway\r\nFrom: <sip:ping@{PBX_V4}>;tag=p\r\nTo: <sip:{PROVIDER_V4}>\r\nCall-ID: ping-oneway\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    ping.send_to(options.as_bytes(), (PROVIDER_V4, 5060))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    writer.stop(libc::SIGINT, Duration::from_secs(10)).unwrap();
+    let out = std::process::Command::new(support::SIPWATCH)
+        .args(["analyze", "--json", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = json_lines(&out.stdout);
+    let r = registration(&records, kamailio::USER);
+    let kinds: Vec<&str> = r["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["answers_not_captured"], "{r}");
+    assert_ne!(r["state"]["state"], "timeout", "{r}");
+    let summary = records.last().unwrap();
+    assert_eq!(summary["pipeline"]["tracking"]["timeouts"], 0, "{summary}");
+    assert!(
+        records.iter().all(|e| e["type"] != "timeout"),
+        "no timeout event"
+    );
+}

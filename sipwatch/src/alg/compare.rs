@@ -36,6 +36,11 @@ pub enum FindingKind {
     MaxForwardsDecremented,
     /// Content-Length changed (following a body rewrite, usually).
     ContentLengthChanged,
+    /// The Content-Length that arrived does not match the body that
+    /// arrived (the one sent did): a rewrite of the body (a search and
+    /// replace of addresses) left it stale, and the far end will cut the
+    /// body or wait for bytes that never come.
+    ContentLengthStale,
     /// The start line changed.
     StartLineChanged,
     /// Another change to a header's value.
@@ -134,6 +139,23 @@ pub fn compare(sent: &[u8], received: &[u8]) -> Vec<Finding> {
     let (body_a, body_b) = (&sent[a.body.clone()], &received[b.body.clone()]);
     if body_a != body_b {
         compare_bodies(body_a, body_b, &mut findings);
+    }
+    // Each copy's declared length against its own body: one that was right
+    // when sent and is not on arrival was left stale by the path.
+    let declared = |i: &MessageIndex<'_>| {
+        i.header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    if let (Some(da), Some(db)) = (declared(&a), declared(&b))
+        && da == body_a.len()
+        && db != body_b.len()
+    {
+        findings.push(Finding::new(
+            "Content-Length",
+            Some(&db.to_string()),
+            Some(&format!("{} bytes", body_b.len())),
+            FindingKind::ContentLengthStale,
+        ));
     }
     findings
 }
@@ -365,43 +387,134 @@ fn addresses(value: &str) -> Vec<IpAddr> {
     out
 }
 
+/// SDP lines whose changes are named one by one (RFC 4566 §5): the origin,
+/// the connection address, the media line. Other lines are compared too,
+/// and reported together as a body rewrite.
+const SDP_NAMED: [char; 3] = ['o', 'c', 'm'];
+
+/// The sections of an SDP body (RFC 4566 §5): the session (before the first
+/// `m=`), then one per media description, each its lines as (type, value).
+fn sdp_sections(text: &str) -> Vec<Vec<(char, &str)>> {
+    let mut sections = vec![Vec::new()];
+    for line in text.lines() {
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
+        let mut chars = kind.chars();
+        let (Some(k), None) = (chars.next(), chars.next()) else {
+            continue;
+        };
+        if k == 'm' {
+            sections.push(Vec::new());
+        }
+        if let Some(last) = sections.last_mut() {
+            last.push((k, value));
+        }
+    }
+    sections
+}
+
+/// Compares two SDP bodies by section and by field: the n-th line of each
+/// type in a section with the n-th of that type in the same section, so
+/// that a line inserted or removed (an `i=` recording the original address)
+/// hides nothing after it and is itself named.
 fn compare_bodies(a: &[u8], b: &[u8], findings: &mut Vec<Finding>) {
     let (ta, tb) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
     let is_sdp = |t: &str| t.starts_with("v=0");
-    if !(is_sdp(&ta) && is_sdp(&tb)) {
+    let rewritten = |findings: &mut Vec<Finding>| {
         findings.push(Finding {
             header: "body".into(),
             before: Some(format!("{} bytes", a.len())),
             after: Some(format!("{} bytes", b.len())),
             kind: FindingKind::BodyRewritten,
         });
-        return;
+    };
+    if !(is_sdp(&ta) && is_sdp(&tb)) {
+        return rewritten(findings);
     }
-    let (la, lb): (Vec<&str>, Vec<&str>) = (ta.lines().collect(), tb.lines().collect());
-    let mut other = la.len() != lb.len();
-    for (x, y) in la.iter().zip(&lb) {
-        if x == y {
-            continue;
-        }
-        match (x.split_once('='), y.split_once('=')) {
-            (Some((kx, vx)), Some((ky, vy))) if kx == ky && ["o", "c", "m"].contains(&kx) => {
-                findings.push(Finding::new(
-                    &format!("sdp {kx}="),
-                    Some(vx),
-                    Some(vy),
-                    classify(vx, vy),
-                ));
-            }
-            _ => other = true,
-        }
+    let (sa, sb) = (sdp_sections(&ta), sdp_sections(&tb));
+    let mut other = sa.len() != sb.len();
+    for (x, y) in sa.iter().zip(&sb) {
+        other |= compare_sdp_section(x, y, findings);
     }
     if other {
-        findings.push(Finding {
-            header: "body".into(),
-            before: Some(format!("{} bytes", a.len())),
-            after: Some(format!("{} bytes", b.len())),
-            kind: FindingKind::BodyRewritten,
-        });
+        rewritten(findings);
+    }
+}
+
+/// One SDP section's fields; whether anything changed that is not named on
+/// its own.
+fn compare_sdp_section(
+    a: &[(char, &str)],
+    b: &[(char, &str)],
+    findings: &mut Vec<Finding>,
+) -> bool {
+    let mut other = false;
+    let mut kinds: Vec<char> = a.iter().chain(b).map(|&(k, _)| k).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for k in kinds {
+        let of = |s: &[(char, &str)]| -> Vec<String> {
+            s.iter()
+                .filter(|&&(t, _)| t == k)
+                .map(|&(_, v)| v.to_owned())
+                .collect()
+        };
+        let (va, vb) = (of(a), of(b));
+        let header = format!("sdp {k}=");
+        for i in 0..va.len().max(vb.len()) {
+            match (va.get(i), vb.get(i)) {
+                (Some(x), Some(y)) if x == y => {}
+                (Some(x), Some(y)) if SDP_NAMED.contains(&k) => {
+                    let kind = if k == 'm' {
+                        classify_media(x, y)
+                    } else {
+                        classify(x, y)
+                    };
+                    findings.push(Finding::new(&header, Some(x), Some(y), kind));
+                }
+                (Some(_), Some(_)) => other = true,
+                (None, Some(y)) => {
+                    findings.push(Finding::new(
+                        &header,
+                        None,
+                        Some(y),
+                        FindingKind::HeaderAdded,
+                    ));
+                }
+                (Some(x), None) => {
+                    findings.push(Finding::new(
+                        &header,
+                        Some(x),
+                        None,
+                        FindingKind::HeaderRemoved,
+                    ));
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    other
+}
+
+/// An `m=` line (`audio 40000 RTP/AVP 0 8`): only its port (and port
+/// count) changed is a port rewrite, whatever the addresses say.
+fn classify_media(before: &str, after: &str) -> FindingKind {
+    let (ta, tb): (Vec<&str>, Vec<&str>) = (
+        before.split_whitespace().collect(),
+        after.split_whitespace().collect(),
+    );
+    let same_but_port = ta.len() == tb.len()
+        && ta.len() >= 2
+        && ta
+            .iter()
+            .zip(&tb)
+            .enumerate()
+            .all(|(i, (x, y))| i == 1 || x == y);
+    if same_but_port {
+        FindingKind::PortRewritten
+    } else {
+        classify(before, after)
     }
 }
 
@@ -423,6 +536,152 @@ v=0\r\no=- 1 1 IN IP4 192.168.77.10\r\ns=-\r\nc=IN IP4 192.168.77.10\r\nm=audio 
 
     fn kinds(f: &[Finding]) -> Vec<(String, FindingKind)> {
         f.iter().map(|f| (f.header.clone(), f.kind)).collect()
+    }
+
+    /// An INVITE from `pbx` with `sdp` as its body and a right Content-Length.
+    fn invite_with(pbx: &str, sdp: &str) -> String {
+        format!(
+            "INVITE sip:bob@example.net SIP/2.0\r\nVia: SIP/2.0/UDP {pbx};branch=z9hG4bK-s\r\nCall-ID: s1\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    /// SDP of `ip` (IPv4 or IPv6) with audio on `audio` and video on `video`.
+    fn sdp(ip: &str, audio: u16, video: u16) -> String {
+        let family = if ip.contains(':') { "IP6" } else { "IP4" };
+        format!(
+            "v=0\r\no=- 7 7 IN {family} {ip}\r\ns=-\r\nc=IN {family} {ip}\r\nt=0 0\r\n\
+             m=audio {audio} RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n\
+             m=video {video} RTP/AVP 96\r\nc=IN {family} {ip}\r\na=rtpmap:96 H264/90000\r\n"
+        )
+    }
+
+    #[test]
+    fn an_inserted_sdp_line_hides_no_rewrite_after_it_and_is_named_itself() {
+        let sent = invite_with("192.168.1.5:5060", &sdp("192.168.1.5", 40000, 40002));
+        // An ALG records the original address in an i= line and rewrites c=.
+        let got = sent.replace(
+            "s=-\r\nc=IN IP4 192.168.1.5",
+            "s=-\r\ni=orig 192.168.1.5\r\nc=IN IP4 198.51.100.7",
+        );
+        let f = compare(sent.as_bytes(), got.as_bytes());
+        let k = kinds(&f);
+        assert!(
+            k.contains(&("sdp i=".into(), FindingKind::HeaderAdded)),
+            "{k:?}"
+        );
+        assert!(
+            k.contains(&("sdp c=".into(), FindingKind::AddressRewritten)),
+            "{k:?}"
+        );
+        assert!(
+            !k.iter()
+                .any(|(_, kind)| *kind == FindingKind::BodyRewritten),
+            "{k:?}"
+        );
+        assert!(alg_suspected(&f));
+    }
+
+    #[test]
+    fn an_m_line_whose_port_moved_is_a_port_rewrite_in_its_own_media_section_v6() {
+        let sent = invite_with("[2001:db8::5]:5060", &sdp("2001:db8::5", 40000, 40002));
+        let got = sent.replace("m=video 40002", "m=video 50002");
+        let f = compare(sent.as_bytes(), got.as_bytes());
+        assert_eq!(
+            kinds(&f),
+            [("sdp m=".to_owned(), FindingKind::PortRewritten)],
+            "{f:?}"
+        );
+        assert_eq!(f[0].describe(), "SDP m=: port rewritten 40002 → 50002");
+        assert!(alg_suspected(&f));
+    }
+
+    #[test]
+    fn a_media_sections_own_connection_line_is_compared_with_its_own() {
+        let sent = invite_with("192.168.1.5:5060", &sdp("192.168.1.5", 40000, 40002));
+        // Only the video section's c= is rewritten.
+        let got = sent.replace(
+            "m=video 40002 RTP/AVP 96\r\nc=IN IP4 192.168.1.5",
+            "m=video 40002 RTP/AVP 96\r\nc=IN IP4 198.51.10.7",
+        );
+        let f = compare(sent.as_bytes(), got.as_bytes());
+        assert_eq!(
+            kinds(&f),
+            [("sdp c=".to_owned(), FindingKind::AddressRewritten)],
+            "{f:?}"
+        );
+        assert_eq!(f[0].before.as_deref(), Some("IN IP4 192.168.1.5"));
+    }
+
+    #[test]
+    fn a_content_length_left_stale_by_a_search_and_replace_is_named() {
+        let sent = invite_with("192.168.1.5:5060", &sdp("192.168.1.5", 40000, 40002));
+        // Longer addresses in, the declared length kept.
+        let got = sent.replace("IN IP4 192.168.1.5", "IN IP4 198.51.100.117");
+        let f = compare(sent.as_bytes(), got.as_bytes());
+        let stale = f
+            .iter()
+            .find(|f| f.kind == FindingKind::ContentLengthStale)
+            .unwrap_or_else(|| panic!("{f:?}"));
+        let body = got.split("\r\n\r\n").nth(1).unwrap().len();
+        assert_eq!(
+            stale.after.as_deref(),
+            Some(format!("{body} bytes").as_str())
+        );
+        assert!(
+            stale.describe().contains("left stale"),
+            "{}",
+            stale.describe()
+        );
+        // A Content-Length that follows its body is no stale one.
+        let fixed = invite_with("192.168.1.5:5060", got.split("\r\n\r\n").nth(1).unwrap());
+        let f = compare(sent.as_bytes(), fixed.as_bytes());
+        assert!(
+            f.iter().all(|f| f.kind != FindingKind::ContentLengthStale),
+            "{f:?}"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+        #[test]
+        fn every_alg_personality_is_named_by_field(
+            v6 in proptest::prelude::any::<bool>(),
+            host in 1u8..250,
+            public in 1u8..250,
+            audio in 10_000u16..30_000,
+            moved in 1u16..1000,
+            insert_i in proptest::prelude::any::<bool>(),
+            fix_length in proptest::prelude::any::<bool>(),
+        ) {
+            let (private, rewritten) = if v6 {
+                (format!("fd00::{host:x}"), format!("2001:db8::{public:x}"))
+            } else {
+                (format!("192.168.7.{host}"), format!("198.51.100.{public}"))
+            };
+            let sent_sdp = sdp(&private, audio, audio + 2);
+            let sent = invite_with("192.168.7.1:5060", &sent_sdp);
+            let mut got_sdp = sent_sdp
+                .replace(&format!(" {private}\r\n"), &format!(" {rewritten}\r\n"))
+                .replace(&format!("m=audio {audio}"), &format!("m=audio {}", audio + moved));
+            if insert_i {
+                got_sdp = got_sdp.replace("s=-\r\n", &format!("s=-\r\ni=was {private}\r\n"));
+            }
+            let got = if fix_length {
+                invite_with("192.168.7.1:5060", &got_sdp)
+            } else {
+                sent.replace(&sent_sdp, &got_sdp)
+            };
+            let f = compare(sent.as_bytes(), got.as_bytes());
+            let k = kinds(&f);
+            let has = |h: &str, kind: FindingKind| k.contains(&(h.to_owned(), kind));
+            proptest::prop_assert!(has("sdp m=", FindingKind::PortRewritten), "{:?}", k);
+            proptest::prop_assert_eq!(has("sdp c=", FindingKind::AddressRewritten), private != rewritten, "{:?}", k);
+            proptest::prop_assert_eq!(has("sdp i=", FindingKind::HeaderAdded), insert_i, "{:?}", k);
+            proptest::prop_assert!(!has("body", FindingKind::BodyRewritten), "{:?}", k);
+            let stale = f.iter().any(|f| f.kind == FindingKind::ContentLengthStale);
+            proptest::prop_assert_eq!(stale, !fix_length && got_sdp.len() != sent_sdp.len(), "{:?}", k);
+        }
     }
 
     #[test]

@@ -18,6 +18,10 @@ impl Finding {
                 let (x, y) = changed_endpoint(before, after);
                 format!("{name}: address rewritten {x} → {y}")
             }
+            FindingKind::PortRewritten if self.header == "sdp m=" => {
+                let port = |v: &str| v.split_whitespace().nth(1).unwrap_or("").to_owned();
+                format!("{name}: port rewritten {} → {}", port(before), port(after))
+            }
             FindingKind::PortRewritten => {
                 let (x, y) = changed_endpoint(before, after);
                 format!("{name}: port rewritten {x} → {y}")
@@ -40,6 +44,9 @@ impl Finding {
             FindingKind::ContentLengthChanged => {
                 format!("{name}: {before} → {after} (the body was rewritten)")
             }
+            FindingKind::ContentLengthStale => format!(
+                "{name}: says {before} but the body that arrived is {after}: left stale by a rewrite of the body (a search-and-replace ALG)"
+            ),
             FindingKind::StartLineChanged => {
                 format!("start line: {} → {}", shorten(before), shorten(after))
             }

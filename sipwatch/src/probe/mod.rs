@@ -9,7 +9,7 @@ mod run;
 
 pub use crate::client::seen;
 pub use report::{
-    ExitCode, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport, Verdict, verdict,
-    write_report,
+    ExitCode, ForeignAnswer, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport, Verdict,
+    verdict, write_report,
 };
 pub use run::{ProbeConfig, ProbeError, probe};

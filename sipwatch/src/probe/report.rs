@@ -42,6 +42,29 @@ impl fmt::Display for ProbeMethod {
     }
 }
 
+/// A SIP response that is no echo's mirror: what answered in its place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForeignAnswer {
+    /// Its status code (`401`).
+    pub code: u16,
+    /// Its reason phrase, as written.
+    pub reason: String,
+    /// Its Server header (else User-Agent): who answered (`kamailio (5.7.4)`).
+    pub server: Option<String>,
+}
+
+impl ForeignAnswer {
+    /// `401 Unauthorized, Server: kamailio (5.7.4)`.
+    fn words(&self) -> String {
+        let server = self
+            .server
+            .as_deref()
+            .map(|s| format!(", Server: {s}"))
+            .unwrap_or_default();
+        format!("{} {}{server}", self.code, self.reason)
+    }
+}
+
 /// One probe: what was sent, where it ended up, and what changed on the way.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProbeOutcome {
@@ -67,6 +90,10 @@ pub struct ProbeOutcome {
     pub query_error: Option<String>,
     /// Why an answer that came back is not an echo's mirror.
     pub answer_problem: Option<String>,
+    /// What answered instead of an echo, when a SIP response came back
+    /// that is no mirror (a registrar's `401`, with its `Server`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answered_instead: Option<ForeignAnswer>,
     /// The address and port the echo saw: differs from `local` behind NAT.
     pub nat_source: Option<SocketAddr>,
     /// What changed on the path out: between the NIC and the echo when this
@@ -215,6 +242,7 @@ fn legs(o: &ProbeOutcome) -> String {
         Leg::DroppedOnThisHost | Leg::AnswerDroppedOnThisHost => {
             "the path beyond inferred from this host's legs"
         }
+        Leg::InvalidAnswer if o.answered_instead.is_some() => "something else answered",
         Leg::NoAnswer | Leg::TcpConnectFailed | Leg::Refused | Leg::InvalidAnswer => {
             "echo not observed"
         }
@@ -253,10 +281,17 @@ fn leg_words(o: &ProbeOutcome) -> String {
         Leg::Refused => {
             "the TCP connection was refused: nothing listens there (is sipwatch echo running on that port?), or a firewall rejects SIP over TCP".into()
         }
-        Leg::InvalidAnswer => format!(
-            "an answer came back, but not an echo's mirror ({}): is it a sipwatch echo on that port, or something else answering SIP there?",
-            o.answer_problem.as_deref().unwrap_or("unreadable")
-        ),
+        Leg::InvalidAnswer => match &o.answered_instead {
+            Some(a) => format!(
+                "something else answers SIP there, not a sipwatch echo: it answered {} ({}); the path works both ways to it, but what it changes cannot be told without an echo's mirror",
+                a.words(),
+                o.answer_problem.as_deref().unwrap_or("no mirror")
+            ),
+            None => format!(
+                "an answer came back, but not an echo's mirror ({}): is it a sipwatch echo on that port, or something else answering SIP there?",
+                o.answer_problem.as_deref().unwrap_or("unreadable")
+            ),
+        },
         Leg::DroppedOnThisHost => match &o.kernel_drop {
             Some(d) => format!(
                 "dropped on this host: never left, dropped by {}; {}",
@@ -360,7 +395,13 @@ fn verdict_words(report: &ProbeReport) -> String {
             }
             format!("drops found: SIP is lost {}; check the firewall rules for SIP there", where_.join("; and "))
         }
-        Verdict::CouldNotTest => "could not test: nothing came back; is sipwatch echo running there, and reachable?".into(),
+        Verdict::CouldNotTest => match report.probes.iter().find_map(|o| o.answered_instead.as_ref()) {
+            Some(a) => format!(
+                "could not test: what answers there is not a sipwatch echo (it answered {}); run `sipwatch echo` on a host beyond the path and probe that",
+                a.words()
+            ),
+            None => "could not test: nothing came back; is sipwatch echo running there, and reachable?".into(),
+        },
     }
 }
 
@@ -381,6 +422,7 @@ mod tests {
             leg,
             query_error: None,
             answer_problem: None,
+            answered_instead: None,
             nat_source: None,
             out: Vec::new(),
             on_this_host: Vec::new(),

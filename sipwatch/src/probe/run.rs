@@ -8,7 +8,7 @@ use std::{
 
 use super::{
     nic::{NicView, NicWatch},
-    report::{Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport},
+    report::{ForeignAnswer, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport},
 };
 use crate::{
     alg::compare,
@@ -241,12 +241,38 @@ fn probe_udp(
     if let Outcome::Refused(_) = exchange.outcome {
         outcome.leg = Leg::Refused;
         outcome.query_error = None;
-    } else if let Some(problem) = first_problem(&exchange, config.target) {
-        outcome.leg = Leg::InvalidAnswer;
-        outcome.answer_problem = Some(problem);
-        outcome.query_error = None;
+    } else {
+        not_a_mirror(&exchange, config.target, &mut outcome);
     }
     Ok(outcome)
+}
+
+/// An unanswered probe to which something answered that is no mirror:
+/// an invalid answer, with what answered in its place.
+fn not_a_mirror(exchange: &Exchange, echo: SocketAddr, outcome: &mut ProbeOutcome) {
+    if let Some(problem) = first_problem(exchange, echo) {
+        outcome.leg = Leg::InvalidAnswer;
+        outcome.answer_problem = Some(problem);
+        outcome.answered_instead = answers(exchange, echo).find_map(|(bytes, _)| foreign(bytes));
+        outcome.query_error = None;
+    }
+}
+
+/// A SIP response that is no mirror, as [`ForeignAnswer`].
+fn foreign(answer: &[u8]) -> Option<ForeignAnswer> {
+    mirror_problem(answer)?;
+    let index = MessageIndex::parse(answer);
+    let Some(crate::sip::StartLine::Response { code, reason, .. }) = &index.start else {
+        return None;
+    };
+    Some(ForeignAnswer {
+        code: *code,
+        reason: reason.clone(),
+        server: index
+            .header("server")
+            .or_else(|| index.header("user-agent"))
+            .map(|s| s.trim().to_owned()),
+    })
 }
 
 /// What came back from the echo's address, in order of arrival: every
@@ -348,8 +374,11 @@ fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: ProbeMethod, id: &str
             id,
         )
     };
-    mirror_among(&exchange, config.target, mirrored)
-        .unwrap_or_else(|| unanswered(config, kind, Transport::Tcp, local, 1, id, &request))
+    mirror_among(&exchange, config.target, mirrored).unwrap_or_else(|| {
+        let mut outcome = unanswered(config, kind, Transport::Tcp, local, 1, id, &request);
+        not_a_mirror(&exchange, config.target, &mut outcome);
+        outcome
+    })
 }
 
 /// A realistic request of `kind` with this host's address in Via, Contact and SDP.
@@ -437,6 +466,7 @@ fn answered(
         leg: Leg::Delivered,
         query_error: None,
         answer_problem: None,
+        answered_instead: None,
         nat_source: mirror.source_addr(),
         out: compare(request, &mirror.request_bytes()?),
         on_this_host: Vec::new(),
@@ -484,6 +514,7 @@ fn unanswered(
         leg,
         query_error,
         answer_problem: None,
+        answered_instead: None,
         nat_source: None,
         out: Vec::new(),
         on_this_host: Vec::new(),
@@ -523,6 +554,79 @@ mod tests {
             }
         });
         addr
+    }
+
+    /// What a registrar answers any request: 401 with its Server header.
+    fn registrar_answer(request: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(request);
+        let keep: Vec<&str> = text
+            .split("\r\n")
+            .filter(|l| {
+                ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                    .iter()
+                    .any(|h| l.starts_with(h))
+            })
+            .collect();
+        format!(
+            "SIP/2.0 401 Unauthorized\r\n{}\r\nWWW-Authenticate: Digest realm=\"lab\", nonce=\"n\"\r\nServer: kamailio (5.7.4 (x86_64/linux))\r\nContent-Length: 0\r\n\r\n",
+            keep.join("\r\n")
+        )
+        .into_bytes()
+    }
+
+    /// A registrar, not an echo, on UDP and TCP of one port.
+    fn registrar() -> SocketAddr {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let udp = UdpSocket::bind(addr).unwrap();
+        udp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = udp.recv_from(&mut buf) {
+                udp.send_to(&registrar_answer(&buf[..n]), from).unwrap();
+            }
+        });
+        thread::spawn(move || {
+            for stream in tcp.incoming().take(3) {
+                let Ok(mut stream) = stream else { break };
+                let mut buf = vec![0u8; 65_536];
+                if let Ok(n) = std::io::Read::read(&mut stream, &mut buf) {
+                    let _ = std::io::Write::write_all(&mut stream, &registrar_answer(&buf[..n]));
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_registrar_probed_instead_of_an_echo_is_named_by_what_it_answered_udp_and_tcp() {
+        let target = registrar();
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let report = probe(&config(target, transport)).unwrap();
+            for o in &report.probes {
+                assert_eq!(o.leg, Leg::InvalidAnswer, "{transport}: {o:?}");
+                let a = o
+                    .answered_instead
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{o:?}"));
+                assert_eq!((a.code, a.reason.as_str()), (401, "Unauthorized"));
+                assert!(
+                    a.server
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with("kamailio")),
+                    "{a:?}"
+                );
+            }
+            let mut text = Vec::new();
+            super::super::write_report(&mut text, &report, false).unwrap();
+            let text = String::from_utf8(text).unwrap();
+            assert!(
+                text.contains("401 Unauthorized, Server: kamailio"),
+                "{text}"
+            );
+            assert!(text.contains("not a sipwatch echo"), "{text}");
+            assert!(!text.contains("nothing came back"), "{text}");
+        }
     }
 
     fn config(target: SocketAddr, transport: Transport) -> ProbeConfig {

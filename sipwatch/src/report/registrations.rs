@@ -56,7 +56,7 @@ pub fn write_event_in(out: &mut dyn Write, e: &Event, trunks: Option<&Trunks>) -
             // Ended early: the capture stopped after ICMP errors answered it.
             match e.at().duration_since(tx.first_sent) {
                 Ok(d) if d < crate::track::TIMER_B => format!(
-                    "before the capture ended {} s after it (ICMP errors answered it)",
+                    "before the capture ended {} s after it (ICMP errors came back; the PBX keeps sending it until Timer F)",
                     d.as_secs()
                 ),
                 _ => "in 32 s".to_owned(),
@@ -218,9 +218,22 @@ pub fn write_totals(out: &mut dyn Write, regs: &[&Registration], s: &TrackStats)
         .iter()
         .filter(|r| r.state() == RegistrationState::Unregistered)
         .count();
+    // Only where the capture held one direction of a flow.
+    let not_captured = if s.answers_not_captured > 0 {
+        format!(
+            "; {} (one direction only)",
+            count(
+                s.answers_not_captured,
+                "transaction whose answers are not in this capture",
+                "transactions whose answers are not in this capture"
+            )
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {}, {}, {}, {}",
+        "registrations: {ok} OK, {failing} failing, {unregistered} unregistered; {}, {}, {}, {}{not_captured}",
         count(s.transactions, "transaction", "transactions"),
         count(s.timeouts, "timeout", "timeouts"),
         count(s.retransmissions, "retransmission", "retransmissions"),

@@ -20,10 +20,24 @@ pub fn contacts_kept(kept: &ContactsKept, sent: &str) -> Vec<(String, String)> {
             Rewriter::Alg => {
                 "neither the address sent nor the one the registrar saw this host as: a SIP ALG on the path rewrote it"
             }
+            Rewriter::Registrar => {
+                "the registrar rewrote it itself: it and this host are on one host or in one private subnet, where no router (no NAT, no SIP ALG) stands between them"
+            }
+        };
+        let fix = match by {
+            Rewriter::Registrar => {
+                "the PBX may not recognise its own binding: it reads the granted expiry from the Contact that matches its own (Asterisk falls back to the Expires header or its own `expiration`); the registrar's own Contact rewriting does it (an Asterisk registrar: `rewrite_contact=yes` on the endpoint; Kamailio: fix_nated_contact / set_contact_alias), not needed where no NAT stands between"
+            }
+            _ => {
+                "the PBX may not recognise its own binding: it reads the granted expiry from the Contact that matches its own (Asterisk falls back to the Expires header or its own `expiration`), so it may refresh too late or read an unregistration where there was none; disable the ALG, or let the PBX put its public address in the Contact (PJSIP transport `external_signaling_address`, `local_net`)"
+            }
         };
         lines.push((
-            format!("the registrar kept the Contact as {}, not {sent} as sent: {who}", ours.uri),
-            "the PBX may not recognise its own binding: it reads the granted expiry from the Contact that matches its own (Asterisk falls back to the Expires header or its own `expiration`), so it may refresh too late or read an unregistration where there was none; disable the ALG, or let the PBX put its public address in the Contact (PJSIP transport `external_signaling_address`, `local_net`)".into(),
+            format!(
+                "the registrar kept the Contact as {}, not {sent} as sent: {who}",
+                ours.uri
+            ),
+            fix.into(),
         ));
     }
     let others: Vec<&ReturnedContact> = kept.others().collect();

@@ -155,8 +155,8 @@ fn from_the_wire(d: &Diagnosis) -> (String, String) {
         Diagnosis::Timeout { side: Side::Client, sent, tcp_acked: true, provisional_seen: false, destination, .. } => {
             acked_unanswered(*sent, destination)
         }
-        Diagnosis::Timeout { side, sent, left_this_host, provisional_seen, destination, transport, .. } => {
-            timeout(*side, *sent, *left_this_host, *provisional_seen, destination, transport)
+        Diagnosis::Timeout { side, sent, left_this_host, provisional_seen, destination, transport, no_router, .. } => {
+            timeout(*side, *sent, (*left_this_host, *provisional_seen), (destination, transport), *no_router)
         }
         Diagnosis::RemoteTimeout { reason } => (
             format!("408 {reason} from the far end: a proxy on the way timed out"),
@@ -228,6 +228,12 @@ fn from_the_wire(d: &Diagnosis) -> (String, String) {
         }
         Diagnosis::Banned { side, registrar, rejections, answered_burst, answers_stopped_at, icmp, icmp_count } => {
             path::banned(*side, registrar, (*rejections, *answered_burst), *answers_stopped_at, (*icmp, *icmp_count))
+        }
+        Diagnosis::AnswersNotCaptured { side, destination, transport, sent, acted_on } => {
+            path::answers_not_captured(*side, destination, *transport, *sent, *acted_on)
+        }
+        Diagnosis::DeadTarget { side, dead, transport, sent, timed_out_at, registered_through, delay_ms } => {
+            path::dead_target(*side, (dead, *transport, *sent, *timed_out_at), registered_through, *delay_ms)
         }
     }
 }
@@ -453,10 +459,9 @@ fn dropped_here(
 fn timeout(
     side: Side,
     sent: u32,
-    left_this_host: Option<bool>,
-    provisional_seen: bool,
-    destination: &SocketAddr,
-    transport: &Transport,
+    (left_this_host, provisional_seen): (Option<bool>, bool),
+    (destination, transport): (&SocketAddr, &Transport),
+    no_router: bool,
 ) -> (String, String) {
     if provisional_seen {
         return provisional_only(side, sent, destination, transport);
@@ -473,11 +478,13 @@ fn timeout(
         Some(false) => "it never left this host",
         None => "whether it left this host is not known",
     };
-    // Never "try TCP" to what already is TCP.
-    let other_transport = if *transport == Transport::Udp {
-        "try TCP or another port"
+    // Nothing stands between the two: no DNS, router or ALG to blame.
+    let fix = if no_router {
+        format!(
+            "this host and {destination} are on one host or in one private subnet: no router, NAT or SIP ALG stands between them; check that the registrar listens on {destination} over {transport} (its address, port and transport: `server_uri`, the PJSIP `transport`) and that neither host's firewall drops SIP"
+        )
     } else {
-        "check the registrar's port and transport (`server_uri`, the PJSIP `transport`)"
+        generic_fix(transport)
     };
     (
         format!(
@@ -485,9 +492,20 @@ fn timeout(
             crate::say::count(sent, "time", "times"),
             asterisk::RETRY_INTERVAL.name
         ),
-        format!(
-            "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"
-        ),
+        fix,
+    )
+}
+
+/// The last resort, when the capture holds no evidence of the cause.
+fn generic_fix(transport: &Transport) -> String {
+    // Never "try TCP" to what already is TCP.
+    let other_transport = if *transport == Transport::Udp {
+        "try TCP or another port"
+    } else {
+        "check the registrar's port and transport (`server_uri`, the PJSIP `transport`)"
+    };
+    format!(
+        "check that the registrar's name resolves (dig) to the right address, that a firewall lets SIP out and the answers back, and disable any SIP ALG on the router; {other_transport}"
     )
 }
 

@@ -10,7 +10,7 @@ use crate::{
     net::{ConnectionFault, IcmpKind, Transport},
     pbx::asterisk,
     time::clock,
-    track::Side,
+    track::{ActedOn, Side, UDP_REQUEST_LIMIT},
 };
 
 /// Common NAT and firewall idle timeouts for TCP are a few minutes; a
@@ -81,15 +81,25 @@ pub(super) fn large_request_unanswered(
     (bytes, answered): (u32, u32),
     destination: &SocketAddr,
 ) -> (String, String) {
+    let why = if bytes > UDP_REQUEST_LIMIT {
+        format!(
+            "larger than RFC 3261 allows over UDP without a known MTU, {UDP_REQUEST_LIMIT} bytes"
+        )
+    } else {
+        format!(
+            "{} bytes more than the one answered, under the {UDP_REQUEST_LIMIT} bytes RFC 3261 allows: a path-MTU black hole, a link on the way (a tunnel, VPN or PPPoE) whose MTU the small REGISTER fits and this one does not, with the ICMP \"fragmentation needed\" that would say so filtered",
+            bytes - answered
+        )
+    };
     let cause = format!(
-        "the REGISTER of {bytes} bytes to {destination} over UDP got no answer while REGISTERs of up to {answered} bytes were answered: it is lost for its size (larger than RFC 3261 allows over UDP without a known MTU, 1300 bytes), to an MTU with Don't Fragment set or a device that drops fragments"
+        "the REGISTER of {bytes} bytes to {destination} over UDP got no answer while REGISTERs of up to {answered} bytes were answered: it is lost for its size ({why}), to an MTU with Don't Fragment set or a device that drops fragments"
     );
     let fix = match side {
         Side::Client => {
-            "register over TCP (PJSIP `transport` for TCP, `server_uri` with `;transport=tcp`), or make the REGISTER smaller (fewer Contact parameters and headers)"
+            "register over TCP (PJSIP `transport` for TCP, `server_uri` with `;transport=tcp`), or make the REGISTER smaller (fewer Contact parameters and headers); find the link whose MTU is too small (`ping -M do -s` with growing sizes towards the registrar) and let its ICMP \"fragmentation needed\" through"
         }
         Side::Registrar => {
-            "have the phone register over TCP or TLS, or make its REGISTER smaller (push notification parameters off on UDP)"
+            "have the phone register over TCP or TLS, or make its REGISTER smaller (push notification parameters off on UDP); find the link whose MTU is too small and let its ICMP \"fragmentation needed\" through"
         }
     };
     (cause, fix.into())
@@ -249,6 +259,75 @@ pub(super) fn banned(
 }
 
 /// The host of `ip:port` (IPv6 in brackets kept whole).
+pub(super) fn answers_not_captured(
+    side: Side,
+    destination: &SocketAddr,
+    transport: Transport,
+    sent: u32,
+    acted_on: ActedOn,
+) -> (String, String) {
+    let acted = match acted_on {
+        ActedOn::Credentials => {
+            "the sender answered a challenge this capture does not hold (credentials after a REGISTER without them)".to_owned()
+        }
+        ActedOn::Ack => "the sender acknowledged (ACK) a final answer this capture does not hold".to_owned(),
+        ActedOn::InDialog => "the sender sent requests inside a dialog (BYE…) that only an answer could have set up".to_owned(),
+    };
+    let cause = format!(
+        "answers not in this capture: the REGISTER to {destination} over {transport} (seen {}) has no answer here, but {acted}, and nothing at all came back from {} in this capture: it holds one direction only (a mirror of one leg, asymmetric routing); no timeout is claimed",
+        crate::say::count(sent, "time", "times"),
+        destination.ip()
+    );
+    let fix = match side {
+        Side::Client => {
+            "capture both directions to judge this registration: on the PBX host itself (`sipwatch attach`), or mirror both directions of its port (the answers may come in on another interface: asymmetric routing)"
+        }
+        Side::Registrar => {
+            "capture both directions to judge this phone: on this PBX's own interfaces (`sipwatch attach`), or mirror both directions of the phone's port"
+        }
+    };
+    (cause, fix.to_owned())
+}
+
+/// Asterisk PJSIP refreshes this long before the granted expiry
+/// (`REREGISTER_BUFFER_TIME` in res_pjsip_outbound_registration.c).
+const ASTERISK_REFRESH_LEAD_S: u64 = 10;
+
+pub(super) fn dead_target(
+    side: Side,
+    (dead, transport, sent, timed_out_at): (&SocketAddr, Transport, u32, SystemTime),
+    through: &SocketAddr,
+    delay_ms: u64,
+) -> (String, String) {
+    let times = if sent == 1 {
+        "once".to_owned()
+    } else {
+        format!("{sent} times")
+    };
+    let delay_s = delay_ms.div_ceil(1000);
+    let lapse = if delay_s > ASTERISK_REFRESH_LEAD_S {
+        format!(
+            "; Asterisk starts a refresh {ASTERISK_REFRESH_LEAD_S} s before the expiry, so its binding lapses for about {} s at each one",
+            delay_s - ASTERISK_REFRESH_LEAD_S
+        )
+    } else {
+        String::new()
+    };
+    let cause = format!(
+        "registered through {through}, but only after the REGISTER to {dead} over {transport} (sent {times}) got no answer at all (given up at {}): that target is dead, and the PBX tries it first again at the next refresh (DNS SRV order), {delay_s} s lost each time{lapse}",
+        clock(timed_out_at)
+    );
+    let fix = match side {
+        Side::Client => format!(
+            "the registration works; the provider must fix or remove its dead target {dead} (its DNS SRV records, or that server); until then send to the target that answers: PJSIP `outbound_proxy` (or `server_uri`) naming {through} (chan_sip: the `register =>` host), or check that this host may reach {dead} at all (firewall, route)"
+        ),
+        Side::Registrar => format!(
+            "the phone reaches this PBX only after failing over from {dead}: remove or fix that target in the DNS SRV records phones resolve, or point the phone at {through}"
+        ),
+    };
+    (cause, fix)
+}
+
 fn host_of(addr: &str) -> &str {
     match addr.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => {

@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::SystemTime};
 
 use super::{FramingStats, KeepAlive, KeepAlives, Message, SipFramer, keep_alive};
 use crate::net::{
-    Datagram, IcmpError, NotSipStats, SipSelection, Transport,
+    Datagram, IcmpError, NotSipStats, SipEndpoints, SipSelection, Transport,
     tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
 };
 
@@ -27,6 +27,10 @@ pub struct AssemblyStats {
     pub unfinished_bytes: u64,
     /// Traffic passed over as not SIP.
     pub not_sip: NotSipStats,
+    /// Endpoints off the SIP ports where SIP was sniffed, forgotten to stay
+    /// within bounds: ICMP errors and TCP about them may since have been
+    /// passed over as not SIP (see [`SipEndpoints`]).
+    pub sip_endpoints_evicted: u64,
     /// Keep-alives on the SIP ports (UDP), per flow; absent from the JSON
     /// when there were none.
     #[serde(skip_serializing_if = "KeepAlives::is_empty")]
@@ -56,6 +60,8 @@ pub struct MessageAssembler {
     judged: HashMap<Flow, Judged>,
     not_sip: NotSipStats,
     keep_alives: KeepAlives,
+    /// Endpoints off the SIP ports where UDP was sniffed as SIP.
+    endpoints: SipEndpoints,
 }
 
 /// What the first bytes of a TCP direction off the SIP ports said.
@@ -96,7 +102,14 @@ impl MessageAssembler {
             judged: HashMap::new(),
             not_sip: NotSipStats::default(),
             keep_alives: KeepAlives::default(),
+            endpoints: SipEndpoints::default(),
         }
+    }
+
+    /// Either end is an endpoint off the SIP ports where UDP was sniffed as
+    /// SIP (see [`SipEndpoints`]).
+    pub fn sip_endpoint(&self, src: &std::net::SocketAddr, dst: &std::net::SocketAddr) -> bool {
+        self.endpoints.either(src, dst)
     }
 
     /// What assembly has counted so far, streams still open included.
@@ -110,6 +123,7 @@ impl MessageAssembler {
             framing,
             unfinished_bytes: self.unfinished_bytes,
             not_sip: self.not_sip,
+            sip_endpoints_evicted: self.endpoints.evicted,
             keep_alives: self.keep_alives,
         }
     }
@@ -119,7 +133,12 @@ impl MessageAssembler {
     pub fn push(&mut self, d: Datagram, out: &mut Vec<Message>) {
         match d.transport {
             Transport::Udp => {
-                if self.selection.udp_is_sip(&d.src, &d.dst, &d.payload) {
+                let on_port = self.selection.on_sip_port(&d.src, &d.dst);
+                let sniffed = !on_port && self.selection.starts_like_sip(&d.payload);
+                if sniffed {
+                    self.endpoints.learn(d.src, d.dst);
+                }
+                if on_port || sniffed || self.endpoints.either(&d.src, &d.dst) {
                     if let Some(kind) = keep_alive(&d.payload) {
                         self.keep_alives
                             .add(d.src, d.dst, d.transport, kind, d.timestamp);
@@ -223,7 +242,9 @@ impl MessageAssembler {
 
     /// Whether an ICMP error is about SIP; the others are counted.
     pub fn select_icmp(&mut self, e: &IcmpError) -> bool {
-        let about_sip = self.selection.icmp_is_about_sip(e);
+        let q = &e.quoted;
+        let about_sip =
+            self.selection.icmp_is_about_sip(e) || self.endpoints.either(&q.src, &q.dst);
         if !about_sip {
             self.not_sip.icmp_errors += 1;
         }
@@ -235,7 +256,7 @@ impl MessageAssembler {
     /// Segments before the first payload carry nothing to judge and are
     /// passed over; the stream then starts at its first payload.
     fn tcp_is_sip(&mut self, d: &Datagram) -> bool {
-        if self.selection.on_sip_port(&d.src, &d.dst) {
+        if self.selection.on_sip_port(&d.src, &d.dst) || self.endpoints.either(&d.src, &d.dst) {
             return true;
         }
         let flow = Flow {
@@ -385,6 +406,49 @@ mod tests {
     }
 
     const OPTIONS: &[u8] = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 0\r\n\r\n";
+
+    /// A router's ICMP error about `src` → `dst` quoting the UDP header only.
+    fn router_error(src: &str, dst: &str, kind: crate::net::IcmpKind) -> IcmpError {
+        IcmpError {
+            timestamp: SystemTime::UNIX_EPOCH,
+            direction: None,
+            reporter: "192.0.2.254".parse().unwrap(),
+            to: "192.0.2.1".parse().unwrap(),
+            ip_version: 4,
+            icmp_type: 3,
+            code: 4,
+            kind,
+            mtu: Some(1400),
+            quoted: crate::net::QuotedPacket {
+                transport: Transport::Udp,
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                payload: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn icmp_and_tcp_about_an_endpoint_sniffed_as_sip_off_the_ports_are_sips() {
+        let mut a = MessageAssembler::default();
+        let mut out = Vec::new();
+        let (pbx, registrar) = ("192.0.2.1:5070", "198.51.100.2:5090");
+        let frag = crate::net::IcmpKind::FragmentationNeeded;
+        // Before any SIP there, a quote without SIP bytes is not SIP's.
+        assert!(!a.select_icmp(&router_error(pbx, registrar, frag)));
+        a.push(datagram(pbx, registrar, OPTIONS, None), &mut out);
+        assert_eq!(out.len(), 1, "sniffed as SIP");
+        assert!(a.select_icmp(&router_error(pbx, registrar, frag)));
+        assert!(a.sip_endpoint(
+            &"192.0.2.1:40000".parse().unwrap(),
+            &registrar.parse().unwrap()
+        ));
+        // Another endpoint of the same hosts is not.
+        assert!(!a.select_icmp(&router_error("192.0.2.1:5071", "198.51.100.2:5091", frag)));
+        // A keep-alive to that endpoint is SIP's too, as the kernel selects it.
+        a.push(datagram(pbx, registrar, b"\r\n\r\n", None), &mut out);
+        assert_eq!(out.len(), 2);
+    }
 
     #[test]
     fn udp_off_the_sip_ports_is_a_message_only_when_it_starts_like_sip() {

@@ -43,6 +43,9 @@ pub enum Rewriter {
     /// Neither the address sent nor the one the registrar saw: a SIP ALG
     /// on the path.
     Alg,
+    /// The registrar itself: it and this host are on one host or in one
+    /// private subnet, where no router (no NAT, no ALG) stands between.
+    Registrar,
 }
 
 /// One Contact of the 200 OK.
@@ -107,8 +110,12 @@ impl ContactsKept {
                 .position(|(u, _)| at_source(u))
                 .or_else(|| (uris.len() == 1 && alg_shaped(&uris[0].0)).then_some(0))
         };
+        // No router between the two ends: nothing else can have done it.
+        let no_router = super::nat::same_link(p.message.src.ip(), p.message.dst.ip());
         let rewritten_by = rewritten.map(|i| {
-            if at_source(&uris[i].0) {
+            if no_router {
+                Rewriter::Registrar
+            } else if at_source(&uris[i].0) {
                 Rewriter::RegistrarNatFixup
             } else {
                 Rewriter::Alg

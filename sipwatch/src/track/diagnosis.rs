@@ -13,6 +13,7 @@ use std::{
 use serde::Serialize;
 
 use super::digest::DigestAlgorithm;
+use super::one_way::ActedOn;
 use crate::net::{ConnectionFault, IcmpKind, KernelDrop, Leg, Transport};
 
 /// Which kind of digest challenge: from the registrar (401) or a proxy (407).
@@ -228,6 +229,11 @@ pub enum Diagnosis {
         destination: SocketAddr,
         /// The transport it was sent over: `UDP` or `TCP`.
         transport: Transport,
+        /// Its source and destination are on one host or in one private
+        /// subnet ([`crate::track::same_link`]): no router, NAT or SIP
+        /// ALG stands between them; absent in JSON when not so.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        no_router: bool,
         /// Copies of the REGISTER this host's kernel dropped, and why
         /// (the drop tracer); `None` when it dropped none.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -436,6 +442,43 @@ pub enum Diagnosis {
         /// ICMP errors seen for the REGISTER that timed out.
         icmp_count: u32,
     },
+    /// No answer to the REGISTER is in the capture, yet its sender acted
+    /// on one, and nothing came back on its flow: the capture holds one
+    /// direction only (a mirror of one leg, asymmetric routing). Not a
+    /// timeout: a note.
+    AnswersNotCaptured {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// Where the REGISTER went, `ip:port`.
+        destination: SocketAddr,
+        /// Its transport.
+        transport: Transport,
+        /// Times it was seen: 1 + retransmissions.
+        sent: u32,
+        /// What its sender did that only an answer explains.
+        acted_on: ActedOn,
+    },
+    /// Registered, but only through another target after REGISTERs to a
+    /// first one got no answer at all (DNS SRV failover, RFC 3263 §4.4):
+    /// the dead target is tried first again at the next refresh. A hint.
+    DeadTarget {
+        /// Which side of the REGISTER this host is on, for the fix.
+        side: Side,
+        /// The target that never answered, `ip:port`.
+        dead: SocketAddr,
+        /// The transport the REGISTERs to it went over.
+        transport: Transport,
+        /// Times the last REGISTER to it was sent (1 + retransmissions).
+        sent: u32,
+        /// When Timer F fired on it (or the capture ended).
+        #[serde(serialize_with = "crate::time::serialize")]
+        timed_out_at: SystemTime,
+        /// The target that answered and registered the binding, `ip:port`.
+        registered_through: SocketAddr,
+        /// From the first REGISTER to the dead target to the success, in
+        /// ms: what each refresh that tries it first loses.
+        delay_ms: u64,
+    },
 }
 
 impl Diagnosis {
@@ -449,6 +492,8 @@ impl Diagnosis {
                 | Diagnosis::AlgSign { .. }
                 | Diagnosis::AnswersFromOtherAddress { .. }
                 | Diagnosis::NatMappingLost { .. }
+                | Diagnosis::DeadTarget { .. }
+                | Diagnosis::AnswersNotCaptured { .. }
                 | Diagnosis::UnregisterNotCompleted { .. }
         )
     }

@@ -147,6 +147,7 @@ impl Tracker {
     pub fn push_icmp(&mut self, e: &IcmpError, events: &mut Vec<Event>) {
         self.advance(e.timestamp, events);
         let q = &e.quoted;
+        self.directions.hear(e.reporter, q.src.ip());
         let key = [(q.transport, q.src, q.dst), (q.transport, q.dst, q.src)]
             .iter()
             .find_map(|f| self.flows.get(f).copied());
@@ -205,6 +206,7 @@ impl Tracker {
     /// the server's host (a timeout then says so, rather than "whether it
     /// left this host is not known").
     pub fn push_acked(&mut self, e: ConnectionAcked) {
+        self.directions.hear(e.server.ip(), e.client.ip());
         let tx = self
             .flows
             .get(&(Transport::Tcp, e.client, e.server))
@@ -223,6 +225,7 @@ impl Tracker {
     /// credentials" or "nothing came back".
     pub fn push_fragment_head(&mut self, head: &FragmentHead, events: &mut Vec<Event>) {
         self.advance(head.timestamp, events);
+        self.directions.hear(head.src.ip(), head.dst.ip());
         let m = Message {
             timestamp: head.timestamp,
             direction: head.direction,

@@ -23,8 +23,10 @@ mod continuity;
 mod diagnosis;
 mod digest;
 mod evidence;
+mod failover;
 mod nat;
 mod next_move;
+mod one_way;
 pub mod password;
 mod path;
 mod record;
@@ -47,8 +49,10 @@ pub use continuity::{Continuity, Gap};
 pub use diagnosis::{AlgSignKind, ChallengeKind, Diagnosis, DroppedHere, GrantSeen, Side};
 pub use digest::DigestAlgorithm;
 pub use evidence::{IcmpSeen, MAX_CONNECTION_FAULTS};
-pub use nat::is_private;
+pub use nat::{is_private, same_link};
 pub use next_move::{Deviation, NextMove, PbxShows, Revival, Rule, Situation, next_move};
+pub use one_way::ActedOn;
+pub use path::UDP_REQUEST_LIMIT;
 pub use record::{EndedBy, FailureRecord, FinalAnswer, Streak};
 pub use registration::{
     BindingKey, DEFAULT_EXPIRES, QUERY_CONTACT, REPEAT_EVENT_EVERY, Registration, UNSENT_AOR,
@@ -113,6 +117,11 @@ pub struct TrackStats {
     pub connection_faults_evicted: u64,
     /// SIP messages this host's kernel dropped (live, with the drop tracer).
     pub kernel_drops: u64,
+    /// Transactions without any answer in the capture whose sender acted
+    /// on one (credentials after a challenge, an ACK, a request in the
+    /// dialog) while nothing came back on their flow: the
+    /// capture holds one direction only; no timeout is claimed.
+    pub answers_not_captured: u64,
 }
 
 /// Something worth telling the user as it happens.
@@ -138,6 +147,10 @@ impl Event {
     }
 }
 
+/// (host, registrar address) pairs whose answers are tallied for bursts at
+/// most; beyond it new pairs are not (a ban then reads from each binding's
+/// own answers).
+const MAX_BURSTS: usize = 4096;
 /// Completed transactions are kept this long for retransmissions (Timer J / K).
 const KEEP_COMPLETED: Duration = Duration::from_secs(64);
 /// How often, in capture time, the tables are swept for timers.
@@ -173,6 +186,12 @@ pub struct Tracker {
     flows: HashMap<evidence::FlowKey, TransactionKey>,
     /// The latest fault of each TCP connection (bounded).
     connection_faults: evidence::ConnectionFaults,
+    /// Which ways each pair of addresses was heard, for captures that hold
+    /// one direction only.
+    directions: one_way::Directions,
+    /// REGISTERs answered fast in a row, per (this host, registrar
+    /// address), every binding's: the burst before a flood ban (bounded).
+    bursts: HashMap<(std::net::IpAddr, std::net::SocketAddr), path::Burst>,
     limits: TrackLimits,
     /// Binding queries (REGISTER without Contact) are tracked.
     queries: bool,
@@ -228,6 +247,7 @@ impl Tracker {
     pub fn push(&mut self, p: &ParsedMessage<'_>, events: &mut Vec<Event>) {
         let at = p.message.timestamp;
         self.advance(at, events);
+        self.directions.on_message(p);
         let Some(key) = TransactionKey::of(p, &self.keys) else {
             return;
         };
@@ -414,6 +434,16 @@ impl Tracker {
             count: 1,
         });
         tx.state = TransactionState::Completed;
+        if !bindings.is_empty() {
+            let pair = (tx.src.ip(), tx.dst);
+            if self.bursts.len() < MAX_BURSTS || self.bursts.contains_key(&pair) {
+                let at = p.message.timestamp;
+                self.bursts
+                    .entry(pair)
+                    .or_default()
+                    .on_answer(tx.first_sent, at);
+            }
+        }
         for b in bindings.iter() {
             if let Some(reg) = self.registrations.get_mut(b) {
                 reg.path.on_answer(p, tx);
@@ -532,17 +562,36 @@ impl Tracker {
             done_at.is_none_or(|d| now.duration_since(d).unwrap_or_default() <= KEEP_COMPLETED)
         });
         for (tx, bindings) in timed_out {
-            self.stats.timeouts += 1;
             // Stamped when Timer F fired (or the capture ended, for one an
             // ICMP error ended), and told before what it causes.
             let fired = (tx.first_sent + TIMER_B).min(now.max(tx.last_sent));
+            // Nothing came back on its flow, and its sender acted on an
+            // answer: not a timeout, an answer this capture does not hold.
+            if let Some(acted) = self.directions.answers_missing(&tx) {
+                self.stats.answers_not_captured += 1;
+                for b in bindings {
+                    if let Some(reg) = self.registrations.get_mut(&b) {
+                        reg.on_answers_not_captured(&tx, acted);
+                        if reg.take_event(fired) {
+                            events.push(Event::Registration(reg.clone()));
+                        }
+                    }
+                }
+                continue;
+            }
+            self.stats.timeouts += 1;
             let mut told = tx.clone();
             told.ended_at = Some(fired);
             events.push(Event::Timeout(Box::new(told)));
             let connection = self.connection_faults.since(tx.src, tx.dst, tx.first_sent);
+            let burst = self
+                .bursts
+                .get(&(tx.src.ip(), tx.dst))
+                .copied()
+                .unwrap_or_default();
             for b in bindings {
                 if let Some(reg) = self.registrations.get_mut(&b) {
-                    reg.path.on_timeout(&tx, connection);
+                    reg.path.on_timeout(&tx, connection, burst);
                     reg.on_timeout(&tx, fired);
                     if reg.take_event(fired) {
                         events.push(Event::Registration(reg.clone()));

@@ -45,7 +45,12 @@ pub fn hints(p: &ParsedMessage<'_>, path: &Path<'_>) -> Vec<Diagnosis> {
             rport: via.rport,
         });
     }
-    if path.side == Side::Registrar || is_private(path.registrar.ip()) {
+    // No ALG between a registrar on a private address, or on this very
+    // host (loopback), and this host.
+    if path.side == Side::Registrar
+        || is_private(path.registrar.ip())
+        || same_link(path.registrar.ip(), path.local.ip())
+    {
         return hints;
     }
     let registrar = path.registrar.to_string();
@@ -140,5 +145,24 @@ pub fn is_private(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => {
             (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80
         }
+    }
+}
+
+/// Whether no router can stand between `a` and `b`: the same address, both
+/// loopback, or two private addresses in one subnet (IPv4: one /24, the
+/// common LAN size; IPv6: one /64, RFC 4291 §2.5.4). No NAT or SIP ALG then
+/// sits between them. A wider subnet reads as "maybe routed": only a claim
+/// is withheld, never evidence.
+pub fn same_link(a: IpAddr, b: IpAddr) -> bool {
+    if a == b || (a.is_loopback() && b.is_loopback()) {
+        return true;
+    }
+    if !(is_private(a) && is_private(b)) {
+        return false;
+    }
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.segments()[..4] == b.segments()[..4],
+        _ => false,
     }
 }

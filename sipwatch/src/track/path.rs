@@ -28,7 +28,16 @@ use crate::{
 /// RFC 3261 §18.1.1: a request larger than this, with the path MTU
 /// unknown, must go over a congestion-controlled transport (TCP), as it
 /// may not cross the path in one packet.
-const UDP_REQUEST_LIMIT: u32 = 1300;
+pub const UDP_REQUEST_LIMIT: u32 = 1300;
+/// A REGISTER this much larger than the largest one answered, and never
+/// answered itself, is lost for its size even under [`UDP_REQUEST_LIMIT`]:
+/// the credentials a challenge asks for add one to a few hundred bytes (an
+/// Authorization header: sipsak's to Kamailio about 190, Asterisk's with
+/// `qop` about 250), and a path whose MTU the small REGISTER fits and the
+/// credentialed one does not, with the ICMP "fragmentation needed"
+/// filtered, is a path-MTU black hole (RFC 2923 §2.1). A few dozen bytes
+/// more (another CSeq, an Expires) is no evidence of a size limit.
+const SIZE_STEP: u32 = 100;
 /// Public ports kept per binding to show a NAT mapping changing.
 const PORTS_KEPT: usize = 8;
 /// Credential rejections before silence or ICMP reads as a ban: fail2ban's
@@ -80,6 +89,30 @@ struct BeforeSilence {
     icmp_since: u32,
 }
 
+/// REGISTERs from one host to one registrar address answered fast in a
+/// row, whatever binding they were for: a PBX with many trunks makes its
+/// burst across them, and a flood protection counts per source address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Burst {
+    /// Answered within [`FAST_ANSWER`], in a row.
+    pub fast_streak: u32,
+    /// The latest answer.
+    pub last_answer: Option<SystemTime>,
+}
+
+impl Burst {
+    /// A final answer at `at` to a REGISTER first sent at `sent`.
+    pub fn on_answer(&mut self, sent: SystemTime, at: SystemTime) {
+        let fast = at.duration_since(sent).unwrap_or_default() <= FAST_ANSWER;
+        self.fast_streak = if fast {
+            self.fast_streak.saturating_add(1)
+        } else {
+            0
+        };
+        self.last_answer = Some(at);
+    }
+}
+
 /// What a timed-out REGISTER's own evidence says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct TimeoutEvidence {
@@ -89,6 +122,8 @@ struct TimeoutEvidence {
     sent_at: Option<SystemTime>,
     /// The timed-out REGISTER's size, when it went over UDP.
     bytes: Option<u32>,
+    /// The answers from its registrar address to its host, every binding's.
+    burst: Burst,
 }
 
 /// The path evidence of one binding.
@@ -243,8 +278,15 @@ impl PathWatch {
         b.rejections = b.rejections.saturating_add(1);
     }
 
-    /// Timer F fired on `tx`; `icmp` and `connection`: what was seen of it.
-    pub fn on_timeout(&mut self, tx: &Transaction, connection: Option<ConnectionEvent>) {
+    /// Timer F fired on `tx`; `icmp` and `connection`: what was seen of it;
+    /// `burst`: how its registrar address answered this host, every
+    /// binding's REGISTERs counted.
+    pub fn on_timeout(
+        &mut self,
+        tx: &Transaction,
+        connection: Option<ConnectionEvent>,
+        burst: Burst,
+    ) {
         let b = &mut self.before_silence;
         if b.stopped.is_none() {
             b.stopped = Some(tx.first_sent);
@@ -262,6 +304,7 @@ impl PathWatch {
             sent_at: Some(tx.first_sent),
             bytes: (latest && tx.transport == crate::net::Transport::Udp)
                 .then_some(self.last_request_bytes),
+            burst,
         };
     }
 
@@ -347,11 +390,12 @@ impl PathWatch {
                 None => failure,
             };
         }
+        let answered = self.largest_answered_bytes;
         let too_large = self.timeout.bytes.filter(|&b| {
             self.timeout.icmp.is_none()
-                && b > UDP_REQUEST_LIMIT
-                && self.largest_answered_bytes > 0
-                && b > self.largest_answered_bytes
+                && answered > 0
+                && b > answered
+                && (b > UDP_REQUEST_LIMIT || b >= answered.saturating_add(SIZE_STEP))
         });
         if let Some(bytes) = too_large {
             return Diagnosis::LargeRequestUnanswered {
@@ -405,9 +449,16 @@ impl PathWatch {
             return None;
         }
         let after_logins = b.rejections >= BAN_AFTER_REJECTIONS;
+        // This binding's own answers, or the host's to every binding.
+        let shared = self.timeout.burst;
+        let (streak, last_answer) = if shared.fast_streak > b.fast_streak {
+            (shared.fast_streak, shared.last_answer)
+        } else {
+            (b.fast_streak, b.last_answer)
+        };
         let after_burst = silent
-            && b.fast_streak >= BAN_AFTER_BURST
-            && b.last_answer
+            && streak >= BAN_AFTER_BURST
+            && last_answer
                 .is_some_and(|l| stopped.duration_since(l).unwrap_or_default() <= BURST_GAP);
         if !(after_logins || after_burst) {
             return None;
@@ -416,7 +467,7 @@ impl PathWatch {
             side,
             registrar: destination.to_string(),
             rejections: if after_logins { b.rejections } else { 0 },
-            answered_burst: if after_logins { 0 } else { b.fast_streak },
+            answered_burst: if after_logins { 0 } else { streak },
             answers_stopped_at: stopped,
             icmp: icmp.map(|i| i.kind),
             icmp_count: if icmp.is_some() { b.icmp_since } else { 0 },

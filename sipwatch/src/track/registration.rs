@@ -20,6 +20,7 @@ use super::{
     contacts::ContactsKept,
     continuity::Continuity,
     diagnosis::{Diagnosis, GrantSeen, Side},
+    failover::Failover,
     nat,
     next_move::{NextMove, Situation, next_move},
     path::PathWatch,
@@ -215,6 +216,15 @@ pub struct Registration {
     pace: Pace,
     /// What the exchanges say about the path (see [`PathWatch`]).
     pub(super) path: PathWatch,
+    /// Destinations that never answered since the last success (see
+    /// [`Failover`]).
+    failover: Failover,
+    /// When the PBX itself gives up on the last unanswered REGISTER (its
+    /// Timer F), where the capture ended before it: ICMP errors do not end
+    /// a UDP client transaction (the PBX keeps sending it through Timer F,
+    /// RFC 3261 §17.1.2.2, pjsip as Asterisk 22 runs it), so its retry is
+    /// counted from there, not from the end of the capture.
+    gives_up_at: Option<SystemTime>,
 }
 
 impl Registration {
@@ -278,6 +288,8 @@ impl Registration {
             refused_digest: None,
             pace: Pace::default(),
             path: PathWatch::default(),
+            failover: Failover::default(),
+            gives_up_at: None,
         }
     }
 
@@ -434,6 +446,17 @@ impl Registration {
     /// A request the client already followed with a newer one does not
     /// end the attempt: the newer one may still be answered.
     pub fn on_timeout(&mut self, tx: &Transaction, at: SystemTime) {
+        // Registered through another target before this one's Timer F
+        // was told: name the dead one now.
+        let registered = self
+            .expires_at()
+            .and(self.last_success)
+            .map(|s| (s, self.registrar_address));
+        if let Some(dead) = self.failover.on_timeout(tx, at, registered, self.side) {
+            self.diagnoses
+                .retain(|d| !matches!(d, Diagnosis::DeadTarget { .. }));
+            self.diagnoses.push(dead);
+        }
         let Some(attempt) = self.attempt.take_if(|a| a.latest_sent == tx.first_sent) else {
             return;
         };
@@ -452,6 +475,7 @@ impl Registration {
             tcp_acked: tx.tcp_acked_at.is_some(),
             destination: tx.dst,
             transport: tx.transport,
+            no_router: nat::same_link(tx.src.ip(), tx.dst.ip()),
             dropped_on_this_host: tx.kernel_drop.clone().map(|drop| {
                 super::diagnosis::DroppedHere {
                     copies: tx.dropped_here,
@@ -476,6 +500,34 @@ impl Registration {
         };
         self.last_code = Some(408);
         self.conclude(&attempt, Outcome::NoAnswer, diagnosis, at);
+        let timer_f = tx.first_sent + TIMER_B;
+        self.gives_up_at = (timer_f > at).then_some(timer_f);
+    }
+
+    /// Timer F fired on `tx`, whose answers are not in this capture
+    /// though its sender acted on one (`acted`): the attempt ends with no
+    /// outcome the capture can tell; the run of failures, the grant and
+    /// the last outcome stay as they were.
+    pub fn on_answers_not_captured(&mut self, tx: &Transaction, acted: super::ActedOn) {
+        if self
+            .attempt
+            .take_if(|a| a.latest_sent == tx.first_sent)
+            .is_none()
+        {
+            return;
+        }
+        self.diagnoses
+            .retain(|d| !matches!(d, Diagnosis::AnswersNotCaptured { .. }));
+        self.diagnoses.insert(
+            0,
+            Diagnosis::AnswersNotCaptured {
+                side: self.side,
+                destination: tx.dst,
+                transport: tx.transport,
+                sent: tx.sent,
+                acted_on: acted,
+            },
+        );
     }
 
     /// The REGISTER `tx` was sent again after its final answer was seen
@@ -589,6 +641,10 @@ impl Registration {
                 },
             );
             self.diagnoses.extend(self.path.hints(self.side));
+            self.diagnoses.extend(
+                self.failover
+                    .on_success(self.registrar_address, at, self.side),
+            );
             Outcome::Registered { expires: granted }
         };
         self.refused_digest = None;
@@ -613,6 +669,7 @@ impl Registration {
             purpose: attempt.purpose,
             at,
         });
+        self.gives_up_at = None;
         let code = outcome.code().unwrap_or(0);
         if attempt.purpose == Purpose::Unregister {
             self.diagnoses
@@ -678,14 +735,26 @@ impl Registration {
             Outcome::Rejected { .. } if undelivered => Outcome::NoAnswer,
             o => o,
         };
+        // The capture ended before the PBX's Timer F: it gives up (and
+        // counts its wait) from there.
+        let late = |at: SystemTime| {
+            self.gives_up_at
+                .filter(|g| *g > at)
+                .map_or(Duration::ZERO, |g| g.duration_since(at).unwrap_or_default())
+        };
         next_move(&Situation {
             pbx: self.pbx,
             run: self.failures.map(|run| FailureRun {
                 last: as_seen(run.last),
+                last_at: run.last_at + late(run.last_at),
                 ..run
             }),
             streak: self.streak.map(|s| Streak {
                 outcome: as_seen(s.outcome),
+                last_at: s.last_at + late(s.last_at),
+                last_gap_ms: s
+                    .last_gap_ms
+                    .map(|g| g + late(s.last_at).as_millis() as u64),
                 ..s
             }),
             retry_after_s: self

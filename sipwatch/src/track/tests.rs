@@ -1453,9 +1453,14 @@ fn timers_found_late_are_told_in_the_order_they_fired() {
 
 // --- The failure record, the next move, continuity, kept Contacts (issue 18) ---
 /// Path faults read from one capture (issue 20): a second example of each kind.
+mod ban;
 mod contacts;
+mod failover;
 mod invite;
 mod lapse;
+mod mtu;
+mod no_router;
+mod one_way;
 mod path;
 mod provisional;
 mod record;
@@ -1723,3 +1728,4 @@ fn a_tracked_binding_query_refused_with_423_says_min_expires() {
         })
     ));
 }
+mod icmp_retry;

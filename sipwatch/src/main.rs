@@ -60,7 +60,10 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // Warnings read `[… WARN] HEP receiver …`: no module path in the admin's view.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_target(false)
+        .init();
     // Usage errors exit 1, not clap's 2: for `probe`, 2 means "SIP ALG found".
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

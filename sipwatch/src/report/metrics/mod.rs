@@ -239,6 +239,12 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Metrics {
+        Metrics::with_max_bindings(MAX_BINDINGS)
+    }
+
+    /// As [`Metrics::new`], with labels of their own for at most `max`
+    /// registrations.
+    pub fn with_max_bindings(max: usize) -> Metrics {
         let mut r = Registry::with_prefix("sipwatch");
         let m = Metrics {
             // Shared once every metric is registered in `r`, below.
@@ -263,7 +269,7 @@ impl Metrics {
             delay: DelayHistogram::default(),
             retransmissions: Family::default(),
             path: HashMap::new(),
-            slots: Slots::new(MAX_BINDINGS),
+            slots: Slots::new(max),
             nat_lifetime_min: Family::default(),
             nat_lifetime_max: Family::default(),
             shadows_sent: Counter::default(),
@@ -778,18 +784,23 @@ mod tests {
     use super::*;
     use crate::{net::Transport, track::Tracker};
 
-    #[test]
-    fn the_failure_count_and_a_pbx_that_gave_up_are_exported_per_binding() {
-        let register = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
-             From: <sip:trunk@203.0.113.2>;tag=f\r\nTo: <sip:trunk@203.0.113.2>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
-             Contact: <sip:trunk@192.168.77.10:5060>\r\nUser-Agent: Asterisk PBX 22.0.0\r\nContent-Length: 0\r\n\r\n";
-        let forbidden = "SIP/2.0 403 Forbidden\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
-             From: <sip:trunk@203.0.113.2>;tag=f\r\nTo: <sip:trunk@203.0.113.2>;tag=t\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
-             Content-Length: 0\r\n\r\n";
-        let mut tracker = Tracker::default();
-        let mut events = Vec::new();
+    const BINDING: &str = "registrar=\"sip:203.0.113.2\",aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";
+
+    /// REGISTER number `n` of the trunk at `t` s, and its answer `status`
+    /// (`403 Forbidden`) `delay_ms` later.
+    fn exchange(tracker: &mut Tracker, n: u32, t: u64, status: &str, delay_ms: u64) {
+        let register = format!(
+            "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{n}\r\n\
+             From: <sip:trunk@203.0.113.2>;tag=f{n}\r\nTo: <sip:trunk@203.0.113.2>\r\nCall-ID: c\r\nCSeq: {n} REGISTER\r\n\
+             Contact: <sip:trunk@192.168.77.10:5060>\r\nExpires: 300\r\nUser-Agent: Asterisk PBX 22.0.0\r\nContent-Length: 0\r\n\r\n"
+        );
+        let answer = format!(
+            "SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{n}\r\n\
+             From: <sip:trunk@203.0.113.2>;tag=f{n}\r\nTo: <sip:trunk@203.0.113.2>;tag=t\r\nCall-ID: c\r\nCSeq: {n} REGISTER\r\n\
+             Contact: <sip:trunk@192.168.77.10:5060>;expires=300\r\nContent-Length: 0\r\n\r\n"
+        );
         let request = Message {
-            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + t),
             direction: None,
             transport: Transport::Udp,
             src: "192.168.77.10:5060".parse().unwrap(),
@@ -797,35 +808,95 @@ mod tests {
             vlans: Vec::new(),
             reassembled: false,
             origin: crate::sip::Origin::CaptureFile,
-            bytes: register.as_bytes().to_vec(),
+            bytes: register.into_bytes(),
         };
         let answer = Message {
-            timestamp: request.timestamp + Duration::from_millis(20),
+            timestamp: request.timestamp + Duration::from_millis(delay_ms),
             src: request.dst,
             dst: request.src,
-            bytes: forbidden.as_bytes().to_vec(),
+            bytes: answer.into_bytes(),
             ..request.clone()
         };
+        let mut events = Vec::new();
         tracker.push(&request.parsed(), &mut events);
         tracker.push(&answer.parsed(), &mut events);
-        let mut m = Metrics::new();
+    }
+
+    fn scrape(m: &mut Metrics, tracker: &Tracker) -> String {
         m.refresh(&Snapshot {
-            tracker: &tracker,
+            tracker,
             audit: None,
             kernel: None,
             hep: None,
         });
-        let text = m.encode();
-        let binding = "aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";
+        m.encode()
+    }
+
+    fn has(text: &str, sample: &str) {
         assert!(
-            text.contains(&format!(
-                "sipwatch_registration_consecutive_failures{{registrar=\"sip:203.0.113.2\",{binding}}} 1"
-            )),
-            "{text}"
+            text.lines().any(|l| l == sample),
+            "no `{sample}` in\n{text}"
         );
+    }
+
+    #[test]
+    fn the_failure_count_and_a_pbx_that_gave_up_are_exported_per_binding() {
+        let mut tracker = Tracker::default();
+        exchange(&mut tracker, 1, 0, "403 Forbidden", 20);
+        let text = scrape(&mut Metrics::new(), &tracker);
+        has(
+            &text,
+            &format!("sipwatch_registration_consecutive_failures{{{BINDING}}} 1"),
+        );
+        has(
+            &text,
+            &format!("sipwatch_registration_given_up{{{BINDING}}} 1"),
+        );
+    }
+
+    #[test]
+    fn attempts_failures_and_request_delays_are_counted_once_each_however_often_scraped() {
+        let mut tracker = Tracker::default();
+        let mut m = Metrics::new();
+        exchange(&mut tracker, 1, 0, "403 Forbidden", 20);
+        scrape(&mut m, &tracker);
+        exchange(&mut tracker, 2, 60, "200 OK", 40);
+        scrape(&mut m, &tracker);
+        let text = scrape(&mut m, &tracker);
+        has(
+            &text,
+            "sipwatch_registration_attempts_total{outcome=\"registered\"} 1",
+        );
+        has(
+            &text,
+            "sipwatch_registration_attempts_total{outcome=\"rejected\"} 1",
+        );
+        has(
+            &text,
+            "sipwatch_registration_attempts_total{outcome=\"no_answer\"} 0",
+        );
+        has(
+            &text,
+            "sipwatch_registration_failures_total{code=\"403\",kind=\"forbidden\"} 1",
+        );
+        has(&text, "sipwatch_registration_request_delay_seconds_count 1");
+        has(
+            &text,
+            "sipwatch_registration_request_delay_seconds_sum 0.04",
+        );
+        has(
+            &text,
+            "sipwatch_registration_request_delay_seconds_bucket{le=\"0.025\"} 0",
+        );
+        has(
+            &text,
+            "sipwatch_registration_request_delay_seconds_bucket{le=\"0.05\"} 1",
+        );
+        has(&text, "sipwatch_registrations_active 1");
+        // Refreshed by Asterisk's rule: 300 s granted, less its margin.
         assert!(
             text.contains(&format!(
-                "sipwatch_registration_given_up{{registrar=\"sip:203.0.113.2\",{binding}}} 1"
+                "sipwatch_registration_next_attempt_timestamp_seconds{{{BINDING}}} 17000"
             )),
             "{text}"
         );
@@ -859,5 +930,58 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
+    }
+
+    #[test]
+    fn an_alg_found_stays_until_a_later_comparison_of_that_binding_finds_none() {
+        let mut tracker = Tracker::default();
+        exchange(&mut tracker, 1, 0, "200 OK", 20);
+        let key = tracker.registrations()[0].key.clone();
+        let at = SystemTime::UNIX_EPOCH;
+        let audit = |outcome| PathAudit::new(at, key.clone(), "shadow-1".into(), outcome);
+        let compared = |alg| {
+            audit(AuditOutcome::Compared {
+                nat_source: None,
+                findings: Vec::new(),
+                alg,
+            })
+        };
+        let mut m = Metrics::new();
+        let out = &mut io::sink();
+        m.audit(out, &compared(true)).unwrap();
+        m.audit(
+            out,
+            &audit(AuditOutcome::NatLifetime {
+                at_least_s: 20,
+                less_than_s: Some(40),
+                refresh_s: Some(300),
+            }),
+        )
+        .unwrap();
+        let text = scrape(&mut m, &tracker);
+        has(&text, &format!("sipwatch_path_alg{{{BINDING}}} 1"));
+        has(&text, "sipwatch_path_alg_registrations 1");
+        has(
+            &text,
+            &format!("sipwatch_nat_mapping_lifetime_max_seconds{{{BINDING}}} 40"),
+        );
+        m.audit(out, &compared(false)).unwrap();
+        let text = scrape(&mut m, &tracker);
+        has(&text, &format!("sipwatch_path_alg{{{BINDING}}} 0"));
+        has(&text, "sipwatch_path_alg_registrations 0");
+    }
+
+    #[test]
+    fn registrations_past_the_cap_are_summed_into_other_and_counted() {
+        let mut tracker = Tracker::default();
+        exchange(&mut tracker, 1, 0, "200 OK", 20);
+        let mut m = Metrics::with_max_bindings(0);
+        let text = scrape(&mut m, &tracker);
+        has(
+            &text,
+            "sipwatch_registration_registered{registrar=\"other\",aor=\"other\",contact=\"other\"} 1",
+        );
+        has(&text, "sipwatch_metrics_bindings_folded_total 1");
+        assert!(!text.contains("sip:trunk@"), "{text}");
     }
 }

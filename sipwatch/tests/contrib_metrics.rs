@@ -1,7 +1,9 @@
 //! The Prometheus alert rules and the Grafana dashboard in `contrib/`:
 //! the rules pass `promtool check rules` (Debian's `prometheus` package,
-//! installed by `cargo xtask setup`), and every `sipwatch_*` metric a rule
-//! or a panel names is in sipwatch's own metrics output, filled from
+//! installed by `cargo xtask setup`) and fire as their unit tests expect
+//! (`promtool test rules`: a trunk unregistered, 408s on the way back, an
+//! ALG, a PBX that gave up), and every `sipwatch_*` metric a rule, its
+//! tests or a panel names is in sipwatch's own metrics output, filled from
 //! committed captures driven through `analyze`'s pipeline, with the path
 //! audit's results and a kernel drop a live run would add. No root needed.
 mod support;
@@ -33,13 +35,14 @@ fn contrib(file: &str) -> PathBuf {
 }
 
 const RULES: &str = "prometheus/sipwatch-rules.yml";
+const RULE_TESTS: &str = "prometheus/sipwatch-rules.test.yml";
 const DASHBOARD: &str = "grafana/sipwatch-dashboard.json";
 
-#[test]
-fn the_alert_rules_pass_promtool() {
+/// `promtool ARGS… FILE`, which must succeed.
+fn promtool(args: &[&str], file: &str) {
     let out = Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(contrib(RULES))
+        .args(args)
+        .arg(contrib(file))
         .output()
         .unwrap_or_else(|e| {
             panic!(
@@ -48,10 +51,20 @@ fn the_alert_rules_pass_promtool() {
         });
     assert!(
         out.status.success(),
-        "promtool check rules:\n{}{}",
+        "promtool {args:?} {file}:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_alert_rules_pass_promtool() {
+    promtool(&["check", "rules"], RULES);
+}
+
+#[test]
+fn the_alerts_fire_as_their_unit_tests_expect() {
+    promtool(&["test", "rules"], RULE_TESTS);
 }
 
 #[test]
@@ -61,6 +74,7 @@ fn every_metric_the_rules_and_the_dashboard_name_is_in_sipwatchs_output() {
         serde_json::from_str(&dashboard).expect("the dashboard is JSON");
     assert!(parsed["panels"].as_array().is_some_and(|p| !p.is_empty()));
     let rules = std::fs::read_to_string(contrib(RULES)).unwrap();
+    let rule_tests = std::fs::read_to_string(contrib(RULE_TESTS)).unwrap();
     let mut output = BTreeSet::new();
     for (case, file) in [
         ("sha256-digest-challenge", "d-sha256-ok.pcap"),
@@ -70,7 +84,11 @@ fn every_metric_the_rules_and_the_dashboard_name_is_in_sipwatchs_output() {
     ] {
         output.extend(exported(case, file));
     }
-    for (what, text) in [("rules", &rules), ("dashboard", &dashboard)] {
+    for (what, text) in [
+        ("rules", &rules),
+        ("rules' tests", &rule_tests),
+        ("dashboard", &dashboard),
+    ] {
         let named = metric_names(text);
         assert!(named.len() > 5, "{what} names {named:?}");
         let missing: Vec<_> = named.difference(&output).collect();

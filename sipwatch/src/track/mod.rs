@@ -198,7 +198,8 @@ pub struct Tracker {
     /// Binding queries (REGISTER without Contact) are tracked.
     queries: bool,
     stats: TrackStats,
-    /// The tallies of the bindings no longer tracked.
+    /// The tallies of the bindings no longer tracked, and the REGISTER
+    /// retransmissions (a transaction's, not a binding's).
     retired: Tally,
     now: Option<SystemTime>,
     last_sweep: Option<SystemTime>,
@@ -292,6 +293,9 @@ impl Tracker {
             tx.sent += 1;
             tx.last_sent = at;
             self.stats.retransmissions += 1;
+            if tx.method == "REGISTER" {
+                self.retired.register_retransmissions += 1;
+            }
             // Sent again well after its final answer was seen: that answer
             // never reached the sender.
             let late = tx

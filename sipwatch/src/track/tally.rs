@@ -113,6 +113,9 @@ pub struct Tally {
     pub failures: BTreeMap<FailureKey, u64>,
     /// Request delays of the successful registrations and refreshes.
     pub delays: DelayBuckets,
+    /// REGISTERs sent again for a transaction already seen (the client's
+    /// Timer E: no answer yet), counted by the tracker, not per binding.
+    pub register_retransmissions: u64,
 }
 
 impl Tally {
@@ -148,6 +151,7 @@ impl Tally {
             *self.failures.entry(k.clone()).or_default() += n;
         }
         self.delays.add(&other.delays);
+        self.register_retransmissions += other.register_retransmissions;
     }
 }
 

@@ -412,6 +412,15 @@ fn no_answer_by_timer_f_is_a_timeout_with_retransmissions_counted() {
             .iter()
             .any(|e| matches!(e, Event::Timeout(tx) if tx.sent == 3))
     );
+    let tally = t.tally();
+    assert_eq!(tally.register_retransmissions, 2);
+    assert_eq!(tally.attempts.get(&AttemptEnd::NoAnswer), Some(&1));
+    let failures: Vec<_> = tally
+        .failures
+        .iter()
+        .map(|(k, n)| (k.code, k.kind.as_str(), *n))
+        .collect();
+    assert_eq!(failures, [(408, "timeout", 1)]);
 }
 
 #[test]

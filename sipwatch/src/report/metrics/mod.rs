@@ -189,6 +189,7 @@ pub struct Metrics {
     failures_by: Family<FailureLabels, Counter>,
     delay: DelayHistogram,
     retransmissions: Family<OfLabel, Counter>,
+    register_retransmissions: Counter,
     /// What each binding's audits last showed, kept until a later audit
     /// of the same binding says otherwise.
     path: HashMap<BindingKey, PathSeen>,
@@ -268,6 +269,7 @@ impl Metrics {
             failures_by: Family::default(),
             delay: DelayHistogram::default(),
             retransmissions: Family::default(),
+            register_retransmissions: Counter::default(),
             path: HashMap::new(),
             slots: Slots::new(max),
             nat_lifetime_min: Family::default(),
@@ -376,6 +378,11 @@ impl Metrics {
             "retransmissions",
             "SIP retransmissions seen (every method), of requests or of final responses",
             m.retransmissions.clone(),
+        );
+        r.register(
+            "register_retransmissions",
+            "REGISTERs retransmitted (sent again before any final answer: lost on the way or answered late)",
+            m.register_retransmissions.clone(),
         );
         r.register(
             "metrics_bindings_folded",
@@ -643,6 +650,11 @@ impl Metrics {
                 .inc_by(n.saturating_sub(before));
         }
         self.delay.set(tally.delays);
+        self.register_retransmissions.inc_by(
+            tally
+                .register_retransmissions
+                .saturating_sub(self.last.tally.register_retransmissions),
+        );
         self.last.tally = tally;
     }
 }

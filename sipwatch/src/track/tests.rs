@@ -415,12 +415,7 @@ fn no_answer_by_timer_f_is_a_timeout_with_retransmissions_counted() {
     let tally = t.tally();
     assert_eq!(tally.register_retransmissions, 2);
     assert_eq!(tally.attempts.get(&AttemptEnd::NoAnswer), Some(&1));
-    let failures: Vec<_> = tally
-        .failures
-        .iter()
-        .map(|(k, n)| (k.code, k.kind.as_str(), *n))
-        .collect();
-    assert_eq!(failures, [(408, "timeout", 1)]);
+    assert_eq!(failures(&tally), [(408, "timeout", 1)]);
 }
 
 #[test]
@@ -1775,11 +1770,15 @@ fn refused_credentials_are_tallied_as_a_401_with_their_diagnosis() {
     let t = run(&wrong_password_round(1, 0.0));
     let tally = t.tally();
     assert_eq!(tally.attempts.get(&AttemptEnd::Rejected), Some(&1));
-    let failures: Vec<_> = tally
+    assert_eq!(failures(&tally), [(401, "credentials_rejected", 1)]);
+    assert_eq!(tally.delays.count(), 0);
+}
+
+/// A tally's failures as (code, diagnosis kind, count).
+fn failures(tally: &Tally) -> Vec<(u16, &str, u64)> {
+    tally
         .failures
         .iter()
         .map(|(k, n)| (k.code, k.kind.as_str(), *n))
-        .collect();
-    assert_eq!(failures, [(401, "credentials_rejected", 1)]);
-    assert_eq!(tally.delays.count(), 0);
+        .collect()
 }

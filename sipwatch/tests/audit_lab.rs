@@ -259,6 +259,21 @@ fn the_kernel_alg_is_found_rewriting_the_pbx_own_register_and_the_pbx_sees_nothi
         ) >= 2.0
     );
     assert_eq!(sample(&run, "sipwatch_path_alg_registrations{}"), 1.0);
+    // Still 1 after the NAT lifetime results that follow the comparison.
+    assert_eq!(
+        sample(&run, &format!("sipwatch_path_alg{{{binding}}}")),
+        1.0
+    );
+    assert_eq!(sample(&run, "sipwatch_registrations_active{}"), 1.0);
+    let registered = sample(
+        &run,
+        r#"sipwatch_registration_attempts_total{outcome="registered"}"#,
+    );
+    assert!(registered >= 1.0);
+    assert_eq!(
+        sample(&run, "sipwatch_registration_request_delay_seconds_count{}"),
+        registered
+    );
     assert!(sample(&run, "sipwatch_shadows_sent_total{}") >= 1.0);
     assert!(sample(&run, "sipwatch_shadows_answered_total{}") >= 1.0);
     assert!(sample(&run, r#"sipwatch_packets_copied_total{direction="in"}"#) >= 1.0);

@@ -64,6 +64,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "tests: Prometheus's own parser reads `attach --metrics`",
     ),
     (
+        "prometheus",
+        "tests: `promtool check rules` checks contrib/prometheus/sipwatch-rules.yml",
+    ),
+    (
         "debootstrap",
         "the package test: a fresh Debian root without build tools",
     ),

@@ -160,7 +160,9 @@ pub struct PathAudit {
 }
 
 impl PathAudit {
-    pub(crate) fn new(
+    /// A result about `binding`'s shadow `shadow`, found at `time`: what
+    /// the auditor reports, and what a test feeds an output.
+    pub fn new(
         time: SystemTime,
         binding: BindingKey,
         shadow: String,

@@ -293,6 +293,8 @@ fn connection_never_carried_the_register(reg: &mut Registration, e: &ConnectionE
         Purpose::Register
     };
     reg.last_code = Some(408);
+    reg.tally
+        .on_outcome(Outcome::NoAnswer, purpose, Some(&failure));
     reg.last_outcome = Some(LastOutcome {
         outcome: Outcome::NoAnswer,
         purpose,

@@ -33,6 +33,7 @@ mod record;
 mod registration;
 mod state;
 mod storm;
+mod tally;
 mod transaction;
 
 use std::{
@@ -61,6 +62,7 @@ pub use registration::{
 use serde::Serialize;
 pub use state::{FailureRun, Grant, LastOutcome, RegistrationState};
 pub use storm::{BURST_WINDOW, Pace, RetryStorm};
+pub use tally::{AttemptEnd, DelayBuckets, FailureKey, RRD_BUCKETS_S, Tally};
 pub use transaction::{
     FinalResponse, KeyHasher, T1, TIMER_B, TIMER_C, Transaction, TransactionKey, TransactionState,
 };
@@ -196,6 +198,9 @@ pub struct Tracker {
     /// Binding queries (REGISTER without Contact) are tracked.
     queries: bool,
     stats: TrackStats,
+    /// The tallies of the bindings no longer tracked, and the REGISTER
+    /// retransmissions (a transaction's, not a binding's).
+    retired: Tally,
     now: Option<SystemTime>,
     last_sweep: Option<SystemTime>,
 }
@@ -226,6 +231,16 @@ impl Tracker {
             connection_faults_evicted: self.connection_faults.evicted,
             ..self.stats
         }
+    }
+
+    /// Every attempt concluded since the tracker started, bindings dropped
+    /// since included: counts that never go down.
+    pub fn tally(&self) -> Tally {
+        let mut t = self.retired.clone();
+        for r in self.registrations.values() {
+            t.add(r.tally());
+        }
+        t
     }
 
     /// The tracker's time: the latest message's, or the last tick.
@@ -278,6 +293,9 @@ impl Tracker {
             tx.sent += 1;
             tx.last_sent = at;
             self.stats.retransmissions += 1;
+            if tx.method == "REGISTER" {
+                self.retired.register_retransmissions += 1;
+            }
             // Sent again well after its final answer was seen: that answer
             // never reached the sender.
             let late = tx
@@ -394,6 +412,7 @@ impl Tracker {
     fn remove_registration(&mut self, key: &BindingKey) -> Option<Box<Registration>> {
         let reg = self.registrations.remove(key)?;
         self.identities.remove(&key.identity());
+        self.retired.add(reg.tally());
         Some(reg)
     }
 

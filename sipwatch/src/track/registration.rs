@@ -27,6 +27,7 @@ use super::{
     record::{FailureRecord, FinalAnswer, Streak},
     state::{FailureRun, Grant, LastOutcome, RegistrationState},
     storm::{Pace, RetryStorm},
+    tally::Tally,
     transaction::{TIMER_B, Transaction},
 };
 use crate::{
@@ -225,6 +226,8 @@ pub struct Registration {
     /// RFC 3261 §17.1.2.2, pjsip as Asterisk 22 runs it), so its retry is
     /// counted from there, not from the end of the capture.
     gives_up_at: Option<SystemTime>,
+    /// Its concluded attempts, counted (see [`Tally`]).
+    pub(super) tally: Tally,
 }
 
 impl Registration {
@@ -290,6 +293,7 @@ impl Registration {
             path: PathWatch::default(),
             failover: Failover::default(),
             gives_up_at: None,
+            tally: Tally::default(),
         }
     }
 
@@ -648,11 +652,20 @@ impl Registration {
             Outcome::Registered { expires: granted }
         };
         self.refused_digest = None;
+        self.tally.on_outcome(outcome, attempt.purpose, None);
+        if let (Outcome::Registered { .. }, Some(us)) = (outcome, self.continuity.rrd_last_us) {
+            self.tally.on_delay(us);
+        }
         self.last_outcome = Some(LastOutcome {
             outcome,
             purpose: attempt.purpose,
             at,
         });
+    }
+
+    /// Its concluded attempts so far.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
     }
 
     /// An attempt ended without success. A failed un-REGISTER leaves the
@@ -672,6 +685,7 @@ impl Registration {
         self.gives_up_at = None;
         let code = outcome.code().unwrap_or(0);
         if attempt.purpose == Purpose::Unregister {
+            self.tally.on_outcome(outcome, attempt.purpose, None);
             self.diagnoses
                 .retain(|d| !matches!(d, Diagnosis::UnregisterNotCompleted { .. }));
             self.diagnoses.push(Diagnosis::UnregisterNotCompleted {
@@ -683,6 +697,8 @@ impl Registration {
         }
         // What the capture shows below SIP replaces a misleading reading.
         let failure = self.path.explain(failure, self.side);
+        self.tally
+            .on_outcome(outcome, attempt.purpose, Some(&failure));
         self.refused_digest = match failure {
             Diagnosis::CredentialsRejected { .. }
             | Diagnosis::Forbidden {

@@ -412,6 +412,10 @@ fn no_answer_by_timer_f_is_a_timeout_with_retransmissions_counted() {
             .iter()
             .any(|e| matches!(e, Event::Timeout(tx) if tx.sent == 3))
     );
+    let tally = t.tally();
+    assert_eq!(tally.register_retransmissions, 2);
+    assert_eq!(tally.attempts.get(&AttemptEnd::NoAnswer), Some(&1));
+    assert_eq!(failures(&tally), [(408, "timeout", 1)]);
 }
 
 #[test]
@@ -1729,3 +1733,52 @@ fn a_tracked_binding_query_refused_with_423_says_min_expires() {
     ));
 }
 mod icmp_retry;
+
+#[test]
+fn a_challenged_success_is_one_attempt_with_its_delay_and_the_tallies_survive_eviction() {
+    let mut t = Tracker::new(TrackLimits {
+        max_transactions: 100,
+        max_registrations: 1,
+    });
+    let mut events = Vec::new();
+    let r1 = register(1, None, 3600);
+    let r2 = register(2, Some(("1001", "provider.example")), 3600);
+    let steps = [
+        (r1.clone(), 0.0, true),
+        (response(&r1, "401 Unauthorized", CHALLENGE), 0.01, false),
+        (r2.clone(), 0.02, true),
+        (response(&r2, "200 OK", ""), 0.07, false),
+    ];
+    feed(&mut t, &mut events, &steps, false);
+    let tally = t.tally();
+    assert_eq!(tally.attempts.get(&AttemptEnd::Registered), Some(&1));
+    assert_eq!(tally.attempts.values().sum::<u64>(), 1);
+    assert!(tally.failures.is_empty(), "{tally:?}");
+    assert_eq!(tally.delays.count(), 1);
+    assert_eq!(tally.delays.sum_us, 70_000);
+    // Another binding takes the only place: what this one counted stays.
+    let other = register(3, None, 3600)
+        .replace("sip:1001@192.168.77.10", "sip:2002@192.168.77.10")
+        .replace("To: <sip:1001@", "To: <sip:2002@");
+    feed(&mut t, &mut events, &[(other, 1.0, true)], false);
+    assert_eq!(t.stats().registrations_evicted, 1);
+    assert_eq!(t.tally(), tally);
+}
+
+#[test]
+fn refused_credentials_are_tallied_as_a_401_with_their_diagnosis() {
+    let t = run(&wrong_password_round(1, 0.0));
+    let tally = t.tally();
+    assert_eq!(tally.attempts.get(&AttemptEnd::Rejected), Some(&1));
+    assert_eq!(failures(&tally), [(401, "credentials_rejected", 1)]);
+    assert_eq!(tally.delays.count(), 0);
+}
+
+/// A tally's failures as (code, diagnosis kind, count).
+fn failures(tally: &Tally) -> Vec<(u16, &str, u64)> {
+    tally
+        .failures
+        .iter()
+        .map(|(k, n)| (k.code, k.kind.as_str(), *n))
+        .collect()
+}

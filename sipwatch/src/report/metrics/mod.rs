@@ -7,13 +7,26 @@
 //! audit findings) are counted as they pass; states (registrations, the
 //! kernel's and the audit's counters) are read again on every tick, so a
 //! scrape is at most a second behind.
+//!
+//! Attempts, failures by code and diagnosis, and request delays are the
+//! tracker's monotonic tallies ([`crate::track::Tally`]), never counted
+//! from events (which are rate-limited). Per-binding series are bounded by
+//! [`MAX_BINDINGS`] (see [`bindings`]). Every metric is listed in
+//! docs/audit.md.
+mod bindings;
+mod delay;
 mod serve;
 
 use std::{
+    collections::{HashMap, HashSet},
     io::{self, Write},
     sync::Arc,
+    time::SystemTime,
 };
 
+pub use bindings::MAX_BINDINGS;
+use bindings::{BindingLabels, Slots};
+use delay::DelayHistogram;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge},
@@ -26,26 +39,8 @@ use crate::{
     audit::{AuditOutcome, PathAudit},
     net::IcmpError,
     sip::{Message, ParsedMessage},
-    track::{Event, NextMove, RegistrationState},
+    track::{AttemptEnd, BindingKey, Event, FailureKey, NextMove, RegistrationState, Tally},
 };
-
-/// A registration's identity as labels.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BindingLabels {
-    registrar: String,
-    aor: String,
-    contact: String,
-}
-
-impl BindingLabels {
-    fn of(key: &crate::track::BindingKey) -> Self {
-        BindingLabels {
-            registrar: key.registrar.clone(),
-            aor: key.aor.clone(),
-            contact: key.contact.clone(),
-        }
-    }
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
@@ -55,6 +50,17 @@ struct StateLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CodeLabel {
     code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    code: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OfLabel {
+    of: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -174,8 +180,20 @@ pub struct Metrics {
     path_timeouts: Family<LegLabel, Counter>,
     kernel_drops: Family<DropLabels, Counter>,
     alg_bindings: Gauge,
+    alg: Family<BindingLabels, Gauge>,
     nat_lifetime_min: Family<BindingLabels, Gauge>,
     nat_lifetime_max: Family<BindingLabels, Gauge>,
+    active: Gauge,
+    next_attempt: Family<BindingLabels, Gauge>,
+    attempts: Family<OutcomeLabel, Counter>,
+    failures_by: Family<FailureLabels, Counter>,
+    delay: DelayHistogram,
+    retransmissions: Family<OfLabel, Counter>,
+    register_retransmissions: Counter,
+    /// What each binding's audits last showed, kept until a later audit
+    /// of the same binding says otherwise.
+    path: HashMap<BindingKey, PathSeen>,
+    slots: Slots,
     shadows_sent: Counter,
     shadows_answered: Counter,
     packets_seen: Family<DirectionLabel, Counter>,
@@ -190,8 +208,20 @@ pub struct Metrics {
     last: Totals,
 }
 
+/// What the path audit last showed of one binding.
+#[derive(Clone, Copy, Debug, Default)]
+struct PathSeen {
+    /// The latest comparison found a SIP ALG (None: none compared yet).
+    alg: Option<bool>,
+    /// The NAT's mapping lifetime bounds, seconds.
+    nat_min_s: Option<u64>,
+    nat_max_s: Option<u64>,
+}
+
 #[derive(Default)]
 struct Totals {
+    tally: Tally,
+    retransmissions: [u64; 2],
     shadows_sent: u64,
     shadows_answered: u64,
     seen: [u64; 2],
@@ -210,6 +240,12 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Metrics {
+        Metrics::with_max_bindings(MAX_BINDINGS)
+    }
+
+    /// As [`Metrics::new`], with labels of their own for at most `max`
+    /// registrations.
+    pub fn with_max_bindings(max: usize) -> Metrics {
         let mut r = Registry::with_prefix("sipwatch");
         let m = Metrics {
             // Shared once every metric is registered in `r`, below.
@@ -226,6 +262,16 @@ impl Metrics {
             path_timeouts: Family::default(),
             kernel_drops: Family::default(),
             alg_bindings: Gauge::default(),
+            alg: Family::default(),
+            active: Gauge::default(),
+            next_attempt: Family::default(),
+            attempts: Family::default(),
+            failures_by: Family::default(),
+            delay: DelayHistogram::default(),
+            retransmissions: Family::default(),
+            register_retransmissions: Counter::default(),
+            path: HashMap::new(),
+            slots: Slots::new(max),
             nat_lifetime_min: Family::default(),
             nat_lifetime_max: Family::default(),
             shadows_sent: Counter::default(),
@@ -254,7 +300,7 @@ impl Metrics {
             m.last_code.clone(),
         );
         r.register(
-            "registration_failures",
+            "registration_consecutive_failures",
             "Failed attempts in the registration's current run of failures (0 once it succeeds)",
             m.failures.clone(),
         );
@@ -295,8 +341,53 @@ impl Metrics {
         );
         r.register(
             "path_alg_registrations",
-            "Registrations whose REGISTER a SIP ALG rewrites (latest audit)",
+            "Registrations whose REGISTER a SIP ALG rewrites, by each one's latest comparison (attach --echo)",
             m.alg_bindings.clone(),
+        );
+        r.register(
+            "path_alg",
+            "1 while the registration's latest comparison (attach --echo) found a SIP ALG rewriting its REGISTER, 0 once one found none",
+            m.alg.clone(),
+        );
+        r.register(
+            "registrations_active",
+            "Registrations the registrar holds now (registered, grant not lapsed)",
+            m.active.clone(),
+        );
+        r.register(
+            "registration_next_attempt_timestamp_seconds",
+            "When the PBX sends its next REGISTER for the registration (refresh or retry), by its own rules, Unix time; absent while it has given up or nothing predicts it",
+            m.next_attempt.clone(),
+        );
+        r.register(
+            "registration_attempts",
+            "Concluded REGISTER attempts (a challenge answered is part of its attempt), by outcome: registered, rejected, no_answer, abandoned_challenge, unregistered, queried",
+            m.attempts.clone(),
+        );
+        r.register(
+            "registration_failures",
+            "Failed registrations and refreshes, by the code the PBX shows (408: no answer) and the kind of diagnosis that explains it",
+            m.failures_by.clone(),
+        );
+        r.register(
+            "registration_request_delay_seconds",
+            "Registration request delay (RFC 6076 4.1): from an attempt's first REGISTER to its 2xx, successful attempts only",
+            m.delay.clone(),
+        );
+        r.register(
+            "retransmissions",
+            "SIP retransmissions seen (every method), of requests or of final responses",
+            m.retransmissions.clone(),
+        );
+        r.register(
+            "register_retransmissions",
+            "REGISTERs retransmitted (sent again before any final answer: lost on the way or answered late)",
+            m.register_retransmissions.clone(),
+        );
+        r.register(
+            "metrics_bindings_folded",
+            "Registrations beyond the first 1000 tracked, whose per-registration series are summed into registrar=\"other\" (each counted once while it stays tracked)",
+            m.slots.folded_total.clone(),
         );
         r.register(
             "nat_mapping_lifetime_min_seconds",
@@ -371,10 +462,7 @@ impl Metrics {
 
     /// The metrics as a scrape gets them (OpenMetrics text).
     pub fn encode(&self) -> String {
-        let mut text = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        encode(&self.registry)
     }
 
     fn refresh(&mut self, now: &Snapshot<'_>) {
@@ -388,29 +476,81 @@ impl Metrics {
         self.last_code.clear();
         self.failures.clear();
         self.given_up.clear();
-        for r in now.tracker.registrations() {
+        self.next_attempt.clear();
+        self.alg.clear();
+        self.nat_lifetime_min.clear();
+        self.nat_lifetime_max.clear();
+        let regs = now.tracker.registrations();
+        let tracked: HashSet<&BindingKey> = regs.iter().map(|r| &r.key).collect();
+        self.slots.retain(&tracked);
+        self.path.retain(|k, _| tracked.contains(k));
+        let mut active = 0;
+        for r in &regs {
             let state = r.state();
             self.registrations
                 .get_or_create(&StateLabel {
                     state: state_name(&state).into(),
                 })
                 .inc();
-            let labels = BindingLabels::of(&r.key);
+            let registered = matches!(state, RegistrationState::Registered { .. });
+            active += i64::from(registered);
+            let next = r.next_move();
+            let failures = r.failures.map_or(0, |f| i64::from(f.count));
+            let given_up = i64::from(matches!(next, NextMove::GivesUp { .. }));
+            let Some(labels) = self.slots.labels(&r.key) else {
+                // Folded: the counts add up in `other`; a code, a time or
+                // a NAT lifetime of many bindings means nothing.
+                let other = BindingLabels::other();
+                self.registered
+                    .get_or_create(&other)
+                    .inc_by(i64::from(registered));
+                self.failures.get_or_create(&other).inc_by(failures);
+                self.given_up.get_or_create(&other).inc_by(given_up);
+                continue;
+            };
             self.registered
                 .get_or_create(&labels)
-                .set(i64::from(matches!(
-                    state,
-                    RegistrationState::Registered { .. }
-                )));
+                .set(i64::from(registered));
             if let Some(code) = r.last_code {
                 self.last_code.get_or_create(&labels).set(i64::from(code));
             }
-            self.failures
-                .get_or_create(&labels)
-                .set(r.failures.map_or(0, |f| i64::from(f.count)));
-            self.given_up
-                .get_or_create(&labels)
-                .set(i64::from(matches!(r.next_move(), NextMove::GivesUp { .. })));
+            self.failures.get_or_create(&labels).set(failures);
+            self.given_up.get_or_create(&labels).set(given_up);
+            if let Some(at) = next_attempt(&next) {
+                self.next_attempt.get_or_create(&labels).set(unix_s(at));
+            }
+            if let Some(seen) = self.path.get(&r.key) {
+                if let Some(alg) = seen.alg {
+                    self.alg.get_or_create(&labels).set(i64::from(alg));
+                }
+                if let Some(min) = seen.nat_min_s {
+                    self.nat_lifetime_min
+                        .get_or_create(&labels)
+                        .set(i64::try_from(min).unwrap_or(i64::MAX));
+                }
+                if let Some(max) = seen.nat_max_s {
+                    self.nat_lifetime_max
+                        .get_or_create(&labels)
+                        .set(i64::try_from(max).unwrap_or(i64::MAX));
+                }
+            }
+        }
+        self.active.set(active);
+        self.alg_bindings
+            .set(self.path.values().filter(|p| p.alg == Some(true)).count() as i64);
+        self.count_attempts(now.tracker.tally());
+        let stats = now.tracker.stats();
+        for (i, (of, n)) in [
+            ("request", stats.retransmissions),
+            ("response", stats.response_retransmissions),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            self.retransmissions
+                .get_or_create(&OfLabel { of: of.into() })
+                .inc_by(n.saturating_sub(self.last.retransmissions[i]));
+            self.last.retransmissions[i] = n;
         }
         if let Some(audit) = now.audit {
             let c = audit.counters();
@@ -422,12 +562,6 @@ impl Metrics {
             );
             self.last.shadows_sent = c.shadows_sent;
             self.last.shadows_answered = c.shadows_answered;
-            let alg = audit
-                .latest()
-                .iter()
-                .filter(|a| matches!(a.outcome, AuditOutcome::Compared { alg: true, .. }))
-                .count();
-            self.alg_bindings.set(alg as i64);
         }
         if let Some(t) = &now.hep {
             self.refresh_hep(t);
@@ -485,6 +619,68 @@ impl Metrics {
             }
         }
     }
+
+    /// Moves the attempt counters and the delay histogram to `tally`.
+    fn count_attempts(&mut self, tally: Tally) {
+        for end in AttemptEnd::ALL {
+            let n = tally.attempts.get(&end).copied().unwrap_or(0);
+            let before = self.last.tally.attempts.get(&end).copied().unwrap_or(0);
+            self.attempts
+                .get_or_create(&OutcomeLabel {
+                    outcome: label(end),
+                })
+                .inc_by(n.saturating_sub(before));
+        }
+        for (FailureKey { code, kind }, n) in &tally.failures {
+            let before = self
+                .last
+                .tally
+                .failures
+                .get(&FailureKey {
+                    code: *code,
+                    kind: kind.clone(),
+                })
+                .copied()
+                .unwrap_or(0);
+            self.failures_by
+                .get_or_create(&FailureLabels {
+                    code: code.to_string(),
+                    kind: kind.clone(),
+                })
+                .inc_by(n.saturating_sub(before));
+        }
+        self.delay.set(tally.delays);
+        self.register_retransmissions.inc_by(
+            tally
+                .register_retransmissions
+                .saturating_sub(self.last.tally.register_retransmissions),
+        );
+        self.last.tally = tally;
+    }
+}
+
+/// `registry` as a scrape gets it (OpenMetrics text): what
+/// [`Metrics::registry`] holds, after the metrics went into a pipeline.
+pub fn encode(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}
+
+/// When the PBX sends its next REGISTER, if its rules or the wire say.
+fn next_attempt(next: &NextMove) -> Option<SystemTime> {
+    match next {
+        NextMove::Refreshes { at, .. } | NextMove::RetriesAt { at, .. } => Some(*at),
+        NextMove::ConfigDiffers { next_at, .. } => *next_at,
+        NextMove::GivesUp { .. } | NextMove::Unknown => None,
+    }
+}
+
+/// `at` as Unix time, seconds.
+fn unix_s(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl Output for Metrics {
@@ -552,7 +748,8 @@ impl Output for Metrics {
 
     fn audit(&mut self, _out: &mut dyn Write, a: &PathAudit) -> io::Result<()> {
         match &a.outcome {
-            AuditOutcome::Compared { findings, .. } => {
+            AuditOutcome::Compared { findings, alg, .. } => {
+                self.path.entry(a.binding.clone()).or_default().alg = Some(*alg);
                 for f in findings {
                     let kind = label(f.kind);
                     self.path_findings.get_or_create(&KindLabel { kind }).inc();
@@ -563,15 +760,10 @@ impl Output for Metrics {
                 less_than_s,
                 ..
             } => {
-                let labels = BindingLabels::of(&a.binding);
-                self.nat_lifetime_min
-                    .get_or_create(&labels)
-                    .set(i64::try_from(*at_least_s).unwrap_or(i64::MAX));
-                if let Some(less) = less_than_s {
-                    self.nat_lifetime_max
-                        .get_or_create(&labels)
-                        .set(i64::try_from(*less).unwrap_or(i64::MAX));
-                }
+                // Shown from the next tick, with the binding's labels.
+                let seen = self.path.entry(a.binding.clone()).or_default();
+                seen.nat_min_s = Some(*at_least_s);
+                seen.nat_max_s = *less_than_s;
             }
             AuditOutcome::TimeoutLocated { leg, .. } => {
                 let leg = label(leg);
@@ -604,18 +796,23 @@ mod tests {
     use super::*;
     use crate::{net::Transport, track::Tracker};
 
-    #[test]
-    fn the_failure_count_and_a_pbx_that_gave_up_are_exported_per_binding() {
-        let register = "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
-             From: <sip:trunk@203.0.113.2>;tag=f\r\nTo: <sip:trunk@203.0.113.2>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
-             Contact: <sip:trunk@192.168.77.10:5060>\r\nUser-Agent: Asterisk PBX 22.0.0\r\nContent-Length: 0\r\n\r\n";
-        let forbidden = "SIP/2.0 403 Forbidden\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-1\r\n\
-             From: <sip:trunk@203.0.113.2>;tag=f\r\nTo: <sip:trunk@203.0.113.2>;tag=t\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\n\
-             Content-Length: 0\r\n\r\n";
-        let mut tracker = Tracker::default();
-        let mut events = Vec::new();
+    const BINDING: &str = "registrar=\"sip:203.0.113.2\",aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";
+
+    /// REGISTER number `n` of the trunk at `t` s, and its answer `status`
+    /// (`403 Forbidden`) `delay_ms` later.
+    fn exchange(tracker: &mut Tracker, n: u32, t: u64, status: &str, delay_ms: u64) {
+        let register = format!(
+            "REGISTER sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{n}\r\n\
+             From: <sip:trunk@203.0.113.2>;tag=f{n}\r\nTo: <sip:trunk@203.0.113.2>\r\nCall-ID: c\r\nCSeq: {n} REGISTER\r\n\
+             Contact: <sip:trunk@192.168.77.10:5060>\r\nExpires: 300\r\nUser-Agent: Asterisk PBX 22.0.0\r\nContent-Length: 0\r\n\r\n"
+        );
+        let answer = format!(
+            "SIP/2.0 {status}\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{n}\r\n\
+             From: <sip:trunk@203.0.113.2>;tag=f{n}\r\nTo: <sip:trunk@203.0.113.2>;tag=t\r\nCall-ID: c\r\nCSeq: {n} REGISTER\r\n\
+             Contact: <sip:trunk@192.168.77.10:5060>;expires=300\r\nContent-Length: 0\r\n\r\n"
+        );
         let request = Message {
-            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            timestamp: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + t),
             direction: None,
             transport: Transport::Udp,
             src: "192.168.77.10:5060".parse().unwrap(),
@@ -623,35 +820,95 @@ mod tests {
             vlans: Vec::new(),
             reassembled: false,
             origin: crate::sip::Origin::CaptureFile,
-            bytes: register.as_bytes().to_vec(),
+            bytes: register.into_bytes(),
         };
         let answer = Message {
-            timestamp: request.timestamp + Duration::from_millis(20),
+            timestamp: request.timestamp + Duration::from_millis(delay_ms),
             src: request.dst,
             dst: request.src,
-            bytes: forbidden.as_bytes().to_vec(),
+            bytes: answer.into_bytes(),
             ..request.clone()
         };
+        let mut events = Vec::new();
         tracker.push(&request.parsed(), &mut events);
         tracker.push(&answer.parsed(), &mut events);
-        let mut m = Metrics::new();
+    }
+
+    fn scrape(m: &mut Metrics, tracker: &Tracker) -> String {
         m.refresh(&Snapshot {
-            tracker: &tracker,
+            tracker,
             audit: None,
             kernel: None,
             hep: None,
         });
-        let text = m.encode();
-        let binding = "aor=\"sip:trunk@203.0.113.2\",contact=\"sip:trunk@192.168.77.10:5060\"";
+        m.encode()
+    }
+
+    fn has(text: &str, sample: &str) {
         assert!(
-            text.contains(&format!(
-                "sipwatch_registration_failures{{registrar=\"sip:203.0.113.2\",{binding}}} 1"
-            )),
-            "{text}"
+            text.lines().any(|l| l == sample),
+            "no `{sample}` in\n{text}"
         );
+    }
+
+    #[test]
+    fn the_failure_count_and_a_pbx_that_gave_up_are_exported_per_binding() {
+        let mut tracker = Tracker::default();
+        exchange(&mut tracker, 1, 0, "403 Forbidden", 20);
+        let text = scrape(&mut Metrics::new(), &tracker);
+        has(
+            &text,
+            &format!("sipwatch_registration_consecutive_failures{{{BINDING}}} 1"),
+        );
+        has(
+            &text,
+            &format!("sipwatch_registration_given_up{{{BINDING}}} 1"),
+        );
+    }
+
+    #[test]
+    fn attempts_failures_and_request_delays_are_counted_once_each_however_often_scraped() {
+        let mut tracker = Tracker::default();
+        let mut m = Metrics::new();
+        exchange(&mut tracker, 1, 0, "403 Forbidden", 20);
+        scrape(&mut m, &tracker);
+        exchange(&mut tracker, 2, 60, "200 OK", 40);
+        scrape(&mut m, &tracker);
+        let text = scrape(&mut m, &tracker);
+        has(
+            &text,
+            "sipwatch_registration_attempts_total{outcome=\"registered\"} 1",
+        );
+        has(
+            &text,
+            "sipwatch_registration_attempts_total{outcome=\"rejected\"} 1",
+        );
+        has(
+            &text,
+            "sipwatch_registration_attempts_total{outcome=\"no_answer\"} 0",
+        );
+        has(
+            &text,
+            "sipwatch_registration_failures_total{code=\"403\",kind=\"forbidden\"} 1",
+        );
+        has(&text, "sipwatch_registration_request_delay_seconds_count 1");
+        has(
+            &text,
+            "sipwatch_registration_request_delay_seconds_sum 0.04",
+        );
+        has(
+            &text,
+            "sipwatch_registration_request_delay_seconds_bucket{le=\"0.025\"} 0",
+        );
+        has(
+            &text,
+            "sipwatch_registration_request_delay_seconds_bucket{le=\"0.05\"} 1",
+        );
+        has(&text, "sipwatch_registrations_active 1");
+        // Refreshed by Asterisk's rule: 300 s granted, less its margin.
         assert!(
             text.contains(&format!(
-                "sipwatch_registration_given_up{{registrar=\"sip:203.0.113.2\",{binding}}} 1"
+                "sipwatch_registration_next_attempt_timestamp_seconds{{{BINDING}}} 17000"
             )),
             "{text}"
         );
@@ -685,5 +942,58 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
+    }
+
+    #[test]
+    fn an_alg_found_stays_until_a_later_comparison_of_that_binding_finds_none() {
+        let mut tracker = Tracker::default();
+        exchange(&mut tracker, 1, 0, "200 OK", 20);
+        let key = tracker.registrations()[0].key.clone();
+        let at = SystemTime::UNIX_EPOCH;
+        let audit = |outcome| PathAudit::new(at, key.clone(), "shadow-1".into(), outcome);
+        let compared = |alg| {
+            audit(AuditOutcome::Compared {
+                nat_source: None,
+                findings: Vec::new(),
+                alg,
+            })
+        };
+        let mut m = Metrics::new();
+        let out = &mut io::sink();
+        m.audit(out, &compared(true)).unwrap();
+        m.audit(
+            out,
+            &audit(AuditOutcome::NatLifetime {
+                at_least_s: 20,
+                less_than_s: Some(40),
+                refresh_s: Some(300),
+            }),
+        )
+        .unwrap();
+        let text = scrape(&mut m, &tracker);
+        has(&text, &format!("sipwatch_path_alg{{{BINDING}}} 1"));
+        has(&text, "sipwatch_path_alg_registrations 1");
+        has(
+            &text,
+            &format!("sipwatch_nat_mapping_lifetime_max_seconds{{{BINDING}}} 40"),
+        );
+        m.audit(out, &compared(false)).unwrap();
+        let text = scrape(&mut m, &tracker);
+        has(&text, &format!("sipwatch_path_alg{{{BINDING}}} 0"));
+        has(&text, "sipwatch_path_alg_registrations 0");
+    }
+
+    #[test]
+    fn registrations_past_the_cap_are_summed_into_other_and_counted() {
+        let mut tracker = Tracker::default();
+        exchange(&mut tracker, 1, 0, "200 OK", 20);
+        let mut m = Metrics::with_max_bindings(0);
+        let text = scrape(&mut m, &tracker);
+        has(
+            &text,
+            "sipwatch_registration_registered{registrar=\"other\",aor=\"other\",contact=\"other\"} 1",
+        );
+        has(&text, "sipwatch_metrics_bindings_folded_total 1");
+        assert!(!text.contains("sip:trunk@"), "{text}");
     }
 }

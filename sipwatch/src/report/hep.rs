@@ -403,7 +403,7 @@ impl Output for HepOutput {
         };
         vec![
             count(
-                "HEP packets sent",
+                "HEP packets written to the receiver's socket",
                 total(|s| s.sent.load(Ordering::Relaxed)),
                 false,
             ),
@@ -423,7 +423,7 @@ impl Output for HepOutput {
                 true,
             ),
             count(
-                "HEP reconnections (the TCP receiver went away)",
+                "HEP reconnections (the TCP receiver closed, reset or stalled the connection)",
                 total(|s| s.reconnects.load(Ordering::Relaxed)),
                 false,
             ),
@@ -479,7 +479,7 @@ mod tests {
         let n = |what: &str| counts.iter().find(|c| c.what.contains(what)).unwrap().n;
         assert_eq!(n("refused them or was not connected"), 3);
         assert_eq!(n("over 65,507 bytes"), 1);
-        assert_eq!(n("HEP packets sent"), 0);
+        assert_eq!(n("HEP packets written to the receiver's socket"), 0);
         assert!(counts.iter().filter(|c| c.n > 0).all(|c| c.loss));
         hep.report_metrics();
         let text = metrics.encode();

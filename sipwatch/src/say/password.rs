@@ -51,7 +51,7 @@ pub fn explain(check: &PasswordCheck, auth: &AuthRef) -> (String, Option<String>
         } => {
             let user = match username_configured {
                 Some(configured) => format!(
-                    ", nor for its user name (the digest is for {username_sent}, {here} has username={configured})"
+                    ", nor for its user name (the digest is for {username_sent}, the section has username={configured})"
                 ),
                 None => String::new(),
             };

@@ -54,7 +54,7 @@ const EXPECTED: &[(&str, u32, &str, &str, &str)] = &[
     ("pjsip.d/provider-d.conf", 13, "provider-e", "reference_dangling", "add [provider-e] with type=aor"),
     ("pjsip.d/provider-d.conf", 19, "provider-e-reg", "outbound_auth_dangling", "add [provider-e] with type=auth"),
     ("pjsip.d/provider-d.conf", 26, "provider-e-identify", "identify_by_hostname", "signalling addresses or networks"),
-    ("pjsip_wizard.conf", 10, "provider-f", "forbidden_retry_zero", "forbidden_retry_interval=300"),
+    ("pjsip_wizard.conf", 10, "provider-f", "forbidden_retry_zero", "set registration/forbidden_retry_interval=300"),
     ("pjsip_wizard.conf", 15, "provider-f", "password_quoted", "remove the quotes"),
     ("sip.conf", 10, "provider-g", "chan_sip_users_swapped", "defaultuser=5551234"),
     ("sip.conf", 17, "provider-h", "chan_sip_username_and_defaultuser", "keep only defaultuser"),
@@ -158,21 +158,63 @@ fn a_clean_configuration_exits_0_and_a_missing_one_1() {
 #[test]
 fn a_broken_file_is_an_error_naming_its_line() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("pjsip.conf"),
-        "[a]\ntype=auth\n[b](missing)\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
-        .args(["lint", "--config-dir"])
-        .arg(d.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let conf = d.path().join("pjsip.conf");
+    let run = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+            .arg("lint")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    std::fs::write(&conf, "[a]\ntype=auth\n[b](missing)\n").unwrap();
+    let err = run(d.path());
     assert!(
         err.contains("pjsip.conf:3: [b] inherits from [missing]"),
         "{err}"
+    );
+    // A directory named by #include: Asterisk reads regular files only.
+    std::fs::create_dir(d.path().join("pjsip.d")).unwrap();
+    std::fs::write(&conf, "[a]\ntype=auth\n#include pjsip.d\n").unwrap();
+    let err = run(&conf);
+    assert!(
+        err.contains("pjsip.conf:3: #include pjsip.d names a directory")
+            && err.contains("#include pjsip.d/*.conf"),
+        "{err}"
+    );
+    // A file that is not there: said once, with the system's reason once.
+    let err = run(&d.path().join("nowhere.conf"));
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn a_path_names_the_directory_or_one_file() {
+    let (code, text) = lint(&[]);
+    let by_path = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("lint")
+        .arg(dir())
+        .output()
+        .unwrap();
+    assert_eq!(by_path.status.code(), Some(code));
+    // Only the times differ: none is printed in the text.
+    assert_eq!(String::from_utf8_lossy(&by_path.stdout), text);
+    let wizard = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("lint")
+        .arg(dir().join("pjsip_wizard.conf"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&wizard.stdout);
+    assert!(
+        !text.is_empty()
+            && text
+                .lines()
+                .all(|l| l.contains("pjsip_wizard.conf") || l.contains("1 file read")),
+        "{text}"
+    );
+    assert!(
+        text.contains("registration/forbidden_retry_interval"),
+        "{text}"
     );
 }
 

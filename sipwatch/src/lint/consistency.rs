@@ -4,7 +4,7 @@
 //! `from_domain` against the registration's `client_uri`.
 use super::{Finding, Place, Problem};
 use crate::pbx::config::{
-    Section,
+    Section, Value,
     pjsip::{self, Pjsip, uri_parts},
 };
 
@@ -14,8 +14,18 @@ pub(super) fn check(p: &Pjsip, out: &mut Vec<Finding>) {
         identify_by_hostname(i, out);
     }
     for r in &p.registrations {
-        transport(r, p, out);
+        if let (Some(uri), Some(t)) = (r.server_uri(), r.transport()) {
+            transport(r.section, ("server_uri", &uri.value), t, p, out);
+        }
         from_differs(r, p, out);
+    }
+    for w in p.wizards.iter().filter(|w| w.sends_registrations()) {
+        if let Some(t) = w.transport() {
+            let pattern = w
+                .server_uri_pattern()
+                .map_or(WIZARD_SERVER_URI, |v| &v.value);
+            transport(w.section, ("server_uri_pattern", pattern), t, p, out);
+        }
     }
     same_aor_twice(p, out);
 }
@@ -58,11 +68,14 @@ fn uri_transport(uri: &str) -> Option<String> {
         .map(|_| "tls".to_owned())
 }
 
-fn transport(r: &pjsip::Registration, p: &Pjsip, out: &mut Vec<Finding>) {
-    let (Some(uri), Some(t)) = (r.server_uri(), r.transport()) else {
-        return;
-    };
-    let (Some(wanted), Some(section)) = (uri_transport(&uri.value), p.transport(&t.value)) else {
+/// The wizard's `server_uri_pattern` default (`res_pjsip_config_wizard.c`).
+const WIZARD_SERVER_URI: &str = "sip:${REMOTE_HOST}";
+
+/// A registration's (or wizard trunk's) `transport` `t` whose protocol is
+/// not the one its server URI asks for.
+/// `uri` is the option holding the URI and its value.
+fn transport(s: &Section, uri: (&str, &str), t: &Value, p: &Pjsip, out: &mut Vec<Finding>) {
+    let (Some(wanted), Some(section)) = (uri_transport(uri.1), p.transport(&t.value)) else {
         return;
     };
     let protocol = section
@@ -71,8 +84,9 @@ fn transport(r: &pjsip::Registration, p: &Pjsip, out: &mut Vec<Finding>) {
         .to_ascii_lowercase();
     if protocol != wanted {
         out.push(Finding {
-            place: Place::value(r.section, t),
+            place: Place::value(s, t),
             problem: Problem::TransportMismatch {
+                uri_option: uri.0.to_owned(),
                 uri_transport: wanted,
                 transport: section.name.clone(),
                 protocol,

@@ -62,18 +62,34 @@ impl Place {
         }
     }
 
+    /// At the value, in the section that wrote it: a template's value is
+    /// found once, at the template, for every section inheriting it.
     fn value(s: &Section, v: &Value) -> Place {
         Place {
             file: v.file.clone(),
             line: v.line,
-            section: s.name.clone(),
+            section: v.from_template.clone().unwrap_or_else(|| s.name.clone()),
             key: Some(v.key.clone()),
+        }
+    }
+
+    /// At the section header, about an option it does not set.
+    fn missing(s: &Section, key: &str) -> Place {
+        Place {
+            key: Some(key.to_owned()),
+            ..Place::section(s)
         }
     }
 
     /// At the value when set, else at the section header.
     fn at(s: &Section, v: Option<&Value>) -> Place {
         v.map_or_else(|| Place::section(s), |v| Place::value(s, v))
+    }
+
+    /// At the value of `key` when set, else at the section header naming
+    /// `key`.
+    fn option(s: &Section, key: &str, v: Option<&Value>) -> Place {
+        v.map_or_else(|| Place::missing(s, key), |v| Place::value(s, v))
     }
 }
 
@@ -101,6 +117,10 @@ pub enum Problem {
     /// A `;` right after the password started a comment: Asterisk keeps
     /// only the part before it.
     PasswordCutByComment,
+    /// chan_sip: a `;` after the registrar's host in a `register =>` line
+    /// started a comment: the extension (`/…`), expiry (`~…`) or a
+    /// parameter after it is lost.
+    RegisterLineCutByComment,
     /// The password line ends in whitespace, which Asterisk strips.
     PasswordTrailingSpace,
     /// The password is in quotes, which Asterisk keeps as part of it.
@@ -236,9 +256,12 @@ pub enum Problem {
         /// The hostname.
         host: String,
     },
-    /// A registration's `transport` whose `protocol` is not the one its
-    /// `server_uri` asks for (`;transport=tcp`, `sips:`).
+    /// A registration's (or wizard trunk's) `transport` whose `protocol` is
+    /// not the one its `server_uri` (`server_uri_pattern`) asks for
+    /// (`;transport=tcp`, `sips:`).
     TransportMismatch {
+        /// The option holding the URI: `server_uri` or `server_uri_pattern`.
+        uri_option: String,
         /// What the URI asks for.
         uri_transport: String,
         /// The transport section named.
@@ -313,6 +336,7 @@ impl Problem {
             | PasswordSpecial { .. }
             | AccountIdAsUsername { .. }
             | ChanSipUsernameAndDefaultuser
+            | RegisterLineCutByComment
             | ForbiddenRetryZero { .. }
             | MaxRetriesLow { .. }
             | ExpirationLow { .. }
@@ -388,27 +412,54 @@ pub enum LintError {
     Config(#[from] ConfigError),
 }
 
+/// Checks a configuration directory ([`lint_dir`]) or one file in it.
+/// One of [`FILES`] is checked with the others beside it (a wizard trunk's
+/// `transport` names a pjsip.conf section), and only its own findings (and
+/// its includes') are kept; any other file is read alone as `pjsip.conf`
+/// (its `#include`s relative to its directory).
+pub fn lint_path(path: &Path) -> Result<Report, LintError> {
+    if path.is_dir() {
+        return lint_dir(path);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !FILES.contains(&name.as_str()) {
+        return Ok(report(dir, [Some(Config::load(dir, &name)?), None, None]));
+    }
+    let mut whole = lint_dir(dir)?;
+    let own = Config::load(dir, &name)?.files;
+    whole.findings.retain(|f| own.contains(&f.place.file));
+    whole.files = own;
+    Ok(whole)
+}
+
 /// Reads [`FILES`] in `dir` (each absent one passed over) and checks them.
 pub fn lint_dir(dir: &Path) -> Result<Report, LintError> {
-    let mut read = Vec::new();
-    for name in FILES {
-        read.push(if dir.join(name).is_file() {
-            Some(Config::load(dir, name)?)
-        } else {
-            None
-        });
+    let mut read = [None, None, None];
+    for (slot, name) in read.iter_mut().zip(FILES) {
+        if dir.join(name).is_file() {
+            *slot = Some(Config::load(dir, name)?);
+        }
     }
     if read.iter().all(Option::is_none) {
         return Err(LintError::NothingToRead {
             dir: dir.to_path_buf(),
         });
     }
+    Ok(report(dir, read))
+}
+
+/// The findings in the files read, in [`FILES`] order.
+fn report(dir: &Path, read: [Option<Config>; 3]) -> Report {
     let files = Files {
         pjsip: read[0].as_ref(),
         wizard: read[1].as_ref(),
         sip: read[2].as_ref(),
     };
-    Ok(Report {
+    Report {
         time: std::time::SystemTime::now(),
         config_dir: dir.to_path_buf(),
         files: read
@@ -417,7 +468,7 @@ pub fn lint_dir(dir: &Path) -> Result<Report, LintError> {
             .flat_map(|c| c.files.clone())
             .collect(),
         findings: check(&files),
-    })
+    }
 }
 
 /// Every finding in the files, sorted by file and line.
@@ -446,7 +497,7 @@ pub fn check(files: &Files) -> Vec<Finding> {
     }
     references(&pjsip, &mut out);
     for w in &pjsip.wizards {
-        wizard(w, &mut out);
+        wizard(w, &pjsip, &mut out);
     }
     if let Some(sip) = files.sip {
         chan_sip(sip, &mut out);
@@ -459,7 +510,14 @@ pub fn check(files: &Files) -> Vec<Finding> {
         ignored(c, &mut out);
     }
     out.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
-    out
+    // A template's mistake is found once per section inheriting it.
+    let mut unique: Vec<Finding> = Vec::with_capacity(out.len());
+    for f in out {
+        if !unique.contains(&f) {
+            unique.push(f);
+        }
+    }
+    unique
 }
 
 /// The password checks of every `key` in a section.
@@ -483,7 +541,14 @@ fn password(v: &Value) -> Vec<Problem> {
     if !v.commented && v.raw.ends_with([' ', '\t']) {
         found.push(Problem::PasswordTrailingSpace);
     }
-    let p = v.value.as_str();
+    found.extend(password_text(&v.value));
+    found
+}
+
+/// What is wrong with a password as Asterisk holds it: quotes kept,
+/// characters often lost on the way from the provider's portal.
+fn password_text(p: &str) -> Vec<Problem> {
+    let mut found = Vec::new();
     let quoted = p.len() >= 2
         && ((p.starts_with('"') && p.ends_with('"')) || (p.starts_with('\'') && p.ends_with('\'')));
     if quoted {
@@ -518,7 +583,7 @@ fn registration(r: &Registration, p: &Pjsip, out: &mut Vec<Finding>) {
     let auths = r.outbound_auth();
     if auths.is_empty() {
         out.push(Finding {
-            place: Place::section(s),
+            place: Place::missing(s, "outbound_auth"),
             problem: Problem::OutboundAuthMissing,
         });
     }
@@ -540,6 +605,7 @@ fn registration(r: &Registration, p: &Pjsip, out: &mut Vec<Finding>) {
     }
     retries(
         s,
+        "",
         r.forbidden_retry_interval(),
         r.max_retries(),
         r.retry_interval().0,
@@ -572,10 +638,18 @@ fn registration(r: &Registration, p: &Pjsip, out: &mut Vec<Finding>) {
             },
         });
     }
-    if is_private(server.host) {
+    nat(server.host, r.transport(), p, out);
+}
+
+/// A transport a registration to the public `registrar` goes out on
+/// (`transport`, else every one) bound to a private or wildcard address
+/// with no `external_signaling_address` / `local_net`: found once per
+/// transport.
+fn nat(registrar: &str, transport: Option<&Value>, p: &Pjsip, out: &mut Vec<Finding>) {
+    if is_private(registrar) {
         return;
     }
-    let transports: Vec<&Section> = match r.transport() {
+    let transports: Vec<&Section> = match transport {
         Some(t) => p.transport(&t.value).into_iter().collect(),
         None => p.transports.clone(),
     };
@@ -593,7 +667,7 @@ fn registration(r: &Registration, p: &Pjsip, out: &mut Vec<Finding>) {
             out.push(Finding {
                 place: Place::at(t, t.get("bind")),
                 problem: Problem::NatUnconfigured {
-                    registrar: server.host.to_owned(),
+                    registrar: registrar.to_owned(),
                     bind: bind.to_owned(),
                 },
             });
@@ -691,9 +765,12 @@ fn account_id(auth: &Section, user: &Value, client: &str, out: &mut Vec<Finding>
     }
 }
 
-/// The retry and expiry checks shared by registrations and wizard trunks.
+/// The retry and expiry checks shared by registrations and wizard trunks;
+/// `prefix` is how the section names the registration's options (a
+/// wizard's `registration/`).
 fn retries(
     s: &Section,
+    prefix: &str,
     forbidden: (u32, Option<&Value>),
     max: (u32, Option<&Value>),
     retry_interval_s: u32,
@@ -702,7 +779,11 @@ fn retries(
 ) {
     if forbidden.0 == 0 {
         out.push(Finding {
-            place: Place::at(s, forbidden.1),
+            place: Place::option(
+                s,
+                &format!("{prefix}{}", asterisk::FORBIDDEN_RETRY_INTERVAL.name),
+                forbidden.1,
+            ),
             problem: Problem::ForbiddenRetryZero {
                 written: forbidden.1.is_some(),
             },
@@ -733,28 +814,65 @@ fn retries(
     }
 }
 
-fn wizard(w: &pjsip::Wizard, out: &mut Vec<Finding>) {
+fn wizard(w: &pjsip::Wizard, p: &Pjsip, out: &mut Vec<Finding>) {
     let s = w.section;
     for key in ["outbound_auth/password", "inbound_auth/password"] {
         passwords(s, key, out);
     }
+    if let Some(t) = w.transport()
+        && p.transport(&t.value).is_none()
+    {
+        out.push(Finding {
+            place: Place::value(s, t),
+            problem: Problem::ReferenceDangling {
+                name: t.value.clone(),
+                wanted: "transport".to_owned(),
+                other_type: any_type(p, &t.value),
+            },
+        });
+    }
     if !w.sends_registrations() {
         return;
     }
+    if let Some(host) = w.server_host() {
+        nat(host, w.transport(), p, out);
+    }
     if s.get("outbound_auth/username").is_none() {
         out.push(Finding {
-            place: Place::section(s),
+            place: Place::missing(s, "outbound_auth/username"),
             problem: Problem::OutboundAuthMissing,
         });
     }
     retries(
         s,
+        "registration/",
         w.registration(asterisk::FORBIDDEN_RETRY_INTERVAL),
         w.registration(asterisk::MAX_RETRIES),
         w.registration(asterisk::RETRY_INTERVAL).0,
         w.registration(asterisk::EXPIRATION),
         out,
     );
+}
+
+/// A `register =>` line's own slips: a `;` that cut it, a password in
+/// quotes or with characters often lost.
+fn register_line(s: &Section, v: &Value, out: &mut Vec<Finding>) {
+    let mut found = Vec::new();
+    match pjsip::sip_register(v) {
+        // The `;` fell before `@host`: in the credentials, the password's.
+        None if v.cut_by_comment => found.push(Problem::PasswordCutByComment),
+        None => {}
+        Some(r) => {
+            if v.cut_by_comment {
+                found.push(Problem::RegisterLineCutByComment);
+            }
+            found.extend(r.secret.map(password_text).unwrap_or_default());
+        }
+    }
+    out.extend(found.into_iter().map(|problem| Finding {
+        place: Place::value(s, v),
+        problem,
+    }));
 }
 
 fn chan_sip(c: &Config, out: &mut Vec<Finding>) {
@@ -767,13 +885,13 @@ fn chan_sip(c: &Config, out: &mut Vec<Finding>) {
                 .filter_map(move |v| Some((s, pjsip::sip_register(v)?)))
         })
         .collect();
-    for (s, r) in &registers {
-        if r.value.cut_by_comment {
-            out.push(Finding {
-                place: Place::value(s, r.value),
-                problem: Problem::PasswordCutByComment,
-            });
-        }
+    for (s, v) in c
+        .sections
+        .iter()
+        .filter(|s| !s.template)
+        .flat_map(|s| s.all("register").map(move |v| (s, v)))
+    {
+        register_line(s, v, out);
     }
     let peers = c.sections.iter().filter(|s| {
         !s.template
@@ -968,6 +1086,48 @@ mod tests {
     }
 
     #[test]
+    fn a_chan_sip_register_line_is_checked_where_the_cut_falls() {
+        let lint_sip = |line: &str| {
+            let c = Config::parse(&format!("[general]\n{line}\n"), "sip.conf").unwrap();
+            check(&Files {
+                sip: Some(&c),
+                ..Files::default()
+            })
+            .into_iter()
+            .map(|f| f.problem)
+            .collect::<Vec<_>>()
+        };
+        // In the password, with or without an extension after the host.
+        for line in [
+            "register => alice:pa;ss@sip.example.net",
+            "register => alice:pa;ss@sip.example.net/1000",
+            "register => alice:pa;ss:authuser@sip.example.net:5060/1000~120",
+        ] {
+            assert_eq!(lint_sip(line), [Problem::PasswordCutByComment], "{line}");
+        }
+        // After the host: the extension is cut, not the password.
+        assert_eq!(
+            lint_sip("register => alice:secret@sip.example.net/10;00"),
+            [Problem::RegisterLineCutByComment]
+        );
+        // A comment after a space is a comment.
+        assert_eq!(
+            lint_sip("register => alice:secret@sip.example.net/1000 ; main line"),
+            []
+        );
+        assert_eq!(
+            lint_sip("register => alice:\"secret\"@sip.example.net"),
+            [Problem::PasswordQuoted]
+        );
+        assert_eq!(
+            lint_sip("register => tls://alice:s#cret@sip.example.net"),
+            [Problem::PasswordSpecial {
+                chars: vec![Special::Hash]
+            }]
+        );
+    }
+
+    #[test]
     fn an_identify_matches_by_name_address_or_network() {
         let i = Config::parse(
             "[i]\ntype=identify\nmatch=198.51.100.0/24,sip.example:5060\nmatch=[2001:db8::1]\n",
@@ -1038,6 +1198,68 @@ mod tests {
                 .any(|p| matches!(p, Problem::DuplicateSection { .. })),
             "{found:?}"
         );
+    }
+
+    fn lint_wizard(pjsip: &str, wizard: &str) -> Vec<Finding> {
+        let p = Config::parse(pjsip, "pjsip.conf").unwrap();
+        let w = Config::parse(wizard, "pjsip_wizard.conf").unwrap();
+        check(&Files {
+            pjsip: Some(&p),
+            wizard: Some(&w),
+            ..Files::default()
+        })
+    }
+
+    #[test]
+    fn a_wizard_trunk_is_checked_like_a_registration_in_its_own_option_names() {
+        let transports = "[udp]\ntype=transport\nprotocol=udp\nbind=0.0.0.0\n\
+             [tcp]\ntype=transport\nprotocol=tcp\nbind=0.0.0.0\nexternal_signaling_address=203.0.113.5\n";
+        let found = lint_wizard(
+            transports,
+            "[defaults](!)\ntype=wizard\nsends_registrations=yes\nregistration/expiration=30\n\
+             [t1](defaults)\nremote_hosts=sip.example.net:5060\ntransport=udp\n\
+             [t2](defaults)\nremote_hosts=sip2.example.net\ntransport=tpc\n\
+             outbound_auth/username=bob\noutbound_auth/password=x\n\
+             [t3](defaults)\nremote_hosts=203.0.113.9\ntransport=tcp\n\
+             server_uri_pattern=sips:${REMOTE_HOST}\noutbound_auth/username=c\noutbound_auth/password=y\n",
+        );
+        let said: Vec<String> = found.iter().map(crate::say::lint::line).collect();
+        let has = |start: &str, part: &str| {
+            said.iter()
+                .any(|l| l.starts_with(start) && l.contains(part))
+        };
+        // The template's expiration: once, at the template, in its own name.
+        let expiration: Vec<&Finding> = found
+            .iter()
+            .filter(|f| matches!(f.problem, Problem::ExpirationLow { .. }))
+            .collect();
+        assert_eq!(expiration.len(), 1, "{said:#?}");
+        assert_eq!(expiration[0].place.section, "defaults");
+        assert!(has(
+            "pjsip_wizard.conf:4 [defaults] registration/expiration:",
+            "set registration/expiration to"
+        ));
+        // Missing options are named as the wizard writes them.
+        assert!(has(
+            "pjsip_wizard.conf:5 [t1] registration/forbidden_retry_interval:",
+            "set registration/forbidden_retry_interval=300"
+        ));
+        assert!(has(
+            "pjsip_wizard.conf:5 [t1] outbound_auth/username:",
+            "outbound_auth/password="
+        ));
+        // Its transport: dangling, without NAT settings, of another protocol.
+        assert!(found.iter().any(|f| f.place.section == "t2"
+            && matches!(&f.problem, Problem::ReferenceDangling { name, .. } if name == "tpc")));
+        assert!(found.iter().any(|f| f.place.section == "udp"
+            && matches!(&f.problem, Problem::NatUnconfigured { registrar, .. } if registrar == "sip.example.net")));
+        assert!(found.iter().any(|f| f.place.section == "t3"
+            && matches!(&f.problem, Problem::TransportMismatch { uri_option, protocol, .. }
+                if uri_option == "server_uri_pattern" && protocol == "tcp")));
+        assert!(has(
+            "pjsip_wizard.conf:15 [t3] transport:",
+            "drop ;transport= from server_uri_pattern"
+        ));
     }
 
     #[test]

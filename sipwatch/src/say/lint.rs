@@ -42,7 +42,7 @@ pub fn place(p: &Place) -> String {
 
 /// The finding on one line: place, how bad, what, why, then the fix.
 pub fn line(f: &Finding) -> String {
-    let w = words(&f.problem);
+    let w = words(f);
     format!(
         "{}: {}: {} {} Fix: {}",
         place(&f.place),
@@ -111,13 +111,27 @@ fn special(c: Special) -> &'static str {
     }
 }
 
-/// What, why and the fix of a problem.
-pub fn words(p: &Problem) -> Words {
-    let (what, why, fix): (String, String, String) = match p {
+/// What, why and the fix of a finding. Options are named as the section
+/// names them (a wizard trunk's `registration/expiration`).
+pub fn words(f: &Finding) -> Words {
+    let wizard = f.place.key.as_deref().is_some_and(|k| k.contains('/'));
+    let prefixed = |option: &str| {
+        if wizard {
+            format!("registration/{option}")
+        } else {
+            option.to_owned()
+        }
+    };
+    let (what, why, fix): (String, String, String) = match &f.problem {
         Problem::PasswordCutByComment => (
             "a `;` right after the password starts a comment.".into(),
             "Asterisk keeps only the part before the `;`, so the registrar's challenge is answered with the wrong password (401/403).".into(),
             "write the `;` of the password as `\\;`.".into(),
+        ),
+        Problem::RegisterLineCutByComment => (
+            "a `;` in the register line starts a comment.".into(),
+            "chan_sip reads the line only up to the `;`: what you wrote after it (the extension after `/`, the expiry after `~`) is lost, and the registrar is asked for another binding than the one you meant.".into(),
+            "put a space before the `;` if it starts a comment, or write it as `\\;` if it belongs to the line.".into(),
         ),
         Problem::PasswordTrailingSpace => (
             "the password line ends in whitespace.".into(),
@@ -167,8 +181,13 @@ pub fn words(p: &Problem) -> Words {
             "In chan_sip, username is the old name of defaultuser: one of them is ignored, and which one depends on their order.".into(),
             "keep only defaultuser, set to the provider's user name.".into(),
         ),
+        Problem::OutboundAuthMissing if wizard => (
+            "no outbound_auth/username: this wizard trunk has no credentials.".into(),
+            "The REGISTER cannot answer the registrar's challenge: it stays at 401/407.".into(),
+            "add outbound_auth/username=<the provider's user name> and outbound_auth/password=<its password> to this trunk.".into(),
+        ),
         Problem::OutboundAuthMissing => (
-            "no outbound_auth (for a wizard trunk: no outbound_auth/username).".into(),
+            "no outbound_auth.".into(),
             "The REGISTER cannot answer the registrar's challenge: it stays at 401/407.".into(),
             "add outbound_auth=<a type=auth section> with the provider's username and password.".into(),
         ),
@@ -192,30 +211,33 @@ pub fn words(p: &Problem) -> Words {
             format!("Asterisk refuses or ignores the reference: without its {wanted} the trunk cannot register, authenticate, be reached or match the provider's calls."),
             format!("name an existing type={wanted} section here, or add [{name}] with type={wanted}."),
         ),
-        Problem::ForbiddenRetryZero { written } => (
-            if *written {
-                "forbidden_retry_interval=0.".into()
-            } else {
-                format!("forbidden_retry_interval is not set (default {}).", asterisk::FORBIDDEN_RETRY_INTERVAL.default)
-            },
-            "With 0, one 403 Forbidden (a provider's brief hiccup included) stops this registration for good, until a reload.".into(),
-            "set forbidden_retry_interval=300 (or another number of seconds).".into(),
-        ),
+        Problem::ForbiddenRetryZero { written } => {
+            let option = prefixed(asterisk::FORBIDDEN_RETRY_INTERVAL.name);
+            (
+                if *written {
+                    format!("{option}=0.")
+                } else {
+                    format!("{option} is not set (default {}).", asterisk::FORBIDDEN_RETRY_INTERVAL.default)
+                },
+                "With 0, one 403 Forbidden (a provider's brief hiccup included) stops this registration for good, until a reload.".into(),
+                format!("set {option}=300 (or another number of seconds)."),
+            )
+        }
         Problem::MaxRetriesLow {
             max_retries,
             retry_interval_s,
         } => (
-            format!("max_retries={max_retries}, below the default {}.", asterisk::MAX_RETRIES.default),
+            format!("{}={max_retries}, below the default {}.", prefixed("max_retries"), asterisk::MAX_RETRIES.default),
             format!("After {max_retries} temporary failures {retry_interval_s} s apart (about {} s of provider outage) the registration stops for good, until a reload.", u64::from(*max_retries) * u64::from(*retry_interval_s)),
-            "raise max_retries (10000 keeps trying through a long outage).".into(),
+            format!("raise {} (10000 keeps trying through a long outage).", prefixed("max_retries")),
         ),
         Problem::ExpirationLow {
             expiration_s,
             minimum_s,
         } => (
-            format!("expiration={expiration_s}, below {minimum_s} s."),
+            format!("{}={expiration_s}, below {minimum_s} s.", prefixed("expiration")),
             format!("Many registrars refuse shorter registrations with 423 Interval Too Brief (Asterisk's own minimum_expiration is {minimum_s} s); each refresh is also traffic."),
-            format!("set expiration to {minimum_s} or more (the default is {}).", asterisk::EXPIRATION.default),
+            format!("set {} to {minimum_s} or more (the default is {}).", prefixed("expiration"), asterisk::EXPIRATION.default),
         ),
         Problem::NoIdentify { host } => (
             format!("no identify matches the registrar's host {host}."),
@@ -292,13 +314,14 @@ pub fn words(p: &Problem) -> Words {
             format!("list the provider's signalling addresses or networks (match=203.0.113.0/24), or keep {host} and `pjsip reload` when they change (srv_lookups=yes follows its SRV records)."),
         ),
         Problem::TransportMismatch {
+            uri_option,
             uri_transport,
             transport,
             protocol,
         } => (
-            format!("server_uri asks for {uri_transport}, and transport={transport} is protocol={protocol}."),
+            format!("{uri_option} asks for {uri_transport}, and transport={transport} is protocol={protocol}."),
             "PJSIP cannot send the REGISTER over a transport of another protocol than the URI's: the registration fails to start (\"Could not create request\" / no REGISTER on the wire).".into(),
-            format!("name a transport with protocol={uri_transport}, or drop ;transport= from server_uri."),
+            format!("name a transport with protocol={uri_transport}, or drop ;transport= from {uri_option}."),
         ),
         Problem::SameAorTwice {
             aor,
@@ -335,7 +358,7 @@ pub fn json(report: &Report) -> Json<'_> {
             .findings
             .iter()
             .map(|finding| {
-                let Words { what, why, fix } = words(&finding.problem);
+                let Words { what, why, fix } = words(finding);
                 JsonFinding {
                     finding,
                     severity: severity(finding.problem.severity()),

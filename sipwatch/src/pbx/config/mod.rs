@@ -42,7 +42,7 @@ const MAX_NESTED_COMMENTS: u32 = 128;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{}: {source}", file.display())]
+    #[error("{}: cannot read it", file.display())]
     Io {
         /// The file.
         file: PathBuf,
@@ -113,6 +113,31 @@ pub enum ConfigError {
         /// The path as written.
         pattern: String,
     },
+    /// `#include` of a directory: Asterisk reads regular files only, and
+    /// refuses the include as if nothing were there.
+    #[error("{}:{line}: #include {pattern} names a directory, not a file (Asterisk then refuses the configuration: \"listed as a #include but it does not exist\"); write #include {pattern}/*.conf to read the files in it", file.display())]
+    IncludeDirectory {
+        /// The including file.
+        file: PathBuf,
+        /// The line.
+        line: u32,
+        /// The path as written.
+        pattern: String,
+    },
+    /// `#include` of a file that exists but cannot be read (permissions).
+    #[error("{}:{line}: #include {pattern}: cannot read {}", file.display(), target.display())]
+    IncludeUnreadable {
+        /// The including file.
+        file: PathBuf,
+        /// The line.
+        line: u32,
+        /// The path as written.
+        pattern: String,
+        /// The file that cannot be read.
+        target: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A file that includes itself, through any chain.
     #[error("{}:{line}: #include {} includes itself again", file.display(), target.display())]
     IncludeCycle {
@@ -182,8 +207,9 @@ pub struct Value {
     pub file: PathBuf,
     /// Its line (1-based).
     pub line: u32,
-    /// Copied from a template the section inherits, not written in it.
-    pub inherited: bool,
+    /// The template it was written in, when the section inherits it
+    /// rather than writing it itself (the template where a fix belongs).
+    pub from_template: Option<String>,
 }
 
 /// One `[section]`, its values in order (inherited ones first).
@@ -384,7 +410,7 @@ impl Reader {
                             });
                         };
                         let inherited = base.values.iter().cloned().map(|mut v| {
-                            v.inherited = true;
+                            v.from_template.get_or_insert_with(|| base.name.clone());
                             v
                         });
                         section.values.extend(inherited);
@@ -461,7 +487,7 @@ impl Reader {
             arrow,
             file: file.to_path_buf(),
             line,
-            inherited: false,
+            from_template: None,
         });
         Ok(())
     }
@@ -495,15 +521,27 @@ impl Reader {
         } else {
             self.dir.join(pattern)
         };
-        let matches = glob(&full);
+        // Asterisk reads the regular files a pattern matches and passes
+        // over anything else (`config_text_file_load`).
+        let (matches, others): (Vec<PathBuf>, Vec<PathBuf>) =
+            glob(&full).into_iter().partition(|p| p.is_file());
         if matches.is_empty() {
             if optional {
                 return Ok(());
             }
-            return Err(ConfigError::IncludeMissing {
-                file: file.to_path_buf(),
-                line,
-                pattern: pattern.to_owned(),
+            let (file, pattern) = (file.to_path_buf(), pattern.to_owned());
+            return Err(if others.iter().any(|p| p.is_dir()) {
+                ConfigError::IncludeDirectory {
+                    file,
+                    line,
+                    pattern,
+                }
+            } else {
+                ConfigError::IncludeMissing {
+                    file,
+                    line,
+                    pattern,
+                }
             });
         }
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
@@ -525,8 +563,11 @@ impl Reader {
                 Ok(bytes) => bytes,
                 Err(_) if optional => continue,
                 Err(source) => {
-                    return Err(ConfigError::Io {
-                        file: target,
+                    return Err(ConfigError::IncludeUnreadable {
+                        file: file.to_path_buf(),
+                        line,
+                        pattern: pattern.to_owned(),
+                        target,
                         source,
                     });
                 }
@@ -625,7 +666,7 @@ fn strip_comments(line: &str, level: &mut u32) -> Line {
     }
 }
 
-/// The files a path with `*`, `?` or `[…]` in any component matches,
+/// The paths a pattern with `*`, `?` or `[…]` in any component matches,
 /// sorted (as glob(3)); a path without them, when it exists.
 fn glob(pattern: &Path) -> Vec<PathBuf> {
     let mut found = vec![PathBuf::new()];
@@ -656,7 +697,7 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
         }
         found = next;
     }
-    found.retain(|p| p.is_file());
+    found.retain(|p| p.exists());
     found
 }
 

@@ -169,6 +169,20 @@ impl<'a> Wizard<'a> {
     pub fn remote_hosts(&self) -> Vec<&'a str> {
         list(self.section.get("remote_hosts"))
     }
+    /// `transport`, which the wizard gives its endpoint and each
+    /// registration (`res_pjsip_config_wizard.c`).
+    pub fn transport(&self) -> Option<&'a Value> {
+        self.section.get("transport")
+    }
+    /// The registrar's host: the first `remote_hosts` entry without its port.
+    pub fn server_host(&self) -> Option<&'a str> {
+        let first = self.remote_hosts().into_iter().next()?;
+        Some(strip_port(first))
+    }
+    /// `server_uri_pattern` (default `sip:${REMOTE_HOST}`), when written.
+    pub fn server_uri_pattern(&self) -> Option<&'a Value> {
+        self.section.get("server_uri_pattern")
+    }
     /// A `registration/…` option the wizard copies to its registration.
     pub fn registration(&self, setting: Setting) -> (u32, Option<&'a Value>) {
         let key = format!("registration/{}", setting.name);
@@ -177,6 +191,17 @@ impl<'a> Wizard<'a> {
             .and_then(|v| v.value.parse().ok())
             .unwrap_or(setting.default);
         (n, value)
+    }
+}
+
+/// `host` of `host[:port]`, `[v6]:port` or a bare IPv6 address.
+pub fn strip_port(host_port: &str) -> &str {
+    if let Some(rest) = host_port.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host_port.matches(':').count() {
+        1 => host_port.split(':').next().unwrap_or(host_port),
+        _ => host_port,
     }
 }
 

@@ -25,14 +25,14 @@ fn a_template_is_not_a_section_and_its_values_are_inherited_first() {
     let keys: Vec<_> = r
         .values
         .iter()
-        .map(|v| (v.key.as_str(), v.inherited))
+        .map(|v| (v.key.as_str(), v.from_template.as_deref()))
         .collect();
     assert_eq!(
         keys,
         [
-            ("retry_interval", true),
-            ("type", true),
-            ("retry_interval", false)
+            ("retry_interval", Some("t")),
+            ("type", Some("a")),
+            ("retry_interval", None)
         ]
     );
     assert_eq!(r.text("retry_interval"), Some("20"));

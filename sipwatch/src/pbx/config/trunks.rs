@@ -171,14 +171,9 @@ impl Trunks {
             });
         }
         for w in p.wizards.iter().filter(|w| w.sends_registrations()) {
-            let Some(first) = w.remote_hosts().into_iter().next() else {
+            let Some(host) = w.server_host().map(str::to_ascii_lowercase) else {
                 continue;
             };
-            let host = first
-                .split(':')
-                .next()
-                .unwrap_or(first)
-                .to_ascii_lowercase();
             let client_aor = w
                 .section
                 .text("outbound_auth/username")

@@ -33,6 +33,11 @@ fn run_with_local_firewall(personality: Personality, pbx_rules: Option<&str>) ->
             .unwrap();
     }
     let _echo = start_echo(&lab, &[]);
+    probe_from_the_pbx(&lab)
+}
+
+/// `sipwatch probe 203.0.113.2 --json` from the PBX: (exit code, report).
+fn probe_from_the_pbx(lab: &Lab) -> (i32, Value) {
     let out = lab
         .pbx
         .command(&[
@@ -176,6 +181,51 @@ fn an_outbound_firewall_is_found_dropping_on_the_way_out() {
         };
         assert_eq!(p["leg"], want, "{p}");
     }
+}
+
+#[test]
+fn a_path_that_drops_ip_fragments_loses_no_answer() {
+    // The router drops every IP fragment but the first before reassembly
+    // (priority -450, ahead of conntrack's defragmentation), as many
+    // firewalls do: an echo answer larger than the path MTU would be lost
+    // and read as a return-path firewall.
+    let lab = lab(Personality::PlainNat);
+    lab.router
+        .run_with_stdin(
+            &["nft", "-f", "-"],
+            Some(
+                "table inet fragments {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority -450; policy accept;\n\t\tip frag-off & 0x1fff != 0 counter drop\n\t}\n}\n",
+            ),
+        )
+        .unwrap();
+    let _echo = start_echo(&lab, &[]);
+    let (code, report) = probe_from_the_pbx(&lab);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (0, Some("clean")),
+        "{report}"
+    );
+    for p in probes(&report) {
+        assert_eq!(p["leg"], "delivered", "{p}");
+        assert!(p.get("withheld").is_none(), "compressed, not withheld: {p}");
+    }
+    let count = || {
+        lab.router
+            .run(&["nft", "list", "table", "inet", "fragments"])
+            .unwrap()
+    };
+    assert!(
+        count().contains("counter packets 0 "),
+        "no answer was fragmented: {}",
+        count()
+    );
+    // The rule is live: a datagram larger than the MTU is lost on it.
+    let wan = ROUTER_WAN_V4.to_string();
+    let ping = lab
+        .provider
+        .run(&["ping", "-c", "1", "-W", "1", "-s", "2000", &wan]);
+    assert!(ping.is_err(), "a fragmented ping crossed: {ping:?}");
+    assert!(!count().contains("counter packets 0 "), "{}", count());
 }
 
 #[test]

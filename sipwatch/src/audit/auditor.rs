@@ -209,6 +209,17 @@ type TcpResult = Result<(), String>;
 /// or why it could not tell.
 type QueryAnswer = (BindingKey, String, Result<bool, String>);
 
+/// A request the echo left out of its UDP answer, as its query channel
+/// gave it: the binding, the shadow's id, the shadow as it left, the NAT
+/// mapping the mirror named, and the request or why not.
+type Withheld = (
+    BindingKey,
+    String,
+    Vec<u8>,
+    Option<SocketAddr>,
+    Result<Vec<u8>, String>,
+);
+
 /// Unanswered shadows kept at most (their answers, if any, come within ms).
 const MAX_PENDING: usize = 1024;
 /// Bindings followed at most, as the tracker's bound.
@@ -233,6 +244,8 @@ pub struct Auditor {
     answers: (mpsc::Sender<QueryAnswer>, mpsc::Receiver<QueryAnswer>),
     /// How the TCP shadows' connections went.
     tcp_done: (mpsc::Sender<TcpResult>, mpsc::Receiver<TcpResult>),
+    /// Requests left out of UDP answers, fetched from the query channel.
+    withheld: (mpsc::Sender<Withheld>, mpsc::Receiver<Withheld>),
     counters: AuditCounters,
     next_id: u64,
     /// Why shadows cannot be sent, once.
@@ -269,6 +282,7 @@ impl Auditor {
             found: Vec::new(),
             answers: mpsc::channel(),
             tcp_done: mpsc::channel(),
+            withheld: mpsc::channel(),
             counters: AuditCounters::default(),
             next_id: 0,
             send_problem,
@@ -420,9 +434,7 @@ impl Auditor {
         }
         p.answered = true;
         self.counters.shadows_answered += 1;
-        let Some(received) = mirror.request_bytes() else {
-            return;
-        };
+        let (binding, shadow) = (p.binding.clone(), p.bytes.clone());
         if !self.config.keepalive_gaps.is_empty() && self.nat.len() < MAX_PENDING {
             // One measure per binding: a newer shadow's replaces the older.
             let binding = p.binding.clone();
@@ -438,19 +450,50 @@ impl Auditor {
                 },
             );
         }
-        let findings = compare(&p.bytes, &received);
+        if mirror.withheld_answer_bytes.is_none() {
+            if let Some(received) = mirror.request_bytes() {
+                let nat_source = mirror.source_addr();
+                self.compared(
+                    m.timestamp,
+                    binding,
+                    mirror.probe,
+                    &shadow,
+                    &received,
+                    nat_source,
+                );
+            }
+            return;
+        }
+        // Too large for one unfragmented answer: the query channel has it.
+        let Some(query) = self.config.query else {
+            self.counters.query_errors += 1;
+            return;
+        };
+        let (key, done) = (self.config.key.clone(), self.withheld.0.clone());
+        let nat_source = mirror.source_addr();
+        std::thread::spawn(move || {
+            let request = crate::client::mirror(query, &mirror.probe, key.as_deref());
+            let _ = done.send((binding, mirror.probe, shadow, nat_source, request));
+        });
+    }
+
+    /// The shadow as it left against the request as the echo received it.
+    fn compared(
+        &mut self,
+        at: SystemTime,
+        binding: BindingKey,
+        id: String,
+        shadow: &[u8],
+        received: &[u8],
+        nat_source: Option<SocketAddr>,
+    ) {
+        let findings = compare(shadow, received);
         let outcome = AuditOutcome::Compared {
-            nat_source: mirror.source_addr(),
+            nat_source,
             alg: alg_suspected(&findings),
             findings,
         };
-        let audit = PathAudit::new(
-            m.timestamp,
-            p.binding.clone(),
-            mirror.probe.clone(),
-            outcome,
-        );
-        self.record(audit);
+        self.record(PathAudit::new(at, binding, id, outcome));
     }
 
     fn record(&mut self, audit: PathAudit) {
@@ -640,6 +683,12 @@ impl Auditor {
             if let Err(why) = result {
                 self.counters.send_errors += 1;
                 self.send_problem.get_or_insert(why);
+            }
+        }
+        while let Ok((binding, id, shadow, nat_source, request)) = self.withheld.1.try_recv() {
+            match request {
+                Ok(received) => self.compared(now, binding, id, &shadow, &received, nat_source),
+                Err(_) => self.counters.query_errors += 1,
             }
         }
         while let Ok((binding, id, seen)) = self.answers.1.try_recv() {

@@ -10,8 +10,9 @@ pub struct Args {
     #[arg(long, default_values = ["0.0.0.0:5060"])]
     listen: Vec<SocketAddr>,
     /// Where to answer `SEEN? <id>` queries (TCP), so that a prober whose
-    /// answers never come back still learns whether its probes arrived
-    /// [default: port 5099 on each --listen address].
+    /// answers never come back still learns whether its probes arrived, and
+    /// `MIRROR? <id>` for a request too large to mirror in one unfragmented
+    /// UDP answer [default: port 5099 on each --listen address].
     #[arg(long, conflicts_with = "no_query")]
     query: Vec<SocketAddr>,
     /// Offer no query channel.

@@ -10,7 +10,8 @@
 //!   branch and CSeq method (§17.1.3); everything else is ignored and
 //!   counted. The typed [`Outcome`]: a final response, a timeout, a refusal
 //!   (ICMP port unreachable), a reset or close of the stream.
-//! * [`seen`] asks an echo's query channel whether a probe arrived.
+//! * [`seen`] asks an echo's query channel whether a probe arrived;
+//!   [`mirror`] for the request it left out of a UDP answer.
 //! * [`roots`] are the certificates a TLS client trusts: the system's and
 //!   a private CA's.
 //! * [`resolve`] turns what a user typed into every address it stands for
@@ -37,7 +38,7 @@ mod roots;
 mod timers;
 mod transaction;
 
-pub use query::seen;
+pub use query::{mirror, seen};
 pub use resolve::{Host, ResolveError, Resolved, Resolver, SystemResolver, Target, resolve};
 pub use roots::roots;
 pub use timers::{Schedule, T1, T2, TIMER_F, Timers};

@@ -13,6 +13,10 @@ use crate::sip::{MessageIndex, StartLine};
 
 /// Probes remembered for the query side channel.
 pub const PROBE_LOG_SIZE: usize = 10_000;
+/// Requests withheld from UDP answers ([`wire::UDP_ANSWER_MAX`]) kept for
+/// the query channel's `MIRROR?`: at most this many, the oldest forgotten
+/// first (each at most [`MAX_REQUEST`] bytes: 16 MiB in all).
+pub const WITHHELD_LOG_SIZE: usize = 1_000;
 /// Sources with a rate-limit bucket at once.
 const MAX_BUCKETS: usize = 10_000;
 /// Largest request answered (bytes).
@@ -109,6 +113,27 @@ pub struct Seen {
     pub received_us: u64,
 }
 
+/// Where and when a probe arrived, for its answer.
+#[derive(Clone, Copy)]
+struct Received {
+    transport: &'static str,
+    source: SocketAddr,
+    local: SocketAddr,
+    unix: Duration,
+}
+
+/// How a mirror carries the request and the head ([`wire::Mirror`]).
+#[derive(Clone, Copy)]
+enum Packing {
+    /// Base64, as they are.
+    Plain,
+    /// Compressed together ([`wire::Deflated`]).
+    Deflated,
+    /// The head compressed, the request left out; the answer would have
+    /// had this many bytes with it.
+    Withheld(usize),
+}
+
 /// A probe's NAT keep-alives still to send.
 struct Schedule {
     source: SocketAddr,
@@ -138,6 +163,8 @@ pub struct Responder {
     policy: EchoPolicy,
     buckets: HashMap<IpAddr, Bucket>,
     log: VecDeque<(String, Seen)>,
+    /// Requests left out of their UDP answers, for `MIRROR?`, oldest first.
+    withheld: VecDeque<(String, Vec<u8>)>,
     /// NAT keep-alives still to send, oldest first.
     schedules: VecDeque<Schedule>,
     /// Everything decided so far.
@@ -151,6 +178,7 @@ impl Responder {
             policy,
             buckets: HashMap::new(),
             log: VecDeque::new(),
+            withheld: VecDeque::new(),
             schedules: VecDeque::new(),
             stats: EchoStats::default(),
         }
@@ -159,6 +187,21 @@ impl Responder {
     /// Where the probe `id` arrived from, if it did (newest first).
     pub fn seen(&self, id: &str) -> Option<&Seen> {
         self.log.iter().rev().find(|(i, _)| i == id).map(|(_, s)| s)
+    }
+
+    /// The request of probe `id` as it arrived, when it was left out of its
+    /// UDP answer to keep that unfragmented (newest first).
+    pub fn withheld(&self, id: &str) -> Option<&[u8]> {
+        self.withheld
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, r)| r.as_slice())
+    }
+
+    /// The shared key, to sign the query channel's answers with.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.policy.key.as_deref()
     }
 
     /// The answer to `request`, or why there is none.
@@ -217,7 +260,24 @@ impl Responder {
         if !self.take_token(source.ip(), now) {
             return Err(Refusal::RateLimited);
         }
-        let response = self.build(&index, request, &id, transport, source, local, unix);
+        // Over UDP: plain when it fits one unfragmented datagram, else
+        // compressed, else without the request (the query channel has it).
+        let at = Received {
+            transport,
+            source,
+            local,
+            unix,
+        };
+        let mut response = self.build(&index, request, &id, &at, Packing::Plain);
+        let mut withheld = false;
+        if transport == "UDP" && response.len() > wire::UDP_ANSWER_MAX {
+            response = self.build(&index, request, &id, &at, Packing::Deflated);
+            if response.len() > wire::UDP_ANSWER_MAX {
+                let whole = response.len();
+                response = self.build(&index, request, &id, &at, Packing::Withheld(whole));
+                withheld = true;
+            }
+        }
         if transport == "UDP" && response.len() > self.policy.amplification * request.len() {
             return Err(Refusal::AnswerTooLarge);
         }
@@ -245,6 +305,12 @@ impl Responder {
             if !gaps.is_empty() {
                 self.schedule(source, local, &id, gaps, now);
             }
+        }
+        if withheld {
+            if self.withheld.len() == WITHHELD_LOG_SIZE {
+                self.withheld.pop_front();
+            }
+            self.withheld.push_back((id.clone(), request.to_vec()));
         }
         self.log.push_back((
             id,
@@ -354,17 +420,20 @@ impl Responder {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
         index: &MessageIndex<'_>,
         request: &[u8],
         id: &str,
-        transport: &'static str,
-        source: SocketAddr,
-        local: SocketAddr,
-        unix: Duration,
+        at: &Received,
+        packing: Packing,
     ) -> Vec<u8> {
+        let Received {
+            transport,
+            source,
+            local,
+            unix,
+        } = *at;
         let mut head = String::from("SIP/2.0 200 OK\r\n");
         for h in &index.headers {
             let raw = String::from_utf8_lossy(&request[h.raw.clone()]);
@@ -393,8 +462,23 @@ impl Responder {
             source: wire::encode(source.to_string().as_bytes()),
             local: wire::encode(local.to_string().as_bytes()),
             received_us: unix.as_micros() as u64,
-            request: wire::encode(request),
-            response_head: wire::encode(head.as_bytes()),
+            request: match packing {
+                Packing::Plain => wire::encode(request),
+                _ => String::new(),
+            },
+            response_head: match packing {
+                Packing::Plain => wire::encode(head.as_bytes()),
+                _ => String::new(),
+            },
+            deflated: match packing {
+                Packing::Plain => None,
+                Packing::Deflated => Some(wire::Deflated::of(request, head.as_bytes())),
+                Packing::Withheld(_) => Some(wire::Deflated::of(&[], head.as_bytes())),
+            },
+            withheld_answer_bytes: match packing {
+                Packing::Withheld(whole) => Some(whole),
+                _ => None,
+            },
         };
         let body = wire::encode_body(&mirror);
         let mut out = head;
@@ -462,6 +546,95 @@ mod tests {
         );
         assert!(answer.len() <= 4 * request.len());
         assert_eq!(r.seen("p1").unwrap().source, addr("203.0.113.1:40000"));
+    }
+
+    /// A probe with a body of `body_len` bytes; `noise` makes it
+    /// incompressible (a seeded byte stream, printable).
+    fn probe_with_body(id: &str, body_len: usize, noise: bool) -> Vec<u8> {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let body: String = (0..body_len)
+            .map(|i| {
+                if !noise {
+                    return ["v=0", "a=rtpmap:0 PCMU/8000", "m=audio 40000 RTP/AVP 0"][i % 3]
+                        .as_bytes()[i % 3] as char;
+                }
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (b'!' + (seed % 90) as u8) as char
+            })
+            .collect();
+        let text = String::from_utf8(probe(id, None)).unwrap();
+        let head = text.trim_end_matches("Content-Length: 0\r\n\r\n");
+        format!("{head}Content-Type: application/sdp\r\nContent-Length: {body_len}\r\n\r\n{body}")
+            .into_bytes()
+    }
+
+    fn mirror_of(answer: &[u8]) -> Mirror {
+        let index = MessageIndex::parse(answer);
+        wire::decode_body(&answer[index.body.clone()]).unwrap()
+    }
+
+    #[test]
+    fn a_udp_answer_never_leaves_as_fragments_compressed_then_withheld() {
+        let mut r = Responder::new(EchoPolicy::default());
+        // Small: plain, as before.
+        let small = format!(
+            "OPTIONS sip:203.0.113.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-s\r\n\
+             Call-ID: s\r\nCSeq: 1 OPTIONS\r\n{PROBE_HEADER}: small\r\nUser-Agent: {}\r\nContent-Length: 0\r\n\r\n",
+            "x".repeat(140)
+        )
+        .into_bytes();
+        let answer = ask(&mut r, &small, 0.0).unwrap();
+        assert!(answer.len() <= wire::UDP_ANSWER_MAX);
+        let m = mirror_of(&answer);
+        assert!(m.deflated.is_none() && m.withheld_answer_bytes.is_none());
+        // An INVITE with its SDP (the 560-byte probe whose plain mirror was
+        // 1,908 bytes): compressed into one datagram, request and head whole.
+        for id in ["sdp", "sdp-v6-longer-id-0123456789"] {
+            let invite = probe_with_body(id, 300, false);
+            let answer = ask(&mut r, &invite, 1.0).unwrap();
+            assert!(answer.len() <= wire::UDP_ANSWER_MAX, "{}", answer.len());
+            let m = mirror_of(&answer);
+            assert!(m.deflated.is_some() && m.request.is_empty(), "{m:?}");
+            assert_eq!(m.request_bytes().unwrap(), invite);
+            let head = m.response_head_bytes().unwrap();
+            assert!(answer.starts_with(&head));
+            assert!(r.withheld(id).is_none());
+        }
+        // Incompressible and large: the request is withheld, kept for the
+        // query channel, and the answer still fits.
+        let big = probe_with_body("big", 2_000, true);
+        let answer = ask(&mut r, &big, 2.0).unwrap();
+        assert!(answer.len() <= wire::UDP_ANSWER_MAX, "{}", answer.len());
+        let m = mirror_of(&answer);
+        assert!(m.withheld_answer_bytes.unwrap() > wire::UDP_ANSWER_MAX);
+        assert_eq!(m.request_bytes(), None, "no request pretended");
+        assert!(answer.starts_with(&m.response_head_bytes().unwrap()));
+        assert_eq!(r.withheld("big"), Some(big.as_slice()));
+        // The query channel's line, signed and checked.
+        let line = wire::mirror_line("big", &big, Some(b"k"));
+        assert_eq!(
+            wire::parse_mirror_line(&line, "big", Some(b"k")),
+            Ok(Some(big.clone()))
+        );
+        assert!(wire::parse_mirror_line(&line, "big", Some(b"other")).is_err());
+        assert!(wire::parse_mirror_line(&line, "other-id", None).is_err());
+        assert_eq!(
+            wire::parse_mirror_line("UNSEEN big\n", "big", None),
+            Ok(None)
+        );
+        // Over TCP nothing fragments: always plain.
+        let answer = r
+            .answer(
+                &big,
+                "TCP",
+                addr("203.0.113.1:40001"),
+                addr("203.0.113.2:5060"),
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_003),
+            )
+            .unwrap();
+        assert_eq!(mirror_of(&answer).request_bytes().unwrap(), big);
     }
 
     #[test]

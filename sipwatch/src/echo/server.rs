@@ -16,7 +16,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{EchoPolicy, EchoStats, MAX_REQUEST, Responder};
+use super::{EchoPolicy, EchoStats, MAX_REQUEST, Responder, wire::MIRROR_QUERY};
 use crate::sip::SipFramer;
 
 /// Where the echo listens and what it answers.
@@ -302,7 +302,8 @@ async fn serve_connection(
 }
 
 /// One line in, one line out: `SEEN? <id>` → `SEEN <id> <transport>
-/// <source> <received_us>` or `UNSEEN <id>`.
+/// <source> <received_us>` or `UNSEEN <id>`; `MIRROR? <id>` → the request
+/// left out of a UDP answer ([`super::wire::mirror_line`]) or `UNSEEN <id>`.
 async fn serve_queries(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
@@ -320,21 +321,27 @@ async fn serve_queries(listener: TcpListener, shared: Arc<Shared>) {
                 return;
             }
             shared.queries.fetch_add(1, Ordering::Relaxed);
-            let Some(id) = line
-                .trim()
-                .strip_prefix("SEEN? ")
-                .filter(|i| super::wire::valid_id(i))
-            else {
-                let _ = write.write_all(b"ERROR expected: SEEN? <id>\n").await;
+            let line = line.trim();
+            let question = line
+                .split_once(' ')
+                .filter(|(q, id)| ["SEEN?", MIRROR_QUERY].contains(q) && super::wire::valid_id(id));
+            let Some((question, id)) = question else {
+                let _ = write
+                    .write_all(b"ERROR expected: SEEN? <id> or MIRROR? <id>\n")
+                    .await;
                 return;
             };
             let reply = {
                 let r = shared.responder.lock().unwrap_or_else(|e| e.into_inner());
-                match r.seen(id) {
-                    Some(s) => {
+                match (question, r.seen(id)) {
+                    (MIRROR_QUERY, _) => match r.withheld(id) {
+                        Some(request) => super::wire::mirror_line(id, request, r.key()),
+                        None => format!("UNSEEN {id}\n"),
+                    },
+                    (_, Some(s)) => {
                         format!("SEEN {id} {} {} {}\n", s.transport, s.source, s.received_us)
                     }
-                    None => format!("UNSEEN {id}\n"),
+                    (_, None) => format!("UNSEEN {id}\n"),
                 }
             };
             let _ = write.write_all(reply.as_bytes()).await;

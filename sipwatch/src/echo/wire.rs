@@ -103,7 +103,65 @@ pub fn parse_keepalive(bytes: &[u8]) -> Option<(String, usize, u64)> {
     parts.next().is_none().then_some((id, seq, gap))
 }
 
-/// What the echo saw, sent back to the prober.
+/// The largest UDP answer the echo sends whole, in bytes: WireGuard's
+/// default MTU (1420) less the IPv6 (40) and UDP (8) headers, which also
+/// fits the other narrow links a PBX sits behind (PPPoE's 1492, GRE,
+/// IPsec). A larger answer would leave the echo as IP fragments, which
+/// many firewalls and NATs drop: the probe would then read as lost on the
+/// way back, a firewall verdict with the wrong cause. (The IPv6 minimum,
+/// 1232, would send most INVITE mirrors to the query channel, which
+/// admins often leave closed.) Above it the echo compresses the mirror
+/// ([`Mirror::deflated`]), then leaves the request out
+/// ([`Mirror::withheld_answer_bytes`]) and gives it on the query channel
+/// instead ([`MIRROR_QUERY`]).
+pub const UDP_ANSWER_MAX: usize = 1372;
+
+/// The query channel's question for a withheld request: `MIRROR? <id>`,
+/// answered `MIRROR <id> <base64 request>` (and, with a key, ` <hmac of the
+/// base64>`) or `UNSEEN <id>`.
+pub const MIRROR_QUERY: &str = "MIRROR?";
+
+/// The query channel's answer line for probe `id`'s withheld request.
+pub fn mirror_line(id: &str, request: &[u8], key: Option<&[u8]>) -> String {
+    let b64 = encode(request);
+    match key {
+        Some(k) => format!("MIRROR {id} {b64} {}\n", body_auth(k, b64.as_bytes())),
+        None => format!("MIRROR {id} {b64}\n"),
+    }
+}
+
+/// Reads a [`mirror_line`] for probe `id`: `Ok(Some(request))`, `Ok(None)`
+/// for `UNSEEN`, or why it is not one (with a key, a missing or wrong
+/// HMAC is refused).
+pub fn parse_mirror_line(
+    line: &str,
+    id: &str,
+    key: Option<&[u8]>,
+) -> Result<Option<Vec<u8>>, &'static str> {
+    let mut parts = line.trim_end().split(' ');
+    match (parts.next(), parts.next()) {
+        (Some("UNSEEN"), Some(i)) if i == id => return Ok(None),
+        (Some("MIRROR"), Some(i)) if i == id => {}
+        _ => return Err("not an answer to MIRROR?"),
+    }
+    let b64 = parts.next().ok_or("no request in the answer")?;
+    if let Some(k) = key {
+        let mac = parts
+            .next()
+            .ok_or("the answer is not signed with the key")?;
+        if !constant_time_eq(body_auth(k, b64.as_bytes()).as_bytes(), mac.as_bytes()) {
+            return Err("the answer's signature does not match the key");
+        }
+    }
+    B64.decode(b64)
+        .map(Some)
+        .map_err(|_| "the request in the answer is not base64")
+}
+
+/// What the echo saw, sent back to the prober. Over UDP its answer is kept
+/// within [`UDP_ANSWER_MAX`] bytes: plain when it fits, else compressed
+/// ([`Mirror::deflated`]), else with the request given on the query channel
+/// ([`Mirror::withheld_answer_bytes`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mirror {
     /// The mirror format's version, 1 so far: a prober reading a newer one
@@ -125,6 +183,57 @@ pub struct Mirror {
     /// The start line and headers of this very response as sent (without
     /// Content-Length), base64: the prober compares them with what it got.
     pub response_head: String,
+    /// When the plain answer would be above [`UDP_ANSWER_MAX`]: the
+    /// request and the response head together (request first, its length in
+    /// [`Deflated::request_len`]), compressed with raw DEFLATE (RFC 1951) and
+    /// base64; [`Mirror::request`] and [`Mirror::response_head`] are then
+    /// empty. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflated: Option<Deflated>,
+    /// The size in bytes the answer would have had even compressed, when
+    /// that was still above [`UDP_ANSWER_MAX`]: the request is then left
+    /// out (only the head is in [`Mirror::deflated`]), and the query channel
+    /// gives it ([`MIRROR_QUERY`]). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withheld_answer_bytes: Option<usize>,
+}
+
+/// A mirror's request and response head, compressed to fit one datagram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deflated {
+    /// The request's length in bytes (0 when it is withheld).
+    pub request_len: usize,
+    /// Raw DEFLATE of the request followed by the head, base64.
+    pub data: String,
+}
+
+/// Inflating a [`Deflated`] stops at this many bytes: a request
+/// ([`crate::echo::MAX_REQUEST`]) and a head that large are no mirror.
+const MAX_INFLATED: usize = 64 << 10;
+
+impl Deflated {
+    /// Compresses `request` (empty when withheld) and `head`, at DEFLATE's
+    /// fastest level: the echo must keep answering under a flood, and the
+    /// ratio is enough (the INVITE probe's answer comes to about 1,050
+    /// bytes).
+    pub fn of(request: &[u8], head: &[u8]) -> Deflated {
+        let mut both = request.to_vec();
+        both.extend_from_slice(head);
+        Deflated {
+            request_len: request.len(),
+            data: encode(&miniz_oxide::deflate::compress_to_vec(&both, 1)),
+        }
+    }
+
+    /// The request and the head; `None` when the data is not base64, not
+    /// DEFLATE, larger than 64 KiB inflated, or shorter than `request_len`.
+    pub fn parts(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        let packed = B64.decode(&self.data).ok()?;
+        let mut both =
+            miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).ok()?;
+        let head = both.split_off(self.request_len.min(both.len()));
+        (both.len() == self.request_len).then_some((both, head))
+    }
 }
 
 impl Mirror {
@@ -151,14 +260,21 @@ impl Mirror {
     /// [`Mirror::request`]), to compare with what was sent; `None` when the
     /// field is not base64.
     pub fn request_bytes(&self) -> Option<Vec<u8>> {
-        B64.decode(&self.request).ok()
+        match &self.deflated {
+            Some(_) if self.withheld_answer_bytes.is_some() => None,
+            Some(d) => d.parts().map(|(request, _)| request),
+            None => B64.decode(&self.request).ok(),
+        }
     }
 
     /// The answer's start line and headers as the echo sent them (decoded
     /// from [`Mirror::response_head`]), to compare with what arrived; `None`
     /// when the field is not base64.
     pub fn response_head_bytes(&self) -> Option<Vec<u8>> {
-        B64.decode(&self.response_head).ok()
+        match &self.deflated {
+            Some(d) => d.parts().map(|(_, head)| head),
+            None => B64.decode(&self.response_head).ok(),
+        }
     }
 }
 
@@ -241,6 +357,8 @@ mod tests {
             received_us: 1,
             request: encode(b"REGISTER sip:x SIP/2.0\r\n\r\n"),
             response_head: encode(b"SIP/2.0 200 OK\r\n"),
+            deflated: None,
+            withheld_answer_bytes: None,
         };
         let body = encode_body(&m);
         assert!(

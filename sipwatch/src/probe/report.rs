@@ -94,6 +94,11 @@ pub struct ProbeOutcome {
     /// that is no mirror (a registrar's `401`, with its `Server`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answered_instead: Option<ForeignAnswer>,
+    /// The echo left the request out of its UDP answer, which would not
+    /// have crossed a path unfragmented ([`crate::echo::wire::UDP_ANSWER_MAX`]),
+    /// and the request came from its query channel, or why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withheld: Option<Withheld>,
     /// The address and port the echo saw: differs from `local` behind NAT.
     pub nat_source: Option<SocketAddr>,
     /// What changed on the path out: between the NIC and the echo when this
@@ -121,6 +126,16 @@ pub struct ProbeOutcome {
     /// drop tracer's reading, when the NIC was observed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_drop: Option<crate::net::KernelDrop>,
+}
+
+/// A request the echo left out of its UDP answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Withheld {
+    /// The size the answer would have had with the request, compressed (bytes).
+    pub answer_bytes: usize,
+    /// Why the query channel could not give the request (`None`: it did,
+    /// and the way out was compared from its copy).
+    pub query_error: Option<String>,
 }
 
 /// The probe's overall answer.
@@ -223,6 +238,13 @@ pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
     if outcomes.iter().any(|o| o.leg != Leg::Delivered) {
         return (Verdict::DropsFound, ExitCode::DropsFound);
     }
+    // A request not compared is no clean way out.
+    if outcomes
+        .iter()
+        .any(|o| o.withheld.as_ref().is_some_and(|w| w.query_error.is_some()))
+    {
+        return (Verdict::CouldNotTest, ExitCode::CouldNotTest);
+    }
     (Verdict::Clean, ExitCode::Clean)
 }
 
@@ -257,7 +279,21 @@ fn leg_words(o: &ProbeOutcome) -> String {
         .map(|r| format!(" in {r:.1} ms"))
         .unwrap_or_default();
     match o.leg {
-        Leg::Delivered => format!("answered{rtt}"),
+        Leg::Delivered => match &o.withheld {
+            None => format!("answered{rtt}"),
+            Some(w) => format!(
+                "answered{rtt}; the echo's answer with the request would have been {} bytes, more than the {} that cross any path unfragmented, so the echo sent the request through its query channel{}",
+                w.answer_bytes,
+                crate::echo::wire::UDP_ANSWER_MAX,
+                match &w.query_error {
+                    None => " (compared from there)".to_owned(),
+                    Some(why) => format!(
+                        ", which could not give it: {why}; what the path did to the request is not known (let TCP port {} through to the echo, or pass --query)",
+                        crate::echo::DEFAULT_QUERY_PORT
+                    ),
+                }
+            ),
+        },
         Leg::DroppedOnTheWayOut => format!(
             "dropped on the way out (the echo never saw it; sent {})",
             crate::say::count(o.sent, "time", "times")
@@ -395,6 +431,12 @@ fn verdict_words(report: &ProbeReport) -> String {
             }
             format!("drops found: SIP is lost {}; check the firewall rules for SIP there", where_.join("; and "))
         }
+        Verdict::CouldNotTest if let Some(why) = report.probes.iter().find_map(|o| {
+            o.withheld.as_ref().and_then(|w| w.query_error.as_deref())
+        }) => format!(
+            "could not test the way out: the echo's answers with the requests would not cross a path unfragmented, and {why}; let TCP port {} through to the echo (or pass --query)",
+            crate::echo::DEFAULT_QUERY_PORT
+        ),
         Verdict::CouldNotTest => match report.probes.iter().find_map(|o| o.answered_instead.as_ref()) {
             Some(a) => format!(
                 "could not test: what answers there is not a sipwatch echo (it answered {}); run `sipwatch echo` on a host beyond the path and probe that",
@@ -423,6 +465,7 @@ mod tests {
             query_error: None,
             answer_problem: None,
             answered_instead: None,
+            withheld: None,
             nat_source: None,
             out: Vec::new(),
             on_this_host: Vec::new(),

@@ -8,7 +8,9 @@ use std::{
 
 use super::{
     nic::{NicView, NicWatch},
-    report::{ForeignAnswer, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport},
+    report::{
+        ForeignAnswer, Leg, NicObservation, ProbeMethod, ProbeOutcome, ProbeReport, Withheld,
+    },
 };
 use crate::{
     alg::compare,
@@ -215,7 +217,7 @@ fn probe_udp(
     let mirrored = |bytes: &[u8], at: Duration| {
         let sent = exchange.sent_by(at);
         answered(
-            config.target,
+            config,
             kind,
             Transport::Udp,
             &request,
@@ -363,7 +365,7 @@ fn probe_tcp(config: &ProbeConfig, local_ip: IpAddr, kind: ProbeMethod, id: &str
     }
     let mirrored = |bytes: &[u8], at: Duration| {
         answered(
-            config.target,
+            config,
             kind,
             Transport::Tcp,
             &request,
@@ -439,7 +441,7 @@ fn request(
 
 #[allow(clippy::too_many_arguments)]
 fn answered(
-    target: SocketAddr,
+    config: &ProbeConfig,
     kind: ProbeMethod,
     transport: Transport,
     request: &[u8],
@@ -455,9 +457,31 @@ fn answered(
         return None;
     }
     let head_end = memchr::memmem::find(answer, b"Content-Length:")?;
+    // A request the echo left out to keep its UDP answer unfragmented
+    // comes from its query channel.
+    let (mirrored, withheld) = match mirror.withheld_answer_bytes {
+        None => (Some(mirror.request_bytes()?), None),
+        Some(answer_bytes) => {
+            let fetched = config
+                .query
+                .ok_or_else(|| "no query channel was given".to_owned())
+                .and_then(|q| {
+                    client::mirror(q, id, config.key.as_deref())
+                        .map_err(|why| format!("the echo's query channel at {q} {why}"))
+                });
+            let query_error = fetched.as_ref().err().cloned();
+            (
+                fetched.ok(),
+                Some(Withheld {
+                    answer_bytes,
+                    query_error,
+                }),
+            )
+        }
+    };
     Some(ProbeOutcome {
         id: id.to_owned(),
-        target,
+        target: config.target,
         method: kind,
         transport,
         local,
@@ -468,11 +492,15 @@ fn answered(
         answer_problem: None,
         answered_instead: None,
         nat_source: mirror.source_addr(),
-        out: compare(request, &mirror.request_bytes()?),
+        out: mirrored
+            .as_deref()
+            .map(|m| compare(request, m))
+            .unwrap_or_default(),
+        withheld,
         on_this_host: Vec::new(),
         back: compare(&mirror.response_head_bytes()?, &answer[..head_end]),
         sent_bytes: request.to_vec(),
-        mirrored_bytes: mirror.request_bytes(),
+        mirrored_bytes: mirrored,
         left_nic: None,
         answer_at_nic: None,
         kernel_drop: None,
@@ -515,6 +543,7 @@ fn unanswered(
         query_error,
         answer_problem: None,
         answered_instead: None,
+        withheld: None,
         nat_source: None,
         out: Vec::new(),
         on_this_host: Vec::new(),
@@ -658,9 +687,112 @@ mod tests {
 
     #[test]
     fn each_probe_is_answered_once_sent_through_the_client() {
-        let report = probe(&config(udp_echo(|a| a), Transport::Udp)).unwrap();
+        // A path that loses what would leave as fragments: every answer,
+        // the INVITE's with its SDP too, fits one datagram.
+        let unfragmented = |a: Vec<u8>| {
+            assert!(a.len() <= wire::UDP_ANSWER_MAX, "{} bytes", a.len());
+            a
+        };
+        let report = probe(&config(udp_echo(unfragmented), Transport::Udp)).unwrap();
         assert_eq!(legs(&report), [(Leg::Delivered, 1); 3]);
         assert!(report.probes.iter().all(|o| o.out.is_empty()));
+        assert!(report.probes.iter().all(|o| o.mirrored_bytes.is_some()));
+    }
+
+    /// An echo whose probes grow on the way out by `pad` bytes of noise in
+    /// a header (an ALG's rewrite, too large to mirror in one datagram),
+    /// with its query channel (TCP, same port) answering `MIRROR?`.
+    fn echo_behind_a_growing_path(pad: usize) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let query = TcpListener::bind(addr).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let responder = std::sync::Arc::new(std::sync::Mutex::new(Responder::new(EchoPolicy {
+            amplification: 100,
+            ..EchoPolicy::default()
+        })));
+        let r = responder.clone();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                // Pseudo-random, so that compression cannot shrink it.
+                let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+                let noise: String = (0..pad)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        (b'!' + (seed % 90) as u8) as char
+                    })
+                    .collect();
+                let grown = text.replacen(
+                    "Max-Forwards:",
+                    &format!("X-Path: {noise}\r\nMax-Forwards:"),
+                    1,
+                );
+                let answer = r.lock().unwrap().answer(
+                    grown.as_bytes(),
+                    "UDP",
+                    from,
+                    addr,
+                    SystemTime::now(),
+                );
+                if let Ok(answer) = answer {
+                    assert!(answer.len() <= wire::UDP_ANSWER_MAX);
+                    socket.send_to(&answer, from).unwrap();
+                }
+            }
+        });
+        thread::spawn(move || {
+            for stream in query.incoming().take(3) {
+                let Ok(mut stream) = stream else { break };
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut line)
+                    .unwrap();
+                let id = line.trim().strip_prefix("MIRROR? ").unwrap().to_owned();
+                let reply = match responder.lock().unwrap().withheld(&id) {
+                    Some(request) => wire::mirror_line(&id, request, None),
+                    None => format!("UNSEEN {id}\n"),
+                };
+                std::io::Write::write_all(&mut stream, reply.as_bytes()).unwrap();
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_request_too_large_to_mirror_in_one_datagram_is_compared_from_the_query_channel() {
+        let echo = echo_behind_a_growing_path(3_000);
+        let mut c = config(echo, Transport::Udp);
+        c.query = Some(echo);
+        let report = probe(&c).unwrap();
+        for o in &report.probes {
+            let w = o
+                .withheld
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: not withheld", o.id));
+            assert!(
+                w.answer_bytes > wire::UDP_ANSWER_MAX && w.query_error.is_none(),
+                "{w:?}"
+            );
+            assert!(
+                o.out.iter().any(|f| f.header.contains("X-Path")),
+                "the path's header is found from the query channel's copy: {:?}",
+                o.out
+            );
+        }
+        // Without the query channel: said, and no clean verdict.
+        let report = probe(&config(echo_behind_a_growing_path(3_000), Transport::Udp)).unwrap();
+        assert_eq!(report.verdict, super::super::report::Verdict::CouldNotTest);
+        let mut text = Vec::new();
+        super::super::write_report(&mut text, &report, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("cross any path unfragmented"), "{text}");
+        assert!(text.contains("no query channel was given"), "{text}");
+        assert!(text.contains("could not test the way out"), "{text}");
     }
 
     #[test]

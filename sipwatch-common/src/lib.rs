@@ -320,10 +320,14 @@ pub enum Counter {
     /// [`DROP_COPIES_PER_S`] a second on one CPU (a flood the firewall
     /// drops must not crowd the wire's capture out of the ring).
     KernelDropNotCopied = 12,
+    /// Endpoints added to [`SIP_ENDPOINT_MAP`] (sniffed SIP off the SIP
+    /// ports). The map is an LRU: those added less those still in it were
+    /// evicted, and their ICMP errors and TCP are no longer selected.
+    EndpointsRemembered = 13,
 }
 
 /// Number of [`Counter`] kinds.
-pub const COUNTER_KINDS: u32 = 13;
+pub const COUNTER_KINDS: u32 = 14;
 
 /// Dropped SIP packets the drop tracer copies at most, per second and CPU;
 /// the rest are counted only.

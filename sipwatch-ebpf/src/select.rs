@@ -11,10 +11,11 @@
 //! server in `ECHOES` is selected to be consumed: copied, then dropped
 //! before the PBX's socket sees it.
 
+use aya_ebpf::bindings::BPF_NOEXIST;
 use aya_log_ebpf::debug;
 use sipwatch_common::{
-    Direction, EchoKey, EndpointKey, FragKey, LINK_NONE, MAX_IPV6_EXT_HEADERS, MAX_MPLS_LABELS,
-    MAX_VLAN_TAGS, PORT_SIP, PORT_TLS, SIP_START_MASKS, wire::*,
+    Counter, Direction, EchoKey, EndpointKey, FragKey, LINK_NONE, MAX_IPV6_EXT_HEADERS,
+    MAX_MPLS_LABELS, MAX_VLAN_TAGS, PORT_SIP, PORT_TLS, SIP_START_MASKS, wire::*,
 };
 
 use crate::{
@@ -130,7 +131,7 @@ fn ipv4<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
     if frag & IPV4_FRAGMENT_OFFSET_MASK != 0 {
         return later_fragment(&key, more);
     }
-    let selection = transport(p, offset + header_len, proto, &key);
+    let selection = transport(p, offset + header_len, proto, &key, direction);
     if more && selection == Selection::Sip {
         remember_fragmented(p, &key, direction);
     }
@@ -180,7 +181,7 @@ fn ipv6<P: Packet>(p: &P, offset: u32, direction: Direction) -> Selection {
             _ => break,
         }
     }
-    let selection = transport(p, offset, next, &key);
+    let selection = transport(p, offset, next, &key, direction);
     if first_fragment_more && selection == Selection::Sip {
         remember_fragmented(p, &key, direction);
     }
@@ -228,7 +229,13 @@ fn words(h: &[u8; 40], at: usize) -> [u32; 4] {
 }
 
 #[inline(always)]
-fn transport<P: Packet>(p: &P, offset: u32, proto: u8, ip: &FragKey) -> Selection {
+fn transport<P: Packet>(
+    p: &P,
+    offset: u32,
+    proto: u8,
+    ip: &FragKey,
+    direction: Direction,
+) -> Selection {
     if proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6 {
         return icmp_error(p, offset, proto);
     }
@@ -251,8 +258,8 @@ fn transport<P: Packet>(p: &P, offset: u32, proto: u8, ip: &FragKey) -> Selectio
         && global(&SNIFF_UDP) != 0
         && starts_like_sip(p, offset + UDP_HEADER_LEN);
     if sniffed {
-        remember_endpoint(&src);
-        remember_endpoint(&dst);
+        remember_endpoint(&src, direction);
+        remember_endpoint(&dst, direction);
         return Selection::Sip;
     }
     if class & PORT_TLS != 0 {
@@ -280,12 +287,14 @@ fn known_endpoint(key: &EndpointKey) -> bool {
     unsafe { SIP_ENDPOINTS.get(key) }.is_some()
 }
 
-/// Remembers an endpoint where SIP was sniffed. A full map evicts its
-/// least recently used entry (an LRU map): nothing to count.
+/// Remembers an endpoint where SIP was sniffed, counting each one added
+/// (`EndpointsRemembered`). A full map evicts its least recently used entry
+/// (an LRU map), which the kernel does not report: user space counts the
+/// evictions as those added less those still in the map.
 #[inline(always)]
-fn remember_endpoint(key: &EndpointKey) {
-    if !known_endpoint(key) {
-        let _ = SIP_ENDPOINTS.insert(key, 1u8, 0);
+fn remember_endpoint(key: &EndpointKey, direction: Direction) {
+    if !known_endpoint(key) && SIP_ENDPOINTS.insert(key, 1u8, BPF_NOEXIST as u64).is_ok() {
+        count(direction, Counter::EndpointsRemembered);
     }
 }
 

@@ -420,6 +420,44 @@ fn icmp_and_a_refused_connection_on_a_port_outside_the_sip_ports_are_told_live_a
             "{view}: {faults} in {summary}"
         );
     }
+    // Live, the kernel remembered both ends and forgot none.
+    let kernel = &case.live.last().unwrap()["kernel"];
+    assert!(
+        kernel["egress"]["endpoints_remembered"]
+            .as_u64()
+            .is_some_and(|n| n >= 2),
+        "{kernel}"
+    );
+    assert_eq!(kernel["sip_endpoints_forgotten"], 0, "{kernel}");
+}
+
+#[test]
+fn endpoints_the_kernels_table_forgets_are_counted() {
+    // SIP sniffed from 5,000 source ports to a port off the SIP ports:
+    // 5,001 endpoints for a table of 4,096, least recently used evicted.
+    let lab = lab(Personality::PlainNat);
+    let case = observe(&lab, "forgotten", Duration::from_secs(1), || {
+        lab.pbx
+            .enter(|| {
+                for port in 20_000..25_000u16 {
+                    let udp = std::net::UdpSocket::bind((PBX_V4, port)).unwrap();
+                    let text = format!(
+                        "OPTIONS sip:{PROVIDER_V4}:5090 SIP/2.0\r\nCall-ID: {port}\r\n\r\n"
+                    );
+                    udp.send_to(text.as_bytes(), (PROVIDER_V4, 5090)).unwrap();
+                }
+            })
+            .unwrap();
+    });
+    let summary = case.live.last().unwrap();
+    let kernel = &summary["kernel"];
+    let added = kernel["egress"]["endpoints_remembered"].as_u64().unwrap();
+    let forgotten = kernel["sip_endpoints_forgotten"].as_u64().unwrap();
+    assert_eq!(added, 5_001, "{kernel}");
+    assert!(
+        (5_001 - 4_096..=5_001).contains(&forgotten),
+        "{forgotten} forgotten: {kernel}"
+    );
 }
 
 #[test]

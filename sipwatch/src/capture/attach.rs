@@ -12,9 +12,9 @@ use aya::{
 use aya_log::EbpfLogger;
 use sipwatch_common::{
     COUNTER_MAP, DROP_CONFIG_GLOBAL, DROP_PROGRAM, DROP_TRACEPOINT, DropConfig, ECHO_MAP, EchoKey,
-    LINK_ETHERNET, LINK_GLOBAL, LINK_NONE, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP, SCRATCH_MAP,
-    SCRATCH_SLOTS_PER_CPU, SNAP_LEN_GLOBAL, SNIFF_GLOBAL, TC_INGRESS_PROGRAM, TC_PROGRAM,
-    WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
+    EndpointKey, LINK_ETHERNET, LINK_GLOBAL, LINK_NONE, PORT_MAP, PORT_SIP, PORT_TLS, RING_MAP,
+    SCRATCH_MAP, SCRATCH_SLOTS_PER_CPU, SIP_ENDPOINT_MAP, SNAP_LEN_GLOBAL, SNIFF_GLOBAL,
+    TC_INGRESS_PROGRAM, TC_PROGRAM, WAKEUP_BYTES_MAX, WAKEUP_GLOBAL, XDP_PROGRAM,
 };
 
 use super::{
@@ -304,6 +304,12 @@ impl Capture {
                 source,
             })?;
         let mut counters = Counters::read(&counters)?;
+        // The LRU map evicts silently: what was added and is gone was evicted.
+        let added = counters.ingress.endpoints_remembered + counters.egress.endpoints_remembered;
+        if added > 0 {
+            let live = self.sip_endpoints_held()?;
+            counters.sip_endpoints_forgotten = added.saturating_sub(live);
+        }
         let attached = |wanted: &[Hook]| {
             self.hooks
                 .iter()
@@ -314,6 +320,21 @@ impl Capture {
         counters.ingress_hook = attached(&[Hook::Xdp, Hook::TcIngress]);
         counters.egress_hook = attached(&[Hook::Tc]);
         Ok(counters)
+    }
+
+    /// Entries in the kernel's table of sniffed SIP endpoints now (at most
+    /// 4096 keys walked).
+    fn sip_endpoints_held(&self) -> Result<u64, CaptureError> {
+        let map = self
+            .ebpf
+            .map(SIP_ENDPOINT_MAP)
+            .ok_or(CaptureError::MissingPart("SIP endpoints map"))?;
+        let table: aya::maps::HashMap<&MapData, EndpointKey, u8> =
+            aya::maps::HashMap::try_from(map).map_err(|source| CaptureError::Map {
+                map: SIP_ENDPOINT_MAP,
+                source,
+            })?;
+        Ok(table.keys().filter(Result::is_ok).count() as u64)
     }
 
     /// Passes the kernel programs' log records (aya-log) to the `log` crate.

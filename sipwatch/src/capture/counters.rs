@@ -51,6 +51,10 @@ pub struct DirectionCounters {
     /// Of `kernel_dropped`, those counted but not copied: over 2000 a
     /// second on one CPU (a flood this host's firewall drops).
     pub kernel_drop_not_copied: u64,
+    /// Endpoints this hook added to the kernel's table of places where SIP
+    /// was sniffed off the SIP ports (their ICMP errors and TCP are
+    /// selected too).
+    pub endpoints_remembered: u64,
 }
 
 impl DirectionCounters {
@@ -70,6 +74,11 @@ pub struct Counters {
     pub ingress: DirectionCounters,
     /// What the TC egress program counted: packets leaving the interface.
     pub egress: DirectionCounters,
+    /// Endpoints the kernel's table of sniffed SIP endpoints (4096, an LRU
+    /// map) evicted to make room: those added less those still there. ICMP
+    /// errors and TCP about them, off the SIP ports, are no longer selected
+    /// in the kernel.
+    pub sip_endpoints_forgotten: u64,
     /// The hook that filled `ingress`: XDP, or TC (ingress) where XDP
     /// cannot read the interface's packets (loopback, layer-3 devices);
     /// `None` when not known (a capture file). The summary names it.
@@ -114,11 +123,13 @@ impl Counters {
                 kernel_dropped: get(d, Counter::KernelDropped)?,
                 kernel_drop_lost: get(d, Counter::KernelDropLost)?,
                 kernel_drop_not_copied: get(d, Counter::KernelDropNotCopied)?,
+                endpoints_remembered: get(d, Counter::EndpointsRemembered)?,
             })
         };
         Ok(Counters {
             ingress: read_direction(Direction::Ingress)?,
             egress: read_direction(Direction::Egress)?,
+            sip_endpoints_forgotten: 0,
             ingress_hook: None,
             egress_hook: None,
         })

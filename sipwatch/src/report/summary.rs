@@ -219,7 +219,7 @@ pub fn write_summary_in(
     }
     write_keep_alives(out, &a.keep_alives, end.audit)?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
-    let losses: [(u64, &str); 17] = [
+    let losses: [(u64, &str); 18] = [
         (
             i.kernel_drop_lost + e.kernel_drop_lost,
             "SIP packets dropped by this host's kernel not shown: ring buffer full (raise --ring-size)",
@@ -270,6 +270,10 @@ pub fn write_summary_in(
         (
             a.tcp.flows_evicted,
             "TCP connections dropped from tracking (too many at once)",
+        ),
+        (
+            s.kernel.sip_endpoints_forgotten,
+            "endpoints off the SIP ports forgotten by the kernel's table (4096 at once): ICMP errors and TCP about them were no longer captured",
         ),
         (
             a.sip_endpoints_evicted,

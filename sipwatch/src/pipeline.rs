@@ -341,8 +341,9 @@ impl<W: Write> Pipeline<W> {
         for o in &mut self.outputs {
             o.kernel_drop(&mut self.out, &d)?;
         }
-        // A copy of what already arrived (counted, not shown) is no fault.
-        if d.start_line.is_none() || d.drop.is_duplicate() {
+        // A copy of what already arrived, or of a frame for another host (a
+        // mirror port's): counted, not shown, no fault.
+        if d.start_line.is_none() || d.drop.is_no_loss() {
             return Ok(());
         }
         let direction = match d.drop.way {

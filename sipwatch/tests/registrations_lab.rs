@@ -655,8 +655,52 @@ fn a_mirror_of_the_pbxs_outbound_leg_says_answers_not_in_this_capture_not_timeou
             &filter,
         ])
         .unwrap();
+    // Live, the same one leg: the router mirrors what arrives from the PBX
+    // (tc mirred, as a switch's SPAN port would) to mir0, and `attach`
+    // reads its peer mir1, where the copies arrive addressed to another
+    // host (the kernel drops them as OTHERHOST once read).
+    for argv in [
+        &[
+            "ip", "link", "add", "mir0", "type", "veth", "peer", "name", "mir1",
+        ][..],
+        &["ip", "link", "set", "mir0", "up"],
+        &["ip", "link", "set", "mir1", "up"],
+        &["tc", "qdisc", "add", "dev", ROUTER_LAN_IF, "clsact"],
+        &[
+            "tc",
+            "filter",
+            "add",
+            "dev",
+            ROUTER_LAN_IF,
+            "ingress",
+            "u32",
+            "match",
+            "u32",
+            "0",
+            "0",
+            "action",
+            "mirred",
+            "egress",
+            "mirror",
+            "dev",
+            "mir0",
+        ],
+    ] {
+        lab.router.run(argv).unwrap();
+    }
+    let mirror = lab
+        .router
+        .spawn(&[support::SIPWATCH, "attach", "mir1", "--json"])
+        .unwrap();
     let start = std::time::Instant::now();
-    while !file.exists() && start.elapsed() < Duration::from_secs(10) {
+    while !(file.exists()
+        && lab
+            .router
+            .run(&["ip", "link", "show", "mir1"])
+            .unwrap()
+            .contains("xdp"))
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "not attached");
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(1));
@@ -681,6 +725,7 @@ fn a_mirror_of_the_pbxs_outbound_leg_says_answers_not_in_this_capture_not_timeou
         .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     writer.stop(libc::SIGINT, Duration::from_secs(10)).unwrap();
+    let live = stop_json(mirror);
     let out = std::process::Command::new(support::SIPWATCH)
         .args(["analyze", "--json", file.to_str().unwrap()])
         .output()
@@ -690,20 +735,38 @@ fn a_mirror_of_the_pbxs_outbound_leg_says_answers_not_in_this_capture_not_timeou
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let records = json_lines(&out.stdout);
-    let r = registration(&records, kamailio::USER);
-    let kinds: Vec<&str> = r["diagnoses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|d| d["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["answers_not_captured"], "{r}");
-    assert_ne!(r["state"]["state"], "timeout", "{r}");
-    let summary = records.last().unwrap();
-    assert_eq!(summary["pipeline"]["tracking"]["timeouts"], 0, "{summary}");
+    let analysed = json_lines(&out.stdout);
+    for (view, records) in [("analyze", &analysed), ("attach on a mirror", &live)] {
+        let r = registration(records, kamailio::USER);
+        let kinds: Vec<&str> = r["diagnoses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["answers_not_captured"], "{view}: {r}");
+        assert_ne!(r["state"]["state"], "timeout", "{view}: {r}");
+        let summary = records.last().unwrap();
+        assert_eq!(
+            summary["pipeline"]["tracking"]["timeouts"], 0,
+            "{view}: {summary}"
+        );
+        assert!(
+            records
+                .iter()
+                .all(|e| e["type"] != "timeout" && e["type"] != "kernel_drop"),
+            "{view}: no timeout, and a mirror's copies are no drops"
+        );
+    }
+    // The mirror's copies were dropped as another host's, and counted so.
+    let drops = &live.last().unwrap()["pipeline"]["kernel_drops"];
     assert!(
-        records.iter().all(|e| e["type"] != "timeout"),
-        "no timeout event"
+        drops["for_another_host"].as_u64().is_some_and(|n| n > 0),
+        "{drops}"
+    );
+    assert_eq!(
+        (&drops["leaving"], &drops["arriving"]),
+        (&0.into(), &0.into()),
+        "{drops}"
     );
 }

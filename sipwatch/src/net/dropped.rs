@@ -76,6 +76,22 @@ pub struct KernelDrop {
 }
 
 impl KernelDrop {
+    /// Nothing of the PBX's traffic was lost: a copy of what already
+    /// arrived ([`KernelDrop::is_duplicate`]), or a frame addressed to
+    /// another host ([`KernelDrop::is_for_another_host`]). Counted, not
+    /// shown as a fault.
+    pub fn is_no_loss(&self) -> bool {
+        self.is_duplicate() || self.is_for_another_host()
+    }
+
+    /// A frame addressed to another host's MAC address (`OTHERHOST`): the
+    /// copy a mirror (SPAN) port or a promiscuous interface receives, which
+    /// this host's kernel drops after sipwatch read it; the frame itself
+    /// went to its destination.
+    pub fn is_for_another_host(&self) -> bool {
+        self.reason.as_deref() == Some("OTHERHOST")
+    }
+
     /// A copy of data that already arrived (a TCP retransmission of bytes
     /// received, a segment merged into the out-of-order queue, a duplicate
     /// fragment): nothing was lost. Counted, not shown as a fault.
@@ -224,6 +240,10 @@ pub struct DropStats {
     /// Drop records that were not UDP or TCP, or were cut short before
     /// their ports (counted, not shown).
     pub unreadable: u64,
+    /// Frames addressed to another host that the kernel dropped after
+    /// sipwatch read them (`OTHERHOST`: a mirror port's copies, a
+    /// promiscuous interface): not in `leaving` or `arriving`, no fault.
+    pub for_another_host: u64,
 }
 
 /// Drops by reason and way, for the summary and metrics.
@@ -236,6 +256,10 @@ pub struct DropTally {
 impl DropTally {
     /// One more drop.
     pub fn count(&mut self, drop: &KernelDrop) {
+        if drop.is_for_another_host() {
+            self.stats.for_another_host += 1;
+            return;
+        }
         match drop.way {
             DropWay::Leaving => self.stats.leaving += 1,
             DropWay::Arriving => self.stats.arriving += 1,

@@ -471,7 +471,7 @@ impl Output for JsonLines {
         out: &mut dyn std::io::Write,
         d: &crate::net::DroppedPacket,
     ) -> std::io::Result<()> {
-        if d.drop.is_duplicate() || !d.carries_data() {
+        if d.drop.is_no_loss() || !d.carries_data() {
             return Ok(());
         }
         serde_json::to_writer(&mut *out, d)?;

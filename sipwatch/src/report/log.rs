@@ -71,7 +71,7 @@ impl Output for MessageLog {
         d: &crate::net::DroppedPacket,
     ) -> io::Result<()> {
         // Copies of what already arrived, segments without data: counted.
-        if d.drop.is_duplicate() || !d.carries_data() {
+        if d.drop.is_no_loss() || !d.carries_data() {
             return Ok(());
         }
         let out = &mut Printable::new(out);

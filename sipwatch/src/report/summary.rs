@@ -323,6 +323,13 @@ fn write_kernel_drops(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
             crate::say::count(d.unreadable, "packet", "packets")
         )?;
     }
+    if d.for_another_host > 0 {
+        writeln!(
+            out,
+            "frames addressed to other hosts, read and then dropped by this host's kernel as not its own (a mirror port's copies): {}",
+            d.for_another_host
+        )?;
+    }
     if d.leaving + d.arriving == 0 {
         return writeln!(out, "dropped by this host's kernel: no SIP packet");
     }

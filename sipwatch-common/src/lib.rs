@@ -192,6 +192,42 @@ pub mod wire {
     pub const ICMPV6_PACKET_TOO_BIG: u8 = 2;
     /// IPv6 extension header lengths count 8-byte units, not counting the first.
     pub const IPV6_EXT_LEN_UNIT: u32 = 8;
+    /// IP protocol numbers (IANA) of the IP tunnels opened: IP-in-IP
+    /// (RFC 2003), IPv6-in-IP (RFC 4213), GRE (RFC 2784).
+    pub const IPPROTO_IPIP: u8 = 4;
+    pub const IPPROTO_IPV6: u8 = 41;
+    pub const IPPROTO_GRE: u8 = 47;
+    /// GRE's flags: checksum, routing (not opened), key, sequence number
+    /// (each present adds 4 bytes, RFC 2784 / RFC 2890); version in the
+    /// second byte's low bits (0 opened; 1 is PPTP's).
+    pub const GRE_CHECKSUM: u8 = 0x80;
+    pub const GRE_ROUTING: u8 = 0x40;
+    pub const GRE_KEY: u8 = 0x20;
+    pub const GRE_SEQUENCE: u8 = 0x10;
+    pub const GRE_VERSION: u8 = 0x07;
+    pub const GRE_HEADER_LEN: u32 = 4;
+    pub const GRE_OPTION_LEN: u32 = 4;
+    /// What a GRE or Geneve header says follows: an Ethernet frame
+    /// (transparent bridging), ERSPAN type I/II and type III.
+    pub const ETH_P_TEB: u16 = 0x6558;
+    pub const ETH_P_ERSPAN: u16 = 0x88be;
+    pub const ETH_P_ERSPAN3: u16 = 0x22eb;
+    /// ERSPAN headers: type II 8 bytes, type III 12 (its last bit, O, adds
+    /// an 8-byte platform subheader).
+    pub const ERSPAN2_HEADER_LEN: u32 = 8;
+    pub const ERSPAN3_HEADER_LEN: u32 = 12;
+    pub const ERSPAN3_SUBHEADER_LEN: u32 = 8;
+    /// UDP tunnels opened (IANA ports): VXLAN (RFC 7348, 8-byte header, then
+    /// Ethernet) and Geneve (RFC 8926, 8 bytes and options, then its
+    /// protocol type).
+    pub const VXLAN_PORT: u16 = 4789;
+    pub const VXLAN_HEADER_LEN: u32 = 8;
+    pub const GENEVE_PORT: u16 = 6081;
+    pub const GENEVE_HEADER_LEN: u32 = 8;
+    /// Geneve's option length counts 4-byte units.
+    pub const GENEVE_OPTION_UNIT: u32 = 4;
+    /// Tunnels opened one inside another, at most.
+    pub const MAX_TUNNELS: usize = 2;
 }
 
 /// Which way a packet was going when it was captured.

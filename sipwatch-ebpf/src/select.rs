@@ -43,54 +43,152 @@ fn be16(b: [u8; 2]) -> u16 {
 
 #[inline(always)]
 pub fn select<P: Packet>(p: &P, direction: Direction) -> Selection {
-    if global(&LINK_LAYER) == LINK_NONE {
-        // A layer-3 device: the IP header first, its version says which.
-        return match p.read::<1>(0).map(|b| b[0] >> 4) {
-            Some(4) => ipv4(p, 0, direction),
-            Some(6) => ipv6(p, 0, direction),
-            _ => Selection::Skip,
-        };
+    // A layer-3 device starts with the IP header, an Ethernet one with
+    // its frame; a tunnel inside (up to MAX_TUNNELS deep) is opened, so
+    // that SIP is chosen by its own addresses and ports, as user space
+    // reads it (net/encapsulation.rs).
+    let mut offset = 0;
+    let mut ethernet = global(&LINK_LAYER) != LINK_NONE;
+    for _ in 0..=MAX_TUNNELS {
+        if ethernet {
+            let Some(at) = ethernet_payload(p, offset) else {
+                return Selection::Skip;
+            };
+            offset = at;
+        }
+        match tunnel(p, offset) {
+            Some(Inner::Ip(at)) => {
+                offset = at;
+                ethernet = false;
+            }
+            Some(Inner::Ethernet(at)) => {
+                offset = at;
+                ethernet = true;
+            }
+            None => {
+                ethernet = false;
+                break;
+            }
+        }
     }
-    let Some(mut ethertype) = p.read::<2>(ETH_TYPE_OFFSET).map(be16) else {
+    if ethernet {
         return Selection::Skip;
-    };
-    let mut offset = ETH_HEADER_LEN;
+    }
+    // The IP header's version says which.
+    match p.read::<1>(offset).map(|b| b[0] >> 4) {
+        Some(4) => ipv4(p, offset, direction),
+        Some(6) => ipv6(p, offset, direction),
+        _ => Selection::Skip,
+    }
+}
+
+/// Where the IP packet in the Ethernet frame at `start` begins, past VLAN
+/// tags, a PPPoE session header or an MPLS label stack; `None` for a frame
+/// that carries no IP.
+#[inline(always)]
+fn ethernet_payload<P: Packet>(p: &P, start: u32) -> Option<u32> {
+    let mut ethertype = p.read::<2>(start + ETH_TYPE_OFFSET).map(be16)?;
+    let mut offset = start + ETH_HEADER_LEN;
     for _ in 0..MAX_VLAN_TAGS {
         if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
             break;
         }
-        let Some(inner) = p.read::<2>(offset + 2).map(be16) else {
-            return Selection::Skip;
-        };
-        ethertype = inner;
+        ethertype = p.read::<2>(offset + 2).map(be16)?;
         offset += VLAN_TAG_LEN;
     }
     if ethertype == ETH_P_PPPOE_SESSION {
-        let Some(h) = p.read::<8>(offset) else {
-            return Selection::Skip;
-        };
+        let h = p.read::<8>(offset)?;
         offset += PPPOE_HEADER_LEN + PPP_PROTOCOL_LEN;
-        ethertype = match be16([h[6], h[7]]) {
-            PPP_IPV4 => ETH_P_IPV4,
-            PPP_IPV6 => ETH_P_IPV6,
-            _ => return Selection::Skip,
-        };
-    } else if ethertype == ETH_P_MPLS_UC || ethertype == ETH_P_MPLS_MC {
-        let Some(at) = mpls_payload(p, offset) else {
-            return Selection::Skip;
-        };
-        offset = at;
-        // Below the labels nothing names the protocol: the version nibble does.
-        ethertype = match p.read::<1>(offset).map(|b| b[0] >> 4) {
-            Some(4) => ETH_P_IPV4,
-            Some(6) => ETH_P_IPV6,
-            _ => return Selection::Skip,
-        };
+        return matches!(be16([h[6], h[7]]), PPP_IPV4 | PPP_IPV6).then_some(offset);
     }
-    match ethertype {
-        ETH_P_IPV4 => ipv4(p, offset, direction),
-        ETH_P_IPV6 => ipv6(p, offset, direction),
-        _ => Selection::Skip,
+    if ethertype == ETH_P_MPLS_UC || ethertype == ETH_P_MPLS_MC {
+        // Below the labels nothing names the protocol: the version nibble does.
+        return mpls_payload(p, offset);
+    }
+    matches!(ethertype, ETH_P_IPV4 | ETH_P_IPV6).then_some(offset)
+}
+
+/// What a tunnel carries, and where it starts.
+enum Inner {
+    /// An IP packet.
+    Ip(u32),
+    /// An Ethernet frame.
+    Ethernet(u32),
+}
+
+/// The packet the IP packet at `offset` carries when it is a tunnel:
+/// IP-in-IP and IPv6-in-IP, GRE (version 0: IP, transparent Ethernet,
+/// ERSPAN I/II/III), VXLAN, Geneve. Not opened here (user space opens them
+/// in files): PPTP's GRE, TZSP, IPv6 extension headers before the tunnel,
+/// a fragmented tunnel packet.
+#[inline(always)]
+fn tunnel<P: Packet>(p: &P, offset: u32) -> Option<Inner> {
+    let (proto, l4) = match p.read::<1>(offset)?[0] >> 4 {
+        4 => {
+            let h = p.read::<20>(offset)?;
+            if be16([h[6], h[7]]) & (IPV4_MORE_FRAGMENTS | IPV4_FRAGMENT_OFFSET_MASK) != 0 {
+                return None;
+            }
+            (h[9], offset + (h[0] & 0x0f) as u32 * 4)
+        }
+        6 => (p.read::<40>(offset)?[6], offset + IPV6_HEADER_LEN),
+        _ => return None,
+    };
+    match proto {
+        IPPROTO_IPIP | IPPROTO_IPV6 => Some(Inner::Ip(l4)),
+        IPPROTO_GRE => gre(p, l4),
+        IPPROTO_UDP => {
+            let h = p.read::<4>(l4)?;
+            let payload = l4 + UDP_HEADER_LEN;
+            match be16([h[2], h[3]]) {
+                VXLAN_PORT => Some(Inner::Ethernet(payload + VXLAN_HEADER_LEN)),
+                GENEVE_PORT => {
+                    let g = p.read::<4>(payload)?;
+                    let at =
+                        payload + GENEVE_HEADER_LEN + (g[0] & 0x3f) as u32 * GENEVE_OPTION_UNIT;
+                    carried(be16([g[2], g[3]]), at)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// GRE version 0 without routing (RFC 2784, RFC 2890), and ERSPAN behind it.
+#[inline(always)]
+fn gre<P: Packet>(p: &P, at: u32) -> Option<Inner> {
+    let g = p.read::<4>(at)?;
+    if g[0] & GRE_ROUTING != 0 || g[1] & GRE_VERSION != 0 {
+        return None;
+    }
+    let option = |bit: u8| if g[0] & bit != 0 { GRE_OPTION_LEN } else { 0 };
+    let payload =
+        at + GRE_HEADER_LEN + option(GRE_CHECKSUM) + option(GRE_KEY) + option(GRE_SEQUENCE);
+    match be16([g[2], g[3]]) {
+        // Type I has no ERSPAN header and no sequence number.
+        ETH_P_ERSPAN if g[0] & GRE_SEQUENCE == 0 => Some(Inner::Ethernet(payload)),
+        ETH_P_ERSPAN => Some(Inner::Ethernet(payload + ERSPAN2_HEADER_LEN)),
+        ETH_P_ERSPAN3 => {
+            let e = p.read::<12>(payload)?;
+            let sub = if e[11] & 1 != 0 {
+                ERSPAN3_SUBHEADER_LEN
+            } else {
+                0
+            };
+            Some(Inner::Ethernet(payload + ERSPAN3_HEADER_LEN + sub))
+        }
+        protocol => carried(protocol, payload),
+    }
+}
+
+/// What an EtherType in a tunnel header says follows at `at`.
+#[inline(always)]
+fn carried(protocol: u16, at: u32) -> Option<Inner> {
+    match protocol {
+        ETH_P_IPV4 | ETH_P_IPV6 => Some(Inner::Ip(at)),
+        ETH_P_TEB => Some(Inner::Ethernet(at)),
+        _ => None,
     }
 }
 

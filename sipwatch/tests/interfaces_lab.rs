@@ -335,9 +335,43 @@ fn encapsulated(ether_type: u16, wrap: fn(&[u8]) -> Vec<u8>, payload: &[u8]) -> 
     frame
 }
 
+/// `outgoing` frames sent from the PBX and `incoming` ones from the router
+/// toward it, captured on the PBX's interface: each UDP payload to port
+/// 5060 with its direction, sorted.
+fn injected_and_captured(
+    lab: &sipwatch_lab::Lab,
+    outgoing: &[Vec<u8>],
+    incoming: &[Vec<u8>],
+) -> Vec<(Option<Direction>, String)> {
+    use sipwatch_lab::{PBX_IF, ROUTER_LAN_IF};
+    let (_, (run, ())) = capture_on(
+        &lab.pbx,
+        PBX_IF,
+        |_| {},
+        || {
+            support::inject::inject_frames(&lab.pbx, PBX_IF, outgoing);
+            support::inject::inject_frames(&lab.router, ROUTER_LAN_IF, incoming);
+        },
+    );
+    let mut decoder = Decoder::new();
+    let mut got: Vec<(Option<Direction>, String)> = run
+        .frames
+        .iter()
+        .filter_map(|f| decoder.push(f))
+        .filter(|d| d.dst.port() == 5060)
+        .map(|d| {
+            (
+                d.direction,
+                String::from_utf8_lossy(&d.payload).into_owned(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|(d, p)| (format!("{d:?}"), p.clone()));
+    got
+}
+
 #[test]
 fn attach_on_ethernet_reads_sip_inside_pppoe_sessions_and_mpls_both_ways() {
-    use sipwatch_lab::{PBX_IF, ROUTER_LAN_IF};
     let lab = lab(Personality::PlainNat);
     let pppoe = |ip: &[u8]| {
         let mut p = vec![0x11, 0x00, 0x00, 0x07];
@@ -365,28 +399,7 @@ fn attach_on_ethernet_reads_sip_inside_pppoe_sessions_and_mpls_both_ways() {
             payload(kind, "in").as_bytes(),
         ));
     }
-    let (_, (run, ())) = capture_on(
-        &lab.pbx,
-        PBX_IF,
-        |_| {},
-        || {
-            support::inject::inject_frames(&lab.pbx, PBX_IF, &outgoing);
-            support::inject::inject_frames(&lab.router, ROUTER_LAN_IF, &incoming);
-        },
-    );
-    let mut decoder = Decoder::new();
-    let mut got: Vec<(Option<Direction>, String)> = run
-        .frames
-        .iter()
-        .filter_map(|f| decoder.push(f))
-        .map(|d| {
-            (
-                d.direction,
-                String::from_utf8_lossy(&d.payload).into_owned(),
-            )
-        })
-        .collect();
-    got.sort_by_key(|(d, p)| (format!("{d:?}"), p.clone()));
+    let got = injected_and_captured(&lab, &outgoing, &incoming);
     let mut want = Vec::new();
     for kind in ["pppoe", "mpls"] {
         want.push((Some(Direction::Egress), payload(kind, "out")));
@@ -450,7 +463,6 @@ fn attach_on_ethernet_opens_sip_inside_ip_tunnels_gre_erspan_vxlan_and_geneve_bo
     // here (as a tunnel end or a port mirror sends them) and pass through
     // the real interface, where the eBPF programs choose them by the SIP
     // inside. VXLAN, which the kernel has, is also tested end to end below.
-    use sipwatch_lab::{PBX_IF, ROUTER_LAN_IF};
     let lab = lab(Personality::PlainNat);
     let frame = |kind: &str, way: &str| -> Vec<u8> {
         let text = format!("OPTIONS sip:{kind}-{way} SIP/2.0\r\n\r\n");
@@ -517,29 +529,7 @@ fn attach_on_ethernet_opens_sip_inside_ip_tunnels_gre_erspan_vxlan_and_geneve_bo
     ];
     let outgoing: Vec<Vec<u8>> = kinds.iter().map(|k| frame(k, "out")).collect();
     let incoming: Vec<Vec<u8>> = kinds.iter().map(|k| frame(k, "in")).collect();
-    let (_, (run, ())) = capture_on(
-        &lab.pbx,
-        PBX_IF,
-        |_| {},
-        || {
-            support::inject::inject_frames(&lab.pbx, PBX_IF, &outgoing);
-            support::inject::inject_frames(&lab.router, ROUTER_LAN_IF, &incoming);
-        },
-    );
-    let mut decoder = Decoder::new();
-    let mut got: Vec<(Option<Direction>, String)> = run
-        .frames
-        .iter()
-        .filter_map(|f| decoder.push(f))
-        .filter(|d| d.dst.port() == 5060)
-        .map(|d| {
-            (
-                d.direction,
-                String::from_utf8_lossy(&d.payload).into_owned(),
-            )
-        })
-        .collect();
-    got.sort_by_key(|(d, p)| (format!("{d:?}"), p.clone()));
+    let got = injected_and_captured(&lab, &outgoing, &incoming);
     let mut want = Vec::new();
     for kind in kinds {
         want.push((

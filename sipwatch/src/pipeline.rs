@@ -358,6 +358,7 @@ impl<W: Write> Pipeline<W> {
             src: d.src,
             dst: d.dst,
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             bytes: d.payload.clone(),
         };
@@ -811,6 +812,7 @@ pub(crate) mod tests {
             src: src.parse().unwrap(),
             dst: dst.parse().unwrap(),
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             bytes: text.as_bytes().to_vec(),
             origin: Origin::Hep {

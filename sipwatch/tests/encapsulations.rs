@@ -229,6 +229,24 @@ fn sip_inside_each_encapsulation_is_read_with_the_inner_addresses() {
             };
             assert_eq!(messages[0]["src"], pbx, "{what}");
             assert_eq!(messages[0]["dst"], registrar, "{what}");
+            // The tunnel's ends are shown beside the inner addresses.
+            let tunnel = match name {
+                "ipip" if v6 => Some("IPv6-in-IP"),
+                "ipip" => Some("IP-in-IP"),
+                n if n.starts_with("gre") || n.starts_with("erspan") => Some("GRE"),
+                "vxlan" => Some("VXLAN"),
+                "geneve" => Some("Geneve"),
+                "tzsp" => Some("TZSP"),
+                _ => None,
+            };
+            match tunnel {
+                Some(kind) => assert_eq!(
+                    messages[0]["tunnel"],
+                    serde_json::json!({"kind": kind, "src": "198.51.100.1", "dst": "198.51.100.2"}),
+                    "{what}"
+                ),
+                None => assert!(messages[0].get("tunnel").is_none(), "{what}"),
+            }
             let summary = support::analyzed::summary(&records);
             let regs = summary["registrations"].as_array().unwrap();
             assert_eq!(regs.len(), 1, "{what}: {summary}");

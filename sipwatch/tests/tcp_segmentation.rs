@@ -26,6 +26,7 @@ fn segment(seq: u32, payload: &[u8], syn: bool) -> Datagram {
         src: "192.0.2.1:40000".parse().unwrap(),
         dst: "192.0.2.2:5060".parse().unwrap(),
         vlans: Vec::new(),
+        outer: None,
         reassembled: false,
         tcp: Some(TcpSegmentInfo {
             seq,

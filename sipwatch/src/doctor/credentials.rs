@@ -165,6 +165,7 @@ impl Judge {
             src,
             dst,
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             bytes: bytes.to_vec(),
             origin: Origin::CaptureFile,

@@ -20,6 +20,7 @@
 //!     src: src.parse().unwrap(),
 //!     dst: dst.parse().unwrap(),
 //!     vlans: Vec::new(),
+//!     outer: None,
 //!     reassembled: false,
 //!     tcp: Some(TcpSegmentInfo { seq: 1, ack, syn, fin: false, rst }),
 //!     payload: Vec::new(),
@@ -372,6 +373,7 @@ mod tests {
             src: src.parse().unwrap(),
             dst: dst.parse().unwrap(),
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             tcp: Some(TcpSegmentInfo {
                 seq,

@@ -74,6 +74,8 @@ pub struct Datagram {
     pub dst: SocketAddr,
     /// VLAN ids, outer first.
     pub vlans: Vec<u16>,
+    /// The IP tunnel it came in (`src` and `dst` are the inner packet's).
+    pub outer: Option<super::Tunnel>,
     /// Reassembled from IP fragments.
     pub reassembled: bool,
     /// The TCP header fields stream reassembly needs; `None` for UDP.

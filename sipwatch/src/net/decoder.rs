@@ -145,7 +145,11 @@ impl Decoder {
                 return None;
             }
         };
-        let Opened { slice, vlans } = match encapsulation::open(outer) {
+        let Opened {
+            slice,
+            vlans,
+            outer,
+        } = match encapsulation::open(outer) {
             Ok(opened) => opened,
             Err(Closed::Kind { kind, over_ip }) => return self.not_opened(kind, over_ip),
             Err(Closed::Malformed) => {
@@ -158,13 +162,14 @@ impl Decoder {
             return None;
         };
         if is_fragment(&slice) {
-            return self.push_fragment(frame, &slice, src_ip, dst_ip, vlans);
+            return self.push_fragment(frame, &slice, (src_ip, dst_ip), vlans, outer);
         }
         let base = Base {
             frame,
             src_ip,
             dst_ip,
             vlans,
+            outer,
             reassembled: false,
         };
         let datagram = match &slice.transport {
@@ -214,9 +219,9 @@ impl Decoder {
         &mut self,
         frame: &Frame,
         slice: &SlicedPacket<'_>,
-        src_ip: IpAddr,
-        dst_ip: IpAddr,
+        (src_ip, dst_ip): (IpAddr, IpAddr),
         vlans: Vec<u16>,
+        outer: Option<super::Tunnel>,
     ) -> Option<Decoded> {
         self.fragments_seen += 1;
         if self.fragments_seen.is_multiple_of(SWEEP_EVERY) {
@@ -257,6 +262,7 @@ impl Decoder {
             src_ip,
             dst_ip,
             vlans,
+            outer,
             reassembled: true,
         };
         let datagram = match whole.ip_number {
@@ -399,6 +405,7 @@ struct Base<'a> {
     src_ip: IpAddr,
     dst_ip: IpAddr,
     vlans: Vec<u16>,
+    outer: Option<super::Tunnel>,
     reassembled: bool,
 }
 
@@ -418,6 +425,7 @@ impl Base<'_> {
             src: SocketAddr::new(self.src_ip, sport),
             dst: SocketAddr::new(self.dst_ip, dport),
             vlans: self.vlans,
+            outer: self.outer,
             reassembled: self.reassembled,
             tcp,
             payload: payload.to_vec(),

@@ -228,6 +228,55 @@ pub(super) struct Opened<'a> {
     pub slice: SlicedPacket<'a>,
     /// VLAN ids of every layer, outermost first.
     pub vlans: Vec<u16>,
+    /// The outermost IP tunnel the packet came in, when it came in one.
+    pub outer: Option<Tunnel>,
+}
+
+/// The IP tunnel a packet came in: its kind and its ends' addresses (the
+/// outermost tunnel, when several), shown beside the inner addresses that
+/// everything else uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Tunnel {
+    /// `IP-in-IP`, `IPv6-in-IP`, `GRE` (ERSPAN included), `VXLAN`,
+    /// `Geneve` or `TZSP`.
+    pub kind: &'static str,
+    /// The tunnel packet's source address.
+    pub src: std::net::IpAddr,
+    /// The tunnel packet's destination address.
+    pub dst: std::net::IpAddr,
+}
+
+impl Tunnel {
+    /// The tunnel the IP packet `slice` is, once it was opened as one.
+    fn of(slice: &SlicedPacket<'_>) -> Option<Tunnel> {
+        let kind = match &slice.transport {
+            Some(TransportSlice::Udp(udp)) => match udp.destination_port() {
+                number::VXLAN_PORT => "VXLAN",
+                number::GENEVE_PORT => "Geneve",
+                number::TZSP_PORT => "TZSP",
+                _ => return None,
+            },
+            Some(_) => return None,
+            None => match slice.ip_payload()?.ip_number.0 {
+                number::IP_IN_IP => "IP-in-IP",
+                number::IPV6_IN_IP => "IPv6-in-IP",
+                number::GRE => "GRE",
+                _ => return None,
+            },
+        };
+        let (src, dst) = match &slice.net {
+            Some(NetSlice::Ipv4(ip)) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            Some(NetSlice::Ipv6(ip)) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            _ => return None,
+        };
+        Some(Tunnel { kind, src, dst })
+    }
 }
 
 /// Why a frame was not opened down to an IP packet.
@@ -269,15 +318,23 @@ pub(super) fn open(outer: SlicedPacket<'_>) -> Result<Opened<'_>, Closed> {
     let mut slice = outer;
     let mut vlans = vlan_ids(&slice);
     let mut over_ip = false;
+    let mut tunnel = None;
     for _ in 0..=MAX_NESTING {
         let is_ip = matches!(slice.net, Some(NetSlice::Ipv4(_) | NetSlice::Ipv6(_)));
         let step = if is_ip { ip(&slice) } else { ether(&slice) };
         over_ip |= is_ip;
         match step {
             Step::Done => {
-                return Ok(Opened { slice, vlans });
+                return Ok(Opened {
+                    slice,
+                    vlans,
+                    outer: tunnel,
+                });
             }
             Step::Inner(inner) => {
+                if is_ip && tunnel.is_none() {
+                    tunnel = Tunnel::of(&slice);
+                }
                 vlans.extend(vlan_ids(&inner));
                 slice = inner;
             }

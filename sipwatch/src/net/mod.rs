@@ -34,7 +34,7 @@ pub use connection::{
 pub use datagram::{Datagram, TcpSegmentInfo, Transport};
 pub use decoder::{DecodeStats, Decoded, Decoder, FRAGMENT_TIMEOUT, FragmentHead};
 pub use dropped::{Chain, DropStats, DropTally, DropWay, DroppedPacket, KernelDrop};
-pub use encapsulation::{FrameKind, MAX_NESTING, NotOpened};
+pub use encapsulation::{FrameKind, MAX_NESTING, NotOpened, Tunnel};
 pub use endpoints::SipEndpoints;
 pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind, sip_start_line};
 pub use leg::Leg;

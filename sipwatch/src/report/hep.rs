@@ -446,6 +446,7 @@ mod tests {
             src: "192.0.2.10:40000".parse().unwrap(),
             dst: "192.0.2.20:5060".parse().unwrap(),
             vlans: vec![42],
+            outer: None,
             reassembled: false,
             bytes: bytes.to_vec(),
             origin: crate::sip::Origin::CaptureFile,

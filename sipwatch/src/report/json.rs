@@ -40,6 +40,10 @@ pub struct MessageRecord<'a> {
     pub dst: SocketAddr,
     /// 802.1Q / 802.1ad VLAN ids, outer tag first; `[]` when untagged.
     pub vlans: &'a [u16],
+    /// The IP tunnel the message came in (`kind`, `src`, `dst`: its ends'
+    /// addresses); absent when it came in none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<crate::net::Tunnel>,
     /// Whether the message was reassembled from IP fragments.
     pub reassembled: bool,
     /// The message's size in bytes, start line to end of body.
@@ -149,6 +153,7 @@ pub fn write_message(
         src: m.src,
         dst: m.dst,
         vlans: &m.vlans,
+        tunnel: m.outer,
         reassembled: m.reassembled,
         length: m.bytes.len(),
         start_line: p.start_line().cloned(),
@@ -574,6 +579,7 @@ mod tests {
             src: "192.168.77.10:5060".parse().unwrap(),
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: vec![],
+            outer: None,
             reassembled: false,
             origin: crate::sip::Origin::CaptureFile,
             bytes: b"REGISTER sip:example.com SIP/2.0\r\nCall-ID: c1\r\nCSeq: 3 REGISTER\r\n\

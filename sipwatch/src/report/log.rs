@@ -109,6 +109,9 @@ impl Output for MessageLog {
             let ids: Vec<String> = d.vlans.iter().map(u16::to_string).collect();
             write!(out, " vlan {}", ids.join("."))?;
         }
+        if let Some(t) = &d.outer {
+            write!(out, " via {} {} -> {}", t.kind, t.src, t.dst)?;
+        }
         if d.reassembled {
             out.write_all(b" (reassembled)")?;
         }
@@ -284,6 +287,7 @@ mod tests {
             src: "192.168.77.10:5060".parse().unwrap(),
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: vec![100],
+            outer: None,
             reassembled: false,
             origin: crate::sip::Origin::CaptureFile,
             bytes: payload.to_vec(),

@@ -30,6 +30,8 @@ pub struct Message {
     pub dst: SocketAddr,
     /// VLAN ids, outer first; empty when untagged.
     pub vlans: Vec<u16>,
+    /// The IP tunnel it came in (`src` and `dst` are the inner packet's).
+    pub outer: Option<crate::net::Tunnel>,
     /// Reassembled from IP fragments.
     pub reassembled: bool,
     /// The message's bytes exactly as they were on the wire, never

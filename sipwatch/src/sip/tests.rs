@@ -11,6 +11,7 @@ fn message(text: &str) -> Message {
         src: "192.168.77.10:5060".parse().unwrap(),
         dst: "203.0.113.2:5060".parse().unwrap(),
         vlans: Vec::new(),
+        outer: None,
         reassembled: false,
         origin: crate::sip::Origin::CaptureFile,
         bytes: text.as_bytes().to_vec(),

@@ -180,6 +180,7 @@ impl HepSource {
             src: p.src,
             dst: p.dst,
             vlans: p.vlan.into_iter().collect(),
+            outer: None,
             reassembled: false,
             bytes: p.payload,
             origin: Origin::Hep {

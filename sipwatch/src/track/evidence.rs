@@ -233,6 +233,7 @@ impl Tracker {
             src: head.src,
             dst: head.dst,
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             origin: crate::sip::Origin::CaptureFile,
             bytes: head.payload.clone(),

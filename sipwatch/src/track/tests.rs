@@ -93,6 +93,7 @@ fn message(text: &str, secs: f64, outbound: bool) -> Message {
         src: if outbound { pbx } else { provider },
         dst: if outbound { provider } else { pbx },
         vlans: Vec::new(),
+        outer: None,
         reassembled: false,
         origin: crate::sip::Origin::CaptureFile,
         bytes: text.as_bytes().to_vec(),

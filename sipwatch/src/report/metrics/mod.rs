@@ -818,6 +818,7 @@ mod tests {
             src: "192.168.77.10:5060".parse().unwrap(),
             dst: "203.0.113.2:5060".parse().unwrap(),
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             origin: crate::sip::Origin::CaptureFile,
             bytes: register.into_bytes(),

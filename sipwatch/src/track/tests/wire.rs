@@ -49,6 +49,7 @@ impl Wire {
             src: if outbound { self.pbx } else { self.registrar },
             dst: if outbound { self.registrar } else { self.pbx },
             vlans: Vec::new(),
+            outer: None,
             reassembled: false,
             bytes: text.as_bytes().to_vec(),
             origin: crate::sip::Origin::CaptureFile,

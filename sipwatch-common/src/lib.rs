@@ -226,6 +226,17 @@ pub mod wire {
     pub const GENEVE_HEADER_LEN: u32 = 8;
     /// Geneve's option length counts 4-byte units.
     pub const GENEVE_OPTION_UNIT: u32 = 4;
+    /// TZSP (UDP 37008, MikroTik's mirror stream): version 1, type,
+    /// encapsulation (1: Ethernet), then tagged fields (padding 0, end 1,
+    /// others type, length, value) up to the end tag.
+    pub const TZSP_PORT: u16 = 37008;
+    pub const TZSP_VERSION: u8 = 1;
+    pub const TZSP_ETHERNET: u16 = 1;
+    pub const TZSP_HEADER_LEN: u32 = 4;
+    pub const TZSP_TAG_PADDING: u8 = 0;
+    pub const TZSP_TAG_END: u8 = 1;
+    /// Tagged fields walked at most before the end tag.
+    pub const TZSP_MAX_TAGS: usize = 16;
     /// Tunnels opened one inside another, at most.
     pub const MAX_TUNNELS: usize = 2;
 }

@@ -118,9 +118,9 @@ enum Inner {
 
 /// The packet the IP packet at `offset` carries when it is a tunnel:
 /// IP-in-IP and IPv6-in-IP, GRE (version 0: IP, transparent Ethernet,
-/// ERSPAN I/II/III), VXLAN, Geneve. Not opened here (user space opens them
-/// in files): PPTP's GRE, TZSP, IPv6 extension headers before the tunnel,
-/// a fragmented tunnel packet.
+/// ERSPAN I/II/III), VXLAN, Geneve, TZSP. Not opened here (user space opens
+/// them in files): PPTP's GRE, IPv6 extension headers before the tunnel, a
+/// fragmented tunnel packet.
 #[inline(always)]
 fn tunnel<P: Packet>(p: &P, offset: u32) -> Option<Inner> {
     let (proto, l4) = match p.read::<1>(offset)?[0] >> 4 {
@@ -142,6 +142,7 @@ fn tunnel<P: Packet>(p: &P, offset: u32) -> Option<Inner> {
             let payload = l4 + UDP_HEADER_LEN;
             match be16([h[2], h[3]]) {
                 VXLAN_PORT => Some(Inner::Ethernet(payload + VXLAN_HEADER_LEN)),
+                TZSP_PORT => tzsp(p, payload),
                 GENEVE_PORT => {
                     let g = p.read::<4>(payload)?;
                     let at =
@@ -180,6 +181,25 @@ fn gre<P: Packet>(p: &P, at: u32) -> Option<Inner> {
         }
         protocol => carried(protocol, payload),
     }
+}
+
+/// TZSP: past its tagged fields, the Ethernet frame it carries.
+#[inline(always)]
+fn tzsp<P: Packet>(p: &P, at: u32) -> Option<Inner> {
+    let h = p.read::<4>(at)?;
+    if h[0] != TZSP_VERSION || be16([h[2], h[3]]) != TZSP_ETHERNET {
+        return None;
+    }
+    let mut offset = at + TZSP_HEADER_LEN;
+    for _ in 0..TZSP_MAX_TAGS {
+        let tag = p.read::<2>(offset)?;
+        match tag[0] {
+            TZSP_TAG_END => return Some(Inner::Ethernet(offset + 1)),
+            TZSP_TAG_PADDING => offset += 1,
+            _ => offset += 2 + tag[1] as u32,
+        }
+    }
+    None
 }
 
 /// What an EtherType in a tunnel header says follows at `at`.

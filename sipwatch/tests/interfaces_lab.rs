@@ -458,7 +458,7 @@ fn in_udp(port: u16, inner: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn attach_on_ethernet_opens_sip_inside_ip_tunnels_gre_erspan_vxlan_and_geneve_both_ways() {
+fn attach_on_ethernet_opens_sip_inside_ip_tunnels_gre_erspan_vxlan_geneve_and_tzsp_both_ways() {
     // This kernel has no ipip, GRE or ERSPAN devices: the frames are made
     // here (as a tunnel end or a port mirror sends them) and pass through
     // the real interface, where the eBPF programs choose them by the SIP
@@ -521,11 +521,19 @@ fn attach_on_ethernet_opens_sip_inside_ip_tunnels_gre_erspan_vxlan_and_geneve_bo
                     &[&[0, 0, 0x65, 0x58, 0, 0, 5, 0][..], &inner_eth].concat(),
                 ),
             ),
+            // Version 1, received, Ethernet; a padding byte, an RSSI tag, END.
+            "tzsp" => ethernet(
+                0x0800,
+                &in_udp(
+                    37008,
+                    &[&[1, 0, 0, 1, 0, 10, 1, 0xc4, 1][..], &inner_eth].concat(),
+                ),
+            ),
             _ => unreachable!(),
         }
     };
     let kinds = [
-        "ipip", "6in4", "gre", "gretap", "erspan2", "erspan3", "vxlan", "geneve",
+        "ipip", "6in4", "gre", "gretap", "erspan2", "erspan3", "vxlan", "geneve", "tzsp",
     ];
     let outgoing: Vec<Vec<u8>> = kinds.iter().map(|k| frame(k, "out")).collect();
     let incoming: Vec<Vec<u8>> = kinds.iter().map(|k| frame(k, "in")).collect();

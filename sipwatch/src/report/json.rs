@@ -305,7 +305,7 @@ impl<'a> InConfig<'a> {
     /// `r` with its configuration, when `trunks` has a section for it.
     pub fn of(r: &'a crate::track::Registration, trunks: Option<&Trunks>) -> InConfig<'a> {
         let config = trunks
-            .and_then(|_| crate::say::Context::of_in(r, trunks).config)
+            .and_then(|t| crate::track::config_match::ConfigRef::of(r, t))
             .map(|c| ConfigJson {
                 file: c.file,
                 line: c.line,

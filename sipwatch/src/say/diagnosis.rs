@@ -18,7 +18,7 @@ use crate::{
 /// Every diagnosis is worded for an Asterisk admin whatever `cx.pbx` is
 /// (Asterisk is the one PBX whose fixes are written out); `cx` is where a
 /// FreeSWITCH wording, or the configuration section a `doctor` or `lint`
-/// found ([`super::ConfigRef`]), comes in.
+/// found ([`crate::track::config_match::ConfigRef`]), comes in.
 ///
 /// With the configuration read (`--config-dir`), the fix ends with the
 /// section that sends this registration and its line.

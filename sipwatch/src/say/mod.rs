@@ -22,12 +22,9 @@
 //! use sipwatch::{pbx::PbxKind, say::{Context, next_move}, track::NextMove};
 //! assert_eq!(next_move::next_move(&NextMove::Unknown, &Context::of_pbx(PbxKind::Asterisk)), None);
 //! ```
-use std::{path::PathBuf, time::SystemTime};
+use std::time::SystemTime;
 
-use crate::{
-    pbx::PbxKind,
-    track::{Registration, password::PasswordCheck},
-};
+use crate::{pbx::PbxKind, track::Registration};
 
 pub mod contacts;
 pub mod continuity;
@@ -38,6 +35,8 @@ pub mod kernel_drop;
 pub mod lint;
 pub mod next_move;
 pub mod password;
+
+pub use crate::track::config_match::{AuthRef, ConfigRef};
 mod path;
 pub mod path_audit;
 pub mod record;
@@ -71,75 +70,17 @@ impl Context {
 
     /// The context of a binding with the configuration read
     /// (`--config-dir`): the section that sends its registration, when one
-    /// matches its Request-URI and AOR.
+    /// matches its Request-URI and AOR ([`ConfigRef::of`]).
     pub fn of_in(r: &Registration, trunks: Option<&crate::pbx::config::trunks::Trunks>) -> Context {
-        let config = trunks
-            .and_then(|t| t.find(&r.key.registrar, &r.key.aor))
-            .map(|t| ConfigRef {
-                file: t.file.clone(),
-                line: t.line,
-                section: t.section.clone(),
-                auth: t.auth.as_ref().map(|a| AuthRef::of(a, r)),
-            });
-        Context { pbx: r.pbx, config }
+        Context {
+            pbx: r.pbx,
+            config: trunks.and_then(|t| ConfigRef::of(r, t)),
+        }
     }
 
     /// The context of a PBX kind, no configuration.
     pub fn of_pbx(pbx: PbxKind) -> Context {
         Context { pbx, config: None }
-    }
-}
-
-/// A place in a PBX's configuration: `pjsip.conf` line 42, `[trunk-reg]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigRef {
-    /// The configuration file.
-    pub file: PathBuf,
-    /// The line of the section's header (1-based).
-    pub line: u32,
-    /// The section's name, without brackets.
-    pub section: String,
-    /// The credentials it answers challenges with, and what a refused
-    /// REGISTER's digest says of their password.
-    pub auth: Option<AuthRef>,
-}
-
-/// The auth section of a trunk (`outbound_auth`), and the check of its
-/// password against the digest the registrar refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthRef {
-    /// Where the password is: the option's file and line, else the
-    /// section's.
-    pub file: PathBuf,
-    /// That line (1-based).
-    pub line: u32,
-    /// The auth section (or the wizard trunk holding `outbound_auth/…`).
-    pub section: String,
-    /// The check, when the latest failure refused a digest and a password
-    /// (or `md5_cred`) is configured.
-    pub check: Option<PasswordCheck>,
-}
-
-impl AuthRef {
-    fn of(a: &crate::pbx::config::trunks::Auth, r: &Registration) -> AuthRef {
-        let check = match (&r.refused_digest, &a.secret) {
-            (Some(proof), Some(secret)) => Some(crate::track::password::check(
-                proof,
-                secret,
-                a.username.as_deref(),
-            )),
-            _ => None,
-        };
-        let (file, line) = a
-            .secret
-            .as_ref()
-            .map_or((a.file.clone(), a.line), |s| (s.file.clone(), s.line));
-        AuthRef {
-            file,
-            line,
-            section: a.section.clone(),
-            check,
-        }
     }
 }
 

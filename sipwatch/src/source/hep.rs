@@ -115,6 +115,8 @@ impl HepSource {
     /// Listens on `addr` over UDP and TCP, taking what `rules` allow.
     /// Needs a Tokio runtime (the TCP connections are its tasks).
     pub fn bind(addr: SocketAddr, rules: Rules) -> Result<Self, HepError> {
+        /// Free ports tried, when port 0 was asked for, before giving up.
+        const BIND_TRIES: u32 = 8;
         let bind_err = |transport| {
             move |source| HepError::Bind {
                 addr,
@@ -122,10 +124,18 @@ impl HepSource {
                 source,
             }
         };
-        let udp = udp_socket(addr).map_err(bind_err("UDP"))?;
-        // The UDP socket's port, when 0 was asked for: TCP on the same.
-        let addr = udp.local_addr().map_err(bind_err("UDP"))?;
-        let tcp = tcp_listener(addr).map_err(bind_err("TCP"))?;
+        // The UDP socket's port, when 0 was asked for: TCP on the same,
+        // which a TCP socket may already hold: another free port then.
+        let mut tries = if addr.port() == 0 { BIND_TRIES } else { 1 };
+        let (udp, tcp, addr) = loop {
+            let udp = udp_socket(addr).map_err(bind_err("UDP"))?;
+            let local = udp.local_addr().map_err(bind_err("UDP"))?;
+            match tcp_listener(local) {
+                Ok(tcp) => break (udp, tcp, local),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries > 1 => tries -= 1,
+                Err(e) => return Err(bind_err("TCP")(e)),
+            }
+        };
         let (tx, rx) = mpsc::channel(QUEUE);
         Ok(HepSource {
             udp,

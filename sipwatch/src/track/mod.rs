@@ -18,6 +18,7 @@
 //! [`Tracker::push_fragment_head`]), so that a path fault is named for
 //! what it is rather than read as a timeout or a missing password.
 mod attempt;
+pub mod config_match;
 mod contacts;
 mod continuity;
 mod diagnosis;

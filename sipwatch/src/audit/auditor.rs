@@ -207,7 +207,7 @@ type TcpResult = Result<(), String>;
 
 /// What the query channel said of a binding's shadow (by id): seen or not,
 /// or why it could not tell.
-type QueryAnswer = (BindingKey, String, Result<bool, String>);
+type QueryAnswer = (BindingKey, String, Result<crate::client::Fate, String>);
 
 /// A request the echo left out of its UDP answer, as its query channel
 /// gave it: the binding, the shadow's id, the shadow as it left, the NAT
@@ -693,11 +693,18 @@ impl Auditor {
         }
         while let Ok((binding, id, seen)) = self.answers.1.try_recv() {
             let (leg, evidence) = match seen {
-                Ok(true) => (Leg::LostOnTheWayBack, TimeoutEvidence::AnswerNeverArrived),
-                Ok(false) => (
+                Ok(crate::client::Fate::Arrived) => {
+                    (Leg::LostOnTheWayBack, TimeoutEvidence::AnswerNeverArrived)
+                }
+                Ok(crate::client::Fate::NotArrived) => (
                     Leg::DroppedOnTheWayOut,
                     TimeoutEvidence::NeverReachedTheEcho,
                 ),
+                // The echo refused the shadow: where the REGISTER was lost
+                // is not known from it.
+                Ok(crate::client::Fate::Refused(why)) => {
+                    (Leg::RefusedByEcho, TimeoutEvidence::QueryFailed(why))
+                }
                 Err(why) => {
                     self.counters.query_errors += 1;
                     (Leg::NoAnswer, TimeoutEvidence::QueryFailed(why))

@@ -38,7 +38,7 @@ mod roots;
 mod timers;
 mod transaction;
 
-pub use query::{mirror, seen};
+pub use query::{Fate, mirror, seen};
 pub use resolve::{Host, ResolveError, Resolved, Resolver, SystemResolver, Target, resolve};
 pub use roots::roots;
 pub use timers::{Schedule, T1, T2, TIMER_F, Timers};

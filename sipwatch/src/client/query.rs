@@ -8,14 +8,33 @@ use std::{
     time::Duration,
 };
 
+/// What the echo's query channel says became of a probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It arrived and was answered: its answer was lost on the way back.
+    Arrived,
+    /// It never arrived: lost on the way out.
+    NotArrived,
+    /// It arrived and the echo refused it (key, rate, size): nothing was
+    /// lost; why, in words.
+    Refused(String),
+}
+
 /// Asks the echo's query channel whether probe `id` arrived; the error
 /// says, in words, why the channel gave no answer.
-pub fn seen(query: SocketAddr, id: &str) -> Result<bool, String> {
+pub fn seen(query: SocketAddr, id: &str) -> Result<Fate, String> {
     let line = ask(query, &format!("SEEN? {id}\n"), 256)?;
     if line.starts_with("SEEN ") {
-        Ok(true)
+        Ok(Fate::Arrived)
     } else if line.starts_with("UNSEEN ") {
-        Ok(false)
+        Ok(Fate::NotArrived)
+    } else if let Some(rest) = line.strip_prefix("REFUSED ") {
+        Ok(Fate::Refused(match rest.split_whitespace().nth(1) {
+            Some("unauthorized") => "the echo refused it: it was not signed with the echo's key (give the --key the echo was started with)".to_owned(),
+            Some("rate_limited") => "the echo refused it: too many probes from this address (the echo's --rate and --burst); wait a few seconds and probe again".to_owned(),
+            Some("answer_too_large") => "the echo refused it: its answer would have been too large to send".to_owned(),
+            _ => format!("the echo refused it ({})", rest.trim()),
+        }))
     } else {
         Err(format!("answered something else: {:?}", line.trim()))
     }

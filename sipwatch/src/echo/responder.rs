@@ -8,14 +8,15 @@ use std::{
 
 use serde::Serialize;
 
-use super::wire::{self, AUTH_HEADER, CONTENT_TYPE, Mirror, PROBE_HEADER};
+use super::wire::{self, AUTH_HEADER, Mirror, PROBE_HEADER};
 use crate::sip::{MessageIndex, StartLine};
 
 /// Probes remembered for the query side channel.
 pub const PROBE_LOG_SIZE: usize = 10_000;
 /// Requests withheld from UDP answers ([`wire::UDP_ANSWER_MAX`]) kept for
-/// the query channel's `MIRROR?`: at most this many, the oldest forgotten
-/// first (each at most [`MAX_REQUEST`] bytes: 16 MiB in all).
+/// the query channel's `MIRROR?`, and probes refused kept for `SEEN?`: at
+/// most this many of each, the oldest forgotten first (each request at most
+/// [`MAX_REQUEST`] bytes: 16 MiB in all).
 pub const WITHHELD_LOG_SIZE: usize = 1_000;
 /// Sources with a rate-limit bucket at once.
 const MAX_BUCKETS: usize = 10_000;
@@ -75,6 +76,20 @@ pub enum Refusal {
     AnswerTooLarge,
 }
 
+impl Refusal {
+    /// Its name on the query channel (`REFUSED <id> <name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::NotSip => "not_sip",
+            Refusal::NotAProbe => "not_a_probe",
+            Refusal::TooLarge => "too_large",
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::AnswerTooLarge => "answer_too_large",
+        }
+    }
+}
+
 /// What the [`Responder`] did with every datagram and message: one counter
 /// for answers and one per [`Refusal`], so that every request is counted
 /// exactly once. Part of the `echo_summary` JSON object.
@@ -127,10 +142,11 @@ struct Received {
 enum Packing {
     /// Base64, as they are.
     Plain,
-    /// Compressed together ([`wire::Deflated`]).
+    /// The request compressed ([`Mirror::request_deflated`]), the head left
+    /// for the prober to rebuild from it ([`wire::answer_head`]).
     Deflated,
-    /// The head compressed, the request left out; the answer would have
-    /// had this many bytes with it.
+    /// Neither: the request is given on the query channel; the answer
+    /// would have had this many bytes with it compressed.
     Withheld(usize),
 }
 
@@ -165,6 +181,8 @@ pub struct Responder {
     log: VecDeque<(String, Seen)>,
     /// Requests left out of their UDP answers, for `MIRROR?`, oldest first.
     withheld: VecDeque<(String, Vec<u8>)>,
+    /// Probes refused (key, rate, size), for `SEEN?`, oldest first.
+    refused: VecDeque<(String, Refusal)>,
     /// NAT keep-alives still to send, oldest first.
     schedules: VecDeque<Schedule>,
     /// Everything decided so far.
@@ -179,6 +197,7 @@ impl Responder {
             buckets: HashMap::new(),
             log: VecDeque::new(),
             withheld: VecDeque::new(),
+            refused: VecDeque::new(),
             schedules: VecDeque::new(),
             stats: EchoStats::default(),
         }
@@ -199,6 +218,18 @@ impl Responder {
             .map(|(_, r)| r.as_slice())
     }
 
+    /// Why probe `id` was refused, when it was (and never answered since).
+    pub fn refused(&self, id: &str) -> Option<Refusal> {
+        if self.seen(id).is_some() {
+            return None;
+        }
+        self.refused
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, why)| *why)
+    }
+
     /// The shared key, to sign the query channel's answers with.
     pub fn key(&self) -> Option<&[u8]> {
         self.policy.key.as_deref()
@@ -214,6 +245,21 @@ impl Responder {
         now: SystemTime,
     ) -> Result<Vec<u8>, Refusal> {
         let result = self.decide(request, transport, source, local, now);
+        if let Err(why @ (Refusal::Unauthorized | Refusal::RateLimited | Refusal::AnswerTooLarge)) =
+            result
+        {
+            // A probe refused, not lost: the query channel says so.
+            let index = MessageIndex::parse(request);
+            if let Some(id) = index
+                .header(&PROBE_HEADER.to_ascii_lowercase())
+                .filter(|i| wire::valid_id(i))
+            {
+                if self.refused.len() == WITHHELD_LOG_SIZE {
+                    self.refused.pop_front();
+                }
+                self.refused.push_back((id.into_owned(), why));
+            }
+        }
         let counter = match result {
             Ok(_) => &mut self.stats.answered,
             Err(Refusal::NotSip) => &mut self.stats.not_sip,
@@ -276,6 +322,10 @@ impl Responder {
                 let whole = response.len();
                 response = self.build(&index, request, &id, &at, Packing::Withheld(whole));
                 withheld = true;
+            }
+            // Headers the answer must copy (Via, From, To…) alone too large.
+            if response.len() > wire::UDP_ANSWER_MAX {
+                return Err(Refusal::AnswerTooLarge);
             }
         }
         if transport == "UDP" && response.len() > self.policy.amplification * request.len() {
@@ -434,27 +484,7 @@ impl Responder {
             local,
             unix,
         } = *at;
-        let mut head = String::from("SIP/2.0 200 OK\r\n");
-        for h in &index.headers {
-            let raw = String::from_utf8_lossy(&request[h.raw.clone()]);
-            match h.canonical {
-                Some("via" | "from" | "call-id" | "cseq") => {
-                    head.push_str(&raw);
-                    head.push_str("\r\n");
-                }
-                Some("to") => {
-                    head.push_str(&raw);
-                    if !raw.to_ascii_lowercase().contains(";tag=") {
-                        head.push_str(";tag=sipwatch-echo");
-                    }
-                    head.push_str("\r\n");
-                }
-                _ => {}
-            }
-        }
-        head.push_str(&format!(
-            "{PROBE_HEADER}: {id}\r\nServer: sipwatch-echo\r\nContent-Type: {CONTENT_TYPE}\r\n"
-        ));
+        let head = wire::answer_head(index, request, id);
         let mirror = Mirror {
             version: 1,
             probe: id.to_owned(),
@@ -470,10 +500,9 @@ impl Responder {
                 Packing::Plain => wire::encode(head.as_bytes()),
                 _ => String::new(),
             },
-            deflated: match packing {
-                Packing::Plain => None,
-                Packing::Deflated => Some(wire::Deflated::of(request, head.as_bytes())),
-                Packing::Withheld(_) => Some(wire::Deflated::of(&[], head.as_bytes())),
+            request_deflated: match packing {
+                Packing::Deflated => Some(wire::deflate(request)),
+                _ => None,
             },
             withheld_answer_bytes: match packing {
                 Packing::Withheld(whole) => Some(whole),
@@ -588,7 +617,7 @@ mod tests {
         let answer = ask(&mut r, &small, 0.0).unwrap();
         assert!(answer.len() <= wire::UDP_ANSWER_MAX);
         let m = mirror_of(&answer);
-        assert!(m.deflated.is_none() && m.withheld_answer_bytes.is_none());
+        assert!(m.request_deflated.is_none() && m.withheld_answer_bytes.is_none());
         // An INVITE with its SDP (the 560-byte probe whose plain mirror was
         // 1,908 bytes): compressed into one datagram, request and head whole.
         for id in ["sdp", "sdp-v6-longer-id-0123456789"] {
@@ -596,10 +625,16 @@ mod tests {
             let answer = ask(&mut r, &invite, 1.0).unwrap();
             assert!(answer.len() <= wire::UDP_ANSWER_MAX, "{}", answer.len());
             let m = mirror_of(&answer);
-            assert!(m.deflated.is_some() && m.request.is_empty(), "{m:?}");
+            assert!(
+                m.request_deflated.is_some() && m.request.is_empty(),
+                "{m:?}"
+            );
             assert_eq!(m.request_bytes().unwrap(), invite);
             let head = m.response_head_bytes().unwrap();
-            assert!(answer.starts_with(&head));
+            assert!(
+                answer.starts_with(&head),
+                "the head rebuilt from the request is the one sent"
+            );
             assert!(r.withheld(id).is_none());
         }
         // Incompressible and large: the request is withheld, kept for the
@@ -610,7 +645,13 @@ mod tests {
         let m = mirror_of(&answer);
         assert!(m.withheld_answer_bytes.unwrap() > wire::UDP_ANSWER_MAX);
         assert_eq!(m.request_bytes(), None, "no request pretended");
-        assert!(answer.starts_with(&m.response_head_bytes().unwrap()));
+        assert_eq!(
+            m.response_head_bytes(),
+            None,
+            "rebuilt from the query channel's copy"
+        );
+        let rebuilt = wire::answer_head(&MessageIndex::parse(&big), &big, "big");
+        assert!(answer.starts_with(rebuilt.as_bytes()));
         assert_eq!(r.withheld("big"), Some(big.as_slice()));
         // The query channel's line, signed and checked.
         let line = wire::mirror_line("big", &big, Some(b"k"));
@@ -624,6 +665,22 @@ mod tests {
             wire::parse_mirror_line("UNSEEN big\n", "big", None),
             Ok(None)
         );
+        // Headers an answer must copy, alone too large: refused, and the
+        // query channel says so.
+        let vias: String = (0..40)
+            .map(|i| format!("Via: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-many-{i}\r\n"))
+            .collect();
+        let many = String::from_utf8(probe("many", None)).unwrap().replacen(
+            "Max-Forwards:",
+            &format!("{vias}Max-Forwards:"),
+            1,
+        );
+        assert_eq!(
+            ask(&mut r, many.as_bytes(), 3.0),
+            Err(Refusal::AnswerTooLarge)
+        );
+        assert_eq!(r.refused("many"), Some(Refusal::AnswerTooLarge));
+        assert_eq!(r.refused("big"), None, "answered: not refused");
         // Over TCP nothing fragments: always plain.
         let answer = r
             .answer(

@@ -302,7 +302,8 @@ async fn serve_connection(
 }
 
 /// One line in, one line out: `SEEN? <id>` → `SEEN <id> <transport>
-/// <source> <received_us>` or `UNSEEN <id>`; `MIRROR? <id>` → the request
+/// <source> <received_us>`, `REFUSED <id> <unauthorized | rate_limited |
+/// answer_too_large>` or `UNSEEN <id>`; `MIRROR? <id>` → the request
 /// left out of a UDP answer ([`super::wire::mirror_line`]) or `UNSEEN <id>`.
 async fn serve_queries(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -341,7 +342,10 @@ async fn serve_queries(listener: TcpListener, shared: Arc<Shared>) {
                     (_, Some(s)) => {
                         format!("SEEN {id} {} {} {}\n", s.transport, s.source, s.received_us)
                     }
-                    (_, None) => format!("UNSEEN {id}\n"),
+                    (_, None) => match r.refused(id) {
+                        Some(why) => format!("REFUSED {id} {}\n", why.name()),
+                        None => format!("UNSEEN {id}\n"),
+                    },
                 }
             };
             let _ = write.write_all(reply.as_bytes()).await;

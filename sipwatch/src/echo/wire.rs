@@ -16,6 +16,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::sip::MessageIndex;
+
 /// The header that makes a SIP request a probe; its value is the probe's id.
 /// The echo answers nothing that lacks it.
 pub const PROBE_HEADER: &str = "X-Sipwatch-Probe";
@@ -184,56 +186,59 @@ pub struct Mirror {
     /// Content-Length), base64: the prober compares them with what it got.
     pub response_head: String,
     /// When the plain answer would be above [`UDP_ANSWER_MAX`]: the
-    /// request and the response head together (request first, its length in
-    /// [`Deflated::request_len`]), compressed with raw DEFLATE (RFC 1951) and
-    /// base64; [`Mirror::request`] and [`Mirror::response_head`] are then
-    /// empty. Absent otherwise.
+    /// request compressed with raw DEFLATE (RFC 1951), base64
+    /// ([`deflate`]); [`Mirror::request`] and [`Mirror::response_head`] are
+    /// then empty, and the head is rebuilt from the request
+    /// ([`answer_head`]). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deflated: Option<Deflated>,
+    pub request_deflated: Option<String>,
     /// The size in bytes the answer would have had even compressed, when
     /// that was still above [`UDP_ANSWER_MAX`]: the request is then left
-    /// out (only the head is in [`Mirror::deflated`]), and the query channel
-    /// gives it ([`MIRROR_QUERY`]). Absent otherwise.
+    /// out, and the query channel gives it ([`MIRROR_QUERY`]); the head is
+    /// rebuilt from that. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withheld_answer_bytes: Option<usize>,
 }
 
-/// A mirror's request and response head, compressed to fit one datagram.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deflated {
-    /// The request's length in bytes (0 when it is withheld).
-    pub request_len: usize,
-    /// Raw DEFLATE of the request followed by the head, base64.
-    pub data: String,
-}
-
-/// Inflating a [`Deflated`] stops at this many bytes: a request
-/// ([`crate::echo::MAX_REQUEST`]) and a head that large are no mirror.
+/// Inflating [`Mirror::request_deflated`] stops at this many bytes: no
+/// request the echo answers is larger ([`crate::echo::MAX_REQUEST`]).
 const MAX_INFLATED: usize = 64 << 10;
 
-impl Deflated {
-    /// Compresses `request` (empty when withheld) and `head`, at DEFLATE's
-    /// fastest level: the echo must keep answering under a flood, and the
-    /// ratio is enough (the INVITE probe's answer comes to about 1,050
-    /// bytes).
-    pub fn of(request: &[u8], head: &[u8]) -> Deflated {
-        let mut both = request.to_vec();
-        both.extend_from_slice(head);
-        Deflated {
-            request_len: request.len(),
-            data: encode(&miniz_oxide::deflate::compress_to_vec(&both, 1)),
+/// `request` compressed for [`Mirror::request_deflated`], at DEFLATE's
+/// fastest level: the echo must keep answering under a flood, and the ratio
+/// is enough (the INVITE probe's answer comes to about 1,000 bytes).
+pub fn deflate(request: &[u8]) -> String {
+    encode(&miniz_oxide::deflate::compress_to_vec(request, 1))
+}
+
+/// The start line and headers of the echo's answer to `request` (probe
+/// `id`), without `Content-Length` and the signature: `200 OK` with the
+/// transaction headers copied as they arrived. The echo sends it, and a
+/// prober rebuilds it from the request the mirror carries to see what the
+/// way back changed.
+pub fn answer_head(index: &MessageIndex<'_>, request: &[u8], id: &str) -> String {
+    let mut head = String::from("SIP/2.0 200 OK\r\n");
+    for h in &index.headers {
+        let raw = String::from_utf8_lossy(&request[h.raw.clone()]);
+        match h.canonical {
+            Some("via" | "from" | "call-id" | "cseq") => {
+                head.push_str(&raw);
+                head.push_str("\r\n");
+            }
+            Some("to") => {
+                head.push_str(&raw);
+                if !raw.to_ascii_lowercase().contains(";tag=") {
+                    head.push_str(";tag=sipwatch-echo");
+                }
+                head.push_str("\r\n");
+            }
+            _ => {}
         }
     }
-
-    /// The request and the head; `None` when the data is not base64, not
-    /// DEFLATE, larger than 64 KiB inflated, or shorter than `request_len`.
-    pub fn parts(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        let packed = B64.decode(&self.data).ok()?;
-        let mut both =
-            miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).ok()?;
-        let head = both.split_off(self.request_len.min(both.len()));
-        (both.len() == self.request_len).then_some((both, head))
-    }
+    head.push_str(&format!(
+        "{PROBE_HEADER}: {id}\r\nServer: sipwatch-echo\r\nContent-Type: {CONTENT_TYPE}\r\n"
+    ));
+    head
 }
 
 impl Mirror {
@@ -260,21 +265,28 @@ impl Mirror {
     /// [`Mirror::request`]), to compare with what was sent; `None` when the
     /// field is not base64.
     pub fn request_bytes(&self) -> Option<Vec<u8>> {
-        match &self.deflated {
-            Some(_) if self.withheld_answer_bytes.is_some() => None,
-            Some(d) => d.parts().map(|(request, _)| request),
+        match &self.request_deflated {
+            Some(d) => {
+                let packed = B64.decode(d).ok()?;
+                miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, MAX_INFLATED).ok()
+            }
+            None if self.withheld_answer_bytes.is_some() => None,
             None => B64.decode(&self.request).ok(),
         }
     }
 
     /// The answer's start line and headers as the echo sent them (decoded
-    /// from [`Mirror::response_head`]), to compare with what arrived; `None`
-    /// when the field is not base64.
+    /// from [`Mirror::response_head`], or rebuilt from the compressed
+    /// request), to compare with what arrived; `None` when the field is not
+    /// base64, or the request was withheld (rebuild it from the query
+    /// channel's copy with [`answer_head`]).
     pub fn response_head_bytes(&self) -> Option<Vec<u8>> {
-        match &self.deflated {
-            Some(d) => d.parts().map(|(_, head)| head),
-            None => B64.decode(&self.response_head).ok(),
+        if self.request_deflated.is_some() || self.withheld_answer_bytes.is_some() {
+            let request = self.request_bytes()?;
+            let head = answer_head(&MessageIndex::parse(&request), &request, &self.probe);
+            return Some(head.into_bytes());
         }
+        B64.decode(&self.response_head).ok()
     }
 }
 
@@ -357,7 +369,7 @@ mod tests {
             received_us: 1,
             request: encode(b"REGISTER sip:x SIP/2.0\r\n\r\n"),
             response_head: encode(b"SIP/2.0 200 OK\r\n"),
-            deflated: None,
+            request_deflated: None,
             withheld_answer_bytes: None,
         };
         let body = encode_body(&m);

@@ -15,6 +15,10 @@ pub enum Leg {
     LostOnTheWayBack,
     /// No answer, and the query channel could not tell which way it was lost.
     NoAnswer,
+    /// The echo received it and refused it (not signed with its key,
+    /// rate-limited, its answer too large), as its query channel says:
+    /// nothing was lost, and the path is not tested by it.
+    RefusedByEcho,
     /// TCP: the connection never came up (the SYN or its answer was lost);
     /// nothing was sent, so the query channel cannot tell the way.
     TcpConnectFailed,

@@ -224,8 +224,12 @@ impl ProbeReport {
 /// The verdict over all probes, and its exit code: an ALG wins over drops,
 /// drops over clean; nothing back at all cannot be judged.
 pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
-    let untested =
-        |o: &ProbeOutcome| matches!(o.leg, Leg::NoAnswer | Leg::InvalidAnswer | Leg::Refused);
+    let untested = |o: &ProbeOutcome| {
+        matches!(
+            o.leg,
+            Leg::NoAnswer | Leg::InvalidAnswer | Leg::Refused | Leg::RefusedByEcho
+        )
+    };
     if outcomes.iter().all(untested) {
         return (Verdict::CouldNotTest, ExitCode::CouldNotTest);
     }
@@ -235,14 +239,17 @@ pub fn verdict(outcomes: &[ProbeOutcome]) -> (Verdict, ExitCode) {
     {
         return (Verdict::AlgFound, ExitCode::AlgFound);
     }
-    if outcomes.iter().any(|o| o.leg != Leg::Delivered) {
-        return (Verdict::DropsFound, ExitCode::DropsFound);
-    }
-    // A request not compared is no clean way out.
+    // A probe the echo refused was not lost.
     if outcomes
         .iter()
-        .any(|o| o.withheld.as_ref().is_some_and(|w| w.query_error.is_some()))
+        .any(|o| !matches!(o.leg, Leg::Delivered | Leg::RefusedByEcho))
     {
+        return (Verdict::DropsFound, ExitCode::DropsFound);
+    }
+    // A request not compared, or refused, is no clean way out.
+    if outcomes.iter().any(|o| {
+        o.leg == Leg::RefusedByEcho || o.withheld.as_ref().is_some_and(|w| w.query_error.is_some())
+    }) {
         return (Verdict::CouldNotTest, ExitCode::CouldNotTest);
     }
     (Verdict::Clean, ExitCode::Clean)
@@ -260,7 +267,9 @@ fn legs(o: &ProbeOutcome) -> String {
     };
     let echo = match o.leg {
         Leg::Delivered => "echo observed (its mirror)",
-        Leg::DroppedOnTheWayOut | Leg::LostOnTheWayBack => "echo observed (query channel)",
+        Leg::DroppedOnTheWayOut | Leg::LostOnTheWayBack | Leg::RefusedByEcho => {
+            "echo observed (query channel)"
+        }
         Leg::DroppedOnThisHost | Leg::AnswerDroppedOnThisHost => {
             "the path beyond inferred from this host's legs"
         }
@@ -307,6 +316,12 @@ fn leg_words(o: &ProbeOutcome) -> String {
             o.query_error
                 .as_deref()
                 .unwrap_or("the echo's query channel was not asked")
+        ),
+        Leg::RefusedByEcho => format!(
+            "arrived, and {}; nothing was lost on the way",
+            o.query_error
+                .as_deref()
+                .unwrap_or("the echo refused it")
         ),
         Leg::TcpConnectFailed => {
             "the TCP connection never came up (its SYN, or the answer to it, was lost)".into()
@@ -422,8 +437,7 @@ fn verdict_words(report: &ProbeReport) -> String {
                     Leg::TcpConnectFailed => "TCP connections to the echo (its port closed or filtered)",
                     Leg::NoAnswer => "somewhere unknown (the query channel did not answer)",
                     Leg::Refused => "refused (nothing listens there, or a firewall rejects it)",
-                    Leg::InvalidAnswer => continue,
-                    Leg::Delivered => continue,
+                    Leg::InvalidAnswer | Leg::Delivered | Leg::RefusedByEcho => continue,
                 };
                 if !where_.contains(&leg) {
                     where_.push(leg);
@@ -431,6 +445,9 @@ fn verdict_words(report: &ProbeReport) -> String {
             }
             format!("drops found: SIP is lost {}; check the firewall rules for SIP there", where_.join("; and "))
         }
+        Verdict::CouldNotTest if let Some(why) = report.probes.iter().find_map(|o| {
+            (o.leg == Leg::RefusedByEcho).then_some(o.query_error.as_deref()).flatten()
+        }) => format!("could not test: {why}"),
         Verdict::CouldNotTest if let Some(why) = report.probes.iter().find_map(|o| {
             o.withheld.as_ref().and_then(|w| w.query_error.as_deref())
         }) => format!(

@@ -479,6 +479,11 @@ fn answered(
             )
         }
     };
+    // The head the echo sent: mirrored, or rebuilt from the request it got.
+    let sent_head = mirror.response_head_bytes().or_else(|| {
+        let r = mirrored.as_deref()?;
+        Some(wire::answer_head(&MessageIndex::parse(r), r, id).into_bytes())
+    });
     Some(ProbeOutcome {
         id: id.to_owned(),
         target: config.target,
@@ -498,13 +503,29 @@ fn answered(
             .unwrap_or_default(),
         withheld,
         on_this_host: Vec::new(),
-        back: compare(&mirror.response_head_bytes()?, &answer[..head_end]),
+        back: sent_head
+            .map(|h| compare(&h, &without_signature(&answer[..head_end])))
+            .unwrap_or_default(),
         sent_bytes: request.to_vec(),
         mirrored_bytes: mirrored,
         left_nic: None,
         answer_at_nic: None,
         kernel_drop: None,
     })
+}
+
+/// The answer's head without the echo's own signature
+/// (`X-Sipwatch-Auth`, with `--key`): the echo adds it after the head it
+/// mirrors, since it signs the body, so it is no change the path made.
+fn without_signature(head: &[u8]) -> Vec<u8> {
+    let name = format!("{}:", wire::AUTH_HEADER).to_ascii_lowercase();
+    let mut out = Vec::with_capacity(head.len());
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        if !line.to_ascii_lowercase().starts_with(name.as_bytes()) {
+            out.extend_from_slice(line);
+        }
+    }
+    out
 }
 
 /// A probe that got no answer: the query channel tells which way it was
@@ -520,8 +541,10 @@ fn unanswered(
     request: &[u8],
 ) -> ProbeOutcome {
     let (leg, query_error) = match config.query.map(|q| (q, crate::client::seen(q, id))) {
-        Some((_, Ok(true))) => (Leg::LostOnTheWayBack, None),
-        Some((_, Ok(false))) => (Leg::DroppedOnTheWayOut, None),
+        Some((_, Ok(client::Fate::Arrived))) => (Leg::LostOnTheWayBack, None),
+        Some((_, Ok(client::Fate::NotArrived))) => (Leg::DroppedOnTheWayOut, None),
+        // Nothing lost: what the path does cannot be told from this probe.
+        Some((_, Ok(client::Fate::Refused(why)))) => (Leg::RefusedByEcho, Some(why)),
         Some((q, Err(why))) => (
             Leg::NoAnswer,
             Some(format!(
@@ -566,13 +589,18 @@ mod tests {
     /// An echo on 127.0.0.1 (UDP) whose answers pass through `path` on the
     /// way back; it stops after 2 s of silence.
     fn udp_echo(path: fn(Vec<u8>) -> Vec<u8>) -> SocketAddr {
+        udp_echo_with(EchoPolicy::default(), path)
+    }
+
+    /// [`udp_echo`] under `policy` (a key, limits).
+    fn udp_echo_with(policy: EchoPolicy, path: fn(Vec<u8>) -> Vec<u8>) -> SocketAddr {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
         thread::spawn(move || {
-            let mut responder = Responder::new(EchoPolicy::default());
+            let mut responder = Responder::new(policy);
             let mut buf = vec![0u8; 65_536];
             while let Ok((n, from)) = socket.recv_from(&mut buf) {
                 if let Ok(answer) =
@@ -699,20 +727,45 @@ mod tests {
         assert!(report.probes.iter().all(|o| o.mirrored_bytes.is_some()));
     }
 
+    #[test]
+    fn a_keyed_echos_signature_is_no_change_on_the_way_back() {
+        let key = b"s3cret".to_vec();
+        let policy = EchoPolicy {
+            key: Some(key.clone()),
+            ..EchoPolicy::default()
+        };
+        let mut c = config(udp_echo_with(policy, |a| a), Transport::Udp);
+        c.key = Some(key);
+        let report = probe(&c).unwrap();
+        assert_eq!(legs(&report), [(Leg::Delivered, 1); 3]);
+        for o in &report.probes {
+            assert!(o.back.is_empty(), "{}: {:?}", o.id, o.back);
+        }
+        assert_eq!(report.verdict, super::super::report::Verdict::Clean);
+    }
+
     /// An echo whose probes grow on the way out by `pad` bytes of noise in
     /// a header (an ALG's rewrite, too large to mirror in one datagram),
     /// with its query channel (TCP, same port) answering `MIRROR?`.
     fn echo_behind_a_growing_path(pad: usize) -> SocketAddr {
+        let policy = EchoPolicy {
+            amplification: 100,
+            ..EchoPolicy::default()
+        };
+        echo_with_query(policy, pad)
+    }
+
+    /// An echo under `policy` on 127.0.0.1 with its query channel (TCP,
+    /// same port) answering `SEEN?` and `MIRROR?` as `sipwatch echo` does;
+    /// probes grow by `pad` bytes of noise in a header on the way out.
+    fn echo_with_query(policy: EchoPolicy, pad: usize) -> SocketAddr {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();
         let query = TcpListener::bind(addr).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
-        let responder = std::sync::Arc::new(std::sync::Mutex::new(Responder::new(EchoPolicy {
-            amplification: 100,
-            ..EchoPolicy::default()
-        })));
+        let responder = std::sync::Arc::new(std::sync::Mutex::new(Responder::new(policy)));
         let r = responder.clone();
         thread::spawn(move || {
             let mut buf = vec![0u8; 65_536];
@@ -728,11 +781,15 @@ mod tests {
                         (b'!' + (seed % 90) as u8) as char
                     })
                     .collect();
-                let grown = text.replacen(
-                    "Max-Forwards:",
-                    &format!("X-Path: {noise}\r\nMax-Forwards:"),
-                    1,
-                );
+                let grown = if pad == 0 {
+                    text.into_owned()
+                } else {
+                    text.replacen(
+                        "Max-Forwards:",
+                        &format!("X-Path: {noise}\r\nMax-Forwards:"),
+                        1,
+                    )
+                };
                 let answer = r.lock().unwrap().answer(
                     grown.as_bytes(),
                     "UDP",
@@ -747,20 +804,43 @@ mod tests {
             }
         });
         thread::spawn(move || {
-            for stream in query.incoming().take(3) {
+            for stream in query.incoming().take(6) {
                 let Ok(mut stream) = stream else { break };
                 let mut line = String::new();
                 std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut line)
                     .unwrap();
-                let id = line.trim().strip_prefix("MIRROR? ").unwrap().to_owned();
-                let reply = match responder.lock().unwrap().withheld(&id) {
-                    Some(request) => wire::mirror_line(&id, request, None),
-                    None => format!("UNSEEN {id}\n"),
+                let (question, id) = line.trim().split_once(' ').unwrap();
+                let r = responder.lock().unwrap();
+                let reply = match (question, r.withheld(id), r.refused(id)) {
+                    ("MIRROR?", Some(request), _) => wire::mirror_line(id, request, None),
+                    ("SEEN?", _, Some(why)) => format!("REFUSED {id} {}\n", why.name()),
+                    ("SEEN?", _, None) if r.seen(id).is_some() => format!("SEEN {id} UDP - 0\n"),
+                    _ => format!("UNSEEN {id}\n"),
                 };
                 std::io::Write::write_all(&mut stream, reply.as_bytes()).unwrap();
             }
         });
         addr
+    }
+
+    #[test]
+    fn a_probe_the_echo_refuses_is_no_drop_and_says_why() {
+        let policy = EchoPolicy {
+            key: Some(b"s3cret".to_vec()),
+            ..EchoPolicy::default()
+        };
+        let echo = echo_with_query(policy, 0);
+        let mut c = config(echo, Transport::Udp);
+        c.query = Some(echo);
+        let report = probe(&c).unwrap();
+        let legs: Vec<Leg> = report.probes.iter().map(|o| o.leg).collect();
+        assert_eq!(legs, [Leg::RefusedByEcho; 3]);
+        assert_eq!(report.verdict, super::super::report::Verdict::CouldNotTest);
+        let mut text = Vec::new();
+        super::super::write_report(&mut text, &report, false).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains("not signed with the echo's key"), "{text}");
+        assert!(!text.contains("dropped on the way out"), "{text}");
     }
 
     #[test]

@@ -157,6 +157,12 @@ pub enum Problem {
     /// A registration (or wizard trunk sending registrations) with no
     /// `outbound_auth`.
     OutboundAuthMissing,
+    /// A wizard trunk sending registrations with `outbound_auth/…` keys
+    /// but not `sends_auth=yes`: the wizard builds no auth from them.
+    WizardSendsAuthOff,
+    /// A wizard trunk sending registrations with no `remote_hosts`: the
+    /// wizard refuses it and creates nothing.
+    WizardNoRemoteHosts,
     /// `outbound_auth` names a section that is not a `type=auth`.
     OutboundAuthDangling {
         /// The name given.
@@ -314,6 +320,8 @@ impl Problem {
             | PasswordQuoted
             | ChanSipUsersSwapped { .. }
             | OutboundAuthMissing
+            | WizardSendsAuthOff
+            | WizardNoRemoteHosts
             | OutboundAuthDangling { .. }
             | ReferenceDangling { .. }
             | NoIdentify { .. }
@@ -834,14 +842,23 @@ fn wizard(w: &pjsip::Wizard, p: &Pjsip, out: &mut Vec<Finding>) {
     if !w.sends_registrations() {
         return;
     }
-    if let Some(host) = w.server_host() {
-        nat(host, w.transport(), p, out);
+    match w.server_host() {
+        Some(host) => nat(host, w.transport(), p, out),
+        None => out.push(Finding {
+            place: Place::option(s, "remote_hosts", s.get("remote_hosts")),
+            problem: Problem::WizardNoRemoteHosts,
+        }),
     }
-    if s.get("outbound_auth/username").is_none() {
-        out.push(Finding {
+    match (s.get("outbound_auth/username"), w.sends_auth()) {
+        (None, _) => out.push(Finding {
             place: Place::missing(s, "outbound_auth/username"),
             problem: Problem::OutboundAuthMissing,
-        });
+        }),
+        (Some(_), false) => out.push(Finding {
+            place: Place::option(s, "sends_auth", s.get("sends_auth")),
+            problem: Problem::WizardSendsAuthOff,
+        }),
+        (Some(_), true) => {}
     }
     retries(
         s,
@@ -1082,6 +1099,36 @@ mod tests {
         assert_eq!(
             lint("[a]\ntype=auth\npassword = abc \n"),
             [Problem::PasswordTrailingSpace]
+        );
+    }
+
+    #[test]
+    fn the_wizards_own_mistakes_are_found() {
+        let found = lint_wizard(
+            "[udp]\ntype=transport\nbind=203.0.113.5\n",
+            "[a]\ntype=wizard\nsends_registrations=yes\nremote_hosts=sip.example.net\n\
+             outbound_auth/username=alice\noutbound_auth/password=x\n\
+             [b]\ntype=wizard\nsends_registrations=yes\nsends_auth=yes\n\
+             outbound_auth/username=bob\noutbound_auth/password=y\nendpoint/contxt=in\n",
+        );
+        let said: Vec<String> = found.iter().map(crate::say::lint::line).collect();
+        assert!(
+            said.iter()
+                .any(|l| l.starts_with("pjsip_wizard.conf:1 [a] sends_auth:")
+                    && l.contains("add sends_auth=yes")),
+            "{said:#?}"
+        );
+        assert!(
+            said.iter()
+                .any(|l| l.starts_with("pjsip_wizard.conf:7 [b] remote_hosts:")
+                    && l.contains("add remote_hosts=")),
+            "{said:#?}"
+        );
+        assert!(
+            said.iter().any(|l| l.contains("[b] endpoint/contxt:")
+                && l.contains("did you mean endpoint/context?")
+                && l.contains("write endpoint/context")),
+            "{said:#?}"
         );
     }
 

@@ -99,7 +99,11 @@ pub(super) fn options(c: &Config, out: &mut Vec<Finding>) {
                 Check::Fine => continue,
                 Check::Unknown { suggestion } => Problem::UnknownOption {
                     object_type: kind.clone(),
-                    suggestion: suggestion.map(str::to_owned),
+                    // A wizard's `endpoint/contxt` is `endpoint/context`.
+                    suggestion: suggestion.map(|near| match v.key.rsplit_once('/') {
+                        Some((prefix, _)) if !near.contains('/') => format!("{prefix}/{near}"),
+                        _ => near.to_owned(),
+                    }),
                 },
                 Check::BadValue { wanted } => Problem::BadValue {
                     object_type: kind.clone(),

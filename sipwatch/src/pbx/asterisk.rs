@@ -73,6 +73,16 @@ pub const WIZARD_SENDS_REGISTRATIONS: Setting = Setting {
     default: 0,
 };
 
+/// `sends_auth` of a `pjsip_wizard.conf` trunk: only with it does the
+/// wizard build an auth from the `outbound_auth/…` keys and name it in the
+/// registration's `outbound_auth`; without it the registration has no
+/// credentials and registers the trunk's name as its user
+/// (`res_pjsip_config_wizard.c`); default no.
+pub const WIZARD_SENDS_AUTH: Setting = Setting {
+    name: "sends_auth",
+    default: 0,
+};
+
 /// A registration is refreshed this long before the granted expiry,
 /// seconds (`REREGISTER_BUFFER_TIME` in `res_pjsip_outbound_registration.c`).
 pub const REFRESH_BEFORE_S: u32 = 10;

@@ -186,6 +186,16 @@ pub fn words(f: &Finding) -> Words {
             "The REGISTER cannot answer the registrar's challenge: it stays at 401/407.".into(),
             "add outbound_auth/username=<the provider's user name> and outbound_auth/password=<its password> to this trunk.".into(),
         ),
+        Problem::WizardSendsAuthOff => (
+            "outbound_auth/username is set, but not sends_auth=yes.".into(),
+            "Without sends_auth the wizard builds no auth from the outbound_auth/ keys: the registration has no credentials (it stays at 401/407) and registers this trunk's name as its user.".into(),
+            "add sends_auth=yes to this trunk, then `module reload res_pjsip_config_wizard.so`.".into(),
+        ),
+        Problem::WizardNoRemoteHosts => (
+            "sends_registrations=yes, and no remote_hosts.".into(),
+            "Asterisk refuses the trunk (\"must have 'remote_hosts' if it sends registrations\") and creates no registration, endpoint or aor for it.".into(),
+            "add remote_hosts=<the provider's host[:port]> to this trunk.".into(),
+        ),
         Problem::OutboundAuthMissing => (
             "no outbound_auth.".into(),
             "The REGISTER cannot answer the registrar's challenge: it stays at 401/407.".into(),

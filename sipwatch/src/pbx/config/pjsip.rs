@@ -165,6 +165,14 @@ impl<'a> Wizard<'a> {
             asterisk::WIZARD_SENDS_REGISTRATIONS.default == 1,
         )
     }
+    /// `sends_auth` (default no): the `outbound_auth/…` keys are used.
+    pub fn sends_auth(&self) -> bool {
+        yes(
+            self.section,
+            asterisk::WIZARD_SENDS_AUTH.name,
+            asterisk::WIZARD_SENDS_AUTH.default == 1,
+        )
+    }
     /// `remote_hosts`: `host[:port]`, comma-separated.
     pub fn remote_hosts(&self) -> Vec<&'a str> {
         list(self.section.get("remote_hosts"))

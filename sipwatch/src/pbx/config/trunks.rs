@@ -174,10 +174,13 @@ impl Trunks {
             let Some(host) = w.server_host().map(str::to_ascii_lowercase) else {
                 continue;
             };
-            let client_aor = w
-                .section
-                .text("outbound_auth/username")
-                .map(|u| format!("{u}@{host}").to_ascii_lowercase());
+            // The wizard's USERNAME: the auth's user with sends_auth, else
+            // the trunk's own name (`res_pjsip_config_wizard.c`).
+            let user = match w.sends_auth() {
+                true => w.section.text("outbound_auth/username"),
+                false => Some(w.section.name.as_str()),
+            };
+            let client_aor = user.map(|u| format!("{u}@{host}").to_ascii_lowercase());
             trunks.push(Trunk {
                 file: w.section.file.clone(),
                 line: w.section.line,
@@ -187,6 +190,7 @@ impl Trunks {
                 auth: w
                     .section
                     .get("outbound_auth/username")
+                    .filter(|_| w.sends_auth())
                     .map(|_| Auth::of(w.section, "outbound_auth/")),
             });
         }
@@ -253,7 +257,8 @@ mod tests {
     #[test]
     fn a_wizard_trunk_is_matched_by_its_remote_host_and_user() {
         let c = Config::parse(
-            "[w]\ntype=wizard\nsends_registrations=yes\nremote_hosts=sip.example.net:5060\noutbound_auth/username=frank\n",
+            "[w]\ntype=wizard\nsends_registrations=yes\nsends_auth=yes\nremote_hosts=sip.example.net:5060\noutbound_auth/username=frank\n\
+             [v]\ntype=wizard\nsends_registrations=yes\nremote_hosts=sip.example.org\noutbound_auth/username=vic\n",
             "pjsip_wizard.conf",
         )
         .unwrap();
@@ -262,6 +267,10 @@ mod tests {
             t.find("sip:x", "sip:frank@sip.example.net").map(|t| t.line),
             Some(1)
         );
+        // Without sends_auth the wizard registers the trunk's own name,
+        // with no credentials.
+        let v = t.find("sip:x", "sip:v@sip.example.org").unwrap();
+        assert_eq!((v.section.as_str(), v.auth.is_none()), ("v", true));
     }
 
     #[test]
@@ -275,7 +284,7 @@ mod tests {
         )
         .unwrap();
         let w = Config::parse(
-            "[w]\ntype=wizard\nsends_registrations=yes\nremote_hosts=w.example\n\
+            "[w]\ntype=wizard\nsends_registrations=yes\nsends_auth=yes\nremote_hosts=w.example\n\
              outbound_auth/username=frank\noutbound_auth/password=pw\n",
             "pjsip_wizard.conf",
         )

@@ -9,6 +9,7 @@ pub mod echo;
 pub mod hep_listen;
 pub mod lint;
 pub mod probe;
+pub mod tui;
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 

@@ -1,0 +1,397 @@
+//! What the screens show, as plain data built once from a run: the
+//! trunks (every registration, failing first, with its cause and fix),
+//! the dialogs (sngrep's call list: one per Call-ID), the messages and
+//! the ICMP errors and kernel drops seen beside them. Nothing here draws.
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    time::SystemTime,
+};
+
+use crate::{
+    pbx::config::trunks::Trunks,
+    report::{Found, MessageStore, registrations::details},
+    say::{self, tui::DialogState},
+    sip::Message,
+    track::{Registration, Tracker},
+};
+
+/// One registration as the trunks screen lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trunk {
+    /// The address-of-record (the To URI).
+    pub aor: String,
+    /// The registrar as the REGISTERs named it.
+    pub registrar: String,
+    /// The state in words: "Rejected 403 ×7 since 16:00:50, retry every 10 s".
+    pub status: String,
+    /// The last final answer's code.
+    pub last_code: Option<u16>,
+    /// Seconds until the binding expires, at the end of the capture (a
+    /// file) or now (live).
+    pub expires_in: Option<u64>,
+    /// The last REGISTER's round trip, microseconds.
+    pub rtt_us: Option<u64>,
+    /// Failing now (rejected, timed out, expired).
+    pub failing: bool,
+    /// The failure record, the PBX's next move, each cause and fix:
+    /// (label, sentence) as the summary says them.
+    pub details: Vec<(&'static str, String)>,
+    /// Where its REGISTERs and answers are in [`Model::messages`].
+    pub messages: Vec<usize>,
+}
+
+/// Something that happened to a packet beside the SIP messages: an ICMP
+/// error quoting it, or this host's kernel dropping it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// When.
+    pub at: SystemTime,
+    /// The packet's source, as quoted or dropped.
+    pub src: SocketAddr,
+    /// The packet's destination.
+    pub dst: SocketAddr,
+    /// What happened, in a few words for the ladder's arrow.
+    pub label: String,
+    /// What happened, whole ([`say::tui::icmp`], [`say::tui::kernel_drop`]).
+    pub text: String,
+    /// Drawn from `dst` back to `src` (an ICMP error comes back from
+    /// where the packet went); else from `src`, stopped at `dst` (a drop).
+    pub back: bool,
+}
+
+/// One dialog (all messages of one Call-ID), as sngrep's call list shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dialog {
+    /// The Call-ID.
+    pub call_id: String,
+    /// The first request's method.
+    pub method: String,
+    /// The From URI.
+    pub from: String,
+    /// The To URI.
+    pub to: String,
+    /// The first message's source.
+    pub src: SocketAddr,
+    /// The first message's destination.
+    pub dst: SocketAddr,
+    /// Where its messages are in [`Model::messages`], oldest first.
+    pub messages: Vec<usize>,
+    /// How it stands or ended.
+    pub state: DialogState,
+    /// Final answer codes seen, in order.
+    pub codes: Vec<u16>,
+    /// The first message's time.
+    pub first: SystemTime,
+    /// The last message's time.
+    pub last: SystemTime,
+}
+
+impl Dialog {
+    /// Whether it failed: rejected, busy, answered 4xx–6xx or not at all.
+    pub fn failing(&self) -> bool {
+        match &self.state {
+            DialogState::Rejected | DialogState::Busy | DialogState::NoAnswer => true,
+            DialogState::Answered(_) => self.codes.last().is_some_and(|c| *c >= 400),
+            _ => false,
+        }
+    }
+}
+
+/// The counts the status line shows.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames read.
+    pub frames: u64,
+    /// SIP messages.
+    pub messages: u64,
+    /// Packets the kernel selected but the user never got.
+    pub lost: u64,
+    /// Messages the store let go.
+    pub evicted: u64,
+    /// Live: messages the screen could not take in time.
+    pub not_shown: u64,
+}
+
+impl Counters {
+    /// The losses not zero, in words for the status line.
+    pub fn losses(&self) -> Vec<(&'static str, u64)> {
+        [
+            (say::tui::LOST_IN_KERNEL, self.lost),
+            (say::tui::EVICTED, self.evicted),
+            (say::tui::NOT_SHOWN, self.not_shown),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
+/// Everything the screens show.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// "file x.pcap (pcap)", "live eth0".
+    pub source: String,
+    /// Every message, oldest first.
+    pub messages: Vec<Message>,
+    /// ICMP errors and kernel drops, oldest first.
+    pub notes: Vec<Note>,
+    /// Registrations, failing first.
+    pub trunks: Vec<Trunk>,
+    /// Dialogs, in the order they began.
+    pub dialogs: Vec<Dialog>,
+    /// The status line's counts.
+    pub counters: Counters,
+}
+
+impl Model {
+    /// The model of a finished run; `notes` what the UI heard of beside
+    /// the messages, `trunks_config` the configuration read, if any.
+    pub fn of_run(
+        source: String,
+        found: &Found<'_>,
+        notes: Vec<Note>,
+        trunks_config: Option<&Trunks>,
+    ) -> Model {
+        let empty = MessageStore::new(Default::default());
+        let store = found.store.unwrap_or(&empty);
+        let messages: Vec<Message> = store.iter().cloned().collect();
+        let trunks = trunks(found.tracker, store, trunks_config);
+        let dialogs = dialogs(&messages);
+        Model {
+            source,
+            counters: Counters {
+                frames: found.summary.pipeline.frames,
+                messages: found.summary.pipeline.messages,
+                lost: found.summary.lost(),
+                evicted: store.evicted(),
+                not_shown: 0,
+            },
+            messages,
+            notes,
+            trunks,
+            dialogs,
+        }
+    }
+}
+
+/// Every registration the tracker holds, failing first, then by AOR.
+pub fn trunks(tracker: &Tracker, store: &MessageStore, config: Option<&Trunks>) -> Vec<Trunk> {
+    let now = tracker.now();
+    let mut out: Vec<Trunk> = tracker
+        .registrations()
+        .into_iter()
+        .map(|r| trunk(r, now, store, config))
+        .collect();
+    out.sort_by(|a, b| b.failing.cmp(&a.failing).then_with(|| a.aor.cmp(&b.aor)));
+    out
+}
+
+fn trunk(
+    r: &Registration,
+    now: Option<SystemTime>,
+    store: &MessageStore,
+    config: Option<&Trunks>,
+) -> Trunk {
+    Trunk {
+        aor: r.key.aor.clone(),
+        registrar: say::registration::registrar(r),
+        status: say::registration::status(r),
+        last_code: r.last_code,
+        expires_in: r
+            .expires_at()
+            .zip(now)
+            .map(|(at, now)| at.duration_since(now).unwrap_or_default().as_secs()),
+        rtt_us: r.response_us,
+        failing: r.state().is_failing(),
+        details: details(r, config),
+        messages: store.binding_positions(&r.key.aor),
+    }
+}
+
+/// The dialogs of `messages`: one per Call-ID, in the order they began.
+pub fn dialogs(messages: &[Message]) -> Vec<Dialog> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_id: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        let Some(id) = m.parsed().call_id().map(|c| c.into_owned()) else {
+            continue;
+        };
+        by_id
+            .entry(id.clone())
+            .or_insert_with(|| {
+                order.push(id);
+                Vec::new()
+            })
+            .push(i);
+    }
+    order
+        .into_iter()
+        .filter_map(|id| {
+            let at = by_id.remove(&id)?;
+            Some(dialog(id, at, messages))
+        })
+        .collect()
+}
+
+fn dialog(call_id: String, at: Vec<usize>, messages: &[Message]) -> Dialog {
+    let first = &messages[at[0]];
+    let request = at
+        .iter()
+        .map(|&i| messages[i].parsed())
+        .find(|p| p.method().is_some());
+    let (method, from, to) = match &request {
+        Some(p) => (
+            p.method().unwrap_or("").to_owned(),
+            p.from().map(|a| a.uri.text).unwrap_or_default(),
+            p.to().map(|a| a.uri.text).unwrap_or_default(),
+        ),
+        None => Default::default(),
+    };
+    let mut codes = Vec::new();
+    let mut last_status = None;
+    let mut bye = false;
+    let mut answered = false;
+    for &i in &at {
+        let p = messages[i].parsed();
+        let cseq = p.cseq();
+        let of_first = cseq.as_ref().is_some_and(|c| c.method == method);
+        if p.method() == Some("BYE") {
+            bye = true;
+        }
+        if let Some(code) = p.status().filter(|c| *c >= 200) {
+            if of_first {
+                codes.push(code);
+                last_status = first_line(&messages[i].bytes)
+                    .strip_prefix("SIP/2.0 ")
+                    .map(str::to_owned);
+            }
+            answered = true;
+        }
+    }
+    let state = if method == "INVITE" {
+        match codes.last() {
+            None if bye => DialogState::Cancelled,
+            None => DialogState::CallSetup,
+            Some(200..=299) if bye => DialogState::Completed,
+            Some(200..=299) => DialogState::InCall,
+            Some(300..=399) => DialogState::Diverted,
+            Some(487) => DialogState::Cancelled,
+            Some(486 | 600) => DialogState::Busy,
+            Some(_) => DialogState::Rejected,
+        }
+    } else {
+        match last_status {
+            Some(s) => DialogState::Answered(s),
+            None if answered => DialogState::Answered(String::new()),
+            None => DialogState::NoAnswer,
+        }
+    };
+    Dialog {
+        call_id,
+        method,
+        from,
+        to,
+        src: first.src,
+        dst: first.dst,
+        first: first.timestamp,
+        last: messages[*at.last().unwrap_or(&at[0])].timestamp,
+        messages: at,
+        state,
+        codes,
+    }
+}
+
+/// A message's first line, lossily, without its line end.
+pub fn first_line(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let end = memchr::memchr2(b'\r', b'\n', bytes).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end])
+}
+
+/// One line of a ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A message, by its place in [`Model::messages`]; `again` when it
+    /// repeats one before it (a retransmission).
+    Message {
+        /// Where in [`Model::messages`].
+        index: usize,
+        /// A retransmission.
+        again: bool,
+    },
+    /// An ICMP error or kernel drop, by its place in [`Model::notes`].
+    Note(usize),
+}
+
+/// A ladder: its columns (one per address:port, in the order they first
+/// appear) and its steps in time order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ladder {
+    /// One column per address:port.
+    pub columns: Vec<SocketAddr>,
+    /// Messages and notes, in time order.
+    pub steps: Vec<Step>,
+}
+
+impl Model {
+    /// The ladder of these messages (indices into [`Model::messages`]),
+    /// with the ICMP errors and drops about the same addresses from the
+    /// first message to the last plus Timer B (32 s).
+    pub fn ladder(&self, indices: &[usize]) -> Ladder {
+        let mut columns = Vec::new();
+        let mut seen = HashSet::new();
+        let mut steps = Vec::new();
+        for &i in indices {
+            let m = &self.messages[i];
+            for a in [m.src, m.dst] {
+                if !columns.contains(&a) {
+                    columns.push(a);
+                }
+            }
+            let again = !seen.insert(retransmission_key(m));
+            steps.push((m.timestamp, Step::Message { index: i, again }));
+        }
+        let span = indices.first().zip(indices.last()).map(|(&a, &b)| {
+            (
+                self.messages[a].timestamp,
+                self.messages[b].timestamp + crate::track::TIMER_B,
+            )
+        });
+        if let Some((from, to)) = span {
+            for (n, note) in self.notes.iter().enumerate() {
+                let ours = columns.contains(&note.src) || columns.contains(&note.dst);
+                if ours && note.at >= from && note.at <= to {
+                    for a in [note.src, note.dst] {
+                        if !columns.contains(&a) {
+                            columns.push(a);
+                        }
+                    }
+                    steps.push((note.at, Step::Note(n)));
+                }
+            }
+        }
+        steps.sort_by_key(|(at, _)| *at);
+        Ladder {
+            columns,
+            steps: steps.into_iter().map(|(_, s)| s).collect(),
+        }
+    }
+
+    /// Every message of these dialogs (indices into [`Model::dialogs`]),
+    /// in time order.
+    pub fn messages_of(&self, dialogs: &[usize]) -> Vec<usize> {
+        let mut out: Vec<usize> = dialogs
+            .iter()
+            .filter_map(|&d| self.dialogs.get(d))
+            .flat_map(|d| d.messages.iter().copied())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// What makes a message the same one again: its way, its whole bytes.
+fn retransmission_key(m: &Message) -> (SocketAddr, SocketAddr, &[u8]) {
+    (m.src, m.dst, &m.bytes)
+}

@@ -1,0 +1,320 @@
+//! `--tui` on committed captures, drawn into ratatui's `TestBackend` at
+//! 80×24 (the smallest terminal it is made for): what an admin relies on
+//! is on screen (the failing trunk first with its cause and fix, the
+//! ladder's arrows, retransmissions and ICMP errors, the digest response
+//! masked), and the keys move between screens as sngrep's do.
+use std::{cell::RefCell, path::PathBuf, rc::Rc};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::{Terminal, backend::TestBackend, buffer::Buffer, style::Color};
+use sipwatch::{
+    analyze::{self, Input},
+    net::SipSelection,
+    report::StoreLimits,
+    tui::{App, Effect, Model, Screen, Tui, draw, model::Step},
+};
+
+/// The case with a failing trunk (rejected passwords, then ICMP port
+/// unreachable from a banning registrar) and an OPTIONS dialog.
+fn banned() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/provider-ban-after-failed-logins/b-fail2ban-reject.pcap")
+}
+
+/// The model `analyze FILE --tui` would browse.
+fn model_of(path: &std::path::Path) -> Model {
+    let kept = Rc::new(RefCell::new(None));
+    let into = kept.clone();
+    let tui = Tui::browsing_with(
+        &path.display().to_string(),
+        None,
+        Box::new(move |m| {
+            *into.borrow_mut() = Some(m);
+            Ok(())
+        }),
+    );
+    analyze::run_browsing(
+        Input::Path(path),
+        vec![Box::new(tui)],
+        SipSelection::default(),
+        StoreLimits::default(),
+        std::io::sink(),
+    )
+    .expect("the case reads");
+    kept.take().expect("the run was browsed")
+}
+
+fn app() -> App {
+    App::new(model_of(&banned()))
+}
+
+/// The screen drawn at `w`×`h`, and its text, one line per row.
+fn screen(app: &App, w: u16, h: u16) -> (Buffer, String) {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw::draw(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            text.push_str(buf[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    (buf, text)
+}
+
+fn key(app: &mut App, code: KeyCode) -> Effect {
+    app.on_key(KeyEvent::from(code), 18)
+}
+
+#[test]
+fn the_trunks_screen_opens_on_the_failing_trunk_with_its_cause_and_fix() {
+    let app = app();
+    assert_eq!(app.screen, Screen::Trunks);
+    let (buf, text) = screen(&app, 80, 24);
+    // Sentences wrap in the detail panel: read them as one.
+    let flat = text
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        flat.contains("Timeout (408) ×7 since 10:53:20, retry every 71 s"),
+        "{text}"
+    );
+    assert!(
+        flat.contains("cause: the password was rejected 5 times"),
+        "{text}"
+    );
+    assert!(flat.contains("fail2ban"), "{text}");
+    assert!(flat.contains("fix  : correct the `password`"), "{text}");
+    // The failing row is red, the status line counts and says no loss.
+    assert_eq!(buf[(0, 2)].fg, Color::Red);
+    let status = text.lines().nth(23).unwrap();
+    assert_eq!(
+        status.trim_end(),
+        "file b-fail2ban-reject.pcap · 66 frames · 44 messages · no loss"
+    );
+}
+
+#[test]
+fn the_flow_draws_arrows_retransmissions_and_the_icmp_errors_where_they_came() {
+    let mut app = app();
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.screen, Screen::Flow);
+    let (_, text) = screen(&app, 80, 24);
+    assert!(
+        text.contains("10:53:20.000         ───────REGISTER───────>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("10:53:20.012  +0.012 <──401 Unauthorized────"),
+        "{text}"
+    );
+    assert!(
+        text.contains("A 203.0.113.61:5060  B 198.51.100.71:5060"),
+        "{text}"
+    );
+    key(&mut app, KeyCode::End);
+    let (_, text) = screen(&app, 80, 24);
+    assert!(text.contains("────REGISTER retr.────>"), "{text}");
+    assert!(text.contains("<! ICMP port unreachab"), "{text}");
+    // The cursor on an ICMP error: its whole sentence beside the ladder.
+    let note = app
+        .ladder
+        .steps
+        .iter()
+        .rposition(|s| matches!(s, Step::Note(_)))
+        .unwrap();
+    app.step = note;
+    let (_, text) = screen(&app, 80, 24);
+    assert!(text.contains("ICMP port unreachable from"), "{text}");
+}
+
+#[test]
+fn raw_messages_show_the_digest_response_masked() {
+    let mut app = app();
+    key(&mut app, KeyCode::Enter);
+    let with_credentials = app.flow_messages()[2];
+    let bytes = String::from_utf8_lossy(&app.model.messages[with_credentials].bytes).into_owned();
+    let response = bytes
+        .split("response=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the second REGISTER (after the 401) carries credentials")
+        .to_owned();
+    key(&mut app, KeyCode::F(6));
+    assert_eq!(app.screen, Screen::Raw);
+    let (_, text) = screen(&app, 200, 60);
+    assert!(
+        text.contains("REGISTER sip:voice.example.net SIP/2.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("response=\"{}…\"", &response[..4])),
+        "{text}"
+    );
+    assert!(!text.contains(&response), "the whole response is on screen");
+}
+
+#[test]
+fn the_dialogs_screen_lists_each_call_id_with_its_outcome() {
+    let mut app = app();
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.screen, Screen::Dialogs);
+    let (_, text) = screen(&app, 80, 24);
+    assert!(text.contains("IDX  METHOD"), "{text}");
+    let register = text.lines().find(|l| l.contains("REGISTER")).unwrap();
+    assert!(
+        register.contains("42") && register.contains("401 Unauthor"),
+        "{register}"
+    );
+    let options = text.lines().find(|l| l.contains("OPTIONS")).unwrap();
+    assert!(options.contains("200 OK"), "{options}");
+    // Wide: From and the first time come back.
+    let (_, text) = screen(&app, 140, 24);
+    assert!(
+        text.contains("FROM") && text.contains("10:53:20.000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn two_marked_messages_are_compared_line_by_line() {
+    let mut app = app();
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char(' '));
+    assert_eq!(app.screen, Screen::Diff);
+    let (buf, text) = screen(&app, 80, 24);
+    let cseq = text
+        .lines()
+        .position(|l| l.contains("CSeq: 701 REGISTER"))
+        .unwrap();
+    assert!(
+        text.lines()
+            .nth(cseq)
+            .unwrap()
+            .contains("CSeq: 702 REGISTER"),
+        "{text}"
+    );
+    // The CSeq differs: both highlighted; the From line does not.
+    assert_eq!(buf[(0, cseq as u16)].bg, Color::Red);
+    assert_eq!(buf[(41, cseq as u16)].bg, Color::Green);
+    let from = text.lines().position(|l| l.starts_with("From:")).unwrap();
+    assert_eq!(buf[(0, from as u16)].bg, Color::Reset);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.screen, Screen::Flow);
+    assert!(app.marked.is_empty());
+}
+
+#[test]
+fn keys_go_back_quit_and_ctrl_c_quits_from_anywhere() {
+    let mut app = app();
+    assert_eq!(key(&mut app, KeyCode::Enter), Effect::None);
+    key(&mut app, KeyCode::F(1));
+    assert_eq!(app.screen, Screen::Help);
+    key(&mut app, KeyCode::Char('x'));
+    assert_eq!(app.screen, Screen::Flow);
+    // q goes back from the flow, quits from a list.
+    assert_eq!(key(&mut app, KeyCode::Char('q')), Effect::None);
+    assert_eq!(app.screen, Screen::Trunks);
+    assert_eq!(key(&mut app, KeyCode::Char('q')), Effect::Quit);
+    key(&mut app, KeyCode::Enter);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(app.on_key(ctrl_c, 18), Effect::Quit);
+}
+
+#[test]
+fn the_filter_and_the_search_narrow_the_lists_and_a_bad_filter_is_told() {
+    let mut app = app();
+    key(&mut app, KeyCode::Tab);
+    // A prompt opens with what is in force: cleared first.
+    let typed = |app: &mut App, opener: KeyCode, text: &str| {
+        key(app, opener);
+        for _ in 0..40 {
+            key(app, KeyCode::Backspace);
+        }
+        for c in text.chars() {
+            key(app, KeyCode::Char(c));
+        }
+        key(app, KeyCode::Enter);
+    };
+    typed(&mut app, KeyCode::F(7), "method:options");
+    assert_eq!(app.shown_dialogs().len(), 1);
+    let (_, text) = screen(&app, 80, 24);
+    assert!(text.contains("filter: method:options"), "{text}");
+    typed(&mut app, KeyCode::F(7), "code:abc");
+    assert!(app.news.as_deref().unwrap().contains("code:abc"));
+    assert_eq!(
+        app.shown_dialogs().len(),
+        1,
+        "a refused filter changes nothing"
+    );
+    typed(&mut app, KeyCode::F(7), "");
+    typed(&mut app, KeyCode::Char('/'), "4420555017");
+    assert_eq!(app.shown_dialogs().len(), 1);
+    assert_eq!(app.model.dialogs[app.shown_dialogs()[0]].method, "REGISTER");
+    // Esc leaves a prompt without applying it.
+    key(&mut app, KeyCode::F(3));
+    key(&mut app, KeyCode::Char('z'));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.search, "4420555017");
+}
+
+#[test]
+fn a_saved_flow_reads_back_as_the_same_messages() {
+    let mut app = app();
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::F(2));
+    let Effect::Save { path, messages, .. } = key(&mut app, KeyCode::Enter) else {
+        panic!("F2 then Enter saves");
+    };
+    assert_eq!(path, "sipwatch-saved.pcapng");
+    assert_eq!(messages.len(), 42);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["flow.pcapng", "flow.pcap"] {
+        let file = dir.path().join(name);
+        let found: Vec<_> = messages.iter().map(|&i| &app.model.messages[i]).collect();
+        sipwatch::tui::save::save(&file, &found).unwrap();
+        let again = model_of(&file);
+        assert_eq!(again.messages.len(), 42, "{name}");
+        assert!(
+            again
+                .messages
+                .iter()
+                .zip(&found)
+                .all(|(a, b)| a.bytes == b.bytes && a.src == b.src && a.dst == b.dst),
+            "{name}"
+        );
+    }
+    let text = dir.path().join("flow.txt");
+    let found: Vec<_> = messages.iter().map(|&i| &app.model.messages[i]).collect();
+    sipwatch::tui::save::save(&text, &found).unwrap();
+    let text = std::fs::read_to_string(text).unwrap();
+    assert!(text.contains("203.0.113.61:5060 → 198.51.100.71:5060"));
+    assert!(text.contains("response=\"") && text.contains("…\""));
+}
+
+#[test]
+fn every_screen_draws_at_any_size() {
+    let mut app = app();
+    for keys in [
+        &[][..],
+        &[KeyCode::Tab],
+        &[KeyCode::Enter],
+        &[KeyCode::Enter, KeyCode::F(6)],
+        &[KeyCode::F(1)],
+    ] {
+        let mut app2 = App::new(app.model.clone());
+        for k in keys {
+            key(&mut app2, *k);
+        }
+        for (w, h) in [(80, 24), (120, 40), (40, 10), (20, 5), (1, 1)] {
+            screen(&app2, w, h);
+        }
+    }
+    key(&mut app, KeyCode::End);
+}

@@ -166,9 +166,19 @@ impl App {
             .collect()
     }
 
-    /// The model changed (live): keep the cursors within it.
-    pub fn replace_model(&mut self, model: Model) {
-        self.model = model;
+    /// Live: what is new taken in (at most `max_messages` kept), the
+    /// cursors kept on rows that are there.
+    pub fn apply(&mut self, update: super::model::Update, max_messages: usize) {
+        let first = self.model.dialogs.is_empty() && self.model.trunks.is_empty();
+        self.model.apply(update, max_messages);
+        // The first registration seen opens the trunks, as a file does.
+        if first && self.back.is_empty() {
+            self.screen = if self.model.trunks.is_empty() && !self.model.dialogs.is_empty() {
+                Screen::Dialogs
+            } else {
+                Screen::Trunks
+            };
+        }
         self.clamp();
     }
 
@@ -240,7 +250,7 @@ impl App {
         };
         match key.code {
             KeyCode::Esc => return Effect::None,
-            KeyCode::Enter => return self.apply(make(text)),
+            KeyCode::Enter => return self.apply_prompt(make(text)),
             KeyCode::Backspace => {
                 text.pop();
             }
@@ -251,7 +261,7 @@ impl App {
         Effect::None
     }
 
-    fn apply(&mut self, prompt: Prompt) -> Effect {
+    fn apply_prompt(&mut self, prompt: Prompt) -> Effect {
         match prompt {
             Prompt::Search(text) => {
                 self.search = text.trim().to_owned();

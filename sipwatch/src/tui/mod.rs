@@ -29,11 +29,13 @@ use crate::{
 pub mod app;
 pub mod draw;
 pub mod filter;
+pub mod live;
 pub mod model;
 pub mod save;
 pub mod terminal;
 
 pub use app::{App, Effect, Screen};
+pub use live::LiveTui;
 pub use model::{Model, Note};
 
 /// What the UI does with the model of a run: open the terminal

@@ -142,6 +142,8 @@ pub struct Model {
     pub dialogs: Vec<Dialog>,
     /// The status line's counts.
     pub counters: Counters,
+    /// Live: messages the screen refused, beyond its bound.
+    pub refused: u64,
 }
 
 impl Model {
@@ -156,7 +158,9 @@ impl Model {
         let empty = MessageStore::new(Default::default());
         let store = found.store.unwrap_or(&empty);
         let messages: Vec<Message> = store.iter().cloned().collect();
-        let trunks = trunks(found.tracker, store, trunks_config);
+        let trunks = trunks(found.tracker, trunks_config, |aor| {
+            store.binding_positions(aor)
+        });
         let dialogs = dialogs(&messages);
         Model {
             source,
@@ -171,17 +175,23 @@ impl Model {
             notes,
             trunks,
             dialogs,
+            refused: 0,
         }
     }
 }
 
-/// Every registration the tracker holds, failing first, then by AOR.
-pub fn trunks(tracker: &Tracker, store: &MessageStore, config: Option<&Trunks>) -> Vec<Trunk> {
+/// Every registration the tracker holds, failing first, then by AOR;
+/// `positions` finds an AOR's messages.
+pub fn trunks(
+    tracker: &Tracker,
+    config: Option<&Trunks>,
+    positions: impl Fn(&str) -> Vec<usize>,
+) -> Vec<Trunk> {
     let now = tracker.now();
     let mut out: Vec<Trunk> = tracker
         .registrations()
         .into_iter()
-        .map(|r| trunk(r, now, store, config))
+        .map(|r| trunk(r, now, config, &positions))
         .collect();
     out.sort_by(|a, b| b.failing.cmp(&a.failing).then_with(|| a.aor.cmp(&b.aor)));
     out
@@ -190,8 +200,8 @@ pub fn trunks(tracker: &Tracker, store: &MessageStore, config: Option<&Trunks>) 
 fn trunk(
     r: &Registration,
     now: Option<SystemTime>,
-    store: &MessageStore,
     config: Option<&Trunks>,
+    positions: &dyn Fn(&str) -> Vec<usize>,
 ) -> Trunk {
     Trunk {
         aor: r.key.aor.clone(),
@@ -205,7 +215,7 @@ fn trunk(
         rtt_us: r.response_us,
         failing: r.state().is_failing(),
         details: details(r, config),
-        messages: store.binding_positions(&r.key.aor),
+        messages: positions(&r.key.aor),
     }
 }
 
@@ -389,6 +399,58 @@ impl Model {
         out.dedup();
         out
     }
+}
+
+/// What the live capture sends the screen about once a second: what is
+/// new since the last update, and the trunks and counts as they are now.
+#[derive(Clone, Debug, Default)]
+pub struct Update {
+    /// Messages seen since the last update, oldest first.
+    pub messages: std::collections::VecDeque<Message>,
+    /// ICMP errors and drops since the last update.
+    pub notes: Vec<Note>,
+    /// Every registration now (their messages found on the screen's side).
+    pub trunks: Vec<Trunk>,
+    /// The counts now.
+    pub counters: Counters,
+}
+
+impl Model {
+    /// Takes in a live update, keeping at most `max_messages` messages:
+    /// those beyond are counted ([`Counters::not_shown`]), never shown,
+    /// so that the positions already on screen stay where they are.
+    pub fn apply(&mut self, update: Update, max_messages: usize) {
+        let room = max_messages.saturating_sub(self.messages.len());
+        self.refused += update.messages.len().saturating_sub(room) as u64;
+        self.messages.extend(update.messages.into_iter().take(room));
+        self.notes.extend(update.notes);
+        self.counters = Counters {
+            not_shown: update.counters.not_shown + self.refused,
+            ..update.counters
+        };
+        self.trunks = update.trunks;
+        for t in &mut self.trunks {
+            t.messages = binding_positions(&self.messages, &t.aor);
+        }
+        self.dialogs = dialogs(&self.messages);
+    }
+}
+
+/// Where `aor`'s REGISTERs and their answers are in `messages`: by CSeq
+/// method and To URI without parameters, as the store keys a binding.
+pub fn binding_positions(messages: &[Message], aor: &str) -> Vec<usize> {
+    messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            let p = m.parsed();
+            p.cseq()
+                .is_some_and(|c| c.method.eq_ignore_ascii_case("REGISTER"))
+                && p.to()
+                    .is_some_and(|to| to.uri.text.split(';').next() == Some(aor))
+        })
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// What makes a message the same one again: its way, its whole bytes.

@@ -7,7 +7,11 @@
 use std::{
     io,
     path::Path,
-    sync::mpsc::{Receiver, TryRecvError},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc::{Receiver, TryRecvError},
+    },
     time::Duration,
 };
 
@@ -16,7 +20,8 @@ use crossterm::event::{self, Event, KeyEventKind};
 use super::{
     app::{App, Effect},
     draw,
-    model::Model,
+    live::SHOWN,
+    model::Update,
     save,
 };
 use crate::say;
@@ -24,13 +29,27 @@ use crate::say;
 /// How long the loop waits for a key before it looks for a newer model.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Runs the UI until the user quits; `updates`, live, brings newer
-/// models (the latest wins: older ones waiting are skipped).
-pub fn run(app: &mut App, updates: Option<Receiver<Model>>) -> io::Result<()> {
+/// Live: what feeds the screen from the capture.
+pub struct Feed {
+    /// What is new, once a second.
+    pub updates: Receiver<Update>,
+    /// Set when the capture was stopped from outside (SIGTERM, Ctrl-C
+    /// sent to the process, `--duration`): the screen closes too.
+    pub closed: Arc<AtomicBool>,
+}
+
+/// Runs the UI until the user quits (or, live, the capture is stopped
+/// from outside); `feed`, live, brings what is new (each taken in, in
+/// order).
+pub fn run(app: &mut App, feed: Option<Feed>) -> io::Result<()> {
     let mut terminal = ratatui::try_init()?;
+    let closed = feed.as_ref().map(|f| f.closed.clone());
     let result = (|| -> io::Result<()> {
-        let mut live = updates;
+        let mut live = feed.map(|f| f.updates);
         loop {
+            if closed.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Ok(());
+            }
             terminal.draw(|f| draw::draw(f, app))?;
             if event::poll(POLL)? {
                 match event::read()? {
@@ -54,19 +73,15 @@ pub fn run(app: &mut App, updates: Option<Receiver<Model>>) -> io::Result<()> {
                 }
             }
             if let Some(rx) = &live {
-                let mut newest = None;
                 loop {
                     match rx.try_recv() {
-                        Ok(m) => newest = Some(m),
+                        Ok(update) => app.apply(update, SHOWN),
                         Err(TryRecvError::Empty) => break,
                         Err(TryRecvError::Disconnected) => {
                             live = None;
                             break;
                         }
                     }
-                }
-                if let Some(m) = newest {
-                    app.replace_model(m);
                 }
             }
         }

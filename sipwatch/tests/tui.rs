@@ -164,11 +164,13 @@ fn the_dialogs_screen_lists_each_call_id_with_its_outcome() {
     assert_eq!(app.screen, Screen::Dialogs);
     let (_, text) = screen(&app, 80, 24);
     assert!(text.contains("IDX  METHOD"), "{text}");
-    let register = text.lines().find(|l| l.contains("REGISTER")).unwrap();
-    assert!(
-        register.contains("42") && register.contains("401 Unauthor"),
-        "{register}"
-    );
+    // The REGISTERs' last transaction went unanswered (the ban's ICMP
+    // errors), whatever the 401s before it: failing, in red.
+    let (buf, _) = screen(&app, 80, 24);
+    let register = text.lines().position(|l| l.contains("REGISTER")).unwrap();
+    let row = text.lines().nth(register).unwrap();
+    assert!(row.contains(" 42 ") && row.contains("no answer"), "{row}");
+    assert_eq!(buf[(0, register as u16)].fg, Color::Red);
     let options = text.lines().find(|l| l.contains("OPTIONS")).unwrap();
     assert!(options.contains("200 OK"), "{options}");
     // Wide: From and the first time come back.

@@ -79,7 +79,7 @@ pub struct Dialog {
     pub messages: Vec<usize>,
     /// How it stands or ended.
     pub state: DialogState,
-    /// Final answer codes seen, in order.
+    /// Final answer codes to its method's requests, in order.
     pub codes: Vec<u16>,
     /// The first message's time.
     pub first: SystemTime,
@@ -92,7 +92,7 @@ impl Dialog {
     pub fn failing(&self) -> bool {
         match &self.state {
             DialogState::Rejected | DialogState::Busy | DialogState::NoAnswer => true,
-            DialogState::Answered(_) => self.codes.last().is_some_and(|c| *c >= 400),
+            DialogState::Answered(status) => status.starts_with(['4', '5', '6']),
             _ => false,
         }
     }
@@ -259,24 +259,30 @@ fn dialog(call_id: String, at: Vec<usize>, messages: &[Message]) -> Dialog {
         None => Default::default(),
     };
     let mut codes = Vec::new();
+    // The last request of the dialog's method, and its final answer.
+    let mut current = None;
     let mut last_status = None;
     let mut bye = false;
-    let mut answered = false;
     for &i in &at {
         let p = messages[i].parsed();
-        let cseq = p.cseq();
-        let of_first = cseq.as_ref().is_some_and(|c| c.method == method);
+        let Some(cseq) = p.cseq() else { continue };
         if p.method() == Some("BYE") {
             bye = true;
         }
+        if cseq.method != method {
+            continue;
+        }
+        if p.method().is_some() && current != Some(cseq.seq) {
+            current = Some(cseq.seq);
+            last_status = None;
+        }
         if let Some(code) = p.status().filter(|c| *c >= 200) {
-            if of_first {
-                codes.push(code);
+            codes.push(code);
+            if current == Some(cseq.seq) {
                 last_status = first_line(&messages[i].bytes)
                     .strip_prefix("SIP/2.0 ")
                     .map(str::to_owned);
             }
-            answered = true;
         }
     }
     let state = if method == "INVITE" {
@@ -293,7 +299,6 @@ fn dialog(call_id: String, at: Vec<usize>, messages: &[Message]) -> Dialog {
     } else {
         match last_status {
             Some(s) => DialogState::Answered(s),
-            None if answered => DialogState::Answered(String::new()),
             None => DialogState::NoAnswer,
         }
     };

@@ -25,7 +25,11 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App) {
     let rows = shown.iter().map(|&i| {
         let t = &app.model.trunks[i];
         let row = Row::new(vec![
-            t.aor.clone(),
+            // Without `sip:`: room for the state.
+            t.aor
+                .split_once(':')
+                .map_or(t.aor.as_str(), |(_, rest)| rest)
+                .to_owned(),
             t.status.clone(),
             t.last_code.map_or("-".into(), |c| c.to_string()),
             say::tui::expires_in(t.expires_in),
@@ -37,7 +41,7 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App) {
     let table = Table::new(
         rows,
         [
-            Constraint::Max(30),
+            Constraint::Max(28),
             Constraint::Fill(1),
             Constraint::Length(4),
             Constraint::Length(7),

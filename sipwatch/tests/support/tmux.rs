@@ -142,3 +142,27 @@ pub fn tshark_sip(path: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// From a flow: F2 and Enter save it (the news says `saved`), `q` back
+/// to the trunks, `q` out; then the summary's `summary` line is in the
+/// shell, the alternate screen is off and the line settings are `before`'s
+/// again. The SIP messages tshark reads in what was saved.
+pub fn save_quit_and_check(t: &Tmux, saved: &str, summary: &str, before: &str) -> Vec<String> {
+    t.keys(&["F2"]);
+    t.wait_for("Save to");
+    t.keys(&["Enter"]);
+    t.wait_for(saved);
+    t.keys(&["q"]);
+    t.wait_for("sipwatch · Trunks");
+    t.keys(&["q"]);
+    t.wait_for(summary);
+    assert!(
+        !t.alternate_screen(),
+        "the alternate screen is still on after q"
+    );
+    assert_eq!(
+        stty(t, "AFTERQ")["AFTERQ".len()..],
+        before["BEFORE".len()..]
+    );
+    tshark_sip(&t.dir.path().join("sipwatch-saved.pcapng"))
+}

@@ -90,6 +90,8 @@ pub struct Pipeline<W: Write> {
     clocks: Clocks,
     /// The messages themselves, when kept.
     store: Option<MessageStore>,
+    /// Messages `--aor`, `--host`, `--call-id` left out.
+    left_out: u64,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -136,6 +138,35 @@ impl Finished {
     }
 }
 
+/// Whether `m` is one of those `only` asks for (`--aor`, `--host`,
+/// `--call-id`; see [`Only`](crate::net::Only)).
+fn taken(only: &crate::net::Only, m: &Message, p: &crate::sip::ParsedMessage<'_>) -> bool {
+    let to = p.to();
+    let from = p.from();
+    let aor = only.aor.as_ref().is_none_or(|a| {
+        let a = a.to_lowercase();
+        [&to, &from].iter().any(|n| {
+            n.as_ref()
+                .is_some_and(|n| n.uri.text.to_lowercase().contains(&a))
+        })
+    });
+    let host = only.host.as_ref().is_none_or(|h| {
+        let h = h.to_lowercase();
+        m.src.ip().to_string() == h
+            || m.dst.ip().to_string() == h
+            || to.as_ref().is_some_and(|n| n.uri.host.to_lowercase() == h)
+            || p.start_line().is_some_and(|l| match l {
+                crate::sip::StartLine::Request { uri, .. } => uri.to_lowercase().contains(&h),
+                _ => false,
+            })
+    });
+    let call_id = only
+        .call_id
+        .as_ref()
+        .is_none_or(|c| p.call_id().is_some_and(|id| id == c.as_str()));
+    aor && host && call_id
+}
+
 impl<W: Write> Pipeline<W> {
     /// A pipeline writing to `out` through `outputs` (see
     /// [`crate::report::OutputPlan::build`]).
@@ -163,6 +194,7 @@ impl<W: Write> Pipeline<W> {
             copies: Copies::default(),
             clocks: Clocks::default(),
             store: None,
+            left_out: 0,
             out,
             outputs,
             frames: 0,
@@ -477,6 +509,14 @@ impl<W: Write> Pipeline<W> {
         {
             return self.deliver_audit();
         }
+        if !self.selection.only().is_empty()
+            && !parsed
+                .as_ref()
+                .is_some_and(|p| taken(self.selection.only(), &m, p))
+        {
+            self.left_out += 1;
+            return Ok(());
+        }
         let mut hold = false;
         if let Some(p) = &parsed {
             // Timers due before this message are told before it.
@@ -619,6 +659,12 @@ impl<W: Write> Pipeline<W> {
                 loss: true,
             },
         ];
+        counts.push(Count {
+            by: "--aor / --host / --call-id",
+            what: "messages left out (not the ones asked for)",
+            n: self.left_out,
+            loss: false,
+        });
         counts.append(&mut self.source_counts);
         counts.extend(self.store.iter().flat_map(MessageStore::counts));
         counts.extend(self.outputs.iter().flat_map(|o| o.counters()));

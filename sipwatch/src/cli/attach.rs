@@ -235,7 +235,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             None => None,
         };
         let capture = LiveCapture::attach(&config)
-            .with_context(|| format!("capture on {}", args.interface))?;
+            .with_context(|| format!("capture on {}", args.interface))?
+            .taking_only(args.selection.selection().only().clone());
         let auditor = audit.map(Auditor::new);
         if let Some(problem) = auditor.as_ref().and_then(|a| a.send_problem.as_ref()) {
             anyhow::bail!("--echo: {problem}");

@@ -197,11 +197,28 @@ pub struct SelectionArgs {
     /// Only the SIP ports: nothing on other ports is SIP, even when it starts like SIP.
     #[arg(long)]
     pub no_sniff: bool,
+    /// Only the messages whose From or To URI holds this (any case): an
+    /// account (1001) or an address-of-record (1001@sip.provider.example).
+    /// Every view and the tracker see only those (--write keeps every
+    /// frame); the summary counts the others.
+    #[arg(long, value_name = "TEXT")]
+    pub aor: Option<String>,
+    /// Only the messages from or to this address, or whose Request-URI or
+    /// To host is this name (203.0.113.2, sip.provider.example).
+    #[arg(long, value_name = "ADDRESS|NAME")]
+    pub host: Option<String>,
+    /// Only the messages of this Call-ID (exactly).
+    #[arg(long, value_name = "CALL-ID")]
+    pub call_id: Option<String>,
 }
 
 impl SelectionArgs {
     pub fn selection(&self) -> SipSelection {
-        SipSelection::new(&self.ports, !self.no_sniff)
+        SipSelection::new(&self.ports, !self.no_sniff).taking_only(sipwatch::net::Only {
+            aor: self.aor.clone(),
+            host: self.host.clone(),
+            call_id: self.call_id.clone(),
+        })
     }
 }
 

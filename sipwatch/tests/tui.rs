@@ -88,6 +88,16 @@ fn the_trunks_screen_opens_on_the_failing_trunk_with_its_cause_and_fix() {
     );
     assert!(flat.contains("fail2ban"), "{text}");
     assert!(flat.contains("fix  : correct the `password`"), "{text}");
+    let (_, tall) = screen(&app, 80, 40);
+    let tall = tall
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        tall.contains("path : 22 ICMP errors or drops on the way to or from its registrar; the last: ! ICMP port unreachable from 198.51.100.71"),
+        "{tall}"
+    );
     // The failing row is red, the status line counts and says no loss.
     assert_eq!(buf[(0, 2)].fg, Color::Red);
     let status = text.lines().nth(23).unwrap();

@@ -149,6 +149,16 @@ pub fn kernel_drop(d: &DroppedPacket) -> String {
     )
 }
 
+/// Under a trunk's cause and fix: the ICMP errors and drops about its
+/// registrar's packets, "path : 22 ICMP errors or drops on the way to or
+/// from its registrar; the last: ! ICMP port unreachable from 198.51.100.71".
+pub fn tied_notes(n: usize, last: &str) -> String {
+    format!(
+        "path : {} on the way to or from its registrar; the last: {last}",
+        super::count(n as u64, "ICMP error or drop", "ICMP errors or drops")
+    )
+}
+
 /// A message on the ladder: its label and whether it was sent again.
 pub fn arrow_label(first_line: &str, retransmission: bool) -> String {
     let label = match first_line.strip_prefix("SIP/2.0 ") {

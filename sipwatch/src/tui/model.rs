@@ -39,6 +39,9 @@ pub struct Trunk {
     pub details: Vec<(&'static str, String)>,
     /// Where its REGISTERs and answers are in [`Model::messages`].
     pub messages: Vec<usize>,
+    /// Where its REGISTERs go: ICMP errors and drops about packets to or
+    /// from it are tied to it.
+    pub registrar_address: SocketAddr,
 }
 
 /// Something that happened to a packet beside the SIP messages: an ICMP
@@ -216,6 +219,7 @@ fn trunk(
         failing: r.state().is_failing(),
         details: details(r, config),
         messages: positions(&r.key.aor),
+        registrar_address: r.registrar_address,
     }
 }
 
@@ -390,6 +394,17 @@ impl Model {
             columns,
             steps: steps.into_iter().map(|(_, s)| s).collect(),
         }
+    }
+
+    /// The ICMP errors and drops about packets to or from trunk `t`'s
+    /// registrar (indices into [`Model::notes`]).
+    pub fn notes_of(&self, t: &Trunk) -> Vec<usize> {
+        (0..self.notes.len())
+            .filter(|&n| {
+                let note = &self.notes[n];
+                note.src == t.registrar_address || note.dst == t.registrar_address
+            })
+            .collect()
     }
 
     /// Every message of these dialogs (indices into [`Model::dialogs`]),

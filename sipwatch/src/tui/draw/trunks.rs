@@ -83,6 +83,13 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App) {
             Span::raw(text.as_str()),
         ]));
     }
+    let notes = app.model.notes_of(t);
+    if let Some(&last) = notes.last() {
+        lines.push(Line::styled(
+            say::tui::tied_notes(notes.len(), &app.model.notes[last].text),
+            failing(),
+        ));
+    }
     f.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::default()

@@ -33,8 +33,9 @@ pub struct OutputArgs {
     /// One JSON object per message and event (JSON Lines), then a summary object.
     #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
     pub json: bool,
-    /// No messages: one line per registration change, timeout, ICMP error
-    /// and path audit finding (for a service's journal).
+    /// No messages: one line per registration change, timeout, ICMP error,
+    /// path audit finding and failed call (4xx-6xx to an INVITE), for a
+    /// service's journal.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json"])]
     pub events: bool,
 }

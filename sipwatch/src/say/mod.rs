@@ -29,6 +29,7 @@ use crate::{
     track::{Registration, password::PasswordCheck},
 };
 
+pub mod call;
 pub mod contacts;
 pub mod continuity;
 pub mod diagnosis;

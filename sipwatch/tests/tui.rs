@@ -356,3 +356,42 @@ fn a_packet_dropped_by_this_host_ends_in_a_cross_on_the_ladder_with_its_reason_b
     assert!(line.contains("─! dropped by this hos✗"), "{text}");
     assert!(text.contains("firewall"), "{text}");
 }
+
+#[test]
+fn live_an_open_ladder_takes_in_the_messages_that_come_and_the_cursor_stays() {
+    use sipwatch::tui::model::Update;
+    let whole = model_of(&banned());
+    let update = |range: std::ops::Range<usize>| Update {
+        messages: whole.messages[range].iter().cloned().collect(),
+        trunks: whole.trunks.clone(),
+        counters: whole.counters.clone(),
+        ..Update::default()
+    };
+    let mut app = App::new(Model::default());
+    app.apply(update(0..10), 1000);
+    // The first registration seen opens the trunks.
+    assert_eq!(app.screen, Screen::Trunks);
+    key(&mut app, KeyCode::Enter);
+    let before = app.ladder.steps.len();
+    key(&mut app, KeyCode::Char('j'));
+    app.apply(update(10..whole.messages.len()), 1000);
+    assert_eq!(app.screen, Screen::Flow);
+    assert!(
+        app.ladder.steps.len() > before,
+        "{before} → {}",
+        app.ladder.steps.len()
+    );
+    assert_eq!(app.step, 1);
+    // Past the screen's bound, messages are counted, not shown.
+    let mut small = App::new(Model::default());
+    small.apply(update(0..whole.messages.len()), 30);
+    assert_eq!(small.model.messages.len(), 30);
+    let (_, text) = screen(&small, 80, 24);
+    assert!(
+        text.contains(&format!(
+            "LOSS {} messages not shown",
+            whole.messages.len() - 30
+        )),
+        "{text}"
+    );
+}

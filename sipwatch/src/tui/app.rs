@@ -40,6 +40,14 @@ pub enum Prompt {
     Save(String),
 }
 
+/// What a ladder is of: a trunk (by its AOR: the trunks are sorted anew
+/// with each update) or dialogs (by index: they only grow).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FlowOf {
+    Trunk(String),
+    Dialogs(Vec<usize>),
+}
+
 /// What the caller is to do after a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
@@ -79,6 +87,8 @@ pub struct App {
     pub ladder: Ladder,
     /// How many dialogs (or trunks) the ladder is of.
     pub ladder_of: usize,
+    /// What the ladder is of, to draw it again as messages come (live).
+    flow_of: Option<FlowOf>,
     /// Dialogs selected with Space (indices into [`Model::dialogs`]).
     pub selected: Vec<usize>,
     /// Messages marked in the flow with Space, at most two (indices into
@@ -114,6 +124,7 @@ impl App {
             scroll: 0,
             ladder: Ladder::default(),
             ladder_of: 0,
+            flow_of: None,
             selected: Vec::new(),
             marked: Vec::new(),
             search: String::new(),
@@ -171,6 +182,11 @@ impl App {
     pub fn apply(&mut self, update: super::model::Update, max_messages: usize) {
         let first = self.model.dialogs.is_empty() && self.model.trunks.is_empty();
         self.model.apply(update, max_messages);
+        // An open ladder takes in its new messages; the cursor stays.
+        if let Some(of) = &self.flow_of {
+            let messages = self.messages_of(of);
+            self.ladder = self.model.ladder(&messages);
+        }
         // The first registration seen opens the trunks, as a file does.
         if first && self.back.is_empty() {
             self.screen = if self.model.trunks.is_empty() && !self.model.dialogs.is_empty() {
@@ -319,6 +335,9 @@ impl App {
             if self.screen == Screen::Diff {
                 self.marked.clear();
             }
+            if self.screen == Screen::Flow {
+                self.flow_of = None;
+            }
             self.screen = s;
             self.scroll = 0;
         }
@@ -349,8 +368,7 @@ impl App {
         match self.screen {
             Screen::Trunks => {
                 if let Some(&t) = self.shown_trunks().get(self.trunk_row) {
-                    let messages = self.model.trunks[t].messages.clone();
-                    self.show_flow(&messages, 1);
+                    self.show_flow(FlowOf::Trunk(self.model.trunks[t].aor.clone()), 1);
                 }
             }
             Screen::Dialogs => {
@@ -364,8 +382,8 @@ impl App {
                     self.selected.clone()
                 };
                 if !dialogs.is_empty() {
-                    let messages = self.model.messages_of(&dialogs);
-                    self.show_flow(&messages, dialogs.len());
+                    let n = dialogs.len();
+                    self.show_flow(FlowOf::Dialogs(dialogs), n);
                 }
             }
             Screen::Flow => self.open(Screen::Raw),
@@ -373,9 +391,23 @@ impl App {
         }
     }
 
-    fn show_flow(&mut self, messages: &[usize], of: usize) {
-        self.ladder = self.model.ladder(messages);
-        self.ladder_of = of;
+    fn messages_of(&self, of: &FlowOf) -> Vec<usize> {
+        match of {
+            FlowOf::Trunk(aor) => self
+                .model
+                .trunks
+                .iter()
+                .find(|t| t.aor == *aor)
+                .map(|t| t.messages.clone())
+                .unwrap_or_default(),
+            FlowOf::Dialogs(d) => self.model.messages_of(d),
+        }
+    }
+
+    fn show_flow(&mut self, of: FlowOf, n: usize) {
+        self.ladder = self.model.ladder(&self.messages_of(&of));
+        self.flow_of = Some(of);
+        self.ladder_of = n;
         self.step = 0;
         self.marked.clear();
         self.open(Screen::Flow);

@@ -37,6 +37,17 @@ pub const PENDING: usize = 50_000;
 /// shown (64 MiB of typical REGISTERs and answers).
 pub const SHOWN: usize = 100_000;
 
+/// Calls its function when dropped.
+struct OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
+
 /// The live screen as an output of the pipeline.
 pub struct LiveTui {
     tx: Option<SyncSender<Update>>,
@@ -73,9 +84,10 @@ impl LiveTui {
                     updates: rx,
                     closed,
                 };
-                let done = terminal::run(&mut App::new(model), Some(feed));
-                on_quit();
-                done
+                // Run on the way out, a panic included: the capture stops
+                // rather than go on with no screen.
+                let _stop = OnDrop(Some(on_quit));
+                terminal::run(&mut App::new(model), Some(feed))
             })?;
         live.ui = Some(ui);
         Ok(live)

@@ -266,13 +266,12 @@ fn dialog(call_id: String, at: Vec<usize>, messages: &[Message]) -> Dialog {
     // The last request of the dialog's method, and its final answer.
     let mut current = None;
     let mut last_status = None;
-    let mut bye = false;
+    let (mut bye, mut cancel) = (false, false);
     for &i in &at {
         let p = messages[i].parsed();
         let Some(cseq) = p.cseq() else { continue };
-        if p.method() == Some("BYE") {
-            bye = true;
-        }
+        bye |= p.method() == Some("BYE");
+        cancel |= p.method() == Some("CANCEL");
         if cseq.method != method {
             continue;
         }
@@ -291,7 +290,7 @@ fn dialog(call_id: String, at: Vec<usize>, messages: &[Message]) -> Dialog {
     }
     let state = if method == "INVITE" {
         match codes.last() {
-            None if bye => DialogState::Cancelled,
+            None if bye || cancel => DialogState::Cancelled,
             None => DialogState::CallSetup,
             Some(200..=299) if bye => DialogState::Completed,
             Some(200..=299) => DialogState::InCall,
@@ -476,4 +475,78 @@ pub fn binding_positions(messages: &[Message], aor: &str) -> Vec<usize> {
 /// What makes a message the same one again: its way, its whole bytes.
 fn retransmission_key(m: &Message) -> (SocketAddr, SocketAddr, &[u8]) {
     (m.src, m.dst, &m.bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::tests::from_agent;
+
+    /// One message of dialog `id`: a request (`METHOD`) or an answer
+    /// (`SIP/2.0 …`) with its CSeq.
+    fn sip(id: &str, ms: u64, first: &str, cseq: &str) -> Message {
+        let from_pbx = !first.starts_with("SIP/2.0");
+        from_agent(
+            5060,
+            ms,
+            from_pbx,
+            &format!(
+                "{first}\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-{id}{ms}\r\n\
+                 From: <sip:1001@pbx.example>;tag=1\r\nTo: <sip:2000@pbx.example>\r\n\
+                 Call-ID: {id}\r\nCSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+            ),
+        )
+    }
+
+    fn state(steps: &[(&str, &str)]) -> String {
+        let messages: Vec<Message> = steps
+            .iter()
+            .enumerate()
+            .map(|(n, (first, cseq))| sip("d", n as u64, first, cseq))
+            .collect();
+        let d = dialogs(&messages);
+        assert_eq!(d.len(), 1);
+        d[0].state.words()
+    }
+
+    const INVITE: &str = "INVITE sip:2000@pbx.example SIP/2.0";
+
+    #[test]
+    fn invite_dialogs_are_named_as_sngrep_names_them() {
+        assert_eq!(state(&[(INVITE, "1 INVITE")]), "CALL SETUP");
+        let busy = [(INVITE, "1 INVITE"), ("SIP/2.0 486 Busy Here", "1 INVITE")];
+        assert_eq!(state(&busy), "BUSY");
+        let answered = [(INVITE, "1 INVITE"), ("SIP/2.0 200 OK", "1 INVITE")];
+        assert_eq!(state(&answered), "IN CALL");
+        let ended = [
+            (INVITE, "1 INVITE"),
+            ("SIP/2.0 200 OK", "1 INVITE"),
+            ("BYE sip:2000@pbx.example SIP/2.0", "2 BYE"),
+        ];
+        assert_eq!(state(&ended), "COMPLETED");
+        let cancelled = [
+            (INVITE, "1 INVITE"),
+            ("CANCEL sip:2000@pbx.example SIP/2.0", "1 CANCEL"),
+            ("SIP/2.0 487 Request Terminated", "1 INVITE"),
+        ];
+        assert_eq!(state(&cancelled), "CANCELLED");
+        let refused = [(INVITE, "1 INVITE"), ("SIP/2.0 403 Forbidden", "1 INVITE")];
+        assert_eq!(state(&refused), "REJECTED");
+    }
+
+    #[test]
+    fn other_dialogs_are_named_by_their_last_requests_answer() {
+        let options = "OPTIONS sip:pbx.example SIP/2.0";
+        assert_eq!(
+            state(&[(options, "1 OPTIONS"), ("SIP/2.0 200 OK", "1 OPTIONS")]),
+            "200 OK"
+        );
+        let register = "REGISTER sip:pbx.example SIP/2.0";
+        let steps = [
+            (register, "1 REGISTER"),
+            ("SIP/2.0 200 OK", "1 REGISTER"),
+            (register, "2 REGISTER"),
+        ];
+        assert_eq!(state(&steps), "no answer");
+    }
 }

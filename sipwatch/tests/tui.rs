@@ -332,6 +332,19 @@ fn every_screen_draws_at_any_size() {
 }
 
 #[test]
+fn with_echo_a_trunk_shows_the_path_audits_latest_finding() {
+    let mut model = model_of(&banned());
+    // Live only (`attach --echo`): the finding's words as the audit gives them.
+    model.trunks[0].echo = Some("the path rewrote the Contact".into());
+    let app = App::new(model);
+    let (_, text) = screen(&app, 80, 40);
+    assert!(
+        text.contains("echo : the path rewrote the Contact"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_packet_dropped_by_this_host_ends_in_a_cross_on_the_ladder_with_its_reason_beside() {
     let mut model = model_of(&banned());
     // Live only in the lab: here, a drop of the first REGISTER's copy

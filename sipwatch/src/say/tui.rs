@@ -159,6 +159,12 @@ pub fn tied_notes(n: usize, last: &str) -> String {
     )
 }
 
+/// Under a trunk's cause and fix (`attach --echo`): the path audit's
+/// latest finding, "echo : …".
+pub fn echo_finding(finding: &str) -> String {
+    format!("echo : {finding}")
+}
+
 /// A message on the ladder: its label and whether it was sent again.
 pub fn arrow_label(first_line: &str, retransmission: bool) -> String {
     let label = match first_line.strip_prefix("SIP/2.0 ") {

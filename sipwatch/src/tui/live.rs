@@ -17,10 +17,11 @@ use std::{
 
 use super::{
     App, drop_note, icmp_note,
-    model::{Counters, Model, Update, trunks},
+    model::{Counters, Model, Update, trunks, with_audit},
     terminal,
 };
 use crate::{
+    audit::Auditor,
     capture::Frame,
     net::{DroppedPacket, IcmpError},
     pbx::config::trunks::Trunks,
@@ -115,8 +116,9 @@ impl LiveTui {
     }
 
     /// What is new and the trunks now, to the screen if it is ready.
-    fn offer(&mut self, tracker: &Tracker, lost: u64) {
+    fn offer(&mut self, tracker: &Tracker, audit: Option<&Auditor>, lost: u64) {
         self.pending.trunks = trunks(tracker, self.config.as_deref(), |_| Vec::new());
+        with_audit(&mut self.pending.trunks, audit);
         self.pending.counters = Counters {
             frames: self.frames,
             messages: self.messages,
@@ -174,7 +176,7 @@ impl Output for LiveTui {
 
     fn tick(&mut self, _out: &mut dyn Write, now: &Snapshot<'_>) -> io::Result<()> {
         let lost = now.kernel.map_or(0, |k| k.ingress.lost() + k.egress.lost());
-        self.offer(now.tracker, lost);
+        self.offer(now.tracker, now.audit, lost);
         Ok(())
     }
 
@@ -182,6 +184,7 @@ impl Output for LiveTui {
     /// capture is over), then the user browses it until they leave.
     fn finish(&mut self, _out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         self.pending.trunks = trunks(end.tracker, self.config.as_deref(), |_| Vec::new());
+        with_audit(&mut self.pending.trunks, end.audit);
         self.pending.counters = Counters {
             frames: self.frames,
             messages: self.messages,

@@ -42,6 +42,10 @@ pub struct Trunk {
     /// Where its REGISTERs go: ICMP errors and drops about packets to or
     /// from it are tied to it.
     pub registrar_address: SocketAddr,
+    /// `attach --echo`: what the path audit last found for it, in words
+    /// ([`say::path_audit::describe`]: the path's rewrites, where a 408
+    /// was lost, the NAT binding's lifetime).
+    pub echo: Option<String>,
 }
 
 /// Something that happened to a packet beside the SIP messages: an ICMP
@@ -183,6 +187,16 @@ impl Model {
     }
 }
 
+/// Each trunk with the path audit's latest finding for its AOR.
+pub fn with_audit(trunks: &mut [Trunk], audit: Option<&crate::audit::Auditor>) {
+    let Some(audit) = audit else { return };
+    for a in audit.latest() {
+        if let Some(t) = trunks.iter_mut().find(|t| t.aor == a.binding.aor) {
+            t.echo = Some(say::path_audit::describe(a));
+        }
+    }
+}
+
 /// Every registration the tracker holds, failing first, then by AOR;
 /// `positions` finds an AOR's messages.
 pub fn trunks(
@@ -220,6 +234,7 @@ fn trunk(
         details: details(r, config),
         messages: positions(&r.key.aor),
         registrar_address: r.registrar_address,
+        echo: None,
     }
 }
 

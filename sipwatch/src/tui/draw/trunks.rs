@@ -83,6 +83,9 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App) {
             Span::raw(text.as_str()),
         ]));
     }
+    if let Some(echo) = &t.echo {
+        lines.push(Line::raw(say::tui::echo_finding(echo)));
+    }
     let notes = app.model.notes_of(t);
     if let Some(&last) = notes.last() {
         lines.push(Line::styled(

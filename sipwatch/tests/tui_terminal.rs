@@ -40,6 +40,18 @@ fn an_admin_goes_from_the_failing_trunk_to_its_ladder_raw_diff_and_a_saved_pcap_
         "{s}"
     );
 
+    // A resize redraws at the new size: wide, the dialogs show From.
+    t.tmux(&["resize-window", "-t", "0", "-x", "120", "-y", "40"]);
+    t.keys(&["Tab"]);
+    let s = t.wait_for("sipwatch · Dialogs");
+    assert!(s.contains("FROM"), "{s}");
+    t.tmux(&["resize-window", "-t", "0", "-x", "80", "-y", "24"]);
+    t.keys(&["Tab"]);
+    t.wait_for("sipwatch · Trunks");
+    let s = t.screen();
+    assert_eq!(s.lines().count(), 24, "{s}");
+    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
+
     t.keys(&["Enter"]);
     let s = t.wait_for("sipwatch · Flow");
     assert!(s.contains("───────REGISTER───────>"), "{s}");

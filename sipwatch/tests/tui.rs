@@ -408,3 +408,32 @@ fn live_an_open_ladder_takes_in_the_messages_that_come_and_the_cursor_stays() {
         "{text}"
     );
 }
+
+#[test]
+fn f10_turns_dialog_columns_on_and_off_and_the_choice_holds_at_any_width() {
+    let mut app = app();
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::F(10));
+    assert_eq!(app.screen, Screen::Columns);
+    let (_, text) = screen(&app, 80, 24);
+    assert!(
+        text.contains("[x] FROM") && text.contains("[ ] CALL-ID"),
+        "{text}"
+    );
+    // From off, the Call-ID on.
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::End);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.screen, Screen::Dialogs);
+    let (_, wide) = screen(&app, 140, 24);
+    assert!(
+        !wide.contains("FROM") && wide.contains("CALL-ID") && wide.contains("qualify-301"),
+        "{wide}"
+    );
+    // Chosen: the first time stays even at 80 columns.
+    let (_, narrow) = screen(&app, 80, 24);
+    assert!(narrow.contains("FIRST"), "{narrow}");
+}

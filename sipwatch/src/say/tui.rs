@@ -19,6 +19,13 @@ pub const RAW: &str = "Raw (digest responses masked)";
 pub const DIFF: &str = "Diff";
 /// The keys.
 pub const HELP: &str = "Help: sipwatch --tui keys";
+/// F10.
+pub const COLUMNS: &str = "Dialog columns (Space: on / off, Esc: back)";
+
+/// One line of F10's list: "[x] FROM".
+pub fn column_choice(name: &str, on: bool) -> String {
+    format!("[{}] {name}", if on { 'x' } else { ' ' })
+}
 
 /// The trunks table's column heads.
 pub const TRUNK_COLUMNS: [&str; 5] = ["AOR", "STATE", "LAST", "EXPIRES", "RTT"];
@@ -52,7 +59,7 @@ pub fn keys(screen: &str) -> &'static str {
     match screen {
         "trunks" => "Enter flow  Tab dialogs  F1 help  F2 save  / search  F7 filter  q quit",
         "dialogs" => {
-            "Enter flow  Space select  F2 save  / search  F7 filter  c Call-ID  Tab trunks  q quit"
+            "q quit  Enter flow  Space select  F2 save  / search  F7 filter  F10 cols  Tab trunks"
         }
         "flow" => "j/k move  Space diff  F6 raw  F2 save  Esc back  F1 help",
         _ => "j/k scroll  Esc back  F1 help  q quit",
@@ -76,6 +83,7 @@ pub const HELP_LINES: &[&str] = &[
     "Dialogs",
     "  Space            select a dialog (Enter then shows the selected together)",
     "  c                show the Call-ID column",
+    "  F10              the columns: Space turns one on or off",
     "Flow",
     "  Space            mark a message; the second mark shows both side by side",
     "  F6 r             every message of the flow, raw",

@@ -27,6 +27,8 @@ pub enum Screen {
     Diff,
     /// The keys (F1).
     Help,
+    /// The dialogs' columns, on or off (F10).
+    Columns,
 }
 
 /// What is being typed on the input line.
@@ -98,8 +100,14 @@ pub struct App {
     pub search: String,
     /// The filter in force.
     pub filter: Filter,
-    /// The Call-ID column shown.
-    pub call_id_column: bool,
+    /// The dialogs' columns shown (by [`crate::say::tui::DIALOG_COLUMNS`]'
+    /// order): all but the Call-ID at first.
+    pub columns: [bool; 10],
+    /// Whether F10 chose them: then they hold whatever the width (else From
+    /// and the first time come and go with it).
+    pub columns_chosen: bool,
+    /// The row under the cursor on the columns screen.
+    pub column_row: usize,
     /// What is being typed, if anything.
     pub prompt: Option<Prompt>,
     /// One line of news (a save done, a filter refused), until the next key.
@@ -129,7 +137,9 @@ impl App {
             marked: Vec::new(),
             search: String::new(),
             filter: Filter::default(),
-            call_id_column: false,
+            columns: [true, true, true, true, true, true, true, true, true, false],
+            columns_chosen: false,
+            column_row: 0,
             prompt: None,
             news: None,
         }
@@ -251,8 +261,9 @@ impl App {
                 self.open(Screen::Raw);
             }
             KeyCode::Char('c') if self.screen == Screen::Dialogs => {
-                self.call_id_column = !self.call_id_column;
+                self.columns[9] = !self.columns[9];
             }
+            KeyCode::F(10) if self.screen == Screen::Dialogs => self.open(Screen::Columns),
             _ => {}
         }
         Effect::None
@@ -349,6 +360,7 @@ impl App {
             Screen::Dialogs => (&mut self.dialog_row, self.model.dialogs.len()),
             Screen::Flow => (&mut self.step, self.ladder.steps.len()),
             Screen::Raw | Screen::Diff => (&mut self.scroll, usize::MAX),
+            Screen::Columns => (&mut self.column_row, self.columns.len()),
             Screen::Help => return,
         };
         *at = at.saturating_add_signed(by).min(len.saturating_sub(1));
@@ -424,6 +436,10 @@ impl App {
                         None => self.selected.push(d),
                     }
                 }
+            }
+            Screen::Columns => {
+                self.columns[self.column_row] = !self.columns[self.column_row];
+                self.columns_chosen = true;
             }
             Screen::Flow => {
                 let Some(m) = self.current_message() else {

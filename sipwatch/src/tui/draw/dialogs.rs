@@ -1,7 +1,7 @@
 //! The dialogs screen, sngrep's call list: index, method, From, To,
 //! source, destination, message count, state; the first time when the
-//! terminal is wide, the Call-ID on demand (`c`). Failing ones in red,
-//! selected ones marked.
+//! terminal is wide, the Call-ID on demand (`c`); any of them on or off
+//! with F10. Failing ones in red, selected ones marked.
 use ratatui::{
     Frame,
     layout::{Constraint, Rect},
@@ -29,11 +29,17 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(Paragraph::new(say::tui::NO_DIALOGS), area);
         return;
     }
-    let wide = area.width >= WIDE;
-    // Narrow (80 columns): From is left out (To is the AOR of a REGISTER)
-    // and the addresses keep their whole width.
-    let narrow = area.width < NARROW;
-    let heads = say::tui::DIALOG_COLUMNS;
+    // By default, narrow (80 columns): From is left out (To is the AOR of
+    // a REGISTER) and the addresses keep their whole width; the first time
+    // from 110. F10's choice, once made, is kept whatever the width.
+    let fits = |c: usize| match c {
+        2 => area.width >= NARROW,
+        8 => area.width >= WIDE,
+        _ => true,
+    };
+    let shown_columns: Vec<usize> = (0..say::tui::DIALOG_COLUMNS.len())
+        .filter(|&c| app.columns[c] && (app.columns_chosen || fits(c)))
+        .collect();
     let address = shown
         .iter()
         .flat_map(|&i| {
@@ -43,53 +49,43 @@ pub(super) fn draw(f: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(11)
         .clamp(11, 21) as u16;
-    let mut widths = vec![Constraint::Length(4), Constraint::Length(9)];
-    let mut head: Vec<&str> = heads[..2].to_vec();
-    if !narrow {
-        widths.push(Constraint::Fill(1));
-        head.push(heads[2]);
-    }
-    widths.extend([
-        Constraint::Fill(1),
-        Constraint::Length(address),
-        Constraint::Length(address),
-        Constraint::Length(4),
-        Constraint::Min(12),
-    ]);
-    head.extend(&heads[3..8]);
-    if wide {
-        widths.push(Constraint::Length(12));
-        head.push(heads[8]);
-    }
-    if app.call_id_column {
-        widths.push(Constraint::Fill(2));
-        head.push(heads[9]);
-    }
+    let width = |c: usize| match c {
+        0 => Constraint::Length(4),
+        1 => Constraint::Length(9),
+        2 | 3 => Constraint::Fill(1),
+        4 | 5 => Constraint::Length(address),
+        6 => Constraint::Length(4),
+        7 => Constraint::Min(12),
+        8 => Constraint::Length(12),
+        _ => Constraint::Fill(2),
+    };
+    let widths: Vec<Constraint> = shown_columns.iter().map(|&c| width(c)).collect();
+    let head: Vec<&str> = shown_columns
+        .iter()
+        .map(|&c| say::tui::DIALOG_COLUMNS[c])
+        .collect();
     let rows = shown.iter().map(|&i| {
         let d = &app.model.dialogs[i];
-        let mark = if app.selected.contains(&i) {
-            say::tui::SELECTED
-        } else {
-            ""
+        let cell = |c: usize| match c {
+            0 => {
+                let mark = if app.selected.contains(&i) {
+                    say::tui::SELECTED
+                } else {
+                    ""
+                };
+                format!("{mark}{}", i + 1)
+            }
+            1 => d.method.clone(),
+            2 => short(&d.from).to_owned(),
+            3 => short(&d.to).to_owned(),
+            4 => d.src.to_string(),
+            5 => d.dst.to_string(),
+            6 => d.messages.len().to_string(),
+            7 => d.state.words(),
+            8 => crate::time::clock(d.first),
+            _ => d.call_id.clone(),
         };
-        let mut cells = vec![format!("{mark}{}", i + 1), d.method.clone()];
-        if !narrow {
-            cells.push(short(&d.from).to_owned());
-        }
-        cells.extend([
-            short(&d.to).to_owned(),
-            d.src.to_string(),
-            d.dst.to_string(),
-            d.messages.len().to_string(),
-            d.state.words(),
-        ]);
-        if wide {
-            cells.push(crate::time::clock(d.first));
-        }
-        if app.call_id_column {
-            cells.push(d.call_id.clone());
-        }
-        let row = Row::new(cells);
+        let row = Row::new(shown_columns.iter().map(|&c| cell(c)).collect::<Vec<_>>());
         if d.failing() {
             row.style(failing())
         } else {

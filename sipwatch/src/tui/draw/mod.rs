@@ -49,6 +49,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Raw => say::tui::RAW,
         Screen::Diff => say::tui::DIFF,
         Screen::Help => say::tui::HELP,
+        Screen::Columns => say::tui::COLUMNS,
     };
     f.render_widget(
         Paragraph::new(format!("sipwatch · {name}"))
@@ -62,6 +63,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         Screen::Raw => text::raw(f, body, app),
         Screen::Diff => text::diff(f, body, app),
         Screen::Help => text::help(f, body, app),
+        Screen::Columns => text::columns(f, body, app),
     }
     foot(f, keys, status, app);
 }

@@ -104,6 +104,23 @@ pub(super) fn diff(f: &mut Frame, area: Rect, app: &App) {
     );
 }
 
+pub(super) fn columns(f: &mut Frame, area: Rect, app: &App) {
+    let lines: Vec<Line> = say::tui::DIALOG_COLUMNS
+        .iter()
+        .zip(app.columns)
+        .enumerate()
+        .map(|(i, (name, on))| {
+            let text = say::tui::column_choice(name, on);
+            if i == app.column_row {
+                Line::styled(text, super::cursor())
+            } else {
+                Line::raw(text)
+            }
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), area);
+}
+
 pub(super) fn help(f: &mut Frame, area: Rect, _app: &App) {
     let lines: Vec<Line> = say::tui::HELP_LINES
         .iter()

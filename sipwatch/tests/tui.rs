@@ -153,6 +153,21 @@ fn raw_messages_show_the_digest_response_masked() {
         .and_then(|r| r.split('"').next())
         .expect("the second REGISTER (after the 401) carries credentials")
         .to_owned();
+    // Beside the ladder: its parsed fields, then its bytes, masked.
+    app.step = 2;
+    let (_, pane) = screen(&app, 160, 40);
+    assert!(
+        pane.contains("CSeq 702 REGISTER · Expires 3600 s"),
+        "{pane}"
+    );
+    assert!(
+        pane.contains("credentials: user 4420555017, realm "),
+        "{pane}"
+    );
+    assert!(!pane.contains(&response), "the whole response is on screen");
+    app.step = 1;
+    let (_, pane) = screen(&app, 160, 40);
+    assert!(pane.contains("challenge: realm "), "{pane}");
     key(&mut app, KeyCode::F(6));
     assert_eq!(app.screen, Screen::Raw);
     let (_, text) = screen(&app, 200, 60);

@@ -11,7 +11,7 @@ use sipwatch_common::Direction;
 use super::{Output, printable::Printable};
 use crate::{
     net::IcmpError,
-    sip::{Message, ParsedMessage, Problem, fields::redact},
+    sip::{Message, ParsedMessage, fields::redact},
 };
 
 /// The text log: one line per message (the whole message after it when
@@ -169,7 +169,11 @@ impl Output for MessageLog {
         if let Some(p) = parsed {
             Printable::new(out).write_all(first_line(&d.bytes))?;
             if !p.index.problems.is_empty() {
-                write!(out, "  [malformed: {}]", describe(&p.index.problems))?;
+                write!(
+                    out,
+                    "  [malformed: {}]",
+                    crate::say::malformed::describe(&p.index.problems)
+                )?;
             }
         } else if let Some(kind) = crate::sip::keep_alive(&d.bytes) {
             if kind.is_line_ends() {
@@ -228,24 +232,6 @@ fn arrow(direction: Option<Direction>) -> &'static str {
         Some(Direction::Egress) => "OUT",
         None => "   ",
     }
-}
-
-/// Problems in words, for the log line.
-fn describe(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| match p {
-            Problem::BadStartLine => "bad start line".to_owned(),
-            Problem::BadHeaderLine(n) => format!("line {n} is not a header"),
-            Problem::NoEndOfHeaders => "no end of headers".to_owned(),
-            Problem::ContentLengthMismatch { declared, actual } => {
-                format!("Content-Length {declared} but {actual} body bytes")
-            }
-            Problem::NotUtf8 => "not UTF-8".to_owned(),
-            Problem::BadContentLength => "Content-Length is not a number".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The start line, without its CRLF, cut at 200 bytes.

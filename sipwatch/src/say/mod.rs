@@ -37,6 +37,7 @@ pub mod doctor;
 pub mod hep;
 pub mod kernel_drop;
 pub mod lint;
+pub mod malformed;
 pub mod next_move;
 pub mod password;
 mod path;

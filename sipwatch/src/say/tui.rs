@@ -5,7 +5,10 @@
 //! and the rest of this module's siblings: the UI shows those as they are.
 use std::net::SocketAddr;
 
-use crate::net::{DroppedPacket, IcmpError};
+use crate::{
+    net::{DroppedPacket, IcmpError},
+    sip::ParsedMessage,
+};
 
 /// The screens, as titled on their top line.
 pub const TRUNKS: &str = "Trunks: registrations, failing first";
@@ -291,3 +294,42 @@ pub fn way(src: SocketAddr, dst: SocketAddr) -> String {
 
 /// A sngrep-style one-letter mark of a selected row.
 pub const SELECTED: &str = "*";
+
+/// A message's parsed fields above its raw bytes: its CSeq and Expires,
+/// the digest credentials it carries (the response never shown), the
+/// challenges it makes, and what is malformed in it.
+pub fn parsed_fields(p: &ParsedMessage<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(c) = p.cseq() {
+        let mut line = format!("CSeq {} {}", c.seq, c.method);
+        if let Some(e) = p.expires() {
+            line.push_str(&format!(" · Expires {e} s"));
+        }
+        out.push(line);
+    }
+    let unset = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let algorithm = |v: &Option<String>| v.clone().unwrap_or_else(|| "MD5".into());
+    for c in p.authorization().into_iter().chain(p.proxy_authorization()) {
+        out.push(format!(
+            "credentials: user {}, realm {}, algorithm {}",
+            unset(&c.username),
+            unset(&c.realm),
+            algorithm(&c.algorithm)
+        ));
+    }
+    for c in p.www_authenticate().iter().chain(&p.proxy_authenticate()) {
+        out.push(format!(
+            "challenge: realm {}, algorithm {}{}",
+            unset(&c.realm),
+            algorithm(&c.algorithm),
+            if c.stale { ", stale" } else { "" }
+        ));
+    }
+    if !p.index.problems.is_empty() {
+        out.push(format!(
+            "malformed: {}",
+            super::malformed::describe(&p.index.problems)
+        ));
+    }
+    out
+}

@@ -214,11 +214,19 @@ fn raw_pane(f: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let (title, text) = super::text::message_lines(&app.model.messages[index]);
+    let m = &app.model.messages[index];
+    let (title, text) = super::text::message_lines(m);
     let mut lines = vec![Line::styled(
         title,
         Style::default().add_modifier(Modifier::BOLD),
     )];
+    // The parsed fields first, then the bytes as they were.
+    let cyan = Style::default().fg(Color::Cyan);
+    lines.extend(
+        say::tui::parsed_fields(&m.parsed())
+            .into_iter()
+            .map(|l| Line::styled(l, cyan)),
+    );
     lines.extend(text.into_iter().map(Line::raw));
     f.render_widget(
         Paragraph::new(lines)

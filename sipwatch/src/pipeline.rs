@@ -138,6 +138,25 @@ impl Finished {
     }
 }
 
+/// Whether a packet from `src` to `dst` (an ICMP error's quoted packet, a
+/// kernel drop) is about `--host`'s address. A name cannot be told from
+/// addresses alone: then every such packet is kept, as evidence for the
+/// messages the name keeps.
+fn about_host(
+    only: &crate::net::Only,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+) -> bool {
+    let Some(ip) = only
+        .host
+        .as_ref()
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+    else {
+        return true;
+    };
+    src.ip() == ip || dst.ip() == ip
+}
+
 /// Whether `m` is one of those `only` asks for (`--aor`, `--host`,
 /// `--call-id`; see [`Only`](crate::net::Only)).
 fn taken(only: &crate::net::Only, m: &Message, p: &crate::sip::ParsedMessage<'_>) -> bool {
@@ -333,6 +352,10 @@ impl<W: Write> Pipeline<W> {
             }
             // Evidence, attached to the transaction it quotes.
             Some(Decoded::Icmp(error)) if self.assembler.select_icmp(&error) => {
+                if !about_host(self.selection.only(), error.quoted.src, error.quoted.dst) {
+                    self.left_out += 1;
+                    return Ok(());
+                }
                 for o in &mut self.outputs {
                     o.icmp(&mut self.out, &error)?;
                 }
@@ -369,7 +392,12 @@ impl<W: Write> Pipeline<W> {
         {
             return Ok(());
         }
+        // Counted whatever `--host` asks: a loss on this host is told.
         self.drops.count(&d.drop);
+        if !about_host(self.selection.only(), d.src, d.dst) {
+            self.left_out += 1;
+            return Ok(());
+        }
         for o in &mut self.outputs {
             o.kernel_drop(&mut self.out, &d)?;
         }
@@ -661,7 +689,7 @@ impl<W: Write> Pipeline<W> {
         ];
         counts.push(Count {
             by: "--aor / --host / --call-id",
-            what: "messages left out (not the ones asked for)",
+            what: "messages, ICMP errors and drops left out (not the ones asked for)",
             n: self.left_out,
             loss: false,
         });

@@ -9,7 +9,7 @@ use crate::{
     capture::file::FileError,
     net::SipSelection,
     pipeline::Pipeline,
-    report::{CaptureSummary, Output},
+    report::{CaptureSummary, Output, StoreLimits},
     source::{self, FileSource},
 };
 
@@ -87,12 +87,47 @@ pub fn run_reader(
     )
 }
 
-/// `source` through `pipeline` to the end of the file.
+/// What `analyze --tui` reads: a file, or a reader (standard input) with
+/// its name.
+pub enum Input<'a> {
+    /// A capture file.
+    Path(&'a Path),
+    /// A capture read from this reader, named so in the summary.
+    Reader(Box<dyn Read>, &'a str),
+}
+
+/// As [`run_with`] or [`run_reader`], every message kept within `limits`
+/// ([`crate::report::MessageStore`]) and the whole run handed to each
+/// output's [`Output::browse`] once the file is read and the outputs
+/// finished (`--tui` browses it until the user quits).
+pub fn run_browsing(
+    input: Input<'_>,
+    outputs: Vec<Box<dyn Output>>,
+    selection: SipSelection,
+    limits: StoreLimits,
+    out: impl Write,
+) -> Result<Analysis, AnalyzeError> {
+    let source = match input {
+        Input::Path(path) => FileSource::open(path)?,
+        Input::Reader(reader, name) => FileSource::from_reader(reader, name)?,
+    };
+    run_source(
+        source,
+        Pipeline::new(out, outputs)
+            .with_selection(selection)
+            .with_store(limits),
+    )
+}
+
+/// `source` through `pipeline` to the end of the file, then to the outputs
+/// that browse the run ([`Output::browse`]; none but `--tui`'s does).
 fn run_source(
     mut source: FileSource,
     pipeline: Pipeline<impl Write>,
 ) -> Result<Analysis, AnalyzeError> {
-    let finished = source::run_ready(source::drive(&mut source, pipeline, std::future::pending()))?;
+    let mut finished =
+        source::run_ready(source::drive(&mut source, pipeline, std::future::pending()))?;
+    finished.browse()?;
     Ok(Analysis {
         summary: finished.summary,
         format: source.format_name(),

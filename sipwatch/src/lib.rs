@@ -4,7 +4,7 @@
 //! Data flows one way, and a module uses only the ones before it:
 //!
 //! ```text
-//! capture → net → sip → pbx → lint / track / alg → say → report
+//! capture → net → sip → pbx → lint / track / alg → say → report → tui
 //! ```
 //!
 //! * [`capture`]: the kernel programs (XDP ingress, TC egress), their ring
@@ -40,6 +40,9 @@
 //!   section).
 //! * [`report`]: what the user sees, one [`report::Output`] per file: the
 //!   message log, JSON Lines, the live table, the summary, pcapng, metrics.
+//! * [`tui`]: `--tui`, the terminal UI (trunks, dialogs, ladder, raw,
+//!   diff, save), an [`report::Output`] that browses the run; read only by
+//!   the command line.
 //!
 //! Around that path: [`pipeline`] is the path for one frame or one whole
 //! message, and [`source`] the places they come from (the NIC ring, a
@@ -76,3 +79,4 @@ pub mod sip;
 pub mod source;
 pub mod time;
 pub mod track;
+pub mod tui;

@@ -37,6 +37,13 @@ impl LiveCapture {
         })
     }
 
+    /// Only the messages `only` names go on (`--aor`, `--host`,
+    /// `--call-id`).
+    pub fn taking_only(mut self, only: crate::net::Only) -> Self {
+        self.selection = self.selection.taking_only(only);
+        self
+    }
+
     /// What is attached where, for telling the user: "XDP (ingress) in
     /// driver mode, TC (egress) via a TCX link, this host's kernel drops".
     pub fn describe(&self) -> String {

@@ -90,6 +90,8 @@ pub struct Pipeline<W: Write> {
     clocks: Clocks,
     /// The messages themselves, when kept.
     store: Option<MessageStore>,
+    /// Messages `--aor`, `--host`, `--call-id` left out.
+    left_out: u64,
     out: W,
     outputs: Vec<Box<dyn Output>>,
     frames: u64,
@@ -136,6 +138,54 @@ impl Finished {
     }
 }
 
+/// Whether a packet from `src` to `dst` (an ICMP error's quoted packet, a
+/// kernel drop) is about `--host`'s address. A name cannot be told from
+/// addresses alone: then every such packet is kept, as evidence for the
+/// messages the name keeps.
+fn about_host(
+    only: &crate::net::Only,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+) -> bool {
+    let Some(ip) = only
+        .host
+        .as_ref()
+        .and_then(|h| h.parse::<std::net::IpAddr>().ok())
+    else {
+        return true;
+    };
+    src.ip() == ip || dst.ip() == ip
+}
+
+/// Whether `m` is one of those `only` asks for (`--aor`, `--host`,
+/// `--call-id`; see [`Only`](crate::net::Only)).
+fn taken(only: &crate::net::Only, m: &Message, p: &crate::sip::ParsedMessage<'_>) -> bool {
+    let to = p.to();
+    let from = p.from();
+    let aor = only.aor.as_ref().is_none_or(|a| {
+        let a = a.to_lowercase();
+        [&to, &from].iter().any(|n| {
+            n.as_ref()
+                .is_some_and(|n| n.uri.text.to_lowercase().contains(&a))
+        })
+    });
+    let host = only.host.as_ref().is_none_or(|h| {
+        let h = h.to_lowercase();
+        m.src.ip().to_string() == h
+            || m.dst.ip().to_string() == h
+            || to.as_ref().is_some_and(|n| n.uri.host.to_lowercase() == h)
+            || p.start_line().is_some_and(|l| match l {
+                crate::sip::StartLine::Request { uri, .. } => uri.to_lowercase().contains(&h),
+                _ => false,
+            })
+    });
+    let call_id = only
+        .call_id
+        .as_ref()
+        .is_none_or(|c| p.call_id().is_some_and(|id| id == c.as_str()));
+    aor && host && call_id
+}
+
 impl<W: Write> Pipeline<W> {
     /// A pipeline writing to `out` through `outputs` (see
     /// [`crate::report::OutputPlan::build`]).
@@ -163,6 +213,7 @@ impl<W: Write> Pipeline<W> {
             copies: Copies::default(),
             clocks: Clocks::default(),
             store: None,
+            left_out: 0,
             out,
             outputs,
             frames: 0,
@@ -301,6 +352,10 @@ impl<W: Write> Pipeline<W> {
             }
             // Evidence, attached to the transaction it quotes.
             Some(Decoded::Icmp(error)) if self.assembler.select_icmp(&error) => {
+                if !about_host(self.selection.only(), error.quoted.src, error.quoted.dst) {
+                    self.left_out += 1;
+                    return Ok(());
+                }
                 for o in &mut self.outputs {
                     o.icmp(&mut self.out, &error)?;
                 }
@@ -337,7 +392,12 @@ impl<W: Write> Pipeline<W> {
         {
             return Ok(());
         }
+        // Counted whatever `--host` asks: a loss on this host is told.
         self.drops.count(&d.drop);
+        if !about_host(self.selection.only(), d.src, d.dst) {
+            self.left_out += 1;
+            return Ok(());
+        }
         for o in &mut self.outputs {
             o.kernel_drop(&mut self.out, &d)?;
         }
@@ -478,6 +538,14 @@ impl<W: Write> Pipeline<W> {
             && audit.on_message(&m, parsed.as_ref())
         {
             return self.deliver_audit();
+        }
+        if !self.selection.only().is_empty()
+            && !parsed
+                .as_ref()
+                .is_some_and(|p| taken(self.selection.only(), &m, p))
+        {
+            self.left_out += 1;
+            return Ok(());
         }
         let mut hold = false;
         if let Some(p) = &parsed {
@@ -621,6 +689,12 @@ impl<W: Write> Pipeline<W> {
                 loss: true,
             },
         ];
+        counts.push(Count {
+            by: "--aor / --host / --call-id",
+            what: "messages, ICMP errors and drops left out (not the ones asked for)",
+            n: self.left_out,
+            loss: false,
+        });
         counts.append(&mut self.source_counts);
         counts.extend(self.store.iter().flat_map(MessageStore::counts));
         counts.extend(self.outputs.iter().flat_map(|o| o.counters()));

@@ -41,6 +41,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("util-linux", "tests: setpriv, to run without capabilities"),
     ("tcpdump", "the capture benchmark's reference"),
     ("tshark", "reading captures in tests and benchmarks"),
+    (
+        "tmux",
+        "tests: drives `--tui` in a real 80×24 terminal (send-keys, capture-pane)",
+    ),
     ("sipsak", "the lab's SIP client"),
     ("kamailio", "the lab's SIP registrar"),
     (

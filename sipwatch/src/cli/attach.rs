@@ -42,6 +42,12 @@ pub struct Args {
     /// No message log: the registration table, redrawn every second.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
+    /// Watch in a terminal UI, as in sngrep: the trunks (every
+    /// registration, failing first, with its cause and fix), the dialogs,
+    /// the ladder, the raw messages; F1 lists the keys (docs/tui.md). q
+    /// stops the capture; the summary is printed then.
+    #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events", "table"])]
+    tui: bool,
     /// Stop by itself after this many seconds.
     #[arg(long, value_parser = super::seconds)]
     duration: Option<f64>,
@@ -191,6 +197,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.table {
         plan.view = View::Table;
     }
+    if args.tui {
+        super::tui::need_a_terminal()?;
+        // Under the screen, the summary only: it is what stays once it is left.
+        plan.view = View::Text(sipwatch::report::Detail::Quiet);
+    }
     plan.metrics = args.metrics;
     // Live: a full queue drops (counted), never holding up the capture.
     plan.hep = args.hep.plan(sipwatch::hep::send::WhenFull::Drop);
@@ -204,21 +215,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let hep_rules = super::hep_listen::rules(args.hep_listen_password.as_deref())?;
     super::runtime()?.block_on(async {
-        let stop = super::stop_signal(args.duration)?;
+        let signal = super::stop_signal(args.duration)?;
+        // Leaving the screen stops the capture too.
+        let left = std::sync::Arc::new(tokio::sync::Notify::new());
+        // And a stop from outside (a signal, --duration) closes the screen.
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = {
+            let (left, closed) = (left.clone(), closed.clone());
+            async move {
+                tokio::select! {
+                    () = signal => closed.store(true, std::sync::atomic::Ordering::Relaxed),
+                    () = left.notified() => {}
+                }
+            }
+        };
         // Bound first: a port in use is said before anything is attached.
         let hep = match args.hep_listen {
             Some(at) => Some(super::hep_listen::bind(at, hep_rules)?),
             None => None,
         };
         let capture = LiveCapture::attach(&config)
-            .with_context(|| format!("capture on {}", args.interface))?;
+            .with_context(|| format!("capture on {}", args.interface))?
+            .taking_only(args.selection.selection().only().clone());
         let auditor = audit.map(Auditor::new);
         if let Some(problem) = auditor.as_ref().and_then(|a| a.send_problem.as_ref()) {
             anyhow::bail!("--echo: {problem}");
         }
         // Every output, once the capture is attached (no capture file is
         // left behind by one that could not attach).
-        let outputs = plan.build()?;
+        let mut outputs = plan.build()?;
         if let Some(bound) = outputs.metrics_at {
             eprintln!("sipwatch: metrics on http://{bound}/metrics");
         }
@@ -230,8 +255,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(why) = capture.drop_problem().filter(|_| !args.no_drops) {
             eprintln!("sipwatch: SIP dropped by this host's own kernel is not traced: {why}");
         }
+        if args.tui {
+            // First: its end waits for the user to leave the screen, and
+            // the summary is written after it, on the restored terminal.
+            let tui = sipwatch::tui::LiveTui::start(
+                &args.interface,
+                plan.config.clone(),
+                closed,
+                move || left.notify_one(),
+            )
+            .context("starting the terminal UI")?;
+            outputs.list.insert(0, Box::new(tui));
+        }
         // Flushed after every batch by the pipeline: no per-line syscalls.
-        let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        // With --tui, standard output is the screen's, from its own
+        // thread: locked only for each flush, never for the whole run.
+        let stdout: Box<dyn std::io::Write> = if args.tui {
+            Box::new(std::io::BufWriter::new(std::io::stdout()))
+        } else {
+            Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+        };
         capture
             .run_with_hep(hep, outputs.list, auditor, stdout, stop)
             .await

@@ -9,6 +9,7 @@ pub mod echo;
 pub mod hep_listen;
 pub mod lint;
 pub mod probe;
+pub mod tui;
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
 
@@ -32,8 +33,9 @@ pub struct OutputArgs {
     /// One JSON object per message and event (JSON Lines), then a summary object.
     #[arg(long, conflicts_with_all = ["verbose", "quiet"])]
     pub json: bool,
-    /// No messages: one line per registration change, timeout, ICMP error
-    /// and path audit finding (for a service's journal).
+    /// No messages: one line per registration change, timeout, ICMP error,
+    /// path audit finding and failed call (4xx-6xx to an INVITE), for a
+    /// service's journal.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json"])]
     pub events: bool,
 }
@@ -196,11 +198,28 @@ pub struct SelectionArgs {
     /// Only the SIP ports: nothing on other ports is SIP, even when it starts like SIP.
     #[arg(long)]
     pub no_sniff: bool,
+    /// Only the messages whose From or To URI holds this (any case): an
+    /// account (1001) or an address-of-record (1001@sip.provider.example).
+    /// Every view and the tracker see only those (--write keeps every
+    /// frame); the summary counts the others.
+    #[arg(long, value_name = "TEXT")]
+    pub aor: Option<String>,
+    /// Only the messages from or to this address, or whose Request-URI or
+    /// To host is this name (203.0.113.2, sip.provider.example).
+    #[arg(long, value_name = "ADDRESS|NAME")]
+    pub host: Option<String>,
+    /// Only the messages of this Call-ID (exactly).
+    #[arg(long, value_name = "CALL-ID")]
+    pub call_id: Option<String>,
 }
 
 impl SelectionArgs {
     pub fn selection(&self) -> SipSelection {
-        SipSelection::new(&self.ports, !self.no_sniff)
+        SipSelection::new(&self.ports, !self.no_sniff).taking_only(sipwatch::net::Only {
+            aor: self.aor.clone(),
+            host: self.host.clone(),
+            call_id: self.call_id.clone(),
+        })
     }
 }
 

@@ -38,7 +38,7 @@ pub use encapsulation::{FrameKind, MAX_NESTING, NotOpened, Tunnel};
 pub use endpoints::SipEndpoints;
 pub use icmp::{IcmpError, IcmpKind, QuotedPacket, icmp_kind, sip_start_line};
 pub use leg::Leg;
-pub use select::{NotSipStats, SipSelection};
+pub use select::{NotSipStats, Only, SipSelection};
 
 /// A deterministic pseudo-random sequence (xorshift64) for the tests that
 /// shake the parsers with mutated input.

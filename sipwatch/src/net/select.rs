@@ -26,11 +26,35 @@ use sipwatch_common::{DEFAULT_SIP_PORTS, looks_like_sip_start};
 
 use super::IcmpError;
 
-/// The SIP ports and whether payloads on other ports are looked at.
+/// The SIP ports and whether payloads on other ports are looked at; and
+/// which SIP messages are taken at all ([`Only`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SipSelection {
     sip_ports: Vec<u16>,
     sniff: bool,
+    only: Only,
+}
+
+/// `--aor`, `--host`, `--call-id`: only the SIP messages they name go on
+/// to the tracker and every output (the others are counted, not shown);
+/// empty, every message. The pipeline matches them once a message is
+/// parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Only {
+    /// Found (any case) in the From or To URI: `1001`, `alice@example.com`.
+    pub aor: Option<String>,
+    /// The source or destination address, or found in the Request-URI or
+    /// To URI's host: `203.0.113.2`, `sip.provider.example`.
+    pub host: Option<String>,
+    /// The Call-ID, exactly.
+    pub call_id: Option<String>,
+}
+
+impl Only {
+    /// Whether nothing is asked: every message is taken.
+    pub fn is_empty(&self) -> bool {
+        self.aor.is_none() && self.host.is_none() && self.call_id.is_none()
+    }
 }
 
 impl Default for SipSelection {
@@ -46,7 +70,19 @@ impl SipSelection {
         Self {
             sip_ports: sip_ports.to_vec(),
             sniff,
+            only: Only::default(),
         }
+    }
+
+    /// Only the messages `only` names ([`Only`]).
+    pub fn taking_only(mut self, only: Only) -> Self {
+        self.only = only;
+        self
+    }
+
+    /// Which messages are taken.
+    pub fn only(&self) -> &Only {
+        &self.only
     }
 
     /// Either end is on a SIP port.

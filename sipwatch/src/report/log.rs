@@ -11,7 +11,7 @@ use sipwatch_common::Direction;
 use super::{Output, printable::Printable};
 use crate::{
     net::IcmpError,
-    sip::{Message, ParsedMessage, Problem, fields::redact},
+    sip::{Message, ParsedMessage, fields::redact},
 };
 
 /// The text log: one line per message (the whole message after it when
@@ -20,7 +20,13 @@ pub struct MessageLog {
     full: bool,
     messages: bool,
     config: Option<std::sync::Arc<crate::pbx::config::trunks::Trunks>>,
+    /// `--events`: the INVITEs already told as failed (Call-ID, CSeq), so
+    /// that a retransmitted answer is not told again; bounded.
+    calls_failed: std::collections::HashSet<(String, u32)>,
 }
+
+/// Failed calls remembered at most, against retransmitted answers.
+const CALLS_REMEMBERED: usize = 10_000;
 
 impl MessageLog {
     /// A log of first lines, or (`full`) of whole messages.
@@ -29,6 +35,7 @@ impl MessageLog {
             full,
             messages: true,
             config: None,
+            calls_failed: Default::default(),
         }
     }
 
@@ -39,6 +46,7 @@ impl MessageLog {
             full: false,
             messages: false,
             config: None,
+            calls_failed: Default::default(),
         }
     }
 
@@ -50,6 +58,46 @@ impl MessageLog {
     ) -> Self {
         self.config = config;
         self
+    }
+}
+
+impl MessageLog {
+    /// `--events`: a final answer 4xx–6xx to an INVITE, once per call, as
+    /// a journal line: "CALL FAILED 486 Busy Here sip:1001@… -> sip:2000@…
+    /// (Call-ID …)".
+    fn call_failed(
+        &mut self,
+        out: &mut dyn Write,
+        d: &Message,
+        parsed: Option<&ParsedMessage<'_>>,
+    ) -> io::Result<()> {
+        let Some(p) = parsed.filter(|p| p.status().is_some_and(|c| (400..700).contains(&c))) else {
+            return Ok(());
+        };
+        let Some(cseq) = p.cseq().filter(|c| c.method == "INVITE") else {
+            return Ok(());
+        };
+        let call_id = p.call_id().unwrap_or_default().into_owned();
+        if self.calls_failed.len() >= CALLS_REMEMBERED {
+            self.calls_failed.clear();
+        }
+        if !self.calls_failed.insert((call_id.clone(), cseq.seq)) {
+            return Ok(());
+        }
+        let uri =
+            |n: Option<crate::sip::fields::NameAddr>| n.map(|n| n.uri.text).unwrap_or_default();
+        let out = &mut Printable::new(out);
+        write_clock_time(out, d.timestamp)?;
+        writeln!(
+            out,
+            " {}",
+            crate::say::call::call_failed(
+                &String::from_utf8_lossy(first_line(&d.bytes)),
+                &uri(p.from()),
+                &uri(p.to()),
+                &call_id
+            )
+        )
     }
 }
 
@@ -96,7 +144,7 @@ impl Output for MessageLog {
         parsed: Option<&ParsedMessage<'_>>,
     ) -> io::Result<()> {
         if !self.messages {
-            return Ok(());
+            return self.call_failed(out, d, parsed);
         }
         // Only the bytes from the wire go through `Printable`: the rest of
         // the line is ours, and this runs for every message.
@@ -124,7 +172,11 @@ impl Output for MessageLog {
         if let Some(p) = parsed {
             Printable::new(out).write_all(first_line(&d.bytes))?;
             if !p.index.problems.is_empty() {
-                write!(out, "  [malformed: {}]", describe(&p.index.problems))?;
+                write!(
+                    out,
+                    "  [malformed: {}]",
+                    crate::say::malformed::describe(&p.index.problems)
+                )?;
             }
         } else if let Some(kind) = crate::sip::keep_alive(&d.bytes) {
             if kind.is_line_ends() {
@@ -183,24 +235,6 @@ fn arrow(direction: Option<Direction>) -> &'static str {
         Some(Direction::Egress) => "OUT",
         None => "   ",
     }
-}
-
-/// Problems in words, for the log line.
-fn describe(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| match p {
-            Problem::BadStartLine => "bad start line".to_owned(),
-            Problem::BadHeaderLine(n) => format!("line {n} is not a header"),
-            Problem::NoEndOfHeaders => "no end of headers".to_owned(),
-            Problem::ContentLengthMismatch { declared, actual } => {
-                format!("Content-Length {declared} but {actual} body bytes")
-            }
-            Problem::NotUtf8 => "not UTF-8".to_owned(),
-            Problem::BadContentLength => "Content-Length is not a number".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The start line, without its CRLF, cut at 200 bytes.
@@ -277,6 +311,30 @@ mod tests {
     use sipwatch_common::looks_like_sip_start;
 
     use super::*;
+
+    #[test]
+    fn events_tell_a_failed_call_once_whatever_its_retransmissions() {
+        let busy = "SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 192.168.77.10:5060;branch=z9hG4bK-c1\r\n\
+                    From: <sip:1001@pbx.example>;tag=1\r\nTo: <sip:2000@pbx.example>;tag=2\r\n\
+                    Call-ID: call-1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        let ok = busy
+            .replace("486 Busy Here", "200 OK")
+            .replace("call-1", "call-2");
+        let mut log = MessageLog::events_only();
+        let mut out = Vec::new();
+        for (ms, text) in [(1, busy), (2, busy), (3, ok.as_str())] {
+            let m = crate::pipeline::tests::from_agent(5060, ms, false, text);
+            log.message(&mut out, &m, Some(&m.parsed())).unwrap();
+        }
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(
+            out.ends_with(
+                " CALL FAILED 486 Busy Here sip:1001@pbx.example -> sip:2000@pbx.example (Call-ID call-1)\n"
+            ),
+            "{out}"
+        );
+    }
     use crate::net::Transport;
 
     fn datagram(payload: &[u8], transport: Transport) -> Message {

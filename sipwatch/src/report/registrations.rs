@@ -171,7 +171,7 @@ pub fn write_table_in(
 /// PBX's next move, every diagnosis with its fix, the Contacts the
 /// registrar kept, a gap in the registration and the request delay, a
 /// retry storm.
-fn details(r: &Registration, trunks: Option<&Trunks>) -> Vec<(&'static str, String)> {
+pub fn details(r: &Registration, trunks: Option<&Trunks>) -> Vec<(&'static str, String)> {
     let cx = Context::of_in(r, trunks);
     let mut lines = Vec::new();
     if let Some(record) = r.record() {

@@ -164,6 +164,22 @@ impl MessageStore {
         self.found(Key::Binding(aor(aor_uri).to_owned()))
     }
 
+    /// Every message kept, oldest first (in the order they were seen).
+    pub fn iter(&self) -> impl Iterator<Item = &Message> {
+        self.messages.iter().map(|(m, _)| m)
+    }
+
+    /// Where this address-of-record's REGISTERs and answers are in
+    /// [`MessageStore::iter`]'s order, oldest first.
+    pub fn binding_positions(&self, aor_uri: &str) -> Vec<usize> {
+        self.index
+            .get(&Key::Binding(aor(aor_uri).to_owned()))
+            .into_iter()
+            .flatten()
+            .map(|n| (n - self.first) as usize)
+            .collect()
+    }
+
     /// Messages kept now.
     pub fn len(&self) -> usize {
         self.messages.len()
@@ -234,6 +250,8 @@ mod tests {
         let found: Vec<_> = store.by_transaction(&tx).collect();
         assert_eq!(found.len(), 1);
         assert!(String::from_utf8_lossy(&found[0].bytes).contains("CSeq: 2 REGISTER"));
+        assert_eq!(store.binding_positions("sip:bob@203.0.113.2"), [3]);
+        assert_eq!(store.iter().count(), 4);
         assert_eq!(store.evicted(), 0);
     }
 

@@ -26,6 +26,7 @@ use std::time::SystemTime;
 
 use crate::{pbx::PbxKind, track::Registration};
 
+pub mod call;
 pub mod contacts;
 pub mod continuity;
 pub mod diagnosis;
@@ -33,6 +34,7 @@ pub mod doctor;
 pub mod hep;
 pub mod kernel_drop;
 pub mod lint;
+pub mod malformed;
 pub mod next_move;
 pub mod password;
 
@@ -42,6 +44,7 @@ pub mod path_audit;
 pub mod record;
 pub mod registration;
 pub mod storm;
+pub mod tui;
 
 /// `n` with its noun, singular for one: `1 time`, `3 times`.
 pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {

@@ -57,3 +57,20 @@ pub fn registrar(r: &Registration) -> String {
         .collect::<Vec<_>>()
         .join(" | ")
 }
+
+/// The fitted table's last line when the terminal is too short:
+/// "… 12 more lines (the summary at the end has them all)".
+pub fn lines_left_out(n: usize) -> String {
+    format!(
+        "… {} (the summary at the end has them all)",
+        super::count(n as u64, "more line", "more lines")
+    )
+}
+
+/// After a hint that several healthy registrations share: "(6 registrations)".
+pub fn applies_to(n: usize) -> String {
+    format!(
+        "({})",
+        super::count(n as u64, "registration", "registrations")
+    )
+}

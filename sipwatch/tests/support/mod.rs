@@ -11,6 +11,7 @@ pub mod frames;
 pub mod hep;
 pub mod inject;
 pub mod peers;
+pub mod tmux;
 
 use std::{sync::mpsc, thread, time::Duration};
 

@@ -1,0 +1,78 @@
+//! `--aor`, `--host`, `--call-id`: only the messages they name reach the
+//! tracker and the views; the others are counted in the summary, not lost
+//! silently. On a committed case with one trunk (42 REGISTERs and
+//! answers) and one OPTIONS exchange (2 messages).
+use std::{path::PathBuf, process::Command};
+
+use serde_json::Value;
+
+fn analyze_json(args: &[&str]) -> Vec<Value> {
+    let case = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/provider-ban-after-failed-logins/b-fail2ban-reject.pcap");
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(&case)
+        .args(["--json", "--config-dir", ""])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// (messages shown, messages left out as the summary counts them,
+/// registrations in the summary).
+fn seen(args: &[&str]) -> (usize, u64, usize) {
+    let records = analyze_json(args);
+    let messages = records.iter().filter(|r| r["type"] == "message").count();
+    let summary = records.last().unwrap();
+    // Counts are listed when not zero.
+    let left_out = summary["counts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["by"] == "--aor / --host / --call-id")
+        .map_or(0, |c| c["n"].as_u64().unwrap());
+    let regs = summary["registrations"].as_array().unwrap().len();
+    (messages, left_out, regs)
+}
+
+#[test]
+fn without_a_filter_every_message_is_taken_and_nothing_is_counted_left_out() {
+    assert_eq!(seen(&[]), (44, 0, 1));
+}
+
+#[test]
+fn aor_takes_the_trunks_messages_only() {
+    assert_eq!(seen(&["--aor", "4420555017"]), (42, 2, 1));
+    assert_eq!(seen(&["--aor", "nobody"]), (0, 44, 0));
+}
+
+#[test]
+fn host_takes_the_messages_from_or_to_that_address() {
+    // The ban's 22 ICMP errors are about the registrar, not this host.
+    assert_eq!(seen(&["--host", "203.0.113.62"]), (2, 42 + 22, 0));
+    let records = analyze_json(&["--host", "198.51.100.71"]);
+    assert_eq!(records.iter().filter(|r| r["type"] == "icmp").count(), 22);
+    assert_eq!(seen(&["--host", "voice.example.net"]), (42, 2, 1));
+}
+
+#[test]
+fn call_id_takes_one_dialog_exactly() {
+    let records = analyze_json(&[]);
+    let options = records
+        .iter()
+        .find(|r| r["type"] == "message" && r["start_line"]["method"] == "OPTIONS")
+        .expect("an OPTIONS in the case");
+    let id = options["call_id"].as_str().expect("its Call-ID").to_owned();
+    assert_eq!(seen(&["--call-id", &id]), (2, 42, 0));
+    assert_eq!(seen(&["--call-id", &id[..id.len() - 1]]), (0, 44, 0));
+}

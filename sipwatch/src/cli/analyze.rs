@@ -3,7 +3,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 
-use super::{ConfigArgs, HepArgs, OutputArgs, SelectionArgs};
+use super::{ConfigArgs, HepArgs, OutputArgs, SelectionArgs, TlsArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,6 +17,8 @@ pub struct Args {
     config: ConfigArgs,
     #[command(flatten)]
     hep: HepArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// How `-` is named in messages and the summary.
@@ -31,11 +33,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let outputs = plan.build()?.list;
     args.hep.announce();
     let selection = args.selection.selection();
+    let keys = args.tls.keys()?;
     let analysis = if args.file.as_os_str() == "-" {
         let stdin = std::io::stdin().lock();
-        sipwatch::analyze::run_reader(stdin, STDIN, outputs, selection, stdout)
+        sipwatch::analyze::run_reader(
+            stdin,
+            STDIN,
+            outputs,
+            sipwatch::analyze::Reading { selection, keys },
+            stdout,
+        )
     } else {
-        sipwatch::analyze::run_with(&args.file, outputs, selection, stdout)
+        sipwatch::analyze::run_with(
+            &args.file,
+            outputs,
+            sipwatch::analyze::Reading { selection, keys },
+            stdout,
+        )
     };
     let name = if args.file.as_os_str() == "-" {
         STDIN.to_owned()

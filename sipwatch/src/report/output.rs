@@ -60,6 +60,11 @@ pub struct RunEnd<'a> {
     pub counts: &'a [Count],
     /// A HEP listener's counts (`hep-listen`, `attach --hep-listen`).
     pub hep: Option<&'a Tally>,
+    /// The TLS sessions not read, or whose handshake failed.
+    pub tls_sessions: &'a [crate::tls::SessionReport],
+    /// Malformed lines of the key logs the capture carried (its
+    /// Decryption Secrets Blocks).
+    pub keylog_errors: &'a [crate::tls::KeyLogError],
 }
 
 /// One count an output (or a stage of the pipeline) keeps of its own work,

@@ -43,6 +43,7 @@ pub mod path_audit;
 pub mod record;
 pub mod registration;
 pub mod storm;
+pub mod tls;
 
 /// `n` with its noun, singular for one: `1 time`, `3 times`.
 pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {

@@ -218,6 +218,17 @@ impl CaptureFileReader {
     }
 }
 
+impl CaptureFileReader {
+    /// The TLS key logs of the pcapng Decryption Secrets Blocks read so
+    /// far and not yet taken: take them after each frame, before using it.
+    pub fn take_secrets(&mut self) -> Vec<Vec<u8>> {
+        match &mut self.format {
+            Format::PcapNg(r) => r.take_secrets(),
+            Format::Pcap(_) => Vec::new(),
+        }
+    }
+}
+
 impl Iterator for CaptureFileReader {
     type Item = Result<Frame, FileError>;
 

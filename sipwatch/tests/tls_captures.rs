@@ -1,0 +1,209 @@
+//! SIP over TLS read from captures with their keys: `analyze FILE
+//! --tls-keylog KEYLOG`, and pcapng files that carry their keys in a
+//! Decryption Secrets Block. The captures and key logs are in
+//! `fixtures/tls/`, made by `fixtures/tls/make.py` (a Python `ssl` client
+//! and server on loopback, tcpdump, the client's `SSLKEYLOGFILE`).
+use std::{path::PathBuf, process::Command};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+}
+
+/// `sipwatch analyze ARGS --json`: its JSON objects and its standard error.
+fn analyze_json(args: &[&std::ffi::OsStr]) -> (Vec<serde_json::Value>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let objects = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (objects, stderr)
+}
+
+fn of_type<'a>(objects: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    objects.iter().filter(|o| o["type"] == kind).collect()
+}
+
+/// The first lines of the SIP messages, in order.
+fn first_lines(objects: &[serde_json::Value]) -> Vec<String> {
+    of_type(objects, "message")
+        .iter()
+        .map(|m| {
+            assert_eq!(m["transport"], "TLS", "{m}");
+            let l = &m["start_line"];
+            match l["kind"].as_str().unwrap() {
+                "request" => format!(
+                    "{} {} SIP/2.0",
+                    l["method"].as_str().unwrap(),
+                    l["uri"].as_str().unwrap()
+                ),
+                _ => format!("SIP/2.0 {} {}", l["code"], l["reason"].as_str().unwrap()),
+            }
+        })
+        .collect()
+}
+
+fn registration_states(objects: &[serde_json::Value]) -> Vec<String> {
+    let summary = of_type(objects, "summary")[0];
+    summary["registrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"]["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+const EXCHANGE: [&str; 4] = [
+    "REGISTER sip:provider.lab SIP/2.0",
+    "SIP/2.0 401 Unauthorized",
+    "REGISTER sip:provider.lab SIP/2.0",
+    "SIP/2.0 200 OK",
+];
+
+fn decrypts(name: &str) {
+    let (objects, stderr) = analyze_json(&[
+        fixture(&format!("{name}.pcap")).as_os_str(),
+        "--tls-keylog".as_ref(),
+        fixture(&format!("{name}.keys")).as_os_str(),
+    ]);
+    assert_eq!(first_lines(&objects), EXCHANGE, "{stderr}");
+    assert_eq!(registration_states(&objects), ["registered"]);
+    assert!(of_type(&objects, "tls_session").is_empty());
+    let tls = &of_type(&objects, "summary")[0]["pipeline"]["assembly"]["tls"];
+    assert_eq!(
+        (tls["sessions"].as_u64(), tls["decrypted"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
+
+#[test]
+fn tls12_aes_256_gcm_on_5061_is_decrypted_with_its_key_log() {
+    decrypts("tls12-register");
+}
+
+#[test]
+fn tls12_chacha20_poly1305_is_decrypted_with_its_key_log() {
+    decrypts("tls12-chacha-register");
+}
+
+#[test]
+fn tls13_on_another_port_is_found_by_its_content_and_decrypted() {
+    decrypts("tls13-register");
+}
+
+/// The one `tls_session` object of a run.
+fn session(objects: &[serde_json::Value]) -> &serde_json::Value {
+    let sessions = of_type(objects, "tls_session");
+    assert_eq!(sessions.len(), 1, "{objects:?}");
+    sessions[0]
+}
+
+#[test]
+fn a_session_without_its_key_is_listed_with_its_addresses_sni_version_and_cipher() {
+    // The TLS 1.3 capture's key log holds another session's secrets.
+    let (objects, _) = analyze_json(&[
+        fixture("tls12-register.pcap").as_os_str(),
+        "--tls-keylog".as_ref(),
+        fixture("tls13-register.keys").as_os_str(),
+    ]);
+    assert!(of_type(&objects, "message").is_empty());
+    let s = session(&objects);
+    assert_eq!(s["unreadable"], "no_key");
+    assert_eq!(s["server"], "127.0.0.1:5061");
+    assert_eq!(s["sni"], "sip.provider.lab");
+    assert_eq!(s["version"], "TLS 1.2");
+    assert_eq!(s["cipher"], "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+    assert_eq!(s["failure"], serde_json::Value::Null);
+}
+
+#[test]
+fn the_text_summary_tells_why_a_session_was_not_decrypted() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(fixture("tls13-register.pcap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(
+            "(sip.provider.lab, TLS 1.3, TLS_AES_256_GCM_SHA384): not decrypted: no key for this session's client random"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_wrong_secret_for_the_right_session_is_told_apart_from_a_missing_one() {
+    let keys = std::fs::read_to_string(fixture("tls12-register.keys")).unwrap();
+    // The master secret's last byte changed.
+    let line = keys
+        .lines()
+        .find(|l| l.starts_with("CLIENT_RANDOM"))
+        .unwrap();
+    let last = line.chars().last().unwrap();
+    let changed = format!(
+        "{}{}",
+        &line[..line.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.keys");
+    std::fs::write(&wrong, changed).unwrap();
+    let (objects, _) = analyze_json(&[
+        fixture("tls12-register.pcap").as_os_str(),
+        "--tls-keylog".as_ref(),
+        wrong.as_os_str(),
+    ]);
+    assert_eq!(session(&objects)["unreadable"], "wrong_key");
+}
+
+#[test]
+fn a_malformed_key_log_line_is_named_and_the_others_still_decrypt() {
+    let keys = std::fs::read_to_string(fixture("tls13-register.keys")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.keys");
+    // A garbled first line, and the log cut in the middle of its last line
+    // (the exporter secret, which decryption does not need).
+    let mut text = format!("CLIENT_RANDOM nothex 00\n{keys}");
+    text.push_str("EXPORTER_SECRET 0011");
+    std::fs::write(&path, text).unwrap();
+    let (objects, stderr) = analyze_json(&[
+        fixture("tls13-register.pcap").as_os_str(),
+        "--tls-keylog".as_ref(),
+        path.as_os_str(),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "{}, line 1: the client random is not 64 hex digits",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", line 8: "), "{stderr}");
+    assert_eq!(first_lines(&objects), EXCHANGE);
+}
+
+#[test]
+fn a_key_log_that_cannot_be_read_is_an_error_that_names_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(fixture("tls13-register.pcap"))
+        .args(["--tls-keylog", "/nonexistent/keys.log"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("reading the TLS key log /nonexistent/keys.log"),
+        "{stderr}"
+    );
+}

@@ -129,16 +129,26 @@ fn a_session_without_its_key_is_listed_with_its_addresses_sni_version_and_cipher
 fn the_text_summary_tells_why_a_session_was_not_decrypted() {
     let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
         .arg("analyze")
-        .arg(fixture("tls13-register.pcap"))
+        .arg(fixture("tls12-register.pcap"))
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
         text.contains(
-            "(sip.provider.lab, TLS 1.3, TLS_AES_256_GCM_SHA384): not decrypted: no key for this session's client random"
+            "(sip.provider.lab, TLS 1.2, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384): not decrypted: no key for this session's client random"
         ),
         "{text}"
     );
+}
+
+#[test]
+fn tls_off_the_sip_ports_without_its_key_is_passed_over_as_not_sip() {
+    // Port 7443: it could as well be a web page; only its key makes it SIP's.
+    let (objects, _) = analyze_json(&[fixture("tls13-register.pcap").as_os_str()]);
+    assert!(of_type(&objects, "tls_session").is_empty());
+    let assembly = &of_type(&objects, "summary")[0]["pipeline"]["assembly"];
+    assert_eq!(assembly["not_sip"]["tcp_streams"], 2, "{assembly}");
+    assert_eq!(assembly["tcp"]["lost_bytes"], 0, "{assembly}");
 }
 
 #[test]

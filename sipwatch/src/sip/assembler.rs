@@ -234,13 +234,23 @@ impl MessageAssembler {
         }
         // The ClientHello's sender is the client; a capture that starts
         // later guesses the server by its lower port.
-        const CLIENT_HELLO: u8 = 1;
-        const SERVER_HELLO: u8 = 2;
-        let src_is_client = match d.payload.get(5) {
-            Some(&CLIENT_HELLO) if d.payload[0] == 22 => true,
-            Some(&SERVER_HELLO) if d.payload[0] == 22 => false,
-            _ => d.src.port() > d.dst.port(),
+        let hello = tls::hello(&d.payload);
+        let src_is_client = match hello {
+            Some(tls::Hello::Client(_)) => true,
+            Some(tls::Hello::Server) => false,
+            None => d.src.port() > d.dst.port(),
         };
+        // Off the SIP ports, TLS is taken as SIP only where the key log
+        // can open it (and its plaintext then starts like SIP): an HTTPS
+        // page beside SIP is passed over like any other stream.
+        let on_port = self.selection.on_sip_port(&d.src, &d.dst)
+            || [d.src.port(), d.dst.port()]
+                .iter()
+                .any(|p| sipwatch_common::DEFAULT_TLS_PORTS.contains(p));
+        let keyed = matches!(hello, Some(tls::Hello::Client(random)) if self.tls.has_key(&random));
+        if !on_port && !keyed {
+            return false;
+        }
         let (client, server) = if src_is_client {
             (d.src, d.dst)
         } else {
@@ -262,7 +272,7 @@ impl MessageAssembler {
                 StreamEvent::Data(bytes) => {
                     let mut p = Vec::new();
                     self.tls.push(src, dst, &bytes, now, &mut p);
-                    if !p.is_empty() {
+                    if !p.is_empty() && self.tls_plaintext_is_sip(flow, &p, now) {
                         plain.push(StreamEvent::Data(p));
                     }
                 }
@@ -350,6 +360,40 @@ impl MessageAssembler {
             s.framer.end();
             add(&mut self.closed, &s.framer.stats());
         }
+    }
+
+    /// Whether a TLS direction's plaintext is SIP: on the SIP ports it is;
+    /// elsewhere its first bytes (or its reverse's) decide, as for TCP.
+    /// What is not SIP is counted and dropped.
+    fn tls_plaintext_is_sip(&mut self, flow: Flow, plain: &[u8], now: SystemTime) -> bool {
+        if self.selection.on_sip_port(&flow.src, &flow.dst) {
+            return true;
+        }
+        let reverse = Flow {
+            src: flow.dst,
+            dst: flow.src,
+        };
+        let kind = match self.judged.get(&flow) {
+            Some(j) => j.kind,
+            None => {
+                let reverse_is_sip = self
+                    .judged
+                    .get(&reverse)
+                    .is_some_and(|j| j.kind == StreamKind::Sip);
+                let kind = if reverse_is_sip || self.selection.starts_like_sip(plain) {
+                    StreamKind::Sip
+                } else {
+                    self.not_sip.tcp_streams += 1;
+                    StreamKind::NotSip
+                };
+                self.judge(flow, kind, now);
+                kind
+            }
+        };
+        if kind == StreamKind::NotSip {
+            self.not_sip.tcp_bytes += plain.len() as u64;
+        }
+        kind == StreamKind::Sip
     }
 
     /// What waits behind a gap in a TLS stream at the end: the gap makes

@@ -23,6 +23,31 @@ pub use certificate::{Certificate, NameMatch, name_match};
 pub use keylog::{KeyLog, KeyLogError, KeyLogRead};
 pub use session::{Alert, Session, Side, Stage, Unreadable, Version, starts_like_tls};
 
+/// What the first record of a direction says of its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hello {
+    /// A ClientHello, with its random: the sender is the client.
+    Client(keylog::ClientRandom),
+    /// A ServerHello: the sender is the server.
+    Server,
+}
+
+/// The hello that `bytes`, a direction's first, start with: a handshake
+/// record whose first message is a ClientHello (its random after the
+/// record header, the message header and the version, RFC 8446 §4.1.2)
+/// or a ServerHello.
+pub fn hello(bytes: &[u8]) -> Option<Hello> {
+    const HANDSHAKE: u8 = 22;
+    match bytes {
+        [HANDSHAKE, 3, _, _, _, 1, ..] => bytes
+            .get(11..43)
+            .and_then(|r| r.try_into().ok())
+            .map(Hello::Client),
+        [HANDSHAKE, 3, _, _, _, 2, ..] => Some(Hello::Server),
+        _ => None,
+    }
+}
+
 /// Sessions listed at the end of a run, at most; the others are counted.
 pub const MAX_LISTED: usize = 256;
 /// Connections followed at once; the least recently active ends first.
@@ -164,6 +189,11 @@ impl Connections {
     /// More secrets (a Decryption Secrets Block in the capture).
     pub fn add_keys(&mut self, text: &[u8], source_name: &str) -> KeyLogRead {
         self.keys.add(text, source_name)
+    }
+
+    /// Whether the key log holds secrets for the session `random` names.
+    pub fn has_key(&self, random: &keylog::ClientRandom) -> bool {
+        self.keys.get(random).is_some()
     }
 
     /// Whether `src` → `dst` belongs to a TLS connection, and which side

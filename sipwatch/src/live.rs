@@ -24,6 +24,8 @@ pub struct LiveCapture {
     capture: Capture,
     /// What the kernel programs select, so user space takes the same as SIP.
     selection: SipSelection,
+    /// `--tls-keylog`: followed while the TLS library writes it.
+    keylog: Option<crate::capture::file::KeyLogFile>,
 }
 
 impl LiveCapture {
@@ -34,7 +36,15 @@ impl LiveCapture {
         Ok(LiveCapture {
             capture: Capture::attach(config)?,
             selection: SipSelection::new(&config.sip_ports, config.sniff_udp),
+            keylog: None,
         })
+    }
+
+    /// Decrypts SIP over TLS with the key log `keylog` (`--tls-keylog`),
+    /// its new lines read as the TLS library appends them.
+    pub fn with_tls_keylog(mut self, keylog: crate::capture::file::KeyLogFile) -> Self {
+        self.keylog = Some(keylog);
+        self
     }
 
     /// What is attached where, for telling the user: "XDP (ingress) in
@@ -96,6 +106,9 @@ impl LiveCapture {
             pipeline = pipeline.with_audit(auditor);
         }
         let mut nic = NicSource::new(self.capture)?;
+        if let Some(keylog) = self.keylog {
+            nic = nic.with_keylog(keylog);
+        }
         let finished = match hep {
             Some(hep) => {
                 let mut both = Both::new(nic, hep);

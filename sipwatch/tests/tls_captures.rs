@@ -217,3 +217,61 @@ fn a_key_log_that_cannot_be_read_is_an_error_that_names_it() {
         "{stderr}"
     );
 }
+
+/// `editcap --inject-secrets tls,KEYS IN OUT` (Wireshark's editcap: `cargo
+/// xtask setup` installs it with tshark).
+fn inject_secrets(name: &str, dir: &std::path::Path) -> PathBuf {
+    let out = dir.join(format!("{name}.pcapng"));
+    let status = Command::new("editcap")
+        .arg("--inject-secrets")
+        .arg(format!(
+            "tls,{}",
+            fixture(&format!("{name}.keys")).display()
+        ))
+        .arg(fixture(&format!("{name}.pcap")))
+        .arg(&out)
+        .status()
+        .unwrap_or_else(|e| panic!("editcap (`cargo xtask setup` installs tshark): {e}"));
+    assert!(status.success());
+    out
+}
+
+#[test]
+fn a_pcapng_with_a_decryption_secrets_block_needs_no_key_log() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["tls12-register", "tls13-register"] {
+        let pcapng = inject_secrets(name, dir.path());
+        let (objects, stderr) = analyze_json(&[pcapng.as_os_str()]);
+        assert_eq!(first_lines(&objects), EXCHANGE, "{name}: {stderr}");
+        assert_eq!(registration_states(&objects), ["registered"]);
+    }
+}
+
+#[test]
+fn a_capture_cut_in_the_handshake_tells_so_and_keeps_what_came_before() {
+    // The TLS 1.2 capture cut after the ClientHello, in the middle of the
+    // ServerHello's frame.
+    let whole = std::fs::read(fixture("tls12-register.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &whole[..1500]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(&cut)
+        .arg("--tls-keylog")
+        .arg(fixture("tls12-register.keys"))
+        .output()
+        .unwrap();
+    let (text, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stderr.contains("then stopped: the file ends in the middle of"),
+        "{stderr}"
+    );
+    assert!(
+        text.contains("(sip.provider.lab, version not seen, cipher not seen): not decrypted: the capture ended during the handshake"),
+        "{text}"
+    );
+}

@@ -207,7 +207,7 @@ impl SelectionArgs {
 /// `--tls-keylog`: the TLS secrets to open SIP over TLS with.
 #[derive(clap::Args)]
 pub struct TlsArgs {
-    /// An NSS key log (what SSLKEYLOGFILE makes OpenSSL, Python or baresip write): SIP over TLS on any port is decrypted and analysed; analyze also reads the keys a pcapng file carries (editcap --inject-secrets).
+    /// An NSS key log (what SSLKEYLOGFILE makes OpenSSL, Python or baresip write): SIP over TLS is decrypted and analysed (on the SIP and TLS ports, and on any other port where the key log opens it); attach follows the file as it grows, copies the --tls-port packets and embeds the keys in --write's pcapng, which Wireshark then opens decrypted; analyze also reads the keys a pcapng file carries (editcap --inject-secrets).
     #[arg(long, value_name = "KEYLOG")]
     pub tls_keylog: Option<std::path::PathBuf>,
 }

@@ -326,9 +326,10 @@ impl Connections {
 /// The session's report: what was read, and how it failed.
 fn report(s: &Session) -> SessionReport {
     let failure = failure(s);
+    let waiting = s.pending().then_some(Unreadable::NoKey);
     // A handshake that failed has no application data to read: its
     // records are not "unreadable" for want of a key.
-    let unreadable = match (&failure, s.unreadable) {
+    let unreadable = match (&failure, s.unreadable.or(waiting)) {
         (Some(_), Some(Unreadable::NoKey)) => None,
         (None, None) if !s.closing() && s.stage < Stage::Established => {
             Some(Unreadable::CaptureEndedInHandshake)
@@ -365,6 +366,8 @@ fn failure(s: &Session) -> Option<HandshakeFailure> {
         });
     }
     let unread = s.unreadable.is_some_and(|u| u != Unreadable::NoKey);
+    // Without keys, TLS 1.3's encrypted alerts are not read: a close
+    // during the handshake is still told.
     if !s.closing() || s.stage == Stage::Established || unread {
         return None;
     }

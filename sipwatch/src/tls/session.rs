@@ -110,9 +110,21 @@ enum Protection {
     Clear,
     /// Encrypted and readable.
     Keyed(Box<RecordKey>),
+    /// Encrypted, its key not (yet) in the key log: records are held, so
+    /// that a secrets block written after them still opens them.
+    Pending,
     /// Encrypted, and not readable: counted only.
     Unread,
 }
+
+/// Records held per direction while its key is pending, at most.
+const MAX_HELD: usize = 64;
+
+/// An encrypted record held until its key comes: type, version, fragment.
+type Held = (u8, u16, Vec<u8>);
+
+/// A direction's key, and (TLS 1.3) the one after its Finished.
+type KeyPair = (Box<RecordKey>, Option<Box<RecordKey>>);
 
 /// One direction's reading state.
 struct Direction {
@@ -121,6 +133,8 @@ struct Direction {
     protection: Protection,
     /// TLS 1.3: the application traffic key, installed after Finished.
     next: Option<Box<RecordKey>>,
+    /// Encrypted records waiting for their key.
+    held: Vec<Held>,
     /// Encrypted records seen, read or not.
     encrypted_records: u64,
     /// Bytes of plaintext handed on.
@@ -135,6 +149,7 @@ impl Direction {
             handshake: Vec::new(),
             protection: Protection::Clear,
             next: None,
+            held: Vec::new(),
             encrypted_records: 0,
             plaintext: 0,
             broken: false,
@@ -228,6 +243,7 @@ impl Session {
     /// the capture.
     pub fn decrypted(&self) -> bool {
         self.unreadable.is_none()
+            && !self.pending()
             && self.dirs.iter().any(|d| d.encrypted_records > 0)
             && self.suite.is_some()
     }
@@ -330,14 +346,11 @@ impl Session {
         // TLS 1.3 compatibility mode's ChangeCipherSpec carries nothing.
         if content_type == CHANGE_CIPHER_SPEC {
             if !tls13 {
-                self.change_cipher_spec(side, keys);
+                self.change_cipher_spec(side);
             }
             return;
         }
-        let encrypted = match &self.dirs[d].protection {
-            Protection::Clear => false,
-            Protection::Keyed(_) | Protection::Unread => true,
-        };
+        let encrypted = !matches!(self.dirs[d].protection, Protection::Clear);
         if !encrypted {
             match content_type {
                 HANDSHAKE => self.handshake(side, fragment, keys),
@@ -348,8 +361,44 @@ impl Session {
             return;
         }
         self.dirs[d].encrypted_records += 1;
+        if matches!(self.dirs[d].protection, Protection::Pending) {
+            self.find_keys(keys);
+        }
+        match &self.dirs[d].protection {
+            Protection::Pending if self.dirs[d].held.len() < MAX_HELD => {
+                self.dirs[d]
+                    .held
+                    .push((content_type, version, fragment.to_vec()));
+                self.seen_unread(side);
+            }
+            Protection::Pending => {
+                self.dirs[d].held = Vec::new();
+                self.dirs[d].protection = Protection::Unread;
+                self.unreadable.get_or_insert(Unreadable::NoKey);
+                self.seen_unread(side);
+            }
+            Protection::Keyed(_) => {
+                for (t, v, f) in std::mem::take(&mut self.dirs[d].held) {
+                    self.open(side, t, v, &f, keys, plaintext);
+                }
+                self.open(side, content_type, version, fragment, keys, plaintext);
+            }
+            Protection::Clear | Protection::Unread => self.seen_unread(side),
+        }
+    }
+
+    /// Opens one encrypted record of `side` and reads what it carries.
+    fn open(
+        &mut self,
+        side: Side,
+        content_type: u8,
+        version: u16,
+        fragment: &[u8],
+        keys: &KeyLog,
+        plaintext: &mut Vec<u8>,
+    ) {
+        let d = side.index();
         let Protection::Keyed(key) = &mut self.dirs[d].protection else {
-            self.seen_unread(side);
             return;
         };
         let Ok((inner, content)) = key.open(content_type, version, fragment) else {
@@ -385,27 +434,54 @@ impl Session {
         }
     }
 
-    /// TLS 1.2: `side` encrypts from its next record on.
-    fn change_cipher_spec(&mut self, side: Side, keys: &KeyLog) {
-        let protection = match self.tls12_keys(keys) {
-            Ok((client, server)) => Protection::Keyed(Box::new(match side {
-                Side::Client => client,
-                Side::Server => server,
-            })),
+    /// TLS 1.2: `side` encrypts from its next record on; its key is looked
+    /// up when its first encrypted record comes.
+    fn change_cipher_spec(&mut self, side: Side) {
+        self.dirs[side.index()].protection = Protection::Pending;
+        if self
+            .dirs
+            .iter()
+            .all(|d| !matches!(d.protection, Protection::Clear))
+        {
+            self.stage = Stage::Established;
+        }
+    }
+
+    /// Whether a direction still waits for its key.
+    pub fn pending(&self) -> bool {
+        self.dirs
+            .iter()
+            .any(|d| matches!(d.protection, Protection::Pending))
+    }
+
+    /// The key log's secrets for the directions still pending: installed
+    /// when found; a reason other than a missing key ends the wait.
+    fn find_keys(&mut self, keys: &KeyLog) {
+        let found = match self.version {
+            Some(Version::Tls13) => self.tls13_keys(keys),
+            _ => self
+                .tls12_keys(keys)
+                .map(|(client, server)| [(Box::new(client), None), (Box::new(server), None)]),
+        };
+        match found {
+            Ok(pair) => {
+                for (dir, (key, next)) in self.dirs.iter_mut().zip(pair) {
+                    if matches!(dir.protection, Protection::Pending) {
+                        dir.protection = Protection::Keyed(key);
+                        dir.next = next;
+                    }
+                }
+            }
+            Err(Unreadable::NoKey) => {}
             Err(why) => {
                 self.unreadable.get_or_insert(why);
-                Protection::Unread
+                for dir in &mut self.dirs {
+                    if matches!(dir.protection, Protection::Pending) {
+                        dir.protection = Protection::Unread;
+                        dir.held = Vec::new();
+                    }
+                }
             }
-        };
-        self.dirs[side.index()].protection = protection;
-        if matches!(
-            (&self.dirs[0].protection, &self.dirs[1].protection),
-            (
-                Protection::Keyed(_) | Protection::Unread,
-                Protection::Keyed(_) | Protection::Unread
-            )
-        ) {
-            self.stage = Stage::Established;
         }
     }
 
@@ -428,41 +504,26 @@ impl Session {
         Ok(keys::tls12_keys(suite, master, random, server_random))
     }
 
-    /// TLS 1.3: both directions' handshake keys, and the traffic keys that
-    /// follow each side's Finished.
-    fn tls13_keys(&mut self, keys: &KeyLog) {
-        let result = (|| {
-            let suite = self.suite()?;
-            let random = self
-                .client_random
-                .as_ref()
-                .ok_or(Unreadable::HandshakeNotInCapture)?;
-            let s = keys.get(random).ok_or(Unreadable::NoKey)?;
-            let pick = |secret: &Option<Vec<u8>>| {
-                secret
-                    .as_deref()
-                    .map(|secret| Box::new(keys::tls13_key(suite, secret)))
-            };
-            let client = pick(&s.client_handshake).ok_or(Unreadable::NoKey)?;
-            let server = pick(&s.server_handshake).ok_or(Unreadable::NoKey)?;
-            Ok((
-                (client, pick(&s.client_traffic)),
-                (server, pick(&s.server_traffic)),
-            ))
-        })();
-        match result {
-            Ok(((client, client_next), (server, server_next))) => {
-                self.dirs[0].protection = Protection::Keyed(client);
-                self.dirs[0].next = client_next;
-                self.dirs[1].protection = Protection::Keyed(server);
-                self.dirs[1].next = server_next;
-            }
-            Err(why) => {
-                self.unreadable.get_or_insert(why);
-                self.dirs[0].protection = Protection::Unread;
-                self.dirs[1].protection = Protection::Unread;
-            }
-        }
+    /// TLS 1.3: both directions' handshake keys, each with the traffic key
+    /// that follows its side's Finished.
+    fn tls13_keys(&self, keys: &KeyLog) -> Result<[KeyPair; 2], Unreadable> {
+        let suite = self.suite()?;
+        let random = self
+            .client_random
+            .as_ref()
+            .ok_or(Unreadable::HandshakeNotInCapture)?;
+        let s = keys.get(random).ok_or(Unreadable::NoKey)?;
+        let pick = |secret: &Option<Vec<u8>>| {
+            secret
+                .as_deref()
+                .map(|secret| Box::new(keys::tls13_key(suite, secret)))
+        };
+        let client = pick(&s.client_handshake).ok_or(Unreadable::NoKey)?;
+        let server = pick(&s.server_handshake).ok_or(Unreadable::NoKey)?;
+        Ok([
+            (client, pick(&s.client_traffic)),
+            (server, pick(&s.server_traffic)),
+        ])
     }
 
     fn alert(&mut self, side: Side, content: &[u8], encrypted: bool) {
@@ -588,7 +649,10 @@ impl Session {
         self.server_random = Some(hello.random.to_vec());
         self.stage = Stage::ServerHello;
         if self.version == Some(Version::Tls13) {
-            self.tls13_keys(keys);
+            for dir in &mut self.dirs {
+                dir.protection = Protection::Pending;
+            }
+            self.find_keys(keys);
         }
     }
 }

@@ -21,6 +21,7 @@
 //! # Ok::<(), sipwatch::capture::file::FileError>(())
 //! ```
 mod cursor;
+mod keylog;
 mod pcap;
 mod pcapng;
 mod writer;
@@ -31,6 +32,7 @@ use std::{
     path::Path,
 };
 
+pub use keylog::KeyLogFile;
 pub use writer::{PcapNgWriter, Rotation};
 
 use super::Frame;

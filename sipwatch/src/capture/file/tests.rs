@@ -298,3 +298,39 @@ fn an_empty_input_and_a_compressed_or_text_file_are_said_as_such() {
     let text = export.err().expect("not a capture").to_string();
     assert!(text.contains("4e 6f 2e 20: text"), "{text}");
 }
+
+#[test]
+fn a_key_log_is_embedded_as_it_grows_and_read_back_ahead_of_the_frames_after_it() {
+    let path = temp("secrets.pcapng");
+    let keylog = temp("secrets.keys");
+    std::fs::write(&keylog, "CLIENT_RANDOM aa bb\n").unwrap();
+    let mut w = PcapNgWriter::create(&path, None)
+        .unwrap()
+        .with_secrets(&keylog)
+        .unwrap();
+    w.write(&frame(1, None)).unwrap();
+    // A line being written waits for its end.
+    std::fs::write(&keylog, "CLIENT_RANDOM aa bb\nCLIENT_RANDOM cc").unwrap();
+    w.write(&frame(2, None)).unwrap();
+    std::fs::write(&keylog, "CLIENT_RANDOM aa bb\nCLIENT_RANDOM cc dd\n").unwrap();
+    w.write(&frame(3, None)).unwrap();
+    w.finish().unwrap();
+    let mut r = CaptureFileReader::open(&path).unwrap();
+    let mut seen = Vec::new();
+    while let Some(frame) = r.next() {
+        for s in r.take_secrets() {
+            seen.push(String::from_utf8(s).unwrap());
+        }
+        seen.push(format!("frame {}", frame.unwrap().data.len() - 60));
+    }
+    assert_eq!(
+        seen,
+        [
+            "CLIENT_RANDOM aa bb\n",
+            "frame 1",
+            "frame 2",
+            "CLIENT_RANDOM cc dd\n",
+            "frame 3"
+        ]
+    );
+}

@@ -11,8 +11,8 @@ use std::{
 use super::{
     FileError, linktype,
     pcapng::{
-        BYTE_ORDER_MAGIC, EPB, EPB_FLAGS, FLAG_INBOUND, FLAG_OUTBOUND, IDB, IF_NAME, IF_TSRESOL,
-        OPT_END, SHB, padded,
+        BYTE_ORDER_MAGIC, DSB, EPB, EPB_FLAGS, FLAG_INBOUND, FLAG_OUTBOUND, IDB, IF_NAME,
+        IF_TSRESOL, OPT_END, SECRETS_TLS_KEYLOG, SHB, padded,
     },
 };
 use crate::capture::{Direction, Frame, LinkType};
@@ -45,6 +45,16 @@ pub struct PcapNgWriter {
     /// Capture interface (ifindex, link type) → interface id in this file.
     interfaces: HashMap<(u32, LinkType), u32>,
     frames: u64,
+    /// `--tls-keylog`: the key log embedded as Decryption Secrets Blocks.
+    secrets: Option<Secrets>,
+}
+
+/// `--tls-keylog` embedded: the key log followed, and every line read so
+/// far (each file of a rotation starts with all of them, so that Wireshark
+/// opens any of them decrypted).
+struct Secrets {
+    file: super::KeyLogFile,
+    text: Vec<u8>,
 }
 
 impl PcapNgWriter {
@@ -61,9 +71,44 @@ impl PcapNgWriter {
             bytes: 0,
             interfaces: HashMap::new(),
             frames: 0,
+            secrets: None,
         };
         w.section_header()?;
         Ok(w)
+    }
+
+    /// Embeds the NSS key log at `keylog` (`--tls-keylog`) as Decryption
+    /// Secrets Blocks: what it holds now at once, and the lines the TLS
+    /// library appends later ahead of the next frame written. A key log
+    /// that cannot be read is an error ([`FileError::Open`]).
+    pub fn with_secrets(mut self, keylog: &Path) -> Result<Self, FileError> {
+        self.secrets = Some(Secrets {
+            file: super::KeyLogFile::open(keylog)?,
+            text: Vec::new(),
+        });
+        self.new_secrets()?;
+        Ok(self)
+    }
+
+    /// Writes the key log's new whole lines as one secrets block.
+    fn new_secrets(&mut self) -> Result<(), FileError> {
+        let Some(s) = &mut self.secrets else {
+            return Ok(());
+        };
+        let Some(new) = s.file.new_lines() else {
+            return Ok(());
+        };
+        s.text.extend_from_slice(&new);
+        self.secrets_block(&new)
+    }
+
+    fn secrets_block(&mut self, text: &[u8]) -> Result<(), FileError> {
+        let mut body = Vec::with_capacity(8 + padded(text.len()));
+        body.extend_from_slice(&SECRETS_TLS_KEYLOG.to_le_bytes());
+        body.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        body.extend_from_slice(text);
+        body.resize(8 + padded(text.len()), 0);
+        self.block(DSB, &body)
     }
 
     /// Frames written, over all files.
@@ -80,6 +125,7 @@ impl PcapNgWriter {
         {
             self.rotate(r)?;
         }
+        self.new_secrets()?;
         let ifid = self.interface(frame)?;
         let nanos = frame
             .timestamp
@@ -132,7 +178,12 @@ impl PcapNgWriter {
         self.out = open(&self.path)?;
         self.bytes = 0;
         self.interfaces.clear();
-        self.section_header()
+        self.section_header()?;
+        let all = self.secrets.as_ref().map(|s| s.text.clone());
+        match all {
+            Some(text) if !text.is_empty() => self.secrets_block(&text),
+            _ => Ok(()),
+        }
     }
 
     fn section_header(&mut self) -> Result<(), FileError> {

@@ -275,3 +275,112 @@ fn a_capture_cut_in_the_handshake_tells_so_and_keeps_what_came_before() {
         "{text}"
     );
 }
+
+/// The one session of a failed handshake's fixture, with its key log or
+/// without.
+fn failed(name: &str, with_keys: bool) -> serde_json::Value {
+    let pcap = fixture(&format!("{name}.pcap"));
+    let keys = fixture(&format!("{name}.keys"));
+    let mut args = vec![pcap.as_os_str()];
+    if with_keys {
+        args.extend(["--tls-keylog".as_ref(), keys.as_os_str()]);
+    }
+    let (objects, _) = analyze_json(&args);
+    let s = session(&objects).clone();
+    assert_eq!(s["decrypted"], false);
+    s
+}
+
+#[test]
+fn an_expired_certificate_is_told_with_the_alert_and_its_date() {
+    let s = failed("tls12-expired-failed", false);
+    let f = &s["failure"];
+    assert_eq!(
+        (&f["kind"], &f["from"], &f["alert"]),
+        (
+            &"alert".into(),
+            &"client".into(),
+            &"certificate_expired".into()
+        ),
+        "{s}"
+    );
+    assert_eq!(f["certificate"]["kind"], "expired", "{s}");
+    assert_eq!(
+        s["unreadable"],
+        serde_json::Value::Null,
+        "a failed handshake has nothing to read"
+    );
+}
+
+#[test]
+fn a_name_mismatch_in_tls13_is_told_from_the_certificate_the_key_log_opens() {
+    let s = failed("tls13-wrongname-failed", true);
+    let f = &s["failure"];
+    assert_eq!(
+        (&f["from"], &f["alert"]),
+        (&"client".into(), &"bad_certificate".into()),
+        "{s}"
+    );
+    assert_eq!(f["certificate"]["kind"], "name_mismatch", "{s}");
+    assert_eq!(f["certificate"]["asked"], "sip.provider.lab");
+    assert_eq!(
+        f["certificate"]["names"],
+        serde_json::json!(["other.example"])
+    );
+    // Without the key log the certificate stays encrypted: the alert alone.
+    let s = failed("tls13-wrongname-failed", false);
+    assert_eq!(s["failure"]["alert"], "bad_certificate");
+    assert!(s["failure"].get("certificate").is_none(), "{s}");
+}
+
+#[test]
+fn an_unknown_ca_and_a_version_mismatch_are_told_with_the_side_that_refused() {
+    let s = failed("tls12-unknownca-failed", false);
+    assert_eq!(
+        (&s["failure"]["from"], &s["failure"]["alert"]),
+        (&"client".into(), &"unknown_ca".into())
+    );
+    let s = failed("tls-version-failed", false);
+    assert_eq!(
+        (
+            &s["failure"]["from"],
+            &s["failure"]["alert"],
+            &s["failure"]["stage"]
+        ),
+        (
+            &"server".into(),
+            &"protocol_version".into(),
+            &"client_hello".into()
+        )
+    );
+}
+
+#[test]
+fn the_summary_words_a_handshake_failure_with_its_asterisk_fix() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(fixture("tls12-unknownca-failed.pcap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("handshake failed: the client 127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rejected the server's certificate: fatal alert unknown_ca"),
+        "{text}"
+    );
+    assert!(text.contains("  fix: give Asterisk the CA that issued the provider's certificate: PJSIP transport `ca_list_file=`"), "{text}");
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(fixture("tls-version-failed.pcap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("shares no TLS version with the other side: fatal alert protocol_version"),
+        "{text}"
+    );
+    assert!(text.contains("PJSIP transport `method=tlsv1_2`"), "{text}");
+}

@@ -141,8 +141,24 @@ pub fn failure(r: &SessionReport, f: &HandshakeFailure) -> String {
                 "the connection ended after the client's hello with no answer from the server: it refused the client's TLS versions or ciphers without saying why, or does not speak TLS there",
             );
         }
-        HandshakeFailure::ClosedDuringHandshake { certificate, .. } => {
-            s.push_str("the connection ended before the handshake finished, without an alert");
+        HandshakeFailure::ClosedDuringHandshake {
+            certificate,
+            by,
+            unread_alert,
+            ..
+        } => {
+            let who = by.map_or_else(|| "one side".to_owned(), |side| who(r, side));
+            let _ = write!(
+                s,
+                "{who} closed the connection before the handshake finished"
+            );
+            if *unread_alert {
+                s.push_str(
+                    ", after an encrypted record (TLS 1.3 encrypts its alert; the key log lacks that side's handshake secret)",
+                );
+            } else {
+                s.push_str(", without an alert");
+            }
             if let Some(c) = certificate {
                 let _ = write!(s, "; {}", problem(c));
             }
@@ -186,15 +202,33 @@ fn fix(f: &HandshakeFailure) -> Option<String> {
             }
         });
     }
-    let HandshakeFailure::Alert { from, alert, .. } = f else {
-        return Some(
-            "check the TLS port and that both sides allow TLS 1.2 or 1.3: PJSIP transport `method=tlsv1_2` (or `tlsv1_3`), chan_sip `tlsclientmethod=tlsv1_2`".to_owned(),
-        );
+    let (from, alert) = match f {
+        HandshakeFailure::Alert { from, alert, .. } => (*from, *alert),
+        HandshakeFailure::ClosedDuringHandshake {
+            by: Some(Side::Client),
+            stage: Stage::ServerHello,
+            ..
+        } => {
+            return Some(
+                "the client most likely rejected the server's certificate: check that Asterisk trusts its CA (PJSIP transport `ca_list_file=`, chan_sip `tlscafile=`) and registers to a name the certificate holds; a key log (SSLKEYLOGFILE) of the client shows the certificate and the alert".to_owned(),
+            );
+        }
+        _ => {
+            return Some(
+                "check the TLS port and that both sides allow TLS 1.2 or 1.3: PJSIP transport `method=tlsv1_2` (or `tlsv1_3`), chan_sip `tlsclientmethod=tlsv1_2`".to_owned(),
+            );
+        }
     };
     Some(
-        match (*from, *alert) {
-            (Side::Client, "unknown_ca" | "certificate_unknown" | "bad_certificate") => {
+        match (from, alert) {
+            (Side::Client, "unknown_ca") => {
                 "give Asterisk the CA that issued the provider's certificate: PJSIP transport `ca_list_file=` (or `ca_list_path=`), chan_sip `tlscafile=` (or `tlscapath=`)"
+            }
+            (Side::Client, "certificate_expired") => {
+                "the provider must renew its certificate; until then PJSIP transport `verify_server=no` (chan_sip `tlsdontverifyserver=yes`) skips the check, which also lets an impostor in"
+            }
+            (Side::Client, "certificate_unknown" | "bad_certificate") => {
+                "the certificate's name or chain was refused: register to a name it holds (PJSIP: the host of `server_uri` / `outbound_proxy`; chan_sip: the `register =>` host) and trust its CA (PJSIP transport `ca_list_file=`, chan_sip `tlscafile=`); in TLS 1.3 a key log of the client (SSLKEYLOGFILE) shows the certificate"
             }
             (Side::Client, _) => {
                 "check the provider's certificate chain against the CA Asterisk trusts: PJSIP transport `ca_list_file=`, chan_sip `tlscafile=`"

@@ -74,11 +74,18 @@ pub enum HandshakeFailure {
     /// no alert: the server refused the client's versions or ciphers
     /// without saying so, or is not TLS.
     NoServerHello,
-    /// The connection ended before the handshake finished, without an
-    /// alert (a client that rejects the certificate and closes at once).
+    /// The connection ended before the handshake finished without an alert
+    /// that could be read (a client that rejects the certificate and
+    /// closes, or one whose TLS 1.3 alert is encrypted).
     ClosedDuringHandshake {
         /// How far it had got.
         stage: Stage,
+        /// Who closed it first, when the capture shows it.
+        by: Option<Side>,
+        /// Whether the side that closed sent encrypted records that could
+        /// not be read first (TLS 1.3 encrypts its alerts: without that
+        /// side's handshake secret, its alert is not read).
+        unread_alert: bool,
         /// What is wrong with the server's certificate, when anything is.
         #[serde(skip_serializing_if = "Option::is_none")]
         certificate: Option<CertificateProblem>,
@@ -375,6 +382,8 @@ fn failure(s: &Session) -> Option<HandshakeFailure> {
         Stage::ClientHello => HandshakeFailure::NoServerHello,
         stage => HandshakeFailure::ClosedDuringHandshake {
             stage,
+            by: s.closed_first,
+            unread_alert: s.closed_first.is_some_and(|side| s.unread_from(side)),
             certificate: problem(),
         },
     })

@@ -139,6 +139,8 @@ struct Direction {
     encrypted_records: u64,
     /// Bytes of plaintext handed on.
     plaintext: u64,
+    /// Encrypted records passed over unopened (held ones aside).
+    unopened: u64,
     broken: bool,
 }
 
@@ -152,6 +154,7 @@ impl Direction {
             held: Vec::new(),
             encrypted_records: 0,
             plaintext: 0,
+            unopened: 0,
             broken: false,
         }
     }
@@ -185,6 +188,8 @@ pub struct Session {
     /// Set when either side closed or reset the connection.
     pub ended: bool,
     closed: [bool; 2],
+    /// Who closed (or reset) the connection first.
+    pub closed_first: Option<Side>,
     client_random: Option<ClientRandom>,
     server_random: Option<Vec<u8>>,
     suite: Option<Suite>,
@@ -232,6 +237,7 @@ impl Session {
             unreadable: None,
             ended: false,
             closed: [false; 2],
+            closed_first: None,
             client_random: None,
             server_random: None,
             suite: None,
@@ -251,6 +257,12 @@ impl Session {
     /// Bytes of plaintext read from `side`.
     pub fn plaintext_bytes(&self, side: Side) -> u64 {
         self.dirs[side.index()].plaintext
+    }
+
+    /// Whether `side` sent encrypted records that were not opened.
+    pub fn unread_from(&self, side: Side) -> bool {
+        let d = &self.dirs[side.index()];
+        d.unopened > 0 || !d.held.is_empty()
     }
 
     /// Encrypted records seen from either side.
@@ -302,6 +314,9 @@ impl Session {
     /// `side` closed its direction; the connection has ended once both
     /// did. A close is enough to end the handshake's story.
     pub fn closed(&mut self, side: Side) {
+        if !self.closing() {
+            self.closed_first = Some(side);
+        }
         self.closed[side.index()] = true;
         self.ended = self.closed.iter().all(|&c| c);
     }
@@ -350,7 +365,10 @@ impl Session {
             }
             return;
         }
-        let encrypted = !matches!(self.dirs[d].protection, Protection::Clear);
+        // TLS 1.3 protects only records of outer type application_data: an
+        // alert sent before the keys were in place is in clear (§5.2).
+        let encrypted = !matches!(self.dirs[d].protection, Protection::Clear)
+            && !(tls13 && content_type != APPLICATION_DATA);
         if !encrypted {
             match content_type {
                 HANDSHAKE => self.handshake(side, fragment, keys),
@@ -372,6 +390,7 @@ impl Session {
                 self.seen_unread(side);
             }
             Protection::Pending => {
+                self.dirs[d].unopened += self.dirs[d].held.len() as u64 + 1;
                 self.dirs[d].held = Vec::new();
                 self.dirs[d].protection = Protection::Unread;
                 self.unreadable.get_or_insert(Unreadable::NoKey);
@@ -383,7 +402,10 @@ impl Session {
                 }
                 self.open(side, content_type, version, fragment, keys, plaintext);
             }
-            Protection::Clear | Protection::Unread => self.seen_unread(side),
+            Protection::Clear | Protection::Unread => {
+                self.dirs[d].unopened += 1;
+                self.seen_unread(side);
+            }
         }
     }
 
@@ -402,6 +424,7 @@ impl Session {
             return;
         };
         let Ok((inner, content)) = key.open(content_type, version, fragment) else {
+            self.dirs[d].unopened += 1;
             self.dirs[d].protection = Protection::Unread;
             self.unreadable.get_or_insert(Unreadable::WrongKey);
             self.seen_unread(side);
@@ -459,14 +482,19 @@ impl Session {
     fn find_keys(&mut self, keys: &KeyLog) {
         let found = match self.version {
             Some(Version::Tls13) => self.tls13_keys(keys),
-            _ => self
-                .tls12_keys(keys)
-                .map(|(client, server)| [(Box::new(client), None), (Box::new(server), None)]),
+            _ => self.tls12_keys(keys).map(|(client, server)| {
+                [
+                    Some((Box::new(client), None)),
+                    Some((Box::new(server), None)),
+                ]
+            }),
         };
         match found {
             Ok(pair) => {
-                for (dir, (key, next)) in self.dirs.iter_mut().zip(pair) {
-                    if matches!(dir.protection, Protection::Pending) {
+                for (dir, key) in self.dirs.iter_mut().zip(pair) {
+                    if let Some((key, next)) = key
+                        && matches!(dir.protection, Protection::Pending)
+                    {
                         dir.protection = Protection::Keyed(key);
                         dir.next = next;
                     }
@@ -506,7 +534,7 @@ impl Session {
 
     /// TLS 1.3: both directions' handshake keys, each with the traffic key
     /// that follows its side's Finished.
-    fn tls13_keys(&self, keys: &KeyLog) -> Result<[KeyPair; 2], Unreadable> {
+    fn tls13_keys(&self, keys: &KeyLog) -> Result<[Option<KeyPair>; 2], Unreadable> {
         let suite = self.suite()?;
         let random = self
             .client_random
@@ -518,11 +546,11 @@ impl Session {
                 .as_deref()
                 .map(|secret| Box::new(keys::tls13_key(suite, secret)))
         };
-        let client = pick(&s.client_handshake).ok_or(Unreadable::NoKey)?;
-        let server = pick(&s.server_handshake).ok_or(Unreadable::NoKey)?;
+        // Each side on its own: a client that rejects the certificate logs
+        // only the server's handshake secret, which still shows it.
         Ok([
-            (client, pick(&s.client_traffic)),
-            (server, pick(&s.server_traffic)),
+            pick(&s.client_handshake).map(|k| (k, pick(&s.client_traffic))),
+            pick(&s.server_handshake).map(|k| (k, pick(&s.server_traffic))),
         ])
     }
 

@@ -367,9 +367,9 @@ impl Session {
         }
         // TLS 1.3 protects only records of outer type application_data: an
         // alert sent before the keys were in place is in clear (§5.2).
-        let encrypted = !matches!(self.dirs[d].protection, Protection::Clear)
-            && !(tls13 && content_type != APPLICATION_DATA);
-        if !encrypted {
+        let in_clear = matches!(self.dirs[d].protection, Protection::Clear)
+            || (tls13 && content_type != APPLICATION_DATA);
+        if in_clear {
             match content_type {
                 HANDSHAKE => self.handshake(side, fragment, keys),
                 ALERT => self.alert(side, fragment, false),

@@ -134,7 +134,10 @@ struct Direction {
     /// TLS 1.3: the application traffic key, installed after Finished.
     next: Option<Box<RecordKey>>,
     /// Encrypted records waiting for their key.
-    held: Vec<Held>,
+    held: std::collections::VecDeque<Held>,
+    /// TLS 1.3: past this side's Finished, protected by its traffic
+    /// secret rather than its handshake secret.
+    traffic: bool,
     /// Encrypted records seen, read or not.
     encrypted_records: u64,
     /// Bytes of plaintext handed on.
@@ -151,7 +154,8 @@ impl Direction {
             handshake: Vec::new(),
             protection: Protection::Clear,
             next: None,
-            held: Vec::new(),
+            held: std::collections::VecDeque::new(),
+            traffic: false,
             encrypted_records: 0,
             plaintext: 0,
             unopened: 0,
@@ -379,32 +383,41 @@ impl Session {
             return;
         }
         self.dirs[d].encrypted_records += 1;
-        if matches!(self.dirs[d].protection, Protection::Pending) {
-            self.find_keys(keys);
-        }
-        match &self.dirs[d].protection {
-            Protection::Pending if self.dirs[d].held.len() < MAX_HELD => {
-                self.dirs[d]
-                    .held
-                    .push((content_type, version, fragment.to_vec()));
-                self.seen_unread(side);
+        self.dirs[d]
+            .held
+            .push_back((content_type, version, fragment.to_vec()));
+        self.drain_held(side, keys, plaintext);
+    }
+
+    /// Opens `side`'s records in order while its key is there; a key that
+    /// changes (TLS 1.3's Finished) and is not in the key log yet leaves
+    /// the rest held for it.
+    fn drain_held(&mut self, side: Side, keys: &KeyLog, plaintext: &mut Vec<u8>) {
+        let d = side.index();
+        while !self.dirs[d].held.is_empty() {
+            if matches!(self.dirs[d].protection, Protection::Pending) {
+                self.find_keys(keys);
             }
-            Protection::Pending => {
-                self.dirs[d].unopened += self.dirs[d].held.len() as u64 + 1;
-                self.dirs[d].held = Vec::new();
-                self.dirs[d].protection = Protection::Unread;
-                self.unreadable.get_or_insert(Unreadable::NoKey);
-                self.seen_unread(side);
-            }
-            Protection::Keyed(_) => {
-                for (t, v, f) in std::mem::take(&mut self.dirs[d].held) {
+            match self.dirs[d].protection {
+                Protection::Keyed(_) => {
+                    let (t, v, f) = self.dirs[d].held.pop_front().expect("not empty");
                     self.open(side, t, v, &f, keys, plaintext);
                 }
-                self.open(side, content_type, version, fragment, keys, plaintext);
-            }
-            Protection::Clear | Protection::Unread => {
-                self.dirs[d].unopened += 1;
-                self.seen_unread(side);
+                Protection::Pending if self.dirs[d].held.len() <= MAX_HELD => {
+                    self.seen_unread(side);
+                    return;
+                }
+                Protection::Pending | Protection::Clear | Protection::Unread => {
+                    let dir = &mut self.dirs[d];
+                    dir.unopened += dir.held.len() as u64;
+                    dir.held.clear();
+                    if matches!(dir.protection, Protection::Pending) {
+                        dir.protection = Protection::Unread;
+                        self.unreadable.get_or_insert(Unreadable::NoKey);
+                    }
+                    self.seen_unread(side);
+                    return;
+                }
             }
         }
     }
@@ -506,7 +519,8 @@ impl Session {
                 for dir in &mut self.dirs {
                     if matches!(dir.protection, Protection::Pending) {
                         dir.protection = Protection::Unread;
-                        dir.held = Vec::new();
+                        dir.unopened += dir.held.len() as u64;
+                        dir.held.clear();
                     }
                 }
             }
@@ -548,9 +562,16 @@ impl Session {
         };
         // Each side on its own: a client that rejects the certificate logs
         // only the server's handshake secret, which still shows it.
+        let side = |traffic: bool, handshake, application| {
+            if traffic {
+                pick(application).map(|k| (k, None))
+            } else {
+                pick(handshake).map(|k| (k, pick(application)))
+            }
+        };
         Ok([
-            pick(&s.client_handshake).map(|k| (k, pick(&s.client_traffic))),
-            pick(&s.server_handshake).map(|k| (k, pick(&s.server_traffic))),
+            side(self.dirs[0].traffic, &s.client_handshake, &s.client_traffic),
+            side(self.dirs[1].traffic, &s.server_handshake, &s.server_traffic),
         ])
     }
 
@@ -606,13 +627,14 @@ impl Session {
                 self.certificate = super::certificate::leaf(body, tls13);
             }
             (_, FINISHED) if self.version == Some(Version::Tls13) => {
+                // The traffic secret from here on: looked up again when the
+                // key log did not hold it yet.
                 let dir = &mut self.dirs[side.index()];
-                if let Some(next) = dir.next.take() {
-                    dir.protection = Protection::Keyed(next);
-                } else if matches!(dir.protection, Protection::Keyed(_)) {
-                    dir.protection = Protection::Unread;
-                    self.unreadable.get_or_insert(Unreadable::NoKey);
-                }
+                dir.traffic = true;
+                dir.protection = match dir.next.take() {
+                    Some(next) => Protection::Keyed(next),
+                    None => Protection::Pending,
+                };
                 if side == Side::Client {
                     self.stage = Stage::Established;
                 }

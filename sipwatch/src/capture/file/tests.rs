@@ -300,20 +300,26 @@ fn an_empty_input_and_a_compressed_or_text_file_are_said_as_such() {
 }
 
 #[test]
-fn a_key_log_is_embedded_as_it_grows_and_read_back_ahead_of_the_frames_after_it() {
+fn a_key_log_is_embedded_as_it_grows_ahead_of_the_frames_of_the_last_half_second() {
     let path = temp("secrets.pcapng");
     let keylog = temp("secrets.keys");
     std::fs::write(&keylog, "CLIENT_RANDOM aa bb\n").unwrap();
+    let at = |i: u8, ms: u64| Frame {
+        timestamp: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms),
+        ..frame(i, None)
+    };
     let mut w = PcapNgWriter::create(&path, None)
         .unwrap()
         .with_secrets(&keylog)
         .unwrap();
-    w.write(&frame(1, None)).unwrap();
+    w.write(&at(1, 0)).unwrap();
     // A line being written waits for its end.
     std::fs::write(&keylog, "CLIENT_RANDOM aa bb\nCLIENT_RANDOM cc").unwrap();
-    w.write(&frame(2, None)).unwrap();
+    // A second on: frame 1 has waited long enough.
+    w.write(&at(2, 1000)).unwrap();
     std::fs::write(&keylog, "CLIENT_RANDOM aa bb\nCLIENT_RANDOM cc dd\n").unwrap();
-    w.write(&frame(3, None)).unwrap();
+    // Frame 2 still waits: the new secrets go ahead of it.
+    w.write(&at(3, 1100)).unwrap();
     w.finish().unwrap();
     let mut r = CaptureFileReader::open(&path).unwrap();
     let mut seen = Vec::new();
@@ -328,8 +334,8 @@ fn a_key_log_is_embedded_as_it_grows_and_read_back_ahead_of_the_frames_after_it(
         [
             "CLIENT_RANDOM aa bb\n",
             "frame 1",
-            "frame 2",
             "CLIENT_RANDOM cc dd\n",
+            "frame 2",
             "frame 3"
         ]
     );

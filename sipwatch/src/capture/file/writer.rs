@@ -52,10 +52,22 @@ pub struct PcapNgWriter {
 /// `--tls-keylog` embedded: the key log followed, and every line read so
 /// far (each file of a rotation starts with all of them, so that Wireshark
 /// opens any of them decrypted).
+///
+/// A TLS library writes a session's secrets only once its handshake is
+/// under way, after the first frames that need them went by: frames are
+/// held for [`HOLD`] (at most [`MAX_HELD`] of them) so that the secrets
+/// block lands ahead of them, where a one-pass reader (tshark, Wireshark's
+/// first pass) needs it.
 struct Secrets {
     file: super::KeyLogFile,
     text: Vec<u8>,
+    held: std::collections::VecDeque<Frame>,
 }
+
+/// How long frames wait for their secrets, by their own timestamps.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(500);
+/// Frames held at most; beyond, the oldest is written at once.
+const MAX_HELD: usize = 8192;
 
 impl PcapNgWriter {
     /// Creates `path` (and, with rotation, `path` with `.1`, `.2`, … before
@@ -85,6 +97,7 @@ impl PcapNgWriter {
         self.secrets = Some(Secrets {
             file: super::KeyLogFile::open(keylog)?,
             text: Vec::new(),
+            held: std::collections::VecDeque::new(),
         });
         self.new_secrets()?;
         Ok(self)
@@ -120,12 +133,41 @@ impl PcapNgWriter {
     /// so; an error is [`FileError::Write`] (a full disk, or the next file
     /// of a rotation cannot be created).
     pub fn write(&mut self, frame: &Frame) -> Result<(), FileError> {
+        let Some(s) = &mut self.secrets else {
+            return self.write_now(frame);
+        };
+        s.held.push_back(frame.clone());
+        self.new_secrets()?;
+        self.release(Some(frame.timestamp))
+    }
+
+    /// Writes the held frames older than [`HOLD`] before `now` (all of
+    /// them without `now`), or beyond [`MAX_HELD`].
+    fn release(&mut self, now: Option<SystemTime>) -> Result<(), FileError> {
+        loop {
+            let Some(s) = &mut self.secrets else {
+                return Ok(());
+            };
+            let due = s.held.front().is_some_and(|f| {
+                s.held.len() > MAX_HELD
+                    || now.is_none_or(|now| {
+                        now.duration_since(f.timestamp).unwrap_or_default() >= HOLD
+                    })
+            });
+            if !due {
+                return Ok(());
+            }
+            let frame = s.held.pop_front().expect("a frame is due");
+            self.write_now(&frame)?;
+        }
+    }
+
+    fn write_now(&mut self, frame: &Frame) -> Result<(), FileError> {
         if let Some(r) = self.rotation
             && self.bytes >= r.max_bytes
         {
             self.rotate(r)?;
         }
-        self.new_secrets()?;
         let ifid = self.interface(frame)?;
         let nanos = frame
             .timestamp
@@ -156,6 +198,8 @@ impl PcapNgWriter {
 
     /// Flushes buffered blocks and syncs the file to disk.
     pub fn finish(mut self) -> Result<u64, FileError> {
+        self.new_secrets()?;
+        self.release(None)?;
         self.flush()?;
         self.out.get_ref().sync_all().map_err(|e| self.error(e))?;
         Ok(self.frames)

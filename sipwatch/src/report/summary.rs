@@ -146,6 +146,9 @@ fn write_tls(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     if t.not_listed > 0 {
         writeln!(out, "TLS: {} more not listed", t.not_listed)?;
     }
+    for line in crate::say::tls::losses(t) {
+        writeln!(out, "WARNING: {line}")?;
+    }
     Ok(())
 }
 

@@ -21,6 +21,24 @@ pub fn keylog_empty(name: &str) -> String {
     )
 }
 
+/// What TLS reading lost, one sentence each.
+pub fn losses(t: &crate::tls::TlsCounts) -> Vec<String> {
+    let mut out = Vec::new();
+    if t.late_plaintext_bytes > 0 {
+        out.push(format!(
+            "{} bytes of TLS plaintext not analysed: their keys came after their connection had ended",
+            t.late_plaintext_bytes
+        ));
+    }
+    if t.evicted > 0 {
+        out.push(format!(
+            "{} TLS connections ended early to stay within bounds (4096 followed at once)",
+            t.evicted
+        ));
+    }
+    out
+}
+
 /// How a capture's secrets block is named in errors.
 pub fn secrets_block(file: &str) -> String {
     format!("{file}'s decryption secrets block")

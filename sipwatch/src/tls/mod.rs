@@ -166,6 +166,9 @@ pub struct TlsCounts {
     pub not_listed: u64,
     /// Connections ended early to stay within bounds.
     pub evicted: u64,
+    /// Plaintext opened only once its connection had ended (its key came
+    /// after it), too late to be framed as SIP.
+    pub late_plaintext_bytes: u64,
 }
 
 impl TlsCounts {
@@ -305,9 +308,10 @@ impl Connections {
     }
 
     fn end(&mut self, client: SocketAddr, server: SocketAddr) {
-        let Some(s) = self.open.remove(&(client, server)) else {
+        let Some(mut s) = self.open.remove(&(client, server)) else {
             return;
         };
+        self.counts.late_plaintext_bytes += s.open_held(&self.keys);
         let report = report(&s);
         if report.decrypted {
             self.counts.decrypted += 1;

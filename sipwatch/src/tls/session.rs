@@ -483,6 +483,18 @@ impl Session {
         }
     }
 
+    /// The connection ended: records still held are opened if the key log
+    /// now has their keys (a key log read after the last record), for
+    /// what they show of the handshake. Application data they hold comes
+    /// too late for SIP framing: its length is returned.
+    pub fn open_held(&mut self, keys: &KeyLog) -> u64 {
+        let mut late = Vec::new();
+        for side in [Side::Client, Side::Server] {
+            self.drain_held(side, keys, &mut late);
+        }
+        late.len() as u64
+    }
+
     /// Whether a direction still waits for its key.
     pub fn pending(&self) -> bool {
         self.dirs

@@ -207,7 +207,10 @@ fn a_tls_session_is_one_typed_object_with_its_time_first() {
     check(session, "tls_session");
     has_time(session, "tls_session");
     let text = support::analyzed::text(&path, View::Json);
-    assert!(text.starts_with("{\"type\":\"tls_session\",\"time\":"), "{text}");
+    assert!(
+        text.starts_with("{\"type\":\"tls_session\",\"time\":"),
+        "{text}"
+    );
 }
 
 /// `lint --json` writes one `lint_report` that follows the same rules.

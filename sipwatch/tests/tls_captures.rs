@@ -96,8 +96,34 @@ fn tls12_chacha20_poly1305_is_decrypted_with_its_key_log() {
 }
 
 #[test]
-fn tls13_on_another_port_is_found_by_its_content_and_decrypted() {
+fn tls13_aes_256_gcm_on_another_port_is_found_by_its_content_and_decrypted() {
     decrypts("tls13-register");
+}
+
+/// `openssl s_client -ciphersuites` offered only the suite: one REGISTER
+/// with credentials, registered.
+fn decrypts_one_register(name: &str) {
+    let (objects, stderr) = analyze_json(&[
+        fixture(&format!("{name}.pcap")).as_os_str(),
+        "--tls-keylog".as_ref(),
+        fixture(&format!("{name}.keys")).as_os_str(),
+    ]);
+    assert_eq!(
+        first_lines(&objects),
+        [EXCHANGE[2], EXCHANGE[3]],
+        "{stderr}"
+    );
+    assert_eq!(registration_states(&objects), ["registered"]);
+}
+
+#[test]
+fn tls13_aes_128_gcm_is_decrypted_with_its_key_log() {
+    decrypts_one_register("tls13-aes128-register");
+}
+
+#[test]
+fn tls13_chacha20_poly1305_is_decrypted_with_its_key_log() {
+    decrypts_one_register("tls13-chacha-register");
 }
 
 /// The one `tls_session` object of a run.

@@ -410,3 +410,33 @@ fn the_summary_words_a_handshake_failure_with_its_asterisk_fix() {
     );
     assert!(text.contains("PJSIP transport `method=tlsv1_2`"), "{text}");
 }
+
+#[test]
+fn a_key_log_for_another_session_loses_nothing_else_of_the_capture() {
+    // A UDP capture and a TLS one merged (mergecap, with editcap); the key
+    // log is the TLS 1.3 session's, not this TLS 1.2 one's.
+    let dir = tempfile::tempdir().unwrap();
+    let merged = dir.path().join("merged.pcapng");
+    let status = Command::new("mergecap")
+        .arg("-w")
+        .arg(&merged)
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/wildcard-unregister.pcap"),
+        )
+        .arg(fixture("tls12-register.pcap"))
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("mergecap (`cargo xtask setup` installs wireshark-common): {e}")
+        });
+    assert!(status.success());
+    let (objects, _) = analyze_json(&[
+        merged.as_os_str(),
+        "--tls-keylog".as_ref(),
+        fixture("tls13-register.keys").as_os_str(),
+    ]);
+    let summary = of_type(&objects, "summary")[0];
+    assert_eq!(summary["pipeline"]["messages"], 7, "every UDP message");
+    assert_eq!(registration_states(&objects), ["unregistered"]);
+    assert_eq!(session(&objects)["unreadable"], "no_key");
+}

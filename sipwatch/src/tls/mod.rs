@@ -16,6 +16,8 @@ pub mod certificate;
 pub mod keylog;
 pub mod keys;
 pub mod session;
+#[cfg(test)]
+mod tests;
 
 use std::{collections::HashMap, net::SocketAddr, time::SystemTime};
 

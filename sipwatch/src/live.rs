@@ -105,6 +105,9 @@ impl LiveCapture {
         if let Some(auditor) = audit {
             pipeline = pipeline.with_audit(auditor);
         }
+        if self.keylog.is_some() {
+            pipeline = pipeline.with_tls_keys(crate::tls::KeyLog::expecting());
+        }
         let mut nic = NicSource::new(self.capture)?;
         if let Some(keylog) = self.keylog {
             nic = nic.with_keylog(keylog);

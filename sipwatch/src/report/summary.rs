@@ -232,8 +232,13 @@ pub fn write_summary_in(
     let a = &s.pipeline.assembly;
     writeln!(
         out,
-        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} messages ({} over TCP)",
-        s.pipeline.frames, d.datagrams, d.reassembled, s.pipeline.messages, a.framing.messages
+        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} messages ({} over TCP{})",
+        s.pipeline.frames,
+        d.datagrams,
+        d.reassembled,
+        s.pipeline.messages,
+        a.framing.messages,
+        if a.tls.is_empty() { "" } else { " or TLS" }
     )?;
     let n = &a.not_sip;
     let other_protocols = d.not_ip + d.not_udp_tcp;

@@ -59,6 +59,9 @@ pub struct KeyLogError {
 #[derive(Clone, Debug, Default)]
 pub struct KeyLog {
     sessions: HashMap<ClientRandom, SessionSecrets>,
+    /// A key log was given (or is followed, or a capture carried one):
+    /// secrets may still come for a session not in it yet.
+    expecting: bool,
 }
 
 /// The lines of a key log that could not be used, and how many could.
@@ -76,11 +79,27 @@ impl KeyLog {
         Self::default()
     }
 
+    /// An empty key log that more secrets will join (`attach --tls-keylog`
+    /// follows the file): encrypted records wait a little for theirs.
+    pub fn expecting() -> Self {
+        Self {
+            expecting: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether secrets may still come: a key log was given, is followed, or
+    /// a capture carried one. Without, records never wait for keys.
+    pub fn expects_more(&self) -> bool {
+        self.expecting
+    }
+
     /// Adds the secrets of `text` (a key log file's or a secrets block's
     /// bytes), `source_name`d in errors. Malformed lines are returned; the
     /// others are used. Blank lines and `#` comments are passed over, as
     /// are labels sipwatch does not need.
     pub fn add(&mut self, text: &[u8], source_name: &str) -> KeyLogRead {
+        self.expecting = true;
         let mut read = KeyLogRead::default();
         for (i, line) in text.split(|&b| b == b'\n').enumerate() {
             let line = line.strip_suffix(b"\r").unwrap_or(line);

@@ -117,8 +117,10 @@ enum Protection {
     Unread,
 }
 
-/// Records held per direction while its key is pending, at most.
-const MAX_HELD: usize = 64;
+/// Bytes of records held per direction while its key is pending, at most
+/// (a TLS 1.3 server's first flight, its certificate chain included, and
+/// the first records after it).
+const MAX_HELD_BYTES: usize = 32 << 10;
 
 /// An encrypted record held until its key comes: type, version, fragment.
 type Held = (u8, u16, Vec<u8>);
@@ -403,7 +405,11 @@ impl Session {
                     let (t, v, f) = self.dirs[d].held.pop_front().expect("not empty");
                     self.open(side, t, v, &f, keys, plaintext);
                 }
-                Protection::Pending if self.dirs[d].held.len() <= MAX_HELD => {
+                Protection::Pending
+                    if keys.expects_more()
+                        && self.dirs[d].held.iter().map(|h| h.2.len()).sum::<usize>()
+                            <= MAX_HELD_BYTES =>
+                {
                     self.seen_unread(side);
                     return;
                 }

@@ -126,6 +126,12 @@ fn tls13_chacha20_poly1305_is_decrypted_with_its_key_log() {
     decrypts_one_register("tls13-chacha-register");
 }
 
+#[test]
+fn tls13_after_a_hello_retry_request_is_decrypted() {
+    // The server takes only secp384r1; the client's first key share is X25519.
+    decrypts_one_register("tls13-retry-register");
+}
+
 /// The one `tls_session` object of a run.
 fn session(objects: &[serde_json::Value]) -> &serde_json::Value {
     let sessions = of_type(objects, "tls_session");

@@ -692,6 +692,10 @@ impl Session {
             return;
         };
         if hello.random == HELLO_RETRY_RANDOM {
+            // Only TLS 1.3 retries: its compatibility ChangeCipherSpec
+            // that follows changes nothing; the real ServerHello comes
+            // after the client's second hello.
+            self.version = Some(Version::Tls13);
             return;
         }
         let mut version = hello.version.0;

@@ -127,6 +127,22 @@ fn tls13_chacha20_poly1305_is_decrypted_with_its_key_log() {
 }
 
 #[test]
+fn a_resumed_tls12_session_is_decrypted_like_a_full_one() {
+    let (objects, stderr) = analyze_json(&[
+        fixture("tls12-resumed-register.pcap").as_os_str(),
+        "--tls-keylog".as_ref(),
+        fixture("tls12-resumed-register.keys").as_os_str(),
+    ]);
+    let one = [EXCHANGE[2], EXCHANGE[3]];
+    assert_eq!(first_lines(&objects), [one, one].concat(), "{stderr}");
+    let tls = &of_type(&objects, "summary")[0]["pipeline"]["assembly"]["tls"];
+    assert_eq!(
+        (tls["sessions"].as_u64(), tls["decrypted"].as_u64()),
+        (Some(2), Some(2))
+    );
+}
+
+#[test]
 fn tls13_after_a_hello_retry_request_is_decrypted() {
     // The server takes only secp384r1; the client's first key share is X25519.
     decrypts_one_register("tls13-retry-register");

@@ -19,11 +19,22 @@ pub struct KeyLogFile {
 
 impl KeyLogFile {
     /// Follows `path` from its start; an error when it cannot be read now.
+    /// A file not there yet is waited for, as long as its folder is there:
+    /// the TLS library creates it at its first handshake.
     pub fn open(path: &Path) -> Result<Self, FileError> {
-        File::open(path).map_err(|source| FileError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let folder_there = path
+            .parent()
+            .is_some_and(|p| p.as_os_str().is_empty() || p.is_dir());
+        match File::open(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder_there => {}
+            Err(source) => {
+                return Err(FileError::Open {
+                    path: path.display().to_string(),
+                    source,
+                });
+            }
+            Ok(_) => {}
+        }
         Ok(Self {
             path: path.to_owned(),
             read: 0,

@@ -572,6 +572,7 @@ impl<W: Write> Pipeline<W> {
             audit: self.audit.as_ref(),
             kernel,
             hep: self.hep,
+            tls: self.assembler.stats().tls,
         };
         for o in &mut self.outputs {
             o.tick(&mut self.out, &snapshot)?;

@@ -34,6 +34,8 @@ pub struct Snapshot<'a> {
     pub kernel: Option<Counters>,
     /// A HEP listener's counts now (`hep-listen`, `attach --hep-listen`).
     pub hep: Option<Tally>,
+    /// TLS sessions counted so far.
+    pub tls: crate::tls::TlsCounts,
 }
 
 /// What a run ends with, for the outputs that report on it.

@@ -122,8 +122,13 @@ enum Protection {
 /// the first records after it).
 const MAX_HELD_BYTES: usize = 32 << 10;
 
-/// An encrypted record held until its key comes: type, version, fragment.
-type Held = (u8, u16, Vec<u8>);
+/// One record as the wire carries it: its header's content type and
+/// version, and its fragment (held until its key comes, when encrypted).
+struct Record {
+    content_type: u8,
+    version: u16,
+    fragment: Vec<u8>,
+}
 
 /// A direction's key, and (TLS 1.3) the one after its Finished.
 type KeyPair = (Box<RecordKey>, Option<Box<RecordKey>>);
@@ -136,7 +141,7 @@ struct Direction {
     /// TLS 1.3: the application traffic key, installed after Finished.
     next: Option<Box<RecordKey>>,
     /// Encrypted records waiting for their key.
-    held: std::collections::VecDeque<Held>,
+    held: std::collections::VecDeque<Record>,
     /// TLS 1.3: past this side's Finished, protected by its traffic
     /// secret rather than its handshake secret.
     traffic: bool,
@@ -306,10 +311,13 @@ impl Session {
             if buf.len() < 5 + len {
                 break;
             }
-            let fragment = buf[5..5 + len].to_vec();
-            let version = u16::from_be_bytes([v0, v1]);
+            let record = Record {
+                content_type,
+                version: u16::from_be_bytes([v0, v1]),
+                fragment: buf[5..5 + len].to_vec(),
+            };
             at += 5 + len;
-            self.record(side, content_type, version, &fragment, keys, plaintext);
+            self.record(side, record, keys, plaintext);
             if self.dirs[d].broken {
                 return;
             }
@@ -345,16 +353,9 @@ impl Session {
         self.unreadable.get_or_insert(why);
     }
 
-    fn record(
-        &mut self,
-        side: Side,
-        content_type: u8,
-        version: u16,
-        fragment: &[u8],
-        keys: &KeyLog,
-        plaintext: &mut Vec<u8>,
-    ) {
+    fn record(&mut self, side: Side, record: Record, keys: &KeyLog, plaintext: &mut Vec<u8>) {
         let d = side.index();
+        let content_type = record.content_type;
         let tls13 = self.version == Some(Version::Tls13);
         if self.stage == Stage::ClientHello
             && side == Side::Client
@@ -377,17 +378,15 @@ impl Session {
             || (tls13 && content_type != APPLICATION_DATA);
         if in_clear {
             match content_type {
-                HANDSHAKE => self.handshake(side, fragment, keys),
-                ALERT => self.alert(side, fragment, false),
+                HANDSHAKE => self.handshake(side, &record.fragment, keys),
+                ALERT => self.alert(side, &record.fragment, false),
                 // Application data in clear before any key: mid-session.
                 _ => self.broken(side, Unreadable::HandshakeNotInCapture),
             }
             return;
         }
         self.dirs[d].encrypted_records += 1;
-        self.dirs[d]
-            .held
-            .push_back((content_type, version, fragment.to_vec()));
+        self.dirs[d].held.push_back(record);
         self.drain_held(side, keys, plaintext);
     }
 
@@ -402,12 +401,16 @@ impl Session {
             }
             match self.dirs[d].protection {
                 Protection::Keyed(_) => {
-                    let (t, v, f) = self.dirs[d].held.pop_front().expect("not empty");
-                    self.open(side, t, v, &f, keys, plaintext);
+                    let record = self.dirs[d].held.pop_front().expect("not empty");
+                    self.open(side, &record, keys, plaintext);
                 }
                 Protection::Pending
                     if keys.expects_more()
-                        && self.dirs[d].held.iter().map(|h| h.2.len()).sum::<usize>()
+                        && self.dirs[d]
+                            .held
+                            .iter()
+                            .map(|h| h.fragment.len())
+                            .sum::<usize>()
                             <= MAX_HELD_BYTES =>
                 {
                     self.seen_unread(side);
@@ -429,20 +432,13 @@ impl Session {
     }
 
     /// Opens one encrypted record of `side` and reads what it carries.
-    fn open(
-        &mut self,
-        side: Side,
-        content_type: u8,
-        version: u16,
-        fragment: &[u8],
-        keys: &KeyLog,
-        plaintext: &mut Vec<u8>,
-    ) {
+    fn open(&mut self, side: Side, record: &Record, keys: &KeyLog, plaintext: &mut Vec<u8>) {
         let d = side.index();
         let Protection::Keyed(key) = &mut self.dirs[d].protection else {
             return;
         };
-        let Ok((inner, content)) = key.open(content_type, version, fragment) else {
+        let Ok((inner, content)) = key.open(record.content_type, record.version, &record.fragment)
+        else {
             self.dirs[d].unopened += 1;
             self.dirs[d].protection = Protection::Unread;
             self.unreadable.get_or_insert(Unreadable::WrongKey);

@@ -265,20 +265,10 @@ impl Session {
             && self.suite.is_some()
     }
 
-    /// Bytes of plaintext read from `side`.
-    pub fn plaintext_bytes(&self, side: Side) -> u64 {
-        self.dirs[side.index()].plaintext
-    }
-
     /// Whether `side` sent encrypted records that were not opened.
     pub fn unread_from(&self, side: Side) -> bool {
         let d = &self.dirs[side.index()];
         d.unopened > 0 || !d.held.is_empty()
-    }
-
-    /// Encrypted records seen from either side.
-    pub fn encrypted_records(&self) -> u64 {
-        self.dirs.iter().map(|d| d.encrypted_records).sum()
     }
 
     /// Bytes `side` wrote, in stream order; the application data opened is

@@ -11,6 +11,7 @@ use crate::{
     pipeline::Pipeline,
     report::{CaptureSummary, Output, StoreLimits},
     source::{self, FileSource},
+    tls::KeyLog,
 };
 
 /// What an analysis read, and why it stopped early if it did.
@@ -44,6 +45,34 @@ pub enum AnalyzeError {
     Output(#[from] std::io::Error),
 }
 
+/// How a capture is read: what is taken as SIP (`--port`, `--no-sniff`)
+/// and the TLS secrets its sessions are opened with (`--tls-keylog`; a
+/// pcapng file's own secrets blocks are added as they come).
+#[derive(Default)]
+pub struct Reading {
+    /// What is taken as SIP.
+    pub selection: SipSelection,
+    /// TLS secrets.
+    pub keys: KeyLog,
+}
+
+impl From<SipSelection> for Reading {
+    fn from(selection: SipSelection) -> Self {
+        Self {
+            selection,
+            keys: KeyLog::new(),
+        }
+    }
+}
+
+impl Reading {
+    fn pipeline<W: Write>(self, out: W, outputs: Vec<Box<dyn Output>>) -> Pipeline<W> {
+        Pipeline::new(out, outputs)
+            .with_selection(self.selection)
+            .with_tls_keys(self.keys)
+    }
+}
+
 /// Reads `path` through the pipeline into `outputs`, taking as SIP what
 /// `attach` selects by default; see [`run_with`].
 pub fn run(
@@ -51,24 +80,21 @@ pub fn run(
     outputs: Vec<Box<dyn Output>>,
     out: impl Write,
 ) -> Result<Analysis, AnalyzeError> {
-    run_with(path, outputs, SipSelection::default(), out)
+    run_with(path, outputs, Reading::default(), out)
 }
 
 /// Reads `path` through the pipeline into `outputs`, writing to `out`,
-/// taking as SIP what `selection` says (`--port`, `--no-sniff`). A file
+/// as `reading` says (what is SIP, the TLS secrets). A file
 /// that cannot be opened is an error; one cut short or corrupt is analysed
 /// as far as it can be read, and [`Analysis::stopped`] says why.
 pub fn run_with(
     path: &Path,
     outputs: Vec<Box<dyn Output>>,
-    selection: SipSelection,
+    reading: impl Into<Reading>,
     out: impl Write,
 ) -> Result<Analysis, AnalyzeError> {
     let source = FileSource::open(path)?;
-    run_source(
-        source,
-        Pipeline::new(out, outputs).with_selection(selection),
-    )
+    run_source(source, reading.into().pipeline(out, outputs))
 }
 
 /// As [`run_with`], reading the capture from `reader` (standard input for
@@ -77,14 +103,11 @@ pub fn run_reader(
     reader: impl Read + 'static,
     name: &str,
     outputs: Vec<Box<dyn Output>>,
-    selection: SipSelection,
+    reading: impl Into<Reading>,
     out: impl Write,
 ) -> Result<Analysis, AnalyzeError> {
     let source = FileSource::from_reader(reader, name)?;
-    run_source(
-        source,
-        Pipeline::new(out, outputs).with_selection(selection),
-    )
+    run_source(source, reading.into().pipeline(out, outputs))
 }
 
 /// What `analyze --tui` reads: a file, or a reader (standard input) with
@@ -103,7 +126,7 @@ pub enum Input<'a> {
 pub fn run_browsing(
     input: Input<'_>,
     outputs: Vec<Box<dyn Output>>,
-    selection: SipSelection,
+    reading: impl Into<Reading>,
     limits: StoreLimits,
     out: impl Write,
 ) -> Result<Analysis, AnalyzeError> {
@@ -113,9 +136,7 @@ pub fn run_browsing(
     };
     run_source(
         source,
-        Pipeline::new(out, outputs)
-            .with_selection(selection)
-            .with_store(limits),
+        reading.into().pipeline(out, outputs).with_store(limits),
     )
 }
 

@@ -4,7 +4,7 @@
 //! Data flows one way, and a module uses only the ones before it:
 //!
 //! ```text
-//! capture → net → sip → pbx → lint / track / alg → say → report → tui
+//! capture → net → tls → sip → pbx → lint / track / alg → say → report → tui
 //! ```
 //!
 //! * [`capture`]: the kernel programs (XDP ingress, TC egress), their ring
@@ -12,6 +12,9 @@
 //!   [`capture::Frame`]s.
 //! * [`net`]: frames to UDP datagrams and TCP segments (VLANs, IPv4, IPv6,
 //!   IP defragmentation, TCP stream reassembly).
+//! * [`tls`]: TLS connections found on any port, their handshakes
+//!   followed (and failures told), their records opened with an NSS key log
+//!   into the plaintext SIP framing reads.
 //! * [`sip`]: whole SIP messages out of datagrams and streams, their
 //!   original bytes kept, with an index and typed fields read from it.
 //! * [`hep`]: HEP (Homer encapsulation protocol), its numbers and
@@ -78,5 +81,6 @@ pub mod say;
 pub mod sip;
 pub mod source;
 pub mod time;
+pub mod tls;
 pub mod track;
 pub mod tui;

@@ -24,6 +24,8 @@ pub struct LiveCapture {
     capture: Capture,
     /// What the kernel programs select, so user space takes the same as SIP.
     selection: SipSelection,
+    /// `--tls-keylog`: followed while the TLS library writes it.
+    keylog: Option<crate::capture::file::KeyLogFile>,
 }
 
 impl LiveCapture {
@@ -34,6 +36,7 @@ impl LiveCapture {
         Ok(LiveCapture {
             capture: Capture::attach(config)?,
             selection: SipSelection::new(&config.sip_ports, config.sniff_udp),
+            keylog: None,
         })
     }
 
@@ -41,6 +44,13 @@ impl LiveCapture {
     /// `--call-id`).
     pub fn taking_only(mut self, only: crate::net::Only) -> Self {
         self.selection = self.selection.taking_only(only);
+        self
+    }
+
+    /// Decrypts SIP over TLS with the key log `keylog` (`--tls-keylog`),
+    /// its new lines read as the TLS library appends them.
+    pub fn with_tls_keylog(mut self, keylog: crate::capture::file::KeyLogFile) -> Self {
+        self.keylog = Some(keylog);
         self
     }
 
@@ -102,7 +112,13 @@ impl LiveCapture {
         if let Some(auditor) = audit {
             pipeline = pipeline.with_audit(auditor);
         }
+        if self.keylog.is_some() {
+            pipeline = pipeline.with_tls_keys(crate::tls::KeyLog::expecting());
+        }
         let mut nic = NicSource::new(self.capture)?;
+        if let Some(keylog) = self.keylog {
+            nic = nic.with_keylog(keylog);
+        }
         let finished = match hep {
             Some(hep) => {
                 let mut both = Both::new(nic, hep);

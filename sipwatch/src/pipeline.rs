@@ -66,6 +66,8 @@ pub struct Pipeline<W: Write> {
     hep: Option<crate::hep::tally::Tally>,
     /// The source's own counts, told at its end.
     source_counts: Vec<Count>,
+    /// Malformed lines of the key logs a capture carried.
+    keylog_errors: Vec<crate::tls::KeyLogError>,
     drops: DropTally,
     /// Live, with the drop tracer: final answers that arrived, held back
     /// from the tracker for [`ANSWER_HOLD`], since this host's kernel may
@@ -119,6 +121,8 @@ pub struct Finished {
     pub counts: Vec<Count>,
     /// The outputs, finished.
     pub outputs: Vec<Box<dyn Output>>,
+    /// The TLS sessions not read, or whose handshake failed.
+    pub tls_sessions: Vec<crate::tls::SessionReport>,
 }
 
 impl Finished {
@@ -203,6 +207,7 @@ impl<W: Write> Pipeline<W> {
             stopped: None,
             hep: None,
             source_counts: Vec::new(),
+            keylog_errors: Vec::new(),
             drops: DropTally::default(),
             held: Vec::new(),
             hold_answers: false,
@@ -308,6 +313,21 @@ impl<W: Write> Pipeline<W> {
         self.assembler = MessageAssembler::with_selection(TcpLimits::default(), selection.clone());
         self.selection = selection;
         self
+    }
+
+    /// Opens TLS sessions with `keys` (`--tls-keylog`). Call after
+    /// [`Pipeline::with_selection`], which starts a new assembler.
+    pub fn with_tls_keys(mut self, keys: crate::tls::KeyLog) -> Self {
+        self.assembler = std::mem::take(&mut self.assembler).with_keys(keys);
+        self
+    }
+
+    /// TLS secrets a capture carries (a pcapng Decryption Secrets Block,
+    /// NSS key log text): used from here on; malformed lines are counted
+    /// and the first few kept for the summary.
+    pub fn push_secrets(&mut self, text: &[u8], source_name: &str) {
+        let read = self.assembler.add_keys(text, source_name);
+        self.keylog_errors.extend(read.errors);
     }
 
     /// A whole SIP message from a source that hands over messages, not
@@ -622,6 +642,7 @@ impl<W: Write> Pipeline<W> {
             audit: self.audit.as_ref(),
             kernel,
             hep: self.hep,
+            tls: self.assembler.stats().tls,
         };
         for o in &mut self.outputs {
             o.tick(&mut self.out, &snapshot)?;
@@ -696,6 +717,12 @@ impl<W: Write> Pipeline<W> {
             loss: false,
         });
         counts.append(&mut self.source_counts);
+        counts.push(Count {
+            by: "TLS key log",
+            what: "malformed key log lines passed over",
+            n: self.keylog_errors.len() as u64,
+            loss: true,
+        });
         counts.extend(self.store.iter().flat_map(MessageStore::counts));
         counts.extend(self.outputs.iter().flat_map(|o| o.counters()));
         let end = RunEnd {
@@ -709,6 +736,8 @@ impl<W: Write> Pipeline<W> {
             stopped: self.stopped.as_deref(),
             counts: &counts,
             hep: self.hep.as_ref(),
+            tls_sessions: self.assembler.tls_sessions(),
+            keylog_errors: &self.keylog_errors,
         };
         for o in &mut self.outputs {
             o.finish(&mut self.out, &end)?;
@@ -720,6 +749,7 @@ impl<W: Write> Pipeline<W> {
             store: self.store,
             counts,
             outputs: self.outputs,
+            tls_sessions: self.assembler.tls_sessions().to_vec(),
         })
     }
 }

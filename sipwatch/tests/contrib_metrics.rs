@@ -198,6 +198,7 @@ impl Output for AsLive {
                 audit: None,
                 kernel: Some(Counters::default()),
                 hep: None,
+                tls: Default::default(),
             },
         )
     }

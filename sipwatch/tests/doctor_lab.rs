@@ -411,22 +411,6 @@ const TLS_CASES: [(&str, u16); 5] = [
     ("srvonly.lab", 5065),
 ];
 
-/// Port `port` of the TLS registrar with `pki`'s certificate for `names`.
-fn tls_port(
-    pki: &pki::Pki,
-    port: u16,
-    names: &[&str],
-    until: Option<(i32, u8, u8)>,
-    self_signed: bool,
-) -> kamailio::TlsPort {
-    let issued = pki.server(names, until, self_signed);
-    kamailio::TlsPort {
-        port,
-        chain_pem: issued.pem,
-        key_pem: issued.key_pem,
-    }
-}
-
 /// The TLS step's line for `address` (the reach step's line for the same
 /// target starts the same way, with the OPTIONS' answer).
 fn tls_line<'a>(text: &'a str, mark: &str, address: &str) -> &'a str {
@@ -446,23 +430,23 @@ fn each_tls_certificate_is_judged_on_its_own_line() {
     let lab = lab(Personality::PlainNat);
     let pki = pki::Pki::new();
     let ports = [
-        tls_port(&pki, 5061, &["valid.lab", "sip.valid.lab"], None, false),
-        tls_port(
+        support::tls_port(&pki, 5061, &["valid.lab", "sip.valid.lab"], None, false),
+        support::tls_port(
             &pki,
             5062,
             &["expired.lab", "sip.expired.lab"],
             Some((2020, 1, 1)),
             false,
         ),
-        tls_port(&pki, 5063, &["other.example"], None, false),
-        tls_port(
+        support::tls_port(&pki, 5063, &["other.example"], None, false),
+        support::tls_port(
             &pki,
             5064,
             &["selfsigned.lab", "sip.selfsigned.lab"],
             None,
             true,
         ),
-        tls_port(&pki, 5065, &["sip.srvonly.lab"], None, false),
+        support::tls_port(&pki, 5065, &["sip.srvonly.lab"], None, false),
     ];
     let _registrar = Kamailio::start_tls(&lab.provider, &ports).unwrap_or_else(|e| {
         panic!("Kamailio with TLS (`cargo xtask setup` installs kamailio-tls-modules): {e}")

@@ -191,19 +191,7 @@ fn attach_write_produces_a_pcapng_that_tshark_reads_with_the_messages_sipwatch_p
         .collect();
     let tshark = lab
         .pbx
-        .run(&[
-            "tshark",
-            "-r",
-            file.to_str().unwrap(),
-            "-Y",
-            "sip",
-            "-T",
-            "fields",
-            "-e",
-            "sip.Request-Line",
-            "-e",
-            "sip.Status-Line",
-        ])
+        .run(&support::tshark_sip_lines(file.to_str().unwrap()))
         .expect("tshark reads the file");
     let shown: Vec<String> = tshark.lines().map(|l| l.trim().to_owned()).collect();
     assert_eq!(printed.len(), 2 * 2 * 220, "sipwatch printed every message");

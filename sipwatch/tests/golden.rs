@@ -42,6 +42,7 @@ fn table(path: &Path) -> String {
         audit: None,
         kernel: None,
         hep: None,
+        tls: Default::default(),
     };
     LiveTable.tick(&mut out, &now).expect("drawn");
     String::from_utf8(out).expect("UTF-8")

@@ -273,6 +273,8 @@ fn summary_text(counters: sipwatch::capture::Counters) -> String {
         stopped: None,
         counts: &[],
         hep: None,
+        tls_sessions: &[],
+        keylog_errors: &[],
     };
     let mut out = Vec::new();
     sipwatch::report::write_summary(&mut out, &end).unwrap();

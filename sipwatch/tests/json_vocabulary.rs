@@ -22,6 +22,8 @@ const TIME_KEYS: &[&str] = &[
     "next_at",
     "lapsed_at",
     "registered_at",
+    "not_before",
+    "not_after",
 ];
 /// Keys that once held a duration without its unit.
 const UNITLESS: &[&str] = &["expires", "retry_after", "min_expires", "asked", "rtt"];
@@ -181,6 +183,7 @@ fn every_type_any_command_writes_is_documented_with_an_example() {
         "timeout",
         "summary",
         "icmp",
+        "tls_session",
         "path_audit",
         "probe_report",
         "doctor_report",
@@ -189,6 +192,25 @@ fn every_type_any_command_writes_is_documented_with_an_example() {
     ] {
         assert!(documented.contains(t), "docs/json.md has no example of {t}");
     }
+}
+
+/// A failed TLS handshake's `tls_session` follows the same rules.
+#[test]
+fn a_tls_session_is_one_typed_object_with_its_time_first() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls/tls12-expired-failed.pcap");
+    let lines = analyze_json(&path);
+    let session = lines
+        .iter()
+        .find(|l| l["type"] == "tls_session")
+        .expect("the failed session");
+    check(session, "tls_session");
+    has_time(session, "tls_session");
+    let text = support::analyzed::text(&path, View::Json);
+    assert!(
+        text.starts_with("{\"type\":\"tls_session\",\"time\":"),
+        "{text}"
+    );
 }
 
 /// `lint --json` writes one `lint_report` that follows the same rules.

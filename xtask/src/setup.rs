@@ -45,11 +45,19 @@ const PACKAGES: &[(&str, &str)] = &[
         "tmux",
         "tests: drives `--tui` in a real 80×24 terminal (send-keys, capture-pane)",
     ),
+    (
+        "wireshark-common",
+        "editcap: the TLS tests give a capture its keys (--inject-secrets)",
+    ),
+    (
+        "python3",
+        "the TLS lab's PBX: Python's ssl module writes a key log",
+    ),
     ("sipsak", "the lab's SIP client"),
     ("kamailio", "the lab's SIP registrar"),
     (
         "kamailio-tls-modules",
-        "the lab's TLS registrar for `sipwatch doctor` (Kamailio's tls module)",
+        "the lab's TLS registrar (Kamailio's tls module): `sipwatch doctor` and the TLS decryption tests",
     ),
     (
         "dnsmasq",

@@ -4,12 +4,12 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 
 use sipwatch::{
-    analyze::Input,
+    analyze::{Input, Reading},
     report::{Detail, StoreLimits, View},
     tui::Tui,
 };
 
-use super::{ConfigArgs, HepArgs, OutputArgs, SelectionArgs};
+use super::{ConfigArgs, HepArgs, OutputArgs, SelectionArgs, TlsArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +29,8 @@ pub struct Args {
     config: ConfigArgs,
     #[command(flatten)]
     hep: HepArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// How `-` is named in messages and the summary.
@@ -48,6 +50,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut outputs = plan.build()?.list;
     args.hep.announce();
     let selection = args.selection.selection();
+    let reading = Reading {
+        selection,
+        keys: args.tls.keys()?,
+    };
     let name = if args.file.as_os_str() == "-" {
         STDIN.to_owned()
     } else {
@@ -60,12 +66,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             Input::Path(&args.file)
         };
-        sipwatch::analyze::run_browsing(input, outputs, selection, StoreLimits::default(), stdout)
+        sipwatch::analyze::run_browsing(input, outputs, reading, StoreLimits::default(), stdout)
     } else if args.file.as_os_str() == "-" {
         let stdin = std::io::stdin().lock();
-        sipwatch::analyze::run_reader(stdin, STDIN, outputs, selection, stdout)
+        sipwatch::analyze::run_reader(stdin, STDIN, outputs, reading, stdout)
     } else {
-        sipwatch::analyze::run_with(&args.file, outputs, selection, stdout)
+        sipwatch::analyze::run_with(&args.file, outputs, reading, stdout)
     };
     let analysis = analysis.with_context(|| format!("analysing {name}"))?;
     if let Some((link, n)) = analysis.passed_over {

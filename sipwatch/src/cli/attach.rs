@@ -18,7 +18,7 @@ pub struct Args {
     interface: String,
     #[command(flatten)]
     selection: SelectionArgs,
-    /// SIP-over-TLS ports: packets are counted, not copied.
+    /// SIP-over-TLS ports: packets are counted, not copied (with --tls-keylog: copied and decrypted).
     #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16], value_parser = super::port)]
     tls_ports: Vec<u16>,
     /// Bytes of each packet to capture at most (256 to 65600).
@@ -39,6 +39,8 @@ pub struct Args {
     config: super::ConfigArgs,
     #[command(flatten)]
     hep: super::HepArgs,
+    #[command(flatten)]
+    tls: super::TlsArgs,
     /// No message log: the registration table, redrawn every second.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
@@ -184,8 +186,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = CaptureConfig {
         hooks: args.hooks.clone(),
         xdp_mode: args.xdp_mode,
-        sip_ports: args.selection.ports.clone(),
-        tls_ports: args.tls_ports.clone(),
+        // With the keys, the TLS ports' packets are copied and read.
+        sip_ports: match &args.tls.tls_keylog {
+            Some(_) => [&args.selection.ports[..], &args.tls_ports[..]].concat(),
+            None => args.selection.ports.clone(),
+        },
+        tls_ports: match &args.tls.tls_keylog {
+            Some(_) => Vec::new(),
+            None => args.tls_ports.clone(),
+        },
         sniff_udp: !args.selection.no_sniff,
         snap_len: args.snap_len,
         ring_bytes: args.ring_size,
@@ -212,6 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             max_bytes: u64::from(max),
             max_files: args.keep,
         }),
+        tls_keylog: args.tls.tls_keylog.clone(),
     });
     let hep_rules = super::hep_listen::rules(args.hep_listen_password.as_deref())?;
     super::runtime()?.block_on(async {
@@ -234,9 +244,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(at) => Some(super::hep_listen::bind(at, hep_rules)?),
             None => None,
         };
-        let capture = LiveCapture::attach(&config)
+        let mut capture = LiveCapture::attach(&config)
             .with_context(|| format!("capture on {}", args.interface))?
             .taking_only(args.selection.selection().only().clone());
+        if let Some(path) = &args.tls.tls_keylog {
+            let keylog = sipwatch::capture::file::KeyLogFile::open(path).context("--tls-keylog")?;
+            capture = capture.with_tls_keylog(keylog);
+        }
         let auditor = audit.map(Auditor::new);
         if let Some(problem) = auditor.as_ref().and_then(|a| a.send_problem.as_ref()) {
             anyhow::bail!("--echo: {problem}");

@@ -223,6 +223,38 @@ impl SelectionArgs {
     }
 }
 
+/// `--tls-keylog`: the TLS secrets to open SIP over TLS with.
+#[derive(clap::Args)]
+pub struct TlsArgs {
+    /// An NSS key log (what SSLKEYLOGFILE makes OpenSSL, Python or baresip write): SIP over TLS is decrypted and analysed (on the SIP and TLS ports, and on any other port where the key log opens it); attach follows the file as it grows, copies the --tls-port packets and embeds the keys in --write's pcapng, which Wireshark then opens decrypted; analyze also reads the keys a pcapng file carries (editcap --inject-secrets).
+    #[arg(long, value_name = "KEYLOG")]
+    pub tls_keylog: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The key log read; each malformed line is told on standard error and
+    /// the others are used. A key log that cannot be read is an error.
+    pub fn keys(&self) -> anyhow::Result<sipwatch::tls::KeyLog> {
+        let mut keys = sipwatch::tls::KeyLog::new();
+        let Some(path) = &self.tls_keylog else {
+            return Ok(keys);
+        };
+        let text = std::fs::read(path)
+            .with_context(|| format!("reading the TLS key log {}", path.display()))?;
+        let read = keys.add(&text, &path.display().to_string());
+        for e in &read.errors {
+            eprintln!("sipwatch: {}", sipwatch::say::tls::keylog_line(e));
+        }
+        if read.secrets == 0 {
+            eprintln!(
+                "sipwatch: {}",
+                sipwatch::say::tls::keylog_empty(&path.display().to_string())
+            );
+        }
+        Ok(keys)
+    }
+}
+
 /// A port: a number from 1 to 65535, said so when it is not.
 pub fn port(text: &str) -> Result<u16, String> {
     match text.trim().parse::<u64>() {

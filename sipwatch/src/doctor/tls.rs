@@ -51,18 +51,7 @@ pub struct Certificate {
     pub self_signed: bool,
 }
 
-/// How a name matches the end-entity certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NameMatch {
-    /// A DNS name of the certificate is the name.
-    Exact,
-    /// Only a wildcard covers it, which RFC 5922 §7.2 does not accept for a
-    /// SIP domain (many stacks, PJSIP's included, accept it still).
-    Wildcard,
-    /// Not covered.
-    No,
-}
+pub use crate::tls::{NameMatch, name_match};
 
 /// Whether the chain verified against the trusted roots.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -347,21 +336,10 @@ pub(crate) fn handshake(
 
 fn read(der: &CertificateDer<'_>, now: i64) -> Option<(Certificate, Option<String>)> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    let dns_names: Vec<String> = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|g| match g {
-                    x509_parser::extensions::GeneralName::DNSName(n) => Some(super::clean(n)),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let dns_names: Vec<String> = crate::tls::certificate::dns_names(&cert)
+        .iter()
+        .map(|n| super::clean(n))
+        .collect();
     let cn = cert
         .subject()
         .iter_common_name()
@@ -384,31 +362,6 @@ fn read(der: &CertificateDer<'_>, now: i64) -> Option<(Certificate, Option<Strin
         },
         cn,
     ))
-}
-
-/// `name` against the certificate's DNS names (the CN only when there are
-/// none), case-insensitive; `*.` covers one label.
-pub fn name_match(name: &str, dns_names: &[String], cn: Option<&str>) -> NameMatch {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let names: Vec<String> = if dns_names.is_empty() {
-        cn.into_iter().map(str::to_owned).collect()
-    } else {
-        dns_names.to_vec()
-    };
-    let mut best = NameMatch::No;
-    for n in names {
-        let n = n.trim_end_matches('.').to_ascii_lowercase();
-        if n == name {
-            return NameMatch::Exact;
-        }
-        if let Some(rest) = n.strip_prefix("*.")
-            && let Some((_, parent)) = name.split_once('.')
-            && parent == rest
-        {
-            best = NameMatch::Wildcard;
-        }
-    }
-    best
 }
 
 /// The TLS step for one target: handshake, chain, names.

@@ -484,8 +484,34 @@ impl Output for JsonLines {
     }
 
     fn finish(&mut self, out: &mut dyn std::io::Write, end: &RunEnd<'_>) -> std::io::Result<()> {
+        for s in end.tls_sessions {
+            write_tls_session(out, s)?;
+        }
         write_summary_in(out, end, self.config.as_deref())
     }
+}
+
+/// A TLS session not read, or whose handshake failed, as one
+/// `{"type":"tls_session",…}` object (written at the end of the run).
+pub fn write_tls_session(
+    out: &mut dyn std::io::Write,
+    s: &crate::tls::SessionReport,
+) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct Record<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(flatten)]
+        session: &'a crate::tls::SessionReport,
+    }
+    serde_json::to_writer(
+        &mut *out,
+        &Record {
+            kind: "tls_session",
+            session: s,
+        },
+    )?;
+    out.write_all(b"\n")
 }
 
 /// The JSON form of a registration (`{"type":"registration",…}`).

@@ -34,6 +34,8 @@ pub struct Snapshot<'a> {
     pub kernel: Option<Counters>,
     /// A HEP listener's counts now (`hep-listen`, `attach --hep-listen`).
     pub hep: Option<Tally>,
+    /// TLS sessions counted so far.
+    pub tls: crate::tls::TlsCounts,
 }
 
 /// What a run ends with, for the outputs that report on it.
@@ -60,6 +62,11 @@ pub struct RunEnd<'a> {
     pub counts: &'a [Count],
     /// A HEP listener's counts (`hep-listen`, `attach --hep-listen`).
     pub hep: Option<&'a Tally>,
+    /// The TLS sessions not read, or whose handshake failed.
+    pub tls_sessions: &'a [crate::tls::SessionReport],
+    /// Malformed lines of the key logs the capture carried (its
+    /// Decryption Secrets Blocks).
+    pub keylog_errors: &'a [crate::tls::KeyLogError],
 }
 
 /// One count an output (or a stage of the pipeline) keeps of its own work,

@@ -15,6 +15,8 @@ pub struct WritePlan {
     pub path: PathBuf,
     /// `--rotate` / `--keep`.
     pub rotation: Option<Rotation>,
+    /// `--tls-keylog`: embedded as Decryption Secrets Blocks.
+    pub tls_keylog: Option<PathBuf>,
 }
 
 /// What the outputs of a run are to be.
@@ -86,7 +88,10 @@ impl OutputPlan {
             list.push(Box::new(output));
         }
         if let Some(w) = &self.write {
-            let writer = PcapNgWriter::create(&w.path, w.rotation).map_err(PlanError::Write)?;
+            let mut writer = PcapNgWriter::create(&w.path, w.rotation).map_err(PlanError::Write)?;
+            if let Some(keylog) = &w.tls_keylog {
+                writer = writer.with_secrets(keylog).map_err(PlanError::Write)?;
+            }
             // JSON Lines stays JSON: no `written:` line after the summary.
             list.push(Box::new(PcapNgOutput::new(writer, self.view != View::Json)));
         }
@@ -117,6 +122,7 @@ mod tests {
             write: Some(WritePlan {
                 path: dir.join("run.pcapng"),
                 rotation: None,
+                tls_keylog: None,
             }),
             metrics: Some("127.0.0.1:0".parse().unwrap()),
             config: None,

@@ -119,6 +119,39 @@ fn write_keep_alives(
     Ok(())
 }
 
+/// TLS: how many sessions were read, then each one not read or whose
+/// handshake failed, with its fix, and the key log's malformed lines.
+fn write_tls(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
+    let t = &end.summary.pipeline.assembly.tls;
+    for e in end.keylog_errors.iter().take(10) {
+        writeln!(out, "{}", crate::say::tls::keylog_line(e))?;
+    }
+    if t.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "TLS: {}, {} decrypted ({} bytes of plaintext), {} not decrypted, {} failed in the handshake",
+        crate::say::count(t.sessions, "session", "sessions"),
+        t.decrypted,
+        t.plaintext_bytes,
+        t.unreadable,
+        t.failed
+    )?;
+    for s in end.tls_sessions {
+        for line in crate::say::tls::session(s) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    if t.not_listed > 0 {
+        writeln!(out, "TLS: {} more not listed", t.not_listed)?;
+    }
+    for line in crate::say::tls::losses(t) {
+        writeln!(out, "WARNING: {line}")?;
+    }
+    Ok(())
+}
+
 /// What the path audit measured of the NAT mapping of the PBX's `port`
 /// (at least, less than; s).
 fn nat_lifetime(audit: &crate::audit::Auditor, port: u16) -> Option<(u64, Option<u64>)> {
@@ -199,8 +232,13 @@ pub fn write_summary_in(
     let a = &s.pipeline.assembly;
     writeln!(
         out,
-        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} messages ({} over TCP)",
-        s.pipeline.frames, d.datagrams, d.reassembled, s.pipeline.messages, a.framing.messages
+        "decoded: {} frames read, {} datagrams/segments ({} reassembled from fragments), {} messages ({} over TCP{})",
+        s.pipeline.frames,
+        d.datagrams,
+        d.reassembled,
+        s.pipeline.messages,
+        a.framing.messages,
+        if a.tls.is_empty() { "" } else { " or TLS" }
     )?;
     let n = &a.not_sip;
     let other_protocols = d.not_ip + d.not_udp_tcp;
@@ -218,6 +256,7 @@ pub fn write_summary_in(
         )?;
     }
     write_keep_alives(out, &a.keep_alives, end.audit)?;
+    write_tls(out, end)?;
     let (i, e) = (&s.kernel.ingress, &s.kernel.egress);
     let losses: [(u64, &str); 18] = [
         (
@@ -441,6 +480,8 @@ mod tests {
             stopped: None,
             counts,
             hep: None,
+            tls_sessions: &[],
+            keylog_errors: &[],
         };
         TextSummary::default().finish(&mut out, &end).unwrap();
         String::from_utf8(out).unwrap()

@@ -44,6 +44,7 @@ pub mod path_audit;
 pub mod record;
 pub mod registration;
 pub mod storm;
+pub mod tls;
 pub mod tui;
 
 /// `n` with its noun, singular for one: `1 time`, `3 times`.

@@ -8,9 +8,12 @@
 use std::{collections::HashMap, time::SystemTime};
 
 use super::{FramingStats, KeepAlive, KeepAlives, Message, SipFramer, keep_alive};
-use crate::net::{
-    Datagram, IcmpError, NotSipStats, SipEndpoints, SipSelection, Transport,
-    tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
+use crate::{
+    net::{
+        Datagram, IcmpError, NotSipStats, SipEndpoints, SipSelection, Transport,
+        tcp::{Flow, StreamEvent, TcpLimits, TcpReassembler, TcpStats},
+    },
+    tls::{self, KeyLog, KeyLogRead, SessionReport, TlsCounts},
 };
 
 /// What assembly made of the datagrams: TCP reassembly, framing, and what
@@ -35,6 +38,10 @@ pub struct AssemblyStats {
     /// when there were none.
     #[serde(skip_serializing_if = "KeepAlives::is_empty")]
     pub keep_alives: KeepAlives,
+    /// TLS sessions: seen, decrypted, unreadable, failed; absent from the
+    /// JSON when there were none.
+    #[serde(skip_serializing_if = "TlsCounts::is_empty")]
+    pub tls: TlsCounts,
 }
 
 struct Stream {
@@ -62,6 +69,8 @@ pub struct MessageAssembler {
     keep_alives: KeepAlives,
     /// Endpoints off the SIP ports where UDP was sniffed as SIP.
     endpoints: SipEndpoints,
+    /// TLS connections, found by their first bytes on any port.
+    tls: tls::Connections,
 }
 
 /// What the first bytes of a TCP direction off the SIP ports said.
@@ -103,7 +112,26 @@ impl MessageAssembler {
             not_sip: NotSipStats::default(),
             keep_alives: KeepAlives::default(),
             endpoints: SipEndpoints::default(),
+            tls: tls::Connections::default(),
         }
+    }
+
+    /// TLS sessions are opened with `keys` (`--tls-keylog`).
+    pub fn with_keys(mut self, keys: KeyLog) -> Self {
+        self.tls = tls::Connections::new(keys);
+        self
+    }
+
+    /// More TLS secrets, as a capture's Decryption Secrets Block carries
+    /// them (NSS key log text), `source_name`d in errors.
+    pub fn add_keys(&mut self, text: &[u8], source_name: &str) -> KeyLogRead {
+        self.tls.add_keys(text, source_name)
+    }
+
+    /// The TLS sessions not read or whose handshake failed, first seen
+    /// first (complete once [`MessageAssembler::finish`] ran).
+    pub fn tls_sessions(&self) -> &[SessionReport] {
+        self.tls.listed()
     }
 
     /// Either end is an endpoint off the SIP ports where UDP was sniffed as
@@ -125,6 +153,7 @@ impl MessageAssembler {
             not_sip: self.not_sip,
             sip_endpoints_evicted: self.endpoints.evicted,
             keep_alives: self.keep_alives,
+            tls: self.tls.counts(),
         }
     }
 
@@ -149,6 +178,7 @@ impl MessageAssembler {
                     self.not_sip.udp_bytes += d.payload.len() as u64;
                 }
             }
+            Transport::Tcp if self.is_tls(&d) => self.push_tls(d, out),
             Transport::Tcp => {
                 if !self.tcp_is_sip(&d) {
                     return;
@@ -181,12 +211,104 @@ impl MessageAssembler {
         }
     }
 
+    /// Whether `d` belongs to a TLS connection: one already known, or a
+    /// direction not yet judged whose first bytes are a TLS record (on any
+    /// port). A new connection is started here.
+    fn is_tls(&mut self, d: &Datagram) -> bool {
+        if self.tls.side(d.src, d.dst).is_some() {
+            return true;
+        }
+        let flow = Flow {
+            src: d.src,
+            dst: d.dst,
+        };
+        let reverse = Flow {
+            src: d.dst,
+            dst: d.src,
+        };
+        let known = [flow, reverse]
+            .iter()
+            .any(|f| self.streams.contains_key(f) || self.judged.contains_key(f));
+        if known || !tls::starts_like_tls(&d.payload) {
+            return false;
+        }
+        // The ClientHello's sender is the client; a capture that starts
+        // later guesses the server by its lower port.
+        let hello = tls::hello(&d.payload);
+        let src_is_client = match hello {
+            Some(tls::Hello::Client(_)) => true,
+            Some(tls::Hello::Server) => false,
+            None => d.src.port() > d.dst.port(),
+        };
+        // Off the SIP ports, TLS is taken as SIP only where the key log
+        // can open it (and its plaintext then starts like SIP): an HTTPS
+        // page beside SIP is passed over like any other stream.
+        let on_port = self.selection.on_sip_port(&d.src, &d.dst)
+            || [d.src.port(), d.dst.port()]
+                .iter()
+                .any(|p| sipwatch_common::DEFAULT_TLS_PORTS.contains(p));
+        let keyed = matches!(hello, Some(tls::Hello::Client(random)) if self.tls.has_key(&random));
+        if !on_port && !keyed {
+            return false;
+        }
+        let (client, server) = if src_is_client {
+            (d.src, d.dst)
+        } else {
+            (d.dst, d.src)
+        };
+        self.tls.start(client, server, d.timestamp);
+        true
+    }
+
+    /// A segment of a TLS connection: reassembled, its records opened, and
+    /// the plaintext framed as SIP with transport TLS.
+    fn push_tls(&mut self, d: Datagram, out: &mut Vec<Message>) {
+        let (src, dst, now) = (d.src, d.dst, d.timestamp);
+        let reset = d.tcp.is_some_and(|t| t.rst);
+        let (flow, events) = self.tcp.push(&d);
+        let mut plain = Vec::with_capacity(events.len());
+        for event in events {
+            match event {
+                StreamEvent::Data(bytes) => {
+                    let mut p = Vec::new();
+                    self.tls.push(src, dst, &bytes, now, &mut p);
+                    if !p.is_empty() && self.tls_plaintext_is_sip(flow, &p, now) {
+                        plain.push(StreamEvent::Data(p));
+                    }
+                }
+                StreamEvent::Gap(n) => {
+                    self.tls.gap(src, dst);
+                    plain.push(StreamEvent::Gap(n));
+                }
+                StreamEvent::End => {
+                    self.tls.close(src, dst, reset);
+                    plain.push(StreamEvent::End);
+                }
+            }
+        }
+        if plain.is_empty() {
+            return;
+        }
+        let template = Message {
+            bytes: Vec::new(),
+            transport: Transport::Tls,
+            ..message(d)
+        };
+        self.apply(flow, plain, Some(template), out);
+    }
+
     /// At the end of a capture: what waits behind gaps is framed, and what
     /// no message completes is counted.
     pub fn finish(&mut self, out: &mut Vec<Message>) {
         for (flow, events) in self.tcp.finish() {
+            let events = if self.tls.side(flow.src, flow.dst).is_some() {
+                self.tls_tail(flow, events)
+            } else {
+                events
+            };
             self.apply(flow, events, None, out);
         }
+        self.tls.finish();
         for (_, mut s) in self.streams.drain() {
             self.unfinished_bytes += s.framer.pending() as u64;
             s.framer.end();
@@ -238,6 +360,56 @@ impl MessageAssembler {
             s.framer.end();
             add(&mut self.closed, &s.framer.stats());
         }
+    }
+
+    /// Whether a TLS direction's plaintext is SIP: on the SIP ports it is;
+    /// elsewhere its first bytes (or its reverse's) decide, as for TCP.
+    /// What is not SIP is counted and dropped.
+    fn tls_plaintext_is_sip(&mut self, flow: Flow, plain: &[u8], now: SystemTime) -> bool {
+        if self.selection.on_sip_port(&flow.src, &flow.dst) {
+            return true;
+        }
+        let reverse = Flow {
+            src: flow.dst,
+            dst: flow.src,
+        };
+        let kind = match self.judged.get(&flow) {
+            Some(j) => j.kind,
+            None => {
+                let reverse_is_sip = self
+                    .judged
+                    .get(&reverse)
+                    .is_some_and(|j| j.kind == StreamKind::Sip);
+                let kind = if reverse_is_sip || self.selection.starts_like_sip(plain) {
+                    StreamKind::Sip
+                } else {
+                    self.not_sip.tcp_streams += 1;
+                    StreamKind::NotSip
+                };
+                self.judge(flow, kind, now);
+                kind
+            }
+        };
+        if kind == StreamKind::NotSip {
+            self.not_sip.tcp_bytes += plain.len() as u64;
+        }
+        kind == StreamKind::Sip
+    }
+
+    /// What waits behind a gap in a TLS stream at the end: the gap makes
+    /// the rest unreadable, so only the gap itself is passed on.
+    fn tls_tail(&mut self, flow: Flow, events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                StreamEvent::Gap(n) => {
+                    self.tls.gap(flow.src, flow.dst);
+                    Some(StreamEvent::Gap(n))
+                }
+                StreamEvent::End => Some(StreamEvent::End),
+                StreamEvent::Data(_) => None,
+            })
+            .collect()
     }
 
     /// Whether an ICMP error is about SIP; the others are counted.

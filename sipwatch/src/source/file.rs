@@ -61,7 +61,13 @@ impl Source for FileSource {
 
     async fn next_batch(&mut self, batch: &mut Vec<Input>) -> Result<bool, Self::Error> {
         for _ in 0..BATCH {
-            match self.reader.next() {
+            let next = self.reader.next();
+            // A secrets block goes ahead of the frames after it.
+            for text in self.reader.take_secrets() {
+                let name = crate::say::tls::secrets_block(&self.name);
+                batch.push(Input::Secrets(text, name));
+            }
+            match next {
                 Some(Ok(frame)) => batch.push(Input::Frame(frame)),
                 Some(Err(e)) => {
                     self.stopped = Some(e);

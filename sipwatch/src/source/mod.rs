@@ -53,6 +53,9 @@ pub enum Input {
     Frame(Frame),
     /// A whole message (HEP, TLS plaintext).
     Message(Message),
+    /// TLS secrets as NSS key log text (a pcapng Decryption Secrets
+    /// Block), and where they came from.
+    Secrets(Vec<u8>, String),
 }
 
 /// What a source says when the run ends, for the summary.
@@ -211,6 +214,7 @@ fn push(batch: &mut Vec<Input>, pipeline: &mut Pipeline<impl Write>) -> io::Resu
         match input {
             Input::Frame(frame) => pipeline.push(&frame)?,
             Input::Message(message) => pipeline.push_message(message)?,
+            Input::Secrets(text, name) => pipeline.push_secrets(&text, &name),
         }
     }
     pipeline.flush()

@@ -33,6 +33,8 @@ pub struct NicSource {
     frames: FrameReader,
     /// Reused between batches.
     ring: Vec<Frame>,
+    /// `--tls-keylog`: its new lines go ahead of each batch's frames.
+    keylog: Option<crate::capture::file::KeyLogFile>,
 }
 
 impl NicSource {
@@ -43,7 +45,15 @@ impl NicSource {
             capture,
             frames,
             ring: Vec::new(),
+            keylog: None,
         })
+    }
+
+    /// Follows the TLS key log `keylog`: the lines the TLS library adds
+    /// are handed to the pipeline ahead of the frames read after them.
+    pub fn with_keylog(mut self, keylog: crate::capture::file::KeyLogFile) -> Self {
+        self.keylog = Some(keylog);
+        self
     }
 
     /// The capture, for what it says of itself (its interface, its drop
@@ -58,6 +68,11 @@ impl Source for NicSource {
 
     async fn next_batch(&mut self, batch: &mut Vec<Input>) -> Result<bool, NicError> {
         self.frames.next_batch(&mut self.ring).await?;
+        if let Some(keylog) = &mut self.keylog
+            && let Some(lines) = keylog.new_lines()
+        {
+            batch.push(Input::Secrets(lines, keylog.name()));
+        }
         batch.extend(self.ring.drain(..).map(Input::Frame));
         Ok(true)
     }

@@ -241,6 +241,7 @@ mod tests {
             audit: None,
             kernel: None,
             hep: None,
+            tls: Default::default(),
         };
         live.tick(&mut io::sink(), &now).unwrap();
     }

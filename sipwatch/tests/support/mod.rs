@@ -300,3 +300,39 @@ pub fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> 
     let out = lab.pbx.command(&argv).output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// tshark's arguments to print each SIP message of `file` as its request
+/// or status line (tab-separated fields, one message a line).
+pub fn tshark_sip_lines(file: &str) -> [&str; 11] {
+    [
+        "tshark",
+        "-r",
+        file,
+        "-Y",
+        "sip",
+        "-T",
+        "fields",
+        "-e",
+        "sip.Request-Line",
+        "-e",
+        "sip.Status-Line",
+    ]
+}
+
+/// A TLS port of the lab's Kamailio with `pki`'s certificate for `names`,
+/// valid until `until` (year, month, day) or a year, signed by the CA or
+/// by itself.
+pub fn tls_port(
+    pki: &sipwatch_lab::pki::Pki,
+    port: u16,
+    names: &[&str],
+    until: Option<(i32, u8, u8)>,
+    self_signed: bool,
+) -> sipwatch_lab::kamailio::TlsPort {
+    let issued = pki.server(names, until, self_signed);
+    sipwatch_lab::kamailio::TlsPort {
+        port,
+        chain_pem: issued.pem,
+        key_pem: issued.key_pem,
+    }
+}

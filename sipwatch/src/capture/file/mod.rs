@@ -21,6 +21,7 @@
 //! # Ok::<(), sipwatch::capture::file::FileError>(())
 //! ```
 mod cursor;
+mod keylog;
 mod pcap;
 mod pcapng;
 mod writer;
@@ -31,6 +32,7 @@ use std::{
     path::Path,
 };
 
+pub use keylog::KeyLogFile;
 pub use writer::{PcapNgWriter, Rotation};
 
 use super::Frame;
@@ -214,6 +216,17 @@ impl CaptureFileReader {
         match &self.format {
             Format::PcapNg(r) => r.passed_over(),
             Format::Pcap(_) => None,
+        }
+    }
+}
+
+impl CaptureFileReader {
+    /// The TLS key logs of the pcapng Decryption Secrets Blocks read so
+    /// far and not yet taken: take them after each frame, before using it.
+    pub fn take_secrets(&mut self) -> Vec<Vec<u8>> {
+        match &mut self.format {
+            Format::PcapNg(r) => r.take_secrets(),
+            Format::Pcap(_) => Vec::new(),
         }
     }
 }

@@ -15,6 +15,9 @@ pub const IDB: u32 = 1;
 const OBSOLETE_PACKET: u32 = 2;
 const SPB: u32 = 3;
 pub const EPB: u32 = 6;
+/// Decryption Secrets Block (pcapng draft §4.7), and its TLS key log kind.
+pub const DSB: u32 = 0x0000_000a;
+pub const SECRETS_TLS_KEYLOG: u32 = 0x544c_534b;
 pub const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 /// Option codes.
 pub const OPT_END: u16 = 0;
@@ -44,6 +47,8 @@ pub struct PcapNgReader {
     /// Packets on interfaces of a link type sipwatch cannot read, passed
     /// over (the last such link type, and how many).
     passed_over: Option<(u32, u64)>,
+    /// TLS key logs from Decryption Secrets Blocks, not yet taken.
+    secrets: Vec<Vec<u8>>,
 }
 
 impl PcapNgReader {
@@ -53,7 +58,14 @@ impl PcapNgReader {
             interfaces: Vec::new(),
             frames: 0,
             passed_over: None,
+            secrets: Vec::new(),
         }
+    }
+
+    /// The TLS key logs of the Decryption Secrets Blocks read since the
+    /// last call (NSS key log text, as `editcap --inject-secrets` writes).
+    pub fn take_secrets(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.secrets)
     }
 
     /// Packets passed over on interfaces of a link type sipwatch cannot
@@ -110,6 +122,10 @@ impl PcapNgReader {
                         })?);
                         None
                     }
+                    DSB => {
+                        self.secrets_block(body, start)?;
+                        None
+                    }
                     EPB => Some(self.enhanced(body, start)),
                     SPB => Some(self.simple(body, start)),
                     OBSOLETE_PACKET => Some(self.obsolete(body, start)),
@@ -128,6 +144,27 @@ impl PcapNgReader {
                 None => {}
             }
         }
+    }
+
+    /// A Decryption Secrets Block: its TLS key log is kept; other kinds
+    /// of secrets (WireGuard, ZigBee…) are passed over.
+    fn secrets_block(&mut self, b: &[u8], at: u64) -> Result<(), FileError> {
+        let e = self.endian;
+        let (Some(kind), Some(len)) = (b.get(0..4), b.get(4..8)) else {
+            return Err(corrupt_at(at, "decryption secrets", "too short"));
+        };
+        let len = e.u32(len) as usize;
+        let Some(data) = b.get(8..8 + len) else {
+            return Err(corrupt_at(
+                at,
+                "decryption secrets",
+                "longer than its block",
+            ));
+        };
+        if e.u32(kind) == SECRETS_TLS_KEYLOG {
+            self.secrets.push(data.to_vec());
+        }
+        Ok(())
     }
 
     fn enhanced(&self, b: &[u8], at: u64) -> Result<Frame, FileError> {

@@ -298,3 +298,45 @@ fn an_empty_input_and_a_compressed_or_text_file_are_said_as_such() {
     let text = export.err().expect("not a capture").to_string();
     assert!(text.contains("4e 6f 2e 20: text"), "{text}");
 }
+
+#[test]
+fn a_key_log_is_embedded_as_it_grows_ahead_of_the_frames_of_the_last_half_second() {
+    let path = temp("secrets.pcapng");
+    let keylog = temp("secrets.keys");
+    std::fs::write(&keylog, "CLIENT_RANDOM aa bb\n").unwrap();
+    let at = |i: u8, ms: u64| Frame {
+        timestamp: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms),
+        ..frame(i, None)
+    };
+    let mut w = PcapNgWriter::create(&path, None)
+        .unwrap()
+        .with_secrets(&keylog)
+        .unwrap();
+    w.write(&at(1, 0)).unwrap();
+    // A line being written waits for its end.
+    std::fs::write(&keylog, "CLIENT_RANDOM aa bb\nCLIENT_RANDOM cc").unwrap();
+    // A second on: frame 1 has waited long enough.
+    w.write(&at(2, 1000)).unwrap();
+    std::fs::write(&keylog, "CLIENT_RANDOM aa bb\nCLIENT_RANDOM cc dd\n").unwrap();
+    // Frame 2 still waits: the new secrets go ahead of it.
+    w.write(&at(3, 1100)).unwrap();
+    w.finish().unwrap();
+    let mut r = CaptureFileReader::open(&path).unwrap();
+    let mut seen = Vec::new();
+    while let Some(frame) = r.next() {
+        for s in r.take_secrets() {
+            seen.push(String::from_utf8(s).unwrap());
+        }
+        seen.push(format!("frame {}", frame.unwrap().data.len() - 60));
+    }
+    assert_eq!(
+        seen,
+        [
+            "CLIENT_RANDOM aa bb\n",
+            "frame 1",
+            "CLIENT_RANDOM cc dd\n",
+            "frame 2",
+            "frame 3"
+        ]
+    );
+}

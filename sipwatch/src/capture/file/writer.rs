@@ -11,8 +11,8 @@ use std::{
 use super::{
     FileError, linktype,
     pcapng::{
-        BYTE_ORDER_MAGIC, EPB, EPB_FLAGS, FLAG_INBOUND, FLAG_OUTBOUND, IDB, IF_NAME, IF_TSRESOL,
-        OPT_END, SHB, padded,
+        BYTE_ORDER_MAGIC, DSB, EPB, EPB_FLAGS, FLAG_INBOUND, FLAG_OUTBOUND, IDB, IF_NAME,
+        IF_TSRESOL, OPT_END, SECRETS_TLS_KEYLOG, SHB, padded,
     },
 };
 use crate::capture::{Direction, Frame, LinkType};
@@ -45,7 +45,29 @@ pub struct PcapNgWriter {
     /// Capture interface (ifindex, link type) → interface id in this file.
     interfaces: HashMap<(u32, LinkType), u32>,
     frames: u64,
+    /// `--tls-keylog`: the key log embedded as Decryption Secrets Blocks.
+    secrets: Option<Secrets>,
 }
+
+/// `--tls-keylog` embedded: the key log followed, and every line read so
+/// far (each file of a rotation starts with all of them, so that Wireshark
+/// opens any of them decrypted).
+///
+/// A TLS library writes a session's secrets only once its handshake is
+/// under way, after the first frames that need them went by: frames are
+/// held for [`HOLD`] (at most [`MAX_HELD`] of them) so that the secrets
+/// block lands ahead of them, where a one-pass reader (tshark, Wireshark's
+/// first pass) needs it.
+struct Secrets {
+    file: super::KeyLogFile,
+    text: Vec<u8>,
+    held: std::collections::VecDeque<Frame>,
+}
+
+/// How long frames wait for their secrets, by their own timestamps.
+const HOLD: std::time::Duration = std::time::Duration::from_millis(500);
+/// Frames held at most; beyond, the oldest is written at once.
+const MAX_HELD: usize = 8192;
 
 impl PcapNgWriter {
     /// Creates `path` (and, with rotation, `path` with `.1`, `.2`, … before
@@ -61,9 +83,45 @@ impl PcapNgWriter {
             bytes: 0,
             interfaces: HashMap::new(),
             frames: 0,
+            secrets: None,
         };
         w.section_header()?;
         Ok(w)
+    }
+
+    /// Embeds the NSS key log at `keylog` (`--tls-keylog`) as Decryption
+    /// Secrets Blocks: what it holds now at once, and the lines the TLS
+    /// library appends later ahead of the next frame written. A key log
+    /// that cannot be read is an error ([`FileError::Open`]).
+    pub fn with_secrets(mut self, keylog: &Path) -> Result<Self, FileError> {
+        self.secrets = Some(Secrets {
+            file: super::KeyLogFile::open(keylog)?,
+            text: Vec::new(),
+            held: std::collections::VecDeque::new(),
+        });
+        self.new_secrets()?;
+        Ok(self)
+    }
+
+    /// Writes the key log's new whole lines as one secrets block.
+    fn new_secrets(&mut self) -> Result<(), FileError> {
+        let Some(s) = &mut self.secrets else {
+            return Ok(());
+        };
+        let Some(new) = s.file.new_lines() else {
+            return Ok(());
+        };
+        s.text.extend_from_slice(&new);
+        self.secrets_block(&new)
+    }
+
+    fn secrets_block(&mut self, text: &[u8]) -> Result<(), FileError> {
+        let mut body = Vec::with_capacity(8 + padded(text.len()));
+        body.extend_from_slice(&SECRETS_TLS_KEYLOG.to_le_bytes());
+        body.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        body.extend_from_slice(text);
+        body.resize(8 + padded(text.len()), 0);
+        self.block(DSB, &body)
     }
 
     /// Frames written, over all files.
@@ -75,6 +133,36 @@ impl PcapNgWriter {
     /// so; an error is [`FileError::Write`] (a full disk, or the next file
     /// of a rotation cannot be created).
     pub fn write(&mut self, frame: &Frame) -> Result<(), FileError> {
+        let Some(s) = &mut self.secrets else {
+            return self.write_now(frame);
+        };
+        s.held.push_back(frame.clone());
+        self.new_secrets()?;
+        self.release(Some(frame.timestamp))
+    }
+
+    /// Writes the held frames older than [`HOLD`] before `now` (all of
+    /// them without `now`), or beyond [`MAX_HELD`].
+    fn release(&mut self, now: Option<SystemTime>) -> Result<(), FileError> {
+        loop {
+            let Some(s) = &mut self.secrets else {
+                return Ok(());
+            };
+            let due = s.held.front().is_some_and(|f| {
+                s.held.len() > MAX_HELD
+                    || now.is_none_or(|now| {
+                        now.duration_since(f.timestamp).unwrap_or_default() >= HOLD
+                    })
+            });
+            if !due {
+                return Ok(());
+            }
+            let frame = s.held.pop_front().expect("a frame is due");
+            self.write_now(&frame)?;
+        }
+    }
+
+    fn write_now(&mut self, frame: &Frame) -> Result<(), FileError> {
         if let Some(r) = self.rotation
             && self.bytes >= r.max_bytes
         {
@@ -110,6 +198,8 @@ impl PcapNgWriter {
 
     /// Flushes buffered blocks and syncs the file to disk.
     pub fn finish(mut self) -> Result<u64, FileError> {
+        self.new_secrets()?;
+        self.release(None)?;
         self.flush()?;
         self.out.get_ref().sync_all().map_err(|e| self.error(e))?;
         Ok(self.frames)
@@ -132,7 +222,12 @@ impl PcapNgWriter {
         self.out = open(&self.path)?;
         self.bytes = 0;
         self.interfaces.clear();
-        self.section_header()
+        self.section_header()?;
+        let all = self.secrets.as_ref().map(|s| s.text.clone());
+        match all {
+            Some(text) if !text.is_empty() => self.secrets_block(&text),
+            _ => Ok(()),
+        }
     }
 
     fn section_header(&mut self) -> Result<(), FileError> {

@@ -204,6 +204,8 @@ pub struct Metrics {
     hep_packets: Family<OutcomeLabel, Counter>,
     /// HEP TCP connections, `accepted` or `refused`.
     hep_connections: Family<OutcomeLabel, Counter>,
+    /// TLS sessions ended, by outcome.
+    tls_sessions: Family<OutcomeLabel, Counter>,
     /// The last totals read, so that counters move by the difference.
     last: Totals,
 }
@@ -229,6 +231,8 @@ struct Totals {
     lost: [u64; 2],
     /// HEP counts by metric and outcome.
     hep: std::collections::HashMap<(&'static str, &'static str), u64>,
+    /// TLS session counts by outcome.
+    tls: std::collections::HashMap<&'static str, u64>,
 }
 
 impl Default for Metrics {
@@ -282,6 +286,7 @@ impl Metrics {
             hep: HepMetrics::default(),
             hep_packets: Family::default(),
             hep_connections: Family::default(),
+            tls_sessions: Family::default(),
             last: Totals::default(),
         };
         r.register(
@@ -444,6 +449,11 @@ impl Metrics {
             "HEP TCP connections: accepted, refused (too many open), or closed_silent (silent a minute, closed for a new one)",
             m.hep_connections.clone(),
         );
+        r.register(
+            "tls_sessions",
+            "TLS sessions ended, by outcome: decrypted, not_decrypted (no key, a wrong key, a cipher not supported…), handshake_failed, evicted (over 4,096 open at once)",
+            m.tls_sessions.clone(),
+        );
         Metrics {
             registry: Arc::new(r),
             ..m
@@ -566,6 +576,7 @@ impl Metrics {
         if let Some(t) = &now.hep {
             self.refresh_hep(t);
         }
+        self.refresh_tls(&now.tls);
         if let Some(k) = now.kernel {
             for (i, (name, d)) in [("in", &k.ingress), ("out", &k.egress)]
                 .into_iter()
@@ -617,6 +628,23 @@ impl Metrics {
                     .inc_by(n.saturating_sub(*last));
                 *last = n;
             }
+        }
+    }
+
+    fn refresh_tls(&mut self, t: &crate::tls::TlsCounts) {
+        for (outcome, n) in [
+            ("decrypted", t.decrypted),
+            ("not_decrypted", t.unreadable),
+            ("handshake_failed", t.failed),
+            ("evicted", t.evicted),
+        ] {
+            let last = self.last.tls.entry(outcome).or_default();
+            self.tls_sessions
+                .get_or_create(&OutcomeLabel {
+                    outcome: outcome.into(),
+                })
+                .inc_by(n.saturating_sub(*last));
+            *last = n;
         }
     }
 
@@ -784,6 +812,7 @@ impl Output for Metrics {
             audit: end.audit,
             kernel: end.live.then_some(end.summary.kernel),
             hep: end.hep.copied(),
+            tls: end.summary.pipeline.assembly.tls,
         });
         Ok(())
     }
@@ -841,6 +870,7 @@ mod tests {
             audit: None,
             kernel: None,
             hep: None,
+            tls: Default::default(),
         });
         m.encode()
     }
@@ -931,6 +961,7 @@ mod tests {
             audit: None,
             kernel: None,
             hep: Some(t),
+            tls: Default::default(),
         };
         m.refresh(&snapshot(t));
         t.taken = 5;
@@ -940,6 +971,38 @@ mod tests {
             "sipwatch_hep_packets_total{outcome=\"taken\"} 5",
             "sipwatch_hep_packets_total{outcome=\"wrong_password\"} 1",
             "sipwatch_hep_connections_total{outcome=\"accepted\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
+    fn tls_sessions_are_counted_by_outcome_as_they_end() {
+        let tracker = Tracker::default();
+        let mut m = Metrics::new();
+        let snapshot = |tls| Snapshot {
+            tracker: &tracker,
+            audit: None,
+            kernel: None,
+            hep: None,
+            tls,
+        };
+        let mut tls = crate::tls::TlsCounts {
+            sessions: 3,
+            decrypted: 1,
+            unreadable: 1,
+            failed: 1,
+            ..Default::default()
+        };
+        m.refresh(&snapshot(tls));
+        tls.decrypted = 4;
+        m.refresh(&snapshot(tls));
+        let text = m.encode();
+        for line in [
+            "sipwatch_tls_sessions_total{outcome=\"decrypted\"} 4",
+            "sipwatch_tls_sessions_total{outcome=\"not_decrypted\"} 1",
+            "sipwatch_tls_sessions_total{outcome=\"handshake_failed\"} 1",
+            "sipwatch_tls_sessions_total{outcome=\"evicted\"} 0",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }

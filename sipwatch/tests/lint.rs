@@ -183,9 +183,37 @@ fn a_broken_file_is_an_error_naming_its_line() {
             && err.contains("#include pjsip.d/*.conf"),
         "{err}"
     );
-    // A file that is not there: said once, with the system's reason once.
-    let err = run(&d.path().join("nowhere.conf"));
-    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    // A file that is not there: said once, with the system's reason once,
+    // naming the file (pjsip.conf's name included).
+    for missing in ["nowhere.conf", "gone/pjsip.conf"] {
+        let err = run(&d.path().join(missing));
+        assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+        assert!(err.contains(missing), "{err}");
+    }
+    // A FIFO, and a device that never ends: no file of Asterisk's.
+    let fifo = d.path().join("fifo.conf");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success(),
+        "mkfifo"
+    );
+    std::fs::write(&conf, "[a]\ntype=auth\n#include fifo.conf\n").unwrap();
+    let err = run(&conf);
+    assert!(
+        err.contains("pjsip.conf:3: #include fifo.conf is not a regular file"),
+        "{err}"
+    );
+    std::fs::write(&conf, "[a]\ntype=auth\n#include /dev/zero\n").unwrap();
+    let err = run(&conf);
+    assert!(
+        err.contains("#include /dev/zero is not a regular file"),
+        "{err}"
+    );
+    let err = run(std::path::Path::new("/dev/zero"));
+    assert!(err.contains("larger than 16 MiB"), "{err}");
 }
 
 #[test]

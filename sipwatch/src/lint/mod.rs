@@ -426,10 +426,18 @@ pub enum LintError {
 /// its includes') are kept; any other file is read alone as `pjsip.conf`
 /// (its `#include`s relative to its directory).
 pub fn lint_path(path: &Path) -> Result<Report, LintError> {
-    if path.is_dir() {
+    // What is not there, or cannot be looked at, says why.
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    if meta.is_dir() {
         return lint_dir(path);
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -446,6 +454,11 @@ pub fn lint_path(path: &Path) -> Result<Report, LintError> {
 
 /// Reads [`FILES`] in `dir` (each absent one passed over) and checks them.
 pub fn lint_dir(dir: &Path) -> Result<Report, LintError> {
+    // A directory that cannot be listed says why, not "no file here".
+    std::fs::read_dir(dir).map_err(|source| ConfigError::Io {
+        file: dir.to_path_buf(),
+        source,
+    })?;
     let mut read = [None, None, None];
     for (slot, name) in read.iter_mut().zip(FILES) {
         if dir.join(name).is_file() {
@@ -519,13 +532,9 @@ pub fn check(files: &Files) -> Vec<Finding> {
     }
     out.sort_by(|a, b| (&a.place.file, a.place.line).cmp(&(&b.place.file, b.place.line)));
     // A template's mistake is found once per section inheriting it.
-    let mut unique: Vec<Finding> = Vec::with_capacity(out.len());
-    for f in out {
-        if !unique.contains(&f) {
-            unique.push(f);
-        }
-    }
-    unique
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|f| seen.insert(format!("{f:?}")));
+    out
 }
 
 /// The password checks of every `key` in a section.
@@ -1100,6 +1109,11 @@ mod tests {
             lint("[a]\ntype=auth\npassword = abc \n"),
             [Problem::PasswordTrailingSpace]
         );
+        // A CRLF file's line ends at `\r\n`: the space before it is pasted.
+        assert_eq!(
+            lint("[a]\r\ntype=auth\r\npassword = abc \r\n"),
+            [Problem::PasswordTrailingSpace]
+        );
     }
 
     #[test]
@@ -1305,7 +1319,7 @@ mod tests {
                 if uri_option == "server_uri_pattern" && protocol == "tcp")));
         assert!(has(
             "pjsip_wizard.conf:15 [t3] transport:",
-            "drop ;transport= from server_uri_pattern"
+            "make server_uri_pattern ask for this one"
         ));
     }
 

@@ -331,7 +331,7 @@ pub fn words(f: &Finding) -> Words {
         } => (
             format!("{uri_option} asks for {uri_transport}, and transport={transport} is protocol={protocol}."),
             "PJSIP cannot send the REGISTER over a transport of another protocol than the URI's: the registration fails to start (\"Could not create request\" / no REGISTER on the wire).".into(),
-            format!("name a transport with protocol={uri_transport}, or drop ;transport= from {uri_option}."),
+            format!("name a transport with protocol={uri_transport}, or make {uri_option} ask for this one (its ;transport=, or sip: rather than sips:)."),
         ),
         Problem::SameAorTwice {
             aor,

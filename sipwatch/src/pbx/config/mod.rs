@@ -124,6 +124,17 @@ pub enum ConfigError {
         /// The path as written.
         pattern: String,
     },
+    /// `#include` of something that is neither a file nor a directory (a
+    /// FIFO, a device): Asterisk reads regular files only.
+    #[error("{}:{line}: #include {pattern} is not a regular file (a FIFO or a device): Asterisk refuses the configuration (\"listed as a #include but it does not exist\")", file.display())]
+    IncludeNotAFile {
+        /// The including file.
+        file: PathBuf,
+        /// The line.
+        line: u32,
+        /// The path as written.
+        pattern: String,
+    },
     /// `#include` of a file that exists but cannot be read (permissions).
     #[error("{}:{line}: #include {pattern}: cannot read {}", file.display(), target.display())]
     IncludeUnreadable {
@@ -139,7 +150,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A file that includes itself, through any chain.
-    #[error("{}:{line}: #include {} includes itself again", file.display(), target.display())]
+    #[error("{}:{line}: #include {}: that file is already being read (an include cycle)", file.display(), target.display())]
     IncludeCycle {
         /// The including file.
         file: PathBuf,
@@ -279,7 +290,7 @@ impl Config {
             current: None,
         };
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|source| ConfigError::Io {
+        let bytes = read_capped(&path).map_err(|source| ConfigError::Io {
             file: path.clone(),
             source,
         })?;
@@ -346,6 +357,8 @@ impl Reader {
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let mut level = 0u32;
         for (n, raw) in text.split('\n').enumerate() {
+            // A CRLF file's `\r` ends the line, as `\n` does.
+            let raw = raw.strip_suffix('\r').unwrap_or(raw);
             let line = u32::try_from(n + 1).unwrap_or(u32::MAX);
             let stripped = strip_comments(raw, &mut level);
             let trimmed = stripped.text.trim_matches(is_space);
@@ -536,6 +549,12 @@ impl Reader {
                     line,
                     pattern,
                 }
+            } else if !others.is_empty() {
+                ConfigError::IncludeNotAFile {
+                    file,
+                    line,
+                    pattern,
+                }
             } else {
                 ConfigError::IncludeMissing {
                     file,
@@ -559,7 +578,7 @@ impl Reader {
                     target,
                 });
             }
-            let bytes = match std::fs::read(&target) {
+            let bytes = match read_capped(&target) {
                 Ok(bytes) => bytes,
                 Err(_) if optional => continue,
                 Err(source) => {
@@ -584,6 +603,30 @@ impl Reader {
             why,
         });
     }
+}
+
+/// A configuration file larger than this is refused (a `/dev/zero`, a log
+/// given by mistake): Asterisk's own files are kilobytes.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
+/// The file's bytes, at most [`MAX_FILE_BYTES`]; a larger one, or a device
+/// that never ends, is an `InvalidData` error saying so.
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not a configuration file",
+                MAX_FILE_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Asterisk's `isspace` for stripping (`ast_strip`).

@@ -242,8 +242,16 @@ impl TlsArgs {
         let text = std::fs::read(path)
             .with_context(|| format!("reading the TLS key log {}", path.display()))?;
         let read = keys.add(&text, &path.display().to_string());
-        for e in &read.errors {
+        // The first few, then how many more: a wrong file given as the key
+        // log must not flood the terminal.
+        for e in read.errors.iter().take(KEYLOG_LINES_TOLD) {
             eprintln!("sipwatch: {}", sipwatch::say::tls::keylog_line(e));
+        }
+        if let Some(more) = read.errors.len().checked_sub(KEYLOG_LINES_TOLD).filter(|n| *n > 0) {
+            eprintln!(
+                "sipwatch: {}",
+                sipwatch::say::tls::keylog_more(more as u64, &path.display().to_string())
+            );
         }
         if read.secrets == 0 {
             eprintln!(
@@ -254,6 +262,9 @@ impl TlsArgs {
         Ok(keys)
     }
 }
+
+/// Malformed key log lines told one by one, at most.
+const KEYLOG_LINES_TOLD: usize = 10;
 
 /// A port: a number from 1 to 65535, said so when it is not.
 pub fn port(text: &str) -> Result<u16, String> {

@@ -14,6 +14,14 @@ pub fn keylog_line(e: &KeyLogError) -> String {
     format!("warning: TLS key log {e}; that line is passed over, the others are used")
 }
 
+/// Malformed lines of a key log beyond those told one by one.
+pub fn keylog_more(n: u64, name: &str) -> String {
+    format!(
+        "warning: and {} in the TLS key log {name} (is it a key log, as SSLKEYLOGFILE writes?)",
+        super::count(n, "more malformed line", "more malformed lines")
+    )
+}
+
 /// A key log without one usable secret.
 pub fn keylog_empty(name: &str) -> String {
     format!(

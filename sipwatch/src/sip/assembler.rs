@@ -362,11 +362,17 @@ impl MessageAssembler {
         }
     }
 
-    /// Whether a TLS direction's plaintext is SIP: on the SIP ports it is;
-    /// elsewhere its first bytes (or its reverse's) decide, as for TCP.
+    /// Whether a TLS direction's plaintext is SIP: on the SIP ports and
+    /// 5061 it is; elsewhere its first bytes (or its reverse's) decide, as
+    /// for TCP.
     /// What is not SIP is counted and dropped.
     fn tls_plaintext_is_sip(&mut self, flow: Flow, plain: &[u8], now: SystemTime) -> bool {
-        if self.selection.on_sip_port(&flow.src, &flow.dst) {
+        // SIP's own TLS port (5061) too: a TLS library writing small
+        // records must not have its first bytes judged alone.
+        let tls_port = [flow.src.port(), flow.dst.port()]
+            .iter()
+            .any(|p| sipwatch_common::DEFAULT_TLS_PORTS.contains(p));
+        if tls_port || self.selection.on_sip_port(&flow.src, &flow.dst) {
             return true;
         }
         let reverse = Flow {

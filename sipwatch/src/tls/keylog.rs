@@ -138,7 +138,8 @@ impl KeyLog {
         self.sessions.get(random)
     }
 
-    /// `Ok(true)`: a secret taken; `Ok(false)`: a label not needed.
+    /// `Ok(true)`: a secret taken; `Ok(false)`: a label not needed
+    /// ([`NEEDED`]).
     fn add_line(&mut self, line: &str) -> Result<bool, KeyLogLineError> {
         let mut fields = line.split_ascii_whitespace();
         let (Some(label), Some(random), Some(secret), None) =
@@ -146,6 +147,11 @@ impl KeyLog {
         else {
             return Err(KeyLogLineError::Fields);
         };
+        // Labels not needed (RSA, early data, exporter secrets) are passed
+        // over whatever their fields hold.
+        if !NEEDED.contains(&label) {
+            return Ok(false);
+        }
         let random: ClientRandom = hex(random)
             .and_then(|r| r.try_into().ok())
             .ok_or(KeyLogLineError::ClientRandom)?;
@@ -166,6 +172,15 @@ impl KeyLog {
         Ok(true)
     }
 }
+
+/// The labels whose secrets open SIP's sessions.
+const NEEDED: [&str; 5] = [
+    "CLIENT_RANDOM",
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+    "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+    "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0",
+];
 
 fn hex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
@@ -218,6 +233,13 @@ mod tests {
         assert_eq!(s.master.as_deref(), Some(&[0xab; 48][..]));
         assert_eq!(s.client_handshake.as_deref(), Some(&[0x11; 32][..]));
         assert!(s.server_traffic.is_none());
+        // OpenSSL's `RSA` line (the encrypted premaster's first 8 bytes) is
+        // a label not needed: passed over without a warning.
+        let read = log.add(
+            format!("RSA 0123456789abcdef {}\n", "aa".repeat(48)).as_bytes(),
+            "keys.log",
+        );
+        assert!(read.errors.is_empty(), "{:?}", read.errors);
     }
 
     #[test]

@@ -565,7 +565,10 @@ impl<W: Write> Pipeline<W> {
                 .is_some_and(|p| taken(self.selection.only(), &m, p))
         {
             self.left_out += 1;
-            return Ok(());
+            // Left out, its time still passes: the timers of what is kept
+            // fire as they would without the filter.
+            self.tracker.tick(m.timestamp, &mut self.events);
+            return self.deliver_events();
         }
         let mut hold = false;
         if let Some(p) = &parsed {

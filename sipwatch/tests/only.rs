@@ -76,3 +76,60 @@ fn call_id_takes_one_dialog_exactly() {
     assert_eq!(seen(&["--call-id", &id]), (2, 42, 0));
     assert_eq!(seen(&["--call-id", &id[..id.len() - 1]]), (0, 44, 0));
 }
+
+/// A REGISTER for `user` (Call-ID `user`) from the PBX to the registrar.
+fn register(user: &str) -> Vec<u8> {
+    format!(
+        "REGISTER sip:192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{user}\r\n\
+         From: <sip:{user}@192.0.2.1>;tag=f{user}\r\nTo: <sip:{user}@192.0.2.1>\r\nCall-ID: {user}\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:{user}@192.0.2.10:5060>\r\nExpires: 300\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn the_time_of_messages_left_out_still_fires_the_timers_of_those_kept() {
+    // alice's REGISTER gets no answer; bob's traffic goes on 40 s later.
+    // With --aor alice, bob's messages are left out, but their time still
+    // passes: alice's REGISTER times out as it does without the filter.
+    let ip = |payload: &[u8]| {
+        let mut out = Vec::new();
+        etherparse::PacketBuilder::ipv4([192, 0, 2, 10], [192, 0, 2, 1], 64)
+            .udp(5060, 5060)
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    };
+    let frames = [(0u32, ip(&register("alice"))), (40, ip(&register("bob")))];
+    let mut file = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 101] {
+        file.extend_from_slice(&v.to_le_bytes());
+    }
+    for (s, f) in &frames {
+        let len = f.len() as u32;
+        for v in [1_700_000_000 + s, 0, len, len] {
+            file.extend_from_slice(&v.to_le_bytes());
+        }
+        file.extend_from_slice(f);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("left-out.pcap");
+    std::fs::write(&path, file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
+        .arg("analyze")
+        .arg(&path)
+        .args(["--json", "--config-dir", "", "--aor", "alice"])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let regs = summary["registrations"].as_array().unwrap();
+    assert_eq!(regs.len(), 1, "{summary}");
+    assert_eq!(regs[0]["state"]["state"], "timeout", "{summary}");
+}

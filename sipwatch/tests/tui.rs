@@ -320,9 +320,46 @@ fn a_saved_flow_reads_back_as_the_same_messages() {
     let text = dir.path().join("flow.txt");
     let found: Vec<_> = messages.iter().map(|&i| &app.model.messages[i]).collect();
     sipwatch::tui::save::save(&text, &found).unwrap();
-    let text = std::fs::read_to_string(text).unwrap();
+    let text = std::fs::read_to_string(&text).unwrap();
     assert!(text.contains("203.0.113.61:5060 → 198.51.100.71:5060"));
     assert!(text.contains("response=\"") && text.contains("…\""));
+    // Nothing is overwritten from the screen: the capture browsed included.
+    let before = std::fs::read(dir.path().join("flow.pcap")).unwrap();
+    let again = sipwatch::tui::save::save(&dir.path().join("flow.pcap"), &found);
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("exists")),
+        "refused"
+    );
+    assert_eq!(std::fs::read(dir.path().join("flow.pcap")).unwrap(), before);
+}
+
+#[test]
+fn a_prompt_is_edited_as_a_shell_line() {
+    let mut app = app();
+    key(&mut app, KeyCode::Char('/'));
+    for c in "sip:alice@x".chars() {
+        key(&mut app, KeyCode::Char(c));
+    }
+    let control = |app: &mut App, c: char| {
+        app.on_key(
+            crossterm::event::KeyEvent::new(
+                KeyCode::Char(c),
+                crossterm::event::KeyModifiers::CONTROL,
+            ),
+            20,
+        )
+    };
+    control(&mut app, 'h');
+    control(&mut app, 'w');
+    key(&mut app, KeyCode::Char('4'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.search, "4");
+    key(&mut app, KeyCode::Char('/'));
+    key(&mut app, KeyCode::Char('x'));
+    control(&mut app, 'u');
+    key(&mut app, KeyCode::Char('y'));
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.search, "y");
 }
 
 #[test]

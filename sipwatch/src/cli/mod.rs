@@ -206,7 +206,7 @@ pub struct SelectionArgs {
     pub aor: Option<String>,
     /// Only the messages from or to this address, or whose Request-URI or
     /// To host is this name (203.0.113.2, sip.provider.example).
-    #[arg(long, value_name = "ADDRESS|NAME")]
+    #[arg(long, value_name = "ADDRESS|NAME", value_parser = host_arg)]
     pub host: Option<String>,
     /// Only the messages of this Call-ID (exactly).
     #[arg(long, value_name = "CALL-ID")]
@@ -221,6 +221,29 @@ impl SelectionArgs {
             call_id: self.call_id.clone(),
         })
     }
+}
+
+/// `--host`: an address as sipwatch prints it (`[2001:db8::1]` or any
+/// spelling of it, made canonical) or a host name; never empty or spaced.
+fn host_arg(text: &str) -> Result<String, String> {
+    let bare = text.trim().trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    let name_like = !bare.is_empty()
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if !name_like
+        || bare
+            .split('.')
+            .all(|l| l.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(format!(
+            "{text:?} is neither an IP address nor a host name (203.0.113.2, 2001:db8::1, sip.provider.example)"
+        ));
+    }
+    Ok(bare.to_ascii_lowercase())
 }
 
 /// `--tls-keylog`: the TLS secrets to open SIP over TLS with.
@@ -247,7 +270,12 @@ impl TlsArgs {
         for e in read.errors.iter().take(KEYLOG_LINES_TOLD) {
             eprintln!("sipwatch: {}", sipwatch::say::tls::keylog_line(e));
         }
-        if let Some(more) = read.errors.len().checked_sub(KEYLOG_LINES_TOLD).filter(|n| *n > 0) {
+        if let Some(more) = read
+            .errors
+            .len()
+            .checked_sub(KEYLOG_LINES_TOLD)
+            .filter(|n| *n > 0)
+        {
             eprintln!(
                 "sipwatch: {}",
                 sipwatch::say::tls::keylog_more(more as u64, &path.display().to_string())

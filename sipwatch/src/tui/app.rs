@@ -275,12 +275,23 @@ impl App {
             Prompt::Filter(t) => (t, Prompt::Filter),
             Prompt::Save(t) => (t, Prompt::Save),
         };
+        let control = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Esc => return Effect::None,
             KeyCode::Enter => return self.apply_prompt(make(text)),
-            KeyCode::Backspace => {
+            // As a shell edits a line: ^H (Backspace on some terminals),
+            // ^U the whole line, ^W the last word.
+            KeyCode::Backspace | KeyCode::Char('h')
+                if control || key.code == KeyCode::Backspace =>
+            {
                 text.pop();
             }
+            KeyCode::Char('u') if control => text.clear(),
+            KeyCode::Char('w') if control => {
+                let kept = text.trim_end().rfind([' ', '/']).map_or(0, |i| i + 1);
+                text.truncate(kept);
+            }
+            KeyCode::Char(_) if control => {}
             KeyCode::Char(c) => text.push(c),
             _ => {}
         }

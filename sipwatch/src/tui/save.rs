@@ -32,6 +32,13 @@ pub enum SaveError {
     /// The pcapng writer's error (the same as `--write`'s).
     #[error(transparent)]
     File(#[from] crate::capture::file::FileError),
+    /// A file of that name exists: never overwritten from the screen (the
+    /// capture being browsed among them).
+    #[error("a file of that name exists; give another name (nothing is overwritten from here)")]
+    Exists,
+    /// No file name was given.
+    #[error("no file name given")]
+    NoName,
     /// A message's addresses mix IPv4 and IPv6, or it is too long for one
     /// IP packet.
     #[error("a message from {0} cannot be written as one IP packet")]
@@ -44,6 +51,13 @@ const LINKTYPE_RAW: u32 = 101;
 /// Writes `messages` to `path`: `.txt` as text, `.pcap` as classic pcap,
 /// anything else as pcapng. Returns how many were written.
 pub fn save(path: &Path, messages: &[&Message]) -> Result<usize, SaveError> {
+    if path.as_os_str().is_empty() {
+        return Err(SaveError::NoName);
+    }
+    // `symlink_metadata`: a dangling link is a name taken too.
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(SaveError::Exists);
+    }
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());

@@ -42,12 +42,20 @@ pub struct Feed {
 /// from outside); `feed`, live, brings what is new (each taken in, in
 /// order).
 pub fn run(app: &mut App, feed: Option<Feed>) -> io::Result<()> {
+    // SIGTERM or SIGHUP (a closed ssh session) close the screen like `q`,
+    // so that the terminal is restored, not left in the alternate screen.
+    let signalled = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, signalled.clone())?;
+    }
     let mut terminal = ratatui::try_init()?;
     let closed = feed.as_ref().map(|f| f.closed.clone());
     let result = (|| -> io::Result<()> {
         let mut live = feed.map(|f| f.updates);
         loop {
-            if closed.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+            if signalled.load(Ordering::Relaxed)
+                || closed.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+            {
                 return Ok(());
             }
             terminal.draw(|f| draw::draw(f, app))?;

@@ -525,11 +525,11 @@ mod tests {
 
     #[test]
     fn counter_indices_do_not_overlap_between_directions() {
-        let last_ingress = counter_index(Direction::Ingress, Counter::KernelDropNotCopied);
+        let last_ingress = counter_index(Direction::Ingress, Counter::EndpointsRemembered);
         let first_egress = counter_index(Direction::Egress, Counter::Seen);
         assert_eq!(last_ingress + 1, first_egress);
         assert_eq!(
-            counter_index(Direction::Egress, Counter::KernelDropNotCopied) + 1,
+            counter_index(Direction::Egress, Counter::EndpointsRemembered) + 1,
             COUNTER_ENTRIES
         );
     }

@@ -2,30 +2,16 @@
 //! tracker and the views; the others are counted in the summary, not lost
 //! silently. On a committed case with one trunk (42 REGISTERs and
 //! answers) and one OPTIONS exchange (2 messages).
-use std::{path::PathBuf, process::Command};
+mod support;
+
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 fn analyze_json(args: &[&str]) -> Vec<Value> {
     let case = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/cases/provider-ban-after-failed-logins/b-fail2ban-reject.pcap");
-    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
-        .arg("analyze")
-        .arg(&case)
-        .args(["--json", "--config-dir", ""])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    support::analyzed::json_with(&case, &[&["--config-dir", ""], args].concat())
 }
 
 /// (messages shown, messages left out as the summary counts them,
@@ -115,20 +101,8 @@ fn the_time_of_messages_left_out_still_fires_the_timers_of_those_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("left-out.pcap");
     std::fs::write(&path, file).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sipwatch"))
-        .arg("analyze")
-        .arg(&path)
-        .args(["--json", "--config-dir", "", "--aor", "alice"])
-        .output()
-        .unwrap();
-    let summary: Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let records = support::analyzed::json_with(&path, &["--config-dir", "", "--aor", "alice"]);
+    let summary = support::analyzed::summary(&records);
     let regs = summary["registrations"].as_array().unwrap();
     assert_eq!(regs.len(), 1, "{summary}");
     assert_eq!(regs[0]["state"]["state"], "timeout", "{summary}");

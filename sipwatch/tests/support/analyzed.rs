@@ -26,3 +26,23 @@ pub fn summary(records: &[Value]) -> &Value {
     assert_eq!(last["type"], "summary", "the summary comes last: {last}");
     last
 }
+
+/// What the `sipwatch` binary writes for `sipwatch analyze PATH --json
+/// ARGS` (for the flags only the command line takes), every object in
+/// order; a failed run fails the test with its standard error.
+pub fn json_with(path: &Path, args: &[&str]) -> Vec<Value> {
+    let out = std::process::Command::new(super::SIPWATCH)
+        .arg("analyze")
+        .arg(path)
+        .arg("--json")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("sipwatch analyze: {e}"));
+    assert!(
+        out.status.success(),
+        "analyze {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    super::json_lines(&out.stdout)
+}

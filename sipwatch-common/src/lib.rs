@@ -145,6 +145,8 @@ pub struct DropConfig {
     pub net_inum: u32,
 }
 
+pub mod plaintext;
+
 /// Wire constants the kernel parser needs, named once.
 pub mod wire {
     pub const ETH_HEADER_LEN: u32 = 14;
@@ -497,6 +499,8 @@ mod pod {
     unsafe impl aya::Pod for super::EchoKey {}
     unsafe impl aya::Pod for super::EndpointKey {}
     unsafe impl aya::Pod for super::DropConfig {}
+    unsafe impl aya::Pod for super::plaintext::PlainHeader {}
+    unsafe impl aya::Pod for super::plaintext::SockOffsets {}
 }
 
 #[cfg(test)]

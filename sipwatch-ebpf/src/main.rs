@@ -18,6 +18,8 @@ mod maps;
 #[cfg(target_arch = "bpf")]
 mod packet;
 #[cfg(target_arch = "bpf")]
+mod plaintext;
+#[cfg(target_arch = "bpf")]
 mod select;
 
 #[cfg(target_arch = "bpf")]
@@ -110,6 +112,77 @@ mod programs {
             }
         }
         selection
+    }
+}
+
+/// The TLS plaintext probes (see [`plaintext`]).
+#[cfg(target_arch = "bpf")]
+mod plaintext_programs {
+    use aya_ebpf::{
+        macros::{btf_tracepoint, uprobe, uretprobe},
+        programs::{BtfTracePointContext, ProbeContext, RetProbeContext},
+    };
+    use sipwatch_common::plaintext::{PLAIN_KIND_READ, PLAIN_KIND_WRITE};
+
+    use crate::plaintext::{enter, leave, tcp};
+
+    #[inline(always)]
+    fn arg(ctx: &ProbeContext, n: usize) -> u64 {
+        ctx.arg::<u64>(n).unwrap_or(0)
+    }
+
+    /// `int SSL_write(SSL *ssl, const void *buf, int num)`.
+    #[uprobe]
+    pub fn sipwatch_ssl_write(ctx: ProbeContext) -> u32 {
+        enter(arg(&ctx, 1), 0, PLAIN_KIND_WRITE, false);
+        0
+    }
+
+    /// `int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)`.
+    #[uprobe]
+    pub fn sipwatch_ssl_write_ex(ctx: ProbeContext) -> u32 {
+        enter(arg(&ctx, 1), arg(&ctx, 3), PLAIN_KIND_WRITE, true);
+        0
+    }
+
+    /// `int SSL_read(SSL *ssl, void *buf, int num)`.
+    #[uprobe]
+    pub fn sipwatch_ssl_read(ctx: ProbeContext) -> u32 {
+        enter(arg(&ctx, 1), 0, PLAIN_KIND_READ, false);
+        0
+    }
+
+    /// `int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)`.
+    #[uprobe]
+    pub fn sipwatch_ssl_read_ex(ctx: ProbeContext) -> u32 {
+        enter(arg(&ctx, 1), arg(&ctx, 3), PLAIN_KIND_READ, true);
+        0
+    }
+
+    /// The return of any of the four: its value is an `int`.
+    #[uretprobe]
+    pub fn sipwatch_ssl_return(ctx: RetProbeContext) -> u32 {
+        let ret: i32 = ctx.ret();
+        leave(i64::from(ret));
+        0
+    }
+
+    /// `sock_send_length(struct sock *sk, int ret, int flags)`: a
+    /// socket's send returned (Linux 6.4 and later).
+    #[btf_tracepoint(function = "sock_send_length")]
+    pub fn sipwatch_sock_send(ctx: BtfTracePointContext) -> i32 {
+        let sk: u64 = ctx.arg(0);
+        tcp(sk, PLAIN_KIND_WRITE);
+        0
+    }
+
+    /// `sock_recv_length(struct sock *sk, int ret, int flags)`: a
+    /// socket's receive returned.
+    #[btf_tracepoint(function = "sock_recv_length")]
+    pub fn sipwatch_sock_recv(ctx: BtfTracePointContext) -> i32 {
+        let sk: u64 = ctx.arg(0);
+        tcp(sk, PLAIN_KIND_READ);
+        0
     }
 }
 

@@ -75,6 +75,15 @@ impl Kamailio {
         Kamailio::start_config(ns, tls, Some(hep))
     }
 
+    /// The id of Kamailio's main process (its children are forked from
+    /// it), from its pid file.
+    pub fn pid(&self) -> u32 {
+        std::fs::read_to_string(self.dir.join("kamailio.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .expect("Kamailio's pid file")
+    }
+
     fn start_config(
         ns: &Netns,
         tls: &[TlsPort],

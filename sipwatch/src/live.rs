@@ -10,7 +10,7 @@ use crate::{
     net::SipSelection,
     pipeline::Pipeline,
     report::{CaptureSummary, Output},
-    source::{Both, HepError, HepSource, NicError, NicSource},
+    source::{Both, HepError, HepSource, NicError, NicSource, ProcessSource},
 };
 
 /// Why a live capture could not start or had to stop: attaching, reading
@@ -26,6 +26,8 @@ pub struct LiveCapture {
     selection: SipSelection,
     /// `--tls-keylog`: followed while the TLS library writes it.
     keylog: Option<crate::capture::file::KeyLogFile>,
+    /// `--pid`/`--process`: the TLS plaintext probes.
+    plaintext: Option<crate::capture::plaintext::PlainProbes>,
 }
 
 impl LiveCapture {
@@ -37,7 +39,16 @@ impl LiveCapture {
             capture: Capture::attach(config)?,
             selection: SipSelection::new(&config.sip_ports, config.sniff_udp),
             keylog: None,
+            plaintext: None,
         })
+    }
+
+    /// Reads SIP over TLS in clear inside processes with `probes`
+    /// (`--pid`, `--process`: uprobes on their OpenSSL), attached before
+    /// the capture so that nothing the NIC shows is missing there.
+    pub fn with_plaintext(mut self, probes: crate::capture::plaintext::PlainProbes) -> Self {
+        self.plaintext = Some(probes);
+        self
     }
 
     /// Only the messages `only` names go on (`--aor`, `--host`,
@@ -66,7 +77,12 @@ impl LiveCapture {
         if self.capture.traces_drops() {
             hooks.push("this host's kernel drops (kfree_skb)".into());
         }
-        format!("{}: {}", self.capture.interface(), hooks.join(", "))
+        let mut text = format!("{}: {}", self.capture.interface(), hooks.join(", "));
+        if let Some(probes) = &self.plaintext {
+            text.push_str("; ");
+            text.push_str(&probes.describe());
+        }
+        text
     }
 
     /// Why this host's kernel drops are not traced, though asked for.
@@ -119,14 +135,12 @@ impl LiveCapture {
         if let Some(keylog) = self.keylog {
             nic = nic.with_keylog(keylog);
         }
-        let finished = match hep {
-            Some(hep) => {
-                let mut both = Both::new(nic, hep);
-                let pipeline = pipeline.looking_for_copies();
-                crate::source::drive(&mut both, pipeline, stop).await?
-            }
-            None => crate::source::drive(&mut nic, pipeline, stop).await?,
-        };
+        let process = self.plaintext.map(ProcessSource::new).transpose()?;
+        if hep.is_some() || process.is_some() {
+            pipeline = pipeline.looking_for_copies();
+        }
+        let mut sources = Both::new(Both::new(nic, hep), process);
+        let finished = crate::source::drive(&mut sources, pipeline, stop).await?;
         Ok(finished.summary)
     }
 }

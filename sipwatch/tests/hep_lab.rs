@@ -79,24 +79,6 @@ fn wait_for_hep_port(lab: &Lab) {
     }
 }
 
-/// Waits until a `sipwatch attach` at the provider has attached.
-fn wait_for_provider_capture(lab: &Lab) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !lab
-        .provider
-        .run(&["ip", "link", "show", PROVIDER_IF])
-        .unwrap()
-        .contains("xdp")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "sipwatch did not attach within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-}
-
 /// The PBX registers each of [`USERS`] through the NAT, waiting for each
 /// final answer.
 fn register_everyone(lab: &Lab, test: &str) {
@@ -171,7 +153,7 @@ fn same_as_the_nic(version: u8, test: &str) {
         .provider
         .spawn(&[SIPWATCH, "attach", PROVIDER_IF, "--json"])
         .unwrap();
-    wait_for_provider_capture(&lab);
+    support::wait_for_xdp(&lab.provider, PROVIDER_IF);
     let hep = lab
         .provider
         .spawn(&[SIPWATCH, "hep-listen", &hep_addr().to_string(), "--json"])
@@ -219,7 +201,7 @@ fn kamailio_siptrace_over_tcp_merged_with_the_nic_takes_each_message_once() {
             "--json",
         ])
         .unwrap();
-    wait_for_provider_capture(&lab);
+    support::wait_for_xdp(&lab.provider, PROVIDER_IF);
     wait_for_hep_port(&lab);
     register_everyone(&lab, "heptcp");
     let (records, stderr) = stop(both);

@@ -294,3 +294,219 @@ fn an_expired_certificate_and_a_name_mismatch_are_told_as_such() {
         assert_eq!(mismatch["certificate"]["asked"], NAME, "{view}");
     }
 }
+
+/// python3 under a name of its own for this run and `tag` (the kernel's
+/// `comm` is the name it was started by), so that `attach --process`
+/// reads this test's PBX and no other test's Python; its path.
+fn pbx_program(dir: &Path, tag: &str) -> (String, std::path::PathBuf) {
+    let name = format!("pbx{}{tag}", std::process::id() % 100_000);
+    assert!(name.len() <= 15, "{name}: a comm holds 15 bytes");
+    // The interpreter itself, not a wrapper (pyenv's shim) that would
+    // look for a python of the link's name.
+    let python = run(&["python3", "-c", "import sys; print(sys.executable)"]);
+    let python = String::from_utf8(python.stdout).unwrap().trim().to_owned();
+    let program = dir.join(&name);
+    std::os::unix::fs::symlink(python, &program).unwrap();
+    (name, program)
+}
+
+/// The plaintext probes' counts that are losses, from a summary.
+fn plaintext_losses(records: &[Value]) -> Vec<&Value> {
+    let summary = records.last().expect("a summary");
+    summary["counts"]
+        .as_array()
+        .map(|counts| {
+            counts
+                .iter()
+                .filter(|c| {
+                    c["by"]
+                        .as_str()
+                        .is_some_and(|b| b.starts_with("TLS plaintext"))
+                })
+                .filter(|c| c["loss"] == true)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// No keys and nothing changed in either process: the PBX's TLS read in
+/// clear by uprobes on its OpenSSL (`attach --process`, its name), and
+/// the registrar's (`attach --pid`, Kamailio's processes), with OpenSSL
+/// on the socket (Python's `ssl`, Kamailio) and on memory buffers moved
+/// by the caller (as pjproject inside Asterisk does).
+fn in_clear(version: &str, bio: &str, tag: &str) {
+    let lab = lab(Personality::PlainNat);
+    let pki = Pki::new();
+    let kamailio = registrar(&lab, &[support::tls_port(&pki, 5061, &[NAME], None, false)]);
+    let tmp = support::temp_dir(&format!("tls-clear-{tag}"));
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let (name, program) = pbx_program(tmp.path(), tag);
+    let pbx = lab
+        .pbx
+        .spawn(&[
+            support::SIPWATCH,
+            "attach",
+            PBX_IF,
+            "--json",
+            "--process",
+            &name,
+        ])
+        .unwrap();
+    // The main process: its children, forked or to come, are read too.
+    let main = kamailio.pid().to_string();
+    let provider = lab
+        .provider
+        .spawn(&[
+            support::SIPWATCH,
+            "attach",
+            PROVIDER_IF,
+            "--json",
+            "--pid",
+            &main,
+        ])
+        .unwrap();
+    wait_until_attached(&lab);
+    support::wait_for_xdp(&lab.provider, PROVIDER_IF);
+    let keylog = tmp.path().join("unused-keys.log");
+    let register = |user: &str, password: &str| {
+        lab.pbx
+            .run(&[
+                program.to_str().unwrap(),
+                CLIENT,
+                &PROVIDER_V4.to_string(),
+                "5061",
+                NAME,
+                ca.to_str().unwrap(),
+                keylog.to_str().unwrap(),
+                version,
+                user,
+                password,
+                bio,
+            ])
+            .unwrap()
+    };
+    let right = register("1001", kamailio::PASSWORD);
+    assert_eq!(
+        right, "SIP/2.0 401 Unauthorized\nSIP/2.0 200 OK\n",
+        "{right}"
+    );
+    let wrong = register("1002", "not-the-password");
+    assert!(wrong.ends_with("SIP/2.0 401 Unauthorized\n"), "{wrong}");
+    std::thread::sleep(Duration::from_secs(1));
+    let at_pbx = stop_json(pbx);
+    let at_provider = stop_json(provider);
+    // As over UDP, and as from the capture with its keys (above).
+    let want = [
+        format!(
+            "\"sip:1001@{PROVIDER_V4}\" \"registered\" 200 [\"nat_rewrites_via\", \"private_contact\"]"
+        ),
+        format!("\"sip:1002@{PROVIDER_V4}\" \"rejected\" 401 [\"credentials_rejected\"]"),
+    ];
+    assert_eq!(registration_outcomes(&at_pbx), want, "at the PBX");
+    for (view, records, public) in [
+        ("at the PBX", &at_pbx, false),
+        ("at the registrar", &at_provider, true),
+    ] {
+        let messages: Vec<&Value> = records.iter().filter(|r| r["type"] == "message").collect();
+        assert_eq!(
+            messages.len(),
+            8,
+            "{view}: four exchanges of two: {messages:?}"
+        );
+        for m in &messages {
+            assert_eq!(m["transport"], "TLS", "{view}: {m}");
+            assert!(
+                m["pid"].as_u64().is_some(),
+                "{view}: read in a process: {m}"
+            );
+            let registrar_end = if m["direction"] == "out" {
+                &m["dst"]
+            } else {
+                &m["src"]
+            };
+            let pbx_end = if m["direction"] == "out" {
+                &m["src"]
+            } else {
+                &m["dst"]
+            };
+            let (registrar_end, pbx_end) = if public {
+                (pbx_end, registrar_end)
+            } else {
+                (registrar_end, pbx_end)
+            };
+            assert_eq!(registrar_end, &format!("{PROVIDER_V4}:5061"), "{view}: {m}");
+            // The PBX's end as each host's socket has it: private at the
+            // PBX, the router's public address at the registrar (NAT).
+            let ip = pbx_end.as_str().unwrap().rsplit_once(':').unwrap().0;
+            let want_ip = if public {
+                ROUTER_WAN_V4.to_string()
+            } else {
+                PBX_V4.to_string()
+            };
+            assert_eq!(ip, want_ip, "{view}: {m}");
+        }
+        let first = messages[0];
+        let way = if public { "in" } else { "out" };
+        assert_eq!(
+            (
+                first["direction"].as_str(),
+                first["start_line"]["method"].as_str()
+            ),
+            (Some(way), Some("REGISTER")),
+            "{view}: the REGISTER first, {way}"
+        );
+        assert!(
+            plaintext_losses(records).is_empty(),
+            "{view}: nothing lost: {:?}",
+            plaintext_losses(records)
+        );
+    }
+    // The registrar's view of the same two registrations.
+    let outcomes = registration_outcomes(&at_provider);
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert!(outcomes[0].contains("\"registered\" 200"), "{outcomes:?}");
+    assert!(
+        outcomes[1].contains("\"rejected\" 401 [\"credentials_rejected\"]"),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn in_clear_over_tls12_with_openssl_on_the_socket() {
+    in_clear("1.2", "socket", "s2");
+}
+
+#[test]
+fn in_clear_over_tls13_with_openssl_on_memory_buffers_as_pjproject() {
+    in_clear("1.3", "memory", "m3");
+}
+
+/// `--pid` of no process, and of a process without OpenSSL (TLS linked
+/// statically, GnuTLS), say so and what to do, before anything is
+/// attached; a path given to `--process` is refused.
+#[test]
+fn the_probes_refuse_a_missing_process_and_one_without_openssl() {
+    let attach = |args: &[&str]| {
+        let mut argv = vec![support::SIPWATCH, "attach", "lo", "--duration", "1"];
+        argv.extend(args);
+        let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+        assert!(!out.status.success(), "{argv:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = attach(&["--pid", "999999999"]);
+    assert!(
+        missing.contains("no process 999999999 (--pid)"),
+        "{missing}"
+    );
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let plain = attach(&["--pid", &sleeper.id().to_string()]);
+    sleeper.kill().unwrap();
+    let _ = sleeper.wait();
+    assert!(
+        plain.contains("maps no OpenSSL libssl") && plain.contains("--tls-keylog"),
+        "{plain}"
+    );
+    let path = attach(&["--process", "/usr/sbin/asterisk"]);
+    assert!(path.contains("not a path"), "{path}");
+}

@@ -24,7 +24,8 @@ use super::{
 };
 
 /// The kernel programs, built by build.rs from `sipwatch-ebpf`.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwatch"));
+pub(super) static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipwatch"));
 
 /// A hook as it was attached, for telling the user.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -150,6 +150,21 @@ pub enum CaptureError {
     /// `--hook` named no hook at all: nothing would be captured.
     #[error("no hook selected: choose xdp, tc or both")]
     NoHooks,
+    /// The TLS plaintext probes (`--pid`, `--process`) cannot be set up:
+    /// the process does not exist, maps no OpenSSL, or the kernel's BTF
+    /// lacks what they read; the words say which and what to do.
+    #[error("{0}")]
+    Plaintext(String),
+    /// A uprobe or kprobe of the TLS plaintext probes could not be
+    /// attached (a library without the symbol, a kernel without kprobes).
+    #[error("attaching the TLS plaintext probe ({what}) failed")]
+    Uprobe {
+        /// Which probe: `SSL_write in /usr/lib/…/libssl.so.3`.
+        what: String,
+        /// aya's error.
+        #[source]
+        source: aya::programs::ProgramError,
+    },
     /// The kernel's list of possible CPUs (one scratch slot each) could not be read.
     #[error("cannot read the CPU list {path}: {source}")]
     Cpus {

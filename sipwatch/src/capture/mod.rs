@@ -24,7 +24,9 @@ mod drops;
 mod error;
 pub mod file;
 mod frame;
+pub mod plaintext;
 mod privileges;
+pub mod processes;
 mod ring;
 
 pub use attach::{AttachedHook, Capture, LinkKind};

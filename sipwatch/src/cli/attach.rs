@@ -41,6 +41,16 @@ pub struct Args {
     hep: super::HepArgs,
     #[command(flatten)]
     tls: super::TlsArgs,
+    /// Also read SIP over TLS in clear inside this process (the PBX's
+    /// pid): uprobes on its OpenSSL's SSL_write and SSL_read, no keys and
+    /// no change to its configuration (docs/tls.md). Comma-separated for
+    /// several.
+    #[arg(long, value_delimiter = ',', value_name = "PID")]
+    pid: Vec<u32>,
+    /// As --pid, for every process of this name as `ps -e` shows it
+    /// (asterisk, kamailio, freeswitch), also those started later.
+    #[arg(long, value_name = "NAME", value_parser = process_name)]
+    process: Option<String>,
     /// No message log: the registration table, redrawn every second.
     #[arg(long, conflicts_with_all = ["verbose", "quiet", "json", "events"])]
     table: bool,
@@ -105,6 +115,17 @@ pub struct Args {
     /// With --hep-listen: the password every HEP packet must carry.
     #[arg(long, requires = "hep_listen", value_name = "PASSWORD")]
     hep_listen_password: Option<String>,
+}
+
+/// `--process`: a name as the kernel keeps it (`comm`): not empty, no
+/// `/`, at most 15 bytes (longer names are cut there, as `ps` shows).
+fn process_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains('/') || text.contains('\0') {
+        return Err(format!(
+            "{text:?}: give the process's name as `ps -e` shows it (asterisk), not a path"
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// A file size to rotate at: at least 1 MiB, so that a file holds more
@@ -244,12 +265,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(at) => Some(super::hep_listen::bind(at, hep_rules)?),
             None => None,
         };
+        // The TLS probes first: once the NIC's hooks show, both are on.
+        let mut pids = args.pid.clone();
+        pids.sort_unstable();
+        pids.dedup();
+        let processes = sipwatch::capture::processes::ProcessChoice {
+            pids,
+            name: args.process.clone(),
+        };
+        let plaintext = if processes.is_empty() {
+            None
+        } else {
+            Some(
+                sipwatch::capture::plaintext::PlainProbes::attach(&processes)
+                    .context("--pid/--process")?,
+            )
+        };
         let mut capture = LiveCapture::attach(&config)
             .with_context(|| format!("capture on {}", args.interface))?
             .taking_only(args.selection.selection().only().clone());
         if let Some(path) = &args.tls.tls_keylog {
             let keylog = sipwatch::capture::file::KeyLogFile::open(path).context("--tls-keylog")?;
             capture = capture.with_tls_keylog(keylog);
+        }
+        if let Some(probes) = plaintext {
+            capture = capture.with_plaintext(probes);
         }
         let auditor = audit.map(Auditor::new);
         if let Some(problem) = auditor.as_ref().and_then(|a| a.send_problem.as_ref()) {

@@ -112,6 +112,10 @@ pub struct MessageRecord<'a> {
     /// --hep-listen`); absent for the NIC and capture files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hep: Option<HepAgent>,
+    /// The process whose TLS library it was read in, in clear (`attach
+    /// --pid`, `--process`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// Which HEP agent sent a message: the address its packets came from and
@@ -187,6 +191,10 @@ pub fn write_message(
                 agent,
                 capture_id: agent_id,
             }),
+            _ => None,
+        },
+        pid: match m.origin {
+            crate::sip::Origin::TlsPlaintext { pid } => Some(pid),
             _ => None,
         },
     };

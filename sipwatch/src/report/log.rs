@@ -168,6 +168,10 @@ impl Output for MessageLog {
         if let crate::sip::Origin::Hep { agent, agent_id } = d.origin {
             write!(out, " (HEP from {agent}, id {agent_id})")?;
         }
+        // Read in clear inside the PBX's TLS library (`--pid`, `--process`).
+        if let crate::sip::Origin::TlsPlaintext { pid } = d.origin {
+            write!(out, " (in clear, pid {pid})")?;
+        }
         out.write_all(b" ")?;
         if let Some(p) = parsed {
             Printable::new(out).write_all(first_line(&d.bytes))?;

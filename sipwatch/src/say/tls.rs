@@ -273,3 +273,31 @@ fn fix(f: &HandshakeFailure) -> Option<String> {
         .to_owned(),
     )
 }
+
+/// Who counted the TLS plaintext read inside the PBX's process, in the
+/// summary.
+pub const PLAINTEXT_BY: &str = "TLS plaintext probes (--pid/--process)";
+
+/// The plaintext probes' counts, as the words after each number: calls
+/// read.
+pub const PLAIN_CALLS: &str = "SSL_write/SSL_read calls read";
+/// SIP messages framed from the calls' plaintext.
+pub const PLAIN_FRAMED: &str = "SIP messages framed from them";
+/// Plaintext records lost: the ring was full (a loss).
+pub const PLAIN_RING_FULL: &str = "plaintext records lost: the ring was full";
+/// Calls whose bytes went past what one call copies (a loss).
+pub const PLAIN_CUT: &str = "calls of over 16 KiB: the rest of their bytes not copied";
+/// Records the kernel could not read from the process (a loss).
+pub const PLAIN_UNREADABLE: &str = "plaintext records unreadable in the process's memory";
+/// Calls that arrived in part: a gap in their stream (a loss).
+pub const PLAIN_INCOMPLETE: &str = "calls with part of their bytes missing: a gap in their stream";
+/// Bytes never placed on a connection (a loss).
+pub const PLAIN_NO_CONNECTION: &str = "plaintext bytes whose TCP connection was never seen (a connection opened before attach, not yet read from)";
+/// Bytes the framer skipped as not SIP.
+pub const PLAIN_SKIPPED: &str = "plaintext bytes skipped as not SIP (resynchronising after a gap, or another protocol over TLS)";
+/// Streams ended early to make room (a loss).
+pub const PLAIN_EVICTED: &str =
+    "plaintext streams ended early to make room (over 4,096 connections)";
+/// Calls whose return was never seen.
+pub const PLAIN_UNPAIRED: &str =
+    "calls whose return was never seen (a thread that entered SSL_write/SSL_read again first)";

@@ -77,6 +77,19 @@ impl SipFramer {
         self.lost = true;
     }
 
+    /// Bytes are missing, and the next push starts where a writer's call
+    /// began (TLS plaintext read inside a process: one `SSL_write` is
+    /// usually one message): what is buffered is dropped and counted, and
+    /// the next bytes are taken as a message when they start like one,
+    /// else searched for the next start line.
+    pub fn gap_at_write(&mut self) {
+        if !self.buf.is_empty() {
+            self.stats.skipped_bytes += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        self.lost = false;
+    }
+
     /// The stream ended: an unfinished message is dropped and counted.
     pub fn end(&mut self) {
         let leftover = self

@@ -26,6 +26,8 @@ mod both;
 mod file;
 pub mod hep;
 mod nic;
+pub mod plaintext;
+mod process;
 
 use std::{
     future::Future,
@@ -37,6 +39,7 @@ pub use both::Both;
 pub use file::FileSource;
 pub use hep::{HepError, HepSource};
 pub use nic::{NicError, NicSource};
+pub use process::ProcessSource;
 
 use crate::{
     capture::{Counters, Frame},
@@ -133,6 +136,56 @@ pub trait Source {
     /// The run is over: what the summary needs from the source.
     fn end(&mut self) -> Result<SourceEnd, Self::Error> {
         Ok(SourceEnd::default())
+    }
+}
+
+/// A source that may be absent (`attach` without `--hep-listen`): absent,
+/// it has ended before it began.
+impl<S: Source> Source for Option<S> {
+    type Error = S::Error;
+
+    async fn next_batch(&mut self, batch: &mut Vec<Input>) -> Result<bool, S::Error> {
+        match self {
+            Some(s) => s.next_batch(batch).await,
+            None => Ok(false),
+        }
+    }
+
+    fn tick_every(&self) -> Option<Duration> {
+        self.as_ref()?.tick_every()
+    }
+
+    fn now(&self) -> Vec<(Clock, SystemTime)> {
+        self.as_ref().map(Source::now).unwrap_or_default()
+    }
+
+    fn hep(&self) -> Option<Tally> {
+        self.as_ref()?.hep()
+    }
+
+    fn counters(&mut self) -> Option<Counters> {
+        self.as_mut()?.counters()
+    }
+
+    fn after_batch<W: Write>(&mut self, pipeline: &mut Pipeline<W>) -> Result<(), S::Error> {
+        match self {
+            Some(s) => s.after_batch(pipeline),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self, batch: &mut Vec<Input>) -> Result<(), S::Error> {
+        match self {
+            Some(s) => s.stop(batch),
+            None => Ok(()),
+        }
+    }
+
+    fn end(&mut self) -> Result<SourceEnd, S::Error> {
+        match self {
+            Some(s) => s.end(),
+            None => Ok(SourceEnd::default()),
+        }
     }
 }
 

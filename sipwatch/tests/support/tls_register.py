@@ -2,9 +2,12 @@
 """A PBX registering over TLS, for the TLS lab tests: Python's `ssl` (OpenSSL)
 with a key log, as Asterisk (pjproject over OpenSSL) would with SSLKEYLOGFILE.
 
-    tls_register.py HOST PORT SERVER_NAME CA_FILE KEYLOG VERSION USER PASSWORD
+    tls_register.py HOST PORT SERVER_NAME CA_FILE KEYLOG VERSION USER PASSWORD [BIO]
 
-VERSION is 1.2 or 1.3. REGISTER without credentials, then with a digest
+VERSION is 1.2 or 1.3. BIO is `socket` (the default: OpenSSL reads and
+writes the socket itself, inside SSL_read and SSL_write) or `memory`
+(OpenSSL works on memory buffers and this script moves the bytes to and
+from the socket around each call, as pjproject does inside Asterisk). REGISTER without credentials, then with a digest
 (RFC 2617, MD5) computed from PASSWORD for the 401's nonce. Prints each
 answer's status line, or `handshake failed: ...`; always exits 0, the test
 reads what it printed.
@@ -12,7 +15,58 @@ reads what it printed.
 import hashlib, re, socket, ssl, sys
 
 host, port, server_name, ca_file, keylog, version, user, password = sys.argv[1:9]
+bio = sys.argv[9] if len(sys.argv) > 9 else "socket"
 port = int(port)
+
+
+class MemoryTls:
+    """TLS over memory BIOs: ciphertext sent after each write, received
+    before each read, by this thread, as pjproject's ssl_sock_ossl does."""
+
+    def __init__(self, raw, ctx, server_name):
+        self.raw = raw
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=server_name)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                self.fill()
+        self.flush()
+
+    def flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.raw.sendall(data)
+
+    def fill(self):
+        data = self.raw.recv(16384)
+        if not data:
+            raise OSError("connection closed")
+        self.incoming.write(data)
+
+    def sendall(self, data):
+        self.tls.write(data)
+        self.flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                self.fill()
+
+    def getsockname(self):
+        return self.raw.getsockname()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def register(sock, local, cseq, auth):
@@ -48,7 +102,12 @@ ctx.load_verify_locations(ca_file)
 ctx.keylog_filename = keylog
 try:
     with socket.create_connection((host, port), timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname=server_name) as s:
+        tls = (
+            MemoryTls(raw, ctx, server_name)
+            if bio == "memory"
+            else ctx.wrap_socket(raw, server_hostname=server_name)
+        )
+        with tls as s:
             local = s.getsockname()
             answer = register(s, local, 1, "")
             print(answer.split("\r\n")[0])

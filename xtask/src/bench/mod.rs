@@ -6,6 +6,7 @@ mod echo;
 mod measure;
 mod sipgen;
 mod soak;
+mod tls;
 
 use clap::Subcommand;
 
@@ -46,6 +47,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 500)]
         rate: u32,
     },
+    /// A PBX registering over TLS with Kamailio as fast as it is
+    /// answered, without and then with `sipwatch attach --process`
+    /// reading its plaintext through uprobes: its requests per second
+    /// both ways, and what sipwatch read and lost.
+    Tls {
+        /// How long each run lasts, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
 }
 
 pub fn run(which: Bench) -> anyhow::Result<()> {
@@ -54,5 +64,6 @@ pub fn run(which: Bench) -> anyhow::Result<()> {
         Bench::Analyze { messages } => analyze::run(messages),
         Bench::Echo { seconds } => echo::run(seconds),
         Bench::Soak { seconds, rate } => soak::run(seconds, rate),
+        Bench::Tls { seconds } => tls::run(seconds),
     }
 }

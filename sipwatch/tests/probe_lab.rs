@@ -398,3 +398,41 @@ fn the_human_report_reads_like_a_diff_in_the_admins_words() {
         assert!(!text.contains(rust_name), "{rust_name} in:\n{text}");
     }
 }
+
+/// Pointed at a registrar instead of an echo (the lab's Kamailio, over UDP
+/// and TCP through the NAT), the probe says what answered, with its code
+/// and Server header, and gives no verdict on the path: never a lost
+/// answer or a firewall.
+#[test]
+fn a_registrar_probed_instead_of_an_echo_is_named_by_what_it_answered() {
+    let lab = lab(Personality::PlainNat);
+    let _registrar = sipwatch_lab::kamailio::Kamailio::start(&lab.provider).unwrap();
+    let (_, report) = probe_from_the_pbx(&lab);
+    assert_eq!(report["verdict"], "could_not_test", "{report}");
+    let probes = probes(&report);
+    assert!(probes.len() >= 2, "UDP and TCP: {report}");
+    for p in probes {
+        assert_eq!(p["leg"], "invalid_answer", "{p}");
+        let answer = &p["answered_instead"];
+        // Kamailio's answers in the lab: a challenge to a REGISTER, 486
+        // to an INVITE, 200 to the rest.
+        assert!(
+            [200, 401, 486].contains(&answer["code"].as_u64().unwrap_or(0)),
+            "{p}"
+        );
+        assert!(
+            answer["server"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("kamailio")),
+            "{p}"
+        );
+    }
+    let transports: std::collections::BTreeSet<&str> = probes
+        .iter()
+        .filter_map(|p| p["transport"].as_str())
+        .collect();
+    assert!(
+        transports.contains("UDP") && transports.contains("TCP"),
+        "{transports:?}"
+    );
+}

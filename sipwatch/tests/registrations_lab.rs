@@ -498,26 +498,93 @@ fn a_dead_first_target_is_named_after_registering_through_the_next_one() {
         assert!(reply.contains("200 OK"), "{reply}");
     });
     for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
-        let r = registration(records, kamailio::USER);
-        assert_eq!(r["state"]["state"], "registered", "{view}: {r}");
-        let dead = r["diagnoses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["kind"] == "dead_target")
-            .unwrap_or_else(|| panic!("{view}: no dead_target in {r}"));
-        assert_eq!(
-            dead["dead"],
-            format!("{PROVIDER_V4}:5090"),
-            "{view}: {dead}"
-        );
-        assert_eq!(
-            dead["registered_through"],
-            format!("{PROVIDER_V4}:5060"),
-            "{view}: {dead}"
-        );
+        let dead = dead_target_named(view, records, 5090);
         assert!(dead["sent"].as_u64().unwrap() >= 10, "{view}: {dead}");
     }
+}
+
+/// The one registration, registered through Kamailio on 5060, and its
+/// `dead_target` hint naming the provider's `port`.
+fn dead_target_named<'a>(view: &str, records: &'a [Value], port: u16) -> &'a Value {
+    let r = registration(records, kamailio::USER);
+    assert_eq!(r["state"]["state"], "registered", "{view}: {r}");
+    let dead = r["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "dead_target")
+        .unwrap_or_else(|| panic!("{view}: no dead_target in {r}"));
+    assert_eq!(
+        dead["dead"],
+        format!("{PROVIDER_V4}:{port}"),
+        "{view}: {dead}"
+    );
+    assert_eq!(
+        dead["registered_through"],
+        format!("{PROVIDER_V4}:5060"),
+        "{view}: {dead}"
+    );
+    dead
+}
+
+/// Failover over TCP: the PBX's TCP connection to the provider's first
+/// target (5080, a SIP port nothing answers on) never comes up, so no
+/// REGISTER reaches it, and it registers over TCP through Kamailio on
+/// 5060. With `dropped` the SYNs go unanswered (a firewall drops them),
+/// else the connection is refused (RST). The dead target is named on the
+/// registered binding, live and from the capture.
+fn tcp_failover(test: &str, dropped: bool) {
+    let lab = lab(Personality::PlainNat);
+    let _k = registrar(&lab);
+    if dropped {
+        lab.provider
+            .run_with_stdin(
+                &["nft", "-f", "-"],
+                Some(
+                    "table inet dead_target {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 5080 drop\n\t}\n}\n",
+                ),
+            )
+            .unwrap();
+    }
+    let case = observe(&lab, test, Duration::from_millis(500), || {
+        let first = lab
+            .pbx
+            .enter(|| {
+                std::net::TcpStream::connect_timeout(
+                    &(PROVIDER_V4, 5080).into(),
+                    Duration::from_millis(3500),
+                )
+            })
+            .unwrap();
+        assert!(first.is_err(), "nothing answers on 5080");
+        let text =
+            asterisk_register(test, kamailio::USER, 1, 300).replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let reply = support::sipsak_over(&lab, test, &text, Some(kamailio::PASSWORD), "tcp");
+        assert!(reply.contains("200 OK"), "{reply}");
+    });
+    let fault = if dropped { "no_answer" } else { "refused" };
+    for (view, records) in [("attach", &case.live), ("analyze", &case.analysed)] {
+        let summary = records.last().unwrap();
+        let registrations = summary["registrations"].as_array().unwrap();
+        assert_eq!(
+            registrations.len(),
+            1,
+            "{view}: no binding of its own for the dead target: {registrations:?}"
+        );
+        let dead = dead_target_named(view, records, 5080);
+        assert_eq!(dead["transport"], "TCP", "{view}: {dead}");
+        assert_eq!(dead["connection"]["fault"], fault, "{view}: {dead}");
+    }
+}
+
+#[test]
+fn a_first_target_whose_tcp_syns_go_unanswered_is_named_after_registering_over_tcp() {
+    tcp_failover("tcpdead", true);
+}
+
+#[test]
+fn a_first_target_refusing_tcp_is_named_after_registering_over_tcp() {
+    tcp_failover("tcprefused", false);
 }
 
 /// The router's WAN link narrowed to 576 bytes: the plain REGISTER fits,

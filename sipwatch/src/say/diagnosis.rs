@@ -232,8 +232,8 @@ fn from_the_wire(d: &Diagnosis) -> (String, String) {
         Diagnosis::AnswersNotCaptured { side, destination, transport, sent, acted_on } => {
             path::answers_not_captured(*side, destination, *transport, *sent, *acted_on)
         }
-        Diagnosis::DeadTarget { side, dead, transport, sent, timed_out_at, registered_through, delay_ms } => {
-            path::dead_target(*side, (dead, *transport, *sent, *timed_out_at), registered_through, *delay_ms)
+        Diagnosis::DeadTarget { side, dead, transport, sent, connection, timed_out_at, registered_through, delay_ms } => {
+            path::dead_target(*side, (dead, *transport, *sent, connection.as_ref(), *timed_out_at), registered_through, *delay_ms)
         }
     }
 }

@@ -295,7 +295,13 @@ const ASTERISK_REFRESH_LEAD_S: u64 = 10;
 
 pub(super) fn dead_target(
     side: Side,
-    (dead, transport, sent, timed_out_at): (&SocketAddr, Transport, u32, SystemTime),
+    (dead, transport, sent, connection, timed_out_at): (
+        &SocketAddr,
+        Transport,
+        u32,
+        Option<&ConnectionFault>,
+        SystemTime,
+    ),
     through: &SocketAddr,
     delay_ms: u64,
 ) -> (String, String) {
@@ -303,6 +309,21 @@ pub(super) fn dead_target(
         "once".to_owned()
     } else {
         format!("{sent} times")
+    };
+    // Over TCP a dead target may never have let the REGISTER out at all.
+    let failure = match connection {
+        Some(ConnectionFault::NoAnswer { syns }) => format!(
+            "the TCP connection to {dead} never came up (SYN sent {syns} times, no answer; given up at {})",
+            clock(timed_out_at)
+        ),
+        Some(ConnectionFault::Refused { by }) => format!(
+            "the TCP connection to {dead} was refused (RST from {by} at {})",
+            clock(timed_out_at)
+        ),
+        _ => format!(
+            "the REGISTER to {dead} over {transport} (sent {times}) got no answer at all (given up at {})",
+            clock(timed_out_at)
+        ),
     };
     let delay_s = delay_ms.div_ceil(1000);
     let lapse = if delay_s > ASTERISK_REFRESH_LEAD_S {
@@ -314,8 +335,7 @@ pub(super) fn dead_target(
         String::new()
     };
     let cause = format!(
-        "registered through {through}, but only after the REGISTER to {dead} over {transport} (sent {times}) got no answer at all (given up at {}): that target is dead, and the PBX tries it first again at the next refresh (DNS SRV order), {delay_s} s lost each time{lapse}",
-        clock(timed_out_at)
+        "registered through {through}, but only after {failure}: that target is dead, and the PBX tries it first again at the next refresh (DNS SRV order), {delay_s} s lost each time{lapse}"
     );
     let fix = match side {
         Side::Client => format!(

@@ -468,9 +468,15 @@ pub enum Diagnosis {
         dead: SocketAddr,
         /// The transport the REGISTERs to it went over.
         transport: Transport,
-        /// Times the last REGISTER to it was sent (1 + retransmissions).
+        /// Times the last REGISTER to it was sent (1 + retransmissions);
+        /// 0 when its TCP connection never came up (`connection`).
         sent: u32,
-        /// When Timer F fired on it (or the capture ended).
+        /// Over TCP, the connection to it that never came up, so no
+        /// REGISTER ever reached it (SYNs unanswered, or refused).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        connection: Option<ConnectionFault>,
+        /// When Timer F fired on it, its connection failed (or the capture
+        /// ended).
         #[serde(serialize_with = "crate::time::serialize")]
         timed_out_at: SystemTime,
         /// The target that answered and registered the binding, `ip:port`.

@@ -8,7 +8,7 @@
 use std::{net::SocketAddr, time::SystemTime};
 
 use super::{diagnosis::Diagnosis, diagnosis::Side, transaction::Transaction};
-use crate::net::Transport;
+use crate::net::{ConnectionEvent, Transport};
 
 /// Dead targets kept per binding (the last ones to time out).
 const KEPT: usize = 4;
@@ -81,6 +81,7 @@ impl Failover {
             dead: dead.destination,
             transport: dead.transport,
             sent: dead.sent,
+            connection: None,
             timed_out_at: dead.timed_out_at,
             registered_through: through,
             delay_ms: at
@@ -88,5 +89,33 @@ impl Failover {
                 .unwrap_or_default()
                 .as_millis() as u64,
         })
+    }
+}
+
+/// The binding registered through `through` (at `at`) after the PBX's TCP
+/// connection to another target never came up (`failed`, first tried at
+/// `first_tried`): RFC 3263 §4.4 failover over TCP, where no REGISTER
+/// ever reached the dead target (Asterisk queues it until the connection
+/// is up, then fails over on the transport error). Told like a target
+/// that never answered.
+pub fn unconnected(
+    side: Side,
+    failed: &ConnectionEvent,
+    first_tried: SystemTime,
+    through: SocketAddr,
+    at: SystemTime,
+) -> Diagnosis {
+    Diagnosis::DeadTarget {
+        side,
+        dead: failed.server,
+        transport: Transport::Tcp,
+        sent: 0,
+        connection: Some(failed.fault),
+        timed_out_at: failed.at,
+        registered_through: through,
+        delay_ms: at
+            .duration_since(first_tried)
+            .unwrap_or_default()
+            .as_millis() as u64,
     }
 }

@@ -464,14 +464,46 @@ impl Tracker {
                     .on_answer(tx.first_sent, at);
             }
         }
+        // A success after the PBX's TCP connection to another target never
+        // came up: that target is dead (failover over TCP).
+        let unconnected = if (200..300).contains(&code) && !bindings.is_empty() {
+            unconnected_before(
+                &self.registrations,
+                &self.connection_faults,
+                (tx.src, tx.dst),
+                tx.first_sent,
+            )
+        } else {
+            None
+        };
+        let at = p.message.timestamp;
         for b in bindings.iter() {
             if let Some(reg) = self.registrations.get_mut(b) {
                 reg.path.on_answer(p, tx);
                 reg.on_final(p, tx);
-                if reg.take_event(p.message.timestamp) {
+                if let Some((_, failed, first_tried)) = &unconnected
+                    && reg.last_success == Some(at)
+                    && !reg
+                        .diagnoses
+                        .iter()
+                        .any(|d| matches!(d, Diagnosis::DeadTarget { .. }))
+                {
+                    reg.diagnoses.push(failover::unconnected(
+                        reg.side,
+                        failed,
+                        *first_tried,
+                        tx.dst,
+                        at,
+                    ));
+                }
+                if reg.take_event(at) {
                     events.push(Event::Registration(reg.clone()));
                 }
             }
+        }
+        // Its story is now the registered binding's hint.
+        if let Some((key, _, _)) = unconnected {
+            self.remove_registration(&key);
         }
     }
 
@@ -724,3 +756,27 @@ pub fn binding_key(p: &ParsedMessage<'_>) -> Option<(BindingKey, Option<u32>)> {
 
 #[cfg(test)]
 mod tests;
+
+/// The latest target that a TCP connection from `client`'s host never
+/// reached (known only as an `unsent` binding), tried before `sent_at`
+/// and other than `server`: its key, its failure and when it was first
+/// tried.
+fn unconnected_before(
+    registrations: &HashMap<BindingKey, Box<Registration>>,
+    faults: &evidence::ConnectionFaults,
+    (client, server): (std::net::SocketAddr, std::net::SocketAddr),
+    sent_at: SystemTime,
+) -> Option<(BindingKey, crate::net::ConnectionEvent, SystemTime)> {
+    registrations
+        .iter()
+        .filter(|(key, reg)| key.is_unsent() && reg.registrar_address != server)
+        .filter_map(|(key, reg)| {
+            let (from, to, first_tried) = reg.path.last_request()?;
+            if from.ip() != client.ip() || first_tried > sent_at {
+                return None;
+            }
+            let failed = faults.since(from, to, first_tried)?;
+            Some((key.clone(), failed, first_tried))
+        })
+        .max_by_key(|(_, failed, _)| failed.at)
+}

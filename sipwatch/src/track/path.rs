@@ -320,6 +320,11 @@ impl PathWatch {
         self.last_request = Some((client, server, at));
     }
 
+    /// The last request (or connection attempt) seen: (from, to, when).
+    pub fn last_request(&self) -> Option<(SocketAddr, SocketAddr, SystemTime)> {
+        self.last_request
+    }
+
     pub fn sends_from(&self, ip: std::net::IpAddr) -> bool {
         self.last_request.is_some_and(|(src, _, _)| src.ip() == ip)
     }

@@ -276,6 +276,18 @@ pub fn capture_on<R>(
 /// lab's registrar, answering its challenge with `password` when given:
 /// what sipsak printed.
 pub fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> String {
+    sipsak_over(lab, dir_name, text, password, "udp")
+}
+
+/// As [`sipsak`], over `transport` (`udp` or `tcp`; the text's Via says
+/// which).
+pub fn sipsak_over(
+    lab: &Lab,
+    dir_name: &str,
+    text: &str,
+    password: Option<&str>,
+    transport: &str,
+) -> String {
     let tmp = temp_dir(&format!("sipsak-{dir_name}"));
     let dir = tmp.path();
     let file = dir.join("register.sip");
@@ -298,6 +310,8 @@ pub fn sipsak(lab: &Lab, dir_name: &str, text: &str, password: Option<&str>) -> 
         "--no-crlf",
         "-vv",
     ];
+    let transport = format!("--transport={transport}");
+    argv.push(&transport);
     let auth;
     if let Some(p) = password {
         auth = [p.to_owned(), sipwatch_lab::kamailio::USER.to_owned()];

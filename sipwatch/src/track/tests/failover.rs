@@ -4,6 +4,8 @@
 //! either transport and family, whatever the timings.
 use std::net::SocketAddr;
 
+use crate::net::{ConnectionEvent, ConnectionFault};
+
 use proptest::prelude::*;
 
 use super::{
@@ -289,5 +291,73 @@ proptest! {
                 prop_assert_eq!(*registered_through, alive.registrar);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Failover over TCP where the first target never lets a connection
+    /// up (SYNs unanswered, or refused): no REGISTER ever reaches it, the
+    /// binding registers through the next target (over either transport),
+    /// and the dead one is named on it, never left as a failing binding
+    /// of its own.
+    #[test]
+    fn a_first_target_whose_tcp_never_came_up_is_named_after_registering_through_the_next(
+        alive in any_wire(),
+        dead_ip in any_ip(),
+        dead_port in prop::sample::select(vec![5060u16, 5061, 5090]),
+        client_port in 1024u16..65535,
+        refused in any::<bool>(),
+        syns in 2u32..7,
+        failover_after in 1.0f64..40.0,
+    ) {
+        let dead = SocketAddr::new(dead_ip, dead_port);
+        prop_assume!(dead != alive.registrar && dead_ip.is_ipv4() == alive.pbx.is_ipv4());
+        let client = SocketAddr::new(alive.pbx.ip(), client_port);
+        let fault = if refused {
+            ConnectionFault::Refused { by: dead }
+        } else {
+            ConnectionFault::NoAnswer { syns }
+        };
+        let mut t = Tracker::default();
+        let mut events = Vec::new();
+        // As the connection watch tells it: at the first SYN sent again
+        // (1 s), then at each later one.
+        let faults: Vec<(f64, ConnectionFault)> = if refused {
+            vec![(0.01, fault)]
+        } else {
+            (2..=syns)
+                .map(|n| (f64::from(1u32 << (n - 2)), ConnectionFault::NoAnswer { syns: n }))
+                .collect()
+        };
+        for (secs, fault) in faults {
+            t.push_connection(
+                ConnectionEvent { at: at(secs), client, server: dead, fault },
+                &mut events,
+            );
+        }
+        let r1 = alive.register(1, 300, false);
+        let r2 = alive.register(2, 300, true);
+        let ok = alive.answer(&r2, "200 OK", &format!("Contact: <{}>;expires=300\r\n", alive.contact()));
+        let s = f64::from(1u32 << (syns - 1)) + failover_after;
+        feed_wire(&mut t, &mut events, &alive, &[
+            (r1.clone(), s, true),
+            (alive.answer(&r1, "401 Unauthorized", CHALLENGE), s + 0.02, false),
+            (r2, s + 0.04, true),
+            (ok, s + 0.06, false),
+        ]);
+        let regs = t.registrations();
+        prop_assert_eq!(regs.len(), 1, "the dead target is no binding of its own: {:?}", regs);
+        let reg = regs[0];
+        prop_assert!(matches!(reg.state(), RegistrationState::Registered { .. }), "{:?}", reg.state());
+        let Some(Diagnosis::DeadTarget { dead: named, registered_through, connection, sent, .. }) = dead_target(reg) else {
+            return Err(TestCaseError::fail(format!("{:?}", reg.diagnoses)));
+        };
+        prop_assert_eq!(*named, dead);
+        prop_assert_eq!(*registered_through, alive.registrar);
+        prop_assert_eq!(*connection, Some(fault));
+        prop_assert_eq!(*sent, 0);
+        let (cause, _) = dead_target(reg).unwrap().explain();
+        prop_assert!(cause.contains(&format!("TCP connection to {dead}")), "{}", cause);
     }
 }

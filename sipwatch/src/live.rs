@@ -135,6 +135,9 @@ impl LiveCapture {
         if let Some(keylog) = self.keylog {
             nic = nic.with_keylog(keylog);
         }
+        if self.plaintext.is_some() {
+            pipeline = pipeline.with_tls_read_in_process();
+        }
         let process = self.plaintext.map(ProcessSource::new).transpose()?;
         if hep.is_some() || process.is_some() {
             pipeline = pipeline.looking_for_copies();

@@ -322,6 +322,14 @@ impl<W: Write> Pipeline<W> {
         self
     }
 
+    /// SIP over TLS comes in clear from the TLS probes (`attach --pid`,
+    /// `--process`): the NIC's TLS sessions are followed for their
+    /// handshakes, which the probes do not see.
+    pub fn with_tls_read_in_process(mut self) -> Self {
+        self.assembler.tls_read_in_process();
+        self
+    }
+
     /// TLS secrets a capture carries (a pcapng Decryption Secrets Block,
     /// NSS key log text): used from here on; malformed lines are counted
     /// and the first few kept for the summary.

@@ -337,7 +337,13 @@ fn plaintext_losses(records: &[Value]) -> Vec<&Value> {
 fn in_clear(version: &str, bio: &str, tag: &str) {
     let lab = lab(Personality::PlainNat);
     let pki = Pki::new();
-    let kamailio = registrar(&lab, &[support::tls_port(&pki, 5061, &[NAME], None, false)]);
+    let kamailio = registrar(
+        &lab,
+        &[
+            support::tls_port(&pki, 5061, &[NAME], None, false),
+            support::tls_port(&pki, 5062, &[NAME], Some((2020, 1, 1)), false),
+        ],
+    );
     let tmp = support::temp_dir(&format!("tls-clear-{tag}"));
     let ca = tmp.path().join("ca.pem");
     std::fs::write(&ca, &pki.ca_pem).unwrap();
@@ -349,6 +355,8 @@ fn in_clear(version: &str, bio: &str, tag: &str) {
             "attach",
             PBX_IF,
             "--json",
+            "--tls-port",
+            "5061,5062",
             "--process",
             &name,
         ])
@@ -369,13 +377,13 @@ fn in_clear(version: &str, bio: &str, tag: &str) {
     wait_until_attached(&lab);
     support::wait_for_xdp(&lab.provider, PROVIDER_IF);
     let keylog = tmp.path().join("unused-keys.log");
-    let register = |user: &str, password: &str| {
+    let register_at = |port: &str, user: &str, password: &str| {
         lab.pbx
             .run(&[
                 program.to_str().unwrap(),
                 CLIENT,
                 &PROVIDER_V4.to_string(),
-                "5061",
+                port,
                 NAME,
                 ca.to_str().unwrap(),
                 keylog.to_str().unwrap(),
@@ -386,6 +394,7 @@ fn in_clear(version: &str, bio: &str, tag: &str) {
             ])
             .unwrap()
     };
+    let register = |user: &str, password: &str| register_at("5061", user, password);
     let right = register("1001", kamailio::PASSWORD);
     assert_eq!(
         right, "SIP/2.0 401 Unauthorized\nSIP/2.0 200 OK\n",
@@ -393,6 +402,9 @@ fn in_clear(version: &str, bio: &str, tag: &str) {
     );
     let wrong = register("1002", "not-the-password");
     assert!(wrong.ends_with("SIP/2.0 401 Unauthorized\n"), "{wrong}");
+    // What the probes cannot see, the NIC tells: a handshake refused.
+    let expired = register_at("5062", "1001", kamailio::PASSWORD);
+    assert!(expired.contains("certificate has expired"), "{expired}");
     std::thread::sleep(Duration::from_secs(1));
     let at_pbx = stop_json(pbx);
     let at_provider = stop_json(provider);
@@ -404,6 +416,31 @@ fn in_clear(version: &str, bio: &str, tag: &str) {
         format!("\"sip:1002@{PROVIDER_V4}\" \"rejected\" 401 [\"credentials_rejected\"]"),
     ];
     assert_eq!(registration_outcomes(&at_pbx), want, "at the PBX");
+    let sessions: Vec<&Value> = at_pbx
+        .iter()
+        .filter(|r| r["type"] == "tls_session")
+        .collect();
+    assert_eq!(
+        sessions.len(),
+        1,
+        "only the failed handshake is listed: {sessions:?}"
+    );
+    assert_eq!(
+        sessions[0]["server"],
+        format!("{PROVIDER_V4}:5062"),
+        "{}",
+        sessions[0]
+    );
+    let failure = &sessions[0]["failure"];
+    if version == "1.2" {
+        // TLS 1.2 shows the certificate and the client's alert in clear.
+        assert_eq!(failure["alert"], "certificate_expired", "{failure}");
+        assert_eq!(failure["certificate"]["kind"], "expired", "{failure}");
+    } else {
+        // TLS 1.3 encrypts both: the client ending the handshake is what
+        // the wire shows without keys.
+        assert_eq!(failure["by"], "client", "{failure}");
+    }
     for (view, records, public) in [
         ("at the PBX", &at_pbx, false),
         ("at the registrar", &at_provider, true),

@@ -204,17 +204,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let reads_tls = args.tls.tls_keylog.is_some() || !args.pid.is_empty() || args.process.is_some();
     let config = CaptureConfig {
         hooks: args.hooks.clone(),
         xdp_mode: args.xdp_mode,
-        // With the keys, the TLS ports' packets are copied and read.
-        sip_ports: match &args.tls.tls_keylog {
-            Some(_) => [&args.selection.ports[..], &args.tls_ports[..]].concat(),
-            None => args.selection.ports.clone(),
+        // With the keys, the TLS ports' packets are copied and read; with
+        // the TLS probes, copied for their handshakes.
+        sip_ports: if reads_tls {
+            [&args.selection.ports[..], &args.tls_ports[..]].concat()
+        } else {
+            args.selection.ports.clone()
         },
-        tls_ports: match &args.tls.tls_keylog {
-            Some(_) => Vec::new(),
-            None => args.tls_ports.clone(),
+        tls_ports: if reads_tls {
+            Vec::new()
+        } else {
+            args.tls_ports.clone()
         },
         sniff_udp: !args.selection.no_sniff,
         snap_len: args.snap_len,

@@ -122,6 +122,13 @@ impl MessageAssembler {
         self
     }
 
+    /// TLS plaintext is read inside the process (`attach --pid`,
+    /// `--process`): the wire's TLS sessions are followed for their
+    /// handshakes only, a session without a key no loss.
+    pub fn tls_read_in_process(&mut self) {
+        self.tls.read_in_process();
+    }
+
     /// More TLS secrets, as a capture's Decryption Secrets Block carries
     /// them (NSS key log text), `source_name`d in errors.
     pub fn add_keys(&mut self, text: &[u8], source_name: &str) -> KeyLogRead {

@@ -171,6 +171,9 @@ pub struct TlsCounts {
     /// Plaintext opened only once its connection had ended (its key came
     /// after it), too late to be framed as SIP.
     pub late_plaintext_bytes: u64,
+    /// Sessions without a key whose plaintext the probes read inside the
+    /// process (`attach --pid`, `--process`): not a loss, not listed.
+    pub read_in_process: u64,
 }
 
 impl TlsCounts {
@@ -187,9 +190,19 @@ pub struct Connections {
     keys: KeyLog,
     counts: TlsCounts,
     listed: Vec<SessionReport>,
+    /// The plaintext is read inside the process (`--pid`, `--process`):
+    /// a session without a key is no loss; only failed handshakes are
+    /// told.
+    in_process: bool,
 }
 
 impl Connections {
+    /// Sessions whose plaintext the TLS probes read inside the process:
+    /// only their handshakes are followed here.
+    pub fn read_in_process(&mut self) {
+        self.in_process = true;
+    }
+
     /// Connections read with `keys`.
     pub fn new(keys: KeyLog) -> Self {
         Self {
@@ -315,6 +328,13 @@ impl Connections {
         };
         self.counts.late_plaintext_bytes += s.open_held(&self.keys);
         let report = report(&s);
+        if self.in_process
+            && report.failure.is_none()
+            && report.unreadable == Some(Unreadable::NoKey)
+        {
+            self.counts.read_in_process += 1;
+            return;
+        }
         if report.decrypted {
             self.counts.decrypted += 1;
         }

@@ -8,7 +8,8 @@
 //! pjproject does) or just after it (a write through a memory BIO: a
 //! [`PLAIN_KIND_CONNECTION`] record follows).
 
-/// Name of the ring buffer of [`PlainRecord`]s.
+/// Name of the ring buffer of plaintext records ([`PlainHeader`], then
+/// its bytes).
 pub const PLAIN_RING_MAP: &str = "PLAINTEXT";
 /// Default size of that ring, in bytes.
 pub const PLAIN_RING_BYTES_DEFAULT: u32 = 8 << 20;
@@ -30,7 +31,8 @@ pub const PLAIN_SOCK_GLOBAL: &str = "PLAIN_SOCK";
 pub const COMM_LEN: usize = 16;
 
 /// Bytes of plaintext one record carries at most; a call's bytes take
-/// several records.
+/// several records. A record is reserved at the smallest of 512, 1024,
+/// 2048 and 4096 bytes that holds its chunk.
 pub const PLAIN_CHUNK: usize = 4096;
 /// Records one call gives at most: what a call wrote or read beyond
 /// `PLAIN_CHUNK * PLAIN_CHUNKS_MAX` bytes (16 KiB, a TLS record's
@@ -91,13 +93,6 @@ pub struct PlainHeader {
 
 /// Size of [`PlainHeader`].
 pub const PLAIN_HEADER_LEN: usize = core::mem::size_of::<PlainHeader>();
-
-/// One record as the kernel reserves it in the ring.
-#[repr(C)]
-pub struct PlainRecord {
-    pub header: PlainHeader,
-    pub data: [u8; PLAIN_CHUNK],
-}
 
 /// What the plaintext probes count (one `u64` each, per CPU, in
 /// [`PLAIN_COUNTER_MAP`]).
@@ -166,6 +161,8 @@ pub const PLAIN_ENTRY_PROGRAMS: [&str; 4] = [
     "sipwatch_ssl_read",
     "sipwatch_ssl_read_ex",
 ];
+/// The entry program on `SSL_free`.
+pub const PLAIN_FREE_PROGRAM: &str = "sipwatch_ssl_free";
 /// The return program, on every symbol.
 pub const PLAIN_RETURN_PROGRAM: &str = "sipwatch_ssl_return";
 /// The program on the `sock_send_length` tracepoint.

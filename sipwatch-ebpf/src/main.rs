@@ -124,7 +124,7 @@ mod plaintext_programs {
     };
     use sipwatch_common::plaintext::{PLAIN_KIND_READ, PLAIN_KIND_WRITE};
 
-    use crate::plaintext::{enter, leave, tcp};
+    use crate::plaintext::{enter, free, leave, tcp};
 
     #[inline(always)]
     fn arg(ctx: &ProbeContext, n: usize) -> u64 {
@@ -134,28 +134,47 @@ mod plaintext_programs {
     /// `int SSL_write(SSL *ssl, const void *buf, int num)`.
     #[uprobe]
     pub fn sipwatch_ssl_write(ctx: ProbeContext) -> u32 {
-        enter(arg(&ctx, 1), 0, PLAIN_KIND_WRITE, false);
+        enter(arg(&ctx, 0), arg(&ctx, 1), 0, PLAIN_KIND_WRITE, false);
         0
     }
 
     /// `int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)`.
     #[uprobe]
     pub fn sipwatch_ssl_write_ex(ctx: ProbeContext) -> u32 {
-        enter(arg(&ctx, 1), arg(&ctx, 3), PLAIN_KIND_WRITE, true);
+        enter(
+            arg(&ctx, 0),
+            arg(&ctx, 1),
+            arg(&ctx, 3),
+            PLAIN_KIND_WRITE,
+            true,
+        );
         0
     }
 
     /// `int SSL_read(SSL *ssl, void *buf, int num)`.
     #[uprobe]
     pub fn sipwatch_ssl_read(ctx: ProbeContext) -> u32 {
-        enter(arg(&ctx, 1), 0, PLAIN_KIND_READ, false);
+        enter(arg(&ctx, 0), arg(&ctx, 1), 0, PLAIN_KIND_READ, false);
         0
     }
 
     /// `int SSL_read_ex(SSL *ssl, void *buf, size_t num, size_t *readbytes)`.
     #[uprobe]
     pub fn sipwatch_ssl_read_ex(ctx: ProbeContext) -> u32 {
-        enter(arg(&ctx, 1), arg(&ctx, 3), PLAIN_KIND_READ, true);
+        enter(
+            arg(&ctx, 0),
+            arg(&ctx, 1),
+            arg(&ctx, 3),
+            PLAIN_KIND_READ,
+            true,
+        );
+        0
+    }
+
+    /// `void SSL_free(SSL *ssl)`: its connection is forgotten.
+    #[uprobe]
+    pub fn sipwatch_ssl_free(ctx: ProbeContext) -> u32 {
+        free(arg(&ctx, 0));
         0
     }
 

@@ -27,7 +27,7 @@ use aya_ebpf::{
 use sipwatch_common::plaintext::{
     COMM_LEN, PLAIN_CHUNK, PLAIN_CHUNKS_MAX, PLAIN_COUNTER_KINDS, PLAIN_KIND_CONNECTION,
     PLAIN_KIND_READ, PLAIN_RING_BYTES_DEFAULT, PLAIN_TARGET_ENTRIES, PlainCounter, PlainHeader,
-    PlainRecord, SockOffsets, SockTuple,
+    SockOffsets, SockTuple,
 };
 
 use crate::maps::global;
@@ -53,9 +53,24 @@ static CALLS: LruHashMap<u64, Call> = LruHashMap::with_max_entries(16_384, 0);
 static LAST_RECV: LruHashMap<u64, SockTuple> = LruHashMap::with_max_entries(16_384, 0);
 
 /// Threads whose last write went out without a connection: their next
-/// TCP send names it.
+/// TCP send names it; the value is that write's `SSL *`.
 #[map]
-static AWAITING_SEND: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16_384, 0);
+static AWAITING_SEND: LruHashMap<u64, u64> = LruHashMap::with_max_entries(16_384, 0);
+
+/// The connection of each `SSL *` (with its process), once a call on it
+/// showed it: a read served from OpenSSL's buffer, with no socket read in
+/// the call, belongs to its own connection, not to the thread's last one.
+#[map]
+static SSL_CONNECTIONS: LruHashMap<SslKey, SockTuple> = LruHashMap::with_max_entries(16_384, 0);
+
+/// An `SSL *` of one process.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SslKey {
+    ssl: u64,
+    tgid: u32,
+    _pad: u32,
+}
 
 /// `--process`'s name as the kernel's `comm`, NUL-padded; all zero: none.
 #[unsafe(no_mangle)]
@@ -79,6 +94,8 @@ pub static PLAIN_SOCK: SockOffsets = SockOffsets {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Call {
+    /// The `SSL *` (argument 1).
+    ssl: u64,
     /// The plaintext buffer (argument 2).
     buf: u64,
     /// `_ex` forms: where the count is written (argument 4); else 0.
@@ -124,12 +141,13 @@ fn wanted(pid_tgid: u64) -> bool {
 
 /// At a call's entry: its buffer and, for `_ex`, where its count goes.
 #[inline(always)]
-pub fn enter(buf: u64, count_at: u64, kind: u8, ex: bool) {
+pub fn enter(ssl: u64, buf: u64, count_at: u64, kind: u8, ex: bool) {
     let id = bpf_get_current_pid_tgid();
     if !wanted(id) {
         return;
     }
     let call = Call {
+        ssl,
         buf,
         count_at,
         tuple: SockTuple::default(),
@@ -177,17 +195,7 @@ pub fn leave(ret: i64) {
         return;
     }
     count(PlainCounter::Calls);
-    let mut tuple = call.tuple;
-    if tuple.family == 0 {
-        if call.kind == PLAIN_KIND_READ {
-            if let Some(last) = LAST_RECV.get_ptr(&id) {
-                // SAFETY: a value of this map, copied at once.
-                tuple = unsafe { *last };
-            }
-        } else {
-            let _ = AWAITING_SEND.insert(&id, &1, 0);
-        }
-    }
+    let tuple = connection_of(id, &call);
     let len = if len > u64::from(u32::MAX) {
         u32::MAX
     } else {
@@ -200,56 +208,124 @@ pub fn leave(ret: i64) {
             return;
         }
         let rest = len - offset;
-        let Some(mut entry) = PLAINTEXT.reserve::<PlainRecord>(0) else {
-            count(PlainCounter::RingFull);
-            offset += PLAIN_CHUNK as u32;
-            continue;
-        };
-        let record = entry.as_mut_ptr();
         let n = if rest >= PLAIN_CHUNK as u32 {
             PLAIN_CHUNK as u32
         } else {
             rest
         };
-        // SAFETY: `record` is the reserved entry; the reads are bounded
-        // by the data array's size (a constant, or a mask below it).
-        let read = unsafe {
-            let data = (*record).data.as_mut_ptr();
-            let src = (call.buf + u64::from(offset)) as *const core::ffi::c_void;
-            if n == PLAIN_CHUNK as u32 {
-                generated::bpf_probe_read_user(data.cast(), PLAIN_CHUNK as u32, src)
-            } else {
-                let m = n & (PLAIN_CHUNK as u32 - 1);
-                generated::bpf_probe_read_user(data.cast(), m, src)
-            }
+        let header = PlainHeader {
+            ts_ns,
+            pid: (id >> 32) as u32,
+            tid: id as u32,
+            call_len: len,
+            offset,
+            len: n,
+            kind: call.kind,
+            _pad: [0; 3],
+            tuple,
         };
-        if read != 0 {
-            count(PlainCounter::ReadError);
-            entry.discard(0);
-            offset += PLAIN_CHUNK as u32;
-            continue;
+        let src = call.buf + u64::from(offset);
+        // The smallest record that holds the chunk: a SIP message of a
+        // few hundred bytes takes a 512-byte slot, not 4 KiB of the ring.
+        let copied = if n <= 512 {
+            emit::<512>(&header, src)
+        } else if n <= 1024 {
+            emit::<1024>(&header, src)
+        } else if n <= 2048 {
+            emit::<2048>(&header, src)
+        } else {
+            emit::<{ PLAIN_CHUNK }>(&header, src)
+        };
+        match copied {
+            Ok(()) => count(PlainCounter::Records),
+            Err(counter) => count(counter),
         }
-        // SAFETY: the header of the reserved entry.
-        unsafe {
-            (*record).header = PlainHeader {
-                ts_ns,
-                pid: (id >> 32) as u32,
-                tid: id as u32,
-                call_len: len,
-                offset,
-                len: n,
-                kind: call.kind,
-                _pad: [0; 3],
-                tuple,
-            };
-        }
-        entry.submit(0);
-        count(PlainCounter::Records);
         offset += PLAIN_CHUNK as u32;
     }
     if offset < len {
         count(PlainCounter::Cut);
     }
+}
+
+/// The connection of `call` (thread `id`): the socket used during the
+/// call; else the one its `SSL *` showed before; else, for a read, the
+/// thread's last receive (a memory BIO: it received, then decrypts), and
+/// for a write none yet: the thread's next send names it.
+#[inline(always)]
+fn connection_of(id: u64, call: &Call) -> SockTuple {
+    let key = SslKey {
+        ssl: call.ssl,
+        tgid: (id >> 32) as u32,
+        _pad: 0,
+    };
+    if call.tuple.family != 0 {
+        let _ = SSL_CONNECTIONS.insert(&key, &call.tuple, 0);
+        return call.tuple;
+    }
+    if let Some(known) = SSL_CONNECTIONS.get_ptr(&key) {
+        // SAFETY: a value of this map, copied at once.
+        return unsafe { *known };
+    }
+    if call.kind == PLAIN_KIND_READ {
+        if let Some(last) = LAST_RECV.get_ptr(&id) {
+            // SAFETY: a value of this map, copied at once.
+            let last = unsafe { *last };
+            let _ = SSL_CONNECTIONS.insert(&key, &last, 0);
+            return last;
+        }
+    } else {
+        let _ = AWAITING_SEND.insert(&id, &call.ssl, 0);
+    }
+    SockTuple::default()
+}
+
+/// One record of `N` data bytes: `header`, then `header.len` bytes read
+/// from the process at `src` (`header.len <= N`).
+#[inline(always)]
+fn emit<const N: usize>(header: &PlainHeader, src: u64) -> Result<(), PlainCounter> {
+    let Some(mut entry) = PLAINTEXT.reserve::<Sized<N>>(0) else {
+        return Err(PlainCounter::RingFull);
+    };
+    let record = entry.as_mut_ptr();
+    let n = header.len;
+    // SAFETY: `record` is the reserved entry; the read is bounded by the
+    // data array's size (a constant, or a mask below it: N is a power of
+    // two).
+    let read = unsafe {
+        let data = (*record).data.as_mut_ptr();
+        let from = src as *const core::ffi::c_void;
+        if n as usize == N {
+            generated::bpf_probe_read_user(data.cast(), N as u32, from)
+        } else {
+            generated::bpf_probe_read_user(data.cast(), n & (N as u32 - 1), from)
+        }
+    };
+    if read != 0 {
+        entry.discard(0);
+        return Err(PlainCounter::ReadError);
+    }
+    // SAFETY: the header of the reserved entry.
+    unsafe { (*record).header = *header };
+    entry.submit(0);
+    Ok(())
+}
+
+/// A record with room for `N` bytes of plaintext.
+#[repr(C)]
+pub struct Sized<const N: usize> {
+    header: PlainHeader,
+    data: [u8; N],
+}
+
+/// `SSL_free(ssl)`: the `SSL *` may be reused for another connection.
+#[inline(always)]
+pub fn free(ssl: u64) {
+    let key = SslKey {
+        ssl,
+        tgid: (bpf_get_current_pid_tgid() >> 32) as u32,
+        _pad: 0,
+    };
+    let _ = SSL_CONNECTIONS.remove(&key);
 }
 
 /// The connection of `sk`, a `struct sock *`.
@@ -327,13 +403,21 @@ pub fn tcp(sk: u64, kind: u8) {
         }
         return;
     }
-    if AWAITING_SEND.get_ptr(&id).is_none() {
+    let Some(ssl) = AWAITING_SEND.get_ptr(&id) else {
         return;
-    }
+    };
+    // SAFETY: a value of this map, copied at once.
+    let ssl = unsafe { *ssl };
     let _ = AWAITING_SEND.remove(&id);
     let Some(tuple) = tuple_of(sk) else {
         return;
     };
+    let key = SslKey {
+        ssl,
+        tgid: (id >> 32) as u32,
+        _pad: 0,
+    };
+    let _ = SSL_CONNECTIONS.insert(&key, &tuple, 0);
     let Some(mut entry) = PLAINTEXT.reserve::<PlainHeader>(0) else {
         count(PlainCounter::RingFull);
         return;

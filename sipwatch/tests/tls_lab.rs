@@ -519,31 +519,39 @@ fn in_clear_over_tls13_with_openssl_on_memory_buffers_as_pjproject() {
     in_clear("1.3", "memory", "m3");
 }
 
-/// `--pid` of no process, and of a process without OpenSSL (TLS linked
-/// statically, GnuTLS), say so and what to do, before anything is
-/// attached; a path given to `--process` is refused.
+/// `--pid` of no process, of a thread, of a kernel thread: refused,
+/// saying why, before anything is attached; of a process without OpenSSL
+/// yet: said, and the system's libssl probed; a path given to `--process`
+/// is refused.
 #[test]
-fn the_probes_refuse_a_missing_process_and_one_without_openssl() {
+fn the_probes_refuse_what_is_no_process_and_say_when_openssl_is_not_mapped() {
     let attach = |args: &[&str]| {
         let mut argv = vec![support::SIPWATCH, "attach", "lo", "--duration", "1"];
         argv.extend(args);
-        let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-        assert!(!out.status.success(), "{argv:?} should fail");
+        Command::new(argv[0]).args(&argv[1..]).output().unwrap()
+    };
+    let refused = |args: &[&str]| {
+        let out = attach(args);
+        assert!(!out.status.success(), "{args:?} should fail");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let missing = attach(&["--pid", "999999999"]);
+    let missing = refused(&["--pid", "999999999"]);
     assert!(
         missing.contains("no process 999999999 (--pid)"),
         "{missing}"
     );
+    let kernel = refused(&["--pid", "2"]);
+    assert!(kernel.contains("2 is a kernel thread"), "{kernel}");
+    let path = refused(&["--process", "/usr/sbin/asterisk"]);
+    assert!(path.contains("not a path"), "{path}");
     let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
-    let plain = attach(&["--pid", &sleeper.id().to_string()]);
+    let out = attach(&["--pid", &sleeper.id().to_string()]);
     sleeper.kill().unwrap();
     let _ = sleeper.wait();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
     assert!(
-        plain.contains("maps no OpenSSL libssl") && plain.contains("--tls-keylog"),
-        "{plain}"
+        said.contains("maps no OpenSSL libssl yet") && said.contains("--tls-keylog"),
+        "{said}"
     );
-    let path = attach(&["--process", "/usr/sbin/asterisk"]);
-    assert!(path.contains("not a path"), "{path}");
 }

@@ -24,11 +24,11 @@ use aya::{
     programs::{BtfTracePoint, UProbe, uprobe::UProbeScope},
 };
 use sipwatch_common::plaintext::{
-    PLAIN_COUNTER_KINDS, PLAIN_COUNTER_MAP, PLAIN_ENTRY_PROGRAMS, PLAIN_HEADER_LEN,
-    PLAIN_KIND_CONNECTION, PLAIN_KIND_READ, PLAIN_KIND_WRITE, PLAIN_PROCESS_GLOBAL,
-    PLAIN_RECV_PROGRAM, PLAIN_RETURN_PROGRAM, PLAIN_RING_BYTES_DEFAULT, PLAIN_RING_MAP,
-    PLAIN_SEND_PROGRAM, PLAIN_SOCK_GLOBAL, PLAIN_SYMBOLS, PLAIN_TARGET_MAP, PlainHeader,
-    SockOffsets, SockTuple,
+    PLAIN_COUNTER_KINDS, PLAIN_COUNTER_MAP, PLAIN_ENTRY_PROGRAMS, PLAIN_FREE_PROGRAM,
+    PLAIN_HEADER_LEN, PLAIN_KIND_CONNECTION, PLAIN_KIND_READ, PLAIN_KIND_WRITE,
+    PLAIN_PROCESS_GLOBAL, PLAIN_RECV_PROGRAM, PLAIN_RETURN_PROGRAM, PLAIN_RING_BYTES_DEFAULT,
+    PLAIN_RING_MAP, PLAIN_SEND_PROGRAM, PLAIN_SOCK_GLOBAL, PLAIN_SYMBOLS, PLAIN_TARGET_MAP,
+    PlainHeader, SockOffsets, SockTuple,
 };
 use tokio::io::{Interest, unix::AsyncFd};
 
@@ -36,7 +36,7 @@ use super::{
     CaptureError,
     btf::Btf,
     frame::MonotonicClock,
-    processes::{self, Found, ProcessChoice},
+    processes::{self, Found, NotAProcess, ProcessChoice},
 };
 use sipwatch_common::Direction;
 
@@ -115,6 +115,9 @@ pub struct PlainProbes {
     found: Vec<Found>,
     choice: ProcessChoice,
     attached: bool,
+    /// What the user should know of the set-up (a process without
+    /// libssl yet), for stderr.
+    notes: Vec<String>,
 }
 
 /// `struct sock`'s connection fields in the running kernel's BTF.
@@ -150,32 +153,42 @@ impl PlainProbes {
     /// [`CaptureError::Verify`] and [`CaptureError::Uprobe`] as the kernel
     /// answers.
     pub fn attach(choice: &ProcessChoice) -> Result<PlainProbes, CaptureError> {
-        let found = processes::find(choice, Path::new("/proc")).map_err(|pid| {
-            CaptureError::Plaintext(format!(
-                "no process {pid} (--pid): `ps -e` lists the processes"
-            ))
+        let found = processes::find(choice, Path::new("/proc")).map_err(|e| {
+            CaptureError::Plaintext(match e {
+                NotAProcess::Missing(pid) => {
+                    format!("no process {pid} (--pid): `ps -e` lists the processes")
+                }
+                NotAProcess::Thread { tid, tgid } => {
+                    format!("{tid} is a thread of process {tgid}: give --pid {tgid}")
+                }
+                NotAProcess::Kernel(pid) => {
+                    format!("{pid} is a kernel thread, not a program with TLS: give the PBX's pid")
+                }
+            })
         })?;
-        let without: Vec<String> = found
-            .iter()
-            .filter(|f| f.libssl.is_none())
-            .map(|f| format!("{} ({})", f.pid, f.name))
-            .collect();
+        let mut notes = Vec::new();
         let mut libraries = processes::libraries(&found);
         if libraries.is_empty() {
-            if !without.is_empty() {
-                return Err(CaptureError::Plaintext(format!(
-                    "process {} maps no OpenSSL libssl: its TLS is linked statically or is another \
-                     library (GnuTLS), which the probes cannot read; give its key log with \
-                     --tls-keylog instead",
-                    without.join(", ")
-                )));
-            }
             let system = processes::system_libssl().ok_or_else(|| {
                 CaptureError::Plaintext(
-                    "no process of that name runs and this system has no libssl.so.3 or .1.1"
+                    "this system has no libssl.so.3 or .1.1 and no process asked for maps one: \
+                     the probes read OpenSSL's shared library only; use --tls-keylog"
                         .into(),
                 )
             })?;
+            if !found.is_empty() {
+                // A launcher that loads OpenSSL later, or TLS the probes
+                // cannot read: said, and the system's library probed.
+                notes.push(format!(
+                    "{} maps no OpenSSL libssl yet: the probes are on {} for when it (or a child) loads it; if its TLS is linked statically or is GnuTLS nothing will be read, give --tls-keylog instead",
+                    whom(&found),
+                    system.display()
+                ));
+            } else if let Some(name) = &choice.name {
+                notes.push(format!(
+                    "no process named {name} runs now: its TLS is read from its first call once one starts (`ps -e` shows the names)"
+                ));
+            }
             libraries.insert(system);
         }
         let comm = choice
@@ -199,6 +212,7 @@ impl PlainProbes {
             libraries: BTreeSet::new(),
             files: BTreeSet::new(),
             found: Vec::new(),
+            notes,
             choice: choice.clone(),
             attached: false,
         };
@@ -255,6 +269,7 @@ impl PlainProbes {
         for (symbol, _, _) in PLAIN_SYMBOLS {
             self.attach_uprobe(PLAIN_RETURN_PROGRAM, symbol, &new)?;
         }
+        self.attach_uprobe(PLAIN_FREE_PROGRAM, "SSL_free", &new)?;
         self.libraries.extend(new);
         Ok(())
     }
@@ -339,21 +354,35 @@ impl PlainProbes {
         Ok(())
     }
 
+    /// What the user should know of the set-up: a process that maps no
+    /// libssl yet, a `--process` name no process has yet.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// What is probed, for telling the user: "SSL_write/SSL_read in
     /// /usr/lib/…/libssl.so.3 of asterisk (pid 812)".
     pub fn describe(&self) -> String {
         let libraries: Vec<String> = self.libraries.iter().map(|l| display_library(l)).collect();
-        let mut whom: Vec<String> = self
+        let mapping: Vec<Found> = self
             .found
             .iter()
-            .map(|f| format!("{} (pid {})", f.name, f.pid))
+            .filter(|f| f.libssl.is_some())
+            .cloned()
             .collect();
+        let mut whom = Vec::new();
+        if !mapping.is_empty() {
+            whom.push(self::whom(&mapping));
+        }
+        let others = self.found.len() - mapping.len();
+        if others > 0 {
+            whom.push(format!("{others} more without libssl yet"));
+        }
         if let Some(name) = &self.choice.name {
             whom.push(format!(
                 "every process named {name}, also those started later"
             ));
         }
-        whom.dedup();
         format!(
             "TLS plaintext: SSL_write/SSL_read in {} of {}",
             libraries.join(", "),
@@ -414,7 +443,10 @@ impl PlainProbes {
         }
         self.attached = false;
         // Unloading detaches the program's links first.
-        for name in PLAIN_ENTRY_PROGRAMS.iter().chain([&PLAIN_RETURN_PROGRAM]) {
+        for name in PLAIN_ENTRY_PROGRAMS
+            .iter()
+            .chain([&PLAIN_RETURN_PROGRAM, &PLAIN_FREE_PROGRAM])
+        {
             let p: Option<&mut UProbe> =
                 self.ebpf.program_mut(name).and_then(|p| p.try_into().ok());
             if let Some(p) = p {
@@ -429,6 +461,20 @@ impl PlainProbes {
             }
         }
     }
+}
+
+/// Processes as the user knows them: "asterisk (pid 812)", at most 8
+/// named, then how many more.
+fn whom(found: &[Found]) -> String {
+    let mut names: Vec<String> = found
+        .iter()
+        .take(8)
+        .map(|f| format!("{} (pid {})", f.name, f.pid))
+        .collect();
+    if found.len() > 8 {
+        names.push(format!("{} more", found.len() - 8));
+    }
+    names.join(", ")
 }
 
 /// A library path as the user knows it: without `/proc/PID/root`.

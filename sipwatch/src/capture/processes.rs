@@ -44,16 +44,47 @@ pub fn comm_of(name: &str) -> [u8; sipwatch_common::plaintext::COMM_LEN] {
     comm
 }
 
+/// Why a `--pid` cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotAProcess {
+    /// No process has that id.
+    Missing(u32),
+    /// It is a thread of process `tgid`.
+    Thread {
+        /// The id given.
+        tid: u32,
+        /// Its process.
+        tgid: u32,
+    },
+    /// It is a kernel thread: no user-space TLS runs there.
+    Kernel(u32),
+}
+
 /// The processes `choice` names that run now: each `--pid` with its
 /// descendants, and every process of the `--process` name. A `--pid` that
-/// does not exist is an error (`Err` with the pid); a `--process` name
-/// that no process has yet is not (it may start later).
-pub fn find(choice: &ProcessChoice, proc_root: &Path) -> Result<Vec<Found>, u32> {
+/// is no user process is an error; a `--process` name that no process has
+/// yet is not (it may start later).
+pub fn find(choice: &ProcessChoice, proc_root: &Path) -> Result<Vec<Found>, NotAProcess> {
     let mut found = Vec::new();
     for &pid in &choice.pids {
+        let dir = proc_root.join(pid.to_string());
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let tgid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Tgid:"))
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        match tgid {
+            None => return Err(NotAProcess::Missing(pid)),
+            Some(tgid) if tgid != pid => return Err(NotAProcess::Thread { tid: pid, tgid }),
+            Some(_) => {}
+        }
+        // A kernel thread has no program behind it.
+        if std::fs::read_link(dir.join("exe")).is_err() {
+            return Err(NotAProcess::Kernel(pid));
+        }
         match look(proc_root, pid) {
             Some(f) => found.push(f),
-            None => return Err(pid),
+            None => return Err(NotAProcess::Missing(pid)),
         }
     }
     if !choice.pids.is_empty() {
@@ -206,7 +237,36 @@ mod tests {
                 },
                 Path::new("/proc")
             ),
-            Err(u32::MAX - 1)
+            Err(NotAProcess::Missing(u32::MAX - 1))
+        );
+        assert_eq!(
+            find(
+                &ProcessChoice {
+                    pids: vec![2],
+                    name: None
+                },
+                Path::new("/proc")
+            ),
+            Err(NotAProcess::Kernel(2)),
+            "kthreadd"
+        );
+        let thread = std::thread::spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() } as u32;
+            find(
+                &ProcessChoice {
+                    pids: vec![tid],
+                    name: None,
+                },
+                Path::new("/proc"),
+            )
+            .map(|_| ())
+        })
+        .join()
+        .unwrap();
+        assert!(
+            matches!(thread, Err(NotAProcess::Thread { tgid, .. }) if tgid == me),
+            "{thread:?}"
         );
     }
 }

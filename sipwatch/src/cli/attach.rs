@@ -280,10 +280,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let plaintext = if processes.is_empty() {
             None
         } else {
-            Some(
-                sipwatch::capture::plaintext::PlainProbes::attach(&processes)
-                    .context("--pid/--process")?,
-            )
+            let probes = sipwatch::capture::plaintext::PlainProbes::attach(&processes)
+                .context("--pid/--process")?;
+            for note in probes.notes() {
+                eprintln!("sipwatch: {note}");
+            }
+            Some(probes)
         };
         let mut capture = LiveCapture::attach(&config)
             .with_context(|| format!("capture on {}", args.interface))?

@@ -280,7 +280,7 @@ pub const PLAINTEXT_BY: &str = "TLS plaintext probes (--pid/--process)";
 
 /// The plaintext probes' counts, as the words after each number: calls
 /// read.
-pub const PLAIN_CALLS: &str = "SSL_write/SSL_read calls read";
+pub const PLAIN_CALLS: &str = "SSL_write/SSL_read calls with data read";
 /// SIP messages framed from the calls' plaintext.
 pub const PLAIN_FRAMED: &str = "SIP messages framed from them";
 /// Plaintext records lost: the ring was full (a loss).

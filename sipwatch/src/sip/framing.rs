@@ -88,6 +88,24 @@ impl SipFramer {
             self.buf.clear();
         }
         self.lost = false;
+        self.resyncing = false;
+    }
+
+    /// The next push starts where a writer's call began, with nothing
+    /// missing: when what is buffered is not the start of a SIP message
+    /// (another protocol's bytes on the connection, an HTTP body without
+    /// a final line end), it is dropped and counted, so that a message
+    /// the call starts is taken from its first byte. A message split over
+    /// calls is kept whole.
+    pub fn at_write(&mut self) {
+        let partial_start = self.buf.len() < 8
+            && self
+                .buf
+                .iter()
+                .all(|&b| b.is_ascii_uppercase() || b"/2.0 ".contains(&b));
+        if self.lost || !(self.buf.is_empty() || starts_like_sip(&self.buf) || partial_start) {
+            self.gap_at_write();
+        }
     }
 
     /// The stream ended: an unfinished message is dropped and counted.

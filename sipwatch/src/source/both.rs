@@ -77,9 +77,11 @@ where
         Ok(self.second.after_batch(pipeline)?)
     }
 
+    /// The second first: the TLS probes, the fastest to fill their ring,
+    /// are detached before the NIC is drained.
     fn stop(&mut self, batch: &mut Vec<Input>) -> Result<(), A::Error> {
-        self.first.stop(batch)?;
-        Ok(self.second.stop(batch)?)
+        self.second.stop(batch)?;
+        self.first.stop(batch)
     }
 
     fn end(&mut self) -> Result<SourceEnd, A::Error> {

@@ -159,6 +159,9 @@ impl Plaintext {
                 stream.framer.gap();
             }
         }
+        if expected && chunk.offset == 0 {
+            stream.framer.at_write();
+        }
         let next = chunk.offset.saturating_add(chunk.bytes.len() as u32);
         stream.call = (next < chunk.call_len).then_some((chunk.call_len, next));
         let mut framed = Vec::new();
@@ -294,6 +297,34 @@ mod tests {
         assert_eq!(out.len(), 1, "only the whole message");
         assert_eq!(out[0].bytes, REGISTER);
         assert_eq!(p.stats().calls_incomplete, 1);
+    }
+
+    #[test]
+    fn a_message_after_another_protocols_bytes_on_the_connection_is_found() {
+        let mut p = Plaintext::new();
+        let mut out = Vec::new();
+        p.push(
+            chunk(
+                ChunkKind::Read,
+                1,
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                true,
+            ),
+            &mut out,
+        );
+        p.push(chunk(ChunkKind::Read, 1, OK, true), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].bytes, OK);
+    }
+
+    #[test]
+    fn a_start_line_split_over_calls_is_kept_whole() {
+        let mut p = Plaintext::new();
+        let mut out = Vec::new();
+        p.push(chunk(ChunkKind::Write, 1, &REGISTER[..4], true), &mut out);
+        p.push(chunk(ChunkKind::Write, 1, &REGISTER[4..], true), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].bytes, REGISTER);
     }
 
     #[test]

@@ -64,7 +64,13 @@ impl Source for ProcessSource {
     type Error = NicError;
 
     async fn next_batch(&mut self, batch: &mut Vec<Input>) -> Result<bool, NicError> {
-        self.reader.next_batch(&mut self.chunks).await?;
+        // New processes are looked for on time, also while none of
+        // those read yet makes a call (a child forked later).
+        let rescan_at = tokio::time::Instant::from_std(self.scanned + RESCAN_EVERY);
+        tokio::select! {
+            read = self.reader.next_batch(&mut self.chunks) => read?,
+            () = tokio::time::sleep_until(rescan_at) => {}
+        }
         self.take(batch);
         if self.scanned.elapsed() >= RESCAN_EVERY {
             self.scanned = std::time::Instant::now();

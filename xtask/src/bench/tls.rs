@@ -103,7 +103,7 @@ pub fn run(seconds: f64) -> anyhow::Result<()> {
             .unwrap_or(0)
     };
     let framed = count("SIP messages framed from them");
-    let calls = count("SSL_write/SSL_read calls read");
+    let calls = count("SSL_write/SSL_read calls with data read");
     // Losses are warnings: "WARNING: N what (TLS plaintext probes …)".
     let lost: u64 = text
         .lines()

@@ -107,10 +107,11 @@ pub struct PlainProbes {
     ebpf: Ebpf,
     /// The libraries probed, as first named.
     libraries: BTreeSet<PathBuf>,
-    /// The same, as files (device, inode): one file is probed once,
-    /// however many processes map it under `/proc/PID/root` (probed
+    /// The same, as files (device, inode) and the process they are
+    /// probed for (0: every process): one file is probed once per
+    /// process, however many paths (`/proc/PID/root/…`) name it (probed
     /// twice, every call would be read twice).
-    files: BTreeSet<(u64, u64)>,
+    files: BTreeSet<(u64, u64, u32)>,
     /// The processes found at attach.
     found: Vec<Found>,
     choice: ProcessChoice,
@@ -218,7 +219,8 @@ impl PlainProbes {
         };
         probes.add_targets(&found)?;
         probes.found = found;
-        probes.attach_libraries(&libraries)?;
+        let targets = probes.targets(&probes.found.clone(), libraries);
+        probes.attach_libraries(&targets)?;
         probes.attach_sockets()?;
         Ok(probes)
     }
@@ -245,19 +247,44 @@ impl PlainProbes {
         Ok(())
     }
 
-    /// Puts the entry and return probes on each of `libraries` not
-    /// probed yet.
-    fn attach_libraries(&mut self, libraries: &BTreeSet<PathBuf>) -> Result<(), CaptureError> {
+    /// Where the probes go for `found` (whose libraries are `libraries`):
+    /// with `--pid` alone, on each process's libssl for that process only,
+    /// so that no other process using OpenSSL takes their traps; with
+    /// `--process`, on the library for every process (one of that name
+    /// started later is read from its first call).
+    fn targets(
+        &self,
+        found: &[Found],
+        libraries: BTreeSet<PathBuf>,
+    ) -> Vec<(PathBuf, Option<u32>)> {
+        let per_process: Vec<(PathBuf, Option<u32>)> = found
+            .iter()
+            .filter_map(|f| Some((f.libssl.clone()?, Some(f.pid))))
+            .collect();
+        if self.choice.name.is_none() && !per_process.is_empty() {
+            per_process
+        } else {
+            libraries.into_iter().map(|l| (l, None)).collect()
+        }
+    }
+
+    /// Puts the entry and return probes on each library not probed yet,
+    /// for one process or (`None`) every process.
+    fn attach_libraries(&mut self, targets: &[(PathBuf, Option<u32>)]) -> Result<(), CaptureError> {
         use std::os::unix::fs::MetadataExt as _;
         let mut new = Vec::new();
-        for library in libraries {
+        for (library, pid) in targets {
             let file = std::fs::metadata(library)
                 .map(|m| (m.dev(), m.ino()))
                 .map_err(|e| {
                     CaptureError::Plaintext(format!("{}: {e}", display_library(library)))
                 })?;
-            if self.files.insert(file) {
-                new.push(library.clone());
+            // Already on the file for every process: nothing to add.
+            if self.files.contains(&(file.0, file.1, 0)) {
+                continue;
+            }
+            if self.files.insert((file.0, file.1, pid.unwrap_or(0))) {
+                new.push((library.clone(), *pid));
             }
         }
         if new.is_empty() {
@@ -270,7 +297,7 @@ impl PlainProbes {
             self.attach_uprobe(PLAIN_RETURN_PROGRAM, symbol, &new)?;
         }
         self.attach_uprobe(PLAIN_FREE_PROGRAM, "SSL_free", &new)?;
-        self.libraries.extend(new);
+        self.libraries.extend(new.into_iter().map(|(l, _)| l));
         Ok(())
     }
 
@@ -294,7 +321,8 @@ impl PlainProbes {
             return Ok(0);
         }
         self.add_targets(&new)?;
-        self.attach_libraries(&processes::libraries(&new))?;
+        let targets = self.targets(&new, processes::libraries(&new));
+        self.attach_libraries(&targets)?;
         let n = new.len();
         self.found.extend(new);
         Ok(n)
@@ -333,7 +361,7 @@ impl PlainProbes {
         &mut self,
         program: &'static str,
         symbol: &str,
-        libraries: &[PathBuf],
+        targets: &[(PathBuf, Option<u32>)],
     ) -> Result<(), CaptureError> {
         let p: &mut UProbe = self
             .ebpf
@@ -344,8 +372,11 @@ impl PlainProbes {
             p.load()
                 .map_err(|source| CaptureError::Verify { program, source })?;
         }
-        for library in libraries {
-            p.attach(symbol, library, UProbeScope::AllProcesses)
+        for (library, pid) in targets {
+            let scope = pid
+                .and_then(std::num::NonZeroU32::new)
+                .map_or(UProbeScope::AllProcesses, UProbeScope::OneProcess);
+            p.attach(symbol, library, scope)
                 .map_err(|source| CaptureError::Uprobe {
                     what: format!("{symbol} in {}", library.display()),
                     source,

@@ -47,16 +47,19 @@ pub fn run(seconds: f64) -> anyhow::Result<()> {
     let name = format!("tlsbench{}", std::process::id() % 10_000);
     let program = dir.join(&name);
     std::os::unix::fs::symlink(python.trim(), &program)?;
-    let load = || -> anyhow::Result<(u64, u64)> {
-        let out = lab.pbx.run(&[
-            &program.display().to_string(),
-            &script.display().to_string(),
-            &PROVIDER_V4.to_string(),
-            "5061",
-            NAME,
-            &ca.display().to_string(),
-            &seconds.to_string(),
-        ])?;
+    let argv = |delay: f64| -> Vec<String> {
+        vec![
+            program.display().to_string(),
+            script.display().to_string(),
+            PROVIDER_V4.to_string(),
+            "5061".into(),
+            NAME.into(),
+            ca.display().to_string(),
+            seconds.to_string(),
+            delay.to_string(),
+        ]
+    };
+    let parse = |out: &str| -> anyhow::Result<(u64, u64)> {
         let numbers: Vec<u64> = out
             .split_whitespace()
             .filter_map(|w| w.parse().ok())
@@ -66,105 +69,183 @@ pub fn run(seconds: f64) -> anyhow::Result<()> {
             _ => bail!("the PBX printed {out:?}"),
         }
     };
+    let sipwatch = sipwatch.display().to_string();
 
     println!("==> {seconds} s of REGISTERs over TLS 1.3 from the PBX to Kamailio, no probes");
-    let (alone, _) = load()?;
-    println!("==> the same with `sipwatch attach {PBX_IF} --process {name}` reading it");
-    let child = lab.pbx.spawn(&[
-        &sipwatch.display().to_string(),
-        "attach",
-        PBX_IF,
-        "--quiet",
-        "--process",
-        &name,
-    ])?;
-    std::thread::sleep(Duration::from_secs(2));
-    let pid = child.id().context("sipwatch's pid")?;
-    let cpu_before = cpu_seconds(pid)?;
-    let (probed, answers) = load()?;
-    let cpu = cpu_seconds(pid)? - cpu_before;
-    std::thread::sleep(Duration::from_millis(500));
-    let out = child.stop(libc::SIGINT, Duration::from_secs(30))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!("sipwatch failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let count = |what: &str| -> u64 {
-        text.lines()
-            .filter(|l| l.starts_with("TLS plaintext probes") && l.ends_with(what))
-            .find_map(|l| {
-                l.split(": ")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0)
-    };
-    let framed = count("SIP messages framed from them");
-    let calls = count("SSL_write/SSL_read calls with data read");
-    // Losses are warnings: "WARNING: N what (TLS plaintext probes …)".
-    let lost: u64 = text
-        .lines()
-        .filter(|l| l.contains("(TLS plaintext probes"))
-        .filter_map(|l| {
-            l.strip_prefix("WARNING: ")?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum();
-    let sent = probed + answers;
-    let per_s = |n: u64| n as f64 / seconds;
+    let args = argv(0.0);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (alone, _) = parse(&lab.pbx.run(&args)?)?;
 
+    // --pid: the PBX runs first; the probes are on its libssl for it alone.
+    println!(
+        "==> the same with `sipwatch attach {PBX_IF} --pid PID` (probes for that process only)"
+    );
+    let args = argv(3.0);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut pbx = lab.pbx.spawn(&args)?;
+    let pid = pbx.id().context("the PBX's pid")?.to_string();
+    let by_pid = Run::start(&lab, &sipwatch, &["--pid", &pid])?;
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(seconds + 30.0);
+    while pbx.running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Exited: signal 0 sends nothing, and what it printed is collected.
+    let out = pbx.stop(0, Duration::from_secs(1))?;
+    let (pid_requests, pid_answers) = parse(&String::from_utf8_lossy(&out.stdout))?;
+    let by_pid = by_pid.finish(seconds)?;
+
+    // --process: the probes are on the library for every process.
+    println!(
+        "==> the same with `sipwatch attach {PBX_IF} --process {name}` (probes for every process)"
+    );
+    let by_name = Run::start(&lab, &sipwatch, &["--process", &name])?;
+    let args = argv(0.0);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (name_requests, name_answers) = parse(&lab.pbx.run(&args)?)?;
+    let by_name = by_name.finish(seconds)?;
+
+    let per_s = |n: u64| n as f64 / seconds;
+    let cost = |n: u64| 100.0 * (1.0 - per_s(n) / per_s(alone).max(1.0));
     println!();
     println!("TLS plaintext benchmark: {seconds} s each, one TLS 1.3 connection");
-    println!("{:<48} {:>14} {:>14}", "", "no probes", "sipwatch");
     println!(
-        "{:<48} {:>14.0} {:>14.0}",
+        "{:<44} {:>12} {:>14} {:>16}",
+        "", "no probes", "sipwatch --pid", "sipwatch --process"
+    );
+    println!(
+        "{:<44} {:>12.0} {:>14.0} {:>16.0}",
         "PBX requests per second (answered)",
         per_s(alone),
-        per_s(probed)
+        per_s(pid_requests),
+        per_s(name_requests)
     );
     println!(
-        "{:<48} {:>14} {:>13.1}%",
+        "{:<44} {:>12} {:>13.1}% {:>15.1}%",
         "cost to the TLS process",
         "-",
-        100.0 * (1.0 - per_s(probed) / per_s(alone).max(1.0))
+        cost(pid_requests),
+        cost(name_requests)
     );
-    println!("{:<48} {:>14} {:>14}", "SIP messages over TLS", "-", sent);
+    let sent = (pid_requests + pid_answers, name_requests + name_answers);
     println!(
-        "{:<48} {:>14} {:>14}",
-        "SSL calls read by the probes", "-", calls
+        "{:<44} {:>12} {:>14} {:>16}",
+        "SIP messages over TLS", "-", sent.0, sent.1
     );
-    println!("{:<48} {:>14} {:>14}", "SIP messages framed", "-", framed);
     println!(
-        "{:<48} {:>14} {:>14.0}",
+        "{:<44} {:>12} {:>14} {:>16}",
+        "SSL calls read by the probes", "-", by_pid.calls, by_name.calls
+    );
+    println!(
+        "{:<44} {:>12} {:>14} {:>16}",
+        "SIP messages framed", "-", by_pid.framed, by_name.framed
+    );
+    println!(
+        "{:<44} {:>12} {:>14.0} {:>16.0}",
         "messages per second through the probes",
         "-",
-        per_s(framed)
+        per_s(by_pid.framed),
+        per_s(by_name.framed)
     );
-    println!("{:<48} {:>14} {:>14}", "lost (counted)", "-", lost);
     println!(
-        "{:<48} {:>14} {:>13.1}%",
+        "{:<44} {:>12} {:>14} {:>16}",
+        "lost (counted)", "-", by_pid.lost, by_name.lost
+    );
+    println!(
+        "{:<44} {:>12} {:>13.1}% {:>15.1}%",
         "sipwatch's own CPU (user space, of one core)",
         "-",
-        100.0 * cpu / seconds
+        by_pid.cpu_percent,
+        by_name.cpu_percent
     );
     println!(
-        "(on this host's {} cores the PBX, Kamailio and sipwatch share the CPU: part of the cost is sipwatch's own work)",
+        "(on this host's {} cores the PBX, Kamailio and sipwatch share the CPU; with --process Kamailio's own OpenSSL calls take the probes' traps too)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    if framed != sent || lost > 0 {
-        println!(
-            "WARNING: {sent} messages went over TLS and {framed} were framed, {lost} counted lost"
-        );
+    for (how, (sent, run)) in [
+        ("--pid", (sent.0, &by_pid)),
+        ("--process", (sent.1, &by_name)),
+    ] {
+        if run.framed != sent || run.lost > 0 {
+            println!(
+                "WARNING: {how}: {sent} messages went over TLS and {} were framed, {} counted lost",
+                run.framed, run.lost
+            );
+        }
     }
     Ok(())
 }
 
+/// One `sipwatch attach --quiet` with the TLS probes, while it runs.
+struct Run {
+    child: sipwatch_lab::NetnsChild,
+    pid: u32,
+    cpu_before: f64,
+}
+
+/// What one run read and lost, and its CPU.
+struct Figures {
+    calls: u64,
+    framed: u64,
+    lost: u64,
+    cpu_percent: f64,
+}
+
+impl Run {
+    fn start(lab: &Lab, sipwatch: &str, how: &[&str]) -> anyhow::Result<Run> {
+        let mut argv = vec![sipwatch, "attach", PBX_IF, "--quiet"];
+        argv.extend(how);
+        let child = lab.pbx.spawn(&argv)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let pid = child.id().context("sipwatch's pid")?;
+        let cpu_before = cpu_seconds(pid)?;
+        Ok(Run {
+            child,
+            pid,
+            cpu_before,
+        })
+    }
+
+    fn finish(self, seconds: f64) -> anyhow::Result<Figures> {
+        let cpu = cpu_seconds(self.pid)? - self.cpu_before;
+        std::thread::sleep(Duration::from_millis(500));
+        let out = self.child.stop(libc::SIGINT, Duration::from_secs(30))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            bail!("sipwatch failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let count = |what: &str| -> u64 {
+            text.lines()
+                .filter(|l| l.starts_with("TLS plaintext probes") && l.ends_with(what))
+                .find_map(|l| {
+                    l.split(": ")
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        // Losses are warnings: "WARNING: N what (TLS plaintext probes …)".
+        let lost = text
+            .lines()
+            .filter(|l| l.contains("(TLS plaintext probes"))
+            .filter_map(|l| {
+                l.strip_prefix("WARNING: ")?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        Ok(Figures {
+            calls: count("SSL_write/SSL_read calls with data read"),
+            framed: count("SIP messages framed from them"),
+            lost,
+            cpu_percent: 100.0 * cpu / seconds,
+        })
+    }
+}
 /// CPU time process `pid` has used so far, user and system, in seconds
 /// (`/proc/PID/stat` fields 14 and 15, in clock ticks).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {

@@ -3,11 +3,14 @@
 socket), REGISTER after REGISTER, each sent when the last one's answer came,
 for SECONDS; prints `requests N answers M`.
 
-    tls_load.py HOST PORT SERVER_NAME CA_FILE SECONDS
+    tls_load.py HOST PORT SERVER_NAME CA_FILE SECONDS [DELAY]
+
+DELAY: seconds to wait before connecting (time to attach to this process).
 """
 import socket, ssl, sys, time
 
 host, port, server_name, ca_file, seconds = sys.argv[1:6]
+time.sleep(float(sys.argv[6]) if len(sys.argv) > 6 else 0)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.load_verify_locations(ca_file)
 raw = socket.create_connection((host, int(port)), timeout=5)

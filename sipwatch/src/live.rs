@@ -142,7 +142,9 @@ impl LiveCapture {
         if hep.is_some() || process.is_some() {
             pipeline = pipeline.looking_for_copies();
         }
-        let mut sources = Both::new(Both::new(nic, hep), process);
+        // The TLS probes first, so that they stop first: they fill their
+        // ring fastest while the NIC is drained.
+        let mut sources = Both::new(process, Both::new(nic, hep));
         let finished = crate::source::drive(&mut sources, pipeline, stop).await?;
         Ok(finished.summary)
     }

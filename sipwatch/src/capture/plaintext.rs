@@ -555,6 +555,8 @@ impl PlainReader {
     }
 
     /// Waits for records, then appends up to a batch of them to `out`.
+    /// Cancel-safe: records are taken from the ring and appended in one
+    /// step, never across an await.
     pub async fn next_batch(&mut self, out: &mut Vec<Chunk>) -> Result<(), CaptureError> {
         loop {
             match tokio::time::timeout(super::ring::POLL_INTERVAL, self.ring.readable_mut()).await {

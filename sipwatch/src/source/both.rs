@@ -1,6 +1,7 @@
 //! Two sources as one (`attach IFACE --hep-listen ADDR:PORT`: the NIC and
 //! a HEP listener): whichever has inputs first gives its batch; each keeps
-//! its clocks; the first one's counters and kernel are the run's. The
+//! its clocks; the first one's counters and kernel are the run's (the
+//! second's when the first has none). Stopped in order: the first first. The
 //! pipeline takes another origin's copy of a message once
 //! ([`crate::pipeline::copies`]).
 use std::{io::Write, time::Duration};
@@ -69,7 +70,10 @@ where
     }
 
     fn counters(&mut self) -> Option<Counters> {
-        self.first.counters()
+        match self.first.counters() {
+            Some(c) => Some(c),
+            None => self.second.counters(),
+        }
     }
 
     fn after_batch<W: Write>(&mut self, pipeline: &mut Pipeline<W>) -> Result<(), A::Error> {
@@ -77,11 +81,9 @@ where
         Ok(self.second.after_batch(pipeline)?)
     }
 
-    /// The second first: the TLS probes, the fastest to fill their ring,
-    /// are detached before the NIC is drained.
     fn stop(&mut self, batch: &mut Vec<Input>) -> Result<(), A::Error> {
-        self.second.stop(batch)?;
-        self.first.stop(batch)
+        self.first.stop(batch)?;
+        Ok(self.second.stop(batch)?)
     }
 
     fn end(&mut self) -> Result<SourceEnd, A::Error> {

@@ -134,12 +134,12 @@ pub fn lab(personality: Personality) -> Lab {
 /// XDP program shows on the interface; TC follows at once).
 pub fn wait_until_attached(lab: &Lab) {
     wait_for_xdp(&lab.pbx, PBX_IF);
-    thread::sleep(Duration::from_millis(300));
 }
 
-/// Waits until `interface` in `ns` has an XDP program: a `sipwatch
-/// attach` there has attached all it attaches (TLS probes first, the
-/// NIC's XDP, then TC at once).
+/// Waits until `interface` in `ns` has an XDP program, then 300 ms: a
+/// `sipwatch attach` there has attached all it attaches (TLS probes
+/// first, the NIC's XDP, then TC egress right after, which a packet
+/// leaving at once could otherwise beat).
 pub fn wait_for_xdp(ns: &sipwatch_lab::Netns, interface: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !ns
@@ -153,6 +153,7 @@ pub fn wait_for_xdp(ns: &sipwatch_lab::Netns, interface: &str) {
         );
         thread::sleep(Duration::from_millis(100));
     }
+    thread::sleep(Duration::from_millis(300));
 }
 
 /// Starts `sipwatch echo` at the provider on 203.0.113.2:5060 with its query

@@ -10,6 +10,7 @@
 use std::{
     path::Path,
     process::Stdio,
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
@@ -21,9 +22,46 @@ use sipwatch_lab::{
 
 use crate::{run::build_sipwatch, setup};
 
+/// Set by Ctrl-C (SIGINT) while the lab stands: the demo stops at its next
+/// step and the lab is still removed (a signal's default action would
+/// leave its namespaces behind).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn interrupted(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// `Err` once Ctrl-C was pressed.
+fn go_on() -> anyhow::Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted (Ctrl-C): the demo stopped early");
+    }
+    Ok(())
+}
+
+/// Sleeps `d`, waking early for Ctrl-C.
+fn pause(d: Duration) -> anyhow::Result<()> {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        go_on()?;
+        std::thread::sleep(
+            Duration::from_millis(100).min(until.saturating_duration_since(Instant::now())),
+        );
+    }
+    go_on()
+}
+
 pub fn run() -> anyhow::Result<()> {
     setup::run()?;
     let sipwatch = build_sipwatch()?;
+    // SAFETY: the handler only stores to an atomic, which is
+    // async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            interrupted as extern "C" fn(libc::c_int) as *const () as libc::sighandler_t,
+        )
+    };
     println!(
         "==> building the lab: pbx ({PBX_V4}) -- router (NAT + kernel SIP ALG) -- provider ({PROVIDER_V4})"
     );
@@ -68,6 +106,7 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
         Stdio::inherit(),
     )?;
     wait_for_xdp(&lab.pbx)?;
+    go_on()?;
 
     let target = format!("sip:alice@{PROVIDER_V4}");
     for (what, file) in [
@@ -88,7 +127,7 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
             "5060",
             "--no-via",
         ]);
-        std::thread::sleep(Duration::from_millis(700));
+        pause(Duration::from_millis(700))?;
     }
     println!(
         "\n==> sipsak registers {} with a wrong password: the registrar challenges, rejects the credentials\n",
@@ -110,7 +149,7 @@ fn demo(lab: &Lab, sipwatch: &Path, dir: &Path) -> anyhow::Result<()> {
         "-u",
         kamailio::USER,
     ]);
-    std::thread::sleep(Duration::from_millis(700));
+    pause(Duration::from_millis(700))?;
     firewall_on_the_way_back(lab, &path("register-carol.sip"))?;
     println!(
         "\n==> stopping sipwatch (SIGINT): it detaches, prints the registrations and its counters\n"
@@ -151,12 +190,10 @@ fn firewall_on_the_way_back(lab: &Lab, register: &str) -> anyhow::Result<()> {
     ]);
     // Timer F fires 32 s after the first send; the audit then asks the echo.
     let timer_f = Duration::from_secs(34);
-    if let Some(rest) = timer_f.checked_sub(sent.elapsed()) {
-        std::thread::sleep(rest);
-    }
+    let waited = timer_f.checked_sub(sent.elapsed()).map_or(Ok(()), pause);
     lab.stop_dropping_sip_on_the_way_back()
         .context("removing the router's return-path drop")?;
-    Ok(())
+    waited
 }
 
 /// `sipwatch echo` on the provider's second address, once it serves.

@@ -407,7 +407,10 @@ impl PlainProbes {
         }
         let others = self.found.len() - mapping.len();
         if others > 0 {
-            whom.push(format!("{others} more without libssl yet"));
+            whom.push(format!(
+                "{others} process{} mapping no libssl yet",
+                if others == 1 { "" } else { "es" }
+            ));
         }
         if let Some(name) = &self.choice.name {
             whom.push(format!(

@@ -18,7 +18,7 @@ pub struct Args {
     interface: String,
     #[command(flatten)]
     selection: SelectionArgs,
-    /// SIP-over-TLS ports: packets are counted, not copied (with --tls-keylog: copied and decrypted).
+    /// SIP-over-TLS ports: packets are counted, not copied (with --tls-keylog: copied and decrypted; with --pid/--process: copied for their handshakes).
     #[arg(long = "tls-port", value_delimiter = ',', default_values_t = [5061u16], value_parser = super::port)]
     tls_ports: Vec<u16>,
     /// Bytes of each packet to capture at most (256 to 65600).
@@ -120,9 +120,17 @@ pub struct Args {
 /// `--process`: a name as the kernel keeps it (`comm`): not empty, no
 /// `/`, at most 15 bytes (longer names are cut there, as `ps` shows).
 fn process_name(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.contains('/') || text.contains('\0') {
+    if text.trim().is_empty() || text.contains('\0') {
+        return Err("give the process's name as `ps -e` shows it (asterisk)".into());
+    }
+    if text.contains('/') {
         return Err(format!(
             "{text:?}: give the process's name as `ps -e` shows it (asterisk), not a path"
+        ));
+    }
+    if text.contains(',') {
+        return Err(format!(
+            "{text:?}: one name (the kernel matches one); for several processes give their pids: --pid PID,PID"
         ));
     }
     Ok(text.to_owned())

@@ -129,7 +129,7 @@ fn write_tls(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
     if t.is_empty() {
         return Ok(());
     }
-    writeln!(
+    write!(
         out,
         "TLS: {}, {} decrypted ({} bytes of plaintext), {} not decrypted, {} failed in the handshake",
         crate::say::count(t.sessions, "session", "sessions"),
@@ -138,6 +138,10 @@ fn write_tls(out: &mut dyn Write, end: &RunEnd<'_>) -> io::Result<()> {
         t.unreadable,
         t.failed
     )?;
+    if t.read_in_process > 0 {
+        write!(out, ", {} read in clear in the process", t.read_in_process)?;
+    }
+    writeln!(out)?;
     for s in end.tls_sessions {
         for line in crate::say::tls::session(s) {
             writeln!(out, "{line}")?;

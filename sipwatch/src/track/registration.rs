@@ -587,11 +587,14 @@ impl Registration {
     }
 
     /// At the end of a capture, a challenge left unanswered counts as
-    /// never answered.
+    /// never answered, as of the challenge: when the capture was stopped
+    /// says nothing of the PBX (a live capture stopped later must not
+    /// stretch its retry interval or its "failing since").
     pub fn on_end(&mut self, now: SystemTime) -> bool {
         match self.attempt.take_if(|a| a.awaiting_answer()) {
             Some(old) => {
-                self.abandon(old, now);
+                let at = old.challenged_at().map_or(now, |c| c.min(now));
+                self.abandon(old, at);
                 true
             }
             None => false,

@@ -703,6 +703,39 @@ fn a_client_retrying_at_once_in_a_loop_gives_one_event_with_a_count_and_a_rate()
 }
 
 #[test]
+fn challenges_left_unanswered_keep_their_pace_however_late_the_capture_stops() {
+    // Three REGISTERs without credentials, each challenged within a
+    // millisecond; a live capture stopped 4, 12 or 25 s later must tell
+    // the same pace and the same last failure, as a file does.
+    let mut steps = Vec::new();
+    for i in 0..3u32 {
+        let r = register(i + 1, None, 3600);
+        let t = f64::from(i) * 0.001;
+        steps.push((r.clone(), t, true));
+        steps.push((
+            response(&r, "401 Unauthorized", CHALLENGE),
+            t + 0.0002,
+            false,
+        ));
+    }
+    let mut runs = Vec::new();
+    for stop in [4.0, 12.0, 25.0] {
+        let (mut t, mut events) = run_events(&steps);
+        t.tick(at(stop), &mut events);
+        t.finish(&mut events);
+        let run = only(&t).failures.expect("a run of failures");
+        runs.push((run.count, run.interval_ms, run.last_at));
+    }
+    assert_eq!(runs[0].0, 3);
+    assert!(runs[0].1.is_some_and(|ms| ms <= 1), "{runs:?}");
+    assert!(
+        runs[0].2 < at(0.01),
+        "the last challenge, not the stop: {runs:?}"
+    );
+    assert!(runs.iter().all(|r| *r == runs[0]), "{runs:?}");
+}
+
+#[test]
 fn a_repeating_failure_is_reported_again_at_most_once_a_minute() {
     let mut steps = Vec::new();
     for i in 0..13u32 {

@@ -283,7 +283,7 @@ fn connection_of(id: u64, call: &Call) -> SockTuple {
 /// from the process at `src` (`header.len <= N`).
 #[inline(always)]
 fn emit<const N: usize>(header: &PlainHeader, src: u64) -> Result<(), PlainCounter> {
-    let Some(mut entry) = PLAINTEXT.reserve::<Sized<N>>(0) else {
+    let Some(mut entry) = PLAINTEXT.reserve::<Record<N>>(0) else {
         return Err(PlainCounter::RingFull);
     };
     let record = entry.as_mut_ptr();
@@ -312,7 +312,7 @@ fn emit<const N: usize>(header: &PlainHeader, src: u64) -> Result<(), PlainCount
 
 /// A record with room for `N` bytes of plaintext.
 #[repr(C)]
-pub struct Sized<const N: usize> {
+pub struct Record<const N: usize> {
     header: PlainHeader,
     data: [u8; N],
 }
